@@ -1,0 +1,28 @@
+"""pop-nb: notebook-native prompt orchestration pipelines.
+
+``pop_nb.run("content-generation", data={...})`` runs a pipeline from a notebook cell and returns a
+:class:`Job`. Task notebooks use ``from pop_nb import task as pop``. Heavy modules load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["Job", "PopError", "__version__", "run"]
+
+if TYPE_CHECKING:
+    from pop_nb.errors import PopError
+    from pop_nb.jobs import Job, run
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Job", "run"):
+        from pop_nb import jobs
+
+        return getattr(jobs, name)
+    if name == "PopError":
+        from pop_nb.errors import PopError
+
+        return PopError
+    raise AttributeError(f"module 'pop_nb' has no attribute {name!r}")

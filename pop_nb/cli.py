@@ -1,0 +1,305 @@
+"""``pop``: the command line. Imports stay light: no litellm, papermill or duckdb for help and status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pop_nb.config import load_settings
+from pop_nb.errors import PipelineError, PopError
+from pop_nb.models.status import JobStatus
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except PopError as exc:
+        print(f"pop: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pop", description="Notebook-native prompt orchestration pipelines.")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    c = sub.add_parser("run", help="run a pipeline on one seed, in the foreground, with live progress")
+    c.add_argument("slug")
+    src = c.add_mutually_exclusive_group()
+    src.add_argument("--seed", type=Path, help="seed file: {pipeline?, name?, data, llm?, config?}")
+    src.add_argument("--data", help="seed data as JSON")
+    c.add_argument("--id", help="job id (default: <slug>-<time>-<random>)")
+    c.add_argument("--quiet", action="store_true", help="no progress display")
+    c.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("status", help="jobs and their state; one job in detail")
+    c.add_argument("job_id", nargs="?")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_status)
+
+    c = sub.add_parser("logs", help="stage logs of a job (the output its cells printed)")
+    c.add_argument("job_id")
+    c.add_argument("--task")
+    c.add_argument("--stage")
+    c.set_defaults(func=cmd_logs)
+
+    c = sub.add_parser("resume", help="re-run a failed job, keeping finished upstream work")
+    c.add_argument("job_id")
+    c.add_argument("--from-task", help="reset this task and everything downstream of it")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(func=cmd_resume)
+
+    c = sub.add_parser("cancel", help="stop a running job (SIGTERM, then SIGKILL after a grace period)")
+    c.add_argument("job_id")
+    c.set_defaults(func=cmd_cancel)
+
+    c = sub.add_parser("pipelines", help="list the pipelines found under the root")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_pipelines)
+
+    c = sub.add_parser("compile", help="validate a pipeline (YAML, notebooks, tags, conditions, schemas)")
+    c.add_argument("slug")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_compile)
+
+    c = sub.add_parser("init", help="scaffold a project with an example pipeline")
+    c.add_argument("dir", nargs="?", default=".", type=Path)
+    c.set_defaults(func=cmd_init)
+    return p
+
+
+# --- commands -----------------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from pop_nb.jobs import Job, create_job, parse_seed, start_runner
+
+    settings = load_settings()
+    if args.seed:
+        raw = _read_json(args.seed)
+        raw.setdefault("pipeline", args.slug)
+        seed = parse_seed(raw, str(args.seed))
+        if seed.pipeline != args.slug:
+            raise PopError(f"{args.seed} names pipeline {seed.pipeline!r}, not {args.slug!r}. Fix: make them agree.")
+    else:
+        data = json.loads(args.data) if args.data else {}
+        seed = parse_seed({"pipeline": args.slug, "data": data}, "--data")
+    folder = create_job(settings, seed, args.id)
+    job = Job(folder.job_id, settings, start_runner(settings, folder.job_id))
+    return _follow(job, args.quiet)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from pop_nb.jobs import Job, reset_for_resume, start_runner
+
+    settings = load_settings()
+    reset_for_resume(settings, args.job_id, args.from_task)
+    return _follow(Job(args.job_id, settings, start_runner(settings, args.job_id)), args.quiet)
+
+
+def _follow(job: Any, quiet: bool) -> int:
+    """Show live progress until the job ends; Ctrl-C cancels the job."""
+    from pop_nb.jobs import cancel_job
+
+    print(f"job {job.id}  ({job.path})", file=sys.stderr)
+    try:
+        if quiet or not sys.stderr.isatty():
+            status = _follow_plain(job)
+        else:
+            status = _follow_live(job)
+    except KeyboardInterrupt:
+        print("\ncancelling...", file=sys.stderr)
+        cancel_job(job.settings, job.id)
+        status = job.wait()
+    _print_outcome(job, status)
+    return 0 if status.state == "done" else 1
+
+
+def _follow_plain(job: Any) -> JobStatus:
+    """One line per change of task/stage/state (for logs and CI, where a live display would spam)."""
+    last = None
+    started = time.monotonic()
+    while True:
+        status = job.wait(timeout=0.5)
+        key = (status.state, status.current_task, status.current_stage, status.totals.calls)
+        if key != last:
+            print(_progress_line(status, time.monotonic() - started), file=sys.stderr)
+            last = key
+        if job.process.poll() is not None:
+            return job.status  # type: ignore[no-any-return]
+
+
+def _follow_live(job: Any) -> JobStatus:
+    from rich.console import Console
+    from rich.live import Live
+
+    started = time.monotonic()
+    with Live(console=Console(stderr=True), refresh_per_second=4, transient=True) as live:
+        while True:
+            status = job.wait(timeout=0.25)
+            live.update(_progress_line(status, time.monotonic() - started))
+            if job.process.poll() is not None:
+                return job.status  # type: ignore[no-any-return]
+
+
+def _progress_line(st: JobStatus, elapsed: float) -> str:
+    where = f"{st.current_task}/{st.current_stage}" if st.current_task and st.state == "running" else st.state
+    return (f"[{st.progress:3d}%] {where:<40} {elapsed:6.1f}s  calls {st.totals.calls:3d}  "
+            f"tokens {st.totals.input_tokens}+{st.totals.output_tokens}  ${st.totals.cost_usd:.4f}")
+
+
+def _print_outcome(job: Any, st: JobStatus) -> None:
+    print(f"{st.state}: job {job.id} in {job.path}", file=sys.stderr)
+    print(f"  {st.totals.calls} LLM calls, {st.totals.input_tokens} input + {st.totals.output_tokens} output "
+          f"tokens, ${st.totals.cost_usd:.6f}", file=sys.stderr)
+    if st.state not in ("done", "failed", "cancelled"):
+        print(f"  the runner exited without finishing the job; see {job.path / 'runner.log'}", file=sys.stderr)
+    if st.error:
+        print(f"  error: task {st.error.task}, stage {st.error.stage}: {st.error.type}: {st.error.message}",
+              file=sys.stderr)
+        if st.error.notebook:
+            print(f"  notebook: {job.path / st.error.notebook}", file=sys.stderr)
+        print(f"  after fixing it: pop resume {job.id}", file=sys.stderr)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from pop_nb.store.jobs import JobStore
+
+    settings = load_settings()
+    store = JobStore(settings.data)
+    if args.job_id:
+        folder = store.get(args.job_id)
+        st = folder.read_status()
+        if args.json:
+            print(st.model_dump_json(indent=2))
+            return 0
+        print(f"{st.job_id}  {st.pipeline}  {st.state}  {st.progress}%  in {folder.place}/  "
+              f"${st.totals.cost_usd:.6f}")
+        for name, task in st.tasks.items():
+            extra = f" ({task.skip_reason})" if task.skip_reason else ""
+            extra += f" refinements={task.refinements}" if task.refinements else ""
+            print(f"  {name:<20} {task.state:<8} calls={task.usage.calls} ${task.usage.cost_usd:.6f}{extra}")
+            for key, run in task.stages.items():
+                took = f"{run.duration_ms / 1000:.1f}s" if run.duration_ms is not None else ""
+                print(f"      {key:<24} {run.state:<7} {took:>7}  {run.notebook or ''}")
+        if st.error:
+            print(f"  error: {st.error.task}/{st.error.stage}: {st.error.type}: {st.error.message}")
+        return 0
+    rows = []
+    for folder in store.jobs():
+        try:
+            st = folder.read_status()
+        except (FileNotFoundError, ValueError):
+            continue
+        rows.append(st)
+    rows.sort(key=lambda s: s.created_at)
+    if args.json:
+        print(json.dumps([json.loads(s.model_dump_json()) for s in rows], indent=2))
+        return 0
+    if not rows:
+        print(f"no jobs in {settings.data}")
+    for st in rows:
+        print(f"{st.job_id:<48} {st.pipeline:<22} {st.state:<9} {st.progress:3d}%  ${st.totals.cost_usd:.6f}")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from pop_nb.store.jobs import JobStore
+
+    folder = JobStore(load_settings().data).get(args.job_id)
+    st = folder.read_status()
+    if args.task and args.task not in st.tasks:
+        raise PopError(f"job {args.job_id} has no task {args.task!r}. Fix: use one of {', '.join(st.tasks)}.")
+    for name, task in st.tasks.items():
+        if args.task and name != args.task:
+            continue
+        for key, run in task.stages.items():
+            if args.stage and run.stage != args.stage:
+                continue
+            log = folder.stage_log(name, run.stage, run.refinement)
+            text = log.read_text(encoding="utf-8") if log.exists() else ""
+            print(f"==> {name}/{key} ({run.state}) {folder.rel(log)}")
+            if text:
+                print(text.rstrip())
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from pop_nb.jobs import cancel_job
+
+    if cancel_job(load_settings(), args.job_id):
+        print(f"cancelled {args.job_id}")
+        return 0
+    print(f"job {args.job_id} is not running", file=sys.stderr)
+    return 1
+
+
+def cmd_pipelines(args: argparse.Namespace) -> int:
+    from pop_nb.pipeline.load import discover, load_pipeline_file
+
+    settings = load_settings()
+    rows = []
+    for slug, file in sorted(discover(settings.root).items()):
+        try:
+            spec = load_pipeline_file(file, slug).spec
+            rows.append({"slug": slug, "file": str(file), "tasks": list(spec.tasks), "description": spec.description})
+        except PopError as exc:
+            rows.append({"slug": slug, "file": str(file), "error": str(exc).splitlines()[0]})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(f"no pipelines under {settings.root / 'pipelines'}; `pop init` makes an example")
+    for row in [] if args.json else rows:
+        what = row.get("description") or row.get("error", "")
+        print(f"{row['slug']:<28} {len(row.get('tasks', []))} tasks  {what}")
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from pop_nb.pipeline.compile import compile_file
+
+    settings = load_settings()
+    pipeline, problems = compile_file(settings.root, args.slug)
+    if args.json:
+        print(json.dumps({"slug": args.slug, "ok": not problems, "problems": [p.as_dict() for p in problems]},
+                         indent=2))
+        return 1 if problems else 0
+    if problems:
+        print(PipelineError(args.slug, problems), file=sys.stderr)
+        return 1
+    assert pipeline is not None
+    order = " -> ".join(pipeline.topological_order())
+    print(f"ok: {args.slug} ({pipeline.file}), {len(pipeline.spec.tasks)} tasks: {order}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from pop_nb.scaffold import init_project
+
+    created = init_project(args.dir)
+    print(f"created {created}; try: cd {args.dir} && pop run hello --data '{{\"topic\": \"tidal power\"}}'")
+    return 0
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PopError(f"seed file {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise PopError(f"{path} is not JSON: {exc}. Fix the file.") from None
+    if not isinstance(value, dict):
+        raise PopError(f"{path} must hold a JSON object")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Settings: ``POP_*`` environment variables over an optional ``pop.toml`` at the root, over defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from pop_nb.errors import ConfigError
+
+
+def _toml_path() -> Path:
+    return Path(os.environ.get("POP_ROOT") or Path.cwd()) / "pop.toml"
+
+
+class PopSettings(BaseSettings):
+    """Every knob of pop-nb, typed and documented. Read once per process with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="POP_", extra="ignore", env_file=".env")
+
+    root: Path = Field(default_factory=Path.cwd, description="Project root: holds pipelines/ and pop.toml.")
+    data_dir: Path | None = Field(
+        default=None, description="Job folders (pending/current/complete/...); default <root>/pipeline-data."
+    )
+    default_model: str = Field(
+        default="openai/gpt-4o-mini", description="Model used when no call, task, seed or pipeline names one."
+    )
+    max_running_jobs: int = Field(default=2, ge=1, description="Runner processes the daemon keeps at once.")
+    max_parallel_tasks: int = Field(default=4, ge=1, description="Independent tasks of one job run at once.")
+    executor: str = Field(default="local", description="local | celery")
+    broker_url: str = Field(default="redis://localhost:6379/0", description="Celery broker (executor=celery).")
+    kernel_startup_timeout_s: float = Field(default=60, gt=0, description="Wait for a stage kernel to start.")
+    notebook_autosave_s: float = Field(
+        default=10,
+        ge=0,
+        description="While a stage runs, save its notebook at most this often (0: only at the end).",
+    )
+    prices: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Price overrides per model: {input_cost_per_token, output_cost_per_token, ...}.",
+    )
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> PopSettings:
+        self.root = self.root.expanduser().resolve()
+        if self.data_dir is None:
+            self.data_dir = self.root / "pipeline-data"
+        elif not self.data_dir.is_absolute():
+            self.data_dir = self.root / self.data_dir
+        return self
+
+    @property
+    def data(self) -> Path:
+        assert self.data_dir is not None  # set by _resolve_paths
+        return self.data_dir
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_toml_path())
+        return (init_settings, env_settings, dotenv_settings, toml)
+
+
+def load_settings(root: str | Path | None = None, **overrides: Any) -> PopSettings:
+    """Settings for ``root`` (default ``$POP_ROOT`` or the working directory)."""
+    saved = os.environ.get("POP_ROOT")
+    try:
+        if root is not None:
+            os.environ["POP_ROOT"] = str(Path(root).resolve())
+        return PopSettings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid pop settings (POP_* environment or {_toml_path()}):\n{exc}") from None
+    finally:
+        if root is not None:
+            if saved is None:
+                os.environ.pop("POP_ROOT", None)
+            else:
+                os.environ["POP_ROOT"] = saved

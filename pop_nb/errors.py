@@ -1,0 +1,134 @@
+"""Every error pop-nb raises on purpose derives from :class:`PopError`.
+
+Messages name the thing that is wrong (file, key, job, task, stage) and say how to fix it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PopError(Exception):
+    """Base class for pop-nb errors."""
+
+
+class ConfigError(PopError):
+    """A setting in the environment or ``pop.toml`` is invalid."""
+
+
+class PipelineError(PopError):
+    """A pipeline definition is invalid.
+
+    Carries every problem found, each naming the file, the key and the fix.
+    """
+
+    def __init__(self, slug: str, problems: list[Problem]) -> None:
+        self.slug = slug
+        self.problems = problems
+        lines = [f"pipeline {slug!r} is invalid ({len(problems)} problem(s)):"]
+        lines += [f"  - {p}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+class Problem:
+    """One finding of ``pop compile``: where, what, and how to fix it."""
+
+    def __init__(self, file: Path | str, key: str, message: str, fix: str) -> None:
+        self.file = str(file)
+        self.key = key
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.key}" if self.key else self.file
+        return f"{where}: {self.message}. Fix: {self.fix}"
+
+    def __repr__(self) -> str:
+        return f"Problem({self.file!r}, {self.key!r}, {self.message!r})"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"file": self.file, "key": self.key, "message": self.message, "fix": self.fix}
+
+
+class PipelineNotFound(PopError):
+    def __init__(self, slug: str, searched: list[Path], known: list[str]) -> None:
+        self.slug = slug
+        where = ", ".join(str(p) for p in searched)
+        have = ", ".join(known) or "none"
+        super().__init__(
+            f"no pipeline named {slug!r} (searched {where}; known pipelines: {have}). "
+            f"Fix: create pipelines/{slug}/pipeline.yaml or add it to pipelines/registry.yaml."
+        )
+
+
+class SeedError(PopError):
+    """A seed file or seed data is invalid; ``reason`` is a short machine-readable code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class JobNotFound(PopError):
+    def __init__(self, job_id: str, data_dir: Path) -> None:
+        self.job_id = job_id
+        super().__init__(
+            f"no job {job_id!r} in {data_dir} (looked in current/, complete/, failed/). "
+            "Fix: check the id with `pop status`."
+        )
+
+
+class JobStateError(PopError):
+    """An action does not fit the job's current state (e.g. resuming a running job)."""
+
+
+class ConditionError(PopError):
+    """A task ``condition`` is not a safe, parsable expression, or failed to evaluate."""
+
+
+class TaskFailed(PopError):
+    """A stage of a task failed; carries where, why and which notebook shows it."""
+
+    def __init__(
+        self,
+        task: str,
+        stage: str,
+        error_type: str,
+        message: str,
+        notebook: str | None = None,
+        *,
+        transient: bool = False,
+    ) -> None:
+        self.task = task
+        self.stage = stage
+        self.error_type = error_type
+        self.message = message
+        self.notebook = notebook
+        self.transient = transient
+        where = f" (see {notebook})" if notebook else ""
+        super().__init__(f"task {task!r}, stage {stage!r}: {error_type}: {message}{where}")
+
+
+class StageTimeout(TaskFailed):
+    def __init__(self, task: str, stage: str, timeout_s: float, notebook: str | None) -> None:
+        super().__init__(
+            task,
+            stage,
+            "StageTimeout",
+            f"stage ran past its timeout_s of {timeout_s:g}s and its kernel was stopped; "
+            f"raise tasks.{task}.timeout_s in pipeline.yaml if the work is legitimately slow",
+            notebook,
+        )
+
+
+class LLMError(PopError):
+    """An LLM call failed after our retries; ``error_type`` is the classified cause."""
+
+    def __init__(self, error_type: str, message: str, *, retryable: bool = False) -> None:
+        self.error_type = error_type
+        self.retryable = retryable
+        super().__init__(f"{error_type}: {message}")
+
+
+class MockScriptError(PopError):
+    """The scripted ``mock/`` model has no answer for a call."""

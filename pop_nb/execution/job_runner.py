@@ -1,0 +1,385 @@
+"""Run one job: schedule its tasks over the DAG, record every state change, finish with a folder move."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from pop_nb.config import PopSettings
+from pop_nb.errors import ConditionError, TaskFailed
+from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider
+from pop_nb.execution.lifecycle import StageHooks, TaskRun
+from pop_nb.llm.personalities import resolve_personality
+from pop_nb.llm.secrets import redact
+from pop_nb.models.context import StageContext
+from pop_nb.models.pipeline import LLMSettings
+from pop_nb.models.records import Event
+from pop_nb.models.seed import Seed
+from pop_nb.models.status import ErrorInfo, JobStatus, StageRun, TaskStatus, now_iso
+from pop_nb.pipeline.conditions import Condition
+from pop_nb.pipeline.load import Pipeline
+from pop_nb.pipeline.task_notebook import load_task_notebook
+from pop_nb.store.atomic import atomic_write_bytes, atomic_write_json, read_json
+from pop_nb.store.jobs import JobFolder, JobStore
+
+SKIP_CONDITION = "condition"
+SKIP_UPSTREAM = "upstream"
+SKIP_UNUSED_FALLBACK = "unused_fallback"
+
+
+class JobRunner:
+    """Runs the job in ``folder`` (which must be in ``current/``) to the end, in this process."""
+
+    def __init__(self, settings: PopSettings, folder: JobFolder, pipeline: Pipeline,
+                 provider: KernelProvider | None = None) -> None:
+        self.settings = settings
+        self.store = JobStore(settings.data)
+        self.job = folder
+        self.pipeline = pipeline
+        self.seed: Seed = folder.read_seed()
+        self.provider = provider or FreshKernelProvider(settings.kernel_startup_timeout_s)
+        self._lock = threading.RLock()
+        self.status: JobStatus = folder.read_status()
+        self.cancelled = threading.Event()
+        self._fallbacks = {
+            spec.on_failure for spec in pipeline.spec.tasks.values() if spec.on_failure not in ("fail", "continue")
+        }
+        self._triggered: set[str] = set()
+        self._stop = False  # a task failed with on_failure: fail; start nothing new
+
+    # -- public -----------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop: no new stage starts, running kernels are killed, the job ends ``cancelled``."""
+        self.cancelled.set()
+        self.provider.shutdown_all()
+
+    def run(self) -> JobStatus:
+        with self._lock:
+            st = self.status
+            st.state, st.error, st.ended_at = "running", None, None
+            st.started_at = st.started_at or now_iso()
+            for name in self.pipeline.spec.tasks:
+                st.tasks.setdefault(name, TaskStatus())
+            for name, task in st.tasks.items():
+                if task.state == "running":  # interrupted by a crash: run it again
+                    task.state = "pending"
+                if task.state == "failed" and name in self._fallbacks:
+                    self._triggered.add(name)
+            self._save()
+        atomic_write_json(self.job.runner_file, {"pid": os.getpid(), "pgid": os.getpgid(0),
+                                                 "host": os.uname().nodename, "started_at": now_iso(),
+                                                 "heartbeat_at": now_iso()})
+        self._event("job", "started")
+        try:
+            self._schedule()
+        finally:
+            self.provider.shutdown_all()
+        return self._finish()
+
+    # -- scheduling ---------------------------------------------------------------------------------
+    def _schedule(self) -> None:
+        futures: dict[Future[Any], str] = {}
+        with ThreadPoolExecutor(max_workers=self.settings.max_parallel_tasks,
+                                thread_name_prefix="pop-task") as pool:
+            while True:
+                if not self._stop and not self.cancelled.is_set():
+                    for name in self._ready():
+                        if self._admit(name):
+                            futures[pool.submit(self._run_task, name)] = name
+                if not futures:
+                    break
+                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    name = futures.pop(fut)
+                    if not fut.result() and self._must_stop(name):
+                        self._stop = True
+
+    def _ready(self) -> list[str]:
+        """Pending tasks whose needs have all settled, in YAML order."""
+        tasks = self.status.tasks
+        ready = []
+        for name in self.pipeline.topological_order():
+            if tasks[name].state != "pending":
+                continue
+            if name in self._fallbacks and name not in self._triggered:
+                continue
+            if all(self._settled(need) for need in self.pipeline.task(name).needs):
+                ready.append(name)
+        return ready
+
+    def _settled(self, name: str) -> bool:
+        state = self.status.tasks[name]
+        if state.state in ("done", "skipped"):
+            return True
+        if state.state == "failed":
+            fallback = self.pipeline.task(name).on_failure
+            if fallback in self._fallbacks:
+                return self.status.tasks[fallback].state in ("done", "failed", "skipped")
+            return True
+        return False
+
+    def _provider_of(self, name: str) -> str | None:
+        """The task whose final output stands for ``name`` (itself, or its fallback), or None."""
+        state = self.status.tasks[name]
+        if state.state == "done":
+            return name
+        if state.state == "failed":
+            fallback = self.pipeline.task(name).on_failure
+            if fallback in self._fallbacks and self.status.tasks[fallback].state == "done":
+                return fallback
+        return None
+
+    def _admit(self, name: str) -> bool:
+        """Decide whether ``name`` runs; record skips and condition failures. True: submit it."""
+        spec = self.pipeline.task(name)
+        for need in spec.needs:
+            need_state = self.status.tasks[need]
+            condition_skipped = need_state.state == "skipped" and need_state.skip_kind == SKIP_CONDITION
+            if self._provider_of(need) is None and not condition_skipped:
+                self._skip(name, SKIP_UPSTREAM, f"upstream task {need!r} did not succeed")
+                return False
+        if spec.condition:
+            namespace = {"inputs": self._input_values(name), "seed": self.seed.data, "config": self._config(name)}
+            try:
+                passed = Condition(spec.condition).evaluate(namespace)
+            except ConditionError as exc:
+                self._fail_before_start(name, "ConditionError", str(exc))
+                return False
+            if not passed:
+                if spec.on_false == "skip":
+                    self._skip(name, SKIP_CONDITION, f"condition is false: {spec.condition}")
+                else:
+                    self._fail_before_start(name, "ConditionFalse", f"condition is false: {spec.condition}")
+                return False
+        with self._lock:
+            task = self.status.tasks[name]
+            task.state, task.started_at, task.ended_at, task.error = "running", now_iso(), None, None
+            task.skip_reason = task.skip_kind = None
+            self.status.current_task = name
+            self._save()
+        self._event("task", "started", task=name)
+        return True
+
+    def _must_stop(self, name: str) -> bool:
+        """After ``name`` failed: True if the job must stop scheduling (``on_failure: fail``)."""
+        policy = self.pipeline.task(name).on_failure
+        if policy == "continue":
+            return False
+        if policy in self._fallbacks:
+            with self._lock:
+                self._triggered.add(policy)
+                self.status.tasks[policy].fallback_for = name
+            return False
+        return True
+
+    # -- one task ------------------------------------------------------------------------------------
+    def _run_task(self, name: str) -> bool:
+        spec = self.pipeline.task(name)
+        hooks = StageHooks(started=self._stage_started, finished=self._stage_finished,
+                           retried=self._stage_retried, refined=self._refined)
+        try:
+            notebook = load_task_notebook(self.pipeline.notebook_path(name))
+            run = TaskRun(job=self.job, name=name, spec=spec, notebook=notebook, context=self._context(name),
+                          hooks=hooks, provider=self.provider, autosave_s=self.settings.notebook_autosave_s,
+                          startup_timeout_s=self.settings.kernel_startup_timeout_s,
+                          should_stop=self.cancelled.is_set)
+            with self._lock:
+                self.status.tasks[name].attempts += 1
+            run.run()
+        except TaskFailed as failure:
+            if self.cancelled.is_set():
+                failure = TaskFailed(name, failure.stage, "Cancelled", "the job was cancelled", failure.notebook)
+            self._task_failed(name, ErrorInfo(task=name, stage=failure.stage, type=failure.error_type,
+                                              message=redact(failure.message), notebook=failure.notebook))
+            return False
+        except Exception as exc:  # a bug of ours or an unreadable notebook: still recorded, never lost
+            self._task_failed(name, ErrorInfo(task=name, type=type(exc).__name__, message=redact(str(exc))))
+            return False
+        with self._lock:
+            task = self.status.tasks[name]
+            task.state, task.ended_at = "done", now_iso()
+            self._add_usage(name)
+            self._save()
+        self._event("task", "done", task=name)
+        return True
+
+    def _context(self, name: str) -> StageContext:
+        spec, pipe = self.pipeline.task(name), self.pipeline.spec
+        llm = self._resolve_path(pipe.llm, self.pipeline.dir)
+        llm = llm.merged(self._resolve_path(self.seed.llm, self.settings.root) if self.seed.llm else None)
+        llm = llm.merged(self._resolve_path(spec.llm, self.pipeline.dir) if spec.llm else None)
+        if llm.model is None and spec.expert:
+            llm = llm.merged({"model": pipe.experts[spec.expert][0]})
+        schema = read_json(self.pipeline.resolve(spec.output_schema)) if spec.output_schema else None
+        inputs = {}
+        for up in sorted(self._ancestors(name)):
+            source = self._provider_of(up)
+            if source is not None:
+                inputs[up] = self.job.rel(self.job.final_output(source))
+        return StageContext(
+            job=self.job.job_id, pipeline=pipe.name, task=name, config=self._config(name), llm=llm,
+            default_model=self.settings.default_model,
+            personality=resolve_personality(spec.personality or pipe.personality, self.pipeline.dir.parent),
+            inputs=inputs, max_refinements=spec.max_refinements, output_schema=schema,
+            price_overrides=self.settings.prices,
+        )
+
+    @staticmethod
+    def _resolve_path(llm: LLMSettings, base: Path) -> LLMSettings:
+        if isinstance(llm.mock_responses, str):
+            return llm.model_copy(update={"mock_responses": str((base / llm.mock_responses).resolve())})
+        return llm
+
+    def _config(self, name: str) -> dict[str, Any]:
+        override = self.seed.config.get(name)
+        return {**self.pipeline.task(name).config, **(override if isinstance(override, dict) else {})}
+
+    def _ancestors(self, name: str) -> set[str]:
+        found: set[str] = set()
+        todo = list(self.pipeline.task(name).needs)
+        while todo:
+            up = todo.pop()
+            if up not in found:
+                found.add(up)
+                todo += self.pipeline.task(up).needs
+        return found
+
+    def _input_values(self, name: str) -> dict[str, Any]:
+        values = {}
+        for up in self._ancestors(name):
+            source = self._provider_of(up)
+            path = self.job.final_output(source) if source else None
+            values[up] = read_json(path) if path and path.exists() else None
+        return values
+
+    # -- status bookkeeping (all under the lock; the status file is rewritten atomically) ---------
+    def _save(self) -> None:
+        self.job.write_status(self.status)
+
+    def _event(self, kind: Any, status: Any, **fields: Any) -> None:
+        self.job.append_event(Event(job=self.job.job_id, kind=kind, status=status, pid=os.getpid(), **fields))
+
+    def _stage_started(self, task: str, key: str, run: StageRun) -> None:
+        with self._lock:
+            self.status.tasks[task].stages[key] = run
+            self.status.current_task, self.status.current_stage = task, key
+            self._save()
+        self._event("stage", "started", task=task, stage=run.stage, refinement=run.refinement, attempt=run.attempt)
+
+    def _stage_finished(self, task: str, key: str, run: StageRun) -> None:
+        with self._lock:
+            self.status.tasks[task].stages[key] = run
+            self._add_usage(task)
+            self._save()
+        self._event("stage", "done" if run.state == "done" else "failed", task=task, stage=run.stage,
+                    refinement=run.refinement, attempt=run.attempt, notebook=run.notebook,
+                    duration_ms=run.duration_ms)
+
+    def _stage_retried(self, task: str, run: StageRun, failure: TaskFailed) -> None:
+        self._event("stage", "retried", task=task, stage=run.stage, refinement=run.refinement,
+                    attempt=run.attempt, notebook=run.notebook,
+                    message=redact(f"{failure.error_type}: {failure.message}"))
+
+    def _refined(self, task: str, refinement: int) -> None:
+        with self._lock:
+            self.status.tasks[task].refinements = refinement
+            self._save()
+
+    def _add_usage(self, task: str) -> None:
+        from pop_nb.models.status import Totals
+
+        totals = Totals()
+        for row in self.job.usage():
+            if row.get("task") == task and row.get("job") == self.job.job_id:
+                totals.calls += 1
+                totals.input_tokens += int(row.get("input_tokens") or 0)
+                totals.output_tokens += int(row.get("output_tokens") or 0)
+                totals.cost_usd += float(row.get("cost_usd") or 0.0)
+        self.status.tasks[task].usage = totals
+
+    def _skip(self, name: str, kind: str, reason: str) -> None:
+        with self._lock:
+            task = self.status.tasks[name]
+            task.state, task.skip_kind, task.skip_reason, task.ended_at = "skipped", kind, reason, now_iso()
+            self._save()
+        self._event("task", "skipped", task=name, message=reason)
+
+    def _fail_before_start(self, name: str, kind: str, message: str) -> None:
+        self._task_failed(name, ErrorInfo(task=name, type=kind, message=message))
+        if self._must_stop(name):
+            self._stop = True
+
+    def _task_failed(self, name: str, error: ErrorInfo) -> None:
+        with self._lock:
+            task = self.status.tasks[name]
+            task.state, task.ended_at, task.error = "failed", now_iso(), error
+            self._add_usage(name)
+            self._save()
+        self._event("task", "failed", task=name, stage=error.stage, notebook=error.notebook,
+                    message=f"{error.type}: {error.message}")
+
+    # -- the end ------------------------------------------------------------------------------------
+    def _finish(self) -> JobStatus:
+        with self._lock:
+            st = self.status
+            for name, task in st.tasks.items():
+                if task.state == "pending":
+                    if name in self._fallbacks and name not in self._triggered:
+                        task.state, task.skip_kind, task.skip_reason = "skipped", SKIP_UNUSED_FALLBACK, \
+                            "fallback task, not needed"
+                    elif not self.cancelled.is_set():
+                        task.state, task.skip_kind, task.skip_reason = "skipped", SKIP_UPSTREAM, \
+                            "not started: the job stopped after a failure"
+            failure = self._job_failure()
+            if self.cancelled.is_set():
+                st.state = "cancelled"
+                st.error = failure or ErrorInfo(type="Cancelled", message="the job was cancelled")
+            elif failure is not None:
+                st.state, st.error = "failed", failure
+            else:
+                try:
+                    self._write_products()
+                    st.state = "done"
+                except Exception as exc:
+                    st.state = "failed"
+                    st.error = ErrorInfo(type="ProductError", message=redact(str(exc)))
+            st.current_task = st.current_stage = None
+            st.ended_at = now_iso()
+            self._save()
+        self._event("job", "done" if st.state == "done" else ("cancelled" if st.state == "cancelled" else "failed"),
+                    message=f"{st.error.type}: {st.error.message}" if st.error else None)
+        self.job.runner_file.unlink(missing_ok=True)
+        final = self.store.move(self.job, "complete" if st.state == "done" else "failed")
+        self.job = final
+        self.store.record_run(final, st)
+        return st
+
+    def _job_failure(self) -> ErrorInfo | None:
+        """The first failure the job cannot absorb (``continue`` and a successful fallback absorb)."""
+        for name in self.pipeline.topological_order():
+            task = self.status.tasks[name]
+            if task.state != "failed" or task.error is None:
+                continue
+            policy = self.pipeline.task(name).on_failure
+            if policy == "continue" or (policy in self._fallbacks and self._provider_of(name) is not None):
+                continue
+            return task.error
+        return None
+
+    def _write_products(self) -> None:
+        for product in self.pipeline.spec.products:
+            source = self._provider_of(product.from_)
+            if source is None:
+                continue
+            value = read_json(self.job.final_output(source))
+            for part in (product.key or "").split("."):
+                if part:
+                    if not isinstance(value, dict) or part not in value:
+                        raise KeyError(f"product {product.path}: task {product.from_!r} output has no key {part!r}")
+                    value = value[part]
+            data = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+            atomic_write_bytes(self.job.products_dir / product.path, data.encode("utf-8"))

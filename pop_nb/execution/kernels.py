@@ -1,0 +1,84 @@
+"""How a stage gets its kernel: the one seam a kernel pool (or remote kernels) plugs into.
+
+:class:`FreshKernelProvider` starts a new IPython kernel on this interpreter for each stage and kills its
+whole process group afterwards. Every kernel it hands out is tracked, so a cancelled runner can stop
+them all at once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Protocol
+
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.manager import KernelManager
+
+KERNEL_NAME = "pop-python"
+
+
+class KernelProvider(Protocol):
+    def acquire(self, cwd: str) -> KernelManager:
+        """A started kernel whose working directory is ``cwd``."""
+
+    def release(self, km: KernelManager) -> None:
+        """Give the kernel back; after this it must not keep running user state."""
+
+    def shutdown_all(self) -> None:
+        """Stop every kernel handed out and not yet released (cancel, runner exit)."""
+
+
+class _ThisPythonSpecs(KernelSpecManager):
+    """Resolves only our kernel name, to the interpreter running pop-nb.
+
+    A user's global ``python3`` kernelspec may point at another environment without pop-nb installed;
+    stage kernels must import ``pop_nb``, so they run on ``sys.executable``.
+    """
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        return KernelSpec(
+            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            display_name="pop-nb stage (Python)",
+            language="python",
+            env={"PYDEVD_DISABLE_FILE_VALIDATION": "1"},
+        )
+
+
+class FreshKernelProvider:
+    """A new kernel per stage: full isolation, about a second of start-up each."""
+
+    def __init__(self, startup_timeout_s: float = 60) -> None:
+        self.startup_timeout_s = startup_timeout_s
+        self._live: set[KernelManager] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def acquire(self, cwd: str) -> KernelManager:
+        km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=_ThisPythonSpecs())
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("kernel provider is shut down (the job is being cancelled)")
+            self._live.add(km)
+        # Kernels must never see provider keys through a parent's stray variables other than the
+        # environment the user chose; we pass the environment through unchanged (keys live only there).
+        km.start_kernel(cwd=cwd, env=dict(os.environ))
+        return km
+
+    def release(self, km: KernelManager) -> None:
+        try:
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
+        finally:
+            with self._lock:
+                self._live.discard(km)
+
+    def shutdown_all(self) -> None:
+        with self._lock:
+            self._closed = True
+            live = list(self._live)
+        for km in live:
+            try:
+                km.shutdown_kernel(now=True)
+            except Exception:  # already dead: nothing to stop
+                pass

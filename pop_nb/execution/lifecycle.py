@@ -1,0 +1,172 @@
+"""One task through the eleven stages, with the bounded critique -> refine -> validate loop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pop_nb.errors import TaskFailed
+from pop_nb.execution.kernels import KernelProvider
+from pop_nb.execution.stage import StageResult, execute_stage
+from pop_nb.models.context import StageContext
+from pop_nb.models.pipeline import STAGES, TaskSpec
+from pop_nb.models.status import StageRun, now_iso
+from pop_nb.pipeline.task_notebook import TaskNotebook
+from pop_nb.store.atomic import atomic_write_json, read_json
+from pop_nb.store.jobs import JobFolder, run_suffix
+
+_BEFORE_VALIDATION = STAGES[: STAGES.index("validateStructure")]
+_AFTER_LOOP = ("finalValidation", "integration")
+_RETRY_BACKOFF_S = (1.0, 2.0, 4.0, 8.0)
+
+
+@dataclass
+class StageHooks:
+    """How a task reports progress to the job runner (which owns the status file)."""
+
+    started: Callable[[str, str, StageRun], None]
+    finished: Callable[[str, str, StageRun], None]
+    retried: Callable[[str, StageRun, TaskFailed], None]
+    refined: Callable[[str, int], None]
+
+
+@dataclass
+class TaskRun:
+    job: JobFolder
+    name: str
+    spec: TaskSpec
+    notebook: TaskNotebook
+    context: StageContext
+    hooks: StageHooks
+    provider: KernelProvider
+    autosave_s: float = 10.0
+    startup_timeout_s: float = 60.0
+    should_stop: Callable[[], bool] = lambda: False
+    outputs: dict[str, str] = field(default_factory=dict)
+    prev: str | None = None
+
+    def run(self) -> Any:
+        """Run every stage that has cells; return the task's final output (also saved as ``final.json``)."""
+        if self.notebook.tag_problems:
+            raise TaskFailed(self.name, "ingestion", "NotebookTagError", "; ".join(self.notebook.tag_problems),
+                             str(self.notebook.path))
+        for stage in _BEFORE_VALIDATION:
+            self._stage(stage)
+        refinement = 0
+        while True:
+            errors = self._validate(refinement)
+            needs_more = bool(self._flags().get("needsRefinement"))
+            if not errors and not needs_more:
+                break
+            if not errors:
+                errors = ["a validation stage set needsRefinement"]
+            if refinement >= self.spec.max_refinements:
+                raise self._validation_failure(errors, refinement)
+            if not (self.notebook.has_stage("critique") or self.notebook.has_stage("refine")):
+                raise self._validation_failure(errors, refinement, "the notebook has no critique or refine cells")
+            refinement += 1
+            self.hooks.refined(self.name, refinement)
+            self.context.validation_errors = errors
+            self._stage("critique", refinement)
+            self._stage("refine", refinement)
+        self.context.validation_errors = []
+        for stage in _AFTER_LOOP:
+            self._stage(stage)
+        final = read_json(self.job.path / self.prev) if self.prev else None
+        atomic_write_json(self.job.final_output(self.name), final)
+        return final
+
+    # -------------------------------------------------------------------------------------------
+    def _validate(self, refinement: int) -> list[str]:
+        flags = self._flags()
+        flags.pop("validationErrors", None)
+        flags.pop("needsRefinement", None)
+        atomic_write_json(self.job.flags_file(self.name), flags)
+        self._stage("validateStructure", refinement)
+        errors = list(self._flags().get("validationErrors") or [])
+        if self.context.output_schema is not None:
+            errors += schema_errors(self.context.output_schema,
+                                    read_json(self.job.path / self.prev) if self.prev else None)
+        self._stage("validateQuality", refinement)
+        flag_errors = list(self._flags().get("validationErrors") or [])
+        return errors + [e for e in flag_errors if e not in errors]
+
+    def _validation_failure(self, errors: list[str], refinement: int, why: str = "") -> TaskFailed:
+        stage = "validateQuality" if self.notebook.has_stage("validateQuality") else "validateStructure"
+        notebook = self.job.stage_notebook(self.name, stage, refinement)
+        spent = f"after {refinement} refinement(s) of max_refinements={self.spec.max_refinements}"
+        detail = f"{why}; " if why else ""
+        return TaskFailed(self.name, stage, "ValidationFailed", f"{detail}{spent}: " + " | ".join(errors),
+                          self.job.rel(notebook) if notebook.exists() else None)
+
+    def _flags(self) -> dict[str, Any]:
+        file = self.job.flags_file(self.name)
+        return read_json(file) if file.exists() else {}
+
+    def _stage(self, stage: str, refinement: int = 0) -> StageResult | None:
+        if not self.notebook.has_stage(stage):
+            return None  # no cells: no kernel
+        if self.should_stop():
+            raise TaskFailed(self.name, stage, "Cancelled", "the job was cancelled before this stage started")
+        key = f"{stage}{run_suffix(refinement)}"
+        self.context.prev = self.prev
+        self.context.stages = dict(self.outputs)
+        atomic_write_json(self.job.task_dir(self.name) / "context.json", self.context)
+        output_file = self.job.stage_output(self.name, stage, refinement)
+        output_file.unlink(missing_ok=True)
+        attempt = 1
+        while True:
+            run = StageRun(stage=stage, state="running", refinement=refinement, attempt=attempt,
+                           started_at=now_iso())
+            self.hooks.started(self.name, key, run)
+            try:
+                result = execute_stage(self.job, self.notebook, self.name, stage, refinement=refinement,
+                                       attempt=attempt, provider=self.provider, timeout_s=self.spec.timeout_s,
+                                       autosave_s=self.autosave_s, startup_timeout_s=self.startup_timeout_s)
+            except TaskFailed as failure:
+                run.state, run.ended_at, run.notebook = "failed", now_iso(), failure.notebook
+                if failure.transient and attempt <= self.spec.retries and not self.should_stop():
+                    kept = self._keep_failed_attempt(stage, refinement, attempt)
+                    run.notebook = kept
+                    self.hooks.retried(self.name, run, failure)
+                    time.sleep(_RETRY_BACKOFF_S[min(attempt - 1, len(_RETRY_BACKOFF_S) - 1)])
+                    attempt += 1
+                    continue
+                self.hooks.finished(self.name, key, run)
+                raise
+            break
+        run.state, run.ended_at = "done", now_iso()
+        run.duration_ms, run.cells_ms = result.duration_ms, result.cells_ms
+        run.notebook = self.job.rel(result.notebook)
+        if output_file.exists():
+            rel = self.job.rel(output_file)
+            run.output = rel
+            self.outputs[stage] = rel
+            self.prev = rel
+        self.hooks.finished(self.name, key, run)
+        return result
+
+    def _keep_failed_attempt(self, stage: str, refinement: int, attempt: int) -> str | None:
+        notebook = self.job.stage_notebook(self.name, stage, refinement)
+        if not notebook.exists():
+            return None
+        kept = notebook.with_name(f"{notebook.stem}.attempt{attempt}.ipynb")
+        notebook.rename(kept)
+        return self.job.rel(kept)
+
+
+def schema_errors(schema: dict[str, Any], value: Any) -> list[str]:
+    """JSON Schema violations of ``value``, each as ``output_schema: <where>: <what>``."""
+    import jsonschema
+
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    found = []
+    for err in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path)):
+        where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+        found.append(f"output_schema: {where}: {err.message}")
+    return found
+
+
+__all__ = ["StageHooks", "TaskRun", "run_suffix", "schema_errors"]

@@ -1,0 +1,139 @@
+"""``PopEngine``: a papermill engine for stage notebooks. Import it through :mod:`pop_nb.execution.engine`.
+
+Differences from papermill's default nbclient engine, and why:
+- the kernel comes from a :class:`~pop_nb.execution.kernels.KernelProvider`, the seam for cheaper isolation;
+- a whole-stage deadline (``timeout_s``) rather than a per-cell one: each cell may use what is left;
+- the notebook is saved at most every ``autosave_s`` seconds while running (papermill rewrites it at
+  every cell start and end, which dominates short stages with large outputs), and always at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import nbformat
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, NotebookExecutionManager
+
+from pop_nb.execution.engine import KernelDied, StageDeadlineExceeded
+from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider
+
+
+class ThrottledExecutionManager(NotebookExecutionManager):
+    """Saves the running notebook at most every ``autosave_s`` seconds; the final write is papermill's."""
+
+    def __init__(self, *args: Any, autosave_s: float = 10.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.autosave_s = autosave_s
+        self._last_write = time.monotonic()
+
+    def save(self, force: bool = False, **kwargs: Any) -> None:
+        if self.output_path is None:
+            return
+        if not force and (self.autosave_s <= 0 or time.monotonic() - self._last_write < self.autosave_s):
+            return
+        self._last_write = time.monotonic()
+        super().save(**kwargs)
+
+    def autosave_cell(self) -> None:
+        self.save()
+
+
+class PopEngine(NBClientEngine):
+    @classmethod
+    def execute_notebook(  # type: ignore[override]
+        cls,
+        nb: nbformat.NotebookNode,
+        kernel_name: str,
+        output_path: str | None = None,
+        progress_bar: bool = False,
+        log_output: bool = False,
+        autosave_s: float = 10.0,
+        **kwargs: Any,
+    ) -> nbformat.NotebookNode:
+        nb_man = ThrottledExecutionManager(
+            nb, output_path=output_path, progress_bar=False, log_output=log_output, autosave_s=autosave_s
+        )
+        nb_man.notebook_start()
+        try:
+            cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+        finally:
+            nb_man.cleanup_pbar()
+            nb_man.notebook_complete()
+        return nb_man.nb
+
+    @classmethod
+    def execute_managed_notebook(  # type: ignore[override]
+        cls,
+        nb_man: NotebookExecutionManager,
+        kernel_name: str,
+        log_output: bool = False,
+        stdout_file: Any = None,
+        stderr_file: Any = None,
+        start_timeout: float = 60,
+        execution_timeout: float | None = None,
+        kernel_provider: KernelProvider | None = None,
+        deadline: float | None = None,
+        kernel_cwd: str | None = None,
+        **kwargs: Any,
+    ) -> nbformat.NotebookNode:
+        provider = kernel_provider or FreshKernelProvider(start_timeout)
+        km = provider.acquire(cwd=kernel_cwd or ".")
+        state = {"cell": None}
+
+        def remaining(cell: Any) -> int | None:
+            state["cell"] = cell
+            if deadline is None:
+                return int(execution_timeout) if execution_timeout else None
+            # nbclient wants whole seconds; never 0, which would mean "no timeout"
+            return max(1, int(deadline - time.monotonic() + 0.999))
+
+        client = PapermillNotebookClient(
+            nb_man,
+            km=km,
+            timeout_func=remaining,
+            startup_timeout=start_timeout,
+            kernel_name=kernel_name,
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+            interrupt_on_timeout=False,
+            raise_on_iopub_timeout=True,
+        )
+        try:
+            return client.execute()
+        except CellTimeoutError:
+            index = _index_of(nb_man.nb, state["cell"])
+            _mark_failed(nb_man, index, "StageTimeout", "the stage ran past its timeout_s; the kernel was stopped")
+            raise StageDeadlineExceeded(index) from None
+        except DeadKernelError:
+            index = _index_of(nb_man.nb, state["cell"])
+            _mark_failed(nb_man, index, "KernelDied", "the kernel process exited while this cell ran")
+            raise KernelDied(index) from None
+        finally:
+            if client.kc is not None:
+                client.kc.stop_channels()
+            provider.release(km)
+
+
+def _index_of(nb: nbformat.NotebookNode, cell: Any) -> int | None:
+    for i, c in enumerate(nb.cells):
+        if c is cell:
+            return i
+    return None
+
+
+def _mark_failed(nb_man: NotebookExecutionManager, index: int | None, ename: str, evalue: str) -> None:
+    """Leave the reason in the notebook itself, on the cell that was running, and save it."""
+    if index is not None:
+        cell = nb_man.nb.cells[index]
+        cell.outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]))
+        nb_man.cell_exception(cell, cell_index=index)
+        nb_man.cell_complete(cell, cell_index=index)
+    nb_man.nb.metadata.papermill["exception"] = True
+    if isinstance(nb_man, ThrottledExecutionManager):
+        nb_man.save(force=True)
+    else:
+        nb_man.save()

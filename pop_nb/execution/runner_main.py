@@ -1,0 +1,57 @@
+"""Entry point of a runner process: ``python -m pop_nb.execution.runner_main <job-id>``.
+
+A job always runs in its own process (and process group), so a crashing task can take down neither the
+caller's kernel nor the daemon. SIGTERM cancels: kernels are stopped, the job ends ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from types import FrameType
+
+from pop_nb.config import load_settings
+from pop_nb.errors import PopError
+from pop_nb.execution.job_runner import JobRunner
+from pop_nb.llm.secrets import redact
+from pop_nb.models.records import Event
+from pop_nb.models.status import ErrorInfo, now_iso
+from pop_nb.pipeline.compile import compile_pipeline
+from pop_nb.store.jobs import JobStore
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pop-runner")
+    parser.add_argument("job_id")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    store = JobStore(settings.data)
+    folder = store.get(args.job_id)
+    if folder.place != "current":
+        print(f"job {args.job_id} is in {folder.place}/, not current/; use `pop resume`", file=sys.stderr)
+        return 2
+    status = folder.read_status()
+    try:
+        pipeline = compile_pipeline(settings.root, status.pipeline)
+    except PopError as exc:
+        status.state, status.ended_at = "failed", now_iso()
+        status.error = ErrorInfo(type=type(exc).__name__, message=redact(str(exc)))
+        folder.write_status(status)
+        folder.append_event(Event(job=folder.job_id, kind="job", status="failed", message=redact(str(exc))))
+        store.record_run(store.move(folder, "failed"), status)
+        print(redact(str(exc)), file=sys.stderr)
+        return 1
+    runner = JobRunner(settings, folder, pipeline)
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        runner.cancel()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    final = runner.run()
+    return 0 if final.state == "done" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""Start, watch, resume and cancel jobs: what the CLI, a notebook cell and the daemon share."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pop_nb.config import PopSettings, load_settings
+from pop_nb.errors import JobStateError, PopError, SeedError
+from pop_nb.models.records import Event
+from pop_nb.models.seed import Seed, check_job_id, new_job_id
+from pop_nb.models.status import JobStatus
+from pop_nb.store.atomic import read_json
+from pop_nb.store.jobs import JobFolder, JobStore
+
+_FINAL_STATES = ("done", "failed", "cancelled")
+
+
+def parse_seed(data: dict[str, Any], where: str) -> Seed:
+    from pydantic import ValidationError
+
+    try:
+        return Seed.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors())
+        raise SeedError("invalid_seed", f"{where}: {problems}. Fix: a seed looks like "
+                        '{"pipeline": "<slug>", "data": {...}}') from None
+
+
+def create_job(settings: PopSettings, seed: Seed, job_id: str | None = None) -> JobFolder:
+    """Validate the seed against its pipeline and make ``current/<id>/``."""
+    from pop_nb.pipeline.compile import compile_pipeline
+
+    pipeline = compile_pipeline(settings.root, seed.pipeline)
+    store = JobStore(settings.data)
+    store.ensure_layout()
+    return store.create(check_job_id(job_id) if job_id else new_job_id(seed.pipeline), seed, pipeline.text)
+
+
+def start_runner(settings: PopSettings, job_id: str) -> subprocess.Popen[bytes]:
+    """Start the runner process for ``job_id`` in its own session (process group).
+
+    Its own output (not the notebooks', which go to stage logs) lands in ``<job>/runner.log``.
+    """
+    folder = JobStore(settings.data).get(job_id)
+    env = {**os.environ, "POP_ROOT": str(settings.root), "POP_DATA_DIR": str(settings.data)}
+    with open(folder.path / "runner.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pop_nb.execution.runner_main", job_id],
+            env=env, cwd=str(settings.root), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def runner_alive(folder: JobFolder) -> bool:
+    """True if ``runner.json`` names a live runner process for this job."""
+    import psutil
+
+    try:
+        pid = int(read_json(folder.runner_file)["pid"])
+        proc = psutil.Process(pid)
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE and \
+            "pop_nb.execution.runner_main" in " ".join(proc.cmdline())
+    except (FileNotFoundError, KeyError, ValueError, json.JSONDecodeError, psutil.Error):
+        return False
+
+
+def reset_for_resume(settings: PopSettings, job_id: str, from_task: str | None = None) -> JobFolder:
+    """Keep every task upstream of ``from_task`` (default: every task that is done), reset the rest,
+    and move the job back to ``current/``. Reset tasks' files move to ``history/<n>/`` (nothing is lost).
+    """
+    from pop_nb.pipeline.compile import compile_pipeline
+
+    store = JobStore(settings.data)
+    folder = store.get(job_id)
+    if runner_alive(folder):
+        raise JobStateError(f"job {job_id} is running (pid in {folder.runner_file}). Fix: wait, or `pop cancel {job_id}`.")
+    status = folder.read_status()
+    pipeline = compile_pipeline(settings.root, status.pipeline)
+    if from_task is not None and from_task not in pipeline.spec.tasks:
+        raise PopError(f"job {job_id}: pipeline {status.pipeline!r} has no task {from_task!r}. "
+                       f"Fix: use one of {', '.join(pipeline.spec.tasks)}.")
+    if from_task is not None:
+        reset = pipeline.downstream(from_task)
+    else:
+        reset = {name for name in pipeline.spec.tasks if status.tasks.get(name) is None
+                 or status.tasks[name].state != "done"}
+    status.resumes += 1
+    history = folder.path / "history" / str(status.resumes)
+    for name in reset:
+        task_dir = folder.task_dir(name)
+        if task_dir.exists():
+            history.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(task_dir), str(history / name))
+    from pop_nb.models.status import TaskStatus
+
+    for name in pipeline.spec.tasks:
+        if name in reset or name not in status.tasks:
+            status.tasks[name] = TaskStatus()
+    status.state, status.error, status.ended_at = "pending", None, None
+    status.current_task = status.current_stage = None
+    folder = store.move(folder, "current")
+    folder.write_status(status)
+    folder.append_event(Event(job=job_id, kind="job", status="resumed",
+                              message=f"from task {from_task}" if from_task else "failed and pending tasks"))
+    return folder
+
+
+def cancel_job(settings: PopSettings, job_id: str, grace_s: float = 10.0) -> bool:
+    """SIGTERM the job's runner group, then SIGKILL after ``grace_s``. False if it was not running."""
+    folder = JobStore(settings.data).get(job_id)
+    if not runner_alive(folder):
+        return False
+    info = read_json(folder.runner_file)
+    pgid = int(info["pgid"])
+    os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return True
+
+
+class Job:
+    """A handle on one job: its status, outputs and executed notebooks, wherever its folder is now."""
+
+    def __init__(self, job_id: str, settings: PopSettings | None = None,
+                 process: subprocess.Popen[bytes] | None = None) -> None:
+        self.id = check_job_id(job_id)
+        self.settings = settings or load_settings()
+        self.process = process
+
+    def __repr__(self) -> str:
+        st = self.status
+        return f"<Job {self.id} {st.pipeline} {st.state} {st.progress}% ${st.totals.cost_usd:.4f}>"
+
+    @property
+    def folder(self) -> JobFolder:
+        return JobStore(self.settings.data).get(self.id)
+
+    @property
+    def path(self) -> Path:
+        return self.folder.path
+
+    @property
+    def status(self) -> JobStatus:
+        return self.folder.read_status()
+
+    @property
+    def state(self) -> str:
+        return self.status.state
+
+    def outputs(self) -> dict[str, Any]:
+        """Each finished task's final output."""
+        folder = self.folder
+        found = {}
+        for name, task in self.status.tasks.items():
+            final = folder.final_output(name)
+            if task.state == "done" and final.exists():
+                found[name] = read_json(final)
+        return found
+
+    def notebooks(self, task: str | None = None) -> list[Path]:
+        """Executed stage notebooks, in the order they ran."""
+        folder = self.folder
+        runs = []
+        for name, task_status in self.status.tasks.items():
+            if task is None or name == task:
+                runs += [(run.started_at, folder.path / run.notebook) for run in task_status.stages.values()
+                         if run.notebook]
+        return [path for _, path in sorted(runs) if path.exists()]
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.folder.events()
+
+    def usage(self) -> list[dict[str, Any]]:
+        return self.folder.usage()
+
+    def wait(self, timeout: float | None = None, poll_s: float = 0.2) -> JobStatus:
+        """Block until the job is done, failed or cancelled (or ``timeout`` seconds pass)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                st = self.status
+            except FileNotFoundError:  # caught between a folder move and its re-read
+                time.sleep(poll_s)
+                continue
+            if st.state in _FINAL_STATES and (self.process is None or self.process.poll() is not None):
+                return st
+            if self.process is not None and self.process.poll() is not None and st.state not in _FINAL_STATES:
+                # the runner is gone without finishing the job (killed): report what the files say
+                return st
+            if deadline is not None and time.monotonic() > deadline:
+                return st
+            time.sleep(poll_s)
+
+    def resume(self, from_task: str | None = None, wait: bool = True) -> Job:
+        reset_for_resume(self.settings, self.id, from_task)
+        self.process = start_runner(self.settings, self.id)
+        if wait:
+            self.wait()
+        return self
+
+    def cancel(self) -> bool:
+        return cancel_job(self.settings, self.id)
+
+
+def run(pipeline: str, data: dict[str, Any] | None = None, *, seed: dict[str, Any] | str | Path | None = None,
+        job_id: str | None = None, wait: bool = True, root: str | Path | None = None) -> Job:
+    """Run ``pipeline`` on ``data`` in a child process and return its :class:`Job`.
+
+    ``wait=True`` blocks until the job ends; ``wait=False`` returns at once (``job.wait()`` later).
+    A task that crashes, or even calls ``os._exit``, cannot take down the calling kernel.
+    """
+    settings = load_settings(root)
+    if seed is not None:
+        raw = seed if isinstance(seed, dict) else json.loads(Path(seed).read_text(encoding="utf-8"))
+        parsed = parse_seed({"pipeline": pipeline, **raw}, "seed")
+    else:
+        parsed = parse_seed({"pipeline": pipeline, "data": data or {}}, "data")
+    folder = create_job(settings, parsed, job_id)
+    job = Job(folder.job_id, settings, start_runner(settings, folder.job_id))
+    if wait:
+        job.wait()
+    return job

@@ -1,0 +1,121 @@
+"""``mock/<model>``: a litellm custom provider that answers from a script, for tests and the offline demo.
+
+The part after ``mock/`` names the model being imitated: token counts use its tokenizer and the cost
+comes from its entry in litellm's price map, so an offline run shows realistic usage and spend.
+
+A script is YAML (or a mapping) keyed by task, then stage::
+
+    research:
+      inference: '{"findings": []}'        # every call of this stage
+      refine: ["first call", "second"]     # successive calls within one stage run (the last repeats)
+      refine.r2: "..."                      # only in refinement pass 2
+    "*":                                    # any task
+      critique: "Tighten the summary."
+
+A value that is a mapping or list of mappings is sent as JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pop_nb.errors import MockScriptError
+
+_scripts: dict[str, dict[str, Any]] = {}
+_lock = threading.Lock()
+
+
+def load_script(source: str | dict[str, Any] | None) -> dict[str, Any]:
+    if source is None:
+        return {}
+    if isinstance(source, dict):
+        return source
+    with _lock:
+        if source not in _scripts:
+            data = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
+            if not isinstance(data, dict):
+                raise MockScriptError(f"mock script {source} must map task names to stages")
+            _scripts[source] = data
+        return _scripts[source]
+
+
+def scripted_answer(script: dict[str, Any], task: str, stage: str, refinement: int, call_index: int,
+                    where: str) -> str:
+    """The scripted answer for the ``call_index``-th call of this stage run."""
+    for task_key in (task, "*"):
+        entries = script.get(task_key) or {}
+        for stage_key in (f"{stage}.r{refinement}", stage):
+            if stage_key in entries:
+                return _as_text(_pick(entries[stage_key], call_index))
+    raise MockScriptError(
+        f"the mock script {where} has no answer for task {task!r}, stage {stage!r}. "
+        f"Fix: add `{task}: {{{stage}: <answer>}}` to it (or a '*' entry for every task)."
+    )
+
+
+def _pick(value: Any, index: int) -> Any:
+    if isinstance(value, list) and value and not all(isinstance(v, dict) for v in value):
+        return value[min(index, len(value) - 1)]
+    return value
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def imitated_model(model: str) -> str:
+    """``mock/openai/gpt-4o-mini`` and ``mock/gpt-4o-mini`` both imitate ``gpt-4o-mini``."""
+    name = model.split("/", 1)[1] if model.startswith("mock/") else model
+    return name.split("/")[-1] if "/" in name else name
+
+
+def _make_handler() -> Any:
+    from litellm import CustomLLM
+    from litellm.types.utils import ModelResponse, Usage
+
+    class MockLLM(CustomLLM):  # type: ignore[misc]
+        def completion(self, model: str, messages: list[dict[str, Any]], api_base: Any,
+                       custom_prompt_dict: Any, model_response: ModelResponse, print_verbose: Any,
+                       encoding: Any, api_key: Any, logging_obj: Any, optional_params: dict[str, Any],
+                       litellm_params: dict[str, Any] | None = None, **kwargs: Any) -> ModelResponse:
+            import litellm
+
+            meta = ((litellm_params or {}).get("metadata") or {}).get("pop") or {}
+            source = optional_params.get("mock_responses")
+            script = load_script(source)
+            text = scripted_answer(
+                script,
+                task=meta.get("task") or "",
+                stage=meta.get("stage") or "",
+                refinement=int(meta.get("refinement") or 0),
+                call_index=int(meta.get("call_index") or 0),
+                where=str(source) if isinstance(source, str) else "(inline mock_responses)",
+            )
+            imitated = imitated_model(model)
+            prompt_tokens = litellm.token_counter(model=imitated, messages=messages)
+            completion_tokens = litellm.token_counter(model=imitated, text=text, count_response_tokens=True)
+            model_response.choices[0].message.content = text  # type: ignore[union-attr]
+            model_response.model = f"mock/{model}"
+            model_response.usage = Usage(  # type: ignore[attr-defined]
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                total_tokens=prompt_tokens + completion_tokens,
+            )
+            return model_response
+
+    return MockLLM()
+
+
+def register(litellm_module: Any) -> None:
+    """Add the ``mock`` provider to litellm's custom provider map (once)."""
+    providers = litellm_module.custom_provider_map or []
+    if not any(p.get("provider") == "mock" for p in providers):
+        litellm_module.custom_provider_map = [*providers, {"provider": "mock", "custom_handler": _make_handler()}]
+        from litellm.utils import custom_llm_setup
+
+        custom_llm_setup()

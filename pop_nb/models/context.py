@@ -1,0 +1,29 @@
+"""``tasks/<task>/context.json``: what a stage's kernel is told, written by the runner before each stage.
+
+Paths are relative to the job folder. No secrets: keys stay in the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from pop_nb.models.pipeline import LLMSettings
+
+
+class StageContext(BaseModel):
+    job: str
+    pipeline: str
+    task: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    default_model: str = "openai/gpt-4o-mini"
+    personality: str | None = None
+    inputs: dict[str, str] = Field(default_factory=dict, description="upstream task -> its final output file")
+    prev: str | None = Field(default=None, description="output file of the previous stage run")
+    stages: dict[str, str] = Field(default_factory=dict, description="stage -> its latest output file")
+    validation_errors: list[str] = Field(default_factory=list)
+    max_refinements: int = 0
+    output_schema: dict[str, Any] | None = None
+    price_overrides: dict[str, dict[str, float]] = Field(default_factory=dict)

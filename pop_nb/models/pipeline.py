@@ -1,0 +1,102 @@
+"""``pipeline.yaml`` as pydantic models. Unknown keys are errors (``extra="forbid"``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+STAGES: tuple[str, ...] = (
+    "ingestion",
+    "preProcessing",
+    "promptTemplating",
+    "inference",
+    "parsing",
+    "validateStructure",
+    "validateQuality",
+    "critique",
+    "refine",
+    "finalValidation",
+    "integration",
+)
+"""The eleven stages, in the order the runner moves through them."""
+
+VALIDATION_STAGES = ("validateStructure", "validateQuality")
+LOOP_STAGES = ("critique", "refine")
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+TASK_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+
+
+def stage_number(stage: str) -> int:
+    """1-based position of ``stage``: the ``NN`` of ``NN-<stage>.ipynb``."""
+    return STAGES.index(stage) + 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class LLMSettings(BaseModel):
+    """Model and litellm completion keywords (temperature, max_tokens, api_base, ...).
+
+    Any litellm keyword is accepted; ``mock_responses`` scripts the offline ``mock/`` models.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    mock_responses: str | dict[str, Any] | None = Field(
+        default=None, description="Scripted answers for mock/ models: a YAML file (relative) or a mapping."
+    )
+
+    def merged(self, other: LLMSettings | dict[str, Any] | None) -> LLMSettings:
+        """``other``'s set values over ours."""
+        if other is None:
+            return self
+        theirs = other if isinstance(other, dict) else other.model_dump(exclude_none=True)
+        return LLMSettings(**{**self.model_dump(exclude_none=True), **theirs})
+
+
+class TaskSpec(_Strict):
+    notebook: str
+    needs: list[str] = Field(default_factory=list)
+    output_schema: str | None = None
+    max_refinements: int = Field(default=0, ge=0, le=20)
+    expert: str | None = None
+    llm: LLMSettings | None = None
+    personality: str | None = None
+    condition: str | None = None
+    on_false: Literal["skip", "fail"] = "skip"
+    on_failure: str = "fail"
+    retries: int = Field(default=0, ge=0, le=10)
+    timeout_s: float | None = Field(default=None, gt=0)
+    config: dict[str, Any] = Field(default_factory=dict)
+    budget_usd: float | None = Field(default=None, ge=0)
+    cache: bool = True
+    gate: bool = False
+
+
+class ProductSpec(_Strict):
+    path: str
+    from_: str = Field(alias="from")
+    key: str | None = None
+
+
+class PipelineSpec(_Strict):
+    name: str = Field(pattern=SLUG_PATTERN)
+    version: int | str = 1
+    description: str = ""
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    selection: Literal["cost", "performance", "balanced"] = "balanced"
+    experts: dict[str, list[str]] = Field(default_factory=dict)
+    personality: str | None = None
+    budget_usd: float | None = Field(default=None, ge=0)
+    tasks: dict[str, TaskSpec]
+    products: list[ProductSpec] = Field(default_factory=list)
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks_not_empty(cls, tasks: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
+        if not tasks:
+            raise ValueError("a pipeline needs at least one task")
+        return tasks

@@ -1,0 +1,69 @@
+"""Append-only log rows: ``events.jsonl``, ``usage.jsonl`` and ``complete/runs.jsonl``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from pop_nb.models.status import now_iso
+
+EventKind = Literal["job", "task", "stage", "llm"]
+EventStatus = Literal[
+    "created", "started", "done", "failed", "skipped", "retried", "resumed", "cancelled", "selected"
+]
+
+
+class Event(BaseModel):
+    ts: str = Field(default_factory=now_iso)
+    job: str
+    kind: EventKind
+    status: EventStatus
+    task: str | None = None
+    stage: str | None = None
+    refinement: int | None = None
+    attempt: int | None = None
+    notebook: str | None = None
+    duration_ms: int | None = None
+    message: str | None = None
+    pid: int | None = None
+
+
+class UsageRow(BaseModel):
+    ts: str = Field(default_factory=now_iso)
+    job: str | None
+    pipeline: str | None
+    task: str | None
+    stage: str | None
+    attempt: int = 1
+    refinement: int = 0
+    provider: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_source: Literal["provider", "price_map", "unpriced", "cache"] = "price_map"
+    latency_ms: int = 0
+    request_hash: str
+    cache_hit: bool = False
+    ok: bool = True
+    error: str | None = None
+
+
+class RunRecord(BaseModel):
+    """One line of ``complete/runs.jsonl`` per finished job."""
+
+    ts: str = Field(default_factory=now_iso)
+    job: str
+    pipeline: str
+    name: str | None
+    state: str
+    started_at: str | None
+    ended_at: str | None
+    duration_ms: int | None
+    tasks: int
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float

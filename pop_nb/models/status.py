@@ -1,0 +1,102 @@
+"""``tasks-status.json``: the job's state, rewritten atomically after every stage.
+
+One pydantic model set is both the on-disk format and what the API returns.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+
+JobState = Literal["pending", "running", "waiting", "done", "failed", "cancelled"]
+TaskState = Literal["pending", "running", "done", "failed", "skipped"]
+StageState = Literal["running", "done", "failed"]
+
+FINISHED_TASK_STATES: frozenset[str] = frozenset({"done", "failed", "skipped"})
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class ErrorInfo(BaseModel):
+    task: str | None = None
+    stage: str | None = None
+    type: str
+    message: str
+    notebook: str | None = None
+
+
+class Totals(BaseModel):
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def add(self, other: Totals) -> None:
+        self.calls += other.calls
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cost_usd += other.cost_usd
+
+
+class StageRun(BaseModel):
+    """One execution of one stage; keyed in :attr:`TaskStatus.stages` by ``<stage>[.r<k>]``."""
+
+    stage: str
+    state: StageState
+    refinement: int = 0
+    attempt: int = 1
+    started_at: str
+    ended_at: str | None = None
+    duration_ms: int | None = None
+    cells_ms: int | None = Field(default=None, description="Time spent executing cells, from papermill.")
+    notebook: str | None = Field(default=None, description="Executed notebook, relative to the job folder.")
+    output: str | None = Field(default=None, description="Output file, relative to the job folder.")
+
+
+class TaskStatus(BaseModel):
+    state: TaskState = "pending"
+    started_at: str | None = None
+    ended_at: str | None = None
+    stages: dict[str, StageRun] = Field(default_factory=dict)
+    attempts: int = 0
+    refinements: int = 0
+    usage: Totals = Field(default_factory=Totals)
+    skip_reason: str | None = None
+    skip_kind: str | None = Field(default=None, description="condition | upstream | unused_fallback")
+    error: ErrorInfo | None = None
+    fallback_for: str | None = Field(default=None, description="Set when this task ran as another's fallback.")
+
+
+class JobStatus(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    job_id: str
+    pipeline: str
+    name: str | None = None
+    state: JobState = "pending"
+    current_task: str | None = None
+    current_stage: str | None = None
+    progress: int = Field(default=0, ge=0, le=100, description="Percent of tasks finished.")
+    created_at: str = Field(default_factory=now_iso)
+    started_at: str | None = None
+    updated_at: str = Field(default_factory=now_iso)
+    ended_at: str | None = None
+    error: ErrorInfo | None = None
+    totals: Totals = Field(default_factory=Totals)
+    tasks: dict[str, TaskStatus] = Field(default_factory=dict)
+    resumes: int = 0
+
+    def refresh_progress(self) -> None:
+        if self.tasks:
+            finished = sum(t.state in FINISHED_TASK_STATES for t in self.tasks.values())
+            self.progress = round(100 * finished / len(self.tasks))
+        totals = Totals()
+        for task in self.tasks.values():
+            totals.add(task.usage)
+        self.totals = totals
+        self.updated_at = now_iso()

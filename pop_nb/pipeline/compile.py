@@ -1,0 +1,176 @@
+"""``pop compile``: static validation of a pipeline, reporting every problem with file, key and fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pop_nb.errors import ConditionError, PipelineError, Problem
+from pop_nb.llm.personalities import personality_dirs, resolve_personality
+from pop_nb.models.pipeline import TASK_NAME_PATTERN
+from pop_nb.pipeline.conditions import Condition
+from pop_nb.pipeline.load import Pipeline, discover, parse_spec, pipelines_dir
+from pop_nb.pipeline.task_notebook import load_task_notebook
+
+
+def compile_file(root: Path, slug: str) -> tuple[Pipeline | None, list[Problem]]:
+    """Load and check ``slug``; returns the pipeline (if it parsed) and every problem found."""
+    from pop_nb.errors import PipelineNotFound
+
+    known = discover(root)
+    file = known.get(slug)
+    if file is None or not file.is_file():
+        raise PipelineNotFound(slug, [pipelines_dir(root)], sorted(known))
+    text = file.read_text(encoding="utf-8")
+    spec, problems = parse_spec(file, text)
+    if spec is None:
+        return None, problems
+    pipeline = Pipeline(slug=slug, file=file.resolve(), text=text, spec=spec)
+    return pipeline, check(pipeline, root)
+
+
+def compile_pipeline(root: Path, slug: str) -> Pipeline:
+    """The pipeline, or :class:`PipelineError` listing every problem."""
+    pipeline, problems = compile_file(root, slug)
+    if problems or pipeline is None:
+        raise PipelineError(slug, problems)
+    return pipeline
+
+
+def check(pipeline: Pipeline, root: Path) -> list[Problem]:
+    import re
+
+    spec, file = pipeline.spec, pipeline.file
+    problems: list[Problem] = []
+
+    def add(key: str, message: str, fix: str, where: Path | None = None) -> None:
+        problems.append(Problem(where or file, key, message, fix))
+
+    if spec.name != pipeline.slug:
+        add("name", f"name {spec.name!r} differs from the slug {pipeline.slug!r} it is found under",
+            f"set `name: {pipeline.slug}` or rename the folder / registry entry")
+    tasks = spec.tasks
+    for name, task in tasks.items():
+        key = f"tasks.{name}"
+        if not re.fullmatch(TASK_NAME_PATTERN, name):
+            add(key, "task names must start with a letter or _ and use letters, digits, _ and -",
+                "rename the task")
+        for need in task.needs:
+            if need not in tasks:
+                add(f"{key}.needs", f"needs unknown task {need!r}", f"use one of {', '.join(tasks)}")
+            elif need == name:
+                add(f"{key}.needs", "a task cannot need itself", f"remove {name!r} from its needs")
+        _check_notebook(pipeline, name, add)
+        if task.output_schema:
+            _check_schema(pipeline, name, task.output_schema, add)
+        if task.condition is not None:
+            try:
+                Condition(task.condition)
+            except ConditionError as exc:
+                add(f"{key}.condition", f"refused: {exc}",
+                    "write a plain comparison over inputs['task'][...], seed[...] or config[...]")
+        if task.on_failure not in ("fail", "continue"):
+            fallback = task.on_failure
+            if fallback not in tasks:
+                add(f"{key}.on_failure", f"{fallback!r} is neither fail, continue nor a task",
+                    f"use fail, continue or one of {', '.join(t for t in tasks if t != name)}")
+            elif fallback == name or fallback in pipeline.downstream(name):
+                add(f"{key}.on_failure", f"fallback {fallback!r} depends on {name!r}",
+                    "pick a fallback task that does not need the failing one")
+        if task.expert is not None and task.expert not in spec.experts:
+            add(f"{key}.expert", f"unknown expert role {task.expert!r}",
+                f"declare it under experts: (known: {', '.join(spec.experts) or 'none'})")
+        if task.personality is not None:
+            _check_personality(pipeline, f"{key}.personality", task.personality, root, add)
+    if spec.personality is not None:
+        _check_personality(pipeline, "personality", spec.personality, root, add)
+    for role, models in spec.experts.items():
+        if not models:
+            add(f"experts.{role}", "has no candidate models", "list at least one model string")
+    cycle = _find_cycle(pipeline)
+    if cycle:
+        add("tasks", f"dependency cycle: {' -> '.join(cycle)}", "remove one of these needs edges")
+    for i, product in enumerate(spec.products):
+        if product.from_ not in tasks:
+            add(f"products[{i}].from", f"unknown task {product.from_!r}", f"use one of {', '.join(tasks)}")
+        if Path(product.path).is_absolute() or ".." in Path(product.path).parts:
+            add(f"products[{i}].path", f"{product.path!r} escapes the job's products/ folder",
+                "use a relative path without '..'")
+    mock = spec.llm.mock_responses
+    if isinstance(mock, str) and not pipeline.resolve(mock).is_file():
+        add("llm.mock_responses", f"file {mock!r} does not exist", f"create {pipeline.resolve(mock)}")
+    return problems
+
+
+def _check_notebook(pipeline: Pipeline, name: str, add: _Add) -> None:
+    task = pipeline.task(name)
+    key = f"tasks.{name}.notebook"
+    path = pipeline.notebook_path(name)
+    if not path.is_file():
+        add(key, f"notebook {task.notebook!r} does not exist", f"create {path} or fix the path")
+        return
+    try:
+        tn = load_task_notebook(path)
+    except Exception as exc:
+        add(key, f"notebook {task.notebook!r} cannot be read: {exc}", "open it in JupyterLab and re-save it")
+        return
+    for problem in tn.tag_problems:
+        add(f"{key} ({path.name})", problem, "fix the cell tags (View > Cell Toolbar > Tags)", path)
+    if not tn.stages:
+        add(key, "no cell carries a stage tag, so the task would do nothing",
+            "tag cells with stage names such as 'inference' and 'integration'", path)
+    if tn.parameters is None:
+        add(key, "no cell is tagged 'parameters'",
+            "add a first code cell tagged 'parameters' with sample values for interactive runs", path)
+
+
+def _check_schema(pipeline: Pipeline, name: str, rel: str, add: _Add) -> None:
+    import jsonschema
+
+    key = f"tasks.{name}.output_schema"
+    path = pipeline.resolve(rel)
+    if not path.is_file():
+        add(key, f"schema file {rel!r} does not exist", f"create {path} (a JSON Schema)")
+        return
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except json.JSONDecodeError as exc:
+        add(key, f"{rel} is not JSON: {exc}", "fix the JSON", path)
+    except jsonschema.SchemaError as exc:
+        add(key, f"{rel} is not a valid JSON Schema: {exc.message}", "fix the schema", path)
+
+
+def _check_personality(pipeline: Pipeline, key: str, value: str, root: Path, add: _Add) -> None:
+    if resolve_personality(value, pipeline.dir.parent) is None:
+        dirs = " or ".join(str(d) for d in personality_dirs(pipeline.dir.parent))
+        add(key, f"personality {value!r} not found", f"create {value}.md in {dirs}, or write the prompt inline")
+
+
+def _find_cycle(pipeline: Pipeline) -> list[str] | None:
+    tasks = pipeline.spec.tasks
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(name: str) -> list[str] | None:
+        state[name] = 1
+        stack.append(name)
+        for need in tasks[name].needs:
+            if need not in tasks:
+                continue
+            if state.get(need) == 1:
+                return [*stack[stack.index(need):], need]
+            if need not in state and (found := visit(need)):
+                return found
+        stack.pop()
+        state[name] = 2
+        return None
+
+    for name in tasks:
+        if name not in state and (found := visit(name)):
+            return found
+    return None
+
+
+class _Add:  # the shape of the local `add` callback, for type checkers
+    def __call__(self, key: str, message: str, fix: str, where: Path | None = None) -> None: ...

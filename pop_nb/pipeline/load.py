@@ -1,0 +1,187 @@
+"""Find pipelines (``pipelines/*/pipeline.yaml`` plus ``pipelines/registry.yaml``) and load them."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from pop_nb.errors import PipelineError, PipelineNotFound, Problem
+from pop_nb.models.pipeline import PipelineSpec, TaskSpec
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys (YAML silently keeps the last one otherwise)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (safe loader)
+
+
+def yaml_problem(path: Path, exc: yaml.YAMLError) -> Problem:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    what = getattr(exc, "problem", None) or str(exc)
+    return Problem(path, where, f"YAML does not parse: {what}", "correct the YAML syntax at that position")
+
+
+@dataclass
+class Pipeline:
+    """A loaded pipeline: where it lives, its text, and its validated spec."""
+
+    slug: str
+    file: Path
+    text: str
+    spec: PipelineSpec
+
+    @property
+    def dir(self) -> Path:
+        return self.file.parent
+
+    @cached_property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+    def task(self, name: str) -> TaskSpec:
+        return self.spec.tasks[name]
+
+    def resolve(self, relative: str) -> Path:
+        """A path named in the YAML, relative to the pipeline's folder."""
+        return (self.dir / relative).resolve()
+
+    def notebook_path(self, task: str) -> Path:
+        return self.resolve(self.spec.tasks[task].notebook)
+
+    def topological_order(self) -> list[str]:
+        """Tasks ordered so each comes after what it needs (ties kept in YAML order)."""
+        order: list[str] = []
+        placed: set[str] = set()
+        pending = list(self.spec.tasks)
+        while pending:
+            ready = [t for t in pending if set(self.spec.tasks[t].needs) <= placed]
+            if not ready:  # a cycle; compile reports it, here we keep what we have
+                return order + pending
+            for t in ready:
+                order.append(t)
+                placed.add(t)
+                pending.remove(t)
+        return order
+
+    def downstream(self, task: str) -> set[str]:
+        """``task`` and every task that needs it, directly or not."""
+        found = {task}
+        changed = True
+        while changed:
+            changed = False
+            for name, spec in self.spec.tasks.items():
+                if name not in found and found & set(spec.needs):
+                    found.add(name)
+                    changed = True
+        return found
+
+
+def pipelines_dir(root: Path) -> Path:
+    return root / "pipelines"
+
+
+def discover(root: Path) -> dict[str, Path]:
+    """``slug -> pipeline.yaml`` for every pipeline under ``root``; registry entries win over the scan."""
+    found: dict[str, Path] = {}
+    base = pipelines_dir(root)
+    for file in sorted(base.glob("*/pipeline.yaml")):
+        found[file.parent.name] = file
+    registry = base / "registry.yaml"
+    if registry.is_file():
+        entries = load_yaml(registry) or {}
+        if not isinstance(entries, dict):
+            raise PipelineError(
+                "registry",
+                [Problem(registry, "", "must be a mapping of slug: path", "write lines like `my-slug: path/to/dir`")],
+            )
+        for slug, target in entries.items():
+            path = (registry.parent / str(target)).expanduser()
+            found[str(slug)] = path / "pipeline.yaml" if path.is_dir() or path.suffix == "" else path
+    return found
+
+
+def parse_spec(file: Path, text: str) -> tuple[PipelineSpec | None, list[Problem]]:
+    """Parse and validate the YAML; every schema problem names its key and the fix."""
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (safe loader)
+    except yaml.YAMLError as exc:
+        return None, [yaml_problem(file, exc)]
+    if not isinstance(raw, dict):
+        return None, [Problem(file, "", "must be a YAML mapping", "start from `pop init`'s example")]
+    try:
+        return PipelineSpec.model_validate(raw), []
+    except ValidationError as exc:
+        return None, [_problem_from_pydantic(file, err) for err in exc.errors()]
+
+
+def _problem_from_pydantic(file: Path, err: Any) -> Problem:
+    import difflib
+
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], allowed, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return Problem(file, key, "unknown key", f"{hint}remove it; allowed here: {', '.join(allowed)}")
+    if kind == "missing":
+        return Problem(file, key, "required key is missing", f"add `{loc[-1]}:`")
+    if kind == "string_pattern_mismatch" and loc[-1] == "name":
+        return Problem(file, key, f"{err['input']!r} is not a slug", "use lowercase letters, digits and dashes")
+    return Problem(file, key, err["msg"], "see the pipeline.yaml reference in DESIGN.md / README.md")
+
+
+def _allowed_keys(parent: list[str]) -> list[str]:
+    from pop_nb.models.pipeline import ProductSpec
+
+    if not parent:
+        model: type[Any] = PipelineSpec
+    elif parent[0] == "tasks":
+        model = TaskSpec
+    elif parent[0] == "products":
+        model = ProductSpec
+    else:
+        return []
+    return sorted(f.alias or name for name, f in model.model_fields.items())
+
+
+def load_pipeline(root: Path, slug: str) -> Pipeline:
+    """Load ``slug`` from ``root``; raises :class:`PipelineError` on any schema problem."""
+    known = discover(root)
+    file = known.get(slug)
+    if file is None or not file.is_file():
+        raise PipelineNotFound(slug, [pipelines_dir(root)], sorted(known))
+    return load_pipeline_file(file, slug)
+
+
+def load_pipeline_file(file: Path, slug: str | None = None) -> Pipeline:
+    text = file.read_text(encoding="utf-8")
+    spec, problems = parse_spec(file, text)
+    if spec is None:
+        raise PipelineError(slug or file.parent.name, problems)
+    return Pipeline(slug=slug or spec.name, file=file.resolve(), text=text, spec=spec)

@@ -1,0 +1,179 @@
+"""Job folders and the moves between ``pending/``, ``current/``, ``complete/``, ``failed/``, ``rejected/``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pop_nb.errors import JobNotFound, JobStateError
+from pop_nb.models.pipeline import stage_number
+from pop_nb.models.records import Event, RunRecord, UsageRow
+from pop_nb.models.seed import Seed, check_job_id
+from pop_nb.models.status import JobStatus, now_iso
+from pop_nb.store.atomic import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
+
+Place = Literal["current", "complete", "failed"]
+PLACES: tuple[Place, ...] = ("current", "complete", "failed")
+
+
+@dataclass(frozen=True)
+class JobFolder:
+    """One job's folder. Every path inside a job is built here, so the layout lives in one place."""
+
+    path: Path
+
+    @property
+    def job_id(self) -> str:
+        return self.path.name
+
+    @property
+    def place(self) -> str:
+        return self.path.parent.name
+
+    seed_file = property(lambda self: self.path / "seed.json")
+    pipeline_file = property(lambda self: self.path / "pipeline.yaml")
+    status_file = property(lambda self: self.path / "tasks-status.json")
+    runner_file = property(lambda self: self.path / "runner.json")
+    events_file = property(lambda self: self.path / "events.jsonl")
+    usage_file = property(lambda self: self.path / "usage.jsonl")
+    products_dir = property(lambda self: self.path / "products")
+
+    def task_dir(self, task: str) -> Path:
+        return self.path / "tasks" / task
+
+    def artifacts_dir(self, task: str) -> Path:
+        return self.path / "files" / "artifacts" / task
+
+    def stage_notebook(self, task: str, stage: str, refinement: int = 0) -> Path:
+        return self.task_dir(task) / f"{stage_number(stage):02d}-{stage}{run_suffix(refinement)}.ipynb"
+
+    def stage_output(self, task: str, stage: str, refinement: int = 0) -> Path:
+        return self.task_dir(task) / "outputs" / f"{stage}{run_suffix(refinement)}.json"
+
+    def stage_log(self, task: str, stage: str, refinement: int = 0) -> Path:
+        return self.task_dir(task) / "logs" / f"{stage}{run_suffix(refinement)}.log"
+
+    def flags_file(self, task: str) -> Path:
+        return self.task_dir(task) / "flags.json"
+
+    def final_output(self, task: str) -> Path:
+        return self.task_dir(task) / "outputs" / "final.json"
+
+    def rel(self, path: Path) -> str:
+        return str(path.relative_to(self.path))
+
+    # --- state -----------------------------------------------------------------------------
+    def read_seed(self) -> Seed:
+        return Seed.model_validate(read_json(self.seed_file))
+
+    def read_status(self) -> JobStatus:
+        return JobStatus.model_validate(read_json(self.status_file))
+
+    def write_status(self, status: JobStatus) -> None:
+        status.refresh_progress()
+        atomic_write_json(self.status_file, status)
+
+    def append_event(self, event: Event) -> None:
+        append_jsonl(self.events_file, event)
+
+    def append_usage(self, row: UsageRow) -> None:
+        append_jsonl(self.usage_file, row)
+
+    def events(self) -> list[dict[str, Any]]:
+        return list(read_jsonl(self.events_file))
+
+    def usage(self) -> list[dict[str, Any]]:
+        return list(read_jsonl(self.usage_file))
+
+
+def run_suffix(refinement: int) -> str:
+    return f".r{refinement}" if refinement else ""
+
+
+class JobStore:
+    """The data folder. Moves between places are single ``rename`` calls, so watchers see them whole."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir
+
+    def dir(self, place: str) -> Path:
+        path = self.root / place
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def ensure_layout(self) -> None:
+        for place in ("pending", "current", "complete", "failed", "rejected"):
+            self.dir(place)
+
+    def create(self, job_id: str, seed: Seed, pipeline_text: str) -> JobFolder:
+        """Make ``current/<id>/`` with the seed, the pipeline snapshot and a pending status."""
+        check_job_id(job_id)
+        if self.find(job_id) is not None:
+            raise JobStateError(f"job {job_id!r} already exists in {self.root}. Fix: pick another --id.")
+        folder = JobFolder(self.dir("current") / job_id)
+        folder.path.mkdir(parents=True)
+        atomic_write_text(folder.seed_file, seed.model_dump_json(indent=2, exclude_none=True) + "\n")
+        atomic_write_text(folder.pipeline_file, pipeline_text)
+        folder.write_status(JobStatus(job_id=job_id, pipeline=seed.pipeline, name=seed.name))
+        folder.append_event(Event(job=job_id, kind="job", status="created"))
+        return folder
+
+    def find(self, job_id: str) -> JobFolder | None:
+        check_job_id(job_id)
+        for place in PLACES:
+            path = self.root / place / job_id
+            if path.is_dir():
+                return JobFolder(path)
+        return None
+
+    def get(self, job_id: str) -> JobFolder:
+        folder = self.find(job_id)
+        if folder is None:
+            raise JobNotFound(job_id, self.root)
+        return folder
+
+    def move(self, folder: JobFolder, place: Place) -> JobFolder:
+        if folder.place == place:
+            return folder
+        target = self.dir(place) / folder.job_id
+        if target.exists():
+            # A leftover from an earlier run of the same id: keep it, never overwrite silently.
+            shutil.move(str(target), str(target.with_name(f"{folder.job_id}.old-{os.getpid()}")))
+        os.rename(folder.path, target)
+        return JobFolder(target)
+
+    def record_run(self, folder: JobFolder, status: JobStatus) -> None:
+        duration = None
+        if status.started_at and status.ended_at:
+            from datetime import datetime
+
+            delta = datetime.fromisoformat(status.ended_at) - datetime.fromisoformat(status.started_at)
+            duration = int(delta.total_seconds() * 1000)
+        append_jsonl(
+            self.dir("complete") / "runs.jsonl",
+            RunRecord(
+                job=status.job_id,
+                pipeline=status.pipeline,
+                name=status.name,
+                state=status.state,
+                started_at=status.started_at,
+                ended_at=status.ended_at or now_iso(),
+                duration_ms=duration,
+                tasks=len(status.tasks),
+                calls=status.totals.calls,
+                input_tokens=status.totals.input_tokens,
+                output_tokens=status.totals.output_tokens,
+                cost_usd=status.totals.cost_usd,
+            ),
+        )
+
+    def jobs(self, places: tuple[str, ...] = PLACES) -> list[JobFolder]:
+        found = []
+        for place in places:
+            base = self.root / place
+            if base.is_dir():
+                found += [JobFolder(p) for p in base.iterdir() if p.is_dir() and (p / "seed.json").exists()]
+        return found

@@ -1,0 +1,283 @@
+"""The API a stage notebook imports: ``from pop_nb import task as pop``.
+
+Two modes, no change to the notebook (the dagstermill way):
+
+- **under the runner**, papermill injects ``pop_job_dir``, ``pop_task``, ``pop_stage``, ``pop_refinement``
+  and ``pop_attempt``; everything else is read from files in the job folder;
+- **by hand in JupyterLab**, ``pop_job_dir`` is ``None`` (its value in the ``parameters`` cell) and the
+  world comes from the ``pop_sample`` dict of that cell: ``{"seed": ..., "inputs": ..., "config": ...,
+  "llm": ...}``. Outputs then stay in memory, so running the notebook top to bottom passes each stage's
+  output on to the next. Set ``pop_job_dir`` to a real job folder to replay a stage against its data.
+
+World: ``seed``, ``inputs``, ``prev``, ``stages``, ``flags``, ``config``, ``validation_errors``,
+``attempt``, ``refinement`` (plus ``job_id``, ``task_name``, ``stage``).
+Actions: ``output``, ``flag``, ``invalid``, ``chat``, ``render``, ``write_artifact``, ``read_artifact``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pop_nb.models.context import StageContext
+
+__all__ = [
+    "chat",
+    "flag",
+    "invalid",
+    "output",
+    "read_artifact",
+    "render",
+    "write_artifact",
+]
+
+
+def _namespace() -> dict[str, Any]:
+    """The notebook's globals: where papermill's injected parameters and ``pop_sample`` live."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:  # pragma: no cover - ipykernel always brings IPython
+        shell = None
+    if shell is not None:
+        return shell.user_ns  # type: ignore[no-any-return]
+    import __main__
+
+    return vars(__main__)
+
+
+class _World:
+    """Lazily loaded state of the current stage; one per kernel."""
+
+    def __init__(self) -> None:
+        ns = _namespace()
+        job_dir = ns.get("pop_job_dir")
+        self.job_dir = Path(job_dir) if job_dir else None
+        self.task = str(ns.get("pop_task") or "interactive")
+        self.stage = str(ns.get("pop_stage") or "interactive")
+        self.refinement = int(ns.get("pop_refinement") or 0)
+        self.attempt = int(ns.get("pop_attempt") or 1)
+        self.calls = 0
+        self._memory: dict[str, Any] = {"flags": {}, "stages": {}, "prev": None}
+        if self.job_dir is None:
+            sample = ns.get("pop_sample") or {}
+            self.ctx = StageContext(job="interactive", pipeline="interactive", task=self.task,
+                                    config=sample.get("config") or {}, llm=sample.get("llm") or {},
+                                    personality=sample.get("personality"))
+            self._sample = sample
+        else:
+            self.ctx = StageContext.model_validate_json((self._task_dir / "context.json").read_text())
+            self._sample = {}
+
+    @property
+    def _task_dir(self) -> Path:
+        assert self.job_dir is not None
+        return self.job_dir / "tasks" / self.task
+
+    def read(self, rel: str | None) -> Any:
+        if rel is None or self.job_dir is None:
+            return None
+        path = self.job_dir / rel
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+    # -- world ------------------------------------------------------------------------------
+    def seed(self) -> Any:
+        if self.job_dir is None:
+            return self._sample.get("seed", {})
+        return json.loads((self.job_dir / "seed.json").read_text(encoding="utf-8")).get("data", {})
+
+    def inputs(self) -> dict[str, Any]:
+        if self.job_dir is None:
+            return dict(self._sample.get("inputs", {}))
+        return {name: self.read(rel) for name, rel in self.ctx.inputs.items()}
+
+    def prev(self) -> Any:
+        return self._memory["prev"] if self.job_dir is None else self.read(self.ctx.prev)
+
+    def stages(self) -> dict[str, Any]:
+        if self.job_dir is None:
+            return dict(self._memory["stages"])
+        return {stage: self.read(rel) for stage, rel in self.ctx.stages.items()}
+
+    def flags(self) -> dict[str, Any]:
+        if self.job_dir is None:
+            return self._memory["flags"]
+        return self.read(f"tasks/{self.task}/flags.json") or {}
+
+    # -- actions ----------------------------------------------------------------------------
+    def output(self, value: Any) -> Any:
+        data = _jsonable(value)
+        if self.job_dir is None:
+            self._memory["prev"] = data
+            self._memory["stages"][self.stage] = data
+            return value
+        from pop_nb.store.atomic import atomic_write_json
+        from pop_nb.store.jobs import JobFolder
+
+        atomic_write_json(JobFolder(self.job_dir).stage_output(self.task, self.stage, self.refinement), data)
+        return value
+
+    def set_flag(self, name: str, value: Any) -> None:
+        flags = self.flags()
+        flags[name] = _jsonable(value)
+        if self.job_dir is not None:
+            from pop_nb.store.atomic import atomic_write_json
+
+            atomic_write_json(self._task_dir / "flags.json", flags)
+
+
+_world: _World | None = None
+
+
+def _w() -> _World:
+    global _world
+    if _world is None:
+        _world = _World()
+    return _world
+
+
+def _jsonable(value: Any) -> Any:
+    """Pydantic models are dumped; anything else must already be JSON-serialisable."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    try:
+        json.dumps(value)
+    except TypeError as exc:
+        raise TypeError(
+            f"pop.output() takes JSON values or pydantic models ({exc}); "
+            "put large or binary things in pop.write_artifact() instead"
+        ) from None
+    return value
+
+
+def __getattr__(name: str) -> Any:
+    w = _w()
+    match name:
+        case "seed":
+            return w.seed()
+        case "inputs":
+            return w.inputs()
+        case "prev":
+            return w.prev()
+        case "stages":
+            return w.stages()
+        case "flags":
+            return dict(w.flags())
+        case "config":
+            return dict(w.ctx.config)
+        case "validation_errors":
+            return list(w.ctx.validation_errors)
+        case "attempt":
+            return w.attempt
+        case "refinement":
+            return w.refinement
+        case "job_id":
+            return w.ctx.job
+        case "task_name":
+            return w.task
+        case "stage":
+            return w.stage
+        case "output_schema":
+            return w.ctx.output_schema
+    raise AttributeError(f"module 'pop_nb.task' has no attribute {name!r}")
+
+
+def output(value: Any) -> Any:
+    """Set this stage's output (a JSON value or a pydantic model); the next stage sees it as ``pop.prev``."""
+    return _w().output(value)
+
+
+def flag(name: str, value: Any = True) -> None:
+    """Set a task flag. ``needsRefinement`` (and ``validationErrors``) steer the refine loop."""
+    _w().set_flag(name, value)
+
+
+def invalid(*errors: str) -> None:
+    """Report validation errors from a validation stage; they reach critique/refine as ``validation_errors``."""
+    existing = list(_w().flags().get("validationErrors") or [])
+    _w().set_flag("validationErrors", existing + [str(e) for e in errors])
+
+
+def chat(messages: str | list[dict[str, Any]], **kwargs: Any) -> Any:
+    """Call the task's LLM (litellm) and return a :class:`~pop_nb.llm.ChatResponse`.
+
+    The call is attributed to this job, task and stage and logged to ``usage.jsonl`` with tokens and cost.
+    Keyword arguments (``model=``, ``temperature=``, ``response_format=``, ...) override the task's settings.
+    """
+    from pop_nb.llm.client import Attribution
+    from pop_nb.llm.client import chat as llm_chat
+
+    w = _w()
+    who = Attribution(job=w.ctx.job if w.job_dir else None, pipeline=w.ctx.pipeline, task=w.task,
+                      stage=w.stage, attempt=w.attempt, refinement=w.refinement, call_index=w.calls)
+    w.calls += 1
+    settings = w.ctx.llm
+    if w.job_dir is None and isinstance(settings.mock_responses, str):
+        settings = settings.model_copy(update={"mock_responses": str(Path(settings.mock_responses).resolve())})
+    return llm_chat(
+        messages,
+        settings=settings,
+        default_model=w.ctx.default_model,
+        system=kwargs.pop("system", None) or w.ctx.personality,
+        attribution=who,
+        usage_file=(w.job_dir / "usage.jsonl") if w.job_dir else None,
+        price_overrides=w.ctx.price_overrides,
+        **kwargs,
+    )
+
+
+def render(template: str, **variables: Any) -> str:
+    """Render a Jinja2 template (text, or a ``.j2``/``.jinja``/``.md`` file next to the notebook).
+
+    Undefined variables are errors, so a typo in a prompt fails loudly instead of sending a blank.
+    """
+    import jinja2
+
+    source = template
+    if "\n" not in template and template.endswith((".j2", ".jinja", ".jinja2", ".md", ".txt")):
+        path = Path(template)
+        if path.is_file():
+            source = path.read_text(encoding="utf-8")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env.filters["tojson"] = lambda v, indent=None: json.dumps(v, indent=indent, ensure_ascii=False)
+    return env.from_string(source).render(**variables)
+
+
+def _artifact_path(task: str, name: str) -> Path:
+    w = _w()
+    if w.job_dir is None:
+        base = Path.cwd() / ".pop-interactive" / "artifacts" / task
+    else:
+        base = w.job_dir / "files" / "artifacts" / task
+    path = (base / name).resolve()
+    if not path.is_relative_to(base.resolve()):
+        raise ValueError(f"artifact name {name!r} escapes the artifacts folder; use a plain relative name")
+    return path
+
+
+def write_artifact(name: str, data: Any) -> Path:
+    """Store ``data`` (str, bytes, or a JSON value) as ``files/artifacts/<task>/<name>``; returns its path."""
+    from pop_nb.store.atomic import atomic_write_bytes
+
+    path = _artifact_path(_w().task, name)
+    if isinstance(data, bytes):
+        blob = data
+    elif isinstance(data, str):
+        blob = data.encode("utf-8")
+    else:
+        blob = (json.dumps(_jsonable(data), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    atomic_write_bytes(path, blob)
+    return path
+
+
+def read_artifact(task: str, name: str) -> Any:
+    """Read an artifact of ``task``: parsed JSON for ``.json``, text if it decodes, else bytes."""
+    blob = _artifact_path(task, name).read_bytes()
+    if name.endswith(".json"):
+        return json.loads(blob)
+    try:
+        return blob.decode("utf-8")
+    except UnicodeDecodeError:
+        return blob
