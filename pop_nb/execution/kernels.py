@@ -8,12 +8,18 @@ them all at once.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 from typing import Protocol
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+
+# nbclient drives kernels from an event loop; it needs the async manager (a blocking client would block
+# that loop on iopub reads, and the dead-kernel watchdog would never run).
+KernelManager = AsyncKernelManager
 
 KERNEL_NAME = "pop-python"
 
@@ -60,15 +66,15 @@ class FreshKernelProvider:
             if self._closed:
                 raise RuntimeError("kernel provider is shut down (the job is being cancelled)")
             self._live.add(km)
-        # Kernels must never see provider keys through a parent's stray variables other than the
-        # environment the user chose; we pass the environment through unchanged (keys live only there).
-        km.start_kernel(cwd=cwd, env=dict(os.environ))
+        run_sync(km.start_kernel)(cwd=cwd, env=dict(os.environ))
         return km
 
     def release(self, km: KernelManager) -> None:
         try:
             if km.has_kernel:
-                km.shutdown_kernel(now=True)
+                run_sync(km.shutdown_kernel)(now=True)
+        except Exception:  # the kernel is already gone; make sure of it
+            kill_kernel(km)
         finally:
             with self._lock:
                 self._live.discard(km)
@@ -78,7 +84,16 @@ class FreshKernelProvider:
             self._closed = True
             live = list(self._live)
         for km in live:
-            try:
-                km.shutdown_kernel(now=True)
-            except Exception:  # already dead: nothing to stop
-                pass
+            kill_kernel(km)
+
+
+def kill_kernel(km: KernelManager) -> None:
+    """SIGKILL a kernel's process group, from any thread (no event loop, no messages)."""
+    process = getattr(km.provisioner, "process", None) if km.provisioner else None
+    pid = getattr(process, "pid", None)
+    if pid is None:
+        return
+    try:
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

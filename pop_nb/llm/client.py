@@ -130,9 +130,10 @@ def chat(
         started = time.monotonic()
         try:
             raw = litellm.completion(model=chosen, messages=msgs, metadata={"pop": who.__dict__}, **send)
-        except MockScriptError:
-            raise
         except Exception as exc:
+            script_error = _cause(exc, MockScriptError)
+            if script_error is not None:  # litellm wraps provider errors; a script gap is not transient
+                raise script_error from None
             latency = int((time.monotonic() - started) * 1000)
             kind = _RETRYABLE.get(type(exc).__name__)
             message = redact(f"{type(exc).__name__}: {exc}")[:2000]
@@ -155,6 +156,17 @@ def chat(
                             output_tokens=output_tokens, cost_usd=cost, cost_source=source,
                             latency_ms=latency, request_hash=digest, raw=raw)
     raise AssertionError("unreachable")
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _backoff(exc: Exception, attempt: int, base_s: float) -> float:

@@ -46,7 +46,23 @@ def load_script(source: str | dict[str, Any] | None) -> dict[str, Any]:
 
 def scripted_answer(script: dict[str, Any], task: str, stage: str, refinement: int, call_index: int,
                     where: str) -> str:
-    """The scripted answer for the ``call_index``-th call of this stage run."""
+    """The scripted answer for the ``call_index``-th call of this stage run.
+
+    Run by hand (stage ``interactive``), a notebook's calls are answered in stage order: the first call
+    gets the first stage's answer, and so on, as they come when the cells run top to bottom.
+    """
+    if stage == "interactive":
+        from pop_nb.models.pipeline import STAGES
+
+        answers: list[Any] = []
+        entries = script.get(task) or {}
+        for name in STAGES:
+            value = entries.get(name)
+            if value is not None:
+                answers += value if isinstance(value, list) and not all(isinstance(v, dict) for v in value) \
+                    else [value]
+        if answers:
+            return _as_text(answers[min(call_index, len(answers) - 1)])
     for task_key in (task, "*"):
         entries = script.get(task_key) or {}
         for stage_key in (f"{stage}.r{refinement}", stage):

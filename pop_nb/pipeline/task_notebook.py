@@ -39,6 +39,9 @@ class TaskNotebook:
                 cell.outputs = []
                 cell.execution_count = None
         out = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(self.nb.metadata))
+        # Stage notebooks always run on our Python kernel, whatever the source notebook last used.
+        out.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        out.metadata.setdefault("language_info", {"name": "python"})
         out.nbformat_minor = max(self.nb.nbformat_minor, 5)
         return out
 

@@ -1,0 +1,116 @@
+"""Shared fixtures: throwaway projects with real pipelines, real notebooks and real kernels."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import psutil
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+Cell = tuple[str | None, str]  # (tag or None for setup, source)
+
+PARAMS = 'pop_job_dir = None\npop_sample = {"seed": {}}'
+SETUP = "from pop_nb import task as pop"
+
+
+def write_notebook(path: Path, cells: list[Cell], params: str = PARAMS, setup: str = SETUP) -> Path:
+    nb = nbformat.v4.new_notebook()
+    all_cells = [("parameters", params), (None, setup), *cells]
+    for tag, source in all_cells:
+        cell = nbformat.v4.new_code_cell(source)
+        if tag:
+            cell.metadata["tags"] = [tag]
+        nb.cells.append(cell)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+class Project:
+    """A project root with ``pipelines/`` and its own ``pipeline-data/``; settings point at it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "pipeline-data"
+
+    def pipeline(self, slug: str, tasks: dict[str, dict[str, Any]], **top: Any) -> Path:
+        """Write ``pipelines/<slug>``: each task is its spec plus ``cells`` for its notebook."""
+        folder = self.root / "pipelines" / slug
+        spec_tasks = {}
+        for name, task in tasks.items():
+            task = dict(task)
+            cells = task.pop("cells", [("inference", "pop.output({'ok': True})")])
+            task.setdefault("notebook", f"tasks/{name}.ipynb")
+            write_notebook(folder / task["notebook"], cells)
+            spec_tasks[name] = task
+        doc = {"name": slug, "llm": {"model": "mock/gpt-4o-mini"}, **top, "tasks": spec_tasks}
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "pipeline.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        return folder
+
+    def copy_example(self, slug: str) -> Path:
+        dest = self.root / "pipelines" / slug
+        shutil.copytree(REPO / "pipelines" / slug, dest)
+        personalities = REPO / "pipelines" / "personalities"
+        if not (self.root / "pipelines" / "personalities").exists():
+            shutil.copytree(personalities, self.root / "pipelines" / "personalities")
+        return dest
+
+    def settings(self) -> Any:
+        from pop_nb.config import load_settings
+
+        return load_settings(self.root)
+
+    def run(self, slug: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
+        import pop_nb
+
+        return pop_nb.run(slug, data or {}, root=self.root, **kw)
+
+    def job(self, job_id: str) -> Any:
+        from pop_nb.jobs import Job
+
+        return Job(job_id, self.settings())
+
+    def events(self, job: Any) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in (job.path / "events.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    root = tmp_path / "proj"
+    (root / "pipelines").mkdir(parents=True)
+    monkeypatch.setenv("POP_ROOT", str(root))
+    monkeypatch.setenv("POP_DATA_DIR", str(root / "pipeline-data"))
+    monkeypatch.chdir(root)
+    yield Project(root)
+
+
+def kernels_of(data_dir: Path) -> list[psutil.Process]:
+    """Live kernel processes started for jobs under ``data_dir`` (found by their environment)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if "ipykernel_launcher" not in " ".join(proc.info["cmdline"] or []):
+                continue
+            if proc.environ().get("POP_DATA_DIR") == str(data_dir) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_provider_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach a paid provider: keys that a developer's shell may hold are removed."""
+    for name in list(os.environ):
+        if name.endswith("_API_KEY"):
+            monkeypatch.delenv(name)

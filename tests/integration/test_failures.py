@@ -1,0 +1,129 @@
+"""Failures: a raising task, a fix and resume; timeouts; os._exit; retries; on_failure policies."""
+
+import json
+import time
+
+import nbformat
+
+from tests.conftest import Project, kernels_of, write_notebook
+
+
+def test_failing_task_fails_the_job_and_resume_after_fix_finishes_it(project: Project) -> None:
+    folder = project.pipeline("flaky", {
+        "first": {"cells": [("inference", "pop.output({'n': 1})")]},
+        "second": {"needs": ["first"], "cells": [
+            ("ingestion", "print('about to fail')"),
+            ("inference", "n = pop.inputs['first']['n']\nraise ValueError(f'bad value {n}')"),
+        ]},
+    })
+    job = project.run("flaky", job_id="f1")
+    st = job.status
+    assert st.state == "failed" and job.folder.place == "failed"
+    assert (st.error.task, st.error.stage, st.error.type) == ("second", "inference", "ValueError")
+    assert st.error.message == "bad value 1"
+    assert st.error.notebook == "tasks/second/04-inference.ipynb"
+    nb = nbformat.read(job.path / st.error.notebook, as_version=4)
+    failing = [c for c in nb.cells if c.cell_type == "code" and any(o.get("ename") == "ValueError" for o in c.outputs)]
+    assert failing and "raise ValueError" in failing[0].source
+    assert nb.metadata.papermill["exception"] is True
+    assert st.tasks["first"].state == "done"
+    assert kernels_of(project.data) == []
+
+    write_notebook(folder / "tasks" / "second.ipynb", [("inference", "pop.output({'n': pop.inputs['first']['n'] + 1})")])
+    first_nb = job.path / "tasks" / "first" / "04-inference.ipynb"
+    mtime = first_nb.stat().st_mtime_ns
+    job.resume()
+    assert job.state == "done" and job.folder.place == "complete"
+    assert job.outputs()["second"] == {"n": 2}
+    assert first_nb.exists() is False  # the folder moved to complete/
+    assert (job.path / "tasks" / "first" / "04-inference.ipynb").stat().st_mtime_ns == mtime
+
+
+def test_stage_timeout_kills_the_kernel(project: Project) -> None:
+    project.pipeline("slow", {"nap": {"timeout_s": 3, "cells": [
+        ("ingestion", "pop.output('fast')"),
+        ("inference", "import time\nprint('sleeping')\ntime.sleep(120)"),
+    ]}})
+    started = time.monotonic()
+    job = project.run("slow")
+    assert time.monotonic() - started < 60
+    st = job.status
+    assert st.state == "failed" and st.error.type == "StageTimeout" and st.error.stage == "inference"
+    assert "timeout_s of 3s" in st.error.message
+    nb = nbformat.read(job.path / st.error.notebook, as_version=4)
+    assert "StageTimeout" in json.dumps(nb.cells[-1].outputs)
+    assert kernels_of(project.data) == []
+
+
+def test_os_exit_in_a_task_fails_the_job_not_the_caller(project: Project) -> None:
+    project.pipeline("crash", {"boom": {"cells": [("inference", "import os\nos._exit(3)")]}})
+    job = project.run("crash")
+    assert job.state == "failed" and job.status.error.type == "KernelDied"
+    assert kernels_of(project.data) == []
+
+
+def test_transient_error_is_retried(project: Project) -> None:
+    marker = project.root / "tried-once"
+    project.pipeline("retry", {"t": {"retries": 2, "cells": [("inference", f"""
+import pathlib
+class RateLimitError(Exception):
+    pass
+marker = pathlib.Path({str(marker)!r})
+if not marker.exists():
+    marker.touch()
+    raise RateLimitError("429 slow down")
+pop.output({{'attempt': pop.attempt}})
+""")]}})
+    job = project.run("retry")
+    assert job.state == "done", job.status.error
+    assert job.outputs()["t"] == {"attempt": 2}
+    retried = [e for e in project.events(job) if e["status"] == "retried"]
+    assert len(retried) == 1 and "RateLimitError" in retried[0]["message"]
+    assert (job.path / "tasks" / "t" / "04-inference.attempt1.ipynb").exists()
+
+
+def test_permanent_error_is_not_retried(project: Project) -> None:
+    project.pipeline("noretry", {"t": {"retries": 3, "cells": [("inference", "raise KeyError('x')")]}})
+    job = project.run("noretry")
+    assert job.state == "failed"
+    assert [e for e in project.events(job) if e["status"] == "retried"] == []
+
+
+def test_on_failure_continue_and_fallback(project: Project) -> None:
+    project.pipeline("policies", {
+        "optional": {"on_failure": "continue", "cells": [("inference", "raise RuntimeError('meh')")]},
+        "after_optional": {"needs": ["optional"]},
+        "primary": {"on_failure": "backup", "cells": [("inference", "raise RuntimeError('down')")]},
+        "backup": {"cells": [("inference", "pop.output({'from': 'backup'})")]},
+        "consumer": {"needs": ["primary"], "cells": [("inference", "pop.output(pop.inputs['primary'])")]},
+    })
+    job = project.run("policies")
+    st = job.status
+    assert st.state == "done", st.error
+    states = {name: t.state for name, t in st.tasks.items()}
+    assert states == {"optional": "failed", "after_optional": "skipped", "primary": "failed",
+                      "backup": "done", "consumer": "done"}
+    assert st.tasks["backup"].fallback_for == "primary"
+    assert job.outputs()["consumer"] == {"from": "backup"}
+
+
+def test_unused_fallback_is_skipped(project: Project) -> None:
+    project.pipeline("fine", {"a": {"on_failure": "b"}, "b": {}})
+    job = project.run("fine")
+    assert job.state == "done"
+    assert job.status.tasks["b"].skip_kind == "unused_fallback"
+
+
+def test_exhausted_refinements_fail_with_the_last_errors(project: Project) -> None:
+    project.pipeline("never", {"t": {"max_refinements": 2, "cells": [
+        ("inference", "pop.output({'words': 3})"),
+        ("validateQuality", "pop.invalid(f\"too short: {pop.prev['words']} words\")"),
+        ("refine", "pop.output({'words': pop.refinement + 3})"),
+    ]}})
+    job = project.run("never")
+    st = job.status
+    assert st.state == "failed" and st.error.type == "ValidationFailed"
+    assert "after 2 refinement(s)" in st.error.message and "too short: 5 words" in st.error.message
+    names = sorted(p.name for p in (job.path / "tasks" / "t").glob("*.ipynb"))
+    assert names == ["04-inference.ipynb", "07-validateQuality.ipynb", "07-validateQuality.r1.ipynb",
+                     "07-validateQuality.r2.ipynb", "09-refine.r1.ipynb", "09-refine.r2.ipynb"]

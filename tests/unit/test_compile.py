@@ -1,0 +1,108 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pop_nb.errors import PipelineError, PipelineNotFound
+from pop_nb.pipeline.compile import compile_file, compile_pipeline
+from tests.conftest import Project, write_notebook
+
+
+def problems(project: Project, slug: str) -> list[str]:
+    _, found = compile_file(project.root, slug)
+    return [str(p) for p in found]
+
+
+def test_valid_pipeline_compiles(project: Project) -> None:
+    project.pipeline("ok", {"a": {}, "b": {"needs": ["a"], "condition": "inputs['a']['ok']"}})
+    assert problems(project, "ok") == []
+    assert compile_pipeline(project.root, "ok").topological_order() == ["a", "b"]
+
+
+def test_unknown_key_names_file_key_and_suggests_the_fix(project: Project) -> None:
+    project.pipeline("typo", {"a": {"neds": ["x"]}})
+    [found] = problems(project, "typo")
+    assert "pipelines/typo/pipeline.yaml" in found
+    assert "tasks.a.neds: unknown key" in found
+    assert "did you mean 'needs'" in found
+
+
+def test_cycle_is_reported_with_its_path(project: Project) -> None:
+    project.pipeline("cyc", {"a": {"needs": ["c"]}, "b": {"needs": ["a"]}, "c": {"needs": ["b"]}})
+    found = problems(project, "cyc")
+    assert any("dependency cycle" in p and "a -> c -> b -> a" in p for p in found), found
+
+
+def test_missing_notebook_unknown_need_and_bad_fallback(project: Project) -> None:
+    folder = project.pipeline("miss", {"a": {"needs": ["ghost"], "on_failure": "nowhere"}})
+    (folder / "tasks" / "a.ipynb").unlink()
+    found = "\n".join(problems(project, "miss"))
+    assert "tasks.a.notebook: notebook 'tasks/a.ipynb' does not exist" in found
+    assert "needs unknown task 'ghost'" in found
+    assert "'nowhere' is neither fail, continue nor a task" in found
+
+
+def test_misspelt_stage_tag_is_caught(project: Project) -> None:
+    folder = project.pipeline("tags", {"a": {}})
+    write_notebook(folder / "tasks" / "a.ipynb", [("Inference", "pass"), ("integration", "pass")])
+    found = "\n".join(problems(project, "tags"))
+    assert "tag 'Inference', which is not a stage; did you mean 'inference'?" in found
+
+
+def test_unsafe_condition_is_refused(project: Project) -> None:
+    project.pipeline("evil", {"a": {}, "b": {"needs": ["a"], "condition": "__import__('os').system('id')"}})
+    found = "\n".join(problems(project, "evil"))
+    assert "tasks.b.condition: refused" in found
+
+
+def test_missing_personality_and_expert(project: Project) -> None:
+    project.pipeline("pers", {"a": {"expert": "writer"}}, personality="nobody-knows-me")
+    found = "\n".join(problems(project, "pers"))
+    assert "personality 'nobody-knows-me' not found" in found
+    assert "unknown expert role 'writer'" in found
+
+
+def test_duplicate_task_names_are_an_error(project: Project) -> None:
+    folder = project.pipeline("dup", {"a": {}})
+    text = (folder / "pipeline.yaml").read_text()
+    (folder / "pipeline.yaml").write_text(text + "  a:\n    notebook: tasks/a.ipynb\n")
+    [found] = problems(project, "dup")
+    assert "duplicate key 'a'" in found and "line" in found
+
+
+def test_bad_schema_file(project: Project) -> None:
+    folder = project.pipeline("sch", {"a": {"output_schema": "schemas/a.json"}})
+    (folder / "schemas").mkdir()
+    (folder / "schemas" / "a.json").write_text('{"type": "nonsense"}')
+    found = "\n".join(problems(project, "sch"))
+    assert "is not a valid JSON Schema" in found
+
+
+def test_registry_lets_one_folder_serve_another_slug(project: Project, tmp_path: Path) -> None:
+    project.pipeline("base", {"a": {}})
+    elsewhere = tmp_path / "shared" / "reused"
+    elsewhere.mkdir(parents=True)
+    write_notebook(elsewhere / "t.ipynb", [("inference", "pass")])
+    (elsewhere / "pipeline.yaml").write_text(yaml.safe_dump({"name": "reused", "tasks": {"t": {"notebook": "t.ipynb"}}}))
+    (project.root / "pipelines" / "registry.yaml").write_text(f"reused: {elsewhere}\n")
+    assert compile_pipeline(project.root, "reused").notebook_path("t") == elsewhere / "t.ipynb"
+
+
+def test_unknown_pipeline_lists_known_ones(project: Project) -> None:
+    project.pipeline("known", {"a": {}})
+    with pytest.raises(PipelineNotFound, match="known pipelines: known"):
+        compile_pipeline(project.root, "unknown")
+
+
+def test_error_collects_every_problem(project: Project) -> None:
+    project.pipeline("many", {"a": {"needs": ["x"], "condition": "import os"}})
+    with pytest.raises(PipelineError) as info:
+        compile_pipeline(project.root, "many")
+    assert len(info.value.problems) == 2
+
+
+@pytest.mark.parametrize("slug", ["content-generation", "ticket-triage"])
+def test_examples_compile(slug: str) -> None:
+    from tests.conftest import REPO
+
+    assert problems(Project(REPO), slug) == []

@@ -1,0 +1,38 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from pop_nb.errors import SeedError
+from pop_nb.models.seed import check_job_id, new_job_id
+from pop_nb.store.atomic import append_jsonl, atomic_write_json, read_jsonl
+
+
+@pytest.mark.parametrize("bad", ["", "../x", "a/b", ".hidden", "-dash", "a" * 129, "sp ace", "nul\x00", "é"])
+def test_unsafe_job_ids_are_rejected(bad: str) -> None:
+    with pytest.raises(SeedError, match="not allowed"):
+        check_job_id(bad)
+
+
+def test_generated_ids_are_valid_and_unique() -> None:
+    ids = {new_job_id("content-generation") for _ in range(50)}
+    assert len(ids) == 50 and all(check_job_id(i) for i in ids)
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
+    target = tmp_path / "status.json"
+    for i in range(20):
+        atomic_write_json(target, {"i": i})
+    assert json.loads(target.read_text()) == {"i": 19}
+    assert os.listdir(tmp_path) == ["status.json"]
+
+
+def test_read_jsonl_skips_a_torn_last_line(tmp_path: Path) -> None:
+    log = tmp_path / "events.jsonl"
+    append_jsonl(log, {"a": 1})
+    append_jsonl(log, {"a": "multi\nline"})
+    with log.open("a") as fh:
+        fh.write('{"a": 3, "tor')
+    assert [r["a"] for r in read_jsonl(log)] == [1, "multi\nline"]
+    assert len(log.read_text().splitlines()) == 3
