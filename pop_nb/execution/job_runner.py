@@ -197,7 +197,10 @@ class JobRunner:
                                               message=redact(failure.message), notebook=failure.notebook))
             return False
         except Exception as exc:  # a bug of ours or an unreadable notebook: still recorded, never lost
-            self._task_failed(name, ErrorInfo(task=name, type=type(exc).__name__, message=redact(str(exc))))
+            if self.cancelled.is_set():  # killing kernels mid-stage surfaces as assorted errors
+                self._task_failed(name, ErrorInfo(task=name, type="Cancelled", message="the job was cancelled"))
+            else:
+                self._task_failed(name, ErrorInfo(task=name, type=type(exc).__name__, message=redact(str(exc))))
             return False
         with self._lock:
             task = self.status.tasks[name]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Protocol
 
 from pop_nb.errors import ConditionError, PipelineError, Problem
 from pop_nb.llm.personalities import personality_dirs, resolve_personality
@@ -11,6 +12,12 @@ from pop_nb.models.pipeline import TASK_NAME_PATTERN
 from pop_nb.pipeline.conditions import Condition
 from pop_nb.pipeline.load import Pipeline, discover, parse_spec, pipelines_dir
 from pop_nb.pipeline.task_notebook import load_task_notebook
+
+
+class _Add(Protocol):
+    """Records one problem: key, what is wrong, how to fix it (and the file, if not pipeline.yaml)."""
+
+    def __call__(self, key: str, message: str, fix: str, where: Path | None = None) -> None: ...
 
 
 def compile_file(root: Path, slug: str) -> tuple[Pipeline | None, list[Problem]]:
@@ -170,7 +177,3 @@ def _find_cycle(pipeline: Pipeline) -> list[str] | None:
         if name not in state and (found := visit(name)):
             return found
     return None
-
-
-class _Add:  # the shape of the local `add` callback, for type checkers
-    def __call__(self, key: str, message: str, fix: str, where: Path | None = None) -> None: ...
