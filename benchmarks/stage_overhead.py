@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -54,7 +55,7 @@ def main() -> None:
         nb = nbformat.read(source, as_version=4)
         for cell in nb.cells:  # point the injected parameters at the copy
             if "injected-parameters" in cell.metadata.get("tags", []):
-                cell.source = cell.source.replace(str(job.path), str(replay))
+                cell.source = re.sub(r'pop_job_dir = ".*"', f'pop_job_dir = "{replay}"', cell.source)
         t0 = time.monotonic()
         done = papermill.execute_notebook(nb, str(source.with_suffix(".plain.ipynb")), kernel_name="python3",
                                           progress_bar=False, cwd=str(root / "pipelines/content-generation/tasks"))

@@ -68,7 +68,10 @@ class _World:
                                     personality=sample.get("personality"))
             self._sample = sample
         else:
-            self.ctx = StageContext.model_validate_json((self._task_dir / "context.json").read_text())
+            from pop_nb.store.jobs import JobFolder
+
+            file = JobFolder(self.job_dir).stage_context(self.task, self.stage, self.refinement)
+            self.ctx = StageContext.model_validate_json(file.read_text(encoding="utf-8"))
             self._sample = {}
 
     @property

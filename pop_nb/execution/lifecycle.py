@@ -113,7 +113,7 @@ class TaskRun:
         key = f"{stage}{run_suffix(refinement)}"
         self.context.prev = self.prev
         self.context.stages = dict(self.outputs)
-        atomic_write_json(self.job.task_dir(self.name) / "context.json", self.context)
+        atomic_write_json(self.job.stage_context(self.name, stage, refinement), self.context)
         output_file = self.job.stage_output(self.name, stage, refinement)
         output_file.unlink(missing_ok=True)
         attempt = 1

@@ -1,4 +1,5 @@
-"""``tasks/<task>/context.json``: what a stage's kernel is told, written by the runner before each stage.
+"""``tasks/<task>/context/<stage>[.r<k>].json``: what a stage's kernel is told, written by the runner
+before the stage runs and kept, so any executed stage notebook can be replayed against the job folder.
 
 Paths are relative to the job folder. No secrets: keys stay in the environment.
 """

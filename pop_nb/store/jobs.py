@@ -53,6 +53,10 @@ class JobFolder:
     def stage_output(self, task: str, stage: str, refinement: int = 0) -> Path:
         return self.task_dir(task) / "outputs" / f"{stage}{run_suffix(refinement)}.json"
 
+    def stage_context(self, task: str, stage: str, refinement: int = 0) -> Path:
+        """What the stage was told (inputs, prev, validation errors): kept per run, for replay and inspection."""
+        return self.task_dir(task) / "context" / f"{stage}{run_suffix(refinement)}.json"
+
     def stage_log(self, task: str, stage: str, refinement: int = 0) -> Path:
         return self.task_dir(task) / "logs" / f"{stage}{run_suffix(refinement)}.log"
 
