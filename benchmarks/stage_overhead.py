@@ -57,16 +57,23 @@ def main() -> None:
             if "injected-parameters" in cell.metadata.get("tags", []):
                 cell.source = re.sub(r'pop_job_dir = ".*"', f'pop_job_dir = "{replay}"', cell.source)
         t0 = time.monotonic()
-        done = papermill.execute_notebook(nb, str(source.with_suffix(".plain.ipynb")), kernel_name="python3",
-                                          progress_bar=False, cwd=str(root / "pipelines/content-generation/tasks"))
+        done = papermill.execute_notebook(
+            nb,
+            str(source.with_suffix(".plain.ipynb")),
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(root / "pipelines/content-generation/tasks"),
+        )
         wall = time.monotonic() - t0
         cells = sum(float(c.metadata.get("papermill", {}).get("duration") or 0) for c in done.cells)
         plain_overhead.append(wall - cells)
         plain_cells.append(cells)
 
     def row(name: str, values: list[float]) -> str:
-        return (f"{name:<28} n={len(values):2d}  mean {statistics.mean(values):6.3f}s  "
-                f"median {statistics.median(values):6.3f}s  total {sum(values):7.3f}s")
+        return (
+            f"{name:<28} n={len(values):2d}  mean {statistics.mean(values):6.3f}s  "
+            f"median {statistics.median(values):6.3f}s  total {sum(values):7.3f}s"
+        )
 
     print(f"demo job: {len(runs)} stage runs, {job_wall:.2f}s wall (python {sys.version.split()[0]})")
     print(row("pop-nb overhead/stage", pop_overhead))

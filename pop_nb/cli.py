@@ -88,7 +88,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raw.setdefault("pipeline", args.slug)
         seed = parse_seed(raw, str(args.seed))
         if seed.pipeline != args.slug:
-            raise PopError(f"{args.seed} names pipeline {seed.pipeline!r}, not {args.slug!r}. Fix: make them agree.")
+            raise PopError(
+                f"{args.seed} names pipeline {seed.pipeline!r}, not {args.slug!r}. Fix: make them agree."
+            )
     else:
         data = json.loads(args.data) if args.data else {}
         seed = parse_seed({"pipeline": args.slug, "data": data}, "--data")
@@ -152,19 +154,28 @@ def _follow_live(job: Any) -> JobStatus:
 
 def _progress_line(st: JobStatus, elapsed: float) -> str:
     where = f"{st.current_task}/{st.current_stage}" if st.current_task and st.state == "running" else st.state
-    return (f"[{st.progress:3d}%] {where:<40} {elapsed:6.1f}s  calls {st.totals.calls:3d}  "
-            f"tokens {st.totals.input_tokens}+{st.totals.output_tokens}  ${st.totals.cost_usd:.4f}")
+    return (
+        f"[{st.progress:3d}%] {where:<40} {elapsed:6.1f}s  calls {st.totals.calls:3d}  "
+        f"tokens {st.totals.input_tokens}+{st.totals.output_tokens}  ${st.totals.cost_usd:.4f}"
+    )
 
 
 def _print_outcome(job: Any, st: JobStatus) -> None:
     print(f"{st.state}: job {job.id} in {job.path}", file=sys.stderr)
-    print(f"  {st.totals.calls} LLM calls, {st.totals.input_tokens} input + {st.totals.output_tokens} output "
-          f"tokens, ${st.totals.cost_usd:.6f}", file=sys.stderr)
+    print(
+        f"  {st.totals.calls} LLM calls, {st.totals.input_tokens} input + {st.totals.output_tokens} output "
+        f"tokens, ${st.totals.cost_usd:.6f}",
+        file=sys.stderr,
+    )
     if st.state not in ("done", "failed", "cancelled"):
-        print(f"  the runner exited without finishing the job; see {job.path / 'runner.log'}", file=sys.stderr)
+        print(
+            f"  the runner exited without finishing the job; see {job.path / 'runner.log'}", file=sys.stderr
+        )
     if st.error:
-        print(f"  error: task {st.error.task}, stage {st.error.stage}: {st.error.type}: {st.error.message}",
-              file=sys.stderr)
+        print(
+            f"  error: task {st.error.task}, stage {st.error.stage}: {st.error.type}: {st.error.message}",
+            file=sys.stderr,
+        )
         if st.error.notebook:
             print(f"  notebook: {job.path / st.error.notebook}", file=sys.stderr)
         print(f"  after fixing it: pop resume {job.id}", file=sys.stderr)
@@ -181,8 +192,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         if args.json:
             print(st.model_dump_json(indent=2))
             return 0
-        print(f"{st.job_id}  {st.pipeline}  {st.state}  {st.progress}%  in {folder.place}/  "
-              f"${st.totals.cost_usd:.6f}")
+        print(
+            f"{st.job_id}  {st.pipeline}  {st.state}  {st.progress}%  in {folder.place}/  "
+            f"${st.totals.cost_usd:.6f}"
+        )
         for name, task in st.tasks.items():
             extra = f" ({task.skip_reason})" if task.skip_reason else ""
             extra += f" refinements={task.refinements}" if task.refinements else ""
@@ -250,7 +263,9 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
     for slug, file in sorted(discover(settings.root).items()):
         try:
             spec = load_pipeline_file(file, slug).spec
-            rows.append({"slug": slug, "file": str(file), "tasks": list(spec.tasks), "description": spec.description})
+            rows.append(
+                {"slug": slug, "file": str(file), "tasks": list(spec.tasks), "description": spec.description}
+            )
         except PopError as exc:
             rows.append({"slug": slug, "file": str(file), "error": str(exc).splitlines()[0]})
     if args.json:
@@ -269,8 +284,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     settings = load_settings()
     pipeline, problems = compile_file(settings.root, args.slug)
     if args.json:
-        print(json.dumps({"slug": args.slug, "ok": not problems, "problems": [p.as_dict() for p in problems]},
-                         indent=2))
+        print(
+            json.dumps(
+                {"slug": args.slug, "ok": not problems, "problems": [p.as_dict() for p in problems]}, indent=2
+            )
+        )
         return 1 if problems else 0
     if problems:
         print(PipelineError(args.slug, problems), file=sys.stderr)
@@ -285,7 +303,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from pop_nb.scaffold import init_project
 
     created = init_project(args.dir)
-    print(f"created {created}; try: cd {args.dir} && pop run hello --data '{{\"topic\": \"tidal power\"}}'")
+    print(f'created {created}; try: cd {args.dir} && pop run hello --data \'{{"topic": "tidal power"}}\'')
     return 0
 
 

@@ -36,7 +36,9 @@ class PopSettings(BaseSettings):
     max_running_jobs: int = Field(default=2, ge=1, description="Runner processes the daemon keeps at once.")
     max_parallel_tasks: int = Field(default=4, ge=1, description="Independent tasks of one job run at once.")
     executor: str = Field(default="local", description="local | celery")
-    broker_url: str = Field(default="redis://localhost:6379/0", description="Celery broker (executor=celery).")
+    broker_url: str = Field(
+        default="redis://localhost:6379/0", description="Celery broker (executor=celery)."
+    )
     kernel_startup_timeout_s: float = Field(default=60, gt=0, description="Wait for a stage kernel to start.")
     notebook_autosave_s: float = Field(
         default=10,

@@ -30,8 +30,10 @@ def parse_seed(data: dict[str, Any], where: str) -> Seed:
         return Seed.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors())
-        raise SeedError("invalid_seed", f"{where}: {problems}. Fix: a seed looks like "
-                        '{"pipeline": "<slug>", "data": {...}}') from None
+        raise SeedError(
+            "invalid_seed",
+            f'{where}: {problems}. Fix: a seed looks like {{"pipeline": "<slug>", "data": {{...}}}}',
+        ) from None
 
 
 def create_job(settings: PopSettings, seed: Seed, job_id: str | None = None) -> JobFolder:
@@ -54,7 +56,11 @@ def start_runner(settings: PopSettings, job_id: str) -> subprocess.Popen[bytes]:
     with open(folder.path / "runner.log", "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "pop_nb.execution.runner_main", job_id],
-            env=env, cwd=str(settings.root), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            cwd=str(settings.root),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -65,8 +71,11 @@ def runner_alive(folder: JobFolder) -> bool:
     try:
         pid = int(read_json(folder.runner_file)["pid"])
         proc = psutil.Process(pid)
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE and \
-            "pop_nb.execution.runner_main" in " ".join(proc.cmdline())
+        return (
+            proc.is_running()
+            and proc.status() != psutil.STATUS_ZOMBIE
+            and "pop_nb.execution.runner_main" in " ".join(proc.cmdline())
+        )
     except (FileNotFoundError, KeyError, ValueError, json.JSONDecodeError, psutil.Error):
         return False
 
@@ -80,17 +89,24 @@ def reset_for_resume(settings: PopSettings, job_id: str, from_task: str | None =
     store = JobStore(settings.data)
     folder = store.get(job_id)
     if runner_alive(folder):
-        raise JobStateError(f"job {job_id} is running (pid in {folder.runner_file}). Fix: wait, or `pop cancel {job_id}`.")
+        raise JobStateError(
+            f"job {job_id} is running (pid in {folder.runner_file}). Fix: wait, or `pop cancel {job_id}`."
+        )
     status = folder.read_status()
     pipeline = compile_pipeline(settings.root, status.pipeline)
     if from_task is not None and from_task not in pipeline.spec.tasks:
-        raise PopError(f"job {job_id}: pipeline {status.pipeline!r} has no task {from_task!r}. "
-                       f"Fix: use one of {', '.join(pipeline.spec.tasks)}.")
+        raise PopError(
+            f"job {job_id}: pipeline {status.pipeline!r} has no task {from_task!r}. "
+            f"Fix: use one of {', '.join(pipeline.spec.tasks)}."
+        )
     if from_task is not None:
         reset = pipeline.downstream(from_task)
     else:
-        reset = {name for name in pipeline.spec.tasks if status.tasks.get(name) is None
-                 or status.tasks[name].state != "done"}
+        reset = {
+            name
+            for name in pipeline.spec.tasks
+            if status.tasks.get(name) is None or status.tasks[name].state != "done"
+        }
     status.resumes += 1
     history = folder.path / "history" / str(status.resumes)
     for name in reset:
@@ -107,8 +123,14 @@ def reset_for_resume(settings: PopSettings, job_id: str, from_task: str | None =
     status.current_task = status.current_stage = None
     folder = store.move(folder, "current")
     folder.write_status(status)
-    folder.append_event(Event(job=job_id, kind="job", status="resumed",
-                              message=f"from task {from_task}" if from_task else "failed and pending tasks"))
+    folder.append_event(
+        Event(
+            job=job_id,
+            kind="job",
+            status="resumed",
+            message=f"from task {from_task}" if from_task else "failed and pending tasks",
+        )
+    )
     return folder
 
 
@@ -137,8 +159,9 @@ def cancel_job(settings: PopSettings, job_id: str, grace_s: float = 10.0) -> boo
 class Job:
     """A handle on one job: its status, outputs and executed notebooks, wherever its folder is now."""
 
-    def __init__(self, job_id: str, settings: PopSettings | None = None,
-                 process: subprocess.Popen[bytes] | None = None) -> None:
+    def __init__(
+        self, job_id: str, settings: PopSettings | None = None, process: subprocess.Popen[bytes] | None = None
+    ) -> None:
         self.id = check_job_id(job_id)
         self.settings = settings or load_settings()
         self.process = process
@@ -179,8 +202,11 @@ class Job:
         runs = []
         for name, task_status in self.status.tasks.items():
             if task is None or name == task:
-                runs += [(run.started_at, folder.path / run.notebook) for run in task_status.stages.values()
-                         if run.notebook]
+                runs += [
+                    (run.started_at, folder.path / run.notebook)
+                    for run in task_status.stages.values()
+                    if run.notebook
+                ]
         return [path for _, path in sorted(runs) if path.exists()]
 
     def events(self) -> list[dict[str, Any]]:
@@ -218,8 +244,15 @@ class Job:
         return cancel_job(self.settings, self.id)
 
 
-def run(pipeline: str, data: dict[str, Any] | None = None, *, seed: dict[str, Any] | str | Path | None = None,
-        job_id: str | None = None, wait: bool = True, root: str | Path | None = None) -> Job:
+def run(
+    pipeline: str,
+    data: dict[str, Any] | None = None,
+    *,
+    seed: dict[str, Any] | str | Path | None = None,
+    job_id: str | None = None,
+    wait: bool = True,
+    root: str | Path | None = None,
+) -> Job:
     """Run ``pipeline`` on ``data`` in a child process and return its :class:`Job`.
 
     ``wait=True`` blocks until the job ends; ``wait=False`` returns at once (``job.wait()`` later).

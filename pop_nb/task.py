@@ -63,9 +63,14 @@ class _World:
         self._memory: dict[str, Any] = {"flags": {}, "stages": {}, "prev": None}
         if self.job_dir is None:
             sample = ns.get("pop_sample") or {}
-            self.ctx = StageContext(job="interactive", pipeline="interactive", task=self.task,
-                                    config=sample.get("config") or {}, llm=sample.get("llm") or {},
-                                    personality=sample.get("personality"))
+            self.ctx = StageContext(
+                job="interactive",
+                pipeline="interactive",
+                task=self.task,
+                config=sample.get("config") or {},
+                llm=sample.get("llm") or {},
+                personality=sample.get("personality"),
+            )
             self._sample = sample
         else:
             from pop_nb.store.jobs import JobFolder
@@ -213,12 +218,21 @@ def chat(messages: str | list[dict[str, Any]], **kwargs: Any) -> Any:
     from pop_nb.llm.client import chat as llm_chat
 
     w = _w()
-    who = Attribution(job=w.ctx.job if w.job_dir else None, pipeline=w.ctx.pipeline, task=w.task,
-                      stage=w.stage, attempt=w.attempt, refinement=w.refinement, call_index=w.calls)
+    who = Attribution(
+        job=w.ctx.job if w.job_dir else None,
+        pipeline=w.ctx.pipeline,
+        task=w.task,
+        stage=w.stage,
+        attempt=w.attempt,
+        refinement=w.refinement,
+        call_index=w.calls,
+    )
     w.calls += 1
     settings = w.ctx.llm
     if w.job_dir is None and isinstance(settings.mock_responses, str):
-        settings = settings.model_copy(update={"mock_responses": str(Path(settings.mock_responses).resolve())})
+        settings = settings.model_copy(
+            update={"mock_responses": str(Path(settings.mock_responses).resolve())}
+        )
     return llm_chat(
         messages,
         settings=settings,

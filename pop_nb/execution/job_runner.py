@@ -34,8 +34,13 @@ SKIP_UNUSED_FALLBACK = "unused_fallback"
 class JobRunner:
     """Runs the job in ``folder`` (which must be in ``current/``) to the end, in this process."""
 
-    def __init__(self, settings: PopSettings, folder: JobFolder, pipeline: Pipeline,
-                 provider: KernelProvider | None = None) -> None:
+    def __init__(
+        self,
+        settings: PopSettings,
+        folder: JobFolder,
+        pipeline: Pipeline,
+        provider: KernelProvider | None = None,
+    ) -> None:
         self.settings = settings
         self.store = JobStore(settings.data)
         self.job = folder
@@ -46,7 +51,9 @@ class JobRunner:
         self.status: JobStatus = folder.read_status()
         self.cancelled = threading.Event()
         self._fallbacks = {
-            spec.on_failure for spec in pipeline.spec.tasks.values() if spec.on_failure not in ("fail", "continue")
+            spec.on_failure
+            for spec in pipeline.spec.tasks.values()
+            if spec.on_failure not in ("fail", "continue")
         }
         self._triggered: set[str] = set()
         self._stop = False  # a task failed with on_failure: fail; start nothing new
@@ -70,9 +77,16 @@ class JobRunner:
                 if task.state == "failed" and name in self._fallbacks:
                     self._triggered.add(name)
             self._save()
-        atomic_write_json(self.job.runner_file, {"pid": os.getpid(), "pgid": os.getpgid(0),
-                                                 "host": os.uname().nodename, "started_at": now_iso(),
-                                                 "heartbeat_at": now_iso()})
+        atomic_write_json(
+            self.job.runner_file,
+            {
+                "pid": os.getpid(),
+                "pgid": os.getpgid(0),
+                "host": os.uname().nodename,
+                "started_at": now_iso(),
+                "heartbeat_at": now_iso(),
+            },
+        )
         self._event("job", "started")
         try:
             self._schedule()
@@ -83,8 +97,9 @@ class JobRunner:
     # -- scheduling ---------------------------------------------------------------------------------
     def _schedule(self) -> None:
         futures: dict[Future[Any], str] = {}
-        with ThreadPoolExecutor(max_workers=self.settings.max_parallel_tasks,
-                                thread_name_prefix="pop-task") as pool:
+        with ThreadPoolExecutor(
+            max_workers=self.settings.max_parallel_tasks, thread_name_prefix="pop-task"
+        ) as pool:
             while True:
                 if not self._stop and not self.cancelled.is_set():
                     for name in self._ready():
@@ -143,7 +158,11 @@ class JobRunner:
                 self._skip(name, SKIP_UPSTREAM, f"upstream task {need!r} did not succeed")
                 return False
         if spec.condition:
-            namespace = {"inputs": self._input_values(name), "seed": self.seed.data, "config": self._config(name)}
+            namespace = {
+                "inputs": self._input_values(name),
+                "seed": self.seed.data,
+                "config": self._config(name),
+            }
             try:
                 passed = Condition(spec.condition).evaluate(namespace)
             except ConditionError as exc:
@@ -179,28 +198,54 @@ class JobRunner:
     # -- one task ------------------------------------------------------------------------------------
     def _run_task(self, name: str) -> bool:
         spec = self.pipeline.task(name)
-        hooks = StageHooks(started=self._stage_started, finished=self._stage_finished,
-                           retried=self._stage_retried, refined=self._refined)
+        hooks = StageHooks(
+            started=self._stage_started,
+            finished=self._stage_finished,
+            retried=self._stage_retried,
+            refined=self._refined,
+        )
         try:
             notebook = load_task_notebook(self.pipeline.notebook_path(name))
-            run = TaskRun(job=self.job, name=name, spec=spec, notebook=notebook, context=self._context(name),
-                          hooks=hooks, provider=self.provider, autosave_s=self.settings.notebook_autosave_s,
-                          startup_timeout_s=self.settings.kernel_startup_timeout_s,
-                          should_stop=self.cancelled.is_set)
+            run = TaskRun(
+                job=self.job,
+                name=name,
+                spec=spec,
+                notebook=notebook,
+                context=self._context(name),
+                hooks=hooks,
+                provider=self.provider,
+                autosave_s=self.settings.notebook_autosave_s,
+                startup_timeout_s=self.settings.kernel_startup_timeout_s,
+                should_stop=self.cancelled.is_set,
+            )
             with self._lock:
                 self.status.tasks[name].attempts += 1
             run.run()
         except TaskFailed as failure:
             if self.cancelled.is_set():
-                failure = TaskFailed(name, failure.stage, "Cancelled", "the job was cancelled", failure.notebook)
-            self._task_failed(name, ErrorInfo(task=name, stage=failure.stage, type=failure.error_type,
-                                              message=redact(failure.message), notebook=failure.notebook))
+                failure = TaskFailed(
+                    name, failure.stage, "Cancelled", "the job was cancelled", failure.notebook
+                )
+            self._task_failed(
+                name,
+                ErrorInfo(
+                    task=name,
+                    stage=failure.stage,
+                    type=failure.error_type,
+                    message=redact(failure.message),
+                    notebook=failure.notebook,
+                ),
+            )
             return False
         except Exception as exc:  # a bug of ours or an unreadable notebook: still recorded, never lost
             if self.cancelled.is_set():  # killing kernels mid-stage surfaces as assorted errors
-                self._task_failed(name, ErrorInfo(task=name, type="Cancelled", message="the job was cancelled"))
+                self._task_failed(
+                    name, ErrorInfo(task=name, type="Cancelled", message="the job was cancelled")
+                )
             else:
-                self._task_failed(name, ErrorInfo(task=name, type=type(exc).__name__, message=redact(str(exc))))
+                self._task_failed(
+                    name, ErrorInfo(task=name, type=type(exc).__name__, message=redact(str(exc)))
+                )
             return False
         with self._lock:
             task = self.status.tasks[name]
@@ -224,10 +269,16 @@ class JobRunner:
             if source is not None:
                 inputs[up] = self.job.rel(self.job.final_output(source))
         return StageContext(
-            job=self.job.job_id, pipeline=pipe.name, task=name, config=self._config(name), llm=llm,
+            job=self.job.job_id,
+            pipeline=pipe.name,
+            task=name,
+            config=self._config(name),
+            llm=llm,
             default_model=self.settings.default_model,
             personality=resolve_personality(spec.personality or pipe.personality, self.pipeline.dir.parent),
-            inputs=inputs, max_refinements=spec.max_refinements, output_schema=schema,
+            inputs=inputs,
+            max_refinements=spec.max_refinements,
+            output_schema=schema,
             price_overrides=self.settings.prices,
         )
 
@@ -271,21 +322,37 @@ class JobRunner:
             self.status.tasks[task].stages[key] = run
             self.status.current_task, self.status.current_stage = task, key
             self._save()
-        self._event("stage", "started", task=task, stage=run.stage, refinement=run.refinement, attempt=run.attempt)
+        self._event(
+            "stage", "started", task=task, stage=run.stage, refinement=run.refinement, attempt=run.attempt
+        )
 
     def _stage_finished(self, task: str, key: str, run: StageRun) -> None:
         with self._lock:
             self.status.tasks[task].stages[key] = run
             self._add_usage(task)
             self._save()
-        self._event("stage", "done" if run.state == "done" else "failed", task=task, stage=run.stage,
-                    refinement=run.refinement, attempt=run.attempt, notebook=run.notebook,
-                    duration_ms=run.duration_ms)
+        self._event(
+            "stage",
+            "done" if run.state == "done" else "failed",
+            task=task,
+            stage=run.stage,
+            refinement=run.refinement,
+            attempt=run.attempt,
+            notebook=run.notebook,
+            duration_ms=run.duration_ms,
+        )
 
     def _stage_retried(self, task: str, run: StageRun, failure: TaskFailed) -> None:
-        self._event("stage", "retried", task=task, stage=run.stage, refinement=run.refinement,
-                    attempt=run.attempt, notebook=run.notebook,
-                    message=redact(f"{failure.error_type}: {failure.message}"))
+        self._event(
+            "stage",
+            "retried",
+            task=task,
+            stage=run.stage,
+            refinement=run.refinement,
+            attempt=run.attempt,
+            notebook=run.notebook,
+            message=redact(f"{failure.error_type}: {failure.message}"),
+        )
 
     def _refined(self, task: str, refinement: int) -> None:
         with self._lock:
@@ -322,8 +389,14 @@ class JobRunner:
             task.state, task.ended_at, task.error = "failed", now_iso(), error
             self._add_usage(name)
             self._save()
-        self._event("task", "failed", task=name, stage=error.stage, notebook=error.notebook,
-                    message=f"{error.type}: {error.message}")
+        self._event(
+            "task",
+            "failed",
+            task=name,
+            stage=error.stage,
+            notebook=error.notebook,
+            message=f"{error.type}: {error.message}",
+        )
 
     # -- the end ------------------------------------------------------------------------------------
     def _finish(self) -> JobStatus:
@@ -332,11 +405,17 @@ class JobRunner:
             for name, task in st.tasks.items():
                 if task.state == "pending":
                     if name in self._fallbacks and name not in self._triggered:
-                        task.state, task.skip_kind, task.skip_reason = "skipped", SKIP_UNUSED_FALLBACK, \
-                            "fallback task, not needed"
+                        task.state, task.skip_kind, task.skip_reason = (
+                            "skipped",
+                            SKIP_UNUSED_FALLBACK,
+                            "fallback task, not needed",
+                        )
                     elif not self.cancelled.is_set():
-                        task.state, task.skip_kind, task.skip_reason = "skipped", SKIP_UPSTREAM, \
-                            "not started: the job stopped after a failure"
+                        task.state, task.skip_kind, task.skip_reason = (
+                            "skipped",
+                            SKIP_UPSTREAM,
+                            "not started: the job stopped after a failure",
+                        )
             failure = self._job_failure()
             if self.cancelled.is_set():
                 st.state = "cancelled"
@@ -353,8 +432,11 @@ class JobRunner:
             st.current_task = st.current_stage = None
             st.ended_at = now_iso()
             self._save()
-        self._event("job", "done" if st.state == "done" else ("cancelled" if st.state == "cancelled" else "failed"),
-                    message=f"{st.error.type}: {st.error.message}" if st.error else None)
+        self._event(
+            "job",
+            "done" if st.state == "done" else ("cancelled" if st.state == "cancelled" else "failed"),
+            message=f"{st.error.type}: {st.error.message}" if st.error else None,
+        )
         self.job.runner_file.unlink(missing_ok=True)
         final = self.store.move(self.job, "complete" if st.state == "done" else "failed")
         self.job = final
@@ -382,7 +464,9 @@ class JobRunner:
             for part in (product.key or "").split("."):
                 if part:
                     if not isinstance(value, dict) or part not in value:
-                        raise KeyError(f"product {product.path}: task {product.from_!r} output has no key {part!r}")
+                        raise KeyError(
+                            f"product {product.path}: task {product.from_!r} output has no key {part!r}"
+                        )
                     value = value[part]
             data = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False) + "\n"
             atomic_write_bytes(self.job.products_dir / product.path, data.encode("utf-8"))

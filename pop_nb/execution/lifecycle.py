@@ -50,8 +50,13 @@ class TaskRun:
     def run(self) -> Any:
         """Run every stage that has cells; return the task's final output (also saved as ``final.json``)."""
         if self.notebook.tag_problems:
-            raise TaskFailed(self.name, "ingestion", "NotebookTagError", "; ".join(self.notebook.tag_problems),
-                             str(self.notebook.path))
+            raise TaskFailed(
+                self.name,
+                "ingestion",
+                "NotebookTagError",
+                "; ".join(self.notebook.tag_problems),
+                str(self.notebook.path),
+            )
         for stage in _BEFORE_VALIDATION:
             self._stage(stage)
         refinement = 0
@@ -65,7 +70,9 @@ class TaskRun:
             if refinement >= self.spec.max_refinements:
                 raise self._validation_failure(errors, refinement)
             if not (self.notebook.has_stage("critique") or self.notebook.has_stage("refine")):
-                raise self._validation_failure(errors, refinement, "the notebook has no critique or refine cells")
+                raise self._validation_failure(
+                    errors, refinement, "the notebook has no critique or refine cells"
+                )
             refinement += 1
             self.hooks.refined(self.name, refinement)
             self.context.validation_errors = errors
@@ -87,8 +94,9 @@ class TaskRun:
         self._stage("validateStructure", refinement)
         errors = list(self._flags().get("validationErrors") or [])
         if self.context.output_schema is not None:
-            errors += schema_errors(self.context.output_schema,
-                                    read_json(self.job.path / self.prev) if self.prev else None)
+            errors += schema_errors(
+                self.context.output_schema, read_json(self.job.path / self.prev) if self.prev else None
+            )
         self._stage("validateQuality", refinement)
         flag_errors = list(self._flags().get("validationErrors") or [])
         return errors + [e for e in flag_errors if e not in errors]
@@ -98,8 +106,13 @@ class TaskRun:
         notebook = self.job.stage_notebook(self.name, stage, refinement)
         spent = f"after {refinement} refinement(s) of max_refinements={self.spec.max_refinements}"
         detail = f"{why}; " if why else ""
-        return TaskFailed(self.name, stage, "ValidationFailed", f"{detail}{spent}: " + " | ".join(errors),
-                          self.job.rel(notebook) if notebook.exists() else None)
+        return TaskFailed(
+            self.name,
+            stage,
+            "ValidationFailed",
+            f"{detail}{spent}: " + " | ".join(errors),
+            self.job.rel(notebook) if notebook.exists() else None,
+        )
 
     def _flags(self) -> dict[str, Any]:
         file = self.job.flags_file(self.name)
@@ -118,13 +131,23 @@ class TaskRun:
         output_file.unlink(missing_ok=True)
         attempt = 1
         while True:
-            run = StageRun(stage=stage, state="running", refinement=refinement, attempt=attempt,
-                           started_at=now_iso())
+            run = StageRun(
+                stage=stage, state="running", refinement=refinement, attempt=attempt, started_at=now_iso()
+            )
             self.hooks.started(self.name, key, run)
             try:
-                result = execute_stage(self.job, self.notebook, self.name, stage, refinement=refinement,
-                                       attempt=attempt, provider=self.provider, timeout_s=self.spec.timeout_s,
-                                       autosave_s=self.autosave_s, startup_timeout_s=self.startup_timeout_s)
+                result = execute_stage(
+                    self.job,
+                    self.notebook,
+                    self.name,
+                    stage,
+                    refinement=refinement,
+                    attempt=attempt,
+                    provider=self.provider,
+                    timeout_s=self.spec.timeout_s,
+                    autosave_s=self.autosave_s,
+                    startup_timeout_s=self.startup_timeout_s,
+                )
             except TaskFailed as failure:
                 run.state, run.ended_at, run.notebook = "failed", now_iso(), failure.notebook
                 if failure.transient and attempt <= self.spec.retries and not self.should_stop():

@@ -106,7 +106,9 @@ class PopEngine(NBClientEngine):
             return client.execute()
         except CellTimeoutError:
             index = _index_of(nb_man.nb, state["cell"])
-            _mark_failed(nb_man, index, "StageTimeout", "the stage ran past its timeout_s; the kernel was stopped")
+            _mark_failed(
+                nb_man, index, "StageTimeout", "the stage ran past its timeout_s; the kernel was stopped"
+            )
             raise StageDeadlineExceeded(index) from None
         except DeadKernelError:
             index = _index_of(nb_man.nb, state["cell"])
@@ -129,7 +131,9 @@ def _mark_failed(nb_man: NotebookExecutionManager, index: int | None, ename: str
     """Leave the reason in the notebook itself, on the cell that was running, and save it."""
     if index is not None:
         cell = nb_man.nb.cells[index]
-        cell.outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]))
+        cell.outputs.append(
+            nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+        )
         nb_man.cell_exception(cell, cell_index=index)
         nb_man.cell_complete(cell, cell_index=index)
     nb_man.nb.metadata.papermill["exception"] = True

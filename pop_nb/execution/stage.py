@@ -31,6 +31,7 @@ TRANSIENT_ERRORS = frozenset(
     }
 )
 
+
 def _register_engine() -> None:
     """Register our engine even when pop-nb is not installed (running from a checkout)."""
     get_engine()
@@ -67,8 +68,14 @@ def execute_stage(
     out.parent.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     nb = tn.stage_notebook(stage)
-    nb.metadata["pop"] = {"job": job.job_id, "task": task, "stage": stage, "refinement": refinement,
-                          "attempt": attempt, "source": str(tn.path)}
+    nb.metadata["pop"] = {
+        "job": job.job_id,
+        "task": task,
+        "stage": stage,
+        "refinement": refinement,
+        "attempt": attempt,
+        "source": str(tn.path),
+    }
     parameters: dict[str, Any] = {
         "pop_job_dir": str(job.path),
         "pop_task": task,
@@ -97,13 +104,15 @@ def execute_stage(
                 autosave_s=autosave_s,
             )
     except PapermillExecutionError as exc:
-        raise TaskFailed(task, stage, exc.ename, _first_line(exc.evalue), rel,
-                         transient=exc.ename in TRANSIENT_ERRORS) from None
+        raise TaskFailed(
+            task, stage, exc.ename, _first_line(exc.evalue), rel, transient=exc.ename in TRANSIENT_ERRORS
+        ) from None
     except StageDeadlineExceeded:
         raise StageTimeout(task, stage, timeout_s or 0, rel) from None
     except KernelDied:
-        raise TaskFailed(task, stage, "KernelDied",
-                         "the kernel process exited (os._exit, a crash, or out of memory)", rel) from None
+        raise TaskFailed(
+            task, stage, "KernelDied", "the kernel process exited (os._exit, a crash, or out of memory)", rel
+        ) from None
     elapsed = int((time.monotonic() - started) * 1000)
     cells = sum(float(c.metadata.get("papermill", {}).get("duration") or 0) for c in executed.cells)
     return StageResult(notebook=out, duration_ms=elapsed, cells_ms=int(cells * 1000))

@@ -92,7 +92,9 @@ def normalize_messages(messages: str | list[dict[str, Any]], system: str | None)
 
 def request_hash(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
     meaningful = {k: v for k, v in params.items() if k not in _UNHASHED}
-    blob = json.dumps({"model": model, "messages": messages, "params": meaningful}, sort_keys=True, default=str)
+    blob = json.dumps(
+        {"model": model, "messages": messages, "params": meaningful}, sort_keys=True, default=str
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -139,7 +141,9 @@ def chat(
             message = redact(f"{type(exc).__name__}: {exc}")[:2000]
             _log(usage_file, who, provider, chosen, digest, latency, ok=False, error=message)
             if kind is None or attempt == max_attempts:
-                raise LLMError(type(exc).__name__, f"{chosen}: {message}", retryable=kind is not None) from None
+                raise LLMError(
+                    type(exc).__name__, f"{chosen}: {message}", retryable=kind is not None
+                ) from None
             time.sleep(_backoff(exc, attempt, base_s))
             continue
         latency = int((time.monotonic() - started) * 1000)
@@ -150,11 +154,31 @@ def chat(
         cached = int(getattr(details, "cached_tokens", 0) or 0) if details else 0
         cost, source = cost_of(chosen, input_tokens, output_tokens, cached, price_overrides)
         content = raw.choices[0].message.content or ""
-        _log(usage_file, who, provider, chosen, digest, latency, ok=True, input_tokens=input_tokens,
-             output_tokens=output_tokens, cached_tokens=cached, cost_usd=cost, cost_source=source)
-        return ChatResponse(content=content, model=chosen, input_tokens=input_tokens,
-                            output_tokens=output_tokens, cost_usd=cost, cost_source=source,
-                            latency_ms=latency, request_hash=digest, raw=raw)
+        _log(
+            usage_file,
+            who,
+            provider,
+            chosen,
+            digest,
+            latency,
+            ok=True,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_tokens=cached,
+            cost_usd=cost,
+            cost_source=source,
+        )
+        return ChatResponse(
+            content=content,
+            model=chosen,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=cost,
+            cost_source=source,
+            latency_ms=latency,
+            request_hash=digest,
+            raw=raw,
+        )
     raise AssertionError("unreachable")
 
 
@@ -183,10 +207,30 @@ def _backoff(exc: Exception, attempt: int, base_s: float) -> float:
     return delay
 
 
-def _log(usage_file: Path | None, who: Attribution, provider: str, model: str, digest: str, latency: int,
-         **fields: Any) -> None:
+def _log(
+    usage_file: Path | None,
+    who: Attribution,
+    provider: str,
+    model: str,
+    digest: str,
+    latency: int,
+    **fields: Any,
+) -> None:
     if usage_file is None:
         return
-    append_jsonl(usage_file, UsageRow(job=who.job, pipeline=who.pipeline, task=who.task, stage=who.stage,
-                                      attempt=who.attempt, refinement=who.refinement, provider=provider,
-                                      model=model, latency_ms=latency, request_hash=digest, **fields))
+    append_jsonl(
+        usage_file,
+        UsageRow(
+            job=who.job,
+            pipeline=who.pipeline,
+            task=who.task,
+            stage=who.stage,
+            attempt=who.attempt,
+            refinement=who.refinement,
+            provider=provider,
+            model=model,
+            latency_ms=latency,
+            request_hash=digest,
+            **fields,
+        ),
+    )

@@ -44,8 +44,9 @@ def load_script(source: str | dict[str, Any] | None) -> dict[str, Any]:
         return _scripts[source]
 
 
-def scripted_answer(script: dict[str, Any], task: str, stage: str, refinement: int, call_index: int,
-                    where: str) -> str:
+def scripted_answer(
+    script: dict[str, Any], task: str, stage: str, refinement: int, call_index: int, where: str
+) -> str:
     """The scripted answer for the ``call_index``-th call of this stage run.
 
     Run by hand (stage ``interactive``), a notebook's calls are answered in stage order: the first call
@@ -59,8 +60,11 @@ def scripted_answer(script: dict[str, Any], task: str, stage: str, refinement: i
         for name in STAGES:
             value = entries.get(name)
             if value is not None:
-                answers += value if isinstance(value, list) and not all(isinstance(v, dict) for v in value) \
+                answers += (
+                    value
+                    if isinstance(value, list) and not all(isinstance(v, dict) for v in value)
                     else [value]
+                )
         if answers:
             return _as_text(answers[min(call_index, len(answers) - 1)])
     for task_key in (task, "*"):
@@ -95,10 +99,21 @@ def _make_handler() -> Any:
     from litellm.types.utils import ModelResponse, Usage
 
     class MockLLM(CustomLLM):  # type: ignore[misc]
-        def completion(self, model: str, messages: list[dict[str, Any]], api_base: Any,
-                       custom_prompt_dict: Any, model_response: ModelResponse, print_verbose: Any,
-                       encoding: Any, api_key: Any, logging_obj: Any, optional_params: dict[str, Any],
-                       litellm_params: dict[str, Any] | None = None, **kwargs: Any) -> ModelResponse:
+        def completion(
+            self,
+            model: str,
+            messages: list[dict[str, Any]],
+            api_base: Any,
+            custom_prompt_dict: Any,
+            model_response: ModelResponse,
+            print_verbose: Any,
+            encoding: Any,
+            api_key: Any,
+            logging_obj: Any,
+            optional_params: dict[str, Any],
+            litellm_params: dict[str, Any] | None = None,
+            **kwargs: Any,
+        ) -> ModelResponse:
             import litellm
 
             meta = ((litellm_params or {}).get("metadata") or {}).get("pop") or {}
@@ -131,7 +146,10 @@ def register(litellm_module: Any) -> None:
     """Add the ``mock`` provider to litellm's custom provider map (once)."""
     providers = litellm_module.custom_provider_map or []
     if not any(p.get("provider") == "mock" for p in providers):
-        litellm_module.custom_provider_map = [*providers, {"provider": "mock", "custom_handler": _make_handler()}]
+        litellm_module.custom_provider_map = [
+            *providers,
+            {"provider": "mock", "custom_handler": _make_handler()},
+        ]
         from litellm.utils import custom_llm_setup
 
         custom_llm_setup()

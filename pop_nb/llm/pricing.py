@@ -23,8 +23,13 @@ def price_entry(model: str, overrides: dict[str, dict[str, float]] | None = None
     return None
 
 
-def cost_of(model: str, input_tokens: int, output_tokens: int, cached_tokens: int = 0,
-            overrides: dict[str, dict[str, float]] | None = None) -> tuple[float, CostSource]:
+def cost_of(
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached_tokens: int = 0,
+    overrides: dict[str, dict[str, float]] | None = None,
+) -> tuple[float, CostSource]:
     """USD for one call; cached input tokens are priced at the cached rate when the model has one."""
     entry = price_entry(model, overrides)
     if entry is None:

@@ -70,7 +70,9 @@ class TaskStatus(BaseModel):
     skip_reason: str | None = None
     skip_kind: str | None = Field(default=None, description="condition | upstream | unused_fallback")
     error: ErrorInfo | None = None
-    fallback_for: str | None = Field(default=None, description="Set when this task ran as another's fallback.")
+    fallback_for: str | None = Field(
+        default=None, description="Set when this task ran as another's fallback."
+    )
 
 
 class JobStatus(BaseModel):

@@ -54,14 +54,20 @@ def check(pipeline: Pipeline, root: Path) -> list[Problem]:
         problems.append(Problem(where or file, key, message, fix))
 
     if spec.name != pipeline.slug:
-        add("name", f"name {spec.name!r} differs from the slug {pipeline.slug!r} it is found under",
-            f"set `name: {pipeline.slug}` or rename the folder / registry entry")
+        add(
+            "name",
+            f"name {spec.name!r} differs from the slug {pipeline.slug!r} it is found under",
+            f"set `name: {pipeline.slug}` or rename the folder / registry entry",
+        )
     tasks = spec.tasks
     for name, task in tasks.items():
         key = f"tasks.{name}"
         if not re.fullmatch(TASK_NAME_PATTERN, name):
-            add(key, "task names must start with a letter or _ and use letters, digits, _ and -",
-                "rename the task")
+            add(
+                key,
+                "task names must start with a letter or _ and use letters, digits, _ and -",
+                "rename the task",
+            )
         for need in task.needs:
             if need not in tasks:
                 add(f"{key}.needs", f"needs unknown task {need!r}", f"use one of {', '.join(tasks)}")
@@ -74,19 +80,31 @@ def check(pipeline: Pipeline, root: Path) -> list[Problem]:
             try:
                 Condition(task.condition)
             except ConditionError as exc:
-                add(f"{key}.condition", f"refused: {exc}",
-                    "write a plain comparison over inputs['task'][...], seed[...] or config[...]")
+                add(
+                    f"{key}.condition",
+                    f"refused: {exc}",
+                    "write a plain comparison over inputs['task'][...], seed[...] or config[...]",
+                )
         if task.on_failure not in ("fail", "continue"):
             fallback = task.on_failure
             if fallback not in tasks:
-                add(f"{key}.on_failure", f"{fallback!r} is neither fail, continue nor a task",
-                    f"use fail, continue or one of {', '.join(t for t in tasks if t != name)}")
+                add(
+                    f"{key}.on_failure",
+                    f"{fallback!r} is neither fail, continue nor a task",
+                    f"use fail, continue or one of {', '.join(t for t in tasks if t != name)}",
+                )
             elif fallback == name or fallback in pipeline.downstream(name):
-                add(f"{key}.on_failure", f"fallback {fallback!r} depends on {name!r}",
-                    "pick a fallback task that does not need the failing one")
+                add(
+                    f"{key}.on_failure",
+                    f"fallback {fallback!r} depends on {name!r}",
+                    "pick a fallback task that does not need the failing one",
+                )
         if task.expert is not None and task.expert not in spec.experts:
-            add(f"{key}.expert", f"unknown expert role {task.expert!r}",
-                f"declare it under experts: (known: {', '.join(spec.experts) or 'none'})")
+            add(
+                f"{key}.expert",
+                f"unknown expert role {task.expert!r}",
+                f"declare it under experts: (known: {', '.join(spec.experts) or 'none'})",
+            )
         if task.personality is not None:
             _check_personality(pipeline, f"{key}.personality", task.personality, root, add)
     if spec.personality is not None:
@@ -101,8 +119,11 @@ def check(pipeline: Pipeline, root: Path) -> list[Problem]:
         if product.from_ not in tasks:
             add(f"products[{i}].from", f"unknown task {product.from_!r}", f"use one of {', '.join(tasks)}")
         if Path(product.path).is_absolute() or ".." in Path(product.path).parts:
-            add(f"products[{i}].path", f"{product.path!r} escapes the job's products/ folder",
-                "use a relative path without '..'")
+            add(
+                f"products[{i}].path",
+                f"{product.path!r} escapes the job's products/ folder",
+                "use a relative path without '..'",
+            )
     mock = spec.llm.mock_responses
     if isinstance(mock, str) and not pipeline.resolve(mock).is_file():
         add("llm.mock_responses", f"file {mock!r} does not exist", f"create {pipeline.resolve(mock)}")
@@ -124,11 +145,19 @@ def _check_notebook(pipeline: Pipeline, name: str, add: _Add) -> None:
     for problem in tn.tag_problems:
         add(f"{key} ({path.name})", problem, "fix the cell tags (View > Cell Toolbar > Tags)", path)
     if not tn.stages:
-        add(key, "no cell carries a stage tag, so the task would do nothing",
-            "tag cells with stage names such as 'inference' and 'integration'", path)
+        add(
+            key,
+            "no cell carries a stage tag, so the task would do nothing",
+            "tag cells with stage names such as 'inference' and 'integration'",
+            path,
+        )
     if tn.parameters is None:
-        add(key, "no cell is tagged 'parameters'",
-            "add a first code cell tagged 'parameters' with sample values for interactive runs", path)
+        add(
+            key,
+            "no cell is tagged 'parameters'",
+            "add a first code cell tagged 'parameters' with sample values for interactive runs",
+            path,
+        )
 
 
 def _check_schema(pipeline: Pipeline, name: str, rel: str, add: _Add) -> None:
@@ -151,7 +180,11 @@ def _check_schema(pipeline: Pipeline, name: str, rel: str, add: _Add) -> None:
 def _check_personality(pipeline: Pipeline, key: str, value: str, root: Path, add: _Add) -> None:
     if resolve_personality(value, pipeline.dir.parent) is None:
         dirs = " or ".join(str(d) for d in personality_dirs(pipeline.dir.parent))
-        add(key, f"personality {value!r} not found", f"create {value}.md in {dirs}, or write the prompt inline")
+        add(
+            key,
+            f"personality {value!r} not found",
+            f"create {value}.md in {dirs}, or write the prompt inline",
+        )
 
 
 def _find_cycle(pipeline: Pipeline) -> list[str] | None:
@@ -166,7 +199,7 @@ def _find_cycle(pipeline: Pipeline) -> list[str] | None:
             if need not in tasks:
                 continue
             if state.get(need) == 1:
-                return [*stack[stack.index(need):], need]
+                return [*stack[stack.index(need) :], need]
             if need not in state and (found := visit(need)):
                 return found
         stack.pop()

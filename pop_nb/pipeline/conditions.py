@@ -123,7 +123,9 @@ def _check(node: ast.AST) -> None:
                 _check(a)
         case ast.Call(func=ast.Attribute(value=value, attr=attr), args=args, keywords=[]):
             if attr not in _METHODS:
-                raise ConditionError(f"method {attr!r} is not allowed; allowed: {', '.join(sorted(_METHODS))}")
+                raise ConditionError(
+                    f"method {attr!r} is not allowed; allowed: {', '.join(sorted(_METHODS))}"
+                )
             _check(value)
             for a in args:
                 _check(a)

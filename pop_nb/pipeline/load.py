@@ -19,7 +19,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """A safe loader that refuses duplicate keys (YAML silently keeps the last one otherwise)."""
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+def _construct_mapping(
+    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
@@ -35,7 +37,7 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def load_yaml(path: Path) -> Any:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (safe loader)
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
 
 
 def yaml_problem(path: Path, exc: yaml.YAMLError) -> Problem:
@@ -116,7 +118,14 @@ def discover(root: Path) -> dict[str, Path]:
         if not isinstance(entries, dict):
             raise PipelineError(
                 "registry",
-                [Problem(registry, "", "must be a mapping of slug: path", "write lines like `my-slug: path/to/dir`")],
+                [
+                    Problem(
+                        registry,
+                        "",
+                        "must be a mapping of slug: path",
+                        "write lines like `my-slug: path/to/dir`",
+                    )
+                ],
             )
         for slug, target in entries.items():
             path = (registry.parent / str(target)).expanduser()
@@ -127,7 +136,7 @@ def discover(root: Path) -> dict[str, Path]:
 def parse_spec(file: Path, text: str) -> tuple[PipelineSpec | None, list[Problem]]:
     """Parse and validate the YAML; every schema problem names its key and the fix."""
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (safe loader)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         return None, [yaml_problem(file, exc)]
     if not isinstance(raw, dict):
@@ -152,7 +161,9 @@ def _problem_from_pydantic(file: Path, err: Any) -> Problem:
     if kind == "missing":
         return Problem(file, key, "required key is missing", f"add `{loc[-1]}:`")
     if kind == "string_pattern_mismatch" and loc[-1] == "name":
-        return Problem(file, key, f"{err['input']!r} is not a slug", "use lowercase letters, digits and dashes")
+        return Problem(
+            file, key, f"{err['input']!r} is not a slug", "use lowercase letters, digits and dashes"
+        )
     return Problem(file, key, err["msg"], "see the pipeline.yaml reference in DESIGN.md / README.md")
 
 

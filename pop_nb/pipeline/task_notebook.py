@@ -70,7 +70,9 @@ def load_task_notebook(path: Path) -> TaskNotebook:
             continue
         for tag in tags:
             if tag not in STAGES and (guess := stage_tag_suggestion(tag)) is not None:
-                tn.tag_problems.append(f"cell {index} has tag {tag!r}, which is not a stage; did you mean {guess!r}?")
+                tn.tag_problems.append(
+                    f"cell {index} has tag {tag!r}, which is not a stage; did you mean {guess!r}?"
+                )
         if len(stage_tags) > 1:
             tn.tag_problems.append(f"cell {index} has several stage tags {stage_tags}; give it one")
         if stage_tags:

@@ -9,11 +9,16 @@ from tests.conftest import Project, kernels_of
 
 
 def pop(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pop_nb.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pop_nb.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cancel_stops_the_runner_and_its_kernels(project: Project) -> None:
-    project.pipeline("long", {"t": {"cells": [("inference", "import time\nprint('working', flush=True)\ntime.sleep(300)")]}})
+    project.pipeline(
+        "long",
+        {"t": {"cells": [("inference", "import time\nprint('working', flush=True)\ntime.sleep(300)")]}},
+    )
     job = project.run("long", wait=False)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not kernels_of(project.data):
@@ -65,8 +70,13 @@ def test_pop_init_scaffolds_a_project_that_runs(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("POP_ROOT", raising=False)
     monkeypatch.delenv("POP_DATA_DIR", raising=False)
     assert pop("init", str(target)).returncode == 0
-    proc = subprocess.run([sys.executable, "-m", "pop_nb.cli", "run", "hello", "--data", '{"topic": "tides"}',
-                           "--quiet"], capture_output=True, text=True, timeout=120, cwd=target)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pop_nb.cli", "run", "hello", "--data", '{"topic": "tides"}', "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=target,
+    )
     assert proc.returncode == 0, proc.stderr
     [report] = (target / "pipeline-data" / "complete").glob("*/products/explainer.md")
     assert "Tidal power" in report.read_text()

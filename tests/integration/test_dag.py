@@ -10,7 +10,9 @@ def test_independent_tasks_overlap_and_false_condition_skips(project: Project) -
     job = project.run("ticket-triage", {"ticket": "Printer jams.", "customer": "ACME"})
     st = job.status
     assert st.state == "done", st.error
-    assert st.tasks["escalate"].state == "skipped" and "condition is false" in st.tasks["escalate"].skip_reason
+    assert (
+        st.tasks["escalate"].state == "skipped" and "condition is false" in st.tasks["escalate"].skip_reason
+    )
     spans = {}
     for e in project.events(job):
         if e["kind"] == "task" and e["status"] in ("started", "done"):
@@ -22,23 +24,44 @@ def test_independent_tasks_overlap_and_false_condition_skips(project: Project) -
 
 
 def test_condition_on_false_fail(project: Project) -> None:
-    project.pipeline("gate", {"a": {"cells": [("inference", "pop.output({'score': 0.2})")]},
-                              "b": {"needs": ["a"], "condition": "inputs['a']['score'] > 0.5", "on_false": "fail"}})
+    project.pipeline(
+        "gate",
+        {
+            "a": {"cells": [("inference", "pop.output({'score': 0.2})")]},
+            "b": {"needs": ["a"], "condition": "inputs['a']['score'] > 0.5", "on_false": "fail"},
+        },
+    )
     job = project.run("gate")
     assert job.state == "failed" and job.status.error.type == "ConditionFalse"
 
 
 def test_stages_without_cells_start_no_kernel_and_world_flows(project: Project) -> None:
-    project.pipeline("world", {
-        "up": {"cells": [("integration", "pop.output({'v': 41})")]},
-        "down": {"needs": ["up"], "config": {"k": "from-yaml"}, "cells": [
-            ("ingestion", "pop.output({'seed': pop.seed, 'up': pop.inputs['up'], 'config': pop.config})"),
-            ("parsing", "pop.flag('seen', pop.prev['up']['v'] + 1)\npop.write_artifact('note.txt', 'hello')\n"
-                        "pop.output(pop.stages['ingestion'])"),
-            ("integration", "pop.output({'flag': pop.flags['seen'], 'art': pop.read_artifact('down', 'note.txt'), "
-                            "'stages': sorted(pop.stages), 'attempt': pop.attempt})"),
-        ]},
-    })
+    project.pipeline(
+        "world",
+        {
+            "up": {"cells": [("integration", "pop.output({'v': 41})")]},
+            "down": {
+                "needs": ["up"],
+                "config": {"k": "from-yaml"},
+                "cells": [
+                    (
+                        "ingestion",
+                        "pop.output({'seed': pop.seed, 'up': pop.inputs['up'], 'config': pop.config})",
+                    ),
+                    (
+                        "parsing",
+                        "pop.flag('seen', pop.prev['up']['v'] + 1)\npop.write_artifact('note.txt', 'hello')\n"
+                        "pop.output(pop.stages['ingestion'])",
+                    ),
+                    (
+                        "integration",
+                        "pop.output({'flag': pop.flags['seen'], 'art': pop.read_artifact('down', 'note.txt'), "
+                        "'stages': sorted(pop.stages), 'attempt': pop.attempt})",
+                    ),
+                ],
+            },
+        },
+    )
     job = project.run("world", {"x": 1})
     assert job.state == "done", job.status.error
     out = job.outputs()["down"]

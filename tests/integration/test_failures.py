@@ -9,13 +9,19 @@ from tests.conftest import Project, kernels_of, write_notebook
 
 
 def test_failing_task_fails_the_job_and_resume_after_fix_finishes_it(project: Project) -> None:
-    folder = project.pipeline("flaky", {
-        "first": {"cells": [("inference", "pop.output({'n': 1})")]},
-        "second": {"needs": ["first"], "cells": [
-            ("ingestion", "print('about to fail')"),
-            ("inference", "n = pop.inputs['first']['n']\nraise ValueError(f'bad value {n}')"),
-        ]},
-    })
+    folder = project.pipeline(
+        "flaky",
+        {
+            "first": {"cells": [("inference", "pop.output({'n': 1})")]},
+            "second": {
+                "needs": ["first"],
+                "cells": [
+                    ("ingestion", "print('about to fail')"),
+                    ("inference", "n = pop.inputs['first']['n']\nraise ValueError(f'bad value {n}')"),
+                ],
+            },
+        },
+    )
     job = project.run("flaky", job_id="f1")
     st = job.status
     assert st.state == "failed" and job.folder.place == "failed"
@@ -23,13 +29,19 @@ def test_failing_task_fails_the_job_and_resume_after_fix_finishes_it(project: Pr
     assert st.error.message == "bad value 1"
     assert st.error.notebook == "tasks/second/04-inference.ipynb"
     nb = nbformat.read(job.path / st.error.notebook, as_version=4)
-    failing = [c for c in nb.cells if c.cell_type == "code" and any(o.get("ename") == "ValueError" for o in c.outputs)]
+    failing = [
+        c
+        for c in nb.cells
+        if c.cell_type == "code" and any(o.get("ename") == "ValueError" for o in c.outputs)
+    ]
     assert failing and "raise ValueError" in failing[0].source
     assert nb.metadata.papermill["exception"] is True
     assert st.tasks["first"].state == "done"
     assert kernels_of(project.data) == []
 
-    write_notebook(folder / "tasks" / "second.ipynb", [("inference", "pop.output({'n': pop.inputs['first']['n'] + 1})")])
+    write_notebook(
+        folder / "tasks" / "second.ipynb", [("inference", "pop.output({'n': pop.inputs['first']['n'] + 1})")]
+    )
     first_nb = job.path / "tasks" / "first" / "04-inference.ipynb"
     mtime = first_nb.stat().st_mtime_ns
     job.resume()
@@ -40,10 +52,18 @@ def test_failing_task_fails_the_job_and_resume_after_fix_finishes_it(project: Pr
 
 
 def test_stage_timeout_kills_the_kernel(project: Project) -> None:
-    project.pipeline("slow", {"nap": {"timeout_s": 3, "cells": [
-        ("ingestion", "pop.output('fast')"),
-        ("inference", "import time\nprint('sleeping')\ntime.sleep(120)"),
-    ]}})
+    project.pipeline(
+        "slow",
+        {
+            "nap": {
+                "timeout_s": 3,
+                "cells": [
+                    ("ingestion", "pop.output('fast')"),
+                    ("inference", "import time\nprint('sleeping')\ntime.sleep(120)"),
+                ],
+            }
+        },
+    )
     started = time.monotonic()
     job = project.run("slow")
     assert time.monotonic() - started < 60
@@ -64,7 +84,15 @@ def test_os_exit_in_a_task_fails_the_job_not_the_caller(project: Project) -> Non
 
 def test_transient_error_is_retried(project: Project) -> None:
     marker = project.root / "tried-once"
-    project.pipeline("retry", {"t": {"retries": 2, "cells": [("inference", f"""
+    project.pipeline(
+        "retry",
+        {
+            "t": {
+                "retries": 2,
+                "cells": [
+                    (
+                        "inference",
+                        f"""
 import pathlib
 class RateLimitError(Exception):
     pass
@@ -73,7 +101,12 @@ if not marker.exists():
     marker.touch()
     raise RateLimitError("429 slow down")
 pop.output({{'attempt': pop.attempt}})
-""")]}})
+""",
+                    )
+                ],
+            }
+        },
+    )
     job = project.run("retry")
     assert job.state == "done", job.status.error
     assert job.outputs()["t"] == {"attempt": 2}
@@ -90,19 +123,27 @@ def test_permanent_error_is_not_retried(project: Project) -> None:
 
 
 def test_on_failure_continue_and_fallback(project: Project) -> None:
-    project.pipeline("policies", {
-        "optional": {"on_failure": "continue", "cells": [("inference", "raise RuntimeError('meh')")]},
-        "after_optional": {"needs": ["optional"]},
-        "primary": {"on_failure": "backup", "cells": [("inference", "raise RuntimeError('down')")]},
-        "backup": {"cells": [("inference", "pop.output({'from': 'backup'})")]},
-        "consumer": {"needs": ["primary"], "cells": [("inference", "pop.output(pop.inputs['primary'])")]},
-    })
+    project.pipeline(
+        "policies",
+        {
+            "optional": {"on_failure": "continue", "cells": [("inference", "raise RuntimeError('meh')")]},
+            "after_optional": {"needs": ["optional"]},
+            "primary": {"on_failure": "backup", "cells": [("inference", "raise RuntimeError('down')")]},
+            "backup": {"cells": [("inference", "pop.output({'from': 'backup'})")]},
+            "consumer": {"needs": ["primary"], "cells": [("inference", "pop.output(pop.inputs['primary'])")]},
+        },
+    )
     job = project.run("policies")
     st = job.status
     assert st.state == "done", st.error
     states = {name: t.state for name, t in st.tasks.items()}
-    assert states == {"optional": "failed", "after_optional": "skipped", "primary": "failed",
-                      "backup": "done", "consumer": "done"}
+    assert states == {
+        "optional": "failed",
+        "after_optional": "skipped",
+        "primary": "failed",
+        "backup": "done",
+        "consumer": "done",
+    }
     assert st.tasks["backup"].fallback_for == "primary"
     assert job.outputs()["consumer"] == {"from": "backup"}
 
@@ -115,15 +156,29 @@ def test_unused_fallback_is_skipped(project: Project) -> None:
 
 
 def test_exhausted_refinements_fail_with_the_last_errors(project: Project) -> None:
-    project.pipeline("never", {"t": {"max_refinements": 2, "cells": [
-        ("inference", "pop.output({'words': 3})"),
-        ("validateQuality", "pop.invalid(f\"too short: {pop.prev['words']} words\")"),
-        ("refine", "pop.output({'words': pop.refinement + 3})"),
-    ]}})
+    project.pipeline(
+        "never",
+        {
+            "t": {
+                "max_refinements": 2,
+                "cells": [
+                    ("inference", "pop.output({'words': 3})"),
+                    ("validateQuality", "pop.invalid(f\"too short: {pop.prev['words']} words\")"),
+                    ("refine", "pop.output({'words': pop.refinement + 3})"),
+                ],
+            }
+        },
+    )
     job = project.run("never")
     st = job.status
     assert st.state == "failed" and st.error.type == "ValidationFailed"
     assert "after 2 refinement(s)" in st.error.message and "too short: 5 words" in st.error.message
     names = sorted(p.name for p in (job.path / "tasks" / "t").glob("*.ipynb"))
-    assert names == ["04-inference.ipynb", "07-validateQuality.ipynb", "07-validateQuality.r1.ipynb",
-                     "07-validateQuality.r2.ipynb", "09-refine.r1.ipynb", "09-refine.r2.ipynb"]
+    assert names == [
+        "04-inference.ipynb",
+        "07-validateQuality.ipynb",
+        "07-validateQuality.r1.ipynb",
+        "07-validateQuality.r2.ipynb",
+        "09-refine.r1.ipynb",
+        "09-refine.r2.ipynb",
+    ]

@@ -83,7 +83,9 @@ def test_registry_lets_one_folder_serve_another_slug(project: Project, tmp_path:
     elsewhere = tmp_path / "shared" / "reused"
     elsewhere.mkdir(parents=True)
     write_notebook(elsewhere / "t.ipynb", [("inference", "pass")])
-    (elsewhere / "pipeline.yaml").write_text(yaml.safe_dump({"name": "reused", "tasks": {"t": {"notebook": "t.ipynb"}}}))
+    (elsewhere / "pipeline.yaml").write_text(
+        yaml.safe_dump({"name": "reused", "tasks": {"t": {"notebook": "t.ipynb"}}})
+    )
     (project.root / "pipelines" / "registry.yaml").write_text(f"reused: {elsewhere}\n")
     assert compile_pipeline(project.root, "reused").notebook_path("t") == elsewhere / "t.ipynb"
 

@@ -6,8 +6,10 @@ from pop_nb.llm.mock import scripted_answer
 from pop_nb.llm.pricing import price_entry
 from pop_nb.models.pipeline import LLMSettings
 
-SCRIPT = {"research": {"inference": ["first", "second"], "refine": "any pass", "refine.r2": "pass two"},
-          "*": {"critique": {"verdict": "ok"}}}
+SCRIPT = {
+    "research": {"inference": ["first", "second"], "refine": "any pass", "refine.r2": "pass two"},
+    "*": {"critique": {"verdict": "ok"}},
+}
 
 
 def test_script_lookup_order() -> None:
@@ -25,14 +27,23 @@ def test_missing_answer_names_task_stage_and_fix() -> None:
 
 def test_mock_call_goes_through_litellm_and_is_priced_like_the_imitated_model(tmp_path) -> None:
     usage = tmp_path / "usage.jsonl"
-    settings = LLMSettings(model="mock/gpt-4o-mini", mock_responses={"t": {"inference": "Paris is the capital."}})
-    reply = chat("What is the capital of France?", settings=settings, usage_file=usage,
-                 attribution=Attribution(job="j1", pipeline="p", task="t", stage="inference"))
+    settings = LLMSettings(
+        model="mock/gpt-4o-mini", mock_responses={"t": {"inference": "Paris is the capital."}}
+    )
+    reply = chat(
+        "What is the capital of France?",
+        settings=settings,
+        usage_file=usage,
+        attribution=Attribution(job="j1", pipeline="p", task="t", stage="inference"),
+    )
     assert reply.content == "Paris is the capital."
     assert reply.input_tokens > 5 and reply.output_tokens > 3
     entry = price_entry("gpt-4o-mini")
     assert entry is not None
-    expected = reply.input_tokens * entry["input_cost_per_token"] + reply.output_tokens * entry["output_cost_per_token"]
+    expected = (
+        reply.input_tokens * entry["input_cost_per_token"]
+        + reply.output_tokens * entry["output_cost_per_token"]
+    )
     assert reply.cost_usd == pytest.approx(expected, abs=1e-12) and reply.cost_usd > 0
     import json
 

@@ -5,9 +5,15 @@ from tests.conftest import write_notebook
 
 
 def test_stage_notebook_is_parameters_setup_and_stage_cells_in_order(tmp_path: Path) -> None:
-    path = write_notebook(tmp_path / "t.ipynb", [
-        ("inference", "x = 1"), (None, "import math"), ("parsing", "y = 2"), ("inference", "z = 3"),
-    ])
+    path = write_notebook(
+        tmp_path / "t.ipynb",
+        [
+            ("inference", "x = 1"),
+            (None, "import math"),
+            ("parsing", "y = 2"),
+            ("inference", "z = 3"),
+        ],
+    )
     tn = load_task_notebook(path)
     sources = [c.source for c in tn.stage_notebook("inference").cells]
     assert sources[0].startswith("pop_job_dir = None")
