@@ -125,31 +125,33 @@ def _follow(job: Any, quiet: bool) -> int:
     return 0 if status.state == "done" else 1
 
 
+def _watch(job: Any, show: Any, poll_s: float) -> JobStatus:
+    """Call ``show(status, elapsed)`` every ``poll_s`` until the runner exits; return the final status."""
+    started = time.monotonic()
+    while job.process.poll() is None:
+        show(job.wait(timeout=poll_s), time.monotonic() - started)
+    return job.status  # type: ignore[no-any-return]
+
+
 def _follow_plain(job: Any) -> JobStatus:
     """One line per change of task/stage/state (for logs and CI, where a live display would spam)."""
-    last = None
-    started = time.monotonic()
-    while True:
-        status = job.wait(timeout=0.5)
-        key = (status.state, status.current_task, status.current_stage, status.totals.calls)
-        if key != last:
-            print(_progress_line(status, time.monotonic() - started), file=sys.stderr)
-            last = key
-        if job.process.poll() is not None:
-            return job.status  # type: ignore[no-any-return]
+    last: list[Any] = [None]
+
+    def show(st: JobStatus, elapsed: float) -> None:
+        key = (st.state, st.current_task, st.current_stage, st.totals.calls)
+        if key != last[0]:
+            print(_progress_line(st, elapsed), file=sys.stderr)
+            last[0] = key
+
+    return _watch(job, show, 0.5)
 
 
 def _follow_live(job: Any) -> JobStatus:
     from rich.console import Console
     from rich.live import Live
 
-    started = time.monotonic()
     with Live(console=Console(stderr=True), refresh_per_second=4, transient=True) as live:
-        while True:
-            status = job.wait(timeout=0.25)
-            live.update(_progress_line(status, time.monotonic() - started))
-            if job.process.poll() is not None:
-                return job.status  # type: ignore[no-any-return]
+        return _watch(job, lambda st, elapsed: live.update(_progress_line(st, elapsed)), 0.25)
 
 
 def _progress_line(st: JobStatus, elapsed: float) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,12 @@ from pydantic_settings import (
 from pop_nb.errors import ConfigError
 
 
+# The root being loaded, when given explicitly: where pop.toml is looked for (else $POP_ROOT or cwd).
+_explicit_root: ContextVar[Path | None] = ContextVar("pop_explicit_root", default=None)
+
+
 def _toml_path() -> Path:
-    return Path(os.environ.get("POP_ROOT") or Path.cwd()) / "pop.toml"
+    return (_explicit_root.get() or Path(os.environ.get("POP_ROOT") or Path.cwd())) / "pop.toml"
 
 
 class PopSettings(BaseSettings):
@@ -79,16 +84,12 @@ class PopSettings(BaseSettings):
 
 def load_settings(root: str | Path | None = None, **overrides: Any) -> PopSettings:
     """Settings for ``root`` (default ``$POP_ROOT`` or the working directory)."""
-    saved = os.environ.get("POP_ROOT")
+    if root is not None:
+        overrides["root"] = Path(root).resolve()
+    token = _explicit_root.set(overrides.get("root"))
     try:
-        if root is not None:
-            os.environ["POP_ROOT"] = str(Path(root).resolve())
         return PopSettings(**overrides)
     except ValidationError as exc:
         raise ConfigError(f"invalid pop settings (POP_* environment or {_toml_path()}):\n{exc}") from None
     finally:
-        if root is not None:
-            if saved is None:
-                os.environ.pop("POP_ROOT", None)
-            else:
-                os.environ["POP_ROOT"] = saved
+        _explicit_root.reset(token)

@@ -121,13 +121,32 @@ class StageTimeout(TaskFailed):
         )
 
 
-class LLMError(PopError):
-    """An LLM call failed after our retries; ``error_type`` is the classified cause."""
+# Exception class names (litellm's, openai's, httpx's, or our own) that mean "try again later", with the
+# kind each is logged as. The one list both the LLM retry layer and whole-stage ``retries:`` consult.
+TRANSIENT_ERRORS: dict[str, str] = {
+    "RateLimitError": "rate_limit",
+    "Timeout": "timeout",
+    "APITimeoutError": "timeout",
+    "ReadTimeout": "timeout",
+    "APIConnectionError": "connection",
+    "ConnectError": "connection",
+    "InternalServerError": "server_error",
+    "ServiceUnavailableError": "server_error",
+    "BadGatewayError": "server_error",
+    "TransientLLMError": "exhausted_retries",
+}
 
-    def __init__(self, error_type: str, message: str, *, retryable: bool = False) -> None:
+
+class LLMError(PopError):
+    """An LLM call failed; ``error_type`` is the provider's error class."""
+
+    def __init__(self, error_type: str, message: str) -> None:
         self.error_type = error_type
-        self.retryable = retryable
         super().__init__(f"{error_type}: {message}")
+
+
+class TransientLLMError(LLMError):
+    """A transient LLM failure that outlasted our retries; a stage with ``retries:`` runs again."""
 
 
 class MockScriptError(PopError):

@@ -224,12 +224,10 @@ class Job:
             except FileNotFoundError:  # caught between a folder move and its re-read
                 time.sleep(poll_s)
                 continue
-            if st.state in _FINAL_STATES and (self.process is None or self.process.poll() is not None):
-                return st
-            if self.process is not None and self.process.poll() is not None and st.state not in _FINAL_STATES:
-                # the runner is gone without finishing the job (killed): report what the files say
-                return st
-            if deadline is not None and time.monotonic() > deadline:
+            # Our own runner: wait for it to exit (it moves the folder after writing the final state);
+            # if it was killed mid-job, the files say how far it got. Someone else's: the state decides.
+            ended = st.state in _FINAL_STATES if self.process is None else self.process.poll() is not None
+            if ended or (deadline is not None and time.monotonic() > deadline):
                 return st
             time.sleep(poll_s)
 

@@ -25,6 +25,7 @@ from pop_nb.pipeline.load import Pipeline
 from pop_nb.pipeline.task_notebook import load_task_notebook
 from pop_nb.store.atomic import atomic_write_bytes, atomic_write_json, read_json
 from pop_nb.store.jobs import JobFolder, JobStore
+from pop_nb.store.usage import UsageTally
 
 SKIP_CONDITION = "condition"
 SKIP_UPSTREAM = "upstream"
@@ -57,6 +58,7 @@ class JobRunner:
         }
         self._triggered: set[str] = set()
         self._stop = False  # a task failed with on_failure: fail; start nothing new
+        self._usage = UsageTally(folder.usage_file, folder.job_id)
 
     # -- public -----------------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -322,36 +324,28 @@ class JobRunner:
             self.status.tasks[task].stages[key] = run
             self.status.current_task, self.status.current_stage = task, key
             self._save()
-        self._event(
-            "stage", "started", task=task, stage=run.stage, refinement=run.refinement, attempt=run.attempt
-        )
+        self._stage_event("started", task, run)
 
     def _stage_finished(self, task: str, key: str, run: StageRun) -> None:
         with self._lock:
             self.status.tasks[task].stages[key] = run
             self._add_usage(task)
             self._save()
-        self._event(
-            "stage",
-            "done" if run.state == "done" else "failed",
-            task=task,
-            stage=run.stage,
-            refinement=run.refinement,
-            attempt=run.attempt,
-            notebook=run.notebook,
-            duration_ms=run.duration_ms,
-        )
+        self._stage_event(run.state, task, run, notebook=run.notebook, duration_ms=run.duration_ms)
 
     def _stage_retried(self, task: str, run: StageRun, failure: TaskFailed) -> None:
+        message = redact(f"{failure.error_type}: {failure.message}")
+        self._stage_event("retried", task, run, notebook=run.notebook, message=message)
+
+    def _stage_event(self, status: Any, task: str, run: StageRun, **fields: Any) -> None:
         self._event(
             "stage",
-            "retried",
+            status,
             task=task,
             stage=run.stage,
             refinement=run.refinement,
             attempt=run.attempt,
-            notebook=run.notebook,
-            message=redact(f"{failure.error_type}: {failure.message}"),
+            **fields,
         )
 
     def _refined(self, task: str, refinement: int) -> None:
@@ -360,16 +354,8 @@ class JobRunner:
             self._save()
 
     def _add_usage(self, task: str) -> None:
-        from pop_nb.models.status import Totals
-
-        totals = Totals()
-        for row in self.job.usage():
-            if row.get("task") == task and row.get("job") == self.job.job_id:
-                totals.calls += 1
-                totals.input_tokens += int(row.get("input_tokens") or 0)
-                totals.output_tokens += int(row.get("output_tokens") or 0)
-                totals.cost_usd += float(row.get("cost_usd") or 0.0)
-        self.status.tasks[task].usage = totals
+        self._usage.refresh()
+        self.status.tasks[task].usage = self._usage.of(task)
 
     def _skip(self, name: str, kind: str, reason: str) -> None:
         with self._lock:
@@ -403,19 +389,12 @@ class JobRunner:
         with self._lock:
             st = self.status
             for name, task in st.tasks.items():
-                if task.state == "pending":
-                    if name in self._fallbacks and name not in self._triggered:
-                        task.state, task.skip_kind, task.skip_reason = (
-                            "skipped",
-                            SKIP_UNUSED_FALLBACK,
-                            "fallback task, not needed",
-                        )
-                    elif not self.cancelled.is_set():
-                        task.state, task.skip_kind, task.skip_reason = (
-                            "skipped",
-                            SKIP_UPSTREAM,
-                            "not started: the job stopped after a failure",
-                        )
+                if task.state != "pending":
+                    continue
+                if name in self._fallbacks and name not in self._triggered:
+                    self._skip(name, SKIP_UNUSED_FALLBACK, "fallback task, not needed")
+                elif not self.cancelled.is_set():
+                    self._skip(name, SKIP_UPSTREAM, "not started: the job stopped after a failure")
             failure = self._job_failure()
             if self.cancelled.is_set():
                 st.state = "cancelled"
@@ -429,18 +408,7 @@ class JobRunner:
                 except Exception as exc:
                     st.state = "failed"
                     st.error = ErrorInfo(type="ProductError", message=redact(str(exc)))
-            st.current_task = st.current_stage = None
-            st.ended_at = now_iso()
-            self._save()
-        self._event(
-            "job",
-            "done" if st.state == "done" else ("cancelled" if st.state == "cancelled" else "failed"),
-            message=f"{st.error.type}: {st.error.message}" if st.error else None,
-        )
-        self.job.runner_file.unlink(missing_ok=True)
-        final = self.store.move(self.job, "complete" if st.state == "done" else "failed")
-        self.job = final
-        self.store.record_run(final, st)
+            self.job = self.store.close(self.job, st)
         return st
 
     def _job_failure(self) -> ErrorInfo | None:

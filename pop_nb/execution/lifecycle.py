@@ -81,7 +81,7 @@ class TaskRun:
         self.context.validation_errors = []
         for stage in _AFTER_LOOP:
             self._stage(stage)
-        final = read_json(self.job.path / self.prev) if self.prev else None
+        final = self._prev_value()
         atomic_write_json(self.job.final_output(self.name), final)
         return final
 
@@ -92,14 +92,14 @@ class TaskRun:
         flags.pop("needsRefinement", None)
         atomic_write_json(self.job.flags_file(self.name), flags)
         self._stage("validateStructure", refinement)
-        errors = list(self._flags().get("validationErrors") or [])
-        if self.context.output_schema is not None:
-            errors += schema_errors(
-                self.context.output_schema, read_json(self.job.path / self.prev) if self.prev else None
-            )
+        schema = self.context.output_schema
+        found = schema_errors(schema, self._prev_value()) if schema is not None else []
         self._stage("validateQuality", refinement)
-        flag_errors = list(self._flags().get("validationErrors") or [])
-        return errors + [e for e in flag_errors if e not in errors]
+        # flags accumulate over both validation stages; the schema is checked on what validateStructure left
+        return list(self._flags().get("validationErrors") or []) + found
+
+    def _prev_value(self) -> Any:
+        return read_json(self.job.path / self.prev) if self.prev else None
 
     def _validation_failure(self, errors: list[str], refinement: int, why: str = "") -> TaskFailed:
         stage = "validateQuality" if self.notebook.has_stage("validateQuality") else "validateStructure"

@@ -15,8 +15,7 @@ from pop_nb.config import load_settings
 from pop_nb.errors import PopError
 from pop_nb.execution.job_runner import JobRunner
 from pop_nb.llm.secrets import redact
-from pop_nb.models.records import Event
-from pop_nb.models.status import ErrorInfo, now_iso
+from pop_nb.models.status import ErrorInfo
 from pop_nb.pipeline.compile import compile_pipeline
 from pop_nb.store.jobs import JobStore
 
@@ -35,11 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pipeline = compile_pipeline(settings.root, status.pipeline)
     except PopError as exc:
-        status.state, status.ended_at = "failed", now_iso()
+        status.state = "failed"
         status.error = ErrorInfo(type=type(exc).__name__, message=redact(str(exc)))
-        folder.write_status(status)
-        folder.append_event(Event(job=folder.job_id, kind="job", status="failed", message=redact(str(exc))))
-        store.record_run(store.move(folder, "failed"), status)
+        store.close(folder, status)
         print(redact(str(exc)), file=sys.stderr)
         return 1
     runner = JobRunner(settings, folder, pipeline)

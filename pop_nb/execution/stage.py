@@ -8,28 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pop_nb.errors import StageTimeout, TaskFailed
+from pop_nb.errors import TRANSIENT_ERRORS, StageTimeout, TaskFailed
 from pop_nb.execution.engine import KernelDied, StageDeadlineExceeded, get_engine
 from pop_nb.execution.kernels import KERNEL_NAME, KernelProvider
 from pop_nb.pipeline.task_notebook import TaskNotebook
 from pop_nb.store.jobs import JobFolder
-
-# Errors a stage may raise that are worth retrying the whole stage for (``retries:`` in the YAML):
-# provider hiccups surfaced by litellm/openai/httpx, whatever the provider.
-TRANSIENT_ERRORS = frozenset(
-    {
-        "RateLimitError",
-        "Timeout",
-        "APITimeoutError",
-        "APIConnectionError",
-        "ServiceUnavailableError",
-        "InternalServerError",
-        "BadGatewayError",
-        "ConnectError",
-        "ReadTimeout",
-        "TransientError",
-    }
-)
 
 
 def _register_engine() -> None:

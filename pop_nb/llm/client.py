@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pop_nb.errors import LLMError, MockScriptError
+from pop_nb.errors import TRANSIENT_ERRORS, LLMError, MockScriptError, TransientLLMError
 from pop_nb.llm.pricing import cost_of
 from pop_nb.llm.secrets import redact
 from pop_nb.models.pipeline import LLMSettings
@@ -23,14 +23,6 @@ from pop_nb.store.atomic import append_jsonl
 _OWN_KEYS = frozenset({"model", "max_retries", "retry_base_s"})
 # Sent to the provider but not part of what the request *means* (excluded from the request hash).
 _UNHASHED = frozenset({"mock_responses", "metadata", "timeout"})
-_RETRYABLE = {
-    "RateLimitError": "rate_limit",
-    "Timeout": "timeout",
-    "APIConnectionError": "connection",
-    "InternalServerError": "server_error",
-    "ServiceUnavailableError": "server_error",
-    "BadGatewayError": "server_error",
-}
 _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n(.*?)\n```\s*$", re.DOTALL)
 
 
@@ -137,13 +129,13 @@ def chat(
             if script_error is not None:  # litellm wraps provider errors; a script gap is not transient
                 raise script_error from None
             latency = int((time.monotonic() - started) * 1000)
-            kind = _RETRYABLE.get(type(exc).__name__)
+            transient = type(exc).__name__ in TRANSIENT_ERRORS
             message = redact(f"{type(exc).__name__}: {exc}")[:2000]
             _log(usage_file, who, provider, chosen, digest, latency, ok=False, error=message)
-            if kind is None or attempt == max_attempts:
-                raise LLMError(
-                    type(exc).__name__, f"{chosen}: {message}", retryable=kind is not None
-                ) from None
+            if not transient:
+                raise LLMError(type(exc).__name__, f"{chosen}: {message}") from None
+            if attempt == max_attempts:
+                raise TransientLLMError(type(exc).__name__, f"{chosen}: {message}") from None
             time.sleep(_backoff(exc, attempt, base_s))
             continue
         latency = int((time.monotonic() - started) * 1000)

@@ -55,33 +55,28 @@ def scripted_answer(
     if stage == "interactive":
         from pop_nb.models.pipeline import STAGES
 
-        answers: list[Any] = []
         entries = script.get(task) or {}
-        for name in STAGES:
-            value = entries.get(name)
-            if value is not None:
-                answers += (
-                    value
-                    if isinstance(value, list) and not all(isinstance(v, dict) for v in value)
-                    else [value]
-                )
+        answers = [a for name in STAGES if name in entries for a in _answers(entries[name])]
         if answers:
             return _as_text(answers[min(call_index, len(answers) - 1)])
     for task_key in (task, "*"):
         entries = script.get(task_key) or {}
         for stage_key in (f"{stage}.r{refinement}", stage):
             if stage_key in entries:
-                return _as_text(_pick(entries[stage_key], call_index))
+                answers = _answers(entries[stage_key])
+                return _as_text(answers[min(call_index, len(answers) - 1)])
     raise MockScriptError(
         f"the mock script {where} has no answer for task {task!r}, stage {stage!r}. "
         f"Fix: add `{task}: {{{stage}: <answer>}}` to it (or a '*' entry for every task)."
     )
 
 
-def _pick(value: Any, index: int) -> Any:
+def _answers(value: Any) -> list[Any]:
+    """A script value as its successive answers: a list of answers, or one answer (a mapping, or a list
+    of mappings, is one JSON answer)."""
     if isinstance(value, list) and value and not all(isinstance(v, dict) for v in value):
-        return value[min(index, len(value) - 1)]
-    return value
+        return value
+    return [value]
 
 
 def _as_text(value: Any) -> str:

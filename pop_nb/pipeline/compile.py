@@ -10,7 +10,7 @@ from pop_nb.errors import ConditionError, PipelineError, Problem
 from pop_nb.llm.personalities import personality_dirs, resolve_personality
 from pop_nb.models.pipeline import TASK_NAME_PATTERN
 from pop_nb.pipeline.conditions import Condition
-from pop_nb.pipeline.load import Pipeline, discover, parse_spec, pipelines_dir
+from pop_nb.pipeline.load import Pipeline, load_pipeline
 from pop_nb.pipeline.task_notebook import load_task_notebook
 
 
@@ -22,17 +22,10 @@ class _Add(Protocol):
 
 def compile_file(root: Path, slug: str) -> tuple[Pipeline | None, list[Problem]]:
     """Load and check ``slug``; returns the pipeline (if it parsed) and every problem found."""
-    from pop_nb.errors import PipelineNotFound
-
-    known = discover(root)
-    file = known.get(slug)
-    if file is None or not file.is_file():
-        raise PipelineNotFound(slug, [pipelines_dir(root)], sorted(known))
-    text = file.read_text(encoding="utf-8")
-    spec, problems = parse_spec(file, text)
-    if spec is None:
-        return None, problems
-    pipeline = Pipeline(slug=slug, file=file.resolve(), text=text, spec=spec)
+    try:
+        pipeline = load_pipeline(root, slug)
+    except PipelineError as exc:
+        return None, exc.problems
     return pipeline, check(pipeline, root)
 
 

@@ -149,6 +149,21 @@ class JobStore:
         os.rename(folder.path, target)
         return JobFolder(target)
 
+    def close(self, folder: JobFolder, status: JobStatus) -> JobFolder:
+        """End a job: final status and event, then the move that tells watchers how it ended
+        (``complete/`` if done, else ``failed/``), and its line in ``complete/runs.jsonl``."""
+        status.ended_at = status.ended_at or now_iso()
+        status.current_task = status.current_stage = None
+        folder.write_status(status)
+        message = f"{status.error.type}: {status.error.message}" if status.error else None
+        folder.append_event(
+            Event(job=folder.job_id, kind="job", status=status.state, message=message, pid=os.getpid())
+        )
+        folder.runner_file.unlink(missing_ok=True)
+        final = self.move(folder, "complete" if status.state == "done" else "failed")
+        self.record_run(final, status)
+        return final
+
     def record_run(self, folder: JobFolder, status: JobStatus) -> None:
         duration = None
         if status.started_at and status.ended_at:

@@ -51,3 +51,30 @@ def test_mock_call_goes_through_litellm_and_is_priced_like_the_imitated_model(tm
     assert row["job"] == "j1" and row["task"] == "t" and row["stage"] == "inference"
     assert row["cost_source"] == "price_map" and row["ok"] is True
     assert row["input_tokens"] == reply.input_tokens and row["cost_usd"] == pytest.approx(reply.cost_usd)
+
+
+def test_rate_limits_are_retried_then_surface_as_transient_for_stage_retries(tmp_path) -> None:
+    from pop_nb.errors import TRANSIENT_ERRORS, LLMError, TransientLLMError
+
+    usage = tmp_path / "usage.jsonl"
+    settings = LLMSettings(model="openai/gpt-4o-mini", max_retries=2, retry_base_s=0)
+    with pytest.raises(TransientLLMError) as info:
+        chat("hi", settings=settings, usage_file=usage, mock_response="litellm.RateLimitError")
+    assert info.value.error_type == "RateLimitError"
+    # a stage that raised it is retried by `retries:` (papermill reports the class name)
+    assert type(info.value).__name__ in TRANSIENT_ERRORS
+    import json
+
+    rows = [json.loads(line) for line in usage.read_text().splitlines()]
+    assert len(rows) == 3 and not any(r["ok"] for r in rows)
+    assert all("RateLimitError" in r["error"] for r in rows)
+
+    from pop_nb.llm.client import _ensure_litellm
+
+    litellm = _ensure_litellm()
+    bad = litellm.BadRequestError(message="bad input", model="gpt-4o-mini", llm_provider="openai")
+    with pytest.raises(LLMError) as permanent:  # a bad request is not retried
+        chat("hi", settings=settings, usage_file=usage, mock_response=bad)
+    assert permanent.value.error_type == "BadRequestError"
+    assert not isinstance(permanent.value, TransientLLMError)
+    assert len(usage.read_text().splitlines()) == 4  # one attempt only

@@ -1,0 +1,45 @@
+"""Running per-task totals of a job's ``usage.jsonl``, read incrementally (only lines added since last time)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pop_nb.models.status import Totals
+
+
+class UsageTally:
+    """Totals per task for one job. ``refresh`` reads only what was appended since the previous call,
+    and never a half-written last line (it stops at the last newline)."""
+
+    def __init__(self, path: Path, job_id: str) -> None:
+        self.path = path
+        self.job_id = job_id
+        self._offset = 0
+        self._totals: dict[str, Totals] = {}
+
+    def refresh(self) -> None:
+        try:
+            with self.path.open("rb") as fh:
+                fh.seek(self._offset)
+                chunk = fh.read()
+        except FileNotFoundError:
+            return
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        for line in complete.splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if row.get("job") != self.job_id or not row.get("task"):
+                continue
+            totals = self._totals.setdefault(row["task"], Totals())
+            totals.calls += 1
+            totals.input_tokens += int(row.get("input_tokens") or 0)
+            totals.output_tokens += int(row.get("output_tokens") or 0)
+            totals.cost_usd += float(row.get("cost_usd") or 0.0)
+
+    def of(self, task: str) -> Totals:
+        """The task's totals as of the last refresh (a copy)."""
+        return self._totals.get(task, Totals()).model_copy()

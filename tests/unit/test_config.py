@@ -1,0 +1,21 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from pop_nb.config import load_settings
+
+
+def test_pop_toml_under_the_root_is_read_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("POP_ROOT", raising=False)
+    monkeypatch.delenv("POP_DATA_DIR", raising=False)
+    (tmp_path / "pop.toml").write_text('max_parallel_tasks = 7\ndata_dir = "jobs"\n')
+    settings = load_settings(tmp_path)
+    assert settings.root == tmp_path.resolve()
+    assert settings.max_parallel_tasks == 7
+    assert settings.data == tmp_path.resolve() / "jobs"
+    monkeypatch.setenv("POP_MAX_PARALLEL_TASKS", "3")
+    assert load_settings(tmp_path).max_parallel_tasks == 3
+    assert "POP_ROOT" not in os.environ
