@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("resume", help="re-run a failed job, keeping finished upstream work")
     c.add_argument("job_id")
     c.add_argument("--from-task", help="reset this task and everything downstream of it")
+    c.add_argument("--budget-usd", type=float, help="a new budget for the job (after BudgetExceeded)")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=cmd_resume)
 
@@ -103,7 +104,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from pop_nb.jobs import Job, reset_for_resume, start_runner
 
     settings = load_settings()
-    reset_for_resume(settings, args.job_id, args.from_task)
+    reset_for_resume(settings, args.job_id, args.from_task, args.budget_usd)
     return _follow(Job(args.job_id, settings, start_runner(settings, args.job_id)), args.quiet)
 
 

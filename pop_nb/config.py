@@ -50,6 +50,10 @@ class PopSettings(BaseSettings):
         ge=0,
         description="While a stage runs, save its notebook at most this often (0: only at the end).",
     )
+    model_scores: dict[str, float] = Field(
+        default_factory=dict,
+        description="How good each model is (any scale, higher is better), for selection: performance|balanced.",
+    )
     prices: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description="Price overrides per model: {input_cost_per_token, output_cost_per_token, ...}.",

@@ -137,6 +137,20 @@ TRANSIENT_ERRORS: dict[str, str] = {
 }
 
 
+# Provider refusals that no retry will change but another model might: with an expert's candidate list,
+# the next candidate is tried. (Bad requests of our own making are not here: every model would refuse.)
+REFUSAL_ERRORS: frozenset[str] = frozenset(
+    {
+        "AuthenticationError",
+        "PermissionDeniedError",
+        "NotFoundError",
+        "ContentPolicyViolationError",
+        "ContextWindowExceededError",
+        "TransientLLMError",
+    }
+)
+
+
 class LLMError(PopError):
     """An LLM call failed; ``error_type`` is the provider's error class."""
 
@@ -147,6 +161,50 @@ class LLMError(PopError):
 
 class TransientLLMError(LLMError):
     """A transient LLM failure that outlasted our retries; a stage with ``retries:`` runs again."""
+
+
+class BudgetExceeded(LLMError):
+    """A call was refused before it was sent: it could push the job or task past its ``budget_usd``."""
+
+    def __init__(
+        self, scope: str, job: str, task: str | None, spent: float, estimate: float, limit: float
+    ) -> None:
+        self.scope, self.job, self.task = scope, job, task
+        self.spent, self.estimate, self.limit = spent, estimate, limit
+        what = f"task {task!r} of job {job!r}" if scope == "task" else f"job {job!r}"
+        fix = (
+            f"raise tasks.{task}.budget_usd in pipeline.yaml, then `pop resume {job}`"
+            if scope == "task"
+            else f"`pop resume {job} --budget-usd <more>` (or raise budget_usd in the seed or pipeline.yaml)"
+        )
+        super().__init__(
+            "BudgetExceeded",
+            f"{what} has spent ${spent:.6f}; this call is estimated at ${estimate:.6f}, which would pass "
+            f"its budget_usd of ${limit:.6f}, so it was not sent. Fix: {fix}",
+        )
+
+
+class NoSuitableModel(PopError):
+    """No candidate of an expert role can serve the task."""
+
+    def __init__(self, role: str, rejected: dict[str, str]) -> None:
+        self.role = role
+        self.rejected = rejected
+        why = "; ".join(f"{model}: {reason}" for model, reason in rejected.items()) or "no candidates"
+        super().__init__(
+            f"no suitable model for expert {role!r} ({why}). Fix: set the missing key in the environment, "
+            f"or add a capable model to experts.{role} in pipeline.yaml"
+        )
+
+
+class ProviderError(PopError):
+    """A failure inside one of our own providers (``claude-code``); ``error_type`` is matched against
+    :data:`TRANSIENT_ERRORS` like a litellm exception's class name."""
+
+    def __init__(self, error_type: str, message: str, *, transient: bool = False) -> None:
+        self.error_type = error_type
+        self.transient = transient
+        super().__init__(message)
 
 
 class MockScriptError(PopError):

@@ -17,7 +17,7 @@ from pop_nb.errors import JobStateError, PopError, SeedError
 from pop_nb.models.records import Event
 from pop_nb.models.seed import Seed, check_job_id, new_job_id
 from pop_nb.models.status import JobStatus
-from pop_nb.store.atomic import read_json
+from pop_nb.store.atomic import atomic_write_json, read_json
 from pop_nb.store.jobs import JobFolder, JobStore
 
 _FINAL_STATES = ("done", "failed", "cancelled")
@@ -80,9 +80,12 @@ def runner_alive(folder: JobFolder) -> bool:
         return False
 
 
-def reset_for_resume(settings: PopSettings, job_id: str, from_task: str | None = None) -> JobFolder:
+def reset_for_resume(
+    settings: PopSettings, job_id: str, from_task: str | None = None, budget_usd: float | None = None
+) -> JobFolder:
     """Keep every task upstream of ``from_task`` (default: every task that is done), reset the rest,
     and move the job back to ``current/``. Reset tasks' files move to ``history/<n>/`` (nothing is lost).
+    ``budget_usd`` replaces the job's budget (written into its ``seed.json``).
     """
     from pop_nb.pipeline.compile import compile_pipeline
 
@@ -122,15 +125,14 @@ def reset_for_resume(settings: PopSettings, job_id: str, from_task: str | None =
     status.state, status.error, status.ended_at = "pending", None, None
     status.current_task = status.current_stage = None
     folder = store.move(folder, "current")
+    how = f"from task {from_task}" if from_task else "failed and pending tasks"
+    if budget_usd is not None:
+        seed = folder.read_seed()
+        how += f"; budget_usd {seed.budget_usd} -> {budget_usd:g}"
+        raised = seed.model_copy(update={"budget_usd": budget_usd})
+        atomic_write_json(folder.seed_file, raised.model_dump(mode="json", exclude_none=True))
     folder.write_status(status)
-    folder.append_event(
-        Event(
-            job=job_id,
-            kind="job",
-            status="resumed",
-            message=f"from task {from_task}" if from_task else "failed and pending tasks",
-        )
-    )
+    folder.append_event(Event(job=job_id, kind="job", status="resumed", message=how))
     return folder
 
 
@@ -231,8 +233,10 @@ class Job:
                 return st
             time.sleep(poll_s)
 
-    def resume(self, from_task: str | None = None, wait: bool = True) -> Job:
-        reset_for_resume(self.settings, self.id, from_task)
+    def resume(self, from_task: str | None = None, wait: bool = True, budget_usd: float | None = None) -> Job:
+        """Run the job again from ``from_task`` (default: its failed tasks); calls it already paid for
+        are answered from its ledger at $0. ``budget_usd`` raises (or lowers) its budget."""
+        reset_for_resume(self.settings, self.id, from_task, budget_usd)
         self.process = start_runner(self.settings, self.id)
         if wait:
             self.wait()

@@ -213,9 +213,20 @@ def chat(messages: str | list[dict[str, Any]], **kwargs: Any) -> Any:
 
     The call is attributed to this job, task and stage and logged to ``usage.jsonl`` with tokens and cost.
     Keyword arguments (``model=``, ``temperature=``, ``response_format=``, ...) override the task's settings.
+
+    - A request identical to one this job already paid for is answered from its ledger at $0
+      (unless the task sets ``cache: false``).
+    - A call that could pass the job's or task's ``budget_usd`` is refused before it is sent.
+    - In the ``inference`` and ``refine`` stages of a task with an ``output_schema``, the schema is sent as
+      ``response_format`` (or described in the system prompt, for models without structured output);
+      pass ``response_format=None`` to ask for free text.
+    - With an ``expert`` and no ``model=``, the expert's other candidates are the fallbacks.
     """
-    from pop_nb.llm.client import Attribution
+    from pop_nb.llm.budget import Budget
+    from pop_nb.llm.client import Attribution, normalize_messages
     from pop_nb.llm.client import chat as llm_chat
+    from pop_nb.llm.ledger import Ledger
+    from pop_nb.llm.structured import OUTPUT_STAGES, apply_schema
 
     w = _w()
     who = Attribution(
@@ -233,14 +244,24 @@ def chat(messages: str | list[dict[str, Any]], **kwargs: Any) -> Any:
         settings = settings.model_copy(
             update={"mock_responses": str(Path(settings.mock_responses).resolve())}
         )
+    ctx = w.ctx
+    msgs = normalize_messages(messages, kwargs.pop("system", None) or ctx.personality)
+    model = kwargs.get("model") or settings.model or ctx.default_model
+    wants_schema = "response_format" not in kwargs and "response_format" not in (settings.model_extra or {})
+    if ctx.output_schema and w.stage in OUTPUT_STAGES and wants_schema:
+        msgs, kwargs = apply_schema(model, ctx.output_schema, w.task, msgs, kwargs)
+    elif kwargs.get("response_format", "") is None:
+        kwargs.pop("response_format")
     return llm_chat(
-        messages,
+        msgs,
         settings=settings,
-        default_model=w.ctx.default_model,
-        system=kwargs.pop("system", None) or w.ctx.personality,
+        default_model=ctx.default_model,
         attribution=who,
-        usage_file=(w.job_dir / "usage.jsonl") if w.job_dir else None,
-        price_overrides=w.ctx.price_overrides,
+        ledger=Ledger(w.job_dir) if w.job_dir else None,
+        price_overrides=ctx.price_overrides,
+        budget=Budget(ctx.budget_usd, ctx.task_budget_usd),
+        fallbacks=() if "model" in kwargs else ctx.fallback_models,
+        cache=ctx.cache,
         **kwargs,
     )
 

@@ -59,6 +59,7 @@ class JobRunner:
         self._triggered: set[str] = set()
         self._stop = False  # a task failed with on_failure: fail; start nothing new
         self._usage = UsageTally(folder.usage_file, folder.job_id)
+        self._choices: dict[str, list[str]] = {}  # task -> its expert's ranked candidates
 
     # -- public -----------------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -262,8 +263,11 @@ class JobRunner:
         llm = self._resolve_path(pipe.llm, self.pipeline.dir)
         llm = llm.merged(self._resolve_path(self.seed.llm, self.settings.root) if self.seed.llm else None)
         llm = llm.merged(self._resolve_path(spec.llm, self.pipeline.dir) if spec.llm else None)
-        if llm.model is None and spec.expert:
-            llm = llm.merged({"model": pipe.experts[spec.expert][0]})
+        fallbacks: list[str] = []
+        explicit = (spec.llm and spec.llm.model) or (self.seed.llm and self.seed.llm.model)
+        if spec.expert and not explicit:
+            ranked = self._select(name, spec.expert, llm)
+            llm, fallbacks = llm.merged({"model": ranked[0]}), ranked[1:]
         schema = read_json(self.pipeline.resolve(spec.output_schema)) if spec.output_schema else None
         inputs = {}
         for up in sorted(self._ancestors(name)):
@@ -282,7 +286,35 @@ class JobRunner:
             max_refinements=spec.max_refinements,
             output_schema=schema,
             price_overrides=self.settings.prices,
+            fallback_models=fallbacks,
+            budget_usd=self.seed.budget_usd if self.seed.budget_usd is not None else pipe.budget_usd,
+            task_budget_usd=spec.budget_usd,
+            cache=spec.cache,
         )
+
+    def _select(self, task: str, role: str, llm: LLMSettings) -> list[str]:
+        """The expert's usable candidates, best first; chosen once per task and run, with an event."""
+        with self._lock:
+            if task in self._choices:
+                return self._choices[task]
+        from pop_nb.llm.selection import select_model
+
+        pipe = self.pipeline.spec
+        choice = select_model(
+            role,
+            pipe.experts[role],
+            pipe.selection,
+            {**self.settings.model_scores, **pipe.model_scores},
+            llm.model_dump(exclude_none=True),
+            self.settings.prices,
+        )
+        rejected = "".join(f"; skipped {m}: {why}" for m, why in choice.rejected.items())
+        self._event(
+            "llm", "selected", task=task, message=f"{role} -> {choice.model} ({choice.reason}){rejected}"
+        )
+        with self._lock:
+            self._choices[task] = choice.ranked
+        return choice.ranked
 
     @staticmethod
     def _resolve_path(llm: LLMSettings, base: Path) -> LLMSettings:

@@ -1,4 +1,7 @@
-"""``chat()``: one LLM call through litellm, attributed, priced, retried by error class, and logged."""
+"""``chat()``: one LLM call through litellm, attributed, answered from the ledger when it was already
+paid for, held to the budget, retried by error class, falling back along an expert's candidates, priced
+and logged.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +11,31 @@ import os
 import random
 import re
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pop_nb.errors import TRANSIENT_ERRORS, LLMError, MockScriptError, TransientLLMError
+from pop_nb.errors import (
+    REFUSAL_ERRORS,
+    TRANSIENT_ERRORS,
+    LLMError,
+    MockScriptError,
+    ProviderError,
+    TransientLLMError,
+)
+from pop_nb.llm.budget import Budget, check_budget, estimate_cost
+from pop_nb.llm.ledger import Ledger
+from pop_nb.llm.limits import call_slot
 from pop_nb.llm.pricing import cost_of
 from pop_nb.llm.secrets import redact
 from pop_nb.models.pipeline import LLMSettings
 from pop_nb.models.records import UsageRow
-from pop_nb.store.atomic import append_jsonl
 
 # Keys of LLMSettings that steer pop-nb itself and are never sent as completion parameters.
-_OWN_KEYS = frozenset({"model", "max_retries", "retry_base_s"})
+OWN_KEYS = frozenset({"model", "max_retries", "retry_base_s", "max_concurrent_calls"})
 # Sent to the provider but not part of what the request *means* (excluded from the request hash).
-_UNHASHED = frozenset({"mock_responses", "metadata", "timeout"})
+_UNHASHED = frozenset({"mock_responses", "metadata", "timeout", "claude_path"})
 _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n(.*?)\n```\s*$", re.DOTALL)
+MAX_BACKOFF_S = 30.0
 
 
 @dataclass
@@ -51,6 +63,8 @@ class ChatResponse:
     cost_source: str
     latency_ms: int
     request_hash: str
+    cached_tokens: int = 0
+    cache_hit: bool = False
     raw: Any = field(default=None, repr=False)
 
     def __str__(self) -> str:
@@ -68,10 +82,10 @@ def _ensure_litellm() -> Any:
     os.environ.setdefault("LITELLM_LOG", "ERROR")
     import litellm
 
-    from pop_nb.llm import mock
+    from pop_nb.llm.providers import register_all
 
     litellm.suppress_debug_info = True
-    mock.register(litellm)
+    register_all(litellm)
     return litellm
 
 
@@ -90,6 +104,26 @@ def request_hash(model: str, messages: list[dict[str, Any]], params: dict[str, A
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def provider_of(model: str) -> str:
+    return model.split("/", 1)[0] if "/" in model else "openai"
+
+
+@dataclass
+class _Call:
+    """One ``chat()`` invocation's fixed parts, shared by each model it tries."""
+
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    who: Attribution
+    ledger: Ledger | None
+    prices: dict[str, dict[str, float]] | None
+    budget: Budget
+    cache: bool
+    max_attempts: int
+    base_s: float
+    concurrency: int | dict[str, int] | None
+
+
 def chat(
     messages: str | list[dict[str, Any]],
     *,
@@ -98,80 +132,163 @@ def chat(
     default_model: str = "openai/gpt-4o-mini",
     system: str | None = None,
     attribution: Attribution | None = None,
-    usage_file: Path | None = None,
+    ledger: Ledger | None = None,
     price_overrides: dict[str, dict[str, float]] | None = None,
+    budget: Budget | None = None,
+    fallbacks: list[str] | tuple[str, ...] = (),
+    cache: bool = True,
     **params: Any,
 ) -> ChatResponse:
-    """Send ``messages`` to the resolved model and log the call to ``usage_file``.
+    """Send ``messages`` to the resolved model and log the call in ``ledger``.
 
-    Model: ``model`` argument > ``settings.model`` (task > seed > pipeline, merged by the caller) >
-    ``default_model``. Any litellm completion keyword may come from ``settings`` or ``params``.
+    Model: ``model`` argument > ``settings.model`` (already resolved by the runner: task > seed > expert >
+    pipeline) > ``default_model``. Any litellm completion keyword may come from ``settings`` or ``params``.
+    If the model refuses for good (auth, content policy, unknown model, context window, retries used
+    up), each of ``fallbacks`` is tried in turn.
     """
-    settings = settings or LLMSettings()
-    extra = settings.model_dump(exclude_none=True)
+    extra = (settings or LLMSettings()).model_dump(exclude_none=True)
     chosen = model or extra.get("model") or default_model
-    send = {k: v for k, v in extra.items() if k not in _OWN_KEYS}
+    send = {k: v for k, v in extra.items() if k not in OWN_KEYS}
     send.update(params)
-    msgs = normalize_messages(messages, system)
-    who = attribution or Attribution()
-    digest = request_hash(chosen, msgs, send)
-    max_attempts = int(extra.get("max_retries", 3)) + 1
-    base_s = float(extra.get("retry_base_s", 1.0))
-    litellm = _ensure_litellm()
-    provider = chosen.split("/", 1)[0] if "/" in chosen else "openai"
+    call = _Call(
+        messages=normalize_messages(messages, system),
+        params=send,
+        who=attribution or Attribution(),
+        ledger=ledger,
+        prices=price_overrides,
+        budget=budget or Budget(),
+        cache=cache,
+        max_attempts=int(extra.get("max_retries", 3)) + 1,
+        base_s=float(extra.get("retry_base_s", 1.0)),
+        concurrency=extra.get("max_concurrent_calls"),
+    )
+    chain = [chosen, *(m for m in fallbacks if m != chosen)]
+    for position, candidate in enumerate(chain):
+        try:
+            return _call_model(call, candidate)
+        except LLMError as exc:
+            if exc.error_type not in REFUSAL_ERRORS or position == len(chain) - 1:
+                raise
+    raise AssertionError("unreachable")
 
-    for attempt in range(1, max_attempts + 1):
+
+def _call_model(call: _Call, model: str) -> ChatResponse:
+    digest = request_hash(model, call.messages, call.params)
+    provider = provider_of(model)
+    if call.cache and call.ledger is not None:
+        stored = call.ledger.cached(digest)
+        if stored is not None:
+            return _replay(call, model, provider, digest, stored)
+    if call.budget.active and call.ledger is not None:
+        estimate = estimate_cost(model, call.messages, call.params, call.prices)
+        check_budget(call.budget, call.ledger, call.who.job or "interactive", call.who.task, estimate)
+    litellm = _ensure_litellm()
+    limit = call.concurrency.get(provider) if isinstance(call.concurrency, dict) else call.concurrency
+    slots = call.ledger.job_dir / "llm" / "slots" if call.ledger is not None else None
+    for attempt in range(1, call.max_attempts + 1):
         started = time.monotonic()
         try:
-            raw = litellm.completion(model=chosen, messages=msgs, metadata={"pop": who.__dict__}, **send)
+            with call_slot(slots, provider, limit):
+                raw = litellm.completion(
+                    model=model,
+                    messages=call.messages,
+                    metadata={"pop": asdict(call.who)},
+                    **call.params,
+                )
         except Exception as exc:
             script_error = _cause(exc, MockScriptError)
             if script_error is not None:  # litellm wraps provider errors; a script gap is not transient
                 raise script_error from None
-            latency = int((time.monotonic() - started) * 1000)
-            transient = type(exc).__name__ in TRANSIENT_ERRORS
-            message = redact(f"{type(exc).__name__}: {exc}")[:2000]
-            _log(usage_file, who, provider, chosen, digest, latency, ok=False, error=message)
+            ours = _cause(exc, ProviderError)
+            if isinstance(ours, ProviderError):
+                name, transient, message = ours.error_type, ours.transient, f"{ours.error_type}: {ours}"
+            else:
+                name = type(exc).__name__
+                transient, message = name in TRANSIENT_ERRORS, f"{name}: {exc}"
+            message = redact(message)[:2000]
+            _log(call, provider, model, digest, started, ok=False, error=message)
             if not transient:
-                raise LLMError(type(exc).__name__, f"{chosen}: {message}") from None
-            if attempt == max_attempts:
-                raise TransientLLMError(type(exc).__name__, f"{chosen}: {message}") from None
-            time.sleep(_backoff(exc, attempt, base_s))
+                raise LLMError(name, f"{model}: {message}") from None
+            if attempt == call.max_attempts:
+                raise TransientLLMError(name, f"{model}: {message} (after {attempt} attempts)") from None
+            time.sleep(backoff_s(exc, attempt, call.base_s))
             continue
-        latency = int((time.monotonic() - started) * 1000)
-        usage = getattr(raw, "usage", None)
-        input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        details = getattr(usage, "prompt_tokens_details", None)
-        cached = int(getattr(details, "cached_tokens", 0) or 0) if details else 0
-        cost, source = cost_of(chosen, input_tokens, output_tokens, cached, price_overrides)
-        content = raw.choices[0].message.content or ""
-        _log(
-            usage_file,
-            who,
-            provider,
-            chosen,
-            digest,
-            latency,
-            ok=True,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cached_tokens=cached,
-            cost_usd=cost,
-            cost_source=source,
-        )
-        return ChatResponse(
-            content=content,
-            model=chosen,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost_usd=cost,
-            cost_source=source,
-            latency_ms=latency,
-            request_hash=digest,
-            raw=raw,
-        )
+        return _settle(call, model, provider, digest, started, raw)
     raise AssertionError("unreachable")
+
+
+def _settle(call: _Call, model: str, provider: str, digest: str, started: float, raw: Any) -> ChatResponse:
+    """Price a successful answer, store it for replay, log it."""
+    latency = int((time.monotonic() - started) * 1000)
+    usage = getattr(raw, "usage", None)
+    input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+    output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = int(getattr(details, "cached_tokens", 0) or 0) if details else 0
+    written = int(getattr(details, "cache_creation_tokens", 0) or 0) if details else 0
+    reported = (getattr(raw, "_hidden_params", None) or {}).get("pop_provider_cost_usd")
+    if reported is not None:  # the provider said what it charged (claude-code): that is the truth
+        cost, source = float(reported), "provider"
+    else:
+        cost, source = cost_of(model, input_tokens, output_tokens, cached, written, call.prices)
+    content = raw.choices[0].message.content or ""
+    response = ChatResponse(
+        content=content,
+        model=model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=cost,
+        cost_source=source,
+        latency_ms=latency,
+        request_hash=digest,
+        cached_tokens=cached,
+        raw=raw,
+    )
+    if call.ledger is not None:
+        stored = {k: v for k, v in asdict(response).items() if k != "raw"}
+        stored["raw"] = raw.model_dump() if hasattr(raw, "model_dump") else None
+        call.ledger.store(digest, stored)
+    _log(
+        call,
+        provider,
+        model,
+        digest,
+        started,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_tokens=cached,
+        cost_usd=cost,
+        cost_source=source,
+    )
+    return response
+
+
+def _replay(call: _Call, model: str, provider: str, digest: str, stored: dict[str, Any]) -> ChatResponse:
+    """Answer from the ledger: the same request was paid for earlier in this job."""
+    started = time.monotonic()
+    raw: Any = stored.get("raw")
+    if raw is not None:
+        import litellm
+
+        try:
+            raw = litellm.ModelResponse(**raw)
+        except Exception:  # a stored shape this litellm cannot rebuild: the dict still carries it all
+            pass
+    saved = float(stored.get("cost_usd") or 0.0)
+    _log(call, provider, model, digest, started, cost_source="cache", cache_hit=True, saved_usd=saved)
+    return ChatResponse(
+        content=str(stored.get("content") or ""),
+        model=model,
+        input_tokens=int(stored.get("input_tokens") or 0),
+        output_tokens=int(stored.get("output_tokens") or 0),
+        cost_usd=0.0,
+        cost_source="cache",
+        latency_ms=0,
+        request_hash=digest,
+        cached_tokens=int(stored.get("cached_tokens") or 0),
+        cache_hit=True,
+        raw=raw,
+    )
 
 
 def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
@@ -185,33 +302,25 @@ def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | Non
     return None
 
 
-def _backoff(exc: Exception, attempt: int, base_s: float) -> float:
+def backoff_s(exc: Exception, attempt: int, base_s: float) -> float:
     """Exponential backoff with full jitter; a provider's Retry-After wins when it is longer."""
-    delay = random.uniform(0, min(base_s * 2 ** (attempt - 1), 30.0))
+    delay = random.uniform(0, min(base_s * 2 ** (attempt - 1), MAX_BACKOFF_S))
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
     retry_after = headers.get("retry-after") if hasattr(headers, "get") else None
     if retry_after:
         try:
-            delay = max(delay, float(retry_after))
+            delay = max(delay, min(float(retry_after), 10 * MAX_BACKOFF_S))
         except ValueError:
             pass
     return delay
 
 
-def _log(
-    usage_file: Path | None,
-    who: Attribution,
-    provider: str,
-    model: str,
-    digest: str,
-    latency: int,
-    **fields: Any,
-) -> None:
-    if usage_file is None:
+def _log(call: _Call, provider: str, model: str, digest: str, started: float, **fields: Any) -> None:
+    if call.ledger is None:
         return
-    append_jsonl(
-        usage_file,
+    who = call.who
+    call.ledger.record(
         UsageRow(
             job=who.job,
             pipeline=who.pipeline,
@@ -221,8 +330,8 @@ def _log(
             refinement=who.refinement,
             provider=provider,
             model=model,
-            latency_ms=latency,
+            latency_ms=int((time.monotonic() - started) * 1000),
             request_hash=digest,
             **fields,
-        ),
+        )
     )

@@ -139,12 +139,6 @@ def _make_handler() -> Any:
 
 def register(litellm_module: Any) -> None:
     """Add the ``mock`` provider to litellm's custom provider map (once)."""
-    providers = litellm_module.custom_provider_map or []
-    if not any(p.get("provider") == "mock" for p in providers):
-        litellm_module.custom_provider_map = [
-            *providers,
-            {"provider": "mock", "custom_handler": _make_handler()},
-        ]
-        from litellm.utils import custom_llm_setup
+    from pop_nb.llm.providers import add_custom_provider
 
-        custom_llm_setup()
+    add_custom_provider(litellm_module, "mock", _make_handler)

@@ -1,12 +1,23 @@
-"""What a call cost: litellm's bundled price map (pinned with litellm), overridable per model in pop.toml."""
+"""What a call cost: litellm's bundled price map (pinned with litellm), overridable per model in pop.toml.
+
+Cached input tokens are priced at the model's cache-read rate, cache writes at its cache-creation rate,
+and a prompt past a long-context threshold (``..._above_200k_tokens``) at that tier's rates.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pop_nb.llm.mock import imitated_model
 
 CostSource = Literal["provider", "price_map", "unpriced"]
+_TIER = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
+
+
+def pricing_name(model: str) -> str:
+    """The model whose prices apply: a ``mock/`` model costs what the model it imitates costs."""
+    return imitated_model(model) if model.startswith("mock/") else model
 
 
 def price_entry(model: str, overrides: dict[str, dict[str, float]] | None = None) -> dict[str, Any] | None:
@@ -15,7 +26,7 @@ def price_entry(model: str, overrides: dict[str, dict[str, float]] | None = None
 
     if overrides and model in overrides:
         return dict(overrides[model])
-    name = imitated_model(model) if model.startswith("mock/") else model
+    name = pricing_name(model)
     for candidate in (name, name.split("/", 1)[-1]):
         entry = litellm.model_cost.get(candidate)
         if entry and ("input_cost_per_token" in entry or "output_cost_per_token" in entry):
@@ -23,20 +34,52 @@ def price_entry(model: str, overrides: dict[str, dict[str, float]] | None = None
     return None
 
 
+def _rates(entry: dict[str, Any], prompt_tokens: int) -> dict[str, float]:
+    """The entry's base rates, or the highest long-context tier the prompt reaches."""
+    thresholds = sorted(int(m.group(1)) for key in entry if (m := _TIER.match(key)))
+    reached = [t for t in thresholds if prompt_tokens > t * 1000]
+    suffix = f"_above_{reached[-1]}k_tokens" if reached else ""
+
+    def rate(name: str, fallback: float | None = None) -> float:
+        value = entry.get(name + suffix, entry.get(name))
+        return float(fallback if value is None else value)
+
+    fresh = rate("input_cost_per_token", 0.0)
+    return {
+        "input": fresh,
+        "output": rate("output_cost_per_token", 0.0),
+        "cache_read": rate("cache_read_input_token_cost", fresh),
+        "cache_write": rate("cache_creation_input_token_cost", fresh),
+    }
+
+
 def cost_of(
     model: str,
     input_tokens: int,
     output_tokens: int,
     cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
     overrides: dict[str, dict[str, float]] | None = None,
 ) -> tuple[float, CostSource]:
-    """USD for one call; cached input tokens are priced at the cached rate when the model has one."""
+    """USD for one call. ``input_tokens`` counts every prompt token, cached and cache-written included."""
     entry = price_entry(model, overrides)
     if entry is None:
         return 0.0, "unpriced"
-    in_rate = float(entry.get("input_cost_per_token") or 0.0)
-    out_rate = float(entry.get("output_cost_per_token") or 0.0)
-    cached_rate = entry.get("cache_read_input_token_cost")
-    cached_rate = in_rate if cached_rate is None else float(cached_rate)
-    fresh = max(input_tokens - cached_tokens, 0)
-    return fresh * in_rate + cached_tokens * cached_rate + output_tokens * out_rate, "price_map"
+    rates = _rates(entry, input_tokens)
+    fresh = max(input_tokens - cached_tokens - cache_write_tokens, 0)
+    cost = (
+        fresh * rates["input"]
+        + cached_tokens * rates["cache_read"]
+        + cache_write_tokens * rates["cache_write"]
+        + output_tokens * rates["output"]
+    )
+    return cost, "price_map"
+
+
+def blended_price(model: str, overrides: dict[str, dict[str, float]] | None = None) -> float | None:
+    """USD per token for a typical mix of three input tokens to one output token; ``None`` if unpriced."""
+    entry = price_entry(model, overrides)
+    if entry is None:
+        return None
+    rates = _rates(entry, 0)
+    return (3 * rates["input"] + rates["output"]) / 4

@@ -28,3 +28,9 @@ class StageContext(BaseModel):
     max_refinements: int = 0
     output_schema: dict[str, Any] | None = None
     price_overrides: dict[str, dict[str, float]] = Field(default_factory=dict)
+    fallback_models: list[str] = Field(
+        default_factory=list, description="the expert's other candidates, tried in order if the model refuses"
+    )
+    budget_usd: float | None = Field(default=None, description="the job's budget (seed, else pipeline)")
+    task_budget_usd: float | None = None
+    cache: bool = Field(default=True, description="answer repeated requests from the job's ledger")

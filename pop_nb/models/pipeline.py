@@ -89,6 +89,7 @@ class PipelineSpec(_Strict):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     selection: Literal["cost", "performance", "balanced"] = "balanced"
     experts: dict[str, list[str]] = Field(default_factory=dict)
+    model_scores: dict[str, float] = Field(default_factory=dict)
     personality: str | None = None
     budget_usd: float | None = Field(default=None, ge=0)
     tasks: dict[str, TaskSpec]

@@ -47,6 +47,9 @@ class UsageRow(BaseModel):
     latency_ms: int = 0
     request_hash: str
     cache_hit: bool = False
+    saved_usd: float = Field(
+        default=0.0, description="what a cache hit would have cost: the original call's cost"
+    )
     ok: bool = True
     error: str | None = None
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pop_nb.errors import JobNotFound, JobStateError
 from pop_nb.models.pipeline import stage_number
-from pop_nb.models.records import Event, RunRecord, UsageRow
+from pop_nb.models.records import Event, RunRecord
 from pop_nb.models.seed import Seed, check_job_id
 from pop_nb.models.status import JobStatus, now_iso
 from pop_nb.store.atomic import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
@@ -82,9 +82,6 @@ class JobFolder:
 
     def append_event(self, event: Event) -> None:
         append_jsonl(self.events_file, event)
-
-    def append_usage(self, row: UsageRow) -> None:
-        append_jsonl(self.usage_file, row)
 
     def events(self) -> list[dict[str, Any]]:
         return list(read_jsonl(self.events_file))

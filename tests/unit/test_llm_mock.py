@@ -2,6 +2,7 @@ import pytest
 
 from pop_nb.errors import MockScriptError
 from pop_nb.llm import Attribution, chat
+from pop_nb.llm.ledger import Ledger
 from pop_nb.llm.mock import scripted_answer
 from pop_nb.llm.pricing import price_entry
 from pop_nb.models.pipeline import LLMSettings
@@ -33,7 +34,7 @@ def test_mock_call_goes_through_litellm_and_is_priced_like_the_imitated_model(tm
     reply = chat(
         "What is the capital of France?",
         settings=settings,
-        usage_file=usage,
+        ledger=Ledger(tmp_path),
         attribution=Attribution(job="j1", pipeline="p", task="t", stage="inference"),
     )
     assert reply.content == "Paris is the capital."
@@ -59,7 +60,7 @@ def test_rate_limits_are_retried_then_surface_as_transient_for_stage_retries(tmp
     usage = tmp_path / "usage.jsonl"
     settings = LLMSettings(model="openai/gpt-4o-mini", max_retries=2, retry_base_s=0)
     with pytest.raises(TransientLLMError) as info:
-        chat("hi", settings=settings, usage_file=usage, mock_response="litellm.RateLimitError")
+        chat("hi", settings=settings, ledger=Ledger(tmp_path), mock_response="litellm.RateLimitError")
     assert info.value.error_type == "RateLimitError"
     # a stage that raised it is retried by `retries:` (papermill reports the class name)
     assert type(info.value).__name__ in TRANSIENT_ERRORS
@@ -74,7 +75,7 @@ def test_rate_limits_are_retried_then_surface_as_transient_for_stage_retries(tmp
     litellm = _ensure_litellm()
     bad = litellm.BadRequestError(message="bad input", model="gpt-4o-mini", llm_provider="openai")
     with pytest.raises(LLMError) as permanent:  # a bad request is not retried
-        chat("hi", settings=settings, usage_file=usage, mock_response=bad)
+        chat("hi", settings=settings, ledger=Ledger(tmp_path), mock_response=bad)
     assert permanent.value.error_type == "BadRequestError"
     assert not isinstance(permanent.value, TransientLLMError)
     assert len(usage.read_text().splitlines()) == 4  # one attempt only
