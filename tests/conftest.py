@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# A test that imports litellm directly must not reach for the network either.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 Cell = tuple[str | None, str]  # (tag or None for setup, source)
 

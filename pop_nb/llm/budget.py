@@ -13,6 +13,7 @@ from typing import Any
 from pop_nb.errors import BudgetExceeded
 from pop_nb.llm.ledger import Ledger
 from pop_nb.llm.pricing import price_entry, pricing_name
+from pop_nb.llm.providers import load_litellm
 
 MIN_OUTPUT_ESTIMATE = 256
 
@@ -37,7 +38,7 @@ def estimate_cost(
     entry = price_entry(model, overrides)
     if entry is None:
         return 0.0
-    import litellm
+    litellm = load_litellm()
 
     name = pricing_name(model)
     try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import re
 import time
@@ -26,6 +25,7 @@ from pop_nb.llm.budget import Budget, check_budget, estimate_cost
 from pop_nb.llm.ledger import Ledger
 from pop_nb.llm.limits import call_slot
 from pop_nb.llm.pricing import cost_of
+from pop_nb.llm.providers import load_litellm
 from pop_nb.llm.secrets import redact
 from pop_nb.models.pipeline import LLMSettings
 from pop_nb.models.records import UsageRow
@@ -36,6 +36,7 @@ OWN_KEYS = frozenset({"model", "max_retries", "retry_base_s", "max_concurrent_ca
 _UNHASHED = frozenset({"mock_responses", "metadata", "timeout", "claude_path"})
 _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n(.*?)\n```\s*$", re.DOTALL)
 MAX_BACKOFF_S = 30.0
+_sleep = time.sleep  # the one place retries wait; tests record it
 
 
 @dataclass
@@ -75,18 +76,6 @@ class ChatResponse:
         text = self.content.strip()
         match = _FENCE.match(text)
         return json.loads(match.group(1) if match else text)
-
-
-def _ensure_litellm() -> Any:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    os.environ.setdefault("LITELLM_LOG", "ERROR")
-    import litellm
-
-    from pop_nb.llm.providers import register_all
-
-    litellm.suppress_debug_info = True
-    register_all(litellm)
-    return litellm
 
 
 def normalize_messages(messages: str | list[dict[str, Any]], system: str | None) -> list[dict[str, Any]]:
@@ -146,10 +135,9 @@ def chat(
     If the model refuses for good (auth, content policy, unknown model, context window, retries used
     up), each of ``fallbacks`` is tried in turn.
     """
-    extra = (settings or LLMSettings()).model_dump(exclude_none=True)
+    extra = {**(settings or LLMSettings()).model_dump(exclude_none=True), **params}
     chosen = model or extra.get("model") or default_model
     send = {k: v for k, v in extra.items() if k not in OWN_KEYS}
-    send.update(params)
     call = _Call(
         messages=normalize_messages(messages, system),
         params=send,
@@ -182,7 +170,7 @@ def _call_model(call: _Call, model: str) -> ChatResponse:
     if call.budget.active and call.ledger is not None:
         estimate = estimate_cost(model, call.messages, call.params, call.prices)
         check_budget(call.budget, call.ledger, call.who.job or "interactive", call.who.task, estimate)
-    litellm = _ensure_litellm()
+    litellm = load_litellm()
     limit = call.concurrency.get(provider) if isinstance(call.concurrency, dict) else call.concurrency
     slots = call.ledger.job_dir / "llm" / "slots" if call.ledger is not None else None
     for attempt in range(1, call.max_attempts + 1):
@@ -193,6 +181,7 @@ def _call_model(call: _Call, model: str) -> ChatResponse:
                     model=model,
                     messages=call.messages,
                     metadata={"pop": asdict(call.who)},
+                    max_retries=0,  # the provider SDK's own retries would hide attempts from the ledger
                     **call.params,
                 )
         except Exception as exc:
@@ -211,7 +200,7 @@ def _call_model(call: _Call, model: str) -> ChatResponse:
                 raise LLMError(name, f"{model}: {message}") from None
             if attempt == call.max_attempts:
                 raise TransientLLMError(name, f"{model}: {message} (after {attempt} attempts)") from None
-            time.sleep(backoff_s(exc, attempt, call.base_s))
+            _sleep(backoff_s(exc, attempt, call.base_s))
             continue
         return _settle(call, model, provider, digest, started, raw)
     raise AssertionError("unreachable")
@@ -268,10 +257,8 @@ def _replay(call: _Call, model: str, provider: str, digest: str, stored: dict[st
     started = time.monotonic()
     raw: Any = stored.get("raw")
     if raw is not None:
-        import litellm
-
         try:
-            raw = litellm.ModelResponse(**raw)
+            raw = load_litellm().ModelResponse(**raw)
         except Exception:  # a stored shape this litellm cannot rebuild: the dict still carries it all
             pass
     saved = float(stored.get("cost_usd") or 0.0)
@@ -305,15 +292,21 @@ def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | Non
 def backoff_s(exc: Exception, attempt: int, base_s: float) -> float:
     """Exponential backoff with full jitter; a provider's Retry-After wins when it is longer."""
     delay = random.uniform(0, min(base_s * 2 ** (attempt - 1), MAX_BACKOFF_S))
+    retry_after = _retry_after(exc)
+    return delay if retry_after is None else max(delay, min(retry_after, 10 * MAX_BACKOFF_S))
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """Seconds from a Retry-After header: litellm keeps the provider's headers in one of two places."""
     response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    retry_after = headers.get("retry-after") if hasattr(headers, "get") else None
-    if retry_after:
-        try:
-            delay = max(delay, min(float(retry_after), 10 * MAX_BACKOFF_S))
-        except ValueError:
-            pass
-    return delay
+    for headers in (getattr(exc, "litellm_response_headers", None), getattr(response, "headers", None)):
+        value = headers.get("retry-after") if hasattr(headers, "get") else None
+        if value:
+            try:
+                return float(value)
+            except ValueError:  # an HTTP date: rare from LLM providers; fall back to our backoff
+                return None
+    return None
 
 
 def _log(call: _Call, provider: str, model: str, digest: str, started: float, **fields: Any) -> None:

@@ -10,6 +10,7 @@ import re
 from typing import Any, Literal
 
 from pop_nb.llm.mock import imitated_model
+from pop_nb.llm.providers import load_litellm
 
 CostSource = Literal["provider", "price_map", "unpriced"]
 _TIER = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
@@ -22,7 +23,7 @@ def pricing_name(model: str) -> str:
 
 def price_entry(model: str, overrides: dict[str, dict[str, float]] | None = None) -> dict[str, Any] | None:
     """The per-token prices for ``model`` (a pop.toml override wins), or ``None`` if unpriced."""
-    import litellm
+    litellm = load_litellm()
 
     if overrides and model in overrides:
         return dict(overrides[model])

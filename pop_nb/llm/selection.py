@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pop_nb.errors import NoSuitableModel
 from pop_nb.llm.pricing import blended_price, pricing_name
+from pop_nb.llm.providers import load_litellm
 
 Selection = Literal["cost", "performance", "balanced"]
 BALANCED_MARGIN = 0.9
@@ -35,7 +36,7 @@ class Choice:
 def unsuitable_because(
     model: str, needs: dict[str, Any], selection: Selection, price: float | None
 ) -> str | None:
-    import litellm
+    litellm = load_litellm()
 
     if not model.startswith(_OWN_PROVIDERS) and not needs.get("api_base"):
         env = litellm.validate_environment(model=model)

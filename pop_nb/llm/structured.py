@@ -10,13 +10,14 @@ import re
 from typing import Any
 
 from pop_nb.llm.pricing import pricing_name
+from pop_nb.llm.providers import load_litellm
 
 # The stages whose answers are the task's output, and so get the schema by default.
 OUTPUT_STAGES = frozenset({"inference", "refine"})
 
 
 def supports_schema(model: str) -> bool:
-    import litellm
+    litellm = load_litellm()
 
     try:
         return bool(litellm.supports_response_schema(model=pricing_name(model)))

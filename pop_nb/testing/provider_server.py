@@ -30,6 +30,7 @@ class Fault:
     retry_after: float | None = None
     delay_s: float = 0.0
     message: str = "injected fault"
+    echo_key: bool = False  # quote the caller's API key in the error, as some providers do on a 401
 
 
 @dataclass
@@ -63,6 +64,8 @@ class ProviderServer:
     answer: Callable[[dict[str, Any]], str] = echo
     cached_tokens: int = 0  # reported as cached input tokens on every answer (capped at the prompt)
     requests: list[Request] = field(default_factory=list)
+    max_in_flight: int = 0  # the most requests it has been answering at once
+    _in_flight: int = 0
     _faults: deque[Fault] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _httpd: ThreadingHTTPServer | None = None
@@ -120,20 +123,34 @@ class ProviderServer:
 
     # -- protocol ---------------------------------------------------------------------------------
     def _handle(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        headers = {k.lower(): v for k, v in handler.headers.items()}
         with self._lock:
-            self.requests.append(
-                Request(handler.path, {k.lower(): v for k, v in handler.headers.items()}, body)
-            )
+            self.requests.append(Request(handler.path, headers, body))
             fault = self._faults.popleft() if self._faults else Fault()
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            self._respond(handler, body, headers, fault)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _respond(
+        self, handler: BaseHTTPRequestHandler, body: dict[str, Any], headers: dict[str, str], fault: Fault
+    ) -> None:
         if fault.delay_s:
             time.sleep(fault.delay_s)
         anthropic = handler.path.rstrip("/").endswith("/messages")
         if fault.status != 200:
-            headers = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+            extra = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
             kind = "rate_limit_error" if fault.status == 429 else "api_error"
-            error = {"type": kind, "message": fault.message}
+            message = fault.message
+            if fault.echo_key:
+                key = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
+                message = f"{message}: Incorrect API key provided: {key}"
+            error = {"type": kind, "message": message}
             payload = {"type": "error", "error": error} if anthropic else {"error": {**error, "code": None}}
-            self._send(handler, fault.status, payload, headers)
+            self._send(handler, fault.status, payload, extra)
             return
         text = self.answer(body)
         prompt = sum(count_tokens(_text_of(m.get("content"))) + 4 for m in body.get("messages", []))

@@ -70,9 +70,9 @@ def test_rate_limits_are_retried_then_surface_as_transient_for_stage_retries(tmp
     assert len(rows) == 3 and not any(r["ok"] for r in rows)
     assert all("RateLimitError" in r["error"] for r in rows)
 
-    from pop_nb.llm.client import _ensure_litellm
+    from pop_nb.llm.providers import load_litellm
 
-    litellm = _ensure_litellm()
+    litellm = load_litellm()
     bad = litellm.BadRequestError(message="bad input", model="gpt-4o-mini", llm_provider="openai")
     with pytest.raises(LLMError) as permanent:  # a bad request is not retried
         chat("hi", settings=settings, ledger=Ledger(tmp_path), mock_response=bad)
