@@ -282,10 +282,12 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from pop_nb.pipeline.compile import compile_file
+    from pop_nb.pipeline.compile import check_prices, compile_file
 
     settings = load_settings()
     pipeline, problems = compile_file(settings.root, args.slug)
+    if pipeline is not None:
+        problems += check_prices(pipeline, settings.prices)
     if args.json:
         print(
             json.dumps(

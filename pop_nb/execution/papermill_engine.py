@@ -19,6 +19,7 @@ from papermill.engines import NBClientEngine, NotebookExecutionManager
 
 from pop_nb.execution.engine import KernelDied, StageDeadlineExceeded
 from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider
+from pop_nb.llm.secrets import redact_tree
 
 
 class ThrottledExecutionManager(NotebookExecutionManager):
@@ -35,6 +36,7 @@ class ThrottledExecutionManager(NotebookExecutionManager):
         if not force and (self.autosave_s <= 0 or time.monotonic() - self._last_write < self.autosave_s):
             return
         self._last_write = time.monotonic()
+        redact_tree(self.nb)  # a cell that prints a key must not write it to disk
         super().save(**kwargs)
 
     def autosave_cell(self) -> None:
@@ -62,6 +64,7 @@ class PopEngine(NBClientEngine):
         finally:
             nb_man.cleanup_pbar()
             nb_man.notebook_complete()
+            redact_tree(nb_man.nb)  # papermill writes the final notebook from this very object
         return nb_man.nb
 
     @classmethod

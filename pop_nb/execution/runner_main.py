@@ -14,7 +14,7 @@ from types import FrameType
 from pop_nb.config import load_settings
 from pop_nb.errors import PopError
 from pop_nb.execution.job_runner import JobRunner
-from pop_nb.llm.secrets import redact
+from pop_nb.llm.secrets import load_dotenv_file, redact
 from pop_nb.models.status import ErrorInfo
 from pop_nb.pipeline.compile import compile_pipeline
 from pop_nb.store.jobs import JobStore
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("job_id")
     args = parser.parse_args(argv)
     settings = load_settings()
+    load_dotenv_file(settings.root)
     store = JobStore(settings.data)
     folder = store.get(args.job_id)
     if folder.place != "current":

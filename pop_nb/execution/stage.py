@@ -11,6 +11,7 @@ from typing import Any
 from pop_nb.errors import TRANSIENT_ERRORS, StageTimeout, TaskFailed
 from pop_nb.execution.engine import KernelDied, StageDeadlineExceeded, get_engine
 from pop_nb.execution.kernels import KERNEL_NAME, KernelProvider
+from pop_nb.llm.secrets import RedactingWriter
 from pop_nb.pipeline.task_notebook import TaskNotebook
 from pop_nb.store.jobs import JobFolder
 
@@ -70,7 +71,8 @@ def execute_stage(
     deadline = started + timeout_s if timeout_s else None
     rel = job.rel(out)
     try:
-        with log.open("w", encoding="utf-8") as log_fh:
+        with log.open("w", encoding="utf-8") as log_file:
+            log_fh = RedactingWriter(log_file)
             executed = papermill.execute_notebook(
                 nb,
                 str(out),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 STAGES: tuple[str, ...] = (
     "ingestion",
@@ -48,6 +48,19 @@ class LLMSettings(BaseModel):
     mock_responses: str | dict[str, Any] | None = Field(
         default=None, description="Scripted answers for mock/ models: a YAML file (relative) or a mapping."
     )
+
+    @model_validator(mode="after")
+    def _no_keys(self) -> LLMSettings:
+        from pop_nb.llm.secrets import is_secret_name
+
+        for name in self.model_extra or {}:
+            if is_secret_name(name):
+                raise ValueError(
+                    f"llm.{name}: keys are read from the environment only, never from pipeline, seed or "
+                    f"notebook files. Remove {name} here and export the provider's variable instead "
+                    "(OPENAI_API_KEY, ANTHROPIC_API_KEY, ...), or put it in the project's .env"
+                )
+        return self
 
     def merged(self, other: LLMSettings | dict[str, Any] | None) -> LLMSettings:
         """``other``'s set values over ours."""

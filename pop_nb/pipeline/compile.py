@@ -123,6 +123,35 @@ def check(pipeline: Pipeline, root: Path) -> list[Problem]:
     return problems
 
 
+def check_prices(pipeline: Pipeline, prices: dict[str, dict[str, float]]) -> list[Problem]:
+    """Models named in the pipeline that have no price: their calls would be logged ``unpriced``.
+
+    Run by ``pop compile`` (it imports litellm, which takes seconds), not on every job start.
+    """
+    from pop_nb.llm.pricing import price_entry
+
+    spec = pipeline.spec
+    named: list[tuple[str, str]] = []
+    if spec.llm.model:
+        named.append(("llm.model", spec.llm.model))
+    for name, task in spec.tasks.items():
+        if task.llm and task.llm.model:
+            named.append((f"tasks.{name}.llm.model", task.llm.model))
+    for role, models in spec.experts.items():
+        named += [(f"experts.{role}", model) for model in models]
+    return [
+        Problem(
+            pipeline.file,
+            key,
+            f"model {model!r} has no price in litellm's price map, so its cost would be logged as unpriced",
+            f'check the spelling (provider/model), or give its prices in pop.toml: [prices."{model}"] '
+            "input_cost_per_token = ..., output_cost_per_token = ... (0 for a free local model)",
+        )
+        for key, model in named
+        if not model.startswith("claude-code/") and price_entry(model, prices) is None
+    ]
+
+
 def _check_notebook(pipeline: Pipeline, name: str, add: _Add) -> None:
     task = pipeline.task(name)
     key = f"tasks.{name}.notebook"

@@ -108,3 +108,33 @@ def test_examples_compile(slug: str) -> None:
     from tests.conftest import REPO
 
     assert problems(Project(REPO), slug) == []
+
+
+def test_unpriced_models_are_flagged_with_the_pop_toml_fix(project: Project) -> None:
+    from pop_nb.pipeline.compile import check_prices, compile_pipeline
+
+    project.pipeline(
+        "prices",
+        {"a": {"llm": {"model": "openai/gpt-4o-mnii"}}, "b": {"expert": "w"}},
+        experts={"w": ["mock/gpt-4o-mini", "local/llama-9000"]},
+    )
+    pipeline = compile_pipeline(project.root, "prices")
+    found = [str(p) for p in check_prices(pipeline, {})]
+    assert len(found) == 2
+    assert "tasks.a.llm.model: model 'openai/gpt-4o-mnii' has no price" in found[0]
+    assert '[prices."local/llama-9000"]' in found[1]
+    assert check_prices(pipeline, {"openai/gpt-4o-mnii": {"input_cost_per_token": 0}})[0].key == "experts.w"
+
+
+def test_keys_in_llm_settings_are_refused_without_echoing_them(project: Project) -> None:
+    from pop_nb.jobs import parse_seed
+
+    project.pipeline("keyed", {"a": {"llm": {"api_key": "sk-live-should-not-be-here"}}})
+    found = "\n".join(problems(project, "keyed"))
+    assert "llm.api_key: keys are read from the environment only" in found
+    assert "sk-live-should-not-be-here" not in found
+    from pop_nb.errors import SeedError
+
+    with pytest.raises(SeedError) as info:
+        parse_seed({"pipeline": "keyed", "llm": {"anthropic_api_key": "sk-ant-secret-value"}}, "s.json")
+    assert "export the provider's variable" in str(info.value) and "sk-ant-secret" not in str(info.value)
