@@ -73,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_compile)
 
+    c = sub.add_parser("costs", help="LLM spend over every job: calls, tokens, cost, cache savings")
+    c.add_argument("--by", default="pipeline", choices=["pipeline", "task", "stage", "model", "day", "job"])
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_costs)
+
     c = sub.add_parser("init", help="scaffold a project with an example pipeline")
     c.add_argument("dir", nargs="?", default=".", type=Path)
     c.set_defaults(func=cmd_init)
@@ -301,6 +306,36 @@ def cmd_compile(args: argparse.Namespace) -> int:
     assert pipeline is not None
     order = " -> ".join(pipeline.topological_order())
     print(f"ok: {args.slug} ({pipeline.file}), {len(pipeline.spec.tasks)} tasks: {order}")
+    return 0
+
+
+def cmd_costs(args: argparse.Namespace) -> int:
+    from pop_nb.analytics import costs
+
+    settings = load_settings()
+    rows = costs(settings.data, by=args.by)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no LLM calls logged under {settings.data}")
+        return 0
+    width = max(len(args.by), *(len(str(r["key"])) for r in rows))
+    print(
+        f"{args.by:<{width}}  {'calls':>6} {'in tok':>10} {'out tok':>10} {'cost USD':>12} "
+        f"{'cache hits':>10} {'saved USD':>11}"
+    )
+    for r in rows:
+        note = f"  ({r['unpriced_calls']} unpriced: cost unknown)" if r["unpriced_calls"] else ""
+        print(
+            f"{r['key']:<{width}}  {r['calls']:>6} {r['input_tokens']:>10} {r['output_tokens']:>10} "
+            f"{r['cost_usd']:>12.6f} {r['cache_hits']:>10} {r['saved_usd']:>11.6f}{note}"
+        )
+    total = sum(r["cost_usd"] for r in rows)
+    saved = sum(r["saved_usd"] for r in rows)
+    print(
+        f"{'total':<{width}}  {sum(r['calls'] for r in rows):>6} {'':>10} {'':>10} {total:>12.6f} {'':>10} {saved:>11.6f}"
+    )
     return 0
 
 

@@ -1,0 +1,95 @@
+"""``pop costs`` and ``pop_nb.analytics.costs`` against hand sums over the same usage.jsonl files."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from pop_nb.analytics import costs
+from pop_nb.models.records import UsageRow
+from pop_nb.store.atomic import append_jsonl
+
+MODELS = ["openai/gpt-4o-mini", "deepseek/deepseek-chat", "local/unpriced"]
+
+
+def make_ledgers(data: Path, seed: int = 7) -> list[dict]:
+    rng = random.Random(seed)
+    written = []
+    for i, place in enumerate(["current", "complete", "complete", "failed"]):
+        job = f"job-{i}"
+        for n in range(40):
+            model = rng.choice(MODELS)
+            hit = rng.random() < 0.2
+            ok = hit or rng.random() < 0.9
+            row = UsageRow(
+                ts=f"2026-11-{20 + n % 3:02d}T10:00:00.000+00:00",
+                job=job,
+                pipeline=rng.choice(["alpha", "beta"]),
+                task=rng.choice(["research", "write"]),
+                stage=rng.choice(["inference", "refine"]),
+                provider=model.split("/")[0],
+                model=model,
+                input_tokens=0 if hit or not ok else rng.randint(10, 5000),
+                output_tokens=0 if hit or not ok else rng.randint(1, 900),
+                cost_usd=0.0 if hit or not ok or model == "local/unpriced" else rng.random() / 100,
+                cost_source="cache" if hit else ("unpriced" if model == "local/unpriced" else "price_map"),
+                request_hash=f"h{n}",
+                cache_hit=hit,
+                saved_usd=rng.random() / 100 if hit else 0.0,
+                ok=ok,
+                error=None if ok else "RateLimitError: slow down",
+            )
+            append_jsonl(data / place / job / "usage.jsonl", row)
+            written.append(json.loads(row.model_dump_json()))
+        with (data / place / job / "usage.jsonl").open("a") as fh:
+            fh.write('{"ts": "2026-11-2')  # a torn last line from a crash mid-append: skipped
+    return written
+
+
+@pytest.mark.parametrize("by", ["pipeline", "model", "stage", "day"])
+def test_costs_equal_hand_sums(tmp_path: Path, by: str) -> None:
+    rows = make_ledgers(tmp_path)
+    key = {
+        "pipeline": lambda r: r["pipeline"],
+        "model": lambda r: r["model"],
+        "stage": lambda r: f"{r['pipeline']}/{r['task']}/{r['stage']}",
+        "day": lambda r: r["ts"][:10],
+    }[by]
+    want: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for r in rows:
+        w = want[key(r)]
+        w["calls"] += r["ok"]
+        w["attempts"] += 1
+        w["input_tokens"] += r["input_tokens"]
+        w["cost_usd"] += r["cost_usd"]
+        w["cache_hits"] += r["cache_hit"]
+        w["saved_usd"] += r["saved_usd"]
+        w["unpriced_calls"] += r["cost_source"] == "unpriced"
+    got = {r["key"]: r for r in costs(tmp_path, by=by)}
+    assert set(got) == set(want)
+    for k, w in want.items():
+        for field, value in w.items():
+            assert got[k][field] == pytest.approx(value, abs=1e-12), (k, field)
+    assert [r["cost_usd"] for r in got.values()] == sorted(
+        (r["cost_usd"] for r in got.values()), reverse=True
+    )
+
+
+def test_cli_costs_json_and_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from pop_nb.cli import main
+
+    monkeypatch.setenv("POP_DATA_DIR", str(tmp_path))
+    assert main(["costs", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []
+    rows = make_ledgers(tmp_path)
+    assert main(["costs", "--by", "model", "--json"]) == 0
+    by_model = {r["key"]: r for r in json.loads(capsys.readouterr().out)}
+    assert by_model["local/unpriced"]["unpriced_calls"] == sum(r["cost_source"] == "unpriced" for r in rows)
+    assert main(["costs", "--by", "model"]) == 0
+    table = capsys.readouterr().out
+    assert "unpriced: cost unknown" in table
+    total = sum(r["cost_usd"] for r in rows)
+    assert f"{total:.6f}" in table.splitlines()[-1]
