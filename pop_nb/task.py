@@ -60,6 +60,7 @@ class _World:
         self.refinement = int(ns.get("pop_refinement") or 0)
         self.attempt = int(ns.get("pop_attempt") or 1)
         self.calls = 0
+        self._ledger: Any = None
         self._memory: dict[str, Any] = {"flags": {}, "stages": {}, "prev": None}
         if self.job_dir is None:
             sample = ns.get("pop_sample") or {}
@@ -78,6 +79,16 @@ class _World:
             file = JobFolder(self.job_dir).stage_context(self.task, self.stage, self.refinement)
             self.ctx = StageContext.model_validate_json(file.read_text(encoding="utf-8"))
             self._sample = {}
+
+    def ledger(self) -> Any:
+        """The job's LLM ledger, one per kernel so its running totals are read incrementally."""
+        if self.job_dir is None:
+            return None
+        if self._ledger is None:
+            from pop_nb.llm.ledger import Ledger
+
+            self._ledger = Ledger(self.job_dir)
+        return self._ledger
 
     @property
     def _task_dir(self) -> Path:
@@ -225,7 +236,6 @@ def chat(messages: str | list[dict[str, Any]], **kwargs: Any) -> Any:
     from pop_nb.llm.budget import Budget
     from pop_nb.llm.client import Attribution, normalize_messages
     from pop_nb.llm.client import chat as llm_chat
-    from pop_nb.llm.ledger import Ledger
     from pop_nb.llm.structured import OUTPUT_STAGES, apply_schema
 
     w = _w()
@@ -257,7 +267,7 @@ def chat(messages: str | list[dict[str, Any]], **kwargs: Any) -> Any:
         settings=settings,
         default_model=ctx.default_model,
         attribution=who,
-        ledger=Ledger(w.job_dir) if w.job_dir else None,
+        ledger=w.ledger(),
         price_overrides=ctx.price_overrides,
         budget=Budget(ctx.budget_usd, ctx.task_budget_usd),
         fallbacks=() if "model" in kwargs else ctx.fallback_models,

@@ -13,7 +13,8 @@ from typing import Any
 
 from pop_nb.llm.secrets import redact
 from pop_nb.models.records import UsageRow
-from pop_nb.store.atomic import append_jsonl, atomic_write_text, read_jsonl
+from pop_nb.store.atomic import append_jsonl, atomic_write_bytes
+from pop_nb.store.usage import UsageTally
 
 
 class Ledger:
@@ -24,6 +25,7 @@ class Ledger:
         self.job_dir = job_dir
         self.usage_file = job_dir / "usage.jsonl"
         self.responses = job_dir / "llm" / "responses"
+        self._tally = UsageTally(self.usage_file, job_id=None)
 
     def record(self, row: UsageRow) -> None:
         if row.error:
@@ -39,12 +41,10 @@ class Ledger:
 
     def store(self, request_hash: str, response: dict[str, Any]) -> None:
         text = json.dumps(response, ensure_ascii=False, default=str)
-        atomic_write_text(self.responses / f"{request_hash}.json", redact(text))
+        # no fsync: a response lost to a power cut is only paid for again; the row in usage.jsonl stays
+        atomic_write_bytes(self.responses / f"{request_hash}.json", redact(text).encode(), durable=False)
 
     def spent(self, task: str | None = None) -> float:
-        """USD spent so far by the job (or by one of its tasks)."""
-        return sum(
-            float(row.get("cost_usd") or 0.0)
-            for row in read_jsonl(self.usage_file)
-            if task is None or row.get("task") == task
-        )
+        """USD spent so far by the job (or by one of its tasks); reads only rows added since last asked."""
+        self._tally.refresh()
+        return (self._tally.total if task is None else self._tally.of(task)).cost_usd

@@ -12,11 +12,12 @@ class UsageTally:
     """Totals per task for one job. ``refresh`` reads only what was appended since the previous call,
     and never a half-written last line (it stops at the last newline)."""
 
-    def __init__(self, path: Path, job_id: str) -> None:
+    def __init__(self, path: Path, job_id: str | None) -> None:
         self.path = path
-        self.job_id = job_id
+        self.job_id = job_id  # None: every row, whoever logged it
         self._offset = 0
         self._totals: dict[str, Totals] = {}
+        self.total = Totals()
 
     def refresh(self) -> None:
         try:
@@ -32,13 +33,13 @@ class UsageTally:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if row.get("job") != self.job_id or not row.get("task"):
+            if self.job_id is not None and row.get("job") != self.job_id:
                 continue
-            totals = self._totals.setdefault(row["task"], Totals())
-            totals.calls += 1
-            totals.input_tokens += int(row.get("input_tokens") or 0)
-            totals.output_tokens += int(row.get("output_tokens") or 0)
-            totals.cost_usd += float(row.get("cost_usd") or 0.0)
+            for totals in (self.total, self._totals.setdefault(row.get("task") or "", Totals())):
+                totals.calls += 1
+                totals.input_tokens += int(row.get("input_tokens") or 0)
+                totals.output_tokens += int(row.get("output_tokens") or 0)
+                totals.cost_usd += float(row.get("cost_usd") or 0.0)
 
     def of(self, task: str) -> Totals:
         """The task's totals as of the last refresh (a copy)."""
