@@ -59,7 +59,7 @@ def main() -> None:
     litellm = load_litellm()
     model = "openai/gpt-4o-mini"
     with ProviderServer() as server, tempfile.TemporaryDirectory() as tmp:
-        ledger = Ledger(Path(tmp))
+        run = {"ledger": Ledger(Path(tmp))}  # one Ledger is one run of a stage
         who = Attribution(job="bench", pipeline="bench", task="t", stage="inference")
 
         def bare(i: int) -> None:
@@ -75,7 +75,7 @@ def main() -> None:
                 f"question {i}",
                 model=model,
                 api_base=server.openai_base,
-                ledger=ledger,
+                ledger=run["ledger"],
                 attribution=who,
                 budget=Budget(job_usd=100.0),
             )
@@ -88,6 +88,7 @@ def main() -> None:
             rounds["pop"] += per_call_ms(pop, n // 3)
         before = len(server.requests)
         paid = [r.body["messages"][-1]["content"] for r in server.requests[-(n // 3) :]]
+        run["ledger"] = Ledger(Path(tmp))  # the stage again, as a resume runs it
         replay = per_call_ms(lambda i: pop(int(paid[i].split()[-1])), n // 3, fresh=False)
         assert len(server.requests) == before, "a replay reached the server"
         requests_sent = len(server.requests)

@@ -163,8 +163,10 @@ def chat(
 def _call_model(call: _Call, model: str) -> ChatResponse:
     digest = request_hash(model, call.messages, call.params)
     provider = provider_of(model)
-    if call.cache and call.ledger is not None:
-        stored = call.ledger.cached(digest)
+    who, key = call.who, None
+    if call.ledger is not None:
+        key = call.ledger.replay_key(digest, who.task, who.stage, who.refinement)
+        stored = call.ledger.cached(key) if call.cache else None
         if stored is not None:
             return _replay(call, model, provider, digest, stored)
     if call.budget.active and call.ledger is not None:
@@ -202,12 +204,14 @@ def _call_model(call: _Call, model: str) -> ChatResponse:
                 raise TransientLLMError(name, f"{model}: {message} (after {attempt} attempts)") from None
             _sleep(backoff_s(exc, attempt, call.base_s))
             continue
-        return _settle(call, model, provider, digest, started, raw)
+        return _settle(call, model, provider, digest, started, raw, key)
     raise AssertionError("unreachable")
 
 
-def _settle(call: _Call, model: str, provider: str, digest: str, started: float, raw: Any) -> ChatResponse:
-    """Price a successful answer, store it for replay, log it."""
+def _settle(
+    call: _Call, model: str, provider: str, digest: str, started: float, raw: Any, key: str | None
+) -> ChatResponse:
+    """Price a successful answer, store it for replay (under ``key``), log it."""
     latency = int((time.monotonic() - started) * 1000)
     usage = getattr(raw, "usage", None)
     input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
@@ -233,10 +237,10 @@ def _settle(call: _Call, model: str, provider: str, digest: str, started: float,
         cached_tokens=cached,
         raw=raw,
     )
-    if call.ledger is not None:
+    if call.ledger is not None and key is not None:
         stored = {k: v for k, v in asdict(response).items() if k != "raw"}
         stored["raw"] = raw.model_dump() if hasattr(raw, "model_dump") else None
-        call.ledger.store(digest, stored)
+        call.ledger.store(key, stored)
     _log(
         call,
         provider,

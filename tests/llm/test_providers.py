@@ -123,23 +123,34 @@ def test_refusal_falls_back_to_the_next_candidate(server: ProviderServer, keys: 
     assert [r["model"] for r in rows(tmp_path)] == ["openai/gpt-4o-mini", "deepseek/deepseek-chat"]
 
 
-def test_a_paid_request_is_answered_from_the_ledger_at_zero_cost(
+def test_a_rerun_stage_is_answered_from_the_ledger_at_zero_cost(
     server: ProviderServer, keys: str, tmp_path: Path
 ) -> None:
-    ledger = Ledger(tmp_path)
-    kw = {"model": "openai/gpt-4o-mini", "api_base": server.openai_base, "ledger": ledger}
-    first = chat(PROMPT, **kw)
-    again = chat(PROMPT, **kw)
-    assert len(server.requests) == 1
-    assert again.content == first.content and again.cache_hit and again.cost_usd == 0
-    assert again.raw.choices[0].message.content == first.content  # a real ModelResponse again
-    other = chat(PROMPT, temperature=0.9, **kw)  # a different request is sent
-    assert not other.cache_hit and len(server.requests) == 2
-    paid, hit, _ = rows(tmp_path)
+    answers = iter(f"sample {i}" for i in range(100))
+    server.answer = lambda body: next(answers)
+    base = {"model": "openai/gpt-4o-mini", "api_base": server.openai_base}
+    who = Attribution(job="j", task="research", stage="inference")
+    run1 = Ledger(tmp_path)  # one Ledger is one run of a stage
+    first = [chat(PROMPT, ledger=run1, attribution=who, **base) for _ in range(2)]
+    assert [r.content for r in first] == ["sample 0", "sample 1"]  # asking twice samples twice
+    assert len(server.requests) == 2
+
+    run2 = Ledger(tmp_path)  # the stage again (resume, retry): the same calls, in the same order
+    again = [chat(PROMPT, ledger=run2, attribution=who, **base) for _ in range(2)]
+    assert [r.content for r in again] == ["sample 0", "sample 1"] and len(server.requests) == 2
+    assert all(r.cache_hit and r.cost_usd == 0 for r in again)
+    assert again[0].raw.choices[0].message.content == "sample 0"  # a real ModelResponse again
+    other = chat(PROMPT, ledger=run2, attribution=who, temperature=0.9, **base)  # a different request
+    assert not other.cache_hit and len(server.requests) == 3
+    later_pass = Attribution(job="j", task="research", stage="inference", refinement=1)
+    assert not chat(PROMPT, ledger=Ledger(tmp_path), attribution=later_pass, **base).cache_hit
+
+    logged = rows(tmp_path)
+    paid, hit = logged[0], logged[2]
     assert hit["cache_hit"] and hit["cost_usd"] == 0 and hit["cost_source"] == "cache"
     assert hit["saved_usd"] == pytest.approx(paid["cost_usd"]) and hit["request_hash"] == paid["request_hash"]
-    chat(PROMPT, cache=False, **kw)  # a task with cache: false pays again
-    assert len(server.requests) == 3
+    chat(PROMPT, ledger=Ledger(tmp_path), attribution=who, cache=False, **base)  # cache: false pays again
+    assert len(server.requests) == 5
 
 
 def test_budget_refuses_before_sending(server: ProviderServer, keys: str, tmp_path: Path) -> None:
@@ -158,6 +169,7 @@ def test_budget_refuses_before_sending(server: ProviderServer, keys: str, tmp_pa
     assert "job 'j1'" in str(err) and "pop resume j1 --budget-usd" in str(err)
     with pytest.raises(BudgetExceeded, match="task 'research'.*tasks.research.budget_usd"):
         chat("another", budget=Budget(task_usd=spent), **kw)
+    kw["ledger"] = Ledger(tmp_path)  # the stage again
     assert chat("first call", budget=Budget(job_usd=0.0), **kw).cache_hit  # replays cost nothing
 
 
