@@ -43,6 +43,7 @@ def test_resume_never_pays_twice_and_the_key_is_written_nowhere(
         {
             "draft": {
                 "expert": "writer",
+                "personality": "You write titles. Be short.",  # inline text
                 "output_schema": "schemas/draft.json",
                 "cells": [
                     (None, "import os"),
@@ -68,7 +69,10 @@ def test_resume_never_pays_twice_and_the_key_is_written_nowhere(
         llm={"api_base": server.openai_base, "retry_base_s": 0.01},
         experts={"writer": ["deepseek/deepseek-chat", "openai/gpt-4o-mini"]},
         selection="cost",
+        personality="critic",  # a file: pipelines/personalities/critic.md
     )
+    (project.root / "pipelines" / "personalities").mkdir()
+    (project.root / "pipelines" / "personalities" / "critic.md").write_text("You are a stern critic.\n")
     schemas = project.root / "pipelines" / "llm-job" / "schemas"
     schemas.mkdir()
     (schemas / "draft.json").write_text(json.dumps(SCHEMA))
@@ -81,6 +85,9 @@ def test_resume_never_pays_twice_and_the_key_is_written_nowhere(
     first = server.requests[0].body
     assert first["model"] == "gpt-4o-mini" and first["response_format"]["json_schema"]["schema"] == SCHEMA
     assert server.requests[1].body["model"] == "deepseek-chat"
+    system = [r.body["messages"][0] for r in server.requests]
+    assert system[0] == {"role": "system", "content": "You write titles. Be short."}
+    assert system[2] == {"role": "system", "content": "You are a stern critic."}
     selected = [e for e in project.events(job) if e["status"] == "selected"]
     assert len(selected) == 1 and "writer -> openai/gpt-4o-mini (cost: cheapest" in selected[0]["message"]
 

@@ -19,3 +19,20 @@ def test_pop_toml_under_the_root_is_read_and_the_environment_wins(
     monkeypatch.setenv("POP_MAX_PARALLEL_TASKS", "3")
     assert load_settings(tmp_path).max_parallel_tasks == 3
     assert "POP_ROOT" not in os.environ
+
+
+def test_personalities_by_name_home_folder_inline_and_default(tmp_path, monkeypatch) -> None:
+    from pop_nb.llm.personalities import resolve_personality
+
+    pipelines = tmp_path / "pipelines"
+    (pipelines / "personalities").mkdir(parents=True)
+    (pipelines / "personalities" / "analyst.md").write_text("You are an analyst.\n")
+    home = tmp_path / "home"
+    (home / ".pop" / "personalities").mkdir(parents=True)
+    (home / ".pop" / "personalities" / "poet.md").write_text("You are a poet.")
+    monkeypatch.setenv("HOME", str(home))
+    assert resolve_personality("analyst", pipelines) == "You are an analyst."
+    assert resolve_personality("poet", pipelines) == "You are a poet."
+    assert resolve_personality("Answer in French.", pipelines) == "Answer in French."
+    assert resolve_personality(None, pipelines).startswith("You are a careful")  # standard
+    assert resolve_personality("nobody", pipelines) is None
