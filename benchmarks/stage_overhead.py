@@ -50,7 +50,7 @@ def main() -> None:
     replay = root / "replay"
     shutil.copytree(job.path, replay)
     plain_overhead, plain_cells = [], []
-    for task, _key, run in runs:
+    for _task, _key, run in runs:
         source = replay / run.notebook
         nb = nbformat.read(source, as_version=4)
         for cell in nb.cells:  # point the injected parameters at the copy

@@ -119,10 +119,7 @@ def _follow(job: Any, quiet: bool) -> int:
 
     print(f"job {job.id}  ({job.path})", file=sys.stderr)
     try:
-        if quiet or not sys.stderr.isatty():
-            status = _follow_plain(job)
-        else:
-            status = _follow_live(job)
+        status = _follow_plain(job) if quiet or not sys.stderr.isatty() else _follow_live(job)
     except KeyboardInterrupt:
         print("\ncancelling...", file=sys.stderr)
         cancel_job(job.settings, job.id)
@@ -334,7 +331,8 @@ def cmd_costs(args: argparse.Namespace) -> int:
     total = sum(r["cost_usd"] for r in rows)
     saved = sum(r["saved_usd"] for r in rows)
     print(
-        f"{'total':<{width}}  {sum(r['calls'] for r in rows):>6} {'':>10} {'':>10} {total:>12.6f} {'':>10} {saved:>11.6f}"
+        f"{'total':<{width}}  {sum(r['calls'] for r in rows):>6} {'':>21} {total:>12.6f} {'':>10} "
+        f"{saved:>11.6f}"
     )
     return 0
 

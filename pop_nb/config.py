@@ -17,7 +17,6 @@ from pydantic_settings import (
 
 from pop_nb.errors import ConfigError
 
-
 # The root being loaded, when given explicitly: where pop.toml is looked for (else $POP_ROOT or cwd).
 _explicit_root: ContextVar[Path | None] = ContextVar("pop_explicit_root", default=None)
 
@@ -52,7 +51,7 @@ class PopSettings(BaseSettings):
     )
     model_scores: dict[str, float] = Field(
         default_factory=dict,
-        description="How good each model is (any scale, higher is better), for selection: performance|balanced.",
+        description="How good each model is (any scale, higher is better); used by selection.",
     )
     prices: dict[str, dict[str, float]] = Field(
         default_factory=dict,

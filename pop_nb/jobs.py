@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -151,10 +152,8 @@ def cancel_job(settings: PopSettings, job_id: str, grace_s: float = 10.0) -> boo
         except ProcessLookupError:
             return True
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     return True
 
 

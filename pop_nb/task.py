@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pop_nb.models.context import StageContext
+from pop_nb.models.pipeline import LLMSettings
 
 __all__ = [
     "chat",
@@ -69,7 +70,7 @@ class _World:
                 pipeline="interactive",
                 task=self.task,
                 config=sample.get("config") or {},
-                llm=sample.get("llm") or {},
+                llm=LLMSettings.model_validate(sample.get("llm") or {}),
                 personality=sample.get("personality"),
             )
             self._sample = sample
@@ -122,8 +123,9 @@ class _World:
 
     def flags(self) -> dict[str, Any]:
         if self.job_dir is None:
-            return self._memory["flags"]
-        return self.read(f"tasks/{self.task}/flags.json") or {}
+            flags: dict[str, Any] = self._memory["flags"]
+            return flags
+        return dict(self.read(f"tasks/{self.task}/flags.json") or {})
 
     # -- actions ----------------------------------------------------------------------------
     def output(self, value: Any) -> Any:
@@ -214,7 +216,7 @@ def flag(name: str, value: Any = True) -> None:
 
 
 def invalid(*errors: str) -> None:
-    """Report validation errors from a validation stage; they reach critique/refine as ``validation_errors``."""
+    """Report validation errors from a validation stage; critique and refine see ``validation_errors``."""
     existing = list(_w().flags().get("validationErrors") or [])
     _w().set_flag("validationErrors", existing + [str(e) for e in errors])
 

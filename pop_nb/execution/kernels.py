@@ -7,6 +7,7 @@ them all at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -93,7 +94,5 @@ def kill_kernel(km: KernelManager) -> None:
     pid = getattr(process, "pid", None)
     if pid is None:
         return
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(os.getpgid(pid), signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -5,6 +5,7 @@ and logged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -261,10 +262,9 @@ def _replay(call: _Call, model: str, provider: str, digest: str, stored: dict[st
     started = time.monotonic()
     raw: Any = stored.get("raw")
     if raw is not None:
-        try:
+        # a stored shape this litellm cannot rebuild stays a dict, which still carries it all
+        with contextlib.suppress(Exception):
             raw = load_litellm().ModelResponse(**raw)
-        except Exception:  # a stored shape this litellm cannot rebuild: the dict still carries it all
-            pass
     saved = float(stored.get("cost_usd") or 0.0)
     _log(call, provider, model, digest, started, cost_source="cache", cache_hit=True, saved_usd=saved)
     return ChatResponse(
@@ -304,7 +304,7 @@ def _retry_after(exc: Exception) -> float | None:
     """Seconds from a Retry-After header: litellm keeps the provider's headers in one of two places."""
     response = getattr(exc, "response", None)
     for headers in (getattr(exc, "litellm_response_headers", None), getattr(response, "headers", None)):
-        value = headers.get("retry-after") if hasattr(headers, "get") else None
+        value = headers.get("retry-after") if headers is not None and hasattr(headers, "get") else None
         if value:
             try:
                 return float(value)

@@ -51,7 +51,8 @@ class Ledger:
     def cached(self, key: str) -> dict[str, Any] | None:
         """The stored response of the earlier successful call at this :meth:`replay_key`, if any."""
         try:
-            return json.loads((self.responses / f"{key}.json").read_text(encoding="utf-8"))
+            stored: dict[str, Any] = json.loads((self.responses / f"{key}.json").read_text(encoding="utf-8"))
+            return stored
         except (FileNotFoundError, json.JSONDecodeError):
             return None
 

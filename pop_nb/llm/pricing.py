@@ -41,7 +41,7 @@ def _rates(entry: dict[str, Any], prompt_tokens: int) -> dict[str, float]:
     reached = [t for t in thresholds if prompt_tokens > t * 1000]
     suffix = f"_above_{reached[-1]}k_tokens" if reached else ""
 
-    def rate(name: str, fallback: float | None = None) -> float:
+    def rate(name: str, fallback: float) -> float:
         value = entry.get(name + suffix, entry.get(name))
         return float(fallback if value is None else value)
 

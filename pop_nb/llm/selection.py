@@ -85,7 +85,8 @@ def select_model(
     inf = float("inf")
 
     def by_cost(m: str) -> tuple[float, int]:
-        return (price[m] if price[m] is not None else inf, order[m])
+        cost = price[m]
+        return (inf if cost is None else cost, order[m])
 
     def by_score(m: str) -> tuple[float, int]:
         return (-scores[m] if m in scores else inf, order[m])

@@ -1,8 +1,9 @@
 """Task ``condition`` expressions: a small, safe subset of Python, interpreted from the AST (never ``eval``).
 
-Allowed: literals, ``inputs`` / ``seed`` / ``config`` lookups by subscript, comparisons, ``and``/``or``/``not``,
-arithmetic, ``in``, a few pure builtins (``len``, ``min``, ``max``, ...) and read-only methods
-(``.get``, ``.lower``, ...). No attribute access beyond those, no dunders, no imports, no lambdas.
+Allowed: literals, ``inputs`` / ``seed`` / ``config`` lookups by subscript, comparisons,
+``and``/``or``/``not``, arithmetic, ``in``, a few pure builtins (``len``, ``min``, ``max``, ...) and
+read-only methods (``.get``, ``.lower``, ...). No other attribute access, no dunders, no imports, no
+lambdas.
 """
 
 from __future__ import annotations

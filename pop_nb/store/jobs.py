@@ -6,11 +6,11 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pop_nb.errors import JobNotFound, JobStateError
 from pop_nb.models.pipeline import stage_number
-from pop_nb.models.records import Event, RunRecord
+from pop_nb.models.records import Event, EventStatus, RunRecord
 from pop_nb.models.seed import Seed, check_job_id
 from pop_nb.models.status import JobStatus, now_iso
 from pop_nb.store.atomic import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
@@ -54,7 +54,7 @@ class JobFolder:
         return self.task_dir(task) / "outputs" / f"{stage}{run_suffix(refinement)}.json"
 
     def stage_context(self, task: str, stage: str, refinement: int = 0) -> Path:
-        """What the stage was told (inputs, prev, validation errors): kept per run, for replay and inspection."""
+        """What the stage was told (inputs, prev, validation errors); kept per run, for replay and review."""
         return self.task_dir(task) / "context" / f"{stage}{run_suffix(refinement)}.json"
 
     def stage_log(self, task: str, stage: str, refinement: int = 0) -> Path:
@@ -154,7 +154,13 @@ class JobStore:
         folder.write_status(status)
         message = f"{status.error.type}: {status.error.message}" if status.error else None
         folder.append_event(
-            Event(job=folder.job_id, kind="job", status=status.state, message=message, pid=os.getpid())
+            Event(
+                job=folder.job_id,
+                kind="job",
+                status=cast(EventStatus, status.state),  # done | failed | cancelled: all event statuses
+                message=message,
+                pid=os.getpid(),
+            )
         )
         folder.runner_file.unlink(missing_ok=True)
         final = self.move(folder, "complete" if status.state == "done" else "failed")

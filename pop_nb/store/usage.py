@@ -1,4 +1,4 @@
-"""Running per-task totals of a job's ``usage.jsonl``, read incrementally (only lines added since last time)."""
+"""Running totals of a job's ``usage.jsonl``, read incrementally (only lines added since the last read)."""
 
 from __future__ import annotations
 

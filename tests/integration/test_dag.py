@@ -55,7 +55,8 @@ def test_stages_without_cells_start_no_kernel_and_world_flows(project: Project) 
                     ),
                     (
                         "integration",
-                        "pop.output({'flag': pop.flags['seen'], 'art': pop.read_artifact('down', 'note.txt'), "
+                        "pop.output({'flag': pop.flags['seen'], "
+                        "'art': pop.read_artifact('down', 'note.txt'), "
                         "'stages': sorted(pop.stages), 'attempt': pop.attempt})",
                     ),
                 ],

@@ -49,7 +49,8 @@ def test_resume_never_pays_twice_and_the_key_is_written_nowhere(
                     (None, "import os"),
                     (
                         "inference",
-                        "print('key is', os.environ['OPENAI_API_KEY'])\npop.output(pop.chat('Draft a title').json())",
+                        "print('key is', os.environ['OPENAI_API_KEY'])\n"
+                        "pop.output(pop.chat('Draft a title').json())",
                     ),
                 ],
             },

@@ -63,7 +63,7 @@ def test_path_from_llm_settings_and_failures(tmp_path: Path) -> None:
     assert info.value.error_type == "ClaudeCodeError" and "Invalid API key" in str(info.value)
     assert len(log.read_text().splitlines()) == 1  # a permanent failure is not retried
 
-    with pytest.raises(LLMError, match="ClaudeCodeNotFound.*POP_CLAUDE_PATH"):
+    with pytest.raises(LLMError, match=r"ClaudeCodeNotFound.*POP_CLAUDE_PATH"):
         chat("hi", model="claude-code/opus", claude_path=str(tmp_path / "nope"))
 
 

@@ -167,7 +167,7 @@ def test_budget_refuses_before_sending(server: ProviderServer, keys: str, tmp_pa
         err.spent == pytest.approx(spent) and err.estimate > 1e-5 and err.limit == pytest.approx(spent + 1e-5)
     )
     assert "job 'j1'" in str(err) and "pop resume j1 --budget-usd" in str(err)
-    with pytest.raises(BudgetExceeded, match="task 'research'.*tasks.research.budget_usd"):
+    with pytest.raises(BudgetExceeded, match=r"task 'research'.*tasks\.research\.budget_usd"):
         chat("another", budget=Budget(task_usd=spent), **kw)
     kw["ledger"] = Ledger(tmp_path)  # the stage again
     assert chat("first call", budget=Budget(job_usd=0.0), **kw).cache_hit  # replays cost nothing
