@@ -60,6 +60,17 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=cmd_resume)
 
+    c = sub.add_parser("approve", help="let a job waiting at a gate go on")
+    c.add_argument("job_id")
+    c.add_argument("--detach", action="store_true", help="start its runner and return at once")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(func=cmd_approve)
+
+    c = sub.add_parser("reject", help="end a job waiting at a gate (it fails with GateRejected)")
+    c.add_argument("job_id")
+    c.add_argument("--reason")
+    c.set_defaults(func=cmd_reject)
+
     c = sub.add_parser("cancel", help="stop a running job (SIGTERM, then SIGKILL after a grace period)")
     c.add_argument("job_id")
     c.set_defaults(func=cmd_cancel)
@@ -111,6 +122,26 @@ def cmd_resume(args: argparse.Namespace) -> int:
     settings = load_settings()
     reset_for_resume(settings, args.job_id, args.from_task, args.budget_usd)
     return _follow(Job(args.job_id, settings, start_runner(settings, args.job_id)), args.quiet)
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from pop_nb.jobs import Job, approve_gate, start_runner
+
+    settings = load_settings()
+    approve_gate(settings, args.job_id)
+    job = Job(args.job_id, settings, start_runner(settings, args.job_id))
+    if args.detach:
+        print(f"approved: job {args.job_id} goes on (pid {job.process.pid}); `pop status {args.job_id}`")
+        return 0
+    return _follow(job, args.quiet)
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    from pop_nb.jobs import reject_gate
+
+    folder = reject_gate(load_settings(), args.job_id, args.reason)
+    print(f"rejected: job {args.job_id} is in {folder.path}")
+    return 0
 
 
 def _follow(job: Any, quiet: bool) -> int:

@@ -20,6 +20,7 @@ from pop_nb.models.seed import Seed, check_job_id, new_job_id
 from pop_nb.models.status import JobStatus
 from pop_nb.store.atomic import atomic_write_json, read_json
 from pop_nb.store.jobs import JobFolder, JobStore
+from pop_nb.store.locks import is_locked
 
 _FINAL_STATES = ("done", "failed", "cancelled")
 
@@ -66,19 +67,8 @@ def start_runner(settings: PopSettings, job_id: str) -> subprocess.Popen[bytes]:
 
 
 def runner_alive(folder: JobFolder) -> bool:
-    """True if ``runner.json`` names a live runner process for this job."""
-    import psutil
-
-    try:
-        pid = int(read_json(folder.runner_file)["pid"])
-        proc = psutil.Process(pid)
-        return (
-            proc.is_running()
-            and proc.status() != psutil.STATUS_ZOMBIE
-            and "pop_nb.execution.runner_main" in " ".join(proc.cmdline())
-        )
-    except (FileNotFoundError, KeyError, ValueError, json.JSONDecodeError, psutil.Error):
-        return False
+    """True if a runner holds this job's ``runner.lock`` (the OS drops it when the runner dies)."""
+    return is_locked(folder.runner_lock)
 
 
 def reset_for_resume(
@@ -135,6 +125,50 @@ def reset_for_resume(
     folder.write_status(status)
     folder.append_event(Event(job=job_id, kind="job", status="resumed", message=how))
     return folder
+
+
+def _waiting_job(settings: PopSettings, job_id: str) -> tuple[JobStore, JobFolder, JobStatus]:
+    store = JobStore(settings.data)
+    folder = store.get(job_id)
+    status = folder.read_status()
+    if status.state != "waiting" or folder.place != "current":
+        raise JobStateError(
+            f"job {job_id} is {status.state} in {folder.place}/, not waiting at a gate. "
+            "Fix: only a job whose gated task is done (state waiting) can be approved or rejected."
+        )
+    return store, folder, status
+
+
+def approve_gate(settings: PopSettings, job_id: str) -> JobFolder:
+    """Let a job waiting at a gate go on: its waiting gates are approved and it is pending again
+    (a runner, or the daemon, takes it from there)."""
+    _, folder, status = _waiting_job(settings, job_id)
+    gates = [name for name, task in status.tasks.items() if task.gate == "waiting"]
+    for name in gates:
+        status.tasks[name].gate = "approved"
+    status.state = "pending"
+    folder.write_status(status)
+    folder.append_event(Event(job=job_id, kind="job", status="approved", message=", ".join(gates)))
+    return folder
+
+
+def reject_gate(settings: PopSettings, job_id: str, reason: str | None = None) -> JobFolder:
+    """End a job waiting at a gate: it fails with ``GateRejected`` and moves to ``failed/``."""
+    from pop_nb.models.status import ErrorInfo
+
+    store, folder, status = _waiting_job(settings, job_id)
+    gates = [name for name, task in status.tasks.items() if task.gate == "waiting"]
+    for name in gates:
+        status.tasks[name].gate = "rejected"
+    status.state = "failed"
+    status.error = ErrorInfo(
+        task=gates[0] if gates else None,
+        type="GateRejected",
+        message=f"rejected at the gate after {', '.join(gates) or 'a task'}"
+        + (f": {reason}" if reason else ""),
+    )
+    folder.append_event(Event(job=job_id, kind="job", status="rejected", message=reason))
+    return store.close(folder, status)
 
 
 def cancel_job(settings: PopSettings, job_id: str, grace_s: float = 10.0) -> bool:

@@ -101,7 +101,7 @@ def kernels_of(data_dir: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         try:
-            if "ipykernel_launcher" not in " ".join(proc.info["cmdline"] or []):
+            if "pop_nb.execution.kernel_main" not in " ".join(proc.info["cmdline"] or []):
                 continue
             if proc.environ().get("POP_DATA_DIR") == str(data_dir) and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)

@@ -27,6 +27,7 @@ from pop_nb.store.atomic import atomic_write_bytes, atomic_write_json, read_json
 from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.usage import UsageTally
 
+HEARTBEAT_S = 5.0
 SKIP_CONDITION = "condition"
 SKIP_UPSTREAM = "upstream"
 SKIP_UNUSED_FALLBACK = "unused_fallback"
@@ -51,6 +52,7 @@ class JobRunner:
         self._lock = threading.RLock()
         self.status: JobStatus = folder.read_status()
         self.cancelled = threading.Event()
+        self._ended = threading.Event()
         self._fallbacks = {
             spec.on_failure
             for spec in pipeline.spec.tasks.values()
@@ -58,6 +60,7 @@ class JobRunner:
         }
         self._triggered: set[str] = set()
         self._stop = False  # a task failed with on_failure: fail; start nothing new
+        self._gated = False  # a gated task is done and not approved: start nothing new
         self._usage = UsageTally(folder.usage_file, folder.job_id)
         self._choices: dict[str, list[str]] = {}  # task -> its expert's ranked candidates
 
@@ -80,22 +83,35 @@ class JobRunner:
                 if task.state == "failed" and name in self._fallbacks:
                     self._triggered.add(name)
             self._save()
-        atomic_write_json(
-            self.job.runner_file,
-            {
-                "pid": os.getpid(),
-                "pgid": os.getpgid(0),
-                "host": os.uname().nodename,
-                "started_at": now_iso(),
-                "heartbeat_at": now_iso(),
-            },
-        )
+        heartbeat = threading.Thread(target=self._heartbeat, args=(now_iso(),), daemon=True)
+        self._beat()
+        heartbeat.start()
         self._event("job", "started")
         try:
             self._schedule()
         finally:
             self.provider.shutdown_all()
         return self._finish()
+
+    def _heartbeat(self, started_at: str) -> None:
+        while not self._ended.wait(HEARTBEAT_S):
+            with self._lock:
+                if self.job.path.exists():
+                    self._beat(started_at)
+
+    def _beat(self, started_at: str | None = None) -> None:
+        """``runner.json``: who runs the job, where, and that it is still alive (``heartbeat_at``)."""
+        atomic_write_json(
+            self.job.runner_file,
+            {
+                "pid": os.getpid(),
+                "pgid": os.getpgid(0),
+                "host": os.uname().nodename,
+                "started_at": started_at or now_iso(),
+                "heartbeat_at": now_iso(),
+            },
+            durable=False,
+        )
 
     # -- scheduling ---------------------------------------------------------------------------------
     def _schedule(self) -> None:
@@ -104,7 +120,7 @@ class JobRunner:
             max_workers=self.settings.max_parallel_tasks, thread_name_prefix="pop-task"
         ) as pool:
             while True:
-                if not self._stop and not self.cancelled.is_set():
+                if not self._stop and not self._gated and not self.cancelled.is_set():
                     for name in self._ready():
                         if self._admit(name):
                             futures[pool.submit(self._run_task, name)] = name
@@ -220,6 +236,7 @@ class JobRunner:
                 autosave_s=self.settings.notebook_autosave_s,
                 startup_timeout_s=self.settings.kernel_startup_timeout_s,
                 should_stop=self.cancelled.is_set,
+                previous={k: r.model_copy() for k, r in self.status.tasks[name].stages.items()},
             )
             with self._lock:
                 self.status.tasks[name].attempts += 1
@@ -253,9 +270,17 @@ class JobRunner:
         with self._lock:
             task = self.status.tasks[name]
             task.state, task.ended_at = "done", now_iso()
+            gated = spec.gate and task.gate != "approved"
+            if gated:
+                task.gate = "waiting"
+                self._gated = True
             self._add_usage(name)
             self._save()
         self._event("task", "done", task=name)
+        if gated:
+            self._event(
+                "task", "waiting", task=name, message=f"gate: `pop approve {self.job.job_id}` to go on"
+            )
         return True
 
     def _context(self, name: str) -> StageContext:
@@ -419,7 +444,14 @@ class JobRunner:
     # -- the end ------------------------------------------------------------------------------------
     def _finish(self) -> JobStatus:
         with self._lock:
+            self._ended.set()  # no heartbeat after this: the folder is about to move
             st = self.status
+            if self._gated and not self.cancelled.is_set() and self._job_failure() is None:
+                st.state, st.current_task, st.current_stage = "waiting", None, None
+                self._save()
+                self.job.runner_file.unlink(missing_ok=True)
+                self._event("job", "waiting", message="a gate waits for `pop approve` or `pop reject`")
+                return st
             for name, task in st.tasks.items():
                 if task.state != "pending":
                     continue

@@ -45,7 +45,7 @@ class _ThisPythonSpecs(KernelSpecManager):
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
         return KernelSpec(
-            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            argv=[sys.executable, "-m", "pop_nb.execution.kernel_main", "-f", "{connection_file}"],
             display_name="pop-nb stage (Python)",
             language="python",
             env={"PYDEVD_DISABLE_FILE_VALIDATION": "1"},

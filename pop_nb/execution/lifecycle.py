@@ -11,7 +11,7 @@ from pop_nb.errors import TaskFailed
 from pop_nb.execution.kernels import KernelProvider
 from pop_nb.execution.stage import StageResult, execute_stage
 from pop_nb.models.context import StageContext
-from pop_nb.models.pipeline import STAGES, TaskSpec
+from pop_nb.models.pipeline import STAGES, VALIDATION_STAGES, TaskSpec
 from pop_nb.models.status import StageRun, now_iso
 from pop_nb.pipeline.task_notebook import TaskNotebook
 from pop_nb.store.atomic import atomic_write_json, read_json
@@ -44,6 +44,8 @@ class TaskRun:
     autosave_s: float = 10.0
     startup_timeout_s: float = 60.0
     should_stop: Callable[[], bool] = lambda: False
+    previous: dict[str, StageRun] = field(default_factory=dict)
+    """Stage runs of an interrupted earlier run of this task: the done ones are not run again."""
     outputs: dict[str, str] = field(default_factory=dict)
     prev: str | None = None
 
@@ -61,8 +63,7 @@ class TaskRun:
             self._stage(stage)
         refinement = 0
         while True:
-            errors = self._validate(refinement)
-            needs_more = bool(self._flags().get("needsRefinement"))
+            errors, needs_more = self._validate(refinement)
             if not errors and not needs_more:
                 break
             if not errors:
@@ -86,7 +87,21 @@ class TaskRun:
         return final
 
     # -------------------------------------------------------------------------------------------
-    def _validate(self, refinement: int) -> list[str]:
+    def _validate(self, refinement: int) -> tuple[list[str], bool]:
+        """One validation pass: the errors found and whether a stage asked for refinement.
+
+        A pass is resumed as a unit: its recorded outcome is reused only if it completed; a pass that was
+        interrupted runs both its stages again (the first may have left flags the second added to).
+        """
+        record = self.job.validation_record(self.name, refinement)
+        keys = [f"{s}{run_suffix(refinement)}" for s in VALIDATION_STAGES if self.notebook.has_stage(s)]
+        if record.exists() and all(self._was_done(key) for key in keys):
+            for stage in VALIDATION_STAGES:
+                self._stage(stage, refinement)  # restores their outputs, runs nothing
+            outcome = read_json(record)
+            return list(outcome["errors"]), bool(outcome["needs_refinement"])
+        for key in keys:
+            self.previous.pop(key, None)
         flags = self._flags()
         flags.pop("validationErrors", None)
         flags.pop("needsRefinement", None)
@@ -96,7 +111,15 @@ class TaskRun:
         found = schema_errors(schema, self._prev_value()) if schema is not None else []
         self._stage("validateQuality", refinement)
         # flags accumulate over both validation stages; the schema is checked on what validateStructure left
-        return list(self._flags().get("validationErrors") or []) + found
+        flags = self._flags()
+        errors = list(flags.get("validationErrors") or []) + found
+        needs_more = bool(flags.get("needsRefinement"))
+        atomic_write_json(record, {"errors": errors, "needs_refinement": needs_more})
+        return errors, needs_more
+
+    def _was_done(self, key: str) -> bool:
+        run = self.previous.get(key)
+        return run is not None and run.state == "done"
 
     def _prev_value(self) -> Any:
         return read_json(self.job.path / self.prev) if self.prev else None
@@ -124,6 +147,12 @@ class TaskRun:
         if self.should_stop():
             raise TaskFailed(self.name, stage, "Cancelled", "the job was cancelled before this stage started")
         key = f"{stage}{run_suffix(refinement)}"
+        if self._was_done(key):  # done before the runner was interrupted: keep it, run nothing
+            done = self.previous[key]
+            if done.output:
+                self.outputs[stage] = done.output
+                self.prev = done.output
+            return None
         self.context.prev = self.prev
         self.context.stages = dict(self.outputs)
         atomic_write_json(self.job.stage_context(self.name, stage, refinement), self.context)

@@ -18,6 +18,9 @@ from pop_nb.llm.secrets import load_dotenv_file, redact
 from pop_nb.models.status import ErrorInfo
 from pop_nb.pipeline.compile import compile_pipeline
 from pop_nb.store.jobs import JobStore
+from pop_nb.store.locks import FileLock
+
+EXIT_ALREADY_RUNNING = 3  # another runner has (or had) the job: not an error of the job
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +34,21 @@ def main(argv: list[str] | None = None) -> int:
     if folder.place != "current":
         print(f"job {args.job_id} is in {folder.place}/, not current/; use `pop resume`", file=sys.stderr)
         return 2
+    lock = FileLock(folder.runner_lock)
+    try:
+        claimed = lock.acquire()
+    except FileNotFoundError:  # the folder moved away between the lookup and the lock
+        claimed = False
+    if not claimed:
+        print(f"job {args.job_id} already has a runner; this one exits", file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
+    # Checked again under the lock: a runner that just finished may have moved or closed the job.
+    if not folder.status_file.exists() or folder.read_status().state in ("done", "failed", "cancelled"):
+        print(f"job {args.job_id} has already ended; nothing to run", file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
+    if folder.read_status().state == "waiting":
+        print(f"job {args.job_id} waits at a gate: `pop approve {args.job_id}` first", file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
     status = folder.read_status()
     try:
         pipeline = compile_pipeline(settings.root, status.pipeline)

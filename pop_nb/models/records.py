@@ -10,7 +10,20 @@ from pop_nb.models.status import now_iso
 
 EventKind = Literal["job", "task", "stage", "llm"]
 EventStatus = Literal[
-    "created", "started", "done", "failed", "skipped", "retried", "resumed", "cancelled", "selected"
+    "created",
+    "started",
+    "done",
+    "failed",
+    "skipped",
+    "retried",
+    "resumed",
+    "cancelled",
+    "selected",
+    "waiting",
+    "approved",
+    "rejected",
+    "recovered",
+    "claimed",
 ]
 
 

@@ -73,6 +73,9 @@ class TaskStatus(BaseModel):
     fallback_for: str | None = Field(
         default=None, description="Set when this task ran as another's fallback."
     )
+    gate: Literal["waiting", "approved", "rejected"] | None = Field(
+        default=None, description="For a task with gate: true, once it is done."
+    )
 
 
 class JobStatus(BaseModel):
@@ -92,6 +95,7 @@ class JobStatus(BaseModel):
     totals: Totals = Field(default_factory=Totals)
     tasks: dict[str, TaskStatus] = Field(default_factory=dict)
     resumes: int = 0
+    recoveries: int = Field(default=0, description="Times a dead runner's job was picked up again.")
 
     def refresh_progress(self) -> None:
         if self.tasks:

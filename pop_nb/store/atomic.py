@@ -45,12 +45,12 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path: Path, value: Any) -> None:
+def atomic_write_json(path: Path, value: Any, durable: bool = True) -> None:
     if isinstance(value, BaseModel):
         text = value.model_dump_json(indent=2)
     else:
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    atomic_write_text(path, text + "\n")
+    atomic_write_bytes(path, (text + "\n").encode("utf-8"), durable=durable)
 
 
 def append_jsonl(path: Path, row: BaseModel | dict[str, Any]) -> None:

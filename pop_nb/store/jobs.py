@@ -37,6 +37,7 @@ class JobFolder:
     pipeline_file = property(lambda self: self.path / "pipeline.yaml")
     status_file = property(lambda self: self.path / "tasks-status.json")
     runner_file = property(lambda self: self.path / "runner.json")
+    runner_lock = property(lambda self: self.path / "runner.lock")
     events_file = property(lambda self: self.path / "events.jsonl")
     usage_file = property(lambda self: self.path / "usage.jsonl")
     products_dir = property(lambda self: self.path / "products")
@@ -59,6 +60,10 @@ class JobFolder:
 
     def stage_log(self, task: str, stage: str, refinement: int = 0) -> Path:
         return self.task_dir(task) / "logs" / f"{stage}{run_suffix(refinement)}.log"
+
+    def validation_record(self, task: str, refinement: int = 0) -> Path:
+        """The outcome of one validation pass (both validation stages), so a resumed task can skip it."""
+        return self.task_dir(task) / "outputs" / f"validation{run_suffix(refinement)}.json"
 
     def flags_file(self, task: str) -> Path:
         return self.task_dir(task) / "flags.json"

@@ -1,0 +1,55 @@
+"""Advisory file locks (``flock``) that the operating system releases when their holder dies.
+
+A job's runner holds ``<job>/runner.lock`` for as long as it runs: that lock, not a pid that may have
+been reused, is how anyone tells whether a job has a live runner, and it is what keeps two runners
+(two daemons, or a daemon and ``pop resume``) from ever running one job at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+
+class FileLock:
+    """An exclusive, non-blocking ``flock``; held until :meth:`release` or the process ends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock if it is free; ``False`` if another open file (any process) holds it."""
+        if self._fd is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+
+def is_locked(path: Path) -> bool:
+    """True if some process holds the lock at ``path`` (checked by trying to take it)."""
+    probe = FileLock(path)
+    if not path.exists():
+        return False
+    if probe.acquire():
+        probe.release()
+        return False
+    return True
