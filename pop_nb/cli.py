@@ -60,6 +60,23 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=cmd_resume)
 
+    c = sub.add_parser(
+        "orchestrate", help="the daemon: turn seeds dropped in pending/ into jobs and run them"
+    )
+    c.add_argument("--once", action="store_true", help="take what is pending, run it all, then exit")
+    c.add_argument("--drain", action="store_true", help="on SIGTERM/SIGINT, wait for running jobs")
+    c.add_argument("--poll", type=float, default=1.0, help="seconds between scans (default 1)")
+    c.add_argument("--no-watch", action="store_true", help="poll only (network file systems)")
+    c.set_defaults(func=cmd_orchestrate)
+
+    c = sub.add_parser("submit", help="drop a seed into pending/ for the daemon (written atomically)")
+    c.add_argument("slug")
+    g = c.add_mutually_exclusive_group(required=True)
+    g.add_argument("--seed", type=Path, help="a seed file")
+    g.add_argument("--data", help="the seed's data, as JSON")
+    c.add_argument("--id", help="job id (default: <slug>-<time>-<random>)")
+    c.set_defaults(func=cmd_submit)
+
     c = sub.add_parser("approve", help="let a job waiting at a gate go on")
     c.add_argument("job_id")
     c.add_argument("--detach", action="store_true", help="start its runner and return at once")
@@ -109,8 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"{args.seed} names pipeline {seed.pipeline!r}, not {args.slug!r}. Fix: make them agree."
             )
     else:
-        data = json.loads(args.data) if args.data else {}
-        seed = parse_seed({"pipeline": args.slug, "data": data}, "--data")
+        seed = parse_seed({"pipeline": args.slug, "data": _parse_data(args.data)}, "--data")
     folder = create_job(settings, seed, args.id)
     job = Job(folder.job_id, settings, start_runner(settings, folder.job_id))
     return _follow(job, args.quiet)
@@ -122,6 +138,30 @@ def cmd_resume(args: argparse.Namespace) -> int:
     settings = load_settings()
     reset_for_resume(settings, args.job_id, args.from_task, args.budget_usd)
     return _follow(Job(args.job_id, settings, start_runner(settings, args.job_id)), args.quiet)
+
+
+def cmd_orchestrate(args: argparse.Namespace) -> int:
+    from pop_nb.orchestrator import Orchestrator
+
+    daemon = Orchestrator(
+        load_settings(), poll_s=args.poll, watch=not args.no_watch, once=args.once, drain=args.drain
+    )
+    return daemon.run()
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from pop_nb.models.seed import new_job_id
+    from pop_nb.orchestrator import submit_seed
+
+    settings = load_settings()
+    from pop_nb.jobs import parse_seed
+
+    seed = _read_json(args.seed) if args.seed else {"data": _parse_data(args.data)}
+    seed = {**seed, "pipeline": args.slug}
+    parse_seed(seed, str(args.seed or "--data"))  # the daemon checks again; a typo is best caught now
+    path = submit_seed(settings, seed, args.id or new_job_id(args.slug))
+    print(path)
+    return 0
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
@@ -374,6 +414,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     created = init_project(args.dir)
     print(f'created {created}; try: cd {args.dir} && pop run hello --data \'{{"topic": "tidal power"}}\'')
     return 0
+
+
+def _parse_data(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else {}
+    except json.JSONDecodeError as exc:
+        raise PopError(
+            f'--data is not valid JSON ({exc}). Fix: quote it, e.g. --data \'{{"topic": "x"}}\''
+        ) from None
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -38,6 +38,9 @@ class PopSettings(BaseSettings):
         default="openai/gpt-4o-mini", description="Model used when no call, task, seed or pipeline names one."
     )
     max_running_jobs: int = Field(default=2, ge=1, description="Runner processes the daemon keeps at once.")
+    max_recoveries: int = Field(
+        default=3, ge=0, description="Times the daemon restarts a job whose runner died before failing it."
+    )
     max_parallel_tasks: int = Field(default=4, ge=1, description="Independent tasks of one job run at once.")
     executor: str = Field(default="local", description="local | celery")
     broker_url: str = Field(

@@ -20,7 +20,7 @@ from pop_nb.models.seed import Seed, check_job_id, new_job_id
 from pop_nb.models.status import JobStatus
 from pop_nb.store.atomic import atomic_write_json, read_json
 from pop_nb.store.jobs import JobFolder, JobStore
-from pop_nb.store.locks import is_locked
+from pop_nb.store.locks import FileLock, is_locked
 
 _FINAL_STATES = ("done", "failed", "cancelled")
 
@@ -48,22 +48,37 @@ def create_job(settings: PopSettings, seed: Seed, job_id: str | None = None) -> 
     return store.create(check_job_id(job_id) if job_id else new_job_id(seed.pipeline), seed, pipeline.text)
 
 
-def start_runner(settings: PopSettings, job_id: str) -> subprocess.Popen[bytes]:
+def start_runner(settings: PopSettings, job_id: str, lock: FileLock | None = None) -> subprocess.Popen[bytes]:
     """Start the runner process for ``job_id`` in its own session (process group).
 
-    Its own output (not the notebooks', which go to stage logs) lands in ``<job>/runner.log``.
+    The job's ``runner.lock`` is taken here and handed down to the runner, so from this call until the
+    runner exits there is no moment when a second runner (another daemon, a ``pop resume``) could take
+    the job. ``lock``: that lock, already taken by the caller. Raises :class:`JobStateError` if a runner
+    already has it. The runner's own output (not the notebooks', which go to stage logs) lands in
+    ``<job>/runner.log``.
     """
     folder = JobStore(settings.data).get(job_id)
+    lock = lock or FileLock(folder.runner_lock)
+    if not lock.acquire():
+        raise JobStateError(f"job {job_id} already has a runner. Fix: wait for it, or `pop cancel {job_id}`.")
     env = {**os.environ, "POP_ROOT": str(settings.root), "POP_DATA_DIR": str(settings.data)}
-    with open(folder.path / "runner.log", "ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "pop_nb.execution.runner_main", job_id],
-            env=env,
-            cwd=str(settings.root),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    fd = lock.hand_over()
+    try:
+        with open(folder.path / "runner.log", "ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "pop_nb.execution.runner_main", job_id, "--lock-fd", str(fd)],
+                env=env,
+                cwd=str(settings.root),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                pass_fds=(fd,),
+            )
+    except BaseException:
+        lock.release()
+        raise
+    finally:
+        lock.forget()
 
 
 def runner_alive(folder: JobFolder) -> bool:
@@ -87,6 +102,14 @@ def reset_for_resume(
             f"job {job_id} is running (pid in {folder.runner_file}). Fix: wait, or `pop cancel {job_id}`."
         )
     status = folder.read_status()
+    if folder.place == "current" and status.state in ("pending", "running") and from_task is None:
+        # its runner died (a crash, kill -9): go on from the interrupted stage, keeping all done work
+        how = "interrupted run: from the interrupted stage"
+        if budget_usd is not None:
+            _set_budget(folder, budget_usd)
+            how += f"; budget_usd -> {budget_usd:g}"
+        folder.append_event(Event(job=job_id, kind="job", status="resumed", message=how))
+        return folder
     pipeline = compile_pipeline(settings.root, status.pipeline)
     if from_task is not None and from_task not in pipeline.spec.tasks:
         raise PopError(
@@ -118,13 +141,50 @@ def reset_for_resume(
     folder = store.move(folder, "current")
     how = f"from task {from_task}" if from_task else "failed and pending tasks"
     if budget_usd is not None:
-        seed = folder.read_seed()
-        how += f"; budget_usd {seed.budget_usd} -> {budget_usd:g}"
-        raised = seed.model_copy(update={"budget_usd": budget_usd})
-        atomic_write_json(folder.seed_file, raised.model_dump(mode="json", exclude_none=True))
+        how += f"; budget_usd {folder.read_seed().budget_usd} -> {budget_usd:g}"
+        _set_budget(folder, budget_usd)
     folder.write_status(status)
     folder.append_event(Event(job=job_id, kind="job", status="resumed", message=how))
     return folder
+
+
+def _set_budget(folder: JobFolder, budget_usd: float) -> None:
+    raised = folder.read_seed().model_copy(update={"budget_usd": budget_usd})
+    atomic_write_json(folder.seed_file, raised.model_dump(mode="json", exclude_none=True))
+
+
+def recover(store: JobStore, folder: JobFolder, max_recoveries: int) -> bool:
+    """A job in ``current/`` whose runner died: count the recovery and leave it ready to go on from the
+    interrupted stage (True), or, past ``max_recoveries``, fail it with the reason (False)."""
+    from pop_nb.models.status import ErrorInfo
+
+    status = folder.read_status()
+    status.recoveries += 1
+    where = f"{status.current_task}/{status.current_stage}" if status.current_task else "start-up"
+    if status.recoveries > max_recoveries:
+        status.state = "failed"
+        status.error = ErrorInfo(
+            task=status.current_task,
+            stage=status.current_stage,
+            type="RunnerDied",
+            message=(
+                f"its runner died {status.recoveries} times (the last during {where}); see "
+                f"{folder.path / 'runner.log'}. Fix: find why (memory? a task that kills its process?), "
+                f"then `pop resume {folder.job_id}`"
+            ),
+        )
+        store.close(folder, status)
+        return False
+    folder.write_status(status)
+    folder.append_event(
+        Event(
+            job=folder.job_id,
+            kind="job",
+            status="recovered",
+            message=f"runner died during {where}; recovery {status.recoveries} of {max_recoveries}",
+        )
+    )
+    return True
 
 
 def _waiting_job(settings: PopSettings, job_id: str) -> tuple[JobStore, JobFolder, JobStatus]:

@@ -26,6 +26,7 @@ EXIT_ALREADY_RUNNING = 3  # another runner has (or had) the job: not an error of
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pop-runner")
     parser.add_argument("job_id")
+    parser.add_argument("--lock-fd", type=int, help="the job's runner.lock, already taken by our parent")
     args = parser.parse_args(argv)
     settings = load_settings()
     load_dotenv_file(settings.root)
@@ -34,11 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     if folder.place != "current":
         print(f"job {args.job_id} is in {folder.place}/, not current/; use `pop resume`", file=sys.stderr)
         return 2
-    lock = FileLock(folder.runner_lock)
-    try:
-        claimed = lock.acquire()
-    except FileNotFoundError:  # the folder moved away between the lookup and the lock
-        claimed = False
+    if args.lock_fd is not None:
+        lock, claimed = FileLock.inherited(folder.runner_lock, args.lock_fd), True
+    else:
+        lock = FileLock(folder.runner_lock)
+        try:
+            claimed = lock.acquire()
+        except FileNotFoundError:  # the folder moved away between the lookup and the lock
+            claimed = False
     if not claimed:
         print(f"job {args.job_id} already has a runner; this one exits", file=sys.stderr)
         return EXIT_ALREADY_RUNNING

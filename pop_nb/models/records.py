@@ -23,7 +23,6 @@ EventStatus = Literal[
     "approved",
     "rejected",
     "recovered",
-    "claimed",
 ]
 
 

@@ -13,7 +13,14 @@ from pop_nb.models.pipeline import stage_number
 from pop_nb.models.records import Event, EventStatus, RunRecord
 from pop_nb.models.seed import Seed, check_job_id
 from pop_nb.models.status import JobStatus, now_iso
-from pop_nb.store.atomic import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
+from pop_nb.store.atomic import (
+    append_jsonl,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+    read_jsonl,
+)
 
 Place = Literal["current", "complete", "failed"]
 PLACES: tuple[Place, ...] = ("current", "complete", "failed")
@@ -114,14 +121,20 @@ class JobStore:
         for place in ("pending", "current", "complete", "failed", "rejected"):
             self.dir(place)
 
-    def create(self, job_id: str, seed: Seed, pipeline_text: str) -> JobFolder:
-        """Make ``current/<id>/`` with the seed, the pipeline snapshot and a pending status."""
+    def create(
+        self, job_id: str, seed: Seed, pipeline_text: str, seed_bytes: bytes | None = None
+    ) -> JobFolder:
+        """Make ``current/<id>/`` with the seed (``seed_bytes``: the dropped file, kept byte for byte),
+        the pipeline snapshot and a pending status."""
         check_job_id(job_id)
         if self.find(job_id) is not None:
             raise JobStateError(f"job {job_id!r} already exists in {self.root}. Fix: pick another --id.")
         folder = JobFolder(self.dir("current") / job_id)
         folder.path.mkdir(parents=True)
-        atomic_write_text(folder.seed_file, seed.model_dump_json(indent=2, exclude_none=True) + "\n")
+        if seed_bytes is not None:
+            atomic_write_bytes(folder.seed_file, seed_bytes)
+        else:
+            atomic_write_text(folder.seed_file, seed.model_dump_json(indent=2, exclude_none=True) + "\n")
         atomic_write_text(folder.pipeline_file, pipeline_text)
         folder.write_status(JobStatus(job_id=job_id, pipeline=seed.pipeline, name=seed.name))
         folder.append_event(Event(job=job_id, kind="job", status="created"))

@@ -33,6 +33,24 @@ class FileLock:
         self._fd = fd
         return True
 
+    @classmethod
+    def inherited(cls, path: Path, fd: int) -> FileLock:
+        """The lock a parent took and handed down as ``fd`` (the same open file, so the same lock)."""
+        lock = cls(path)
+        lock._fd = fd
+        return lock
+
+    def hand_over(self) -> int:
+        """The descriptor to pass to a child process (``pass_fds``); call :meth:`forget` after spawning."""
+        assert self._fd is not None, "take the lock first"
+        return self._fd
+
+    def forget(self) -> None:
+        """Close our descriptor without unlocking: a child holding the same open file keeps the lock."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)

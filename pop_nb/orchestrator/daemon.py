@@ -1,0 +1,250 @@
+"""``pop orchestrate``: watch ``pending/``, turn seeds into jobs, keep one runner per job, recover.
+
+Every decision about a job is taken while holding its ``runner.lock``, and the lock is handed down to
+the runner it starts; so however many daemons share a folder, a job has at most one runner, and a job
+whose runner died is recovered once. Runners run in their own sessions and outlive the daemon; a
+restarted daemon finds them by their locks and leaves them be.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+from pop_nb.config import PopSettings
+from pop_nb.errors import JobStateError
+from pop_nb.orchestrator.intake import Intake
+from pop_nb.store.jobs import JobFolder, JobStore
+from pop_nb.store.locks import FileLock
+
+RECOVER, QUEUED = 0, 1  # queue order: jobs whose runner died go first, then the oldest queued
+FRESH_S = 5.0  # a pending job this new may be about to get its runner from `pop run` / `pop approve`
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        settings: PopSettings,
+        *,
+        poll_s: float = 1.0,
+        watch: bool = True,
+        once: bool = False,
+        drain: bool = False,
+        out: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.store = JobStore(settings.data)
+        self.store.ensure_layout()
+        self.poll_s = poll_s
+        self.watch = watch
+        self.once = once
+        self.drain = drain
+        self.out = out or sys.stdout
+        self.home = settings.data / ".orchestrator"
+        self.name = f"{os.uname().nodename}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.lock = FileLock(self.home / "daemons" / f"{self.name}.lock")
+        self.intake = Intake(settings, self.home / "claims" / self.name)
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.claimed: set[str] = set()  # jobs this daemon made: started at once, no freshness wait
+        self.queued = 0
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def run(self) -> int:
+        self.lock.acquire()
+        self._signals()
+        observer = self._observe() if self.watch else None
+        self._say(
+            f"orchestrating {self.settings.data} as {self.name} (max {self.settings.max_running_jobs} jobs)"
+        )
+        try:
+            self._recover_claims()
+            while True:
+                if not self.stopping.is_set():
+                    self._take_seeds()
+                self._reap()
+                if not self.stopping.is_set():
+                    self._schedule()
+                if self.stopping.is_set():
+                    if not self.drain or not self.children:
+                        break
+                elif self.once and self._idle():
+                    break
+                self.wake.wait(self.poll_s)
+                self.wake.clear()
+        finally:
+            if observer is not None:
+                observer.stop()
+            self.lock.release()
+            self.lock.path.unlink(missing_ok=True)
+            if self.intake.claim_dir.is_dir() and not any(self.intake.claim_dir.iterdir()):
+                self.intake.claim_dir.rmdir()
+        left = ", ".join(sorted(self.children)) or "none"
+        self._say(f"stopped; runners still going on their own: {left}")
+        return 0
+
+    def stop(self) -> None:
+        """Stop taking seeds and starting jobs; with ``drain``, wait for this daemon's runners first."""
+        self.stopping.set()
+        self.wake.set()
+
+    def _signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            self._say(
+                f"{signal.Signals(signum).name}: taking no more seeds" + (", draining" if self.drain else "")
+            )
+            self.stop()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    def _observe(self) -> Any:
+        """Wake the loop as soon as something lands in pending/ (inotify); polling still runs as a net."""
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:
+            return None
+        wake = self.wake
+
+        class Wake(FileSystemEventHandler):  # type: ignore[misc]
+            def on_any_event(self, event: Any) -> None:
+                wake.set()
+
+        observer = Observer()
+        observer.schedule(Wake(), str(self.store.dir("pending")), recursive=False)
+        observer.daemon = True
+        try:
+            observer.start()
+        except OSError:  # no inotify here (a network file system, limits): poll only
+            return None
+        return observer
+
+    # -- seeds --------------------------------------------------------------------------------------
+    def _recover_claims(self) -> None:
+        daemons = self.home / "daemons"
+        alive = {self.name}
+        for lock_file in daemons.glob("*.lock"):
+            if not FileLock(lock_file).acquire():
+                alive.add(lock_file.stem)
+            else:
+                lock_file.unlink(missing_ok=True)
+        back = self.intake.recover_claims(self.home / "claims", alive)
+        if back:
+            self._say(f"handed {back} seed(s) claimed by a stopped daemon back to pending/")
+
+    def _take_seeds(self) -> None:
+        for path in self.intake.pending():
+            if self.stopping.is_set():
+                return
+            outcome = self.intake.take(path)
+            if outcome is None:
+                continue
+            if outcome.job_id:
+                self.claimed.add(outcome.job_id)
+                self._say(f"accepted {outcome.name} -> current/{outcome.job_id}")
+            else:
+                self._say(f"rejected {outcome.name!r} -> rejected/{outcome.rejected} ({outcome.reason})")
+
+    # -- runners ------------------------------------------------------------------------------------
+    def _reap(self) -> None:
+        for job_id, proc in list(self.children.items()):
+            code = proc.poll()
+            if code is not None:
+                del self.children[job_id]
+                self.claimed.discard(job_id)
+                self._say(f"runner of {job_id} exited ({code})")
+
+    def _schedule(self) -> None:
+        """Start queued jobs (oldest first) and recover dead runners' jobs, up to the cap."""
+        live, queue = 0, []
+        for folder in self.store.jobs(("current",)):
+            lock = FileLock(folder.runner_lock)
+            try:
+                taken = lock.acquire()
+            except FileNotFoundError:  # it moved on meanwhile
+                continue
+            if not taken:
+                live += 1  # a runner has it (ours, another daemon's, a `pop run`)
+                continue
+            ready = self._runnable(folder)
+            if ready is None:
+                lock.release()
+            else:
+                queue.append((ready, folder, lock))
+        queue.sort(key=lambda item: item[0])
+        self.queued = len(queue)
+        for (order, _), folder, lock in queue:
+            if live >= self.settings.max_running_jobs or self.stopping.is_set():
+                lock.release()
+                continue
+            self.queued -= 1
+            if order == RECOVER and not self._recover(folder):
+                lock.release()
+                continue
+            self._start(folder, lock)
+            live += 1
+
+    def _recover(self, folder: JobFolder) -> bool:
+        from pop_nb.jobs import recover
+
+        if recover(self.store, folder, self.settings.max_recoveries):
+            self._say(f"recovering {folder.job_id}: its runner died; going on from the interrupted stage")
+            return True
+        self._say(f"failed {folder.job_id}: its runner died more than {self.settings.max_recoveries} times")
+        return False
+
+    def _runnable(self, folder: JobFolder) -> tuple[int, str] | None:
+        """Under the job's lock: its place in the queue (recoveries first, then oldest), or None."""
+        try:
+            status = folder.read_status()
+        except (OSError, ValueError):
+            return None  # being written for the first time; next pass
+        if status.state in ("done", "failed", "cancelled"):  # the runner died between status and move
+            self.store.close(folder, status)
+            return None
+        if status.state == "waiting":
+            return None
+        if status.state == "running":  # and nobody holds its lock: the runner died
+            return (RECOVER, status.created_at)
+        if folder.job_id not in self.claimed and _age_s(status.updated_at) < FRESH_S:
+            return None
+        return (QUEUED, status.created_at)
+
+    def _start(self, folder: JobFolder, lock: FileLock) -> None:
+        from pop_nb.jobs import start_runner
+
+        try:
+            proc = start_runner(self.settings, folder.job_id, lock=lock)
+        except (JobStateError, OSError) as exc:
+            self._say(f"could not start {folder.job_id}: {exc}")
+            return
+        self.children[folder.job_id] = proc
+        self._say(f"started {folder.job_id} (runner pid {proc.pid})")
+
+    def _idle(self) -> bool:
+        return not self.children and not self.queued and not self.intake.pending()
+
+    def _say(self, message: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        print(f"{stamp} {message}", file=self.out, flush=True)
+
+
+def _age_s(iso: str) -> float:
+    try:
+        then = datetime.fromisoformat(iso)
+    except ValueError:
+        return float("inf")
+    return (datetime.now(UTC) - then).total_seconds()

@@ -1,0 +1,212 @@
+"""Taking seeds from ``pending/``: claim, validate, and either create the job or reject the seed.
+
+A seed is claimed by renaming it into this daemon's claim folder (``.orchestrator/claims/<daemon>/``):
+a rename succeeds for exactly one daemon, so two daemons on one folder never take the same seed. What
+was claimed by a daemon that died is handed back to ``pending/`` (or dropped, if its job exists).
+Nothing is deleted: a bad seed is moved, byte for byte, to ``rejected/<id>/seed.json`` next to a
+``rejection.json`` that says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pop_nb.config import PopSettings
+from pop_nb.errors import PipelineError, PipelineNotFound, PopError, SeedError
+from pop_nb.models.seed import JOB_ID_RE
+from pop_nb.models.status import now_iso
+from pop_nb.store.atomic import atomic_write_bytes, atomic_write_json
+from pop_nb.store.jobs import JobStore
+
+SEED_SUFFIX = "-seed.json"
+MAX_SEED_BYTES = 1 << 20
+SETTLE_S = 2.0  # how long a seed that is not yet whole JSON may still be being written
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one pending file: a job id, a rejection (reason), or nothing yet (skipped)."""
+
+    name: str
+    job_id: str | None = None
+    rejected: str | None = None  # the rejected/<id> folder name
+    reason: str | None = None
+
+
+class Rejected(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        self.message = message
+        super().__init__(message)
+
+
+class Intake:
+    def __init__(self, settings: PopSettings, claim_dir: Path) -> None:
+        self.settings = settings
+        self.store = JobStore(settings.data)
+        self.pending_dir = self.store.dir("pending")
+        self.claim_dir = claim_dir
+
+    def pending(self) -> list[Path]:
+        """Files waiting in ``pending/``, oldest first.
+
+        A hidden file is a writer's temporary (``.name.XXXX.tmp``, rsync's ``.name.XXXXXX``) and is left
+        alone, unless its name ends in ``-seed.json``: then it is a seed with a bad id, and is rejected.
+        """
+        found = []
+        with os.scandir(self.pending_dir) as entries:
+            for entry in entries:
+                hidden_temp = entry.name.startswith(".") and not entry.name.endswith(SEED_SUFFIX)
+                if hidden_temp or not entry.is_file(follow_symlinks=False):
+                    continue
+                try:
+                    found.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
+                except FileNotFoundError:  # taken by another daemon meanwhile
+                    continue
+        return [self.pending_dir / name for _, name in sorted(found)]
+
+    def take(self, path: Path) -> Outcome | None:
+        """Claim and process one pending file; ``None`` if it is still being written or was taken."""
+        if self._still_writing(path):
+            return None
+        self.claim_dir.mkdir(parents=True, exist_ok=True)
+        claimed = self.claim_dir / path.name
+        try:
+            os.rename(path, claimed)
+        except FileNotFoundError:
+            return None  # another daemon was faster
+        try:
+            job_id = self._create_job(path.name, claimed)
+        except Rejected as why:
+            return self._reject(path.name, claimed, why)
+        claimed.unlink(missing_ok=True)
+        return Outcome(path.name, job_id=job_id)
+
+    def _still_writing(self, path: Path) -> bool:
+        """A recent file that is not yet whole JSON is probably being written: leave it a moment."""
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return False
+        if time.time() - st.st_mtime > SETTLE_S or st.st_size > MAX_SEED_BYTES:
+            return False
+        try:
+            json.loads(path.read_bytes())
+        except (ValueError, UnicodeDecodeError):
+            return True
+        except OSError:
+            return False
+        return False
+
+    def _create_job(self, name: str, claimed: Path) -> str:
+        if not name.endswith(SEED_SUFFIX):
+            raise Rejected(
+                "bad_name", f"{name!r} is not named <id>{SEED_SUFFIX}; rename it, e.g. job-1{SEED_SUFFIX}"
+            )
+        job_id = name[: -len(SEED_SUFFIX)]
+        if not JOB_ID_RE.fullmatch(job_id):
+            raise Rejected(
+                "bad_id",
+                f"job id {job_id[:80]!r} (from {name[:100]!r}) is not allowed: use 1-128 characters from "
+                "A-Z a-z 0-9 _ -, starting with a letter or digit",
+            )
+        size = claimed.stat().st_size
+        if size > MAX_SEED_BYTES:
+            raise Rejected(
+                "too_large",
+                f"{name} is {size} bytes, over the {MAX_SEED_BYTES}-byte limit for seeds; put large inputs "
+                "in files the task reads and pass their paths in the seed",
+            )
+        try:
+            data = json.loads(claimed.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError:
+            raise Rejected("not_utf8", f"{name} is not UTF-8 text (binary?); a seed is a JSON file") from None
+        except json.JSONDecodeError as exc:
+            raise Rejected("bad_json", f"{name} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise Rejected(
+                "invalid_seed", f'{name} holds a JSON {type(data).__name__}, not {{"pipeline": ...}}'
+            )
+        from pop_nb.jobs import parse_seed
+        from pop_nb.pipeline.compile import compile_pipeline
+
+        try:
+            seed = parse_seed(data, name)
+        except SeedError as exc:
+            raise Rejected(exc.reason, str(exc)) from None
+        existing = self.store.find(job_id)
+        if existing is not None:
+            if existing.place == "current" and existing.seed_file.read_bytes() == claimed.read_bytes():
+                return job_id  # our own claim, interrupted after the job was made: finish it
+            raise Rejected(
+                "duplicate_id", f"a job {job_id!r} already exists in {existing.place}/; use a new id"
+            )
+        try:
+            pipeline = compile_pipeline(self.settings.root, seed.pipeline)
+        except PipelineNotFound as exc:
+            raise Rejected("unknown_pipeline", str(exc)) from None
+        except PipelineError as exc:
+            raise Rejected("invalid_pipeline", str(exc)) from None
+        try:
+            self.store.create(job_id, seed, pipeline.text, seed_bytes=claimed.read_bytes())
+        except PopError as exc:
+            raise Rejected("create_failed", str(exc)) from None
+        return job_id
+
+    def _reject(self, name: str, claimed: Path, why: Rejected) -> Outcome:
+        base = name[: -len(SEED_SUFFIX)] if name.endswith(SEED_SUFFIX) else name
+        if not JOB_ID_RE.fullmatch(base):  # never a path from an untrusted name
+            base = "seed-" + hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        rejected = self.store.dir("rejected")
+        folder, n = rejected / base, 1
+        while folder.exists():
+            n += 1
+            folder = rejected / f"{base}-{n}"
+        folder.mkdir()
+        os.rename(claimed, folder / "seed.json")
+        atomic_write_json(
+            folder / "rejection.json",
+            {
+                "reason": why.reason,
+                "message": why.message,
+                "rejected_at": now_iso(),
+                "file": name[:300],
+            },
+        )
+        return Outcome(name, rejected=folder.name, reason=why.reason)
+
+    def recover_claims(self, claims_root: Path, alive: set[str]) -> int:
+        """Hand back what dead daemons had claimed; returns how many seeds went back to ``pending/``."""
+        back = 0
+        if not claims_root.is_dir():
+            return 0
+        for owner in claims_root.iterdir():
+            if not owner.is_dir() or owner.name in alive:
+                continue
+            for claimed in owner.iterdir():
+                job_id = claimed.name[: -len(SEED_SUFFIX)] if claimed.name.endswith(SEED_SUFFIX) else ""
+                folder = self.store.find(job_id) if JOB_ID_RE.fullmatch(job_id) else None
+                if folder is not None and folder.seed_file.read_bytes() == claimed.read_bytes():
+                    claimed.unlink()  # the job was made; only the cleanup was lost
+                    continue
+                os.rename(claimed, self.pending_dir / claimed.name)
+                back += 1
+            owner.rmdir()
+        return back
+
+
+def submit_seed(settings: PopSettings, seed: dict[str, object], job_id: str) -> Path:
+    """Write ``pending/<id>-seed.json`` atomically (a hidden temporary, then a rename), as integrators should."""
+    from pop_nb.models.seed import check_job_id
+
+    check_job_id(job_id)
+    target = JobStore(settings.data).dir("pending") / f"{job_id}{SEED_SUFFIX}"
+    if target.exists():
+        raise SeedError("duplicate_id", f"{target} is already waiting; use a new id")
+    atomic_write_bytes(target, (json.dumps(seed, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    return target
