@@ -201,7 +201,7 @@ class Intake:
 
 
 def submit_seed(settings: PopSettings, seed: dict[str, object], job_id: str) -> Path:
-    """Write ``pending/<id>-seed.json`` atomically (a hidden temporary, then a rename), as integrators should."""
+    """Write ``pending/<id>-seed.json`` atomically: a hidden temporary, then a rename."""
     from pop_nb.models.seed import check_job_id
 
     check_job_id(job_id)
