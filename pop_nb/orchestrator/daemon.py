@@ -55,6 +55,7 @@ class Orchestrator:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.claimed: set[str] = set()  # jobs this daemon made: started at once, no freshness wait
         self.queued = 0
+        self.unfinished = 0  # jobs in current/ still to run or running (under any runner)
         self.wake = threading.Event()
         self.stopping = threading.Event()
 
@@ -169,7 +170,7 @@ class Orchestrator:
 
     def _schedule(self) -> None:
         """Start queued jobs (oldest first) and recover dead runners' jobs, up to the cap."""
-        live, queue = 0, []
+        live, queue, self.unfinished = 0, [], 0
         for folder in self.store.jobs(("current",)):
             lock = FileLock(folder.runner_lock)
             try:
@@ -178,8 +179,10 @@ class Orchestrator:
                 continue
             if not taken:
                 live += 1  # a runner has it (ours, another daemon's, a `pop run`)
+                self.unfinished += 1
                 continue
             ready = self._runnable(folder)
+            self.unfinished += ready is not None or self._open(folder)
             if ready is None:
                 lock.release()
             else:
@@ -235,7 +238,15 @@ class Orchestrator:
         self._say(f"started {folder.job_id} (runner pid {proc.pid})")
 
     def _idle(self) -> bool:
-        return not self.children and not self.queued and not self.intake.pending()
+        """Nothing left for ``--once``: no seed waiting, no job in current/ that is not done or gated."""
+        return not self.children and not self.unfinished and not self.intake.pending()
+
+    @staticmethod
+    def _open(folder: JobFolder) -> bool:
+        try:
+            return folder.read_status().state in ("pending", "running")
+        except (OSError, ValueError):
+            return True
 
     def _say(self, message: str) -> None:
         stamp = time.strftime("%H:%M:%S")

@@ -1,0 +1,207 @@
+"""The daemon with real processes: runners, kernels, kill -9, two daemons on one folder, gates, drain."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import Project, kernels_of
+from tests.orchestrator.test_intake import HOSTILE, drop
+
+pytestmark = pytest.mark.slow
+
+
+class Daemon:
+    def __init__(self, project: Project, *args: str) -> None:
+        self.log = project.root / f"daemon-{time.monotonic_ns()}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pop_nb.cli", "orchestrate", "--poll", "0.2", *args],
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait(self, timeout: float = 180) -> int:
+        return self.proc.wait(timeout)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+def wait_for(check, timeout: float = 120, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {check}")
+
+
+def events(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+
+
+def stage_starts(folder: Path) -> Counter:
+    return Counter(
+        f"{e['task']}/{e['stage']}"
+        for e in events(folder)
+        if e["kind"] == "stage" and e["status"] == "started"
+    )
+
+
+def seed(slug: str, **data: object) -> bytes:
+    return json.dumps({"pipeline": slug, "data": data}).encode()
+
+
+def test_two_daemons_take_twenty_seeds_each_once_and_reject_the_hostile(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POP_MAX_RUNNING_JOBS", "2")
+    project.pipeline("tiny", {"a": {"cells": [("inference", "pop.output({'n': pop.seed['n']})")]}})
+    for i in range(20):
+        drop(project, f"job-{i:02d}-seed.json", seed("tiny", n=i))
+    for name, content, _ in HOSTILE:
+        drop(project, name, content.replace(b'"tiny"', b'"tiny"'))
+    daemons = [Daemon(project, "--once"), Daemon(project, "--once")]
+    assert [d.wait() for d in daemons] == [0, 0], [d.output() for d in daemons]
+
+    complete = sorted(p.name for p in (project.data / "complete").iterdir() if p.is_dir())
+    assert complete == [f"job-{i:02d}" for i in range(20)]
+    for name in complete:
+        folder = project.data / "complete" / name
+        runs = [e for e in events(folder) if e["kind"] == "job" and e["status"] == "started"]
+        assert len(runs) == 1, name  # one runner, one run
+        assert stage_starts(folder) == {"a/inference": 1}
+        assert json.loads((folder / "tasks" / "a" / "outputs" / "final.json").read_text()) == {
+            "n": int(name[-2:])
+        }
+    rejected = {
+        json.loads((p / "rejection.json").read_text())["file"]: json.loads(
+            (p / "rejection.json").read_text()
+        )["reason"]
+        for p in (project.data / "rejected").iterdir()
+    }
+    assert rejected == {name: reason for name, _, reason in HOSTILE}
+    assert list((project.data / "pending").iterdir()) == []
+    accepted = sum(d.output().count("accepted ") for d in daemons)
+    assert accepted == 20  # each seed claimed by exactly one of the two daemons
+    assert kernels_of(project.data) == []
+
+
+def test_a_runner_killed_mid_stage_is_recovered_from_that_stage(project: Project) -> None:
+    marker = project.root / "inference-began"
+    project.pipeline(
+        "slow",
+        {
+            "t": {
+                "cells": [
+                    ("ingestion", "pop.output({'got': 1})"),
+                    (
+                        "inference",
+                        "import pathlib, time\n"
+                        f"m = pathlib.Path({str(marker)!r})\n"
+                        "if not m.exists():\n"
+                        "    m.touch()\n"
+                        "    time.sleep(300)\n"
+                        "pop.output({'prev': pop.prev})",
+                    ),
+                    ("integration", "pop.output({'final': pop.prev})"),
+                ]
+            }
+        },
+    )
+    drop(project, "victim-seed.json", seed("slow"))
+    daemon = Daemon(project)
+    try:
+        wait_for(marker.exists)
+        folder = project.data / "current" / "victim"
+        runner = json.loads((folder / "runner.json").read_text())["pid"]
+        kernels = wait_for(lambda: kernels_of(project.data))
+        os.kill(runner, signal.SIGKILL)
+        # the stranded kernel notices its runner is gone and exits
+        wait_for(lambda: not any(k.is_running() and k.status() != psutil.STATUS_ZOMBIE for k in kernels), 30)
+        done = project.data / "complete" / "victim"
+        wait_for(done.exists, 180)
+    finally:
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.wait(60) == 0
+    assert stage_starts(done) == {"t/ingestion": 1, "t/inference": 2, "t/integration": 1}
+    status = json.loads((done / "tasks-status.json").read_text())
+    assert status["state"] == "done" and status["recoveries"] == 1
+    assert json.loads((done / "tasks" / "t" / "outputs" / "final.json").read_text()) == {
+        "final": {"prev": {"got": 1}}
+    }
+    assert any(e["status"] == "recovered" for e in events(done))
+    assert "recovering victim" in daemon.output()
+
+
+def test_a_killed_daemon_restarted_loses_and_repeats_nothing(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POP_MAX_RUNNING_JOBS", "2")
+    project.pipeline("nap", {"a": {"cells": [("inference", "import time\ntime.sleep(2)\npop.output(1)")]}})
+    for i in range(6):
+        drop(project, f"nap-{i}-seed.json", seed("nap"))
+    first = Daemon(project)
+    wait_for(lambda: "started nap-1" in first.output())
+    first.proc.kill()  # kill -9 while its runners work
+    first.wait(30)
+    second = Daemon(project, "--once")
+    assert second.wait() == 0, second.output()
+    complete = sorted(p.name for p in (project.data / "complete").iterdir() if p.is_dir())
+    assert complete == [f"nap-{i}" for i in range(6)]
+    for name in complete:
+        folder = project.data / "complete" / name
+        assert stage_starts(folder) == {"a/inference": 1}, name
+        assert not any(e["status"] == "recovered" for e in events(folder))  # its runner outlived the daemon
+    assert not (project.data / "rejected").exists() or list((project.data / "rejected").iterdir()) == []
+
+
+def test_gates_wait_for_approve_or_reject(project: Project) -> None:
+    project.pipeline(
+        "gated",
+        {
+            "draft": {"gate": True, "cells": [("inference", "pop.output('draft text')")]},
+            "publish": {"needs": ["draft"], "cells": [("inference", "pop.output(pop.inputs['draft'])")]},
+        },
+    )
+    job = project.run("gated")
+    assert job.state == "waiting" and job.folder.place == "current"
+    assert job.status.tasks["draft"].gate == "waiting" and job.status.tasks["publish"].state == "pending"
+    approve = subprocess.run(
+        [sys.executable, "-m", "pop_nb.cli", "approve", job.id, "--quiet"], capture_output=True, text=True
+    )
+    assert approve.returncode == 0, approve.stderr
+    assert job.state == "done" and job.outputs()["publish"] == "draft text"
+    assert stage_starts(job.path) == {"draft/inference": 1, "publish/inference": 1}
+
+    other = project.run("gated")
+    reject = subprocess.run(
+        [sys.executable, "-m", "pop_nb.cli", "reject", other.id, "--reason", "off-brand"],
+        capture_output=True,
+        text=True,
+    )
+    assert reject.returncode == 0, reject.stderr
+    assert other.state == "failed" and other.folder.place == "failed"
+    assert other.status.error.type == "GateRejected" and "off-brand" in other.status.error.message
+
+
+def test_sigterm_with_drain_waits_for_running_jobs(project: Project) -> None:
+    project.pipeline("nap", {"a": {"cells": [("inference", "import time\ntime.sleep(3)\npop.output(1)")]}})
+    drop(project, "last-seed.json", seed("nap"))
+    daemon = Daemon(project, "--drain")
+    wait_for(lambda: "started last" in daemon.output())
+    daemon.proc.send_signal(signal.SIGTERM)
+    drop(project, "late-seed.json", seed("nap"))  # arrives after the signal: left for the next daemon
+    assert daemon.wait(120) == 0
+    assert (project.data / "complete" / "last").is_dir()  # finished before the daemon exited
+    assert (project.data / "pending" / "late-seed.json").exists()
