@@ -42,9 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", action="store_true", help="no progress display")
     c.set_defaults(func=cmd_run)
 
-    c = sub.add_parser("status", help="jobs and their state; one job in detail")
+    c = sub.add_parser("status", help="running, queued, waiting, recent failures; or one job in detail")
     c.add_argument("job_id", nargs="?")
     c.add_argument("--json", action="store_true")
+    c.add_argument("--recent", type=int, default=10, help="how many recent failures to list")
     c.set_defaults(func=cmd_status)
 
     c = sub.add_parser("logs", help="stage logs of a job (the output its cells printed)")
@@ -285,19 +286,58 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows = []
     for folder in store.jobs():
         try:
-            st = folder.read_status()
+            rows.append((folder, folder.read_status()))
         except (FileNotFoundError, ValueError):
             continue
-        rows.append(st)
-    rows.sort(key=lambda s: s.created_at)
+    rows.sort(key=lambda r: r[1].created_at)
     if args.json:
-        print(json.dumps([json.loads(s.model_dump_json()) for s in rows], indent=2))
+        print(json.dumps([json.loads(s.model_dump_json()) for _, s in rows], indent=2))
         return 0
     if not rows:
         print(f"no jobs in {settings.data}")
-    for st in rows:
-        print(f"{st.job_id:<48} {st.pipeline:<22} {st.state:<9} {st.progress:3d}%  ${st.totals.cost_usd:.6f}")
+        return 0
+    _print_overview(rows, args.recent)
     return 0
+
+
+def _print_overview(rows: list[tuple[Any, Any]], recent: int) -> None:
+    """Running, queued, waiting at a gate, recent failures, and how many are done."""
+    from pop_nb.jobs import runner_alive
+
+    groups: dict[str, list[tuple[Any, Any]]] = {"running": [], "queued": [], "waiting": [], "failed": []}
+    done = []
+    for folder, st in rows:
+        if folder.place == "current" and st.state == "waiting":
+            groups["waiting"].append((folder, st))
+        elif folder.place == "current":
+            groups["running" if runner_alive(folder) else "queued"].append((folder, st))
+        elif folder.place == "failed":
+            groups["failed"].append((folder, st))
+        else:
+            done.append(st)
+    for _, st in groups["running"]:
+        where = f"{st.current_task}/{st.current_stage}" if st.current_task else "starting"
+        print(
+            f"running  {st.job_id:<44} {st.pipeline:<20} {st.progress:3d}%  {where:<28} "
+            f"${st.totals.cost_usd:.6f}"
+        )
+    for _, st in groups["queued"]:
+        note = f"  (runner died; recoveries {st.recoveries})" if st.state == "running" else ""
+        print(f"queued   {st.job_id:<44} {st.pipeline:<20} since {st.created_at[:19]}{note}")
+    for _, st in groups["waiting"]:
+        gates = ", ".join(n for n, t in st.tasks.items() if t.gate == "waiting")
+        print(
+            f"waiting  {st.job_id:<44} {st.pipeline:<20} gate after {gates}: pop approve|reject {st.job_id}"
+        )
+    failed = sorted(groups["failed"], key=lambda r: r[1].ended_at or "", reverse=True)
+    for _, st in failed[:recent]:
+        why = f"{st.error.type}: {st.error.message}" if st.error else st.state
+        print(f"{st.state:<8} {st.job_id:<44} {st.pipeline:<20} {why[:90]}")
+    if len(failed) > recent:
+        print(f"         ... and {len(failed) - recent} older failures (pop status --recent N)")
+    if done:
+        total = sum(s.totals.cost_usd for s in done)
+        print(f"done     {len(done)} job(s), latest {done[-1].job_id}; total ${total:.6f}")
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -327,7 +367,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     if cancel_job(load_settings(), args.job_id):
         print(f"cancelled {args.job_id}")
         return 0
-    print(f"job {args.job_id} is not running", file=sys.stderr)
+    print(f"job {args.job_id} has already ended; nothing to cancel", file=sys.stderr)
     return 1
 
 

@@ -232,23 +232,47 @@ def reject_gate(settings: PopSettings, job_id: str, reason: str | None = None) -
 
 
 def cancel_job(settings: PopSettings, job_id: str, grace_s: float = 10.0) -> bool:
-    """SIGTERM the job's runner group, then SIGKILL after ``grace_s``. False if it was not running."""
-    folder = JobStore(settings.data).get(job_id)
-    if not runner_alive(folder):
+    """Stop a job: SIGTERM its runner's process group, SIGKILL after ``grace_s``; a job not yet started
+    (queued, or waiting at a gate) is cancelled on the spot. Either way it ends ``cancelled`` in
+    ``failed/`` (resumable). False if the job had already ended."""
+    store = JobStore(settings.data)
+    folder = store.get(job_id)
+    if runner_alive(folder):
+        _stop_runner(folder, grace_s)
+    folder = store.get(job_id)  # the runner moves it when it ends
+    if folder.place != "current":
+        return folder.read_status().state == "cancelled"
+    status = folder.read_status()
+    if status.state in _FINAL_STATES:
         return False
-    info = read_json(folder.runner_file)
-    pgid = int(info["pgid"])
-    os.killpg(pgid, signal.SIGTERM)
+    from pop_nb.models.status import ErrorInfo
+
+    # never started, or its runner was killed before it could write the end: write it here
+    status.state, status.error = "cancelled", ErrorInfo(type="Cancelled", message="the job was cancelled")
+    store.close(folder, status)
+    return True
+
+
+def _stop_runner(folder: JobFolder, grace_s: float) -> None:
+    deadline = time.monotonic() + 5
+    while not folder.runner_file.exists() and time.monotonic() < deadline:  # a runner just starting
+        time.sleep(0.05)
+    try:
+        pgid = int(read_json(folder.runner_file)["pgid"])
+    except (OSError, ValueError, KeyError):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
-            return True
+            return
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
-    return True
+    # its kernels notice their runner is gone and exit by themselves (pop_nb.execution.kernel_main)
 
 
 class Job:

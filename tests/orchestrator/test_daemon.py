@@ -36,6 +36,10 @@ class Daemon:
         return self.log.read_text()
 
 
+def pop(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pop_nb.cli", *args], capture_output=True, text=True)
+
+
 def wait_for(check, timeout: float = 120, every: float = 0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -177,6 +181,8 @@ def test_gates_wait_for_approve_or_reject(project: Project) -> None:
     job = project.run("gated")
     assert job.state == "waiting" and job.folder.place == "current"
     assert job.status.tasks["draft"].gate == "waiting" and job.status.tasks["publish"].state == "pending"
+    overview = pop("status").stdout
+    assert f"waiting  {job.id}" in overview and f"pop approve|reject {job.id}" in overview
     approve = subprocess.run(
         [sys.executable, "-m", "pop_nb.cli", "approve", job.id, "--quiet"], capture_output=True, text=True
     )
@@ -193,6 +199,21 @@ def test_gates_wait_for_approve_or_reject(project: Project) -> None:
     assert reject.returncode == 0, reject.stderr
     assert other.state == "failed" and other.folder.place == "failed"
     assert other.status.error.type == "GateRejected" and "off-brand" in other.status.error.message
+    assert f"failed   {other.id}" in pop("status").stdout
+
+
+def test_cancel_of_a_queued_job_ends_it_without_a_runner(project: Project) -> None:
+    from pop_nb.jobs import cancel_job, create_job, parse_seed
+
+    project.pipeline("tiny", {"a": {}})
+    settings = project.settings()
+    folder = create_job(settings, parse_seed({"pipeline": "tiny"}, "test"), "queued-1")
+    assert "queued   queued-1" in pop("status").stdout
+    assert cancel_job(settings, "queued-1") is True
+    status = json.loads((project.data / "failed" / "queued-1" / "tasks-status.json").read_text())
+    assert status["state"] == "cancelled" and not folder.path.exists()
+    assert cancel_job(settings, "queued-1") is True  # asking again: it is cancelled
+    assert pop("cancel", "queued-1").returncode == 0
 
 
 def test_sigterm_with_drain_waits_for_running_jobs(project: Project) -> None:
