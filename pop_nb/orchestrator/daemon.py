@@ -112,7 +112,8 @@ class Orchestrator:
         signal.signal(signal.SIGINT, on_signal)
 
     def _observe(self) -> Any:
-        """Wake the loop as soon as something lands in pending/ (inotify); polling still runs as a net."""
+        """Wake the loop as soon as a seed lands in pending/ or a job leaves current/ (a slot is free);
+        polling still runs as a safety net (and is all there is where inotify is not)."""
         try:
             from watchdog.events import FileSystemEventHandler
             from watchdog.observers import Observer
@@ -125,7 +126,8 @@ class Orchestrator:
                 wake.set()
 
         observer = Observer()
-        observer.schedule(Wake(), str(self.store.dir("pending")), recursive=False)
+        for place in ("pending", "current"):
+            observer.schedule(Wake(), str(self.store.dir(place)), recursive=False)
         observer.daemon = True
         try:
             observer.start()
