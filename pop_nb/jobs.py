@@ -23,6 +23,7 @@ from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.locks import FileLock, is_locked
 
 _FINAL_STATES = ("done", "failed", "cancelled")
+LOCK_PATIENCE_S = 2.0  # a daemon holds a job's lock only for a moment when it does not start it
 
 
 def parse_seed(data: dict[str, Any], where: str) -> Seed:
@@ -59,7 +60,10 @@ def start_runner(settings: PopSettings, job_id: str, lock: FileLock | None = Non
     """
     folder = JobStore(settings.data).get(job_id)
     lock = lock or FileLock(folder.runner_lock)
-    if not lock.acquire():
+    deadline = time.monotonic() + LOCK_PATIENCE_S
+    while not lock.acquire() and time.monotonic() < deadline:  # a daemon may be looking at the job
+        time.sleep(0.02)
+    if not lock.held:
         raise JobStateError(f"job {job_id} already has a runner. Fix: wait for it, or `pop cancel {job_id}`.")
     env = {**os.environ, "POP_ROOT": str(settings.root), "POP_DATA_DIR": str(settings.data)}
     fd = lock.hand_over()

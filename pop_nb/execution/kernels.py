@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
+import uuid
 from typing import Protocol
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
@@ -53,22 +56,41 @@ class _ThisPythonSpecs(KernelSpecManager):
 
 
 class FreshKernelProvider:
-    """A new kernel per stage: full isolation, about a second of start-up each."""
+    """A new kernel per stage: full isolation, about a second of start-up each.
+
+    Kernels talk over Unix sockets (``transport="ipc"``) in a private folder, not TCP: TCP ports are
+    picked free by the parent and bound later by the kernel, and with many kernels starting at once
+    another process takes one in between ("Address already in use", a stage failing for nothing).
+    """
 
     def __init__(self, startup_timeout_s: float = 60) -> None:
         self.startup_timeout_s = startup_timeout_s
         self._live: set[KernelManager] = set()
         self._lock = threading.Lock()
         self._closed = False
+        # short: a Unix socket path must fit in ~100 bytes
+        self._sockets = tempfile.mkdtemp(prefix="pop-k-", dir="/tmp" if os.path.isdir("/tmp") else None)
 
     def acquire(self, cwd: str) -> KernelManager:
-        km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=_ThisPythonSpecs())
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("kernel provider is shut down (the job is being cancelled)")
-            self._live.add(km)
-        run_sync(km.start_kernel)(cwd=cwd, env=dict(os.environ))
-        return km
+        for attempt in (1, 2):
+            km = KernelManager(
+                kernel_name=KERNEL_NAME,
+                kernel_spec_manager=_ThisPythonSpecs(),
+                transport="ipc",
+                ip=os.path.join(self._sockets, uuid.uuid4().hex[:8]),
+            )
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError("kernel provider is shut down (the job is being cancelled)")
+                self._live.add(km)
+            try:
+                run_sync(km.start_kernel)(cwd=cwd, env=dict(os.environ))
+                return km
+            except Exception:
+                self.release(km)
+                if attempt == 2 or self._closed:
+                    raise
+        raise AssertionError("unreachable")
 
     def release(self, km: KernelManager) -> None:
         try:
@@ -86,6 +108,7 @@ class FreshKernelProvider:
             live = list(self._live)
         for km in live:
             kill_kernel(km)
+        shutil.rmtree(self._sockets, ignore_errors=True)
 
 
 def kill_kernel(km: KernelManager) -> None:

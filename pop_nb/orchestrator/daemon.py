@@ -61,6 +61,7 @@ class Orchestrator:
 
     # -- lifecycle --------------------------------------------------------------------------------
     def run(self) -> int:
+        self.lock.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock.acquire()
         self._signals()
         observer = self._observe() if self.watch else None
@@ -140,10 +141,12 @@ class Orchestrator:
         daemons = self.home / "daemons"
         alive = {self.name}
         for lock_file in daemons.glob("*.lock"):
-            if not FileLock(lock_file).acquire():
-                alive.add(lock_file.stem)
-            else:
+            probe = FileLock(lock_file)
+            if probe.acquire():  # nobody holds it: that daemon is gone
+                probe.release()
                 lock_file.unlink(missing_ok=True)
+            else:
+                alive.add(lock_file.stem)
         back = self.intake.recover_claims(self.home / "claims", alive)
         if back:
             self._say(f"handed {back} seed(s) claimed by a stopped daemon back to pending/")

@@ -20,10 +20,13 @@ class FileLock:
         self._fd: int | None = None
 
     def acquire(self) -> bool:
-        """Take the lock if it is free; ``False`` if another open file (any process) holds it."""
+        """Take the lock if it is free; ``False`` if another open file (any process) holds it.
+
+        Its folder must exist (``FileNotFoundError`` otherwise): a job folder that has just moved away
+        must not be brought back to life as an empty folder holding a lock file.
+        """
         if self._fd is not None:
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -65,9 +68,10 @@ class FileLock:
 def is_locked(path: Path) -> bool:
     """True if some process holds the lock at ``path`` (checked by trying to take it)."""
     probe = FileLock(path)
-    if not path.exists():
-        return False
-    if probe.acquire():
-        probe.release()
+    try:
+        if probe.acquire():
+            probe.release()
+            return False
+    except FileNotFoundError:  # no such job folder (any more): nobody runs it there
         return False
     return True
