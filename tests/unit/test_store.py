@@ -36,3 +36,30 @@ def test_read_jsonl_skips_a_torn_last_line(tmp_path: Path) -> None:
         fh.write('{"a": 3, "tor')
     assert [r["a"] for r in read_jsonl(log)] == [1, "multi\nline"]
     assert len(log.read_text().splitlines()) == 3
+
+
+def test_locks_are_exclusive_handed_down_and_never_recreate_a_moved_folder(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    import pytest
+
+    from pop_nb.store.locks import FileLock, is_locked
+
+    job = tmp_path / "current" / "j1"
+    job.mkdir(parents=True)
+    first, second = FileLock(job / "runner.lock"), FileLock(job / "runner.lock")
+    assert first.acquire() and not second.acquire() and is_locked(job / "runner.lock")
+    # handed to a child, the lock outlives our descriptor and ends with the child
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(1.5)"], pass_fds=(first.hand_over(),)
+    )
+    first.forget()
+    assert is_locked(job / "runner.lock")
+    child.wait()
+    assert not is_locked(job / "runner.lock") and second.acquire()
+    second.release()
+    job.rename(tmp_path / "complete-j1")  # the job moved on
+    with pytest.raises(FileNotFoundError):
+        FileLock(job / "runner.lock").acquire()
+    assert not is_locked(job / "runner.lock") and not job.exists()
