@@ -14,6 +14,7 @@ import subprocess
 from typing import Any
 
 from pop_nb.errors import ProviderError
+from pop_nb.llm.providers import Answer, Request
 from pop_nb.llm.secrets import redact
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -76,52 +77,25 @@ def run_claude(
     return result
 
 
-def _make_handler() -> Any:
-    from litellm import CustomLLM
-    from litellm.types.utils import ModelResponse, Usage
-
-    class ClaudeCodeLLM(CustomLLM):  # type: ignore[misc]
-        def completion(
-            self,
-            model: str,
-            messages: list[dict[str, Any]],
-            api_base: Any,
-            custom_prompt_dict: Any,
-            model_response: ModelResponse,
-            print_verbose: Any,
-            encoding: Any,
-            api_key: Any,
-            logging_obj: Any,
-            optional_params: dict[str, Any],
-            litellm_params: dict[str, Any] | None = None,
-            timeout: Any = None,
-            **kwargs: Any,
-        ) -> ModelResponse:
-            path = optional_params.get("claude_path") or os.environ.get("POP_CLAUDE_PATH") or "claude"
-            limit = float(timeout) if isinstance(timeout, (int, float)) else DEFAULT_TIMEOUT_S
-            result = run_claude(model, messages, str(path), limit)
-            usage = result.get("usage") or {}
-            cached = int(usage.get("cache_read_input_tokens") or 0)
-            written = int(usage.get("cache_creation_input_tokens") or 0)
-            prompt_tokens = int(usage.get("input_tokens") or 0) + cached + written
-            completion_tokens = int(usage.get("output_tokens") or 0)
-            model_response.choices[0].message.content = str(result.get("result") or "")  # type: ignore[union-attr]
-            model_response.model = f"claude-code/{model}"
-            model_response.usage = Usage(  # type: ignore[attr-defined]
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                total_tokens=prompt_tokens + completion_tokens,
-                prompt_tokens_details={"cached_tokens": cached, "cache_creation_tokens": written},
-            )
-            if result.get("total_cost_usd") is not None:
-                model_response._hidden_params["pop_provider_cost_usd"] = float(result["total_cost_usd"])
-            return model_response
-
-    return ClaudeCodeLLM()
+def answer(request: Request) -> Answer:
+    path = request.params.get("claude_path") or os.environ.get("POP_CLAUDE_PATH") or "claude"
+    result = run_claude(request.model, request.messages, str(path), request.timeout or DEFAULT_TIMEOUT_S)
+    usage = result.get("usage") or {}
+    cached = int(usage.get("cache_read_input_tokens") or 0)
+    written = int(usage.get("cache_creation_input_tokens") or 0)
+    reported = result.get("total_cost_usd")
+    return Answer(
+        text=str(result.get("result") or ""),
+        prompt_tokens=int(usage.get("input_tokens") or 0) + cached + written,
+        completion_tokens=int(usage.get("output_tokens") or 0),
+        cached_tokens=cached,
+        cache_write_tokens=written,
+        cost_usd=None if reported is None else float(reported),
+    )
 
 
 def register(litellm_module: Any) -> None:
     """Add the ``claude-code`` provider to litellm's custom provider map (once)."""
-    from pop_nb.llm.providers import add_custom_provider
+    from pop_nb.llm.providers import add_custom_provider, custom_handler
 
-    add_custom_provider(litellm_module, "claude-code", _make_handler)
+    add_custom_provider(litellm_module, "claude-code", lambda: custom_handler("claude-code", answer))

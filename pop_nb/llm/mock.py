@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from pop_nb.errors import MockScriptError
+from pop_nb.llm.providers import Answer, Request
 
 _scripts: dict[str, dict[str, Any]] = {}
 _lock = threading.Lock()
@@ -89,56 +90,30 @@ def imitated_model(model: str) -> str:
     return name.split("/")[-1] if "/" in name else name
 
 
-def _make_handler() -> Any:
-    from litellm import CustomLLM
-    from litellm.types.utils import ModelResponse, Usage
+def answer(request: Request) -> Answer:
+    """The scripted answer, with tokens counted by the imitated model's tokenizer."""
+    from pop_nb.llm.providers import load_litellm
 
-    class MockLLM(CustomLLM):  # type: ignore[misc]
-        def completion(
-            self,
-            model: str,
-            messages: list[dict[str, Any]],
-            api_base: Any,
-            custom_prompt_dict: Any,
-            model_response: ModelResponse,
-            print_verbose: Any,
-            encoding: Any,
-            api_key: Any,
-            logging_obj: Any,
-            optional_params: dict[str, Any],
-            litellm_params: dict[str, Any] | None = None,
-            **kwargs: Any,
-        ) -> ModelResponse:
-            import litellm
-
-            meta = ((litellm_params or {}).get("metadata") or {}).get("pop") or {}
-            source = optional_params.get("mock_responses")
-            script = load_script(source)
-            text = scripted_answer(
-                script,
-                task=meta.get("task") or "",
-                stage=meta.get("stage") or "",
-                refinement=int(meta.get("refinement") or 0),
-                call_index=int(meta.get("call_index") or 0),
-                where=str(source) if isinstance(source, str) else "(inline mock_responses)",
-            )
-            imitated = imitated_model(model)
-            prompt_tokens = litellm.token_counter(model=imitated, messages=messages)
-            completion_tokens = litellm.token_counter(model=imitated, text=text, count_response_tokens=True)
-            model_response.choices[0].message.content = text  # type: ignore[union-attr]
-            model_response.model = f"mock/{model}"
-            model_response.usage = Usage(  # type: ignore[attr-defined]
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                total_tokens=prompt_tokens + completion_tokens,
-            )
-            return model_response
-
-    return MockLLM()
+    litellm = load_litellm()
+    meta, source = request.pop, request.params.get("mock_responses")
+    text = scripted_answer(
+        load_script(source),
+        task=meta.get("task") or "",
+        stage=meta.get("stage") or "",
+        refinement=int(meta.get("refinement") or 0),
+        call_index=int(meta.get("call_index") or 0),
+        where=str(source) if isinstance(source, str) else "(inline mock_responses)",
+    )
+    imitated = imitated_model(request.model)
+    return Answer(
+        text=text,
+        prompt_tokens=litellm.token_counter(model=imitated, messages=request.messages),
+        completion_tokens=litellm.token_counter(model=imitated, text=text, count_response_tokens=True),
+    )
 
 
 def register(litellm_module: Any) -> None:
     """Add the ``mock`` provider to litellm's custom provider map (once)."""
-    from pop_nb.llm.providers import add_custom_provider
+    from pop_nb.llm.providers import add_custom_provider, custom_handler
 
-    add_custom_provider(litellm_module, "mock", _make_handler)
+    add_custom_provider(litellm_module, "mock", lambda: custom_handler("mock", answer))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -18,6 +19,70 @@ def load_litellm() -> Any:
         register_all(litellm)
         litellm._pop_ready = True
     return litellm
+
+
+@dataclass
+class Answer:
+    """What one of our providers answered, and what it cost when the provider says so itself."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float | None = None  # set: logged as cost_source "provider", not from the price map
+
+
+@dataclass
+class Request:
+    """One call as a provider of ours sees it."""
+
+    model: str  # without the provider prefix
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]  # litellm's optional_params: the call's extra keywords
+    pop: dict[str, Any]  # the Attribution (job, task, stage, refinement, call_index)
+    timeout: float | None
+
+
+def custom_handler(provider: str, answer: Callable[[Request], Answer]) -> Any:
+    """A litellm ``CustomLLM`` for ``<provider>/<model>`` that answers with ``answer``."""
+    from litellm import CustomLLM
+    from litellm.types.utils import ModelResponse, Usage
+
+    class Handler(CustomLLM):  # type: ignore[misc]
+        def completion(  # litellm calls it with these keywords
+            self,
+            model: str,
+            messages: list[dict[str, Any]],
+            api_base: Any,
+            custom_prompt_dict: Any,
+            model_response: ModelResponse,
+            print_verbose: Any,
+            encoding: Any,
+            api_key: Any,
+            logging_obj: Any,
+            optional_params: dict[str, Any],
+            litellm_params: dict[str, Any] | None = None,
+            timeout: Any = None,
+            **kwargs: Any,
+        ) -> ModelResponse:
+            meta = ((litellm_params or {}).get("metadata") or {}).get("pop") or {}
+            limit = float(timeout) if isinstance(timeout, (int, float)) else None
+            got = answer(Request(model, messages, optional_params, meta, limit))
+            model_response.choices[0].message.content = got.text  # type: ignore[union-attr]
+            model_response.model = f"{provider}/{model}"
+            details = {"cached_tokens": got.cached_tokens, "cache_creation_tokens": got.cache_write_tokens}
+            model_response.usage = Usage(  # type: ignore[attr-defined]
+                prompt_tokens=got.prompt_tokens,
+                completion_tokens=got.completion_tokens,
+                total_tokens=got.prompt_tokens + got.completion_tokens,
+                prompt_tokens_details=details,
+            )
+            if got.cost_usd is not None:
+                model_response._hidden_params["pop_provider_cost_usd"] = got.cost_usd
+            return model_response
+
+    return Handler()
 
 
 def add_custom_provider(litellm_module: Any, name: str, make_handler: Callable[[], Any]) -> None:

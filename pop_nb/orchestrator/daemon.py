@@ -86,6 +86,7 @@ class Orchestrator:
         finally:
             if observer is not None:
                 observer.stop()
+                observer.join(timeout=5)
             self.lock.release()
             self.lock.path.unlink(missing_ok=True)
             if self.intake.claim_dir.is_dir() and not any(self.intake.claim_dir.iterdir()):
