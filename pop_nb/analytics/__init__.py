@@ -1,7 +1,7 @@
-"""DuckDB over the job folders' logs. ``connect()`` gives a connection with the views defined;
-``costs()`` answers "what did it cost, by pipeline / task / stage / model / day / job"."""
+"""DuckDB over the job folders' logs: tables ``jobs``, ``tasks``, ``stages``, ``llm_calls``, ``events``,
+``runs`` (see :mod:`pop_nb.analytics.store`), and the questions users ask of them."""
 
-from pop_nb.analytics.costs import GROUPINGS, costs
-from pop_nb.analytics.views import connect
+from pop_nb.analytics.costs import GROUPINGS, costs, outcome_rates, stage_durations
+from pop_nb.analytics.store import Analytics, connect
 
-__all__ = ["GROUPINGS", "connect", "costs"]
+__all__ = ["GROUPINGS", "Analytics", "connect", "costs", "outcome_rates", "stage_durations"]

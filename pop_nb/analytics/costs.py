@@ -1,11 +1,11 @@
-"""What the LLM calls cost, grouped the way whoever pays the bill asks."""
+"""What users ask of the logs: cost, tokens, cache savings, durations, failure and refinement rates."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from pop_nb.analytics.views import connect
+from pop_nb.analytics.store import Analytics, connect
 
 GROUPINGS: dict[str, str] = {
     "pipeline": "pipeline",
@@ -17,13 +17,16 @@ GROUPINGS: dict[str, str] = {
 }
 
 
-def costs(data_dir: Path | str, by: str = "pipeline") -> list[dict[str, Any]]:
+def _analytics(source: Analytics | Path | str) -> Analytics:
+    return source if isinstance(source, Analytics) else connect(source)
+
+
+def costs(source: Analytics | Path | str, by: str = "pipeline") -> list[dict[str, Any]]:
     """One row per group, most expensive first: calls, attempts, tokens, cost, cache hits and savings,
     and how many calls were unpriced (their cost is unknown, not zero)."""
     if by not in GROUPINGS:
         raise ValueError(f"cannot group costs by {by!r}; use one of {', '.join(GROUPINGS)}")
-    con = connect(data_dir)
-    query = f"""
+    return _analytics(source).query(f"""
         SELECT coalesce({GROUPINGS[by]}, '(none)') AS key,
                count(*) FILTER (WHERE ok) AS calls,
                count(*) AS attempts,
@@ -35,7 +38,34 @@ def costs(data_dir: Path | str, by: str = "pipeline") -> list[dict[str, Any]]:
                coalesce(sum(saved_usd), 0) AS saved_usd,
                count(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced_calls
         FROM llm_calls GROUP BY 1 ORDER BY cost_usd DESC, key
-    """
-    cursor = con.execute(query)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    """)
+
+
+def stage_durations(source: Analytics | Path | str) -> list[dict[str, Any]]:
+    """Per pipeline, task and stage: runs, median and 95th-percentile wall time, time in cells."""
+    return _analytics(source).query("""
+        SELECT pipeline, task, stage, count(*) AS runs,
+               median(duration_ms) AS median_ms, quantile_cont(duration_ms, 0.95) AS p95_ms,
+               median(cells_ms) AS median_cells_ms
+        FROM stages WHERE state = 'done' GROUP BY ALL ORDER BY pipeline, task, min(run)
+    """)
+
+
+def outcome_rates(source: Analytics | Path | str) -> list[dict[str, Any]]:
+    """Per pipeline: jobs, how many ended done / failed, failure rate, refinement rate of its tasks."""
+    return _analytics(source).query("""
+        WITH j AS (
+            SELECT pipeline, count(*) AS jobs,
+                   count(*) FILTER (WHERE state = 'done') AS done,
+                   count(*) FILTER (WHERE state IN ('failed', 'cancelled')) AS failed,
+                   sum(cost_usd) AS cost_usd
+            FROM jobs GROUP BY pipeline),
+        t AS (
+            SELECT pipeline, avg((refinements > 0)::INTEGER) AS refinement_rate,
+                   avg(refinements) AS mean_refinements
+            FROM tasks WHERE state = 'done' GROUP BY pipeline)
+        SELECT j.*, round(j.failed / j.jobs, 4) AS failure_rate,
+               coalesce(t.refinement_rate, 0) AS refinement_rate,
+               coalesce(t.mean_refinements, 0) AS mean_refinements
+        FROM j LEFT JOIN t USING (pipeline) ORDER BY j.jobs DESC
+    """)

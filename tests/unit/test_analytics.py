@@ -1,0 +1,115 @@
+"""The DuckDB tables follow the job folders: jobs, tasks, stages from status files, incrementally."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from pop_nb.analytics import Analytics, outcome_rates, stage_durations
+from pop_nb.models.records import Event, UsageRow
+from pop_nb.models.status import ErrorInfo, JobStatus, StageRun, TaskStatus, Totals
+from pop_nb.store.atomic import append_jsonl, atomic_write_json
+
+T0 = "2026-11-20T10:00:00.000+00:00"
+
+
+def write_job(data: Path, place: str, job: str, state: str, refinements: int = 0, cost: float = 0.01) -> Path:
+    folder = data / place / job
+    stages = {
+        "inference": StageRun(
+            stage="inference", state="done", started_at=T0, duration_ms=1200, cells_ms=900, notebook="n1"
+        ),
+        "refine.r1": StageRun(
+            stage="refine", refinement=1, state="done", started_at=T0, duration_ms=800, notebook="n2"
+        ),
+    }
+    status = JobStatus(
+        job_id=job,
+        pipeline="alpha",
+        state=state,
+        started_at="2026-11-20T10:00:00.000+00:00",
+        ended_at="2026-11-20T10:00:30.000+00:00",
+        error=ErrorInfo(task="b", stage="inference", type="Boom", message="bad")
+        if state == "failed"
+        else None,
+        tasks={
+            "a": TaskStatus(
+                state="done", refinements=refinements, stages=stages, usage=Totals(cost_usd=cost)
+            ),
+            "b": TaskStatus(state="failed" if state == "failed" else "done"),
+        },
+    )
+    status.refresh_progress()
+    atomic_write_json(folder / "tasks-status.json", status)
+    append_jsonl(folder / "events.jsonl", Event(job=job, kind="job", status="started"))
+    append_jsonl(
+        folder / "usage.jsonl",
+        UsageRow(
+            job=job,
+            pipeline="alpha",
+            task="a",
+            stage="inference",
+            provider="openai",
+            model="m",
+            input_tokens=10,
+            output_tokens=5,
+            cost_usd=cost,
+            request_hash="h",
+        ),
+    )
+    return folder
+
+
+def test_tables_from_status_files_and_incremental_refresh(tmp_path: Path) -> None:
+    write_job(tmp_path, "complete", "j1", "done", refinements=1)
+    write_job(tmp_path, "failed", "j2", "failed")
+    running = write_job(tmp_path, "current", "j3", "running")
+    analytics = Analytics(tmp_path)
+    assert analytics.refresh() == 3
+    jobs = {r["job"]: r for r in analytics.query("SELECT * FROM jobs")}
+    assert {j: r["place"] for j, r in jobs.items()} == {"j1": "complete", "j2": "failed", "j3": "current"}
+    assert jobs["j1"]["duration_ms"] == 30_000 and jobs["j2"]["error_type"] == "Boom"
+    assert analytics.query("SELECT count(*) AS n FROM tasks")[0]["n"] == 6
+    runs = analytics.query(
+        "SELECT run, stage, refinement, notebook FROM stages WHERE job = 'j1' ORDER BY run"
+    )
+    assert runs == [
+        {"run": "inference", "stage": "inference", "refinement": 0, "notebook": "n1"},
+        {"run": "refine.r1", "stage": "refine", "refinement": 1, "notebook": "n2"},
+    ]
+    [rates] = outcome_rates(analytics)
+    assert rates["jobs"] == 3 and rates["failed"] == 1 and rates["failure_rate"] == round(1 / 3, 4)
+    assert rates["refinement_rate"] == 1 / 5  # 1 of the 5 done tasks refined
+    assert stage_durations(analytics)[0]["median_ms"] == 1200
+
+    assert analytics.refresh() == 0  # nothing changed: nothing read
+    append_jsonl(
+        running / "usage.jsonl",
+        UsageRow(
+            job="j3",
+            pipeline="alpha",
+            task="b",
+            stage="inference",
+            provider="openai",
+            model="m",
+            cost_usd=0.5,
+            request_hash="h2",
+        ),
+    )
+    assert analytics.refresh() == 1
+    assert analytics.query("SELECT sum(cost_usd) AS c FROM llm_calls WHERE job = 'j3'")[0]["c"] == 0.51
+    shutil.move(str(running), str(tmp_path / "complete" / "j3"))  # the job ends: it moves
+    analytics.refresh()
+    assert analytics.query("SELECT place FROM jobs WHERE job = 'j3'")[0]["place"] == "complete"
+    assert analytics.query("SELECT count(*) AS n FROM llm_calls WHERE job = 'j3'")[0]["n"] == 2  # not doubled
+    shutil.rmtree(tmp_path / "failed" / "j2")
+    analytics.refresh()
+    assert [r["job"] for r in analytics.query("SELECT job FROM jobs ORDER BY job")] == ["j1", "j3"]
+
+
+def test_an_empty_data_folder_gives_empty_tables(tmp_path: Path) -> None:
+    analytics = Analytics(tmp_path / "nothing-here")
+    assert analytics.refresh() == 0
+    for table in ("jobs", "tasks", "stages", "llm_calls", "events", "runs"):
+        assert analytics.query(f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0
+    assert outcome_rates(analytics) == [] and stage_durations(analytics) == []
