@@ -101,34 +101,34 @@ _JOBS = """
                 THEN epoch_ms(ended_at) - epoch_ms(started_at) END AS duration_ms,
            error->>'type' AS error_type, error->>'task' AS error_task, error->>'stage' AS error_stage,
            error->>'message' AS error_message, error->>'notebook' AS error_notebook,
-           coalesce((totals->>'calls')::BIGINT, 0) AS calls,
-           coalesce((totals->>'input_tokens')::BIGINT, 0) AS input_tokens,
-           coalesce((totals->>'output_tokens')::BIGINT, 0) AS output_tokens,
-           coalesce((totals->>'cost_usd')::DOUBLE, 0) AS cost_usd,
+           coalesce(TRY_CAST(totals->>'calls' AS BIGINT), 0) AS calls,
+           coalesce(TRY_CAST(totals->>'input_tokens' AS BIGINT), 0) AS input_tokens,
+           coalesce(TRY_CAST(totals->>'output_tokens' AS BIGINT), 0) AS output_tokens,
+           coalesce(TRY_CAST(totals->>'cost_usd' AS DOUBLE), 0) AS cost_usd,
            resumes, coalesce(recoveries, 0) AS recoveries,
            regexp_replace(filename, '/tasks-status\\.json$', '') AS path
     FROM status_batch
 """
 _TASKS = """
     SELECT s.job_id AS job, s.pipeline, t.key AS task, t.value->>'state' AS state,
-           (t.value->>'started_at')::TIMESTAMP AS started_at,
-           (t.value->>'ended_at')::TIMESTAMP AS ended_at,
-           coalesce((t.value->>'attempts')::INTEGER, 0) AS attempts,
-           coalesce((t.value->>'refinements')::INTEGER, 0) AS refinements,
-           coalesce((t.value->'usage'->>'calls')::BIGINT, 0) AS calls,
-           coalesce((t.value->'usage'->>'cost_usd')::DOUBLE, 0) AS cost_usd,
+           TRY_CAST(t.value->>'started_at' AS TIMESTAMP) AS started_at,
+           TRY_CAST(t.value->>'ended_at' AS TIMESTAMP) AS ended_at,
+           coalesce(TRY_CAST(t.value->>'attempts' AS INTEGER), 0) AS attempts,
+           coalesce(TRY_CAST(t.value->>'refinements' AS INTEGER), 0) AS refinements,
+           coalesce(TRY_CAST(t.value->'usage'->>'calls' AS BIGINT), 0) AS calls,
+           coalesce(TRY_CAST(t.value->'usage'->>'cost_usd' AS DOUBLE), 0) AS cost_usd,
            t.value->>'skip_kind' AS skip_kind, t.value->'error'->>'type' AS error_type,
            t.value->>'gate' AS gate
     FROM status_batch s, json_each(s.tasks) t
 """
 _STAGES = """
     SELECT s.job_id AS job, s.pipeline, t.key AS task, r.key AS run, r.value->>'stage' AS stage,
-           coalesce((r.value->>'refinement')::INTEGER, 0) AS refinement,
-           coalesce((r.value->>'attempt')::INTEGER, 1) AS attempt,
+           coalesce(TRY_CAST(r.value->>'refinement' AS INTEGER), 0) AS refinement,
+           coalesce(TRY_CAST(r.value->>'attempt' AS INTEGER), 1) AS attempt,
            r.value->>'state' AS state,
-           (r.value->>'started_at')::TIMESTAMP AS started_at,
-           (r.value->>'ended_at')::TIMESTAMP AS ended_at,
-           (r.value->>'duration_ms')::BIGINT AS duration_ms, (r.value->>'cells_ms')::BIGINT AS cells_ms,
+           TRY_CAST(r.value->>'started_at' AS TIMESTAMP) AS started_at,
+           TRY_CAST(r.value->>'ended_at' AS TIMESTAMP) AS ended_at,
+           TRY_CAST(r.value->>'duration_ms' AS BIGINT) AS duration_ms, TRY_CAST(r.value->>'cells_ms' AS BIGINT) AS cells_ms,
            r.value->>'notebook' AS notebook
     FROM status_batch s, json_each(s.tasks) t, json_each(t.value->'stages') r
 """
