@@ -293,6 +293,17 @@ class Job:
         st = self.status
         return f"<Job {self.id} {st.pipeline} {st.state} {st.progress}% ${st.totals.cost_usd:.4f}>"
 
+    def widget(self) -> Any:
+        """A live :class:`~pop_nb.widgets.JobWidget` of this job (it updates itself until the job ends)."""
+        from pop_nb.widgets import JobWidget
+
+        return JobWidget(self)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget())
+
     @property
     def folder(self) -> JobFolder:
         return JobStore(self.settings.data).get(self.id)
@@ -390,5 +401,18 @@ def run(
     folder = create_job(settings, parsed, job_id)
     job = Job(folder.job_id, settings, start_runner(settings, folder.job_id))
     if wait:
+        if _in_notebook():  # show it moving while this cell waits (the widget updates from a thread)
+            from IPython.display import display
+
+            display(job.widget())
         job.wait()
     return job
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"

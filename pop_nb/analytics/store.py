@@ -128,7 +128,8 @@ _STAGES = """
            r.value->>'state' AS state,
            TRY_CAST(r.value->>'started_at' AS TIMESTAMP) AS started_at,
            TRY_CAST(r.value->>'ended_at' AS TIMESTAMP) AS ended_at,
-           TRY_CAST(r.value->>'duration_ms' AS BIGINT) AS duration_ms, TRY_CAST(r.value->>'cells_ms' AS BIGINT) AS cells_ms,
+           TRY_CAST(r.value->>'duration_ms' AS BIGINT) AS duration_ms,
+           TRY_CAST(r.value->>'cells_ms' AS BIGINT) AS cells_ms,
            r.value->>'notebook' AS notebook
     FROM status_batch s, json_each(s.tasks) t, json_each(t.value->'stages') r
 """

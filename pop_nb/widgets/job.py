@@ -1,0 +1,194 @@
+"""The live job widget: a task x stage grid in colour, progress, the current stage, running cost, a
+link to every executed stage notebook, and, on failure, the error with the failing cell.
+
+It follows the job's ``tasks-status.json`` from a background thread, so the kernel stays free (and
+a cell blocked in ``job.wait()`` still sees it move). :func:`render_job` is the pure HTML part.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from pop_nb.models.pipeline import STAGES
+from pop_nb.models.status import JobStatus
+
+COLOURS = {
+    "done": "#2e7d32",
+    "running": "#1565c0",
+    "failed": "#c62828",
+    "skipped": "#9e9e9e",
+    "pending": "#e0e0e0",
+    "waiting": "#ef6c00",
+    "cancelled": "#6d4c41",
+}
+FINAL = ("done", "failed", "cancelled")
+SHORT = {
+    "ingestion": "ingest",
+    "preProcessing": "pre",
+    "promptTemplating": "prompt",
+    "inference": "infer",
+    "parsing": "parse",
+    "validateStructure": "v.struct",
+    "validateQuality": "v.qual",
+    "critique": "critique",
+    "refine": "refine",
+    "finalValidation": "final",
+    "integration": "integr",
+}
+
+
+def _link(job_dir: Path, notebook: str | None, base: Path) -> str | None:
+    """A link JupyterLab opens in a tab: relative to the notebook showing the widget when possible."""
+    if not notebook:
+        return None
+    target = job_dir / notebook
+    try:
+        return os.path.relpath(target, base)
+    except ValueError:
+        return str(target)
+
+
+def grid(status: JobStatus) -> dict[str, dict[str, dict[str, Any]]]:
+    """task -> stage -> {state, runs, notebook}: the latest run of each stage (refine passes counted)."""
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, task in status.tasks.items():
+        row: dict[str, dict[str, Any]] = {}
+        for run in sorted(task.stages.values(), key=lambda r: (r.started_at or "", r.refinement)):
+            cell = row.setdefault(run.stage, {"runs": 0})
+            cell.update(state=run.state, notebook=run.notebook, refinement=run.refinement)
+            cell["runs"] += 1
+        table[name] = row
+    return table
+
+
+def failing_cell(job_dir: Path, notebook: str | None) -> tuple[str, str] | None:
+    """The source and ``ename: evalue`` of the first cell that raised, in an executed notebook."""
+    if not notebook:
+        return None
+    try:
+        nb = json.loads((job_dir / notebook).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                source = (
+                    "".join(cell.get("source", ""))
+                    if isinstance(cell.get("source"), list)
+                    else cell["source"]
+                )
+                return source, f"{out.get('ename')}: {out.get('evalue')}"
+    return None
+
+
+def render_job(status: JobStatus, job_dir: Path, base: Path | None = None) -> str:
+    """The widget's HTML for one moment of the job."""
+    base = base or Path.cwd()
+    colour = COLOURS.get(status.state, "#e0e0e0")
+    where = f"{status.current_task}/{status.current_stage}" if status.current_task else ""
+    totals = status.totals
+    parts = [
+        '<div class="pop-job" style="font-family: var(--jp-ui-font-family, sans-serif); font-size: 12px">',
+        f"<div><b>{html.escape(status.job_id)}</b> &middot; {html.escape(status.pipeline)} &middot; "
+        f'<span class="pop-state" style="color:{colour}"><b>{status.state}</b></span> '
+        f"&middot; {html.escape(where)} &middot; {totals.calls} calls, "
+        f"{totals.input_tokens}+{totals.output_tokens} tokens, <b>${totals.cost_usd:.4f}</b></div>",
+        f'<div style="background:#eee;width:100%;height:6px;margin:4px 0">'
+        f'<div class="pop-progress" style="background:{colour};width:{status.progress}%;height:6px">'
+        "</div></div>",
+        '<table style="border-collapse:collapse"><tr><th></th>',
+    ]
+    cells = grid(status)
+    used = [s for s in STAGES if any(s in row for row in cells.values())] or list(STAGES)
+    parts += [f'<th style="padding:0 4px;font-weight:normal">{SHORT[s]}</th>' for s in used]
+    parts.append("</tr>")
+    for name, task in status.tasks.items():
+        parts.append(f'<tr><td style="padding-right:6px"><b>{html.escape(name)}</b> {task.state}</td>')
+        for stage in used:
+            cell = cells[name].get(stage)
+            if cell is None:
+                parts.append('<td style="background:#fafafa;border:1px solid #fff"></td>')
+                continue
+            label = f"&times;{cell['runs']}" if cell["runs"] > 1 else "&nbsp;"
+            href = _link(job_dir, cell.get("notebook"), base)
+            inner = (
+                f'<a href="{html.escape(href)}" style="color:#fff">{label or "&#9679;"}</a>'
+                if href
+                else label
+            )
+            parts.append(
+                f'<td class="pop-cell" data-task="{html.escape(name)}" data-stage="{stage}" '
+                f'data-state="{cell["state"]}" title="{stage}: {cell["state"]}" '
+                f'style="background:{COLOURS.get(cell["state"], "#e0e0e0")};min-width:38px;'
+                f'text-align:center;border:1px solid #fff">{inner}</td>'
+            )
+        parts.append("</tr>")
+    parts.append("</table>")
+    if status.error:
+        err = status.error
+        parts.append(
+            f'<div class="pop-error" style="color:{COLOURS["failed"]};margin-top:4px">'
+            f"<b>{html.escape(err.type)}</b>"
+            f" in {html.escape(err.task or '?')}/{html.escape(err.stage or '?')}: "
+            f"{html.escape(err.message[:500])}</div>"
+        )
+        failed = failing_cell(job_dir, err.notebook)
+        if failed:
+            source, raised = failed
+            href = _link(job_dir, err.notebook, base)
+            parts.append(
+                f'<pre style="background:#fff5f5;padding:4px;margin:2px 0">{html.escape(source)}\n'
+                f"&rarr; {html.escape(raised)}</pre>"
+                + (f'<a href="{html.escape(href)}">open the failed notebook</a>' if href else "")
+            )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+class JobWidget:
+    """An ``ipywidgets.HTML`` that follows a job until it ends (or :meth:`stop`)."""
+
+    def __init__(self, job: Any, interval_s: float = 0.5, base: Path | None = None) -> None:
+        import ipywidgets
+
+        self.job = job
+        self.interval_s = interval_s
+        self.base = base or Path.cwd()
+        self.html = ipywidgets.HTML()
+        self.status: JobStatus | None = None
+        self._stop = threading.Event()
+        self.update()
+        self._thread = threading.Thread(target=self._follow, daemon=True, name=f"pop-widget-{job.id}")
+        self._thread.start()
+
+    def update(self) -> None:
+        folder = self.job.folder  # it moves when the job ends
+        try:
+            status = folder.read_status()
+        except (OSError, ValueError):  # being replaced this instant
+            return
+        self.status = status
+        self.html.value = render_job(status, folder.path, self.base)
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.update()
+            if self.status is not None and self.status.state in (*FINAL, "waiting"):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def state(self) -> str | None:
+        return self.status.state if self.status else None
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.html)

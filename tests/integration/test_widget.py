@@ -1,0 +1,57 @@
+"""The live job widget follows a real job; on failure it shows the error and the failing cell."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+from pop_nb.widgets import JobWidget, render_job
+from tests.conftest import Project
+
+
+def cell_states(markup: str) -> dict[tuple[str, str], str]:
+    found = re.findall(r'data-task="([^"]+)" data-stage="([^"]+)" data-state="([^"]+)"', markup)
+    return {(task, stage): state for task, stage, state in found}
+
+
+def test_the_widget_follows_a_running_job(project: Project) -> None:
+    project.pipeline(
+        "two",
+        {
+            "a": {
+                "cells": [
+                    ("ingestion", "pop.output(1)"),
+                    ("inference", "import time\ntime.sleep(3)\npop.output(2)"),
+                ]
+            },
+            "b": {"needs": ["a"], "cells": [("inference", "pop.output(pop.inputs['a'])")]},
+        },
+    )
+    job = project.run("two", wait=False)
+    widget = JobWidget(job, interval_s=0.1, base=project.root)
+    seen: list[dict] = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and widget.state not in ("done", "failed"):
+        seen.append(cell_states(widget.html.value))
+        time.sleep(0.1)
+    widget._thread.join(5)
+    assert widget.state == "done"
+    # it showed the stage running while it ran, then everything done
+    assert any(s.get(("a", "inference")) == "running" and ("b", "inference") not in s for s in seen)
+    final = cell_states(widget.html.value)
+    assert final == {("a", "ingestion"): "done", ("a", "inference"): "done", ("b", "inference"): "done"}
+    # each stage links to its executed notebook, relative to where the widget is shown
+    href = re.search(r'data-stage="inference"[^>]*><a href="([^"]+)"', widget.html.value).group(1)
+    assert (project.root / href).resolve() == (job.path / "tasks/a/04-inference.ipynb").resolve()
+    assert "100%" in widget.html.value and "<b>done</b>" in widget.html.value
+
+
+def test_a_failure_shows_the_error_and_the_failing_cell(project: Project) -> None:
+    project.pipeline("boom", {"t": {"cells": [("inference", "x = {'a': 1}\nx['b']")]}})
+    job = project.run("boom")
+    markup = render_job(job.status, job.path, base=project.root)
+    assert 'class="pop-error"' in markup and "KeyError" in markup and "t/inference" in markup
+    assert "x = {&#x27;a&#x27;: 1}" in markup  # the failing cell's source
+    link = os.path.relpath(job.path / "tasks/t/04-inference.ipynb", project.root)
+    assert f'href="{link}">open the failed notebook' in markup
