@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Job", "PopError", "__version__", "run"]
+__all__ = ["Job", "PopError", "__version__", "dashboard", "load_ipython_extension", "run"]
 
 if TYPE_CHECKING:
     from pop_nb.errors import PopError
     from pop_nb.jobs import Job, run
+    from pop_nb.widgets.dashboard import dashboard
 
 
 def __getattr__(name: str) -> Any:
@@ -21,8 +22,19 @@ def __getattr__(name: str) -> Any:
         from pop_nb import jobs
 
         return getattr(jobs, name)
+    if name == "dashboard":
+        from pop_nb.widgets.dashboard import dashboard
+
+        return dashboard
     if name == "PopError":
         from pop_nb.errors import PopError
 
         return PopError
     raise AttributeError(f"module 'pop_nb' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext pop_nb``: registers the ``%pop`` magic."""
+    from pop_nb.magics import load_ipython_extension as load
+
+    load(ipython)

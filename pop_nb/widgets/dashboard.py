@@ -1,0 +1,272 @@
+"""``pop_nb.dashboard()``: every job of the data folder, from the DuckDB tables, in one ipywidgets app.
+
+- **Jobs**: filter by state and pipeline, search by id; a table of the latest jobs.
+- **Job**: the live grid (links to each stage notebook), the error and failing cell, the log tail,
+  outputs and artifacts; actions: resume from a task, cancel.
+- **Costs**: plotly charts of cost by model, task and day, tokens by model, cache savings by day.
+
+It refreshes itself every ``refresh_s`` seconds (only changed job folders are read again).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from pop_nb.analytics import Analytics, costs
+from pop_nb.widgets.job import COLOURS, render_job
+
+STATES = ("all", "running", "pending", "waiting", "done", "failed", "cancelled")
+MAX_ROWS = 200
+
+
+class Dashboard:
+    def __init__(
+        self, data_dir: Path | str | None = None, refresh_s: float = 5.0, root: Path | None = None
+    ) -> None:
+        import ipywidgets as w
+
+        from pop_nb.config import load_settings
+
+        self.settings = load_settings(root)
+        self.data_dir = Path(data_dir) if data_dir else self.settings.data
+        self.analytics = Analytics(self.data_dir)
+        self.refresh_s = refresh_s
+        self.state = w.Dropdown(options=STATES, value="all", description="state")
+        self.pipeline = w.Dropdown(options=["all"], value="all", description="pipeline")
+        self.search = w.Text(placeholder="job id contains...", description="search")
+        self.jobs_table = w.HTML()
+        self.job_pick = w.Dropdown(options=[], description="job")
+        self.job_view = w.HTML()
+        self.log_view = w.HTML()
+        self.outputs_view = w.HTML()
+        self.from_task = w.Dropdown(options=[], description="from task")
+        self.resume_button = w.Button(description="resume", icon="play")
+        self.cancel_button = w.Button(description="cancel", icon="stop", button_style="danger")
+        self.message = w.HTML()
+        self.charts = w.Output()
+        self.summary = w.HTML()
+        self.live = w.Checkbox(value=True, description="live")
+        refresh = w.Button(description="refresh", icon="refresh")
+        for control in (self.state, self.pipeline, self.search):
+            control.observe(lambda _: self._show_jobs(), names="value")
+        self.job_pick.observe(lambda _: self._show_job(), names="value")
+        refresh.on_click(lambda _: self.refresh())
+        self.resume_button.on_click(lambda _: self.resume())
+        self.cancel_button.on_click(lambda _: self.cancel())
+        jobs_tab = w.VBox([w.HBox([self.state, self.pipeline, self.search]), self.jobs_table])
+        job_tab = w.VBox(
+            [
+                self.job_pick,
+                self.job_view,
+                w.HBox([self.from_task, self.resume_button, self.cancel_button]),
+                self.message,
+                self.outputs_view,
+                self.log_view,
+            ]
+        )
+        self.tabs = w.Tab(children=[jobs_tab, job_tab, w.VBox([self.summary, self.charts])])
+        for i, title in enumerate(("Jobs", "Job", "Costs")):
+            self.tabs.set_title(i, title)
+        self.widget = w.VBox([w.HBox([refresh, self.live]), self.tabs])
+        self._stop = threading.Event()
+        self.refresh()
+        self._thread = threading.Thread(target=self._follow, daemon=True, name="pop-dashboard")
+        self._thread.start()
+
+    # -- data ---------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        self.analytics.refresh()
+        pipelines = [
+            r["pipeline"] for r in self.analytics.query("SELECT DISTINCT pipeline FROM jobs ORDER BY 1")
+        ]
+        self.pipeline.options = ["all", *pipelines]
+        self._show_jobs()
+        self._show_job()
+        self._show_costs()
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """The rows the jobs table shows, with the current filters."""
+        where, params = ["1=1"], []
+        if self.state.value != "all":
+            where.append("state = ?")
+            params.append(self.state.value)
+        if self.pipeline.value != "all":
+            where.append("pipeline = ?")
+            params.append(self.pipeline.value)
+        if self.search.value:
+            where.append("contains(job, ?)")
+            params.append(self.search.value)
+        return self.analytics.query(
+            "SELECT job, pipeline, state, place, progress, cost_usd, calls, created_at, duration_ms, "
+            f"error_type FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at DESC LIMIT {MAX_ROWS}",
+            params,
+        )
+
+    def _show_jobs(self) -> None:
+        rows = self.jobs()
+        head = "".join(
+            f"<th style='text-align:left;padding:0 6px'>{h}</th>"
+            for h in ("job", "pipeline", "state", "%", "cost", "calls", "created", "took", "error")
+        )
+        body = []
+        for r in rows:
+            colour = COLOURS.get(r["state"], "#000")
+            took = f"{r['duration_ms'] / 1000:.1f}s" if r["duration_ms"] is not None else ""
+            body.append(
+                f"<tr class='pop-job-row'><td>{html.escape(r['job'])}</td>"
+                f"<td>{html.escape(r['pipeline'])}</td>"
+                f"<td style='color:{colour}'>{r['state']}</td><td>{r['progress']}</td>"
+                f"<td>${r['cost_usd']:.4f}</td><td>{r['calls']}</td><td>{str(r['created_at'])[:19]}</td>"
+                f"<td>{took}</td><td>{html.escape(r['error_type'] or '')}</td></tr>"
+            )
+        table = f"<table style='font-size:12px'><tr>{head}</tr>{''.join(body)}</table>"
+        self.jobs_table.value = f"<div>{len(rows)} job(s)</div>{table}"
+        picked = self.job_pick.value
+        self.job_pick.options = [r["job"] for r in rows]
+        if picked in self.job_pick.options:
+            self.job_pick.value = picked
+
+    def _folder(self) -> Any:
+        from pop_nb.store.jobs import JobStore
+
+        return JobStore(self.data_dir).find(self.job_pick.value) if self.job_pick.value else None
+
+    def _show_job(self) -> None:
+        folder = self._folder()
+        if folder is None:
+            self.job_view.value, self.log_view.value, self.outputs_view.value = (
+                "<i>no job selected</i>",
+                "",
+                "",
+            )
+            return
+        status = folder.read_status()
+        self.job_view.value = render_job(status, folder.path)
+        self.from_task.options = list(status.tasks)
+        outputs = {
+            n: json.loads(folder.final_output(n).read_text())
+            for n in status.tasks
+            if folder.final_output(n).exists()
+        }
+        artifacts = sorted(
+            str(p.relative_to(folder.path)) for p in (folder.path / "files").rglob("*") if p.is_file()
+        )
+        self.outputs_view.value = (
+            "<b>outputs</b><pre>"
+            + html.escape(json.dumps(outputs, indent=2)[:5000])
+            + "</pre>"
+            + ("<b>artifacts</b><br>" + "<br>".join(html.escape(a) for a in artifacts) if artifacts else "")
+        )
+        logs = sorted(folder.path.glob("tasks/*/logs/*.log"), key=lambda p: p.stat().st_mtime)
+        tail = ""
+        for log in [folder.path / "runner.log", *logs[-1:]]:
+            if log.exists():
+                lines = log.read_text(errors="replace").splitlines()[-15:]
+                tail += (
+                    f"<b>{html.escape(str(log.relative_to(folder.path)))}</b><pre>"
+                    + html.escape("\n".join(lines))
+                    + "</pre>"
+                )
+        self.log_view.value = tail
+
+    def _show_costs(self) -> None:
+        import plotly.graph_objects as go
+        from IPython.display import display
+
+        by_model = costs(self.analytics, "model")
+        by_task = costs(self.analytics, "task")
+        by_day = sorted(costs(self.analytics, "day"), key=lambda r: r["key"])
+        total = sum(r["cost_usd"] for r in by_model)
+        saved = sum(r["saved_usd"] for r in by_model)
+        self.summary.value = (
+            f"<b>${total:.4f}</b> over {sum(r['calls'] for r in by_model)} calls; cache saved ${saved:.4f}"
+        )
+        self.figures = [
+            go.Figure(
+                go.Bar(x=[r["key"] for r in by_model], y=[r["cost_usd"] for r in by_model]),
+                layout={"title": "cost by model (USD)"},
+            ),
+            go.Figure(
+                go.Bar(x=[r["key"] for r in by_task], y=[r["cost_usd"] for r in by_task]),
+                layout={"title": "cost by task (USD)"},
+            ),
+            go.Figure(
+                go.Scatter(
+                    x=[r["key"] for r in by_day], y=[r["cost_usd"] for r in by_day], mode="lines+markers"
+                ),
+                layout={"title": "cost by day (USD)"},
+            ),
+            go.Figure(
+                [
+                    go.Bar(
+                        name="input", x=[r["key"] for r in by_model], y=[r["input_tokens"] for r in by_model]
+                    ),
+                    go.Bar(
+                        name="output",
+                        x=[r["key"] for r in by_model],
+                        y=[r["output_tokens"] for r in by_model],
+                    ),
+                ],
+                layout={"title": "tokens by model", "barmode": "stack"},
+            ),
+            go.Figure(
+                go.Bar(x=[r["key"] for r in by_day], y=[r["saved_usd"] for r in by_day]),
+                layout={"title": "cache savings by day (USD)"},
+            ),
+        ]
+        self.charts.clear_output(wait=True)
+        with self.charts:
+            for fig in self.figures:
+                fig.update_layout(height=280, margin={"t": 40, "b": 30, "l": 40, "r": 10})
+                display(fig)
+
+    # -- actions ------------------------------------------------------------------------------------
+    def resume(self) -> None:
+        from pop_nb.jobs import reset_for_resume, start_runner
+
+        job_id = self.job_pick.value
+        try:
+            reset_for_resume(self.settings, job_id, self.from_task.value)
+            start_runner(self.settings, job_id)
+            self.message.value = (
+                f"resumed {html.escape(job_id)} from {html.escape(self.from_task.value or '')}"
+            )
+        except Exception as exc:  # shown, not raised: a button has no caller to catch it
+            self.message.value = f"<span style='color:{COLOURS['failed']}'>{html.escape(str(exc))}</span>"
+        self.refresh()
+
+    def cancel(self) -> None:
+        from pop_nb.jobs import cancel_job
+
+        job_id = self.job_pick.value
+        try:
+            ended = cancel_job(self.settings, job_id, grace_s=5)
+            self.message.value = f"cancelled {html.escape(job_id)}" if ended else "it had already ended"
+        except Exception as exc:
+            self.message.value = f"<span style='color:{COLOURS['failed']}'>{html.escape(str(exc))}</span>"
+        self.refresh()
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self.refresh_s):
+            if self.live.value:
+                try:
+                    self.refresh()
+                except Exception:  # a folder moving under us: the next round catches up
+                    continue
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def dashboard(data_dir: Path | str | None = None, refresh_s: float = 5.0) -> Dashboard:
+    """The dashboard over ``data_dir`` (default: the project's ``pipeline-data``); display it in a cell."""
+    return Dashboard(data_dir, refresh_s)

@@ -1,0 +1,67 @@
+"""The dashboard builds on an empty data folder and on a full one, and its figures are the ledger's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pop_nb.widgets.dashboard import Dashboard
+from tests.conftest import Project
+from tests.unit.test_analytics import write_job
+
+
+@pytest.fixture
+def board_of(project: Project):
+    boards: list[Dashboard] = []
+
+    def make(data: Path) -> Dashboard:
+        board = Dashboard(data, refresh_s=3600, root=project.root)
+        boards.append(board)
+        return board
+
+    yield make
+    for board in boards:
+        board.stop()
+
+
+def test_builds_on_an_empty_data_folder(project: Project, board_of) -> None:
+    board = board_of(project.root / "empty-data")
+    assert "0 job(s)" in board.jobs_table.value
+    assert board.job_pick.options == () and "no job selected" in board.job_view.value
+    assert "<b>$0.0000</b> over 0 calls" in board.summary.value and len(board.figures) == 5
+
+
+def test_filters_detail_and_cost_figures_on_a_full_folder(project: Project, board_of) -> None:
+    data = project.data
+    for i in range(60):
+        place, state = ("failed", "failed") if i % 10 == 0 else ("complete", "done")
+        write_job(data, place, f"job-{i:03d}", state, cost=0.001 * (i + 1))
+    board = board_of(data)
+    assert board.jobs_table.value.count("pop-job-row") == 60
+    board.state.value = "failed"
+    assert board.jobs_table.value.count("pop-job-row") == 6
+    board.state.value = "all"
+    board.search.value = "job-05"
+    assert board.jobs_table.value.count("pop-job-row") == 10
+    board.job_pick.value = "job-050"
+    assert "Boom" in board.job_view.value and 'data-stage="inference"' in board.job_view.value
+    assert board.from_task.options == ("a", "b")
+    by_model = board.figures[0].data[0]
+    assert list(by_model.x) == ["m"] and by_model.y[0] == pytest.approx(
+        sum(0.001 * (i + 1) for i in range(60))
+    )
+    assert "over 60 calls" in board.summary.value
+
+
+def test_cancel_from_the_dashboard(project: Project, board_of) -> None:
+    from pop_nb.jobs import create_job, parse_seed
+
+    project.pipeline("tiny", {"a": {}})
+    create_job(project.settings(), parse_seed({"pipeline": "tiny"}, "t"), "queued-1")
+    board = board_of(project.data)
+    board.job_pick.value = "queued-1"
+    board.cancel()
+    assert "cancelled queued-1" in board.message.value
+    assert (project.data / "failed" / "queued-1").is_dir()
+    assert "cancelled" in board.jobs_table.value
