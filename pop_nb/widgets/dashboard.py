@@ -88,8 +88,7 @@ class Dashboard:
         self._show_job()
         self._show_costs()
 
-    def jobs(self) -> list[dict[str, Any]]:
-        """The rows the jobs table shows, with the current filters."""
+    def _filters(self) -> tuple[str, list[Any]]:
         where, params = ["1=1"], []
         if self.state.value != "all":
             where.append("state = ?")
@@ -100,9 +99,14 @@ class Dashboard:
         if self.search.value:
             where.append("contains(job, ?)")
             params.append(self.search.value)
+        return " AND ".join(where), params
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """The rows the jobs table shows (the latest ``MAX_ROWS``), with the current filters."""
+        where, params = self._filters()
         return self.analytics.query(
             "SELECT job, pipeline, state, place, progress, cost_usd, calls, created_at, duration_ms, "
-            f"error_type FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at DESC LIMIT {MAX_ROWS}",
+            f"error_type FROM jobs WHERE {where} ORDER BY created_at DESC LIMIT {MAX_ROWS}",
             params,
         )
 
@@ -124,7 +128,10 @@ class Dashboard:
                 f"<td>{took}</td><td>{html.escape(r['error_type'] or '')}</td></tr>"
             )
         table = f"<table style='font-size:12px'><tr>{head}</tr>{''.join(body)}</table>"
-        self.jobs_table.value = f"<div>{len(rows)} job(s)</div>{table}"
+        where, params = self._filters()
+        total = self.analytics.query(f"SELECT count(*) AS n FROM jobs WHERE {where}", params)[0]["n"]
+        shown = f", the latest {len(rows)} shown" if total > len(rows) else ""
+        self.jobs_table.value = f"<div>{total} job(s){shown}</div>{table}"
         picked = self.job_pick.value
         self.job_pick.options = [r["job"] for r in rows]
         if picked in self.job_pick.options:

@@ -34,24 +34,25 @@ def test_builds_on_an_empty_data_folder(project: Project, board_of) -> None:
 
 def test_filters_detail_and_cost_figures_on_a_full_folder(project: Project, board_of) -> None:
     data = project.data
-    for i in range(60):
+    for i in range(1500):
         place, state = ("failed", "failed") if i % 10 == 0 else ("complete", "done")
-        write_job(data, place, f"job-{i:03d}", state, cost=0.001 * (i + 1))
+        write_job(data, place, f"job-{i:04d}", state, cost=0.001 * (i + 1))
     board = board_of(data)
-    assert board.jobs_table.value.count("pop-job-row") == 60
+    assert board.jobs_table.value.count("pop-job-row") == 200
+    assert "1500 job(s), the latest 200 shown" in board.jobs_table.value
     board.state.value = "failed"
-    assert board.jobs_table.value.count("pop-job-row") == 6
+    assert "150 job(s)</div>" in board.jobs_table.value
     board.state.value = "all"
-    board.search.value = "job-05"
-    assert board.jobs_table.value.count("pop-job-row") == 10
-    board.job_pick.value = "job-050"
+    board.search.value = "job-005"
+    assert board.jobs_table.value.count("pop-job-row") == 10 and "10 job(s)</div>" in board.jobs_table.value
+    board.job_pick.value = "job-0050"
     assert "Boom" in board.job_view.value and 'data-stage="inference"' in board.job_view.value
     assert board.from_task.options == ("a", "b")
     by_model = board.figures[0].data[0]
     assert list(by_model.x) == ["m"] and by_model.y[0] == pytest.approx(
-        sum(0.001 * (i + 1) for i in range(60))
+        sum(0.001 * (i + 1) for i in range(1500))
     )
-    assert "over 60 calls" in board.summary.value
+    assert "over 1500 calls" in board.summary.value
 
 
 def test_cancel_from_the_dashboard(project: Project, board_of) -> None:
