@@ -73,6 +73,7 @@ class Dashboard:
             self.tabs.set_title(i, title)
         self.widget = w.VBox([w.HBox([refresh, self.live]), self.tabs])
         self._stop = threading.Event()
+        self._charted: tuple[Any, ...] | None = None
         self.refresh()
         self._thread = threading.Thread(target=self._follow, daemon=True, name="pop-dashboard")
         self._thread.start()
@@ -189,6 +190,10 @@ class Dashboard:
         by_day = sorted(costs(self.analytics, "day"), key=lambda r: r["key"])
         total = sum(r["cost_usd"] for r in by_model)
         saved = sum(r["saved_usd"] for r in by_model)
+        signature = (total, saved, sum(r["attempts"] for r in by_model), len(by_day))
+        if signature == self._charted:
+            return  # nothing new: do not redraw (a redraw every refresh would flicker)
+        self._charted = signature
         self.summary.value = (
             f"<b>${total:.4f}</b> over {sum(r['calls'] for r in by_model)} calls; cache saved ${saved:.4f}"
         )
