@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     final = runner.run()
-    return 0 if final.state == "done" else 1
+    return 0 if final.state in ("done", "waiting") else 1  # waiting: paused at a gate, not failed
 
 
 if __name__ == "__main__":
