@@ -170,9 +170,10 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     approve_gate(settings, args.job_id)
-    job = Job(args.job_id, settings, start_runner(settings, args.job_id))
+    runner = start_runner(settings, args.job_id)
+    job = Job(args.job_id, settings, runner)
     if args.detach:
-        print(f"approved: job {args.job_id} goes on (pid {job.process.pid}); `pop status {args.job_id}`")
+        print(f"approved: job {args.job_id} goes on (pid {runner.pid}); `pop status {args.job_id}`")
         return 0
     return _follow(job, args.quiet)
 

@@ -45,7 +45,7 @@ class ThrottledExecutionManager(NotebookExecutionManager):
 
 class PopEngine(NBClientEngine):
     @classmethod
-    def execute_notebook(  # type: ignore[override]
+    def execute_notebook(
         cls,
         nb: nbformat.NotebookNode,
         kernel_name: str,
@@ -68,7 +68,7 @@ class PopEngine(NBClientEngine):
         return nb_man.nb
 
     @classmethod
-    def execute_managed_notebook(  # type: ignore[override]
+    def execute_managed_notebook(
         cls,
         nb_man: NotebookExecutionManager,
         kernel_name: str,

@@ -46,11 +46,11 @@ class Request:
 
 def custom_handler(provider: str, answer: Callable[[Request], Answer]) -> Any:
     """A litellm ``CustomLLM`` for ``<provider>/<model>`` that answers with ``answer``."""
-    from litellm import CustomLLM
+    from litellm.llms.custom_llm import CustomLLM
     from litellm.types.utils import ModelResponse, Usage
 
-    class Handler(CustomLLM):  # type: ignore[misc]
-        def completion(  # litellm calls it with these keywords
+    class Handler(CustomLLM):
+        def completion(  # type: ignore[override]  # litellm calls it with these keywords
             self,
             model: str,
             messages: list[dict[str, Any]],
@@ -69,7 +69,7 @@ def custom_handler(provider: str, answer: Callable[[Request], Answer]) -> Any:
             meta = ((litellm_params or {}).get("metadata") or {}).get("pop") or {}
             limit = float(timeout) if isinstance(timeout, (int, float)) else None
             got = answer(Request(model, messages, optional_params, meta, limit))
-            model_response.choices[0].message.content = got.text  # type: ignore[union-attr]
+            model_response.choices[0].message.content = got.text
             model_response.model = f"{provider}/{model}"
             details = {"cached_tokens": got.cached_tokens, "cache_creation_tokens": got.cache_write_tokens}
             model_response.usage = Usage(  # type: ignore[attr-defined]

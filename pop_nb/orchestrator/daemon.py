@@ -123,7 +123,7 @@ class Orchestrator:
             return None
         wake = self.wake
 
-        class Wake(FileSystemEventHandler):  # type: ignore[misc]
+        class Wake(FileSystemEventHandler):
             def on_any_event(self, event: Any) -> None:
                 wake.set()
 

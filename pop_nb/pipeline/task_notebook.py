@@ -38,7 +38,9 @@ class TaskNotebook:
             if cell.cell_type == "code":
                 cell.outputs = []
                 cell.execution_count = None
-        out = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(self.nb.metadata))
+        out: nbformat.NotebookNode = nbformat.v4.new_notebook(
+            cells=cells, metadata=copy.deepcopy(self.nb.metadata)
+        )
         # Stage notebooks always run on our Python kernel, whatever the source notebook last used.
         out.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         out.metadata.setdefault("language_info", {"name": "python"})
