@@ -326,7 +326,7 @@ def _print_overview(rows: list[tuple[Any, Any]], recent: int) -> None:
         note = f"  (runner died; recoveries {st.recoveries})" if st.state == "running" else ""
         print(f"queued   {st.job_id:<44} {st.pipeline:<20} since {st.created_at[:19]}{note}")
     for _, st in groups["waiting"]:
-        gates = ", ".join(n for n, t in st.tasks.items() if t.gate == "waiting")
+        gates = ", ".join(st.waiting_gates)
         print(
             f"waiting  {st.job_id:<44} {st.pipeline:<20} gate after {gates}: pop approve|reject {st.job_id}"
         )

@@ -207,7 +207,7 @@ def approve_gate(settings: PopSettings, job_id: str) -> JobFolder:
     """Let a job waiting at a gate go on: its waiting gates are approved and it is pending again
     (a runner, or the daemon, takes it from there)."""
     _, folder, status = _waiting_job(settings, job_id)
-    gates = [name for name, task in status.tasks.items() if task.gate == "waiting"]
+    gates = status.waiting_gates
     for name in gates:
         status.tasks[name].gate = "approved"
     status.state = "pending"
@@ -221,7 +221,7 @@ def reject_gate(settings: PopSettings, job_id: str, reason: str | None = None) -
     from pop_nb.models.status import ErrorInfo
 
     store, folder, status = _waiting_job(settings, job_id)
-    gates = [name for name, task in status.tasks.items() if task.gate == "waiting"]
+    gates = status.waiting_gates
     for name in gates:
         status.tasks[name].gate = "rejected"
     status.state = "failed"

@@ -26,12 +26,17 @@ def secret_values() -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
-def redact(text: str) -> str:
-    """``text`` with every configured secret value replaced by ``[REDACTED]``."""
-    for value in secret_values():
+def mask(text: str, values: list[str]) -> str:
+    """``text`` with each of ``values`` (longest first) replaced by ``[REDACTED]``."""
+    for value in values:
         if value in text:
             text = text.replace(value, MASK)
     return text
+
+
+def redact(text: str) -> str:
+    """``text`` with every configured secret value replaced by ``[REDACTED]``."""
+    return mask(text, secret_values())
 
 
 def redact_tree(node: Any, values: list[str] | None = None) -> Any:
@@ -40,10 +45,7 @@ def redact_tree(node: Any, values: list[str] | None = None) -> Any:
     if not values:
         return node
     if isinstance(node, str):
-        for value in values:
-            if value in node:
-                node = node.replace(value, MASK)
-        return node
+        return mask(node, values)
     if isinstance(node, dict):
         for key in list(node):
             node[key] = redact_tree(node[key], values)
@@ -61,9 +63,7 @@ class RedactingWriter:
         self._values = secret_values()
 
     def write(self, text: str) -> int:
-        for value in self._values:
-            text = text.replace(value, MASK)
-        return self._stream.write(text)
+        return self._stream.write(mask(text, self._values))
 
     def flush(self) -> None:
         self._stream.flush()

@@ -97,6 +97,11 @@ class JobStatus(BaseModel):
     resumes: int = 0
     recoveries: int = Field(default=0, description="Times a dead runner's job was picked up again.")
 
+    @property
+    def waiting_gates(self) -> list[str]:
+        """Tasks whose gate waits for ``pop approve`` / ``pop reject``."""
+        return [name for name, task in self.tasks.items() if task.gate == "waiting"]
+
     def refresh_progress(self) -> None:
         if self.tasks:
             finished = sum(t.state in FINISHED_TASK_STATES for t in self.tasks.values())

@@ -21,6 +21,7 @@ from typing import Any
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import JobStateError
+from pop_nb.models.status import JobStatus
 from pop_nb.orchestrator.intake import Intake
 from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.locks import FileLock
@@ -54,7 +55,6 @@ class Orchestrator:
         self.intake = Intake(settings, self.home / "claims" / self.name)
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.claimed: set[str] = set()  # jobs this daemon made: started at once, no freshness wait
-        self.queued = 0
         self.unfinished = 0  # jobs in current/ still to run or running (under any runner)
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -187,19 +187,23 @@ class Orchestrator:
                 live += 1  # a runner has it (ours, another daemon's, a `pop run`)
                 self.unfinished += 1
                 continue
-            ready = self._runnable(folder)
-            self.unfinished += ready is not None or self._open(folder)
+            try:
+                status = folder.read_status()
+            except (OSError, ValueError):  # being written for the first time; next pass
+                self.unfinished += 1
+                lock.release()
+                continue
+            self.unfinished += status.state in ("pending", "running")
+            ready = self._runnable(folder, status)
             if ready is None:
                 lock.release()
             else:
                 queue.append((ready, folder, lock))
         queue.sort(key=lambda item: item[0])
-        self.queued = len(queue)
         for (order, _), folder, lock in queue:
             if live >= self.settings.max_running_jobs or self.stopping.is_set():
                 lock.release()
                 continue
-            self.queued -= 1
             if order == RECOVER and not self._recover(folder):
                 lock.release()
                 continue
@@ -215,12 +219,8 @@ class Orchestrator:
         self._say(f"failed {folder.job_id}: its runner died more than {self.settings.max_recoveries} times")
         return False
 
-    def _runnable(self, folder: JobFolder) -> tuple[int, str] | None:
+    def _runnable(self, folder: JobFolder, status: JobStatus) -> tuple[int, str] | None:
         """Under the job's lock: its place in the queue (recoveries first, then oldest), or None."""
-        try:
-            status = folder.read_status()
-        except (OSError, ValueError):
-            return None  # being written for the first time; next pass
         if status.state in ("done", "failed", "cancelled"):  # the runner died between status and move
             self.store.close(folder, status)
             return None
@@ -246,13 +246,6 @@ class Orchestrator:
     def _idle(self) -> bool:
         """Nothing left for ``--once``: no seed waiting, no job in current/ that is not done or gated."""
         return not self.children and not self.unfinished and not self.intake.pending()
-
-    @staticmethod
-    def _open(folder: JobFolder) -> bool:
-        try:
-            return folder.read_status().state in ("pending", "running")
-        except (OSError, ValueError):
-            return True
 
     def _say(self, message: str) -> None:
         stamp = time.strftime("%H:%M:%S")

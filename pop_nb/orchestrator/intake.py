@@ -122,8 +122,9 @@ class Intake:
                 f"{name} is {size} bytes, over the {MAX_SEED_BYTES}-byte limit for seeds; put large inputs "
                 "in files the task reads and pass their paths in the seed",
             )
+        raw = claimed.read_bytes()  # read once: what is judged is what is kept
         try:
-            data = json.loads(claimed.read_bytes().decode("utf-8"))
+            data = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
             raise Rejected("not_utf8", f"{name} is not UTF-8 text (binary?); a seed is a JSON file") from None
         except json.JSONDecodeError as exc:
@@ -141,7 +142,7 @@ class Intake:
             raise Rejected(exc.reason, str(exc)) from None
         existing = self.store.find(job_id)
         if existing is not None:
-            if existing.place == "current" and existing.seed_file.read_bytes() == claimed.read_bytes():
+            if existing.place == "current" and existing.seed_file.read_bytes() == raw:
                 return job_id  # our own claim, interrupted after the job was made: finish it
             raise Rejected(
                 "duplicate_id", f"a job {job_id!r} already exists in {existing.place}/; use a new id"
@@ -153,7 +154,7 @@ class Intake:
         except PipelineError as exc:
             raise Rejected("invalid_pipeline", str(exc)) from None
         try:
-            self.store.create(job_id, seed, pipeline.text, seed_bytes=claimed.read_bytes())
+            self.store.create(job_id, seed, pipeline.text, seed_bytes=raw)
         except PopError as exc:
             raise Rejected("create_failed", str(exc)) from None
         return job_id

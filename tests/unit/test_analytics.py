@@ -42,22 +42,23 @@ def write_job(data: Path, place: str, job: str, state: str, refinements: int = 0
     status.refresh_progress()
     atomic_write_json(folder / "tasks-status.json", status)
     append_jsonl(folder / "events.jsonl", Event(job=job, kind="job", status="started"))
-    append_jsonl(
-        folder / "usage.jsonl",
-        UsageRow(
-            job=job,
-            pipeline="alpha",
-            task="a",
-            stage="inference",
-            provider="openai",
-            model="m",
-            input_tokens=10,
-            output_tokens=5,
-            cost_usd=cost,
-            request_hash="h",
-        ),
-    )
+    log_call(folder, job, "a", cost, "h", input_tokens=10, output_tokens=5)
     return folder
+
+
+def log_call(folder: Path, job: str, task: str, cost: float, request_hash: str, **tokens: int) -> None:
+    row = UsageRow(
+        job=job,
+        pipeline="alpha",
+        task=task,
+        stage="inference",
+        provider="openai",
+        model="m",
+        cost_usd=cost,
+        request_hash=request_hash,
+        **tokens,
+    )
+    append_jsonl(folder / "usage.jsonl", row)
 
 
 def test_tables_from_status_files_and_incremental_refresh(tmp_path: Path) -> None:
@@ -83,19 +84,7 @@ def test_tables_from_status_files_and_incremental_refresh(tmp_path: Path) -> Non
     assert stage_durations(analytics)[0]["median_ms"] == 1200
 
     assert analytics.refresh() == 0  # nothing changed: nothing read
-    append_jsonl(
-        running / "usage.jsonl",
-        UsageRow(
-            job="j3",
-            pipeline="alpha",
-            task="b",
-            stage="inference",
-            provider="openai",
-            model="m",
-            cost_usd=0.5,
-            request_hash="h2",
-        ),
-    )
+    log_call(running, "j3", "b", 0.5, "h2")
     assert analytics.refresh() == 1
     assert analytics.query("SELECT sum(cost_usd) AS c FROM llm_calls WHERE job = 'j3'")[0]["c"] == 0.51
     shutil.move(str(running), str(tmp_path / "complete" / "j3"))  # the job ends: it moves
