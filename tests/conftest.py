@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,13 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     monkeypatch.setenv("POP_DATA_DIR", str(root / "pipeline-data"))
     monkeypatch.chdir(root)
     yield Project(root)
+
+
+def pop(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The ``pop`` CLI, run as a user would, in its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "pop_nb.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def kernels_of(data_dir: Path) -> list[psutil.Process]:

@@ -62,7 +62,6 @@ class JobRunner:
         self._stop = False  # a task failed with on_failure: fail; start nothing new
         self._gated = False  # a gated task is done and not approved: start nothing new
         self._usage = UsageTally(folder.usage_file, folder.job_id)
-        self._choices: dict[str, list[str]] = {}  # task -> its expert's ranked candidates
 
     # -- public -----------------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -83,9 +82,9 @@ class JobRunner:
                 if task.state == "failed" and name in self._fallbacks:
                     self._triggered.add(name)
             self._save()
-        heartbeat = threading.Thread(target=self._heartbeat, args=(now_iso(),), daemon=True)
-        self._beat()
-        heartbeat.start()
+        started = now_iso()
+        self._beat(started)
+        threading.Thread(target=self._heartbeat, args=(started,), daemon=True).start()
         self._event("job", "started")
         try:
             self._schedule()
@@ -99,7 +98,7 @@ class JobRunner:
                 if self.job.path.exists():
                     self._beat(started_at)
 
-    def _beat(self, started_at: str | None = None) -> None:
+    def _beat(self, started_at: str) -> None:
         """``runner.json``: who runs the job, where, and that it is still alive (``heartbeat_at``)."""
         atomic_write_json(
             self.job.runner_file,
@@ -107,7 +106,7 @@ class JobRunner:
                 "pid": os.getpid(),
                 "pgid": os.getpgid(0),
                 "host": os.uname().nodename,
-                "started_at": started_at or now_iso(),
+                "started_at": started_at,
                 "heartbeat_at": now_iso(),
             },
             durable=False,
@@ -318,10 +317,7 @@ class JobRunner:
         )
 
     def _select(self, task: str, role: str, llm: LLMSettings) -> list[str]:
-        """The expert's usable candidates, best first; chosen once per task and run, with an event."""
-        with self._lock:
-            if task in self._choices:
-                return self._choices[task]
+        """The expert's usable candidates, best first, with an event saying why."""
         from pop_nb.llm.selection import select_model
 
         pipe = self.pipeline.spec
@@ -337,8 +333,6 @@ class JobRunner:
         self._event(
             "llm", "selected", task=task, message=f"{role} -> {choice.model} ({choice.reason}){rejected}"
         )
-        with self._lock:
-            self._choices[task] = choice.ranked
         return choice.ranked
 
     @staticmethod

@@ -5,13 +5,7 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import Project, kernels_of
-
-
-def pop(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pop_nb.cli", *args], capture_output=True, text=True, timeout=120
-    )
+from tests.conftest import Project, kernels_of, pop
 
 
 def test_cancel_stops_the_runner_and_its_kernels(project: Project) -> None:

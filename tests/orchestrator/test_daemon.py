@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import Project, kernels_of
+from tests.conftest import Project, kernels_of, pop
 from tests.orchestrator.test_intake import HOSTILE, drop
 
 pytestmark = pytest.mark.slow
@@ -34,10 +34,6 @@ class Daemon:
 
     def output(self) -> str:
         return self.log.read_text()
-
-
-def pop(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pop_nb.cli", *args], capture_output=True, text=True)
 
 
 def wait_for(check, timeout: float = 120, every: float = 0.2):
@@ -183,19 +179,13 @@ def test_gates_wait_for_approve_or_reject(project: Project) -> None:
     assert job.status.tasks["draft"].gate == "waiting" and job.status.tasks["publish"].state == "pending"
     overview = pop("status").stdout
     assert f"waiting  {job.id}" in overview and f"pop approve|reject {job.id}" in overview
-    approve = subprocess.run(
-        [sys.executable, "-m", "pop_nb.cli", "approve", job.id, "--quiet"], capture_output=True, text=True
-    )
+    approve = pop("approve", job.id, "--quiet")
     assert approve.returncode == 0, approve.stderr
     assert job.state == "done" and job.outputs()["publish"] == "draft text"
     assert stage_starts(job.path) == {"draft/inference": 1, "publish/inference": 1}
 
     other = project.run("gated")
-    reject = subprocess.run(
-        [sys.executable, "-m", "pop_nb.cli", "reject", other.id, "--reason", "off-brand"],
-        capture_output=True,
-        text=True,
-    )
+    reject = pop("reject", other.id, "--reason", "off-brand")
     assert reject.returncode == 0, reject.stderr
     assert other.state == "failed" and other.folder.place == "failed"
     assert other.status.error.type == "GateRejected" and "off-brand" in other.status.error.message
@@ -222,6 +212,7 @@ def test_sigterm_with_drain_waits_for_running_jobs(project: Project) -> None:
     daemon = Daemon(project, "--drain")
     wait_for(lambda: "started last" in daemon.output())
     daemon.proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: "taking no more seeds" in daemon.output())  # the signal is handled asynchronously
     drop(project, "late-seed.json", seed("nap"))  # arrives after the signal: left for the next daemon
     assert daemon.wait(120) == 0
     assert (project.data / "complete" / "last").is_dir()  # finished before the daemon exited
