@@ -296,9 +296,22 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     if not rows:
         print(f"no jobs in {settings.data}")
-        return 0
-    _print_overview(rows, args.recent)
+    else:
+        _print_overview(rows, args.recent)
+    _print_strays(settings.data / "pending")
     return 0
+
+
+def _print_strays(pending: Path) -> None:
+    from pop_nb.orchestrator.intake import scan_pending
+
+    strays = scan_pending(pending)[1]
+    if strays:
+        names = ", ".join(repr(n) for n in strays[:10]) + (", ..." if len(strays) > 10 else "")
+        print(
+            f"note     pending/ holds {len(strays)} file(s) that are not seeds, left alone: {names}. "
+            "A seed is named <id>-seed.json"
+        )
 
 
 def _print_overview(rows: list[tuple[Any, Any]], recent: int) -> None:
@@ -458,23 +471,25 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def _parse_data(text: str | None) -> Any:
+    from pop_nb.models.seed import loads_seed
+
+    if not text:
+        return {}
     try:
-        return json.loads(text) if text else {}
-    except json.JSONDecodeError as exc:
-        raise PopError(
-            f'--data is not valid JSON ({exc}). Fix: quote it, e.g. --data \'{{"topic": "x"}}\''
-        ) from None
+        return loads_seed(text, "--data")
+    except PopError as exc:
+        raise PopError(f'{exc}. Quote it for the shell, e.g. --data \'{{"topic": "x"}}\'') from None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    from pop_nb.models.seed import loads_seed
+
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        value = loads_seed(path.read_bytes(), str(path))
     except FileNotFoundError:
         raise PopError(f"seed file {path} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise PopError(f"{path} is not JSON: {exc}. Fix the file.") from None
     if not isinstance(value, dict):
-        raise PopError(f"{path} must hold a JSON object")
+        raise PopError(f'{path} must hold a JSON object: {{"pipeline": "<slug>", "data": {{...}}}}')
     return value
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -16,7 +15,15 @@ from typing import Any
 from pop_nb.config import PopSettings, load_settings
 from pop_nb.errors import JobStateError, PopError, SeedError
 from pop_nb.models.records import Event
-from pop_nb.models.seed import Seed, check_job_id, new_job_id
+from pop_nb.models.seed import (
+    MAX_SEED_DEPTH,
+    Seed,
+    check_job_id,
+    json_depth,
+    loads_seed,
+    new_job_id,
+    too_deep,
+)
 from pop_nb.models.status import JobStatus
 from pop_nb.store.atomic import atomic_write_json, read_json
 from pop_nb.store.jobs import JobFolder, JobStore
@@ -27,8 +34,11 @@ LOCK_PATIENCE_S = 2.0  # a daemon holds a job's lock only for a moment when it d
 
 
 def parse_seed(data: dict[str, Any], where: str) -> Seed:
+    """Validate seed data from any source (file, ``--data``, a notebook cell, the drop folder)."""
     from pydantic import ValidationError
 
+    if json_depth(data) > MAX_SEED_DEPTH:
+        raise too_deep(where)
     try:
         return Seed.model_validate(data)
     except ValidationError as exc:
@@ -394,7 +404,7 @@ def run(
     """
     settings = load_settings(root)
     if seed is not None:
-        raw = seed if isinstance(seed, dict) else json.loads(Path(seed).read_text(encoding="utf-8"))
+        raw = seed if isinstance(seed, dict) else loads_seed(Path(seed).read_bytes(), str(seed))
         parsed = parse_seed({"pipeline": pipeline, **raw}, "seed")
     else:
         parsed = parse_seed({"pipeline": pipeline, "data": data or {}}, "data")

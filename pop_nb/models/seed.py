@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
@@ -13,6 +14,7 @@ from pop_nb.errors import SeedError
 from pop_nb.models.pipeline import SLUG_PATTERN, LLMSettings
 
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+MAX_SEED_DEPTH = 64  # arrays and objects inside each other; real seeds stay far below
 
 
 class Seed(BaseModel):
@@ -42,3 +44,51 @@ def new_job_id(slug: str) -> str:
     """A fresh, sortable id: ``<slug>-<yyyymmddThhmmss>-<6 hex>``."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     return check_job_id(f"{slug}-{stamp}-{secrets.token_hex(3)}")
+
+
+def shown_name(name: str) -> str:
+    """A file name as text that can be printed and written as UTF-8: bytes that are not UTF-8 (kept by
+    Python as surrogate escapes) appear as ``\\xff``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def json_depth(value: Any, limit: int = MAX_SEED_DEPTH) -> int:
+    """How deeply arrays and objects nest in ``value``, counted without recursion; stops past ``limit``."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if not isinstance(node, dict | list):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        todo.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+def loads_seed(raw: bytes | str, where: str) -> Any:
+    """Parse seed JSON from an untrusted source; every way it can be wrong is a :class:`SeedError`
+    (``not_utf8``, ``bad_json``, ``too_deep``), never a crash of the caller."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError:
+        raise SeedError("not_utf8", f"{where} is not UTF-8 text (binary?); a seed is a JSON file") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SeedError(
+            "bad_json", f"{where} is not valid JSON: {exc}. Fix the JSON and submit it again"
+        ) from None
+    except RecursionError:
+        raise too_deep(where) from None
+    if json_depth(value) > MAX_SEED_DEPTH:
+        raise too_deep(where)
+    return value
+
+
+def too_deep(where: str) -> SeedError:
+    return SeedError(
+        "too_deep",
+        f"{where} nests arrays/objects more than {MAX_SEED_DEPTH} levels deep; flatten the data, or put it "
+        "in a file the task reads and pass the file's path in the seed",
+    )

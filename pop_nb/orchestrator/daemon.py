@@ -21,6 +21,7 @@ from typing import Any
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import JobStateError
+from pop_nb.models.seed import shown_name
 from pop_nb.models.status import JobStatus
 from pop_nb.orchestrator.intake import Intake
 from pop_nb.store.jobs import JobFolder, JobStore
@@ -55,6 +56,8 @@ class Orchestrator:
         self.intake = Intake(settings, self.home / "claims" / self.name)
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.claimed: set[str] = set()  # jobs this daemon made: started at once, no freshness wait
+        self.strays: set[str] = set()  # files in pending/ that are not seeds, reported once each
+        self.troubled: set[str] = set()  # seeds that raised before they could be claimed, reported once
         self.unfinished = 0  # jobs in current/ still to run or running (under any runner)
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -156,14 +159,26 @@ class Orchestrator:
         for path in self.intake.pending():
             if self.stopping.is_set():
                 return
-            outcome = self.intake.take(path)
+            try:
+                outcome = self.intake.take(path)
+            except Exception as exc:  # whatever one file does, the daemon goes on with the others
+                if path.name not in self.troubled:
+                    self.troubled.add(path.name)
+                    self._say(f"could not take {shown_name(path.name)!r}: {type(exc).__name__}: {exc}")
+                continue
             if outcome is None:
                 continue
             if outcome.job_id:
                 self.claimed.add(outcome.job_id)
                 self._say(f"accepted {outcome.name} -> current/{outcome.job_id}")
             else:
-                self._say(f"rejected {outcome.name!r} -> rejected/{outcome.rejected} ({outcome.reason})")
+                self._say(
+                    f"rejected {shown_name(outcome.name)!r} -> rejected/{outcome.rejected} ({outcome.reason})"
+                )
+        strays = set(self.intake.strays())
+        for name in sorted(strays - self.strays):
+            self._say(f"left alone in pending/: {name!r} is not a seed (seeds are named <id>-seed.json)")
+        self.strays = strays
 
     # -- runners ------------------------------------------------------------------------------------
     def _reap(self) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import PipelineError, PipelineNotFound, PopError, SeedError
-from pop_nb.models.seed import JOB_ID_RE
+from pop_nb.models.seed import JOB_ID_RE, loads_seed, shown_name
 from pop_nb.models.status import now_iso
 from pop_nb.store.atomic import atomic_write_bytes, atomic_write_json
 from pop_nb.store.jobs import JobStore
@@ -45,6 +45,25 @@ class Rejected(Exception):
         super().__init__(message)
 
 
+def scan_pending(folder: Path) -> tuple[list[str], list[str]]:
+    """``(seed file names oldest first, names of strays)`` in ``folder``; see :meth:`Intake.strays`."""
+    seeds, strays = [], []
+    if not folder.is_dir():
+        return [], []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.name.endswith(SEED_SUFFIX) and entry.is_file(follow_symlinks=False):
+                    seeds.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
+                else:
+                    strays.append(shown_name(entry.name))
+            except FileNotFoundError:  # taken by another daemon meanwhile
+                continue
+    return [name for _, name in sorted(seeds)], sorted(strays)
+
+
 class Intake:
     def __init__(self, settings: PopSettings, claim_dir: Path) -> None:
         self.settings = settings
@@ -53,22 +72,14 @@ class Intake:
         self.claim_dir = claim_dir
 
     def pending(self) -> list[Path]:
-        """Files waiting in ``pending/``, oldest first.
+        """Seeds waiting in ``pending/`` (regular files named ``*-seed.json``), oldest first."""
+        return [self.pending_dir / name for name in scan_pending(self.pending_dir)[0]]
 
-        A hidden file is a writer's temporary (``.name.XXXX.tmp``, rsync's ``.name.XXXXXX``) and is left
-        alone, unless its name ends in ``-seed.json``: then it is a seed with a bad id, and is rejected.
-        """
-        found = []
-        with os.scandir(self.pending_dir) as entries:
-            for entry in entries:
-                hidden_temp = entry.name.startswith(".") and not entry.name.endswith(SEED_SUFFIX)
-                if hidden_temp or not entry.is_file(follow_symlinks=False):
-                    continue
-                try:
-                    found.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
-                except FileNotFoundError:  # taken by another daemon meanwhile
-                    continue
-        return [self.pending_dir / name for _, name in sorted(found)]
+    def strays(self) -> list[str]:
+        """Names in ``pending/`` that are not seeds (``notes.txt``, ``j3-seed.json.part``, a folder, a
+        symlink): left where they are, for whoever put them there. Hidden files (a writer's temporaries,
+        ``.name.XXXX.tmp``) are neither seeds nor strays."""
+        return scan_pending(self.pending_dir)[1]
 
     def take(self, path: Path) -> Outcome | None:
         """Claim and process one pending file; ``None`` if it is still being written or was taken."""
@@ -84,6 +95,9 @@ class Intake:
             job_id = self._create_job(path.name, claimed)
         except Rejected as why:
             return self._reject(path.name, claimed, why)
+        except Exception as exc:  # a bug of ours, a disk error: the seed is kept, the daemon goes on
+            message = f"pop-nb could not process this seed ({type(exc).__name__}: {exc}); drop it again"
+            return self._reject(path.name, claimed, Rejected("internal_error", message))
         claimed.unlink(missing_ok=True)
         return Outcome(path.name, job_id=job_id)
 
@@ -99,45 +113,40 @@ class Intake:
             json.loads(path.read_bytes())
         except (ValueError, UnicodeDecodeError):
             return True
-        except OSError:
+        except (OSError, RecursionError):  # unreadable, or too deep to parse: judged now
             return False
         return False
 
     def _create_job(self, name: str, claimed: Path) -> str:
-        if not name.endswith(SEED_SUFFIX):
-            raise Rejected(
-                "bad_name", f"{name!r} is not named <id>{SEED_SUFFIX}; rename it, e.g. job-1{SEED_SUFFIX}"
-            )
+        shown = shown_name(name)
         job_id = name[: -len(SEED_SUFFIX)]
         if not JOB_ID_RE.fullmatch(job_id):
             raise Rejected(
                 "bad_id",
-                f"job id {job_id[:80]!r} (from {name[:100]!r}) is not allowed: use 1-128 characters from "
-                "A-Z a-z 0-9 _ -, starting with a letter or digit",
+                f'job id "{shown_name(job_id)[:80]}" (from "{shown[:100]}") is not allowed: use 1-128 '
+                "characters from A-Z a-z 0-9 _ -, starting with a letter or digit",
             )
         size = claimed.stat().st_size
         if size > MAX_SEED_BYTES:
             raise Rejected(
                 "too_large",
-                f"{name} is {size} bytes, over the {MAX_SEED_BYTES}-byte limit for seeds; put large inputs "
+                f"{shown} is {size} bytes, over the {MAX_SEED_BYTES}-byte limit for seeds; put large inputs "
                 "in files the task reads and pass their paths in the seed",
             )
         raw = claimed.read_bytes()  # read once: what is judged is what is kept
         try:
-            data = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise Rejected("not_utf8", f"{name} is not UTF-8 text (binary?); a seed is a JSON file") from None
-        except json.JSONDecodeError as exc:
-            raise Rejected("bad_json", f"{name} is not valid JSON: {exc}") from None
+            data = loads_seed(raw, shown)
+        except SeedError as exc:
+            raise Rejected(exc.reason, str(exc)) from None
         if not isinstance(data, dict):
             raise Rejected(
-                "invalid_seed", f'{name} holds a JSON {type(data).__name__}, not {{"pipeline": ...}}'
+                "invalid_seed", f'{shown} holds a JSON {type(data).__name__}, not {{"pipeline": ...}}'
             )
         from pop_nb.jobs import parse_seed
         from pop_nb.pipeline.compile import compile_pipeline
 
         try:
-            seed = parse_seed(data, name)
+            seed = parse_seed(data, shown)
         except SeedError as exc:
             raise Rejected(exc.reason, str(exc)) from None
         existing = self.store.find(job_id)
@@ -176,7 +185,7 @@ class Intake:
                 "reason": why.reason,
                 "message": why.message,
                 "rejected_at": now_iso(),
-                "file": name[:300],
+                "file": shown_name(name)[:300],
             },
         )
         return Outcome(name, rejected=folder.name, reason=why.reason)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -217,3 +218,72 @@ def test_sigterm_with_drain_waits_for_running_jobs(project: Project) -> None:
     assert daemon.wait(120) == 0
     assert (project.data / "complete" / "last").is_dir()  # finished before the daemon exited
     assert (project.data / "pending" / "late-seed.json").exists()
+
+
+def _hostile_files(rng: random.Random, n: int) -> list[tuple[bytes, bytes]]:
+    """Names (any bytes but / and NUL, often not UTF-8) and contents no seed should have."""
+    contents = [
+        b"",
+        b"\x00" * 64,
+        bytes(rng.randrange(256) for _ in range(200)),
+        b'{"pipeline": "tiny", "data": {"x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}}",
+        b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
+        b'{"pipeline": "tiny", "data": "' + b"x" * (1 << 20) + b'"}',
+        json.dumps({"pipeline": "ghost"}).encode(),
+        json.dumps({"pipeline": "tiny", "data": {"k": "\ud800"}}, ensure_ascii=True).encode(),
+        json.dumps({"pipeline": "tiny", "llm": {"api_key": "sk-fuzz-123456"}}).encode(),
+        b'{"pipeline": "tiny", "data": {"x": 1e999999}}',
+        b'{"pipeline": "tiny", "pipeline": "tiny2"}',
+        '{"pipeline": "tiny", "data": {"\u202e": "\U0001f4a3"}}'.encode(),
+    ]
+    files = [
+        (b"raw\xff-seed.json", json.dumps({"pipeline": "tiny"}).encode()),
+        (b"deep-seed.json", contents[3]),
+    ]
+    alphabet = [bytes([b]) for b in range(1, 256) if b != ord("/")]
+    while len(files) < n:
+        name = b"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        if rng.random() < 0.7:
+            name += b"-seed.json"
+        if name in (b".", b"..") or any(name == f for f, _ in files):
+            continue
+        files.append((name, rng.choice(contents)))
+    return files
+
+
+def test_no_file_name_or_content_stops_the_daemon(project: Project) -> None:
+    from pop_nb.orchestrator.intake import scan_pending
+
+    project.pipeline("tiny", {"a": {"cells": [("inference", "pop.output({'n': pop.seed.get('n')})")]}})
+    pending = project.data / "pending"
+    pending.mkdir(parents=True)
+    files = _hostile_files(random.Random(9), 80)
+    for name, content in files:
+        with open(os.path.join(os.fsencode(pending), name), "wb") as fh:
+            fh.write(content)
+    (pending / "a-folder-seed.json").mkdir()
+    (pending / "a-link-seed.json").symlink_to("/etc/passwd")
+    os.mkfifo(pending / "a-fifo-seed.json")
+    daemon = Daemon(project, "--no-watch")
+    try:
+        wait_for(lambda: scan_pending(pending)[0] == [], timeout=60)  # every seed answered
+        assert daemon.proc.poll() is None, daemon.output()
+        drop(project, "after-seed.json", seed("tiny", n=7))  # and it still does its job
+        wait_for((project.data / "complete" / "after").is_dir, timeout=120)
+        assert daemon.proc.poll() is None, daemon.output()
+    finally:
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.wait(60) == 0, daemon.output()
+    rejected = list((project.data / "rejected").iterdir())
+    seeds = [n for n, _ in files if n.endswith(b"-seed.json") and not n.startswith(b".")]
+    assert len(rejected) == len(seeds)  # each with its reason, nothing lost
+    for folder in rejected:
+        why = json.loads((folder / "rejection.json").read_text(encoding="utf-8"))
+        assert why["reason"] and why["message"] and why["file"]
+        assert (folder / "seed.json").is_file()
+    assert "sk-fuzz-123456" not in "".join(
+        (f / "rejection.json").read_text(encoding="utf-8") for f in rejected
+    )
+    strays = scan_pending(pending)[1]
+    assert {"a-folder-seed.json", "a-link-seed.json", "a-fifo-seed.json"} <= set(strays)
+    assert daemon.output().count("a-fifo-seed.json") == 1  # reported once, not at every pass

@@ -49,8 +49,25 @@ HOSTILE: list[tuple[str, bytes, str]] = [
     ("huge-seed.json", b'{"pipeline": "tiny", "data": {"x": "' + b"a" * MAX_SEED_BYTES + b'"}}', "too_large"),
     ("has space-seed.json", json.dumps(GOOD).encode(), "bad_id"),
     ("-leading-dash-seed.json", json.dumps(GOOD).encode(), "bad_id"),
-    ("..-seed.json", json.dumps(GOOD).encode(), "bad_id"),
-    ("notes.txt", b"hello", "bad_name"),
+    (
+        "deep-seed.json",
+        b'{"pipeline": "tiny", "data": {"x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}}",
+        "too_deep",
+    ),
+    (
+        "deepish-seed.json",
+        json.dumps({**GOOD, "data": {"x": [[[[[[[[[[0]]]]]]]]]] * 7}})
+        .encode()
+        .replace(b"[0]", b"[" * 60 + b"0" + b"]" * 60),
+        "too_deep",
+    ),
+]
+# Not seeds: left where they are (a writer's temporary must survive until its own rename).
+STRAYS: list[tuple[str, bytes]] = [
+    ("notes.txt", b"hello"),
+    ("README", b"drop seeds here"),
+    ("job1.json", json.dumps(GOOD).encode()),
+    ("j3-seed.json.part", b'{"pipeline": "ti'),
 ]
 
 
@@ -58,6 +75,10 @@ def test_good_and_hostile_seeds(project: Project) -> None:
     project.pipeline("tiny", {"a": {}})
     for name, content, _ in HOSTILE:
         drop(project, name, content)
+    for name, content in STRAYS:
+        drop(project, name, content)
+    for hidden in (".j4-seed.json", "..-seed.json"):  # a writer's hidden temporary: not even a stray
+        drop(project, hidden, json.dumps(GOOD).encode())
     for i in range(3):
         drop(project, f"good-{i}-seed.json", json.dumps(GOOD).encode())
     intake = intake_for(project)
@@ -77,11 +98,34 @@ def test_good_and_hostile_seeds(project: Project) -> None:
             assert why["reason"] == outcome.reason and why["message"] and why["rejected_at"]
     assert "sk-abcdefgh123" not in rejection(project, "keyed")["message"]
     assert "Fix: create pipelines/ghost/pipeline.yaml" in rejection(project, "ghost")["message"]
-    assert list((project.data / "pending").iterdir()) == []
+    left = sorted(p.name for p in (project.data / "pending").iterdir())
+    assert left == sorted([".j4-seed.json", "..-seed.json", *(name for name, _ in STRAYS)])
+    assert intake.strays() == sorted(name for name, _ in STRAYS)
+    for name, content in STRAYS:
+        assert (project.data / "pending" / name).read_bytes() == content
     # an unsafe name never becomes a path: it is filed under a hash of itself
     folders = [p.name for p in (project.data / "rejected").iterdir()]
     assert all(JOB_ID_RE.fullmatch(f) for f in folders) and len(folders) == len(HOSTILE)
-    assert sum(f.startswith("seed-") for f in folders) == 4  # "has space", "-leading-dash", "..", notes.txt
+    assert sum(f.startswith("seed-") for f in folders) == 2  # "has space", "-leading-dash"
+
+
+def test_a_name_that_is_not_utf8_is_rejected_with_a_readable_reason(project: Project) -> None:
+    project.pipeline("tiny", {"a": {}})
+    pending = project.data / "pending"
+    pending.mkdir(parents=True)
+    raw = os.path.join(os.fsencode(pending), b"raw\xff-seed.json")
+    with open(raw, "wb") as fh:
+        fh.write(json.dumps(GOOD).encode())
+    os.utime(raw, (time.time() - 10, time.time() - 10))
+    intake = intake_for(project)
+    [path] = intake.pending()
+    outcome = intake.take(path)
+    assert outcome is not None and outcome.reason == "bad_id"
+    why = rejection(project, outcome.rejected)
+    assert why["file"] == "raw\\xff-seed.json" and "raw\\xff" in why["message"]
+    assert (project.data / "rejected" / outcome.rejected / "seed.json").read_bytes() == json.dumps(
+        GOOD
+    ).encode()
 
 
 def test_a_seed_still_being_written_waits_then_is_rejected(project: Project) -> None:
@@ -172,8 +216,9 @@ def test_fuzzed_seeds_are_all_answered_and_stay_inside_the_data_folder(
         os.utime(path, (old, old))
         before = set(project.root.iterdir())
         listed = intake.pending()
-        if not listed:  # a hidden temporary: left alone, as a writer's .tmp would be
-            assert name.startswith(".") and not name.endswith("-seed.json")
+        if not listed:  # not a seed (hidden, or not *-seed.json): left alone, as a writer's .tmp would be
+            assert name.startswith(".") or not name.endswith("-seed.json")
+            assert path.read_bytes() == content
             return
         outcome = intake.take(listed[0])
         assert outcome is not None and (outcome.job_id or outcome.reason)
