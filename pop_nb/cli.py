@@ -11,7 +11,7 @@ from typing import Any
 
 from pop_nb.config import load_settings
 from pop_nb.errors import PipelineError, PopError
-from pop_nb.models.status import JobStatus
+from pop_nb.models.status import JobStatus, Totals
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
     else:
         seed = parse_seed({"pipeline": args.slug, "data": _parse_data(args.data)}, "--data")
-    folder = create_job(settings, seed, args.id)
+    folder = create_job(settings, seed, args.id, where=str(args.seed or "--data"))
     job = Job(folder.job_id, settings, start_runner(settings, folder.job_id))
     return _follow(job, args.quiet)
 
@@ -151,15 +151,16 @@ def cmd_orchestrate(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from pop_nb.jobs import parse_seed, validate_seed
     from pop_nb.models.seed import new_job_id
     from pop_nb.orchestrator import submit_seed
 
     settings = load_settings()
-    from pop_nb.jobs import parse_seed
 
     seed = _read_json(args.seed) if args.seed else {"data": _parse_data(args.data)}
     seed = {**seed, "pipeline": args.slug}
-    parse_seed(seed, str(args.seed or "--data"))  # the daemon checks again; a typo is best caught now
+    where = str(args.seed or "--data")
+    validate_seed(settings, parse_seed(seed, where), where)  # the daemon checks again; best caught now
     path = submit_seed(settings, seed, args.id or new_job_id(args.slug))
     print(path)
     return 0
@@ -234,15 +235,17 @@ def _progress_line(st: JobStatus, elapsed: float) -> str:
     where = f"{st.current_task}/{st.current_stage}" if st.current_task and st.state == "running" else st.state
     return (
         f"[{st.progress:3d}%] {where:<40} {elapsed:6.1f}s  calls {st.totals.calls:3d}  "
-        f"tokens {st.totals.input_tokens}+{st.totals.output_tokens}  ${st.totals.cost_usd:.4f}"
+        f"tokens {st.totals.input_tokens}+{st.totals.output_tokens}  {st.totals.cost_text(4)}"
     )
 
 
 def _print_outcome(job: Any, st: JobStatus) -> None:
     print(f"{st.state}: job {job.id} in {job.path}", file=sys.stderr)
+    t = st.totals
+    retried = f" ({t.attempts} attempts)" if t.attempts != t.calls else ""
     print(
-        f"  {st.totals.calls} LLM calls, {st.totals.input_tokens} input + {st.totals.output_tokens} output "
-        f"tokens, ${st.totals.cost_usd:.6f}",
+        f"  {t.calls} LLM calls{retried}, {t.input_tokens} input + {t.output_tokens} output tokens, "
+        f"{t.cost_text()}",
         file=sys.stderr,
     )
     if st.state not in ("done", "failed", "cancelled"):
@@ -272,12 +275,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             return 0
         print(
             f"{st.job_id}  {st.pipeline}  {st.state}  {st.progress}%  in {folder.place}/  "
-            f"${st.totals.cost_usd:.6f}"
+            f"{st.totals.calls} calls ({st.totals.attempts} attempts)  {st.totals.cost_text()}"
         )
         for name, task in st.tasks.items():
             extra = f" ({task.skip_reason})" if task.skip_reason else ""
             extra += f" refinements={task.refinements}" if task.refinements else ""
-            print(f"  {name:<20} {task.state:<8} calls={task.usage.calls} ${task.usage.cost_usd:.6f}{extra}")
+            print(f"  {name:<20} {task.state:<8} calls={task.usage.calls} {task.usage.cost_text()}{extra}")
             for key, run in task.stages.items():
                 took = f"{run.duration_ms / 1000:.1f}s" if run.duration_ms is not None else ""
                 print(f"      {key:<24} {run.state:<7} {took:>7}  {run.notebook or ''}")
@@ -333,7 +336,7 @@ def _print_overview(rows: list[tuple[Any, Any]], recent: int) -> None:
         where = f"{st.current_task}/{st.current_stage}" if st.current_task else "starting"
         print(
             f"running  {st.job_id:<44} {st.pipeline:<20} {st.progress:3d}%  {where:<28} "
-            f"${st.totals.cost_usd:.6f}"
+            f"{st.totals.cost_text()}"
         )
     for _, st in groups["queued"]:
         note = f"  (runner died; recoveries {st.recoveries})" if st.state == "running" else ""
@@ -350,8 +353,10 @@ def _print_overview(rows: list[tuple[Any, Any]], recent: int) -> None:
     if len(failed) > recent:
         print(f"         ... and {len(failed) - recent} older failures (pop status --recent N)")
     if done:
-        total = sum(s.totals.cost_usd for s in done)
-        print(f"done     {len(done)} job(s), latest {done[-1].job_id}; total ${total:.6f}")
+        total = Totals()
+        for st in done:
+            total.add(st.totals)
+        print(f"done     {len(done)} job(s), latest {done[-1].job_id}; total {total.cost_text()}")
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -435,29 +440,32 @@ def cmd_costs(args: argparse.Namespace) -> int:
     from pop_nb.analytics import costs
 
     settings = load_settings()
-    rows = costs(settings.data, by=args.by)
+    rows = costs(settings.data, by=args.by).to_dict("records")
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, default=int))  # numpy integers
         return 0
     if not rows:
         print(f"no LLM calls logged under {settings.data}")
         return 0
     width = max(len(args.by), *(len(str(r["key"])) for r in rows))
     print(
-        f"{args.by:<{width}}  {'calls':>6} {'in tok':>10} {'out tok':>10} {'cost USD':>12} "
+        f"{args.by:<{width}}  {'calls':>6} {'attempts':>8} {'in tok':>10} {'out tok':>10} {'cost USD':>12} "
         f"{'cache hits':>10} {'saved USD':>11}"
     )
     for r in rows:
-        note = f"  ({r['unpriced_calls']} unpriced: cost unknown)" if r["unpriced_calls"] else ""
+        note = f"  (+ {r['unpriced_calls']} unpriced: cost unknown)" if r["unpriced_calls"] else ""
         print(
-            f"{r['key']:<{width}}  {r['calls']:>6} {r['input_tokens']:>10} {r['output_tokens']:>10} "
-            f"{r['cost_usd']:>12.6f} {r['cache_hits']:>10} {r['saved_usd']:>11.6f}{note}"
+            f"{r['key']:<{width}}  {r['calls']:>6} {r['attempts']:>8} {r['input_tokens']:>10} "
+            f"{r['output_tokens']:>10} {r['cost_usd']:>12.6f} {r['cache_hits']:>10} "
+            f"{r['saved_usd']:>11.6f}{note}"
         )
     total = sum(r["cost_usd"] for r in rows)
     saved = sum(r["saved_usd"] for r in rows)
+    unpriced = sum(r["unpriced_calls"] for r in rows)
+    note = f"  (+ {unpriced} unpriced: cost unknown)" if unpriced else ""
     print(
-        f"{'total':<{width}}  {sum(r['calls'] for r in rows):>6} {'':>21} {total:>12.6f} {'':>10} "
-        f"{saved:>11.6f}"
+        f"{'total':<{width}}  {sum(r['calls'] for r in rows):>6} {sum(r['attempts'] for r in rows):>8} "
+        f"{'':>21} {total:>12.6f} {'':>10} {saved:>11.6f}{note}"
     )
     return 0
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pop_nb.config import PopSettings, load_settings
 from pop_nb.errors import JobStateError, PopError, SeedError
@@ -28,6 +28,9 @@ from pop_nb.models.status import JobStatus
 from pop_nb.store.atomic import atomic_write_json, read_json
 from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.locks import FileLock, is_locked
+
+if TYPE_CHECKING:
+    from pop_nb.pipeline.load import Pipeline
 
 _FINAL_STATES = ("done", "failed", "cancelled")
 LOCK_PATIENCE_S = 2.0  # a daemon holds a job's lock only for a moment when it does not start it
@@ -49,14 +52,48 @@ def parse_seed(data: dict[str, Any], where: str) -> Seed:
         ) from None
 
 
-def create_job(settings: PopSettings, seed: Seed, job_id: str | None = None) -> JobFolder:
-    """Validate the seed against its pipeline and make ``current/<id>/``."""
+def validate_seed(settings: PopSettings, seed: Seed, where: str) -> Pipeline:
+    """The seed's pipeline, compiled, after checking the seed's data against its ``seed_schema``;
+    raises :class:`PipelineNotFound`, :class:`PipelineError` or :class:`SeedError` (``invalid_seed``,
+    naming each field)."""
     from pop_nb.pipeline.compile import compile_pipeline
+    from pop_nb.pipeline.schemas import schema_errors
 
     pipeline = compile_pipeline(settings.root, seed.pipeline)
+    schema_file = pipeline.seed_schema_path()
+    if schema_file is not None:
+        problems = schema_errors(read_json(schema_file), seed.data, "data")
+        if problems:
+            raise SeedError(
+                "invalid_seed",
+                f"{where} does not fit pipeline {seed.pipeline!r}'s seed_schema ({schema_file.name}): "
+                + "; ".join(problems)
+                + ". Fix: correct the seed's data and submit it again",
+            )
+    return pipeline
+
+
+def create_job(
+    settings: PopSettings,
+    seed: Seed,
+    job_id: str | None = None,
+    *,
+    where: str = "the seed",
+    seed_bytes: bytes | None = None,
+) -> JobFolder:
+    """Check the seed against its pipeline and make ``current/<id>/`` with a snapshot of the pipeline."""
+    from pop_nb.pipeline.snapshot import write_snapshot
+
+    pipeline = validate_seed(settings, seed, where)
     store = JobStore(settings.data)
     store.ensure_layout()
-    return store.create(check_job_id(job_id) if job_id else new_job_id(seed.pipeline), seed, pipeline.text)
+    return store.create(
+        check_job_id(job_id) if job_id else new_job_id(seed.pipeline),
+        seed,
+        list(pipeline.spec.tasks),
+        lambda folder: write_snapshot(folder, pipeline),
+        seed_bytes=seed_bytes,
+    )
 
 
 def start_runner(settings: PopSettings, job_id: str, lock: FileLock | None = None) -> subprocess.Popen[bytes]:
@@ -105,9 +142,13 @@ def reset_for_resume(
 ) -> JobFolder:
     """Keep every task upstream of ``from_task`` (default: every task that is done), reset the rest,
     and move the job back to ``current/``. Reset tasks' files move to ``history/<n>/`` (nothing is lost).
-    ``budget_usd`` replaces the job's budget (written into its ``seed.json``).
+    The job takes the pipeline's current definition and notebooks (a new snapshot); the ``resumed``
+    event says what changed. ``budget_usd`` replaces the job's budget (written into its ``seed.json``).
+    A job whose runner died (``from_task`` not given) goes on from the interrupted stage with the
+    snapshot it had: half a task must not run under two definitions.
     """
     from pop_nb.pipeline.compile import compile_pipeline
+    from pop_nb.pipeline.snapshot import describe_changes, snapshot_hashes, write_snapshot
 
     store = JobStore(settings.data)
     folder = store.get(job_id)
@@ -153,7 +194,10 @@ def reset_for_resume(
     status.state, status.error, status.ended_at = "pending", None, None
     status.current_task = status.current_stage = None
     folder = store.move(folder, "current")
+    before = snapshot_hashes(folder)
+    changes = describe_changes(before, write_snapshot(folder, pipeline))
     how = f"from task {from_task}" if from_task else "failed and pending tasks"
+    how += f"; {changes}"
     if budget_usd is not None:
         how += f"; budget_usd {folder.read_seed().budget_usd} -> {budget_usd:g}"
         _set_budget(folder, budget_usd)
@@ -301,7 +345,7 @@ class Job:
 
     def __repr__(self) -> str:
         st = self.status
-        return f"<Job {self.id} {st.pipeline} {st.state} {st.progress}% ${st.totals.cost_usd:.4f}>"
+        return f"<Job {self.id} {st.pipeline} {st.state} {st.progress}% {st.totals.cost_text(4)}>"
 
     def widget(self) -> Any:
         """A live :class:`~pop_nb.widgets.JobWidget` of this job (it updates itself until the job ends)."""
@@ -408,7 +452,7 @@ def run(
         parsed = parse_seed({"pipeline": pipeline, **raw}, "seed")
     else:
         parsed = parse_seed({"pipeline": pipeline, "data": data or {}}, "data")
-    folder = create_job(settings, parsed, job_id)
+    folder = create_job(settings, parsed, job_id, where="seed" if seed is not None else "data")
     job = Job(folder.job_id, settings, start_runner(settings, folder.job_id))
     if wait:
         if _in_notebook():  # show it moving while this cell waits (the widget updates from a thread)

@@ -1,9 +1,16 @@
-"""What users ask of the logs: cost, tokens, cache savings, durations, failure and refinement rates."""
+"""What users ask of the logs: cost, tokens, cache savings, durations, failure and refinement rates.
+
+Each helper returns a pandas ``DataFrame`` (straight from DuckDB), so it shows as a table in a notebook;
+money is rounded to 1e-9 USD, so sums of float prices do not show as ``0.0027134999999999998``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from pop_nb.analytics.store import Analytics, connect
 
@@ -21,29 +28,30 @@ def _analytics(source: Analytics | Path | str) -> Analytics:
     return source if isinstance(source, Analytics) else connect(source)
 
 
-def costs(source: Analytics | Path | str, by: str = "pipeline") -> list[dict[str, Any]]:
-    """One row per group, most expensive first: calls, attempts, tokens, cost, cache hits and savings,
-    and how many calls were unpriced (their cost is unknown, not zero)."""
+def costs(source: Analytics | Path | str, by: str = "pipeline") -> pd.DataFrame:
+    """One row per group, most expensive first: calls (answered), attempts (every request, failed ones
+    too), tokens, cost, cache hits and savings, and how many calls were unpriced (their cost is unknown,
+    not zero)."""
     if by not in GROUPINGS:
         raise ValueError(f"cannot group costs by {by!r}; use one of {', '.join(GROUPINGS)}")
-    return _analytics(source).query(f"""
+    return _analytics(source).frame(f"""
         SELECT coalesce({GROUPINGS[by]}, '(none)') AS key,
                count(*) FILTER (WHERE ok) AS calls,
                count(*) AS attempts,
                coalesce(sum(input_tokens), 0) AS input_tokens,
                coalesce(sum(output_tokens), 0) AS output_tokens,
                coalesce(sum(cached_tokens), 0) AS cached_tokens,
-               coalesce(sum(cost_usd), 0) AS cost_usd,
+               round(coalesce(sum(cost_usd), 0), 9) AS cost_usd,
                count(*) FILTER (WHERE cache_hit) AS cache_hits,
-               coalesce(sum(saved_usd), 0) AS saved_usd,
-               count(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced_calls
+               round(coalesce(sum(saved_usd), 0), 9) AS saved_usd,
+               count(*) FILTER (WHERE ok AND cost_source = 'unpriced') AS unpriced_calls
         FROM llm_calls GROUP BY 1 ORDER BY cost_usd DESC, key
     """)
 
 
-def stage_durations(source: Analytics | Path | str) -> list[dict[str, Any]]:
+def stage_durations(source: Analytics | Path | str) -> pd.DataFrame:
     """Per pipeline, task and stage: runs, median and 95th-percentile wall time, time in cells."""
-    return _analytics(source).query("""
+    return _analytics(source).frame("""
         SELECT pipeline, task, stage, count(*) AS runs,
                median(duration_ms) AS median_ms, quantile_cont(duration_ms, 0.95) AS p95_ms,
                median(cells_ms) AS median_cells_ms
@@ -51,14 +59,14 @@ def stage_durations(source: Analytics | Path | str) -> list[dict[str, Any]]:
     """)
 
 
-def outcome_rates(source: Analytics | Path | str) -> list[dict[str, Any]]:
+def outcome_rates(source: Analytics | Path | str) -> pd.DataFrame:
     """Per pipeline: jobs, how many ended done / failed, failure rate, refinement rate of its tasks."""
-    return _analytics(source).query("""
+    return _analytics(source).frame("""
         WITH j AS (
             SELECT pipeline, count(*) AS jobs,
                    count(*) FILTER (WHERE state = 'done') AS done,
                    count(*) FILTER (WHERE state IN ('failed', 'cancelled')) AS failed,
-                   sum(cost_usd) AS cost_usd
+                   round(sum(cost_usd), 9) AS cost_usd
             FROM jobs GROUP BY pipeline),
         t AS (
             SELECT pipeline, avg((refinements > 0)::INTEGER) AS refinement_rate,

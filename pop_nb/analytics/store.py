@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PLACES = ("current", "complete", "failed")
 FILES = ("tasks-status.json", "usage.jsonl", "events.jsonl")
@@ -88,9 +91,11 @@ RUN_COLUMNS: dict[str, str] = {
     "duration_ms": "BIGINT",
     "tasks": "INTEGER",
     "calls": "BIGINT",
+    "attempts": "BIGINT",
     "input_tokens": "BIGINT",
     "output_tokens": "BIGINT",
     "cost_usd": "DOUBLE",
+    "unpriced_calls": "BIGINT",
 }
 
 _JOBS = """
@@ -102,6 +107,8 @@ _JOBS = """
            error->>'type' AS error_type, error->>'task' AS error_task, error->>'stage' AS error_stage,
            error->>'message' AS error_message, error->>'notebook' AS error_notebook,
            coalesce(TRY_CAST(totals->>'calls' AS BIGINT), 0) AS calls,
+           coalesce(TRY_CAST(totals->>'attempts' AS BIGINT), 0) AS attempts,
+           coalesce(TRY_CAST(totals->>'unpriced_calls' AS BIGINT), 0) AS unpriced_calls,
            coalesce(TRY_CAST(totals->>'input_tokens' AS BIGINT), 0) AS input_tokens,
            coalesce(TRY_CAST(totals->>'output_tokens' AS BIGINT), 0) AS output_tokens,
            coalesce(TRY_CAST(totals->>'cost_usd' AS DOUBLE), 0) AS cost_usd,
@@ -258,6 +265,10 @@ class Analytics:
         cursor = self.con.execute(sql, params or [])
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def frame(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        """Rows of ``sql`` as a pandas ``DataFrame`` (what a notebook displays as a table)."""
+        return self.con.execute(sql, params or []).df()
 
 
 def connect(data_dir: Path | str) -> Analytics:

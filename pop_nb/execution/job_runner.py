@@ -224,6 +224,9 @@ class JobRunner:
         )
         try:
             notebook = load_task_notebook(self.pipeline.notebook_path(name))
+            home = self.pipeline.notebook_home(name)
+            if home.parent.is_dir():  # its kernels start in its own folder, as in JupyterLab
+                notebook.path = home
             run = TaskRun(
                 job=self.job,
                 name=name,
@@ -292,7 +295,8 @@ class JobRunner:
         if spec.expert and not explicit:
             ranked = self._select(name, spec.expert, llm)
             llm, fallbacks = llm.merged({"model": ranked[0]}), ranked[1:]
-        schema = read_json(self.pipeline.resolve(spec.output_schema)) if spec.output_schema else None
+        schema_file = self.pipeline.schema_path(name)
+        schema = read_json(schema_file) if schema_file else None
         inputs = {}
         for up in sorted(self._ancestors(name)):
             source = self._provider_of(up)

@@ -13,6 +13,7 @@ from pop_nb.execution.stage import StageResult, execute_stage
 from pop_nb.models.context import StageContext
 from pop_nb.models.pipeline import STAGES, VALIDATION_STAGES, TaskSpec
 from pop_nb.models.status import StageRun, now_iso
+from pop_nb.pipeline.schemas import schema_errors
 from pop_nb.pipeline.task_notebook import TaskNotebook
 from pop_nb.store.atomic import atomic_write_json, read_json
 from pop_nb.store.jobs import JobFolder, run_suffix
@@ -209,16 +210,4 @@ class TaskRun:
         return self.job.rel(kept)
 
 
-def schema_errors(schema: dict[str, Any], value: Any) -> list[str]:
-    """JSON Schema violations of ``value``, each as ``output_schema: <where>: <what>``."""
-    import jsonschema
-
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    found = []
-    for err in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path)):
-        where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
-        found.append(f"output_schema: {where}: {err.message}")
-    return found
-
-
-__all__ = ["StageHooks", "TaskRun", "run_suffix", "schema_errors"]
+__all__ = ["StageHooks", "TaskRun", "run_suffix"]

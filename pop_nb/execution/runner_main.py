@@ -16,7 +16,7 @@ from pop_nb.errors import PopError
 from pop_nb.execution.job_runner import JobRunner
 from pop_nb.llm.secrets import load_dotenv_file, redact
 from pop_nb.models.status import ErrorInfo
-from pop_nb.pipeline.compile import compile_pipeline
+from pop_nb.pipeline.snapshot import job_pipeline
 from pop_nb.store.jobs import JobStore
 from pop_nb.store.locks import FileLock
 
@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"job {args.job_id} waits at a gate: `pop approve {args.job_id}` first", file=sys.stderr)
         return EXIT_ALREADY_RUNNING
     status = folder.read_status()
-    try:
-        pipeline = compile_pipeline(settings.root, status.pipeline)
+    try:  # what the job was created with (its snapshot), found where the pipeline lives now
+        pipeline = job_pipeline(folder, settings.root, status.pipeline)
     except PopError as exc:
         status.state = "failed"
         status.error = ErrorInfo(type=type(exc).__name__, message=redact(str(exc)))

@@ -105,6 +105,9 @@ class PipelineSpec(_Strict):
     model_scores: dict[str, float] = Field(default_factory=dict)
     personality: str | None = None
     budget_usd: float | None = Field(default=None, ge=0)
+    seed_schema: str | None = Field(
+        default=None, description="JSON Schema (a file) of the seed's data, checked before a job starts."
+    )
     tasks: dict[str, TaskSpec]
     products: list[ProductSpec] = Field(default_factory=list)
 

@@ -79,6 +79,8 @@ class RunRecord(BaseModel):
     duration_ms: int | None
     tasks: int
     calls: int
+    attempts: int = 0
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    unpriced_calls: int = 0

@@ -16,8 +16,6 @@ JobState = Literal["pending", "running", "waiting", "done", "failed", "cancelled
 TaskState = Literal["pending", "running", "done", "failed", "skipped"]
 StageState = Literal["running", "done", "failed"]
 
-FINISHED_TASK_STATES: frozenset[str] = frozenset({"done", "failed", "skipped"})
-
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -32,16 +30,37 @@ class ErrorInfo(BaseModel):
 
 
 class Totals(BaseModel):
-    calls: int = 0
+    """LLM use, summed from ``usage.jsonl``. The same two counts mean the same everywhere
+    (``pop status``, ``pop costs``, the widget, the dashboard, ``runs.jsonl``)."""
+
+    calls: int = Field(default=0, description="Requests that got an answer (ledger replays included).")
+    attempts: int = Field(default=0, description="Every request tried: calls plus failed attempts.")
     input_tokens: int = 0
     output_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = Field(default=0.0, description="Known cost; unpriced calls are not in it.")
+    unpriced_calls: int = Field(default=0, description="Answered calls whose model has no price.")
 
     def add(self, other: Totals) -> None:
         self.calls += other.calls
+        self.attempts += other.attempts
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.cost_usd += other.cost_usd
+        self.unpriced_calls += other.unpriced_calls
+
+    def cost_text(self, digits: int = 6) -> str:
+        return cost_text(self.cost_usd, self.unpriced_calls, self.calls, digits)
+
+
+def cost_text(cost_usd: float, unpriced_calls: int = 0, calls: int | None = None, digits: int = 6) -> str:
+    """A cost as people should read it: unpriced calls make the total unknown, never a silent $0."""
+    known = f"${cost_usd:.{digits}f}"
+    if not unpriced_calls:
+        return known
+    what = f"{unpriced_calls} unpriced call{'s' if unpriced_calls != 1 else ''}"
+    if calls is not None and unpriced_calls >= calls and cost_usd == 0:
+        return f"unknown ({what})"
+    return f"{known} + unknown ({what})"
 
 
 class StageRun(BaseModel):
@@ -86,7 +105,9 @@ class JobStatus(BaseModel):
     state: JobState = "pending"
     current_task: str | None = None
     current_stage: str | None = None
-    progress: int = Field(default=0, ge=0, le=100, description="Percent of tasks finished.")
+    progress: int = Field(
+        default=0, ge=0, le=100, description="Percent of tasks that ended well; 100 only when done."
+    )
     created_at: str = Field(default_factory=now_iso)
     started_at: str | None = None
     updated_at: str = Field(default_factory=now_iso)
@@ -103,9 +124,16 @@ class JobStatus(BaseModel):
         return [name for name, task in self.tasks.items() if task.gate == "waiting"]
 
     def refresh_progress(self) -> None:
-        if self.tasks:
-            finished = sum(t.state in FINISHED_TASK_STATES for t in self.tasks.values())
-            self.progress = round(100 * finished / len(self.tasks))
+        """``progress``: the share of tasks that ended well (done, or skipped by their condition or as
+        an unneeded fallback); a failed task is no progress, so a failed job never shows 100%."""
+        if self.state == "done":
+            self.progress = 100
+        elif self.tasks:
+            good = sum(
+                t.state == "done" or (t.state == "skipped" and t.skip_kind != "upstream")
+                for t in self.tasks.values()
+            )
+            self.progress = min(99, round(100 * good / len(self.tasks)))
         totals = Totals()
         for task in self.tasks.values():
             totals.add(task.usage)

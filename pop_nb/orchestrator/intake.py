@@ -142,8 +142,7 @@ class Intake:
             raise Rejected(
                 "invalid_seed", f'{shown} holds a JSON {type(data).__name__}, not {{"pipeline": ...}}'
             )
-        from pop_nb.jobs import parse_seed
-        from pop_nb.pipeline.compile import compile_pipeline
+        from pop_nb.jobs import create_job, parse_seed
 
         try:
             seed = parse_seed(data, shown)
@@ -157,13 +156,13 @@ class Intake:
                 "duplicate_id", f"a job {job_id!r} already exists in {existing.place}/; use a new id"
             )
         try:
-            pipeline = compile_pipeline(self.settings.root, seed.pipeline)
+            create_job(self.settings, seed, job_id, where=shown, seed_bytes=raw)
         except PipelineNotFound as exc:
             raise Rejected("unknown_pipeline", str(exc)) from None
         except PipelineError as exc:
             raise Rejected("invalid_pipeline", str(exc)) from None
-        try:
-            self.store.create(job_id, seed, pipeline.text, seed_bytes=raw)
+        except SeedError as exc:
+            raise Rejected(exc.reason, str(exc)) from None
         except PopError as exc:
             raise Rejected("create_failed", str(exc)) from None
         return job_id

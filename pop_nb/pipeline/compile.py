@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pop_nb.errors import ConditionError, PipelineError, Problem
 from pop_nb.llm.personalities import personality_dirs, resolve_personality
@@ -117,6 +117,8 @@ def check(pipeline: Pipeline, root: Path) -> list[Problem]:
                 f"{product.path!r} escapes the job's products/ folder",
                 "use a relative path without '..'",
             )
+    if spec.seed_schema is not None:
+        _check_seed_schema(pipeline, spec.seed_schema, add)
     mock = spec.llm.mock_responses
     if isinstance(mock, str) and not pipeline.resolve(mock).is_file():
         add("llm.mock_responses", f"file {mock!r} does not exist", f"create {pipeline.resolve(mock)}")
@@ -183,13 +185,16 @@ def _check_notebook(pipeline: Pipeline, name: str, add: _Add) -> None:
 
 
 def _check_schema(pipeline: Pipeline, name: str, rel: str, add: _Add) -> None:
+    _load_schema(pipeline, f"tasks.{name}.output_schema", rel, add)
+
+
+def _load_schema(pipeline: Pipeline, key: str, rel: str, add: _Add) -> dict[str, Any] | None:
     import jsonschema
 
-    key = f"tasks.{name}.output_schema"
     path = pipeline.resolve(rel)
     if not path.is_file():
         add(key, f"schema file {rel!r} does not exist", f"create {path} (a JSON Schema)")
-        return
+        return None
     try:
         schema = json.loads(path.read_text(encoding="utf-8"))
         jsonschema.validators.validator_for(schema).check_schema(schema)
@@ -197,6 +202,31 @@ def _check_schema(pipeline: Pipeline, name: str, rel: str, add: _Add) -> None:
         add(key, f"{rel} is not JSON: {exc}", "fix the JSON", path)
     except jsonschema.SchemaError as exc:
         add(key, f"{rel} is not a valid JSON Schema: {exc.message}", "fix the schema", path)
+    else:
+        return schema if isinstance(schema, dict) else None
+    return None
+
+
+def _check_seed_schema(pipeline: Pipeline, rel: str, add: _Add) -> None:
+    """The seed schema is a valid schema, and the pipeline's own example seeds (``seeds/*.json``) fit it."""
+    from pop_nb.pipeline.schemas import schema_errors
+
+    schema = _load_schema(pipeline, "seed_schema", rel, add)
+    if schema is None:
+        return
+    for example in sorted((pipeline.dir / "seeds").glob("*.json")):
+        try:
+            data = json.loads(example.read_text(encoding="utf-8")).get("data", {})
+        except (ValueError, AttributeError):
+            add("seed_schema", f"example seed {example.name} is not a JSON object", "fix the file", example)
+            continue
+        for problem in schema_errors(schema, data, "data"):
+            add(
+                "seed_schema",
+                f"example seed {example.name} does not fit it: {problem}",
+                f"fix {example.name} or {rel}",
+                example,
+            )
 
 
 def _check_personality(pipeline: Pipeline, key: str, value: str, root: Path, add: _Add) -> None:

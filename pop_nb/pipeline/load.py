@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,8 @@ class Pipeline:
     file: Path
     text: str
     spec: PipelineSpec
+    files: dict[str, Path] = field(default_factory=dict)
+    """A job's snapshot of the files the definition names (see :mod:`pop_nb.pipeline.snapshot`)."""
 
     @property
     def dir(self) -> Path:
@@ -72,7 +74,23 @@ class Pipeline:
         return (self.dir / relative).resolve()
 
     def notebook_path(self, task: str) -> Path:
+        """The task notebook to run: the job's snapshot of it, else the live file."""
+        return self.files.get(f"notebooks/{task}.ipynb") or self.notebook_home(task)
+
+    def notebook_home(self, task: str) -> Path:
+        """Where the task notebook lives in the project: its folder is where a stage's kernel starts."""
         return self.resolve(self.spec.tasks[task].notebook)
+
+    def schema_path(self, task: str) -> Path | None:
+        schema = self.spec.tasks[task].output_schema
+        if schema is None:
+            return None
+        return self.files.get(f"schemas/{task}.json") or self.resolve(schema)
+
+    def seed_schema_path(self) -> Path | None:
+        if self.spec.seed_schema is None:
+            return None
+        return self.files.get("seed_schema.json") or self.resolve(self.spec.seed_schema)
 
     def topological_order(self) -> list[str]:
         """Tasks ordered so each comes after what it needs (ties kept in YAML order)."""

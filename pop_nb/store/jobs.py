@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -12,7 +13,7 @@ from pop_nb.errors import JobNotFound, JobStateError
 from pop_nb.models.pipeline import stage_number
 from pop_nb.models.records import Event, EventStatus, RunRecord
 from pop_nb.models.seed import Seed, check_job_id
-from pop_nb.models.status import JobStatus, now_iso
+from pop_nb.models.status import JobStatus, TaskStatus, now_iso
 from pop_nb.store.atomic import (
     append_jsonl,
     atomic_write_bytes,
@@ -48,6 +49,7 @@ class JobFolder:
     events_file = property(lambda self: self.path / "events.jsonl")
     usage_file = property(lambda self: self.path / "usage.jsonl")
     products_dir = property(lambda self: self.path / "products")
+    snapshot_dir = property(lambda self: self.path / "pipeline")
 
     def task_dir(self, task: str) -> Path:
         return self.path / "tasks" / task
@@ -122,10 +124,16 @@ class JobStore:
             self.dir(place)
 
     def create(
-        self, job_id: str, seed: Seed, pipeline_text: str, seed_bytes: bytes | None = None
+        self,
+        job_id: str,
+        seed: Seed,
+        tasks: list[str],
+        snapshot: Callable[[JobFolder], object],
+        seed_bytes: bytes | None = None,
     ) -> JobFolder:
         """Make ``current/<id>/`` with the seed (``seed_bytes``: the dropped file, kept byte for byte),
-        the pipeline snapshot and a pending status."""
+        the pipeline's snapshot (``snapshot(folder)`` writes it) and a pending status listing every task.
+        The status file is written last: until it exists, no runner or daemon treats the folder as a job."""
         check_job_id(job_id)
         if self.find(job_id) is not None:
             raise JobStateError(f"job {job_id!r} already exists in {self.root}. Fix: pick another --id.")
@@ -135,8 +143,10 @@ class JobStore:
             atomic_write_bytes(folder.seed_file, seed_bytes)
         else:
             atomic_write_text(folder.seed_file, seed.model_dump_json(indent=2, exclude_none=True) + "\n")
-        atomic_write_text(folder.pipeline_file, pipeline_text)
-        folder.write_status(JobStatus(job_id=job_id, pipeline=seed.pipeline, name=seed.name))
+        snapshot(folder)
+        status = JobStatus(job_id=job_id, pipeline=seed.pipeline, name=seed.name)
+        status.tasks = {name: TaskStatus() for name in tasks}
+        folder.write_status(status)
         folder.append_event(Event(job=job_id, kind="job", status="created"))
         return folder
 
@@ -204,6 +214,8 @@ class JobStore:
                 duration_ms=duration,
                 tasks=len(status.tasks),
                 calls=status.totals.calls,
+                attempts=status.totals.attempts,
+                unpriced_calls=status.totals.unpriced_calls,
                 input_tokens=status.totals.input_tokens,
                 output_tokens=status.totals.output_tokens,
                 cost_usd=status.totals.cost_usd,

@@ -35,8 +35,11 @@ class UsageTally:
                 continue
             if self.job_id is not None and row.get("job") != self.job_id:
                 continue
+            ok = row.get("ok", True) is not False
             for totals in (self.total, self._totals.setdefault(row.get("task") or "", Totals())):
-                totals.calls += 1
+                totals.attempts += 1
+                totals.calls += ok
+                totals.unpriced_calls += ok and row.get("cost_source") == "unpriced"
                 totals.input_tokens += int(row.get("input_tokens") or 0)
                 totals.output_tokens += int(row.get("output_tokens") or 0)
                 totals.cost_usd += float(row.get("cost_usd") or 0.0)

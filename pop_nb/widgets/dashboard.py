@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pop_nb.analytics import Analytics, costs
+from pop_nb.models.status import cost_text
 from pop_nb.widgets.job import COLOURS, render_job
 
 STATES = ("all", "running", "pending", "waiting", "done", "failed", "cancelled")
@@ -106,7 +107,8 @@ class Dashboard:
         """The rows the jobs table shows (the latest ``MAX_ROWS``), with the current filters."""
         where, params = self._filters()
         return self.analytics.query(
-            "SELECT job, pipeline, state, place, progress, cost_usd, calls, created_at, duration_ms, "
+            "SELECT job, pipeline, state, place, progress, cost_usd, unpriced_calls, calls, created_at, "
+            "duration_ms, "
             f"error_type FROM jobs WHERE {where} ORDER BY created_at DESC LIMIT {MAX_ROWS}",
             params,
         )
@@ -125,7 +127,8 @@ class Dashboard:
                 f"<tr class='pop-job-row'><td>{html.escape(r['job'])}</td>"
                 f"<td>{html.escape(r['pipeline'])}</td>"
                 f"<td style='color:{colour}'>{r['state']}</td><td>{r['progress']}</td>"
-                f"<td>${r['cost_usd']:.4f}</td><td>{r['calls']}</td><td>{str(r['created_at'])[:19]}</td>"
+                f"<td>{html.escape(cost_text(r['cost_usd'], r['unpriced_calls'], r['calls'], 4))}</td>"
+                f"<td>{r['calls']}</td><td>{str(r['created_at'])[:19]}</td>"
                 f"<td>{took}</td><td>{html.escape(r['error_type'] or '')}</td></tr>"
             )
         table = f"<table style='font-size:12px'><tr>{head}</tr>{''.join(body)}</table>"
@@ -185,17 +188,20 @@ class Dashboard:
         import plotly.graph_objects as go
         from IPython.display import display
 
-        by_model = costs(self.analytics, "model")
-        by_task = costs(self.analytics, "task")
-        by_day = sorted(costs(self.analytics, "day"), key=lambda r: r["key"])
+        by_model = costs(self.analytics, "model").to_dict("records")
+        by_task = costs(self.analytics, "task").to_dict("records")
+        by_day = costs(self.analytics, "day").sort_values("key").to_dict("records")
         total = sum(r["cost_usd"] for r in by_model)
         saved = sum(r["saved_usd"] for r in by_model)
         signature = (total, saved, sum(r["attempts"] for r in by_model), len(by_day))
         if signature == self._charted:
             return  # nothing new: do not redraw (a redraw every refresh would flicker)
         self._charted = signature
+        calls = sum(r["calls"] for r in by_model)
+        unpriced = sum(r["unpriced_calls"] for r in by_model)
         self.summary.value = (
-            f"<b>${total:.4f}</b> over {sum(r['calls'] for r in by_model)} calls; cache saved ${saved:.4f}"
+            f"<b>{html.escape(cost_text(total, unpriced, calls, 4))}</b> over {calls} calls "
+            f"({sum(r['attempts'] for r in by_model)} attempts); cache saved ${saved:.4f}"
         )
         self.figures = [
             go.Figure(

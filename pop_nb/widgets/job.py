@@ -97,7 +97,8 @@ def render_job(status: JobStatus, job_dir: Path, base: Path | None = None) -> st
         f"<div><b>{html.escape(status.job_id)}</b> &middot; {html.escape(status.pipeline)} &middot; "
         f'<span class="pop-state" style="color:{colour}"><b>{status.state}</b></span> '
         f"&middot; {html.escape(where)} &middot; {totals.calls} calls, "
-        f"{totals.input_tokens}+{totals.output_tokens} tokens, <b>${totals.cost_usd:.4f}</b></div>",
+        f"{totals.input_tokens}+{totals.output_tokens} tokens, "
+        f'<b class="pop-cost">{html.escape(totals.cost_text(4))}</b></div>',
         f'<div style="background:#eee;width:100%;height:6px;margin:4px 0">'
         f'<div class="pop-progress" style="background:{colour};width:{status.progress}%;height:6px">'
         "</div></div>",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pandas as pd
+
 from pop_nb.analytics import Analytics, outcome_rates, stage_durations
 from pop_nb.models.records import Event, UsageRow
 from pop_nb.models.status import ErrorInfo, JobStatus, StageRun, TaskStatus, Totals
@@ -78,10 +80,12 @@ def test_tables_from_status_files_and_incremental_refresh(tmp_path: Path) -> Non
         {"run": "inference", "stage": "inference", "refinement": 0, "notebook": "n1"},
         {"run": "refine.r1", "stage": "refine", "refinement": 1, "notebook": "n2"},
     ]
-    [rates] = outcome_rates(analytics)
+    rates_df = outcome_rates(analytics)
+    assert isinstance(rates_df, pd.DataFrame)  # displays as a table in a notebook
+    [rates] = rates_df.to_dict("records")
     assert rates["jobs"] == 3 and rates["failed"] == 1 and rates["failure_rate"] == round(1 / 3, 4)
     assert rates["refinement_rate"] == 1 / 5  # 1 of the 5 done tasks refined
-    assert stage_durations(analytics)[0]["median_ms"] == 1200
+    assert stage_durations(analytics)["median_ms"][0] == 1200
 
     assert analytics.refresh() == 0  # nothing changed: nothing read
     log_call(running, "j3", "b", 0.5, "h2")
@@ -101,4 +105,4 @@ def test_an_empty_data_folder_gives_empty_tables(tmp_path: Path) -> None:
     assert analytics.refresh() == 0
     for table in ("jobs", "tasks", "stages", "llm_calls", "events", "runs"):
         assert analytics.query(f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0
-    assert outcome_rates(analytics) == [] and stage_durations(analytics) == []
+    assert outcome_rates(analytics).empty and stage_durations(analytics).empty

@@ -68,12 +68,12 @@ def test_costs_equal_hand_sums(tmp_path: Path, by: str) -> None:
         w["cost_usd"] += r["cost_usd"]
         w["cache_hits"] += r["cache_hit"]
         w["saved_usd"] += r["saved_usd"]
-        w["unpriced_calls"] += r["cost_source"] == "unpriced"
-    got = {r["key"]: r for r in costs(tmp_path, by=by)}
+        w["unpriced_calls"] += r["ok"] and r["cost_source"] == "unpriced"
+    got = {r["key"]: r for r in costs(tmp_path, by=by).to_dict("records")}
     assert set(got) == set(want)
     for k, w in want.items():
         for field, value in w.items():
-            assert got[k][field] == pytest.approx(value, abs=1e-12), (k, field)
+            assert got[k][field] == pytest.approx(value, abs=1e-9), (k, field)
     assert [r["cost_usd"] for r in got.values()] == sorted(
         (r["cost_usd"] for r in got.values()), reverse=True
     )
@@ -87,9 +87,34 @@ def test_cli_costs_json_and_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     rows = make_ledgers(tmp_path)
     assert main(["costs", "--by", "model", "--json"]) == 0
     by_model = {r["key"]: r for r in json.loads(capsys.readouterr().out)}
-    assert by_model["local/unpriced"]["unpriced_calls"] == sum(r["cost_source"] == "unpriced" for r in rows)
+    unpriced = sum(r["ok"] and r["cost_source"] == "unpriced" for r in rows)
+    assert by_model["local/unpriced"]["unpriced_calls"] == unpriced
+    assert all(len(repr(r["cost_usd"])) <= 14 for r in by_model.values())  # no 0.0027134999999999998
     assert main(["costs", "--by", "model"]) == 0
     table = capsys.readouterr().out
     assert "unpriced: cost unknown" in table
     total = sum(r["cost_usd"] for r in rows)
     assert f"{total:.6f}" in table.splitlines()[-1]
+
+
+def test_calls_and_attempts_mean_the_same_in_status_totals_and_pop_costs(tmp_path: Path) -> None:
+    from pop_nb.store.usage import UsageTally
+
+    make_ledgers(tmp_path)
+    by_job = {r["key"]: r for r in costs(tmp_path, by="job").to_dict("records")}
+    for usage in tmp_path.glob("*/*/usage.jsonl"):
+        tally = UsageTally(usage, usage.parent.name)
+        tally.refresh()
+        got = by_job[usage.parent.name]
+        assert (tally.total.calls, tally.total.attempts) == (got["calls"], got["attempts"])
+        assert tally.total.attempts > tally.total.calls  # the ledgers have failed attempts
+        assert tally.total.unpriced_calls == got["unpriced_calls"]
+        assert tally.total.cost_usd == pytest.approx(got["cost_usd"], abs=1e-9)
+
+
+def test_unpriced_costs_read_as_unknown() -> None:
+    from pop_nb.models.status import Totals
+
+    assert Totals(calls=2, cost_usd=0.5).cost_text(2) == "$0.50"
+    assert Totals(calls=2, unpriced_calls=2).cost_text(2) == "unknown (2 unpriced calls)"
+    assert Totals(calls=3, unpriced_calls=1, cost_usd=0.5).cost_text(2) == "$0.50 + unknown (1 unpriced call)"
