@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from pop_nb.config import load_settings
-from pop_nb.errors import PipelineError, PopError
+from pop_nb.errors import PipelineError, PopError, did_you_mean
+from pop_nb.models.pipeline import STAGES
 from pop_nb.models.status import JobStatus, Totals
+
+# Exit codes of the commands that follow a job (run, resume, approve), and of every error.
+EXIT_DONE, EXIT_FAILED, EXIT_ERROR, EXIT_WAITING = 0, 1, 2, 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,9 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except PopError as exc:
         print(f"pop: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `pop logs ... | head` closed the pipe: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,10 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--recent", type=int, default=10, help="how many recent failures to list")
     c.set_defaults(func=cmd_status)
 
-    c = sub.add_parser("logs", help="stage logs of a job (the output its cells printed)")
-    c.add_argument("job_id")
-    c.add_argument("--task")
-    c.add_argument("--stage")
+    c = sub.add_parser(
+        "logs",
+        help="stage logs of a job (the output its cells printed)",
+        description="Print what each stage's cells printed (stdout and stderr, secrets masked), in the "
+        "order the stages ran; a failed stage's log ends with its traceback.",
+    )
+    c.add_argument("job_id", help="the job's id (see `pop status`)")
+    c.add_argument("--task", help="only this task's stages")
+    c.add_argument("--stage", help="only this stage (e.g. inference; refine passes included)")
     c.set_defaults(func=cmd_logs)
 
     c = sub.add_parser("resume", help="re-run a failed job, keeping finished upstream work")
@@ -130,7 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed = parse_seed({"pipeline": args.slug, "data": _parse_data(args.data)}, "--data")
     folder = create_job(settings, seed, args.id, where=str(args.seed or "--data"))
     job = Job(folder.job_id, settings, start_runner(settings, folder.job_id))
-    return _follow(job, args.quiet)
+    return follow_job(job, args.quiet)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -138,7 +151,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     reset_for_resume(settings, args.job_id, args.from_task, args.budget_usd)
-    return _follow(Job(args.job_id, settings, start_runner(settings, args.job_id)), args.quiet)
+    return follow_job(Job(args.job_id, settings, start_runner(settings, args.job_id)), args.quiet)
 
 
 def cmd_orchestrate(args: argparse.Namespace) -> int:
@@ -176,7 +189,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     if args.detach:
         print(f"approved: job {args.job_id} goes on (pid {runner.pid}); `pop status {args.job_id}`")
         return 0
-    return _follow(job, args.quiet)
+    return follow_job(job, args.quiet)
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
@@ -187,7 +200,7 @@ def cmd_reject(args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow(job: Any, quiet: bool) -> int:
+def follow_job(job: Any, quiet: bool) -> int:
     """Show live progress until the job ends; Ctrl-C cancels the job."""
     from pop_nb.jobs import cancel_job
 
@@ -199,7 +212,9 @@ def _follow(job: Any, quiet: bool) -> int:
         cancel_job(job.settings, job.id)
         status = job.wait()
     _print_outcome(job, status)
-    return 0 if status.state == "done" else 1
+    if status.state == "waiting":
+        return EXIT_WAITING
+    return EXIT_DONE if status.state == "done" else EXIT_FAILED
 
 
 def _watch(job: Any, show: Any, poll_s: float) -> JobStatus:
@@ -248,18 +263,38 @@ def _print_outcome(job: Any, st: JobStatus) -> None:
         f"{t.cost_text()}",
         file=sys.stderr,
     )
-    if st.state not in ("done", "failed", "cancelled"):
+    if st.state == "waiting":
+        gates = ", ".join(st.waiting_gates) or "a gated task"
+        print(
+            f"  waiting at the gate after {gates}: `pop approve {job.id}` to go on, "
+            f"`pop reject {job.id} [--reason R]` to end it",
+            file=sys.stderr,
+        )
+    elif st.state not in ("done", "failed", "cancelled"):
         print(
             f"  the runner exited without finishing the job; see {job.path / 'runner.log'}", file=sys.stderr
         )
     if st.error:
-        print(
-            f"  error: task {st.error.task}, stage {st.error.stage}: {st.error.type}: {st.error.message}",
-            file=sys.stderr,
-        )
-        if st.error.notebook:
-            print(f"  notebook: {job.path / st.error.notebook}", file=sys.stderr)
-        print(f"  after fixing it: pop resume {job.id}", file=sys.stderr)
+        for line in _error_lines(st.error, job.path):
+            print(line, file=sys.stderr)
+
+
+def _error_lines(error: Any, job_dir: Path) -> list[str]:
+    """A failure as people need it: where, what, the failing cell, the end of its traceback, the fix."""
+    where = f"task {error.task}, stage {error.stage}" if error.stage else f"task {error.task}"
+    lines = [f"  error: {where}: {error.type}: {error.message}"]
+    if error.notebook:
+        cell = f" (cell In [{error.exec_count}])" if error.exec_count is not None else ""
+        lines.append(f"  notebook: {job_dir / error.notebook}{cell}")
+    if error.cell_source:
+        lines += ["  cell:", *(f"    {line}" for line in error.cell_source.splitlines()[:12])]
+    if error.traceback:
+        lines += [
+            "  traceback (end):",
+            *(f"    {line}" for line in "\n".join(error.traceback).splitlines()[-6:]),
+        ]
+    lines.append(f"  fix: {error.fix}" if error.fix else f"  fix: see above, then pop resume {job_dir.name}")
+    return lines
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -285,7 +320,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 took = f"{run.duration_ms / 1000:.1f}s" if run.duration_ms is not None else ""
                 print(f"      {key:<24} {run.state:<7} {took:>7}  {run.notebook or ''}")
         if st.error:
-            print(f"  error: {st.error.task}/{st.error.stage}: {st.error.type}: {st.error.message}")
+            print("\n".join(_error_lines(st.error, folder.path)))
         return 0
     rows = []
     for folder in store.jobs():
@@ -365,7 +400,18 @@ def cmd_logs(args: argparse.Namespace) -> int:
     folder = JobStore(load_settings().data).get(args.job_id)
     st = folder.read_status()
     if args.task and args.task not in st.tasks:
-        raise PopError(f"job {args.job_id} has no task {args.task!r}. Fix: use one of {', '.join(st.tasks)}.")
+        raise PopError(
+            f"job {args.job_id} has no task {args.task!r}.{did_you_mean(args.task, st.tasks)} "
+            f"Fix: use one of {', '.join(st.tasks)}."
+        )
+    chosen = [t for name, t in st.tasks.items() if args.task in (None, name)]
+    ran = sorted({run.stage for task in chosen for run in task.stages.values()})
+    if args.stage and args.stage not in ran:
+        scope = f"task {args.task!r} of job {args.job_id}" if args.task else f"job {args.job_id}"
+        raise PopError(
+            f"{scope} ran no stage {args.stage!r}.{did_you_mean(args.stage, ran or STAGES)} "
+            f"Stages that ran: {', '.join(ran) or 'none yet'}."
+        )
     for name, task in st.tasks.items():
         if args.task and name != args.task:
             continue

@@ -7,7 +7,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -42,10 +42,7 @@ class PopSettings(BaseSettings):
         default=3, ge=0, description="Times the daemon restarts a job whose runner died before failing it."
     )
     max_parallel_tasks: int = Field(default=4, ge=1, description="Independent tasks of one job run at once.")
-    executor: str = Field(default="local", description="local | celery")
-    broker_url: str = Field(
-        default="redis://localhost:6379/0", description="Celery broker (executor=celery)."
-    )
+    executor: str = Field(default="local", description="Where jobs run: local (child processes here).")
     kernel_startup_timeout_s: float = Field(default=60, gt=0, description="Wait for a stage kernel to start.")
     notebook_autosave_s: float = Field(
         default=10,
@@ -60,6 +57,16 @@ class PopSettings(BaseSettings):
         default_factory=dict,
         description="Price overrides per model: {input_cost_per_token, output_cost_per_token, ...}.",
     )
+
+    @field_validator("executor")
+    @classmethod
+    def _known_executor(cls, value: str) -> str:
+        if value != "local":
+            raise ValueError(
+                f"executor {value!r} is not available: the only executor so far is 'local'. "
+                "Fix: unset POP_EXECUTOR (or remove executor from pop.toml)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> PopSettings:
@@ -88,12 +95,46 @@ class PopSettings(BaseSettings):
         return (init_settings, env_settings, dotenv_settings, toml)
 
 
+# POP_* variables read outside the settings model (by the provider that needs them).
+_OTHER_VARIABLES = frozenset({"POP_CLAUDE_PATH"})
+
+
+def _refuse_unknown_names() -> None:
+    """A setting that does nothing is refused, not ignored: a typo in a ``POP_*`` variable or a
+    ``pop.toml`` key would otherwise leave the default in force without a word."""
+    from pop_nb.errors import did_you_mean
+
+    fields = set(PopSettings.model_fields)
+    known = {f"POP_{name.upper()}" for name in fields} | _OTHER_VARIABLES
+    for name in os.environ:
+        if name.upper().startswith("POP_") and name.upper() not in known:
+            raise ConfigError(
+                f"environment variable {name} is not a pop-nb setting.{did_you_mean(name.upper(), known)} "
+                f"Fix: unset it; the settings are {', '.join(sorted(known))}"
+            )
+    path = _toml_path()
+    if path.is_file():
+        import tomllib
+
+        try:
+            keys = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}. Fix the file.") from None
+        for key in keys:
+            if key not in fields:
+                raise ConfigError(
+                    f"{path}: {key!r} is not a pop-nb setting.{did_you_mean(key, fields)} "
+                    f"Fix: remove it; the settings are {', '.join(sorted(fields))}"
+                )
+
+
 def load_settings(root: str | Path | None = None, **overrides: Any) -> PopSettings:
     """Settings for ``root`` (default ``$POP_ROOT`` or the working directory)."""
     if root is not None:
         overrides["root"] = Path(root).resolve()
     token = _explicit_root.set(overrides.get("root"))
     try:
+        _refuse_unknown_names()
         return PopSettings(**overrides)
     except ValidationError as exc:
         raise ConfigError(f"invalid pop settings (POP_* environment or {_toml_path()}):\n{exc}") from None

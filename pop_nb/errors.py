@@ -5,11 +5,21 @@ Messages name the thing that is wrong (file, key, job, task, stage) and say how 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
 class PopError(Exception):
     """Base class for pop-nb errors."""
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` Did you mean 'x'?`` for the closest of ``known`` to a mistyped ``name``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 class ConfigError(PopError):
@@ -56,8 +66,9 @@ class PipelineNotFound(PopError):
         where = ", ".join(str(p) for p in searched)
         have = ", ".join(known) or "none"
         super().__init__(
-            f"no pipeline named {slug!r} (searched {where}; known pipelines: {have}). "
-            f"Fix: create pipelines/{slug}/pipeline.yaml or add it to pipelines/registry.yaml."
+            f"no pipeline named {slug!r} (searched {where}; known pipelines: {have})."
+            f"{did_you_mean(slug, known)} Fix: create pipelines/{slug}/pipeline.yaml or add it to "
+            "pipelines/registry.yaml."
         )
 
 
@@ -86,8 +97,19 @@ class ConditionError(PopError):
     """A task ``condition`` is not a safe, parsable expression, or failed to evaluate."""
 
 
+@dataclass(frozen=True)
+class CellEvidence:
+    """The cell a stage failed in, as papermill reports it: its index in the stage notebook (before
+    papermill's banner is inserted), its ``In [n]``, its source, and the traceback."""
+
+    cell_index: int | None = None
+    exec_count: int | None = None
+    source: str | None = None
+    traceback: list[str] = field(default_factory=list)
+
+
 class TaskFailed(PopError):
-    """A stage of a task failed; carries where, why and which notebook shows it."""
+    """A stage of a task failed; carries where, why, which notebook shows it and the failing cell."""
 
     def __init__(
         self,
@@ -98,6 +120,7 @@ class TaskFailed(PopError):
         notebook: str | None = None,
         *,
         transient: bool = False,
+        evidence: CellEvidence | None = None,
     ) -> None:
         self.task = task
         self.stage = stage
@@ -105,12 +128,21 @@ class TaskFailed(PopError):
         self.message = message
         self.notebook = notebook
         self.transient = transient
+        self.evidence = evidence
         where = f" (see {notebook})" if notebook else ""
         super().__init__(f"task {task!r}, stage {stage!r}: {error_type}: {message}{where}")
 
 
 class StageTimeout(TaskFailed):
-    def __init__(self, task: str, stage: str, timeout_s: float, notebook: str | None) -> None:
+    def __init__(
+        self,
+        task: str,
+        stage: str,
+        timeout_s: float,
+        notebook: str | None,
+        *,
+        evidence: CellEvidence | None = None,
+    ) -> None:
         super().__init__(
             task,
             stage,
@@ -118,6 +150,7 @@ class StageTimeout(TaskFailed):
             f"stage ran past its timeout_s of {timeout_s:g}s and its kernel was stopped; "
             f"raise tasks.{task}.timeout_s in pipeline.yaml if the work is legitimately slow",
             notebook,
+            evidence=evidence,
         )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop_nb.config import PopSettings, load_settings
-from pop_nb.errors import JobStateError, PopError, SeedError
+from pop_nb.errors import JobStateError, PopError, SeedError, did_you_mean
 from pop_nb.models.records import Event
 from pop_nb.models.seed import (
     MAX_SEED_DEPTH,
@@ -168,7 +168,8 @@ def reset_for_resume(
     pipeline = compile_pipeline(settings.root, status.pipeline)
     if from_task is not None and from_task not in pipeline.spec.tasks:
         raise PopError(
-            f"job {job_id}: pipeline {status.pipeline!r} has no task {from_task!r}. "
+            f"job {job_id}: pipeline {status.pipeline!r} has no task {from_task!r}."
+            f"{did_you_mean(from_task, pipeline.spec.tasks)} "
             f"Fix: use one of {', '.join(pipeline.spec.tasks)}."
         )
     if from_task is not None:

@@ -52,8 +52,14 @@ def pop_magic(line: str) -> Any:
         slug, wait, job_id = rest[0], "--no-wait" not in rest, None
         if "--id" in rest:
             job_id = rest[rest.index("--id") + 1]
+        if wait and not _shown():  # a terminal: progress lines and the outcome, as `pop run` prints them
+            from pop_nb.cli import follow_job
+
+            job = pop_nb.run(slug, data, job_id=job_id, wait=False)
+            follow_job(job, quiet=True)
+            return job
         job = pop_nb.run(slug, data, job_id=job_id, wait=wait)
-        if wait and _shown():
+        if wait:
             return None  # its live widget is already in the cell
         return job
     if command in ("status", "costs"):
@@ -70,7 +76,7 @@ def pop_magic(line: str) -> Any:
 
 
 def _shown() -> bool:
-    """True when ``pop_nb.run`` already displayed the live widget (in a notebook)."""
+    """True when ``pop_nb.run`` shows the live widget (in a notebook, not a terminal)."""
     from pop_nb.jobs import _in_notebook
 
     return _in_notebook()

@@ -11,6 +11,7 @@ from typing import Any
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import ConditionError, TaskFailed
+from pop_nb.execution.failures import suggest_fix
 from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider
 from pop_nb.execution.lifecycle import StageHooks, TaskRun
 from pop_nb.llm.personalities import resolve_personality
@@ -248,16 +249,22 @@ class JobRunner:
                 failure = TaskFailed(
                     name, failure.stage, "Cancelled", "the job was cancelled", failure.notebook
                 )
-            self._task_failed(
-                name,
-                ErrorInfo(
-                    task=name,
-                    stage=failure.stage,
-                    type=failure.error_type,
-                    message=redact(failure.message),
-                    notebook=failure.notebook,
-                ),
+            evidence = failure.evidence
+            error = ErrorInfo(
+                task=name,
+                stage=failure.stage,
+                type=failure.error_type,
+                message=redact(failure.message),
+                notebook=failure.notebook,
+                cell_index=evidence.cell_index if evidence else None,
+                exec_count=evidence.exec_count if evidence else None,
+                cell_source=evidence.source if evidence else None,
+                traceback=list(evidence.traceback) if evidence else [],
             )
+            error.fix = suggest_fix(
+                error, self.job.job_id, self.seed.data, bool(self.pipeline.spec.seed_schema)
+            )
+            self._task_failed(name, error)
             return False
         except Exception as exc:  # a bug of ours or an unreadable notebook: still recorded, never lost
             if self.cancelled.is_set():  # killing kernels mid-stage surfaces as assorted errors
@@ -425,6 +432,12 @@ class JobRunner:
             self._stop = True
 
     def _task_failed(self, name: str, error: ErrorInfo) -> None:
+        where = f"task {name}" + (f", stage {error.stage}" if error.stage else "")
+        cell = f" in cell In [{error.exec_count}]" if error.exec_count is not None else ""
+        report = [f"{now_iso()} {where} failed{cell}: {error.type}: {error.message}", *error.traceback]
+        if error.fix:
+            report.append(f"fix: {error.fix}")
+        print("\n".join(report), flush=True)  # the runner's output is runner.log
         with self._lock:
             task = self.status.tasks[name]
             task.state, task.ended_at, task.error = "failed", now_iso(), error

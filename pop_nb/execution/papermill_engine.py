@@ -19,7 +19,7 @@ from papermill.engines import NBClientEngine, NotebookExecutionManager
 
 from pop_nb.execution.engine import KernelDied, StageDeadlineExceeded
 from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider
-from pop_nb.llm.secrets import redact_tree
+from pop_nb.llm.secrets import redact_notebook
 
 
 class ThrottledExecutionManager(NotebookExecutionManager):
@@ -36,7 +36,7 @@ class ThrottledExecutionManager(NotebookExecutionManager):
         if not force and (self.autosave_s <= 0 or time.monotonic() - self._last_write < self.autosave_s):
             return
         self._last_write = time.monotonic()
-        redact_tree(self.nb)  # a cell that prints a key must not write it to disk
+        redact_notebook(self.nb)  # a cell that prints a key must not write it to disk
         super().save(**kwargs)
 
     def autosave_cell(self) -> None:
@@ -64,7 +64,7 @@ class PopEngine(NBClientEngine):
         finally:
             nb_man.cleanup_pbar()
             nb_man.notebook_complete()
-            redact_tree(nb_man.nb)  # papermill writes the final notebook from this very object
+            redact_notebook(nb_man.nb)  # papermill writes the final notebook from this very object
         return nb_man.nb
 
     @classmethod
@@ -105,6 +105,9 @@ class PopEngine(NBClientEngine):
             interrupt_on_timeout=False,
             raise_on_iopub_timeout=True,
         )
+        # A timeout or a dead kernel is written into the cell that was running, as an error output, and
+        # the notebook is handed back: papermill then treats it like any raised error (the banner at the
+        # top, PapermillExecutionError with the cell's index, source and our ename).
         try:
             return client.execute()
         except CellTimeoutError:
@@ -112,11 +115,20 @@ class PopEngine(NBClientEngine):
             _mark_failed(
                 nb_man, index, "StageTimeout", "the stage ran past its timeout_s; the kernel was stopped"
             )
-            raise StageDeadlineExceeded(index) from None
+            if index is None:
+                raise StageDeadlineExceeded(index) from None
+            return nb_man.nb
         except DeadKernelError:
             index = _index_of(nb_man.nb, state["cell"])
-            _mark_failed(nb_man, index, "KernelDied", "the kernel process exited while this cell ran")
-            raise KernelDied(index) from None
+            _mark_failed(
+                nb_man,
+                index,
+                "KernelDied",
+                "the kernel process exited while this cell ran (os._exit, a crash, or out of memory)",
+            )
+            if index is None:
+                raise KernelDied(index) from None
+            return nb_man.nb
         finally:
             if client.kc is not None:
                 client.kc.stop_channels()

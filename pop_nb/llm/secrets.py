@@ -55,18 +55,69 @@ def redact_tree(node: Any, values: list[str] | None = None) -> Any:
     return node
 
 
+def redact_notebook(nb: Any, values: list[str] | None = None) -> Any:
+    """Redact a notebook in place, including a secret printed in pieces: a cell's stream outputs of one
+    name (``stdout``, ``stderr``) are read joined, as JupyterLab shows them, and where the join holds a
+    secret they are merged into one output (as nbclient's ``coalesce_streams`` would) before masking."""
+    values = secret_values() if values is None else values
+    if not values:
+        return nb
+    for cell in nb.get("cells", []):
+        outputs = cell.get("outputs")
+        if not outputs:
+            continue
+        for name in {o.get("name") for o in outputs if o.get("output_type") == "stream"}:
+            streams = [o for o in outputs if o.get("output_type") == "stream" and o.get("name") == name]
+            joined = "".join(_text(o.get("text", "")) for o in streams)
+            if len(streams) > 1 and mask(joined, values) != joined:
+                first = streams[0]
+                first["text"] = joined
+                cell["outputs"] = outputs = [
+                    o for o in outputs if o is first or not any(o is s for s in streams)
+                ]
+    return redact_tree(nb, values)
+
+
+def _text(text: str | list[str]) -> str:
+    return text if isinstance(text, str) else "".join(text)
+
+
 class RedactingWriter:
-    """A text stream that redacts what is written to it (a stage's log file)."""
+    """A text stream that redacts what is written to it (a stage's log file), across writes: a tail that
+    could be the start of a secret is held back until the next write shows whether it is one, so a key
+    printed in two pieces (with a flush between) is still caught. :meth:`close` writes what is held."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._values = secret_values()
+        self._held = ""
 
     def write(self, text: str) -> int:
-        return self._stream.write(mask(text, self._values))
+        masked = mask(self._held + text, self._values)
+        keep = _secret_prefix_at_end(masked, self._values)
+        self._held = masked[len(masked) - keep :] if keep else ""
+        self._stream.write(masked[: len(masked) - keep])
+        return len(text)
 
     def flush(self) -> None:
+        self._stream.flush()  # what is held stays held: the rest of a secret may come next
+
+    def close(self) -> None:
+        """Write what was held back (it was not a whole secret), and flush."""
+        self._stream.write(self._held)
+        self._held = ""
         self._stream.flush()
+
+
+def _secret_prefix_at_end(text: str, values: list[str]) -> int:
+    """Length of the longest end of ``text`` that is the beginning (not the whole) of a secret."""
+    longest = 0
+    for value in values:
+        for size in range(min(len(value) - 1, len(text)), longest, -1):
+            if text.endswith(value[:size]):
+                longest = size
+                break
+    return longest
 
 
 def load_dotenv_file(root: Path) -> None:

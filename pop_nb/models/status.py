@@ -22,11 +22,18 @@ def now_iso() -> str:
 
 
 class ErrorInfo(BaseModel):
+    """Why a task or job failed, with the evidence: the failing cell and its traceback, and the fix."""
+
     task: str | None = None
     stage: str | None = None
-    type: str
-    message: str
-    notebook: str | None = None
+    type: str = Field(description="The exception's name (papermill's ename), or ours: StageTimeout, ...")
+    message: str = Field(description="The exception's value (evalue), first 2000 characters.")
+    notebook: str | None = Field(default=None, description="The executed stage notebook, job-relative.")
+    cell_index: int | None = Field(default=None, description="Failing cell's index in the stage notebook.")
+    exec_count: int | None = Field(default=None, description="Its execution count: the In [n] shown.")
+    cell_source: str | None = Field(default=None, description="The failing cell's source.")
+    traceback: list[str] = Field(default_factory=list, description="Traceback lines, without colour codes.")
+    fix: str | None = Field(default=None, description="What to do about it, as a command where one fits.")
 
 
 class Totals(BaseModel):

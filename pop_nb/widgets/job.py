@@ -8,7 +8,6 @@ a cell blocked in ``job.wait()`` still sees it move). :func:`render_job` is the 
 from __future__ import annotations
 
 import html
-import json
 import os
 import threading
 from pathlib import Path
@@ -66,26 +65,6 @@ def grid(status: JobStatus) -> dict[str, dict[str, dict[str, Any]]]:
     return table
 
 
-def failing_cell(job_dir: Path, notebook: str | None) -> tuple[str, str] | None:
-    """The source and ``ename: evalue`` of the first cell that raised, in an executed notebook."""
-    if not notebook:
-        return None
-    try:
-        nb = json.loads((job_dir / notebook).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    for cell in nb.get("cells", []):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                source = (
-                    "".join(cell.get("source", ""))
-                    if isinstance(cell.get("source"), list)
-                    else cell["source"]
-                )
-                return source, f"{out.get('ename')}: {out.get('evalue')}"
-    return None
-
-
 def render_job(status: JobStatus, job_dir: Path, base: Path | None = None) -> str:
     """The widget's HTML for one moment of the job."""
     base = base or Path.cwd()
@@ -138,15 +117,18 @@ def render_job(status: JobStatus, job_dir: Path, base: Path | None = None) -> st
             f" in {html.escape(err.task or '?')}/{html.escape(err.stage or '?')}: "
             f"{html.escape(err.message[:500])}</div>"
         )
-        failed = failing_cell(job_dir, err.notebook)
-        if failed:
-            source, raised = failed
-            href = _link(job_dir, err.notebook, base)
+        if err.cell_source is not None:
+            label = f"In [{err.exec_count}]" if err.exec_count is not None else "the failing cell"
             parts.append(
-                f'<pre style="background:#fff5f5;padding:4px;margin:2px 0">{html.escape(source)}\n'
-                f"&rarr; {html.escape(raised)}</pre>"
-                + (f'<a href="{html.escape(href)}">open the failed notebook</a>' if href else "")
+                f'<div class="pop-failing-cell">{label}:</div>'
+                f'<pre style="background:#fff5f5;padding:4px;margin:2px 0">{html.escape(err.cell_source)}\n'
+                f"&rarr; {html.escape(err.type)}: {html.escape(err.message[:500])}</pre>"
             )
+        href = _link(job_dir, err.notebook, base)
+        if href:
+            parts.append(f'<a href="{html.escape(href)}">open the failed notebook</a>')
+        if err.fix:
+            parts.append(f'<div class="pop-fix"><b>fix:</b> {html.escape(err.fix)}</div>')
     parts.append("</div>")
     return "".join(parts)
 

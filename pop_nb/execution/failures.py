@@ -1,0 +1,46 @@
+"""What to do about a failed task: one sentence, with the command, for the status file and every view."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pop_nb.models.status import ErrorInfo
+
+_MISSING_NAME = re.compile(r"^'([^']+)' is undefined|^'([^']+)'$|has no attribute '([^']+)'")
+
+
+def suggest_fix(error: ErrorInfo, job_id: str, seed_data: dict[str, Any], has_seed_schema: bool) -> str:
+    """The fix for ``error`` in job ``job_id``. A failure caused by the seed cannot be fixed by resuming
+    (resume keeps the seed), so it says to submit a corrected seed as a new job."""
+    resume = f"`pop resume {job_id}`"
+    task = error.task or "<task>"
+    kind = error.type
+    if kind == "Cancelled":
+        return f"{resume} to run it again"
+    if kind == "BudgetExceeded":
+        return f"`pop resume {job_id} --budget-usd <more>` (or raise budget_usd in the seed or pipeline.yaml)"
+    if kind == "StageTimeout":
+        return f"make the stage faster or raise tasks.{task}.timeout_s in pipeline.yaml, then {resume}"
+    if kind == "KernelDied":
+        return (
+            "find what ended the kernel (os._exit, a crash, memory) in the stage notebook, fix the task "
+            f"notebook, then {resume}"
+        )
+    if kind == "ValidationFailed":
+        return (
+            f"make the output pass (fix the task notebook or its prompts, or raise tasks.{task}."
+            f"max_refinements), then {resume}"
+        )
+    if kind in ("UndefinedError", "KeyError"):
+        match = _MISSING_NAME.search(error.message)
+        name = next((g for g in match.groups() if g), None) if match else None
+        if name is not None and name not in seed_data:
+            guard = "" if has_seed_schema else " (declare seed_schema in pipeline.yaml to refuse such seeds)"
+            return (
+                f"{name!r} is not in this job's seed data: if the task needs it, submit a corrected seed "
+                f"as a new job{guard}; resume keeps the seed. If the notebook is wrong instead, fix it, "
+                f"then {resume}"
+            )
+    where = f" (cell In [{error.exec_count}] of {error.notebook})" if error.exec_count is not None else ""
+    return f"fix the cause in the task notebook{where}, then {resume}"
