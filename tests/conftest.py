@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,21 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     monkeypatch.setenv("POP_DATA_DIR", str(root / "pipeline-data"))
     monkeypatch.chdir(root)
     yield Project(root)
+
+
+# A stage cell that holds until the test creates the file ``go``: the test decides when it moves on.
+WAIT_FOR_GO = "import pathlib, time\nwhile not pathlib.Path({go!r}).exists():\n    time.sleep(0.02)\n"
+
+
+def wait_for(check: Any, timeout: float = 120, every: float = 0.05) -> Any:
+    """Poll ``check()`` until it returns something true (returned), or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {check}")
 
 
 def pop(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -3,9 +3,8 @@
 import json
 import subprocess
 import sys
-import time
 
-from tests.conftest import Project, kernels_of, pop
+from tests.conftest import Project, kernels_of, pop, wait_for
 
 
 def test_cancel_stops_the_runner_and_its_kernels(project: Project) -> None:
@@ -14,10 +13,7 @@ def test_cancel_stops_the_runner_and_its_kernels(project: Project) -> None:
         {"t": {"cells": [("inference", "import time\nprint('working', flush=True)\ntime.sleep(300)")]}},
     )
     job = project.run("long", wait=False)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not kernels_of(project.data):
-        time.sleep(0.2)
-    assert kernels_of(project.data), "the stage kernel never started"
+    wait_for(lambda: kernels_of(project.data), timeout=60)  # the stage kernel is running
     assert job.cancel() is True
     st = job.wait(timeout=60)
     assert st.state == "cancelled" and job.folder.place == "failed"

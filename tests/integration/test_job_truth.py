@@ -110,3 +110,24 @@ def test_a_seed_schema_refuses_bad_seeds_everywhere_before_anything_starts(proje
     (folder / "seeds" / "bad.json").write_text(json.dumps({"data": {"region": "EU"}}))
     compiled = pop("compile", "briefs")
     assert compiled.returncode == 1 and "example seed bad.json does not fit it" in compiled.stderr
+
+
+def test_a_seed_missing_a_field_the_prompt_needs_says_to_resubmit(project: Project) -> None:
+    project.pipeline(
+        "brief",
+        {
+            "a": {
+                "cells": [
+                    ("ingestion", "pop.output(pop.seed)"),
+                    ("promptTemplating", "pop.output(pop.render('{{ topic }} in {{ region }}', **pop.prev))"),
+                ]
+            }
+        },
+    )
+    job = project.run("brief", {"topic": "heat pumps"})
+    error = job.status.error
+    assert (error.stage, error.type) == ("promptTemplating", "UndefinedError")
+    assert "'region' is not in this job's seed data" in error.fix and "corrected seed" in error.fix
+    assert "declare seed_schema" in error.fix
+    shown = pop("status", job.id).stdout
+    assert "corrected seed" in shown and "after fixing it" not in shown

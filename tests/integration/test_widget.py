@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-import time
 
 from pop_nb.widgets import JobWidget, render_job
-from tests.conftest import Project
+from tests.conftest import WAIT_FOR_GO, Project, wait_for
 
 
 def cell_states(markup: str) -> dict[tuple[str, str], str]:
@@ -16,13 +15,14 @@ def cell_states(markup: str) -> dict[tuple[str, str], str]:
 
 
 def test_the_widget_follows_a_running_job(project: Project) -> None:
+    go = project.root / "go"
     project.pipeline(
         "two",
         {
             "a": {
                 "cells": [
                     ("ingestion", "pop.output(1)"),
-                    ("inference", "import time\ntime.sleep(3)\npop.output(2)"),
+                    ("inference", WAIT_FOR_GO.format(go=str(go)) + "pop.output(2)"),
                 ]
             },
             "b": {"needs": ["a"], "cells": [("inference", "pop.output(pop.inputs['a'])")]},
@@ -30,15 +30,14 @@ def test_the_widget_follows_a_running_job(project: Project) -> None:
     )
     job = project.run("two", wait=False)
     widget = JobWidget(job, interval_s=0.1, base=project.root)
-    seen: list[dict] = []
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and widget.state not in ("done", "failed"):
-        seen.append(cell_states(widget.html.value))
-        time.sleep(0.1)
-    widget._thread.join(5)
+    # it shows the stage running while it runs (the stage waits for our go), and nothing of b yet
+    running = wait_for(
+        lambda: (s := cell_states(widget.html.value)).get(("a", "inference")) == "running" and s
+    )
+    assert ("b", "inference") not in running
+    go.touch()
+    widget._thread.join(90)  # it stops following by itself once the job has ended
     assert widget.state == "done"
-    # it showed the stage running while it ran, then everything done
-    assert any(s.get(("a", "inference")) == "running" and ("b", "inference") not in s for s in seen)
     final = cell_states(widget.html.value)
     assert final == {("a", "ingestion"): "done", ("a", "inference"): "done", ("b", "inference"): "done"}
     # each stage links to its executed notebook, relative to where the widget is shown

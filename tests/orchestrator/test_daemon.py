@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import Project, kernels_of, pop
+from tests.conftest import WAIT_FOR_GO, Project, kernels_of, pop, wait_for
 from tests.orchestrator.test_intake import HOSTILE, drop
 
 pytestmark = pytest.mark.slow
@@ -35,16 +35,6 @@ class Daemon:
 
     def output(self) -> str:
         return self.log.read_text()
-
-
-def wait_for(check, timeout: float = 120, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {check}")
 
 
 def events(folder: Path) -> list[dict]:
@@ -149,13 +139,17 @@ def test_a_killed_daemon_restarted_loses_and_repeats_nothing(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("POP_MAX_RUNNING_JOBS", "2")
-    project.pipeline("nap", {"a": {"cells": [("inference", "import time\ntime.sleep(2)\npop.output(1)")]}})
+    go = project.root / "go"
+    project.pipeline(
+        "nap", {"a": {"cells": [("inference", WAIT_FOR_GO.format(go=str(go)) + "pop.output(1)")]}}
+    )
     for i in range(6):
         drop(project, f"nap-{i}-seed.json", seed("nap"))
     first = Daemon(project)
     wait_for(lambda: "started nap-1" in first.output())
-    first.proc.kill()  # kill -9 while its runners work
+    first.proc.kill()  # kill -9 while its runners work (they wait for go)
     first.wait(30)
+    go.touch()
     second = Daemon(project, "--once")
     assert second.wait() == 0, second.output()
     complete = sorted(p.name for p in (project.data / "complete").iterdir() if p.is_dir())
@@ -208,13 +202,18 @@ def test_cancel_of_a_queued_job_ends_it_without_a_runner(project: Project) -> No
 
 
 def test_sigterm_with_drain_waits_for_running_jobs(project: Project) -> None:
-    project.pipeline("nap", {"a": {"cells": [("inference", "import time\ntime.sleep(3)\npop.output(1)")]}})
+    go = project.root / "go"
+    project.pipeline(
+        "nap", {"a": {"cells": [("inference", WAIT_FOR_GO.format(go=str(go)) + "pop.output(1)")]}}
+    )
     drop(project, "last-seed.json", seed("nap"))
     daemon = Daemon(project, "--drain")
     wait_for(lambda: "started last" in daemon.output())
     daemon.proc.send_signal(signal.SIGTERM)
     wait_for(lambda: "taking no more seeds" in daemon.output())  # the signal is handled asynchronously
     drop(project, "late-seed.json", seed("nap"))  # arrives after the signal: left for the next daemon
+    assert daemon.proc.poll() is None  # draining: it waits for the running job
+    go.touch()
     assert daemon.wait(120) == 0
     assert (project.data / "complete" / "last").is_dir()  # finished before the daemon exited
     assert (project.data / "pending" / "late-seed.json").exists()

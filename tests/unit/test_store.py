@@ -51,11 +51,14 @@ def test_locks_are_exclusive_handed_down_and_never_recreate_a_moved_folder(tmp_p
     first, second = FileLock(job / "runner.lock"), FileLock(job / "runner.lock")
     assert first.acquire() and not second.acquire() and is_locked(job / "runner.lock")
     # handed to a child, the lock outlives our descriptor and ends with the child
-    child = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(1.5)"], pass_fds=(first.hand_over(),)
+    child = subprocess.Popen(  # lives until we close its stdin
+        [sys.executable, "-c", "import sys; sys.stdin.read()"],
+        pass_fds=(first.hand_over(),),
+        stdin=subprocess.PIPE,
     )
     first.forget()
     assert is_locked(job / "runner.lock")
+    child.stdin.close()
     child.wait()
     assert not is_locked(job / "runner.lock") and second.acquire()
     second.release()
