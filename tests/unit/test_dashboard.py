@@ -66,3 +66,16 @@ def test_cancel_from_the_dashboard(project: Project, board_of) -> None:
     assert "cancelled queued-1" in board.message.value
     assert (project.data / "failed" / "queued-1").is_dir()
     assert "cancelled" in board.jobs_table.value
+
+
+def test_unpriced_spend_and_a_failed_job_read_as_they_are(project: Project, board_of) -> None:
+    import json
+
+    folder = write_job(project.data, "failed", "half", "failed", cost=0.0)
+    status = json.loads((folder / "tasks-status.json").read_text())
+    status["totals"].update(calls=2, attempts=3, unpriced_calls=2)
+    (folder / "tasks-status.json").write_text(json.dumps(status))
+    board = board_of(project.data)
+    row = board.jobs_table.value.split("pop-job-row")[1]
+    assert "unknown (2 unpriced calls)" in row and "$0.0000" not in row
+    assert "<td>50</td>" in row  # task a done, b failed: half way, not 100%
