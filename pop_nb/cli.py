@@ -247,7 +247,9 @@ def _follow_live(job: Any) -> JobStatus:
 
 
 def _progress_line(st: JobStatus, elapsed: float) -> str:
-    where = f"{st.current_task}/{st.current_stage}" if st.current_task and st.state == "running" else st.state
+    where: str = st.state
+    if st.current_task and st.state == "running":
+        where = f"{st.current_task}/{st.current_stage or 'starting'}"
     return (
         f"[{st.progress:3d}%] {where:<40} {elapsed:6.1f}s  calls {st.totals.calls:3d}  "
         f"tokens {st.totals.input_tokens}+{st.totals.output_tokens}  {st.totals.cost_text(4)}"

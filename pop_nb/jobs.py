@@ -66,7 +66,7 @@ def validate_seed(settings: PopSettings, seed: Seed, where: str) -> Pipeline:
         if problems:
             raise SeedError(
                 "invalid_seed",
-                f"{where} does not fit pipeline {seed.pipeline!r}'s seed_schema ({schema_file.name}): "
+                f"{where} does not fit the seed_schema of pipeline {seed.pipeline!r} ({schema_file.name}): "
                 + "; ".join(problems)
                 + ". Fix: correct the seed's data and submit it again",
             )

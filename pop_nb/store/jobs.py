@@ -139,14 +139,20 @@ class JobStore:
             raise JobStateError(f"job {job_id!r} already exists in {self.root}. Fix: pick another --id.")
         folder = JobFolder(self.dir("current") / job_id)
         folder.path.mkdir(parents=True)
-        if seed_bytes is not None:
-            atomic_write_bytes(folder.seed_file, seed_bytes)
-        else:
-            atomic_write_text(folder.seed_file, seed.model_dump_json(indent=2, exclude_none=True) + "\n")
-        snapshot(folder)
-        status = JobStatus(job_id=job_id, pipeline=seed.pipeline, name=seed.name)
-        status.tasks = {name: TaskStatus() for name in tasks}
-        folder.write_status(status)
+        try:
+            if seed_bytes is not None:
+                atomic_write_bytes(folder.seed_file, seed_bytes)
+            else:
+                atomic_write_text(folder.seed_file, seed.model_dump_json(indent=2, exclude_none=True) + "\n")
+            snapshot(folder)
+            status = JobStatus(job_id=job_id, pipeline=seed.pipeline, name=seed.name)
+            status.tasks = {name: TaskStatus() for name in tasks}
+            folder.write_status(status)
+        except BaseException:
+            # Not a job yet (no status): nobody else can have it. Leave no half-made folder behind,
+            # which a daemon would otherwise wait on; the caller still has the seed.
+            shutil.rmtree(folder.path, ignore_errors=True)
+            raise
         folder.append_event(Event(job=job_id, kind="job", status="created"))
         return folder
 

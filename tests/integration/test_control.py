@@ -13,12 +13,14 @@ def test_cancel_stops_the_runner_and_its_kernels(project: Project) -> None:
         {"t": {"cells": [("inference", "import time\nprint('working', flush=True)\ntime.sleep(300)")]}},
     )
     job = project.run("long", wait=False)
-    wait_for(lambda: kernels_of(project.data), timeout=60)  # the stage kernel is running
+    log = project.data / "current" / job.id / "tasks/t/logs/inference.log"
+    wait_for(lambda: log.exists() and "working" in log.read_text(), timeout=60)  # mid-cell
+    assert kernels_of(project.data)
     assert job.cancel() is True
     st = job.wait(timeout=60)
     assert st.state == "cancelled" and job.folder.place == "failed"
     assert st.error.type == "Cancelled"
-    assert kernels_of(project.data) == []
+    wait_for(lambda: kernels_of(project.data) == [], timeout=10)  # none outlives its runner
     assert job.process.poll() is not None
 
 

@@ -229,3 +229,23 @@ def test_fuzzed_seeds_are_all_answered_and_stay_inside_the_data_folder(
             folder = data / "rejected" / outcome.rejected
             assert (folder / "seed.json").read_bytes() == content
             assert json.loads((folder / "rejection.json").read_text())["reason"] == outcome.reason
+
+
+def test_a_seed_that_breaks_job_creation_is_kept_and_leaves_no_half_job(
+    project: Project, monkeypatch
+) -> None:
+    import pop_nb.pipeline.snapshot
+
+    def disk_full(folder, pipeline):
+        raise OSError(28, "No space left on device")
+
+    project.pipeline("tiny", {"a": {}})
+    monkeypatch.setattr(pop_nb.pipeline.snapshot, "write_snapshot", disk_full)
+    intake = intake_for(project)
+    outcome = intake.take(drop(project, "full-seed.json", json.dumps(GOOD).encode()))
+    assert (
+        outcome.reason == "internal_error"
+        and "No space left on device" in rejection(project, "full")["message"]
+    )
+    assert not (project.data / "current" / "full").exists()
+    assert (project.data / "rejected" / "full" / "seed.json").read_bytes() == json.dumps(GOOD).encode()
