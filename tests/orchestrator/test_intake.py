@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pop_nb.models.seed import JOB_ID_RE
 from pop_nb.orchestrator.intake import MAX_SEED_BYTES, Intake
-from tests.conftest import Project
+from tests.conftest import Project, pop
 
 GOOD = {"pipeline": "tiny", "data": {"n": 1}}
 
@@ -101,6 +101,9 @@ def test_good_and_hostile_seeds(project: Project) -> None:
     left = sorted(p.name for p in (project.data / "pending").iterdir())
     assert left == sorted([".j4-seed.json", "..-seed.json", *(name for name, _ in STRAYS)])
     assert intake.strays() == sorted(name for name, _ in STRAYS)
+    shown = pop("status").stdout  # and `pop status` says so, with the naming rule
+    assert "pending/ holds 4 file(s) that are not seeds, left alone: 'README', 'j3-seed.json.part'" in shown
+    assert "A seed is named <id>-seed.json" in shown
     for name, content in STRAYS:
         assert (project.data / "pending" / name).read_bytes() == content
     # an unsafe name never becomes a path: it is filed under a hash of itself
