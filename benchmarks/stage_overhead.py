@@ -49,6 +49,7 @@ def main() -> None:
 
     replay = root / "replay"
     shutil.copytree(job.path, replay)
+    os.environ["POP_RUNNER_JOB"] = replay.name  # the stages write into this copy, as under a runner
     plain_overhead, plain_cells = [], []
     for _task, _key, run in runs:
         source = replay / run.notebook

@@ -21,8 +21,19 @@ from pop_nb.errors import ConfigError
 _explicit_root: ContextVar[Path | None] = ContextVar("pop_explicit_root", default=None)
 
 
+def find_root(start: Path | None = None) -> Path:
+    """The project root for ``start`` (default: the working directory): the nearest folder, walking up,
+    that holds ``pipelines/`` or ``pop.toml``, as git finds ``.git``; ``start`` itself if none does. So a
+    notebook in ``<project>/notebooks/`` works on ``<project>``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pipelines").is_dir() or (folder / "pop.toml").is_file():
+            return folder
+    return here
+
+
 def _toml_path() -> Path:
-    return (_explicit_root.get() or Path(os.environ.get("POP_ROOT") or Path.cwd())) / "pop.toml"
+    return (_explicit_root.get() or Path(os.environ.get("POP_ROOT") or find_root())) / "pop.toml"
 
 
 class PopSettings(BaseSettings):
@@ -30,7 +41,11 @@ class PopSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="POP_", extra="ignore", env_file=".env")
 
-    root: Path = Field(default_factory=Path.cwd, description="Project root: holds pipelines/ and pop.toml.")
+    root: Path = Field(
+        default_factory=find_root,
+        description="Project root: holds pipelines/ and pop.toml. Default: the nearest folder at or above "
+        "the working directory that has either.",
+    )
     data_dir: Path | None = Field(
         default=None, description="Job folders (pending/current/complete/...); default <root>/pipeline-data."
     )
@@ -96,7 +111,7 @@ class PopSettings(BaseSettings):
 
 
 # POP_* variables read outside the settings model (by the provider that needs them).
-_OTHER_VARIABLES = frozenset({"POP_CLAUDE_PATH"})
+_OTHER_VARIABLES = frozenset({"POP_CLAUDE_PATH", "POP_RUNNER_JOB"})
 
 
 def _refuse_unknown_names() -> None:

@@ -17,6 +17,7 @@ Actions: ``output``, ``flag``, ``invalid``, ``chat``, ``render``, ``write_artifa
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,44 @@ def _namespace() -> dict[str, Any]:
     return vars(__main__)
 
 
+def _locate_job(job_dir: Path) -> Path:
+    """The job folder, wherever the job is now: an executed notebook names ``current/<id>``, and the job
+    may since have moved to ``complete/`` or ``failed/``."""
+    if job_dir.is_dir():
+        return job_dir
+    data = job_dir.parent.parent
+    for place in ("current", "complete", "failed"):
+        if (data / place / job_dir.name).is_dir():
+            return data / place / job_dir.name
+    raise FileNotFoundError(
+        f"job {job_dir.name} is in none of current/, complete/, failed/ under {data}; set pop_job_dir in "
+        "the parameters cell to its folder"
+    )
+
+
+def _scratch_copy(job_dir: Path, task: str, stage: str) -> Path:
+    """A stage re-run by hand works on a copy of its job (``.pop-interactive/replay/<id>`` at the project
+    root), so the job's ledger, status and outputs stay what its run made them."""
+    import shutil
+    import sys
+
+    from pop_nb.config import find_root
+
+    scratch = find_root(job_dir) / ".pop-interactive" / "replay" / job_dir.name
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(
+        job_dir,
+        scratch,
+        ignore=shutil.ignore_patterns("*.ipynb", "runner.lock", "runner.json", "history", "logs"),
+    )
+    print(
+        f"pop: replaying {task}/{stage} of job {job_dir.name} on a scratch copy in {scratch}; "
+        "the job's own files (ledger, status, outputs) are not changed",
+        file=sys.stderr,
+    )
+    return scratch
+
+
 class _World:
     """Lazily loaded state of the current stage; one per kernel."""
 
@@ -77,6 +116,9 @@ class _World:
         else:
             from pop_nb.store.jobs import JobFolder
 
+            self.job_dir = _locate_job(self.job_dir)
+            if os.environ.get("POP_RUNNER_JOB") != self.job_dir.name:  # by hand, not by its runner
+                self.job_dir = _scratch_copy(self.job_dir, self.task, self.stage)
             file = JobFolder(self.job_dir).stage_context(self.task, self.stage, self.refinement)
             self.ctx = StageContext.model_validate_json(file.read_text(encoding="utf-8"))
             self._sample = {}

@@ -7,6 +7,7 @@ caller's kernel nor the daemon. SIGTERM cancels: kernels are stopped, the job en
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from types import FrameType
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         store.close(folder, status)
         print(redact(str(exc)), file=sys.stderr)
         return 1
+    os.environ["POP_RUNNER_JOB"] = args.job_id  # its stage kernels write into the job; by hand they do not
     runner = JobRunner(settings, folder, pipeline)
 
     def on_term(signum: int, frame: FrameType | None) -> None:

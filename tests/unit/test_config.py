@@ -58,3 +58,23 @@ def test_settings_that_would_do_nothing_are_refused(tmp_path: Path, monkeypatch:
         load_settings(tmp_path)
     (tmp_path / "pop.toml").write_text("max_parallel_tasks = 3\n")
     assert load_settings(tmp_path).max_parallel_tasks == 3
+
+
+def test_the_root_is_found_by_walking_up_and_pop_root_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pop_nb.config import find_root
+
+    project = tmp_path / "proj"
+    (project / "pipelines").mkdir(parents=True)
+    deep = project / "notebooks" / "drafts"
+    deep.mkdir(parents=True)
+    assert find_root(deep) == project.resolve()
+    assert find_root(tmp_path) == tmp_path.resolve()  # nothing above: where it stands
+    monkeypatch.delenv("POP_ROOT", raising=False)
+    monkeypatch.delenv("POP_DATA_DIR", raising=False)
+    monkeypatch.chdir(deep)
+    settings = load_settings()
+    assert settings.root == project.resolve() and settings.data == project.resolve() / "pipeline-data"
+    monkeypatch.setenv("POP_ROOT", str(tmp_path))
+    assert load_settings().root == tmp_path.resolve()
