@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from pop_nb.config import load_settings
-from pop_nb.errors import PipelineError, PopError, did_you_mean
+from pop_nb.errors import PipelineError, PopError, did_you_mean, exit_code
 from pop_nb.models.pipeline import STAGES
-from pop_nb.models.status import JobStatus, Totals
+from pop_nb.models.status import JobStatus
 
 # Exit codes of the commands that follow a job (run, resume, approve), and of every error.
 EXIT_DONE, EXIT_FAILED, EXIT_ERROR, EXIT_WAITING = 0, 1, 2, 3
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except PopError as exc:
         print(f"pop: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return exit_code(exc)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `pop logs ... | head` closed the pipe: not an error of ours
@@ -324,76 +324,43 @@ def cmd_status(args: argparse.Namespace) -> int:
         if st.error:
             print("\n".join(_error_lines(st.error, folder.path)))
         return 0
-    rows = []
-    for folder in store.jobs():
-        try:
-            rows.append((folder, folder.read_status()))
-        except (FileNotFoundError, ValueError):
-            continue
-    rows.sort(key=lambda r: r[1].created_at)
+    from pop_nb import service
+
     if args.json:
-        print(json.dumps([json.loads(s.model_dump_json()) for _, s in rows], indent=2))
+        page = service.list_jobs(settings, limit=service.MAX_PAGE)
+        print(json.dumps([job.model_dump(mode="json") for job in page.jobs], indent=2))
         return 0
-    if not rows:
+    view = service.overview(settings)
+    if not (view.running or view.queued or view.waiting or view.failed or view.done):
         print(f"no jobs in {settings.data}")
-    else:
-        _print_overview(rows, args.recent)
-    _print_strays(settings.data / "pending")
+    _print_overview(view, args.recent)
     return 0
 
 
-def _print_strays(pending: Path) -> None:
-    from pop_nb.orchestrator.intake import scan_pending
-
-    strays = scan_pending(pending)[1]
-    if strays:
-        names = ", ".join(repr(n) for n in strays[:10]) + (", ..." if len(strays) > 10 else "")
+def _print_overview(view: Any, recent: int) -> None:
+    """Running, queued, waiting at a gate, recent failures, how many are done, and what is not a seed."""
+    for job in view.running:
+        where = f"{job.current_task}/{job.current_stage}" if job.current_task else "starting"
+        print(f"running  {job.id:<44} {job.pipeline:<20} {job.progress:3d}%  {where:<28} {job.cost}")
+    for job in view.queued:
+        note = f"  (runner died; recoveries {job.recoveries})" if job.state == "running" else ""
+        print(f"queued   {job.id:<44} {job.pipeline:<20} since {job.created_at[:19]}{note}")
+    for job in view.waiting:
+        gates = ", ".join(job.waiting_gates)
+        print(f"waiting  {job.id:<44} {job.pipeline:<20} gate after {gates}: pop approve|reject {job.id}")
+    for job in view.failed[:recent]:
+        why = f"{job.error.type}: {job.error.message}" if job.error else job.state
+        print(f"{job.state:<8} {job.id:<44} {job.pipeline:<20} {why[:90]}")
+    if len(view.failed) > recent:
+        print(f"         ... and {len(view.failed) - recent} older failures (pop status --recent N)")
+    if view.done:
+        print(f"done     {view.done} job(s), latest {view.latest_done}; total {view.done_totals.cost_text()}")
+    if view.strays:
+        names = ", ".join(repr(n) for n in view.strays[:10]) + (", ..." if len(view.strays) > 10 else "")
         print(
-            f"note     pending/ holds {len(strays)} file(s) that are not seeds, left alone: {names}. "
+            f"note     pending/ holds {len(view.strays)} file(s) that are not seeds, left alone: {names}. "
             "A seed is named <id>-seed.json"
         )
-
-
-def _print_overview(rows: list[tuple[Any, Any]], recent: int) -> None:
-    """Running, queued, waiting at a gate, recent failures, and how many are done."""
-    from pop_nb.jobs import runner_alive
-
-    groups: dict[str, list[tuple[Any, Any]]] = {"running": [], "queued": [], "waiting": [], "failed": []}
-    done = []
-    for folder, st in rows:
-        if folder.place == "current" and st.state == "waiting":
-            groups["waiting"].append((folder, st))
-        elif folder.place == "current":
-            groups["running" if runner_alive(folder) else "queued"].append((folder, st))
-        elif folder.place == "failed":
-            groups["failed"].append((folder, st))
-        else:
-            done.append(st)
-    for _, st in groups["running"]:
-        where = f"{st.current_task}/{st.current_stage}" if st.current_task else "starting"
-        print(
-            f"running  {st.job_id:<44} {st.pipeline:<20} {st.progress:3d}%  {where:<28} "
-            f"{st.totals.cost_text()}"
-        )
-    for _, st in groups["queued"]:
-        note = f"  (runner died; recoveries {st.recoveries})" if st.state == "running" else ""
-        print(f"queued   {st.job_id:<44} {st.pipeline:<20} since {st.created_at[:19]}{note}")
-    for _, st in groups["waiting"]:
-        gates = ", ".join(st.waiting_gates)
-        print(
-            f"waiting  {st.job_id:<44} {st.pipeline:<20} gate after {gates}: pop approve|reject {st.job_id}"
-        )
-    failed = sorted(groups["failed"], key=lambda r: r[1].ended_at or "", reverse=True)
-    for _, st in failed[:recent]:
-        why = f"{st.error.type}: {st.error.message}" if st.error else st.state
-        print(f"{st.state:<8} {st.job_id:<44} {st.pipeline:<20} {why[:90]}")
-    if len(failed) > recent:
-        print(f"         ... and {len(failed) - recent} older failures (pop status --recent N)")
-    if done:
-        total = Totals()
-        for st in done:
-            total.add(st.totals)
-        print(f"done     {len(done)} job(s), latest {done[-1].job_id}; total {total.cost_text()}")
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -439,25 +406,16 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_pipelines(args: argparse.Namespace) -> int:
-    from pop_nb.pipeline.load import discover, load_pipeline_file
+    from pop_nb import service
 
     settings = load_settings()
-    rows = []
-    for slug, file in sorted(discover(settings.root).items()):
-        try:
-            spec = load_pipeline_file(file, slug).spec
-            rows.append(
-                {"slug": slug, "file": str(file), "tasks": list(spec.tasks), "description": spec.description}
-            )
-        except PopError as exc:
-            rows.append({"slug": slug, "file": str(file), "error": str(exc).splitlines()[0]})
+    found = service.pipelines(settings)
     if args.json:
-        print(json.dumps(rows, indent=2))
-    elif not rows:
+        print(json.dumps([p.model_dump(mode="json") for p in found], indent=2))
+    elif not found:
         print(f"no pipelines under {settings.root / 'pipelines'}; `pop init` makes an example")
-    for row in [] if args.json else rows:
-        what = row.get("description") or row.get("error", "")
-        print(f"{row['slug']:<28} {len(row.get('tasks', []))} tasks  {what}")
+    for p in [] if args.json else found:
+        print(f"{p.slug:<28} {len(p.tasks)} tasks  {p.description or p.error or ''}")
     return 0
 
 
@@ -485,12 +443,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_costs(args: argparse.Namespace) -> int:
-    from pop_nb.analytics import costs
+    from pop_nb import service
 
     settings = load_settings()
-    rows = costs(settings.data, by=args.by).to_dict("records")
+    rows = service.costs(settings, by=args.by)
     if args.json:
-        print(json.dumps(rows, indent=2, default=int))  # numpy integers
+        print(json.dumps(rows, indent=2))
         return 0
     if not rows:
         print(f"no LLM calls logged under {settings.data}")

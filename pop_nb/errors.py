@@ -242,3 +242,24 @@ class ProviderError(PopError):
 
 class MockScriptError(PopError):
     """The scripted ``mock/`` model has no answer for a call."""
+
+
+# The one table from an error to an HTTP status (the server) and an exit code (the CLI); the first
+# matching class wins, so subclasses come before their bases.
+ERROR_CODES: tuple[tuple[type[Exception], int, int], ...] = (
+    (JobNotFound, 404, 2),
+    (PipelineNotFound, 404, 2),
+    (SeedError, 400, 2),
+    (PipelineError, 422, 2),
+    (JobStateError, 409, 2),
+    (ConfigError, 500, 2),
+    (PopError, 400, 2),
+)
+
+
+def http_status(exc: BaseException) -> int:
+    return next((status for kind, status, _ in ERROR_CODES if isinstance(exc, kind)), 500)
+
+
+def exit_code(exc: BaseException) -> int:
+    return next((code for kind, _, code in ERROR_CODES if isinstance(exc, kind)), 1)

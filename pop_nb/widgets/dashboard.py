@@ -244,12 +244,11 @@ class Dashboard:
 
     # -- actions ------------------------------------------------------------------------------------
     def resume(self) -> None:
-        from pop_nb.jobs import reset_for_resume, start_runner
+        from pop_nb import service
 
         job_id = self.job_pick.value
         try:
-            reset_for_resume(self.settings, job_id, self.from_task.value)
-            start_runner(self.settings, job_id)
+            service.resume_job(self.settings, job_id, self.from_task.value)
             self.message.value = (
                 f"resumed {html.escape(job_id)} from {html.escape(self.from_task.value or '')}"
             )
@@ -258,12 +257,12 @@ class Dashboard:
         self.refresh()
 
     def cancel(self) -> None:
-        from pop_nb.jobs import cancel_job
+        from pop_nb import service
 
         job_id = self.job_pick.value
         try:
-            ended = cancel_job(self.settings, job_id, grace_s=5)
-            self.message.value = f"cancelled {html.escape(job_id)}" if ended else "it had already ended"
+            service.cancel(self.settings, job_id, grace_s=5)
+            self.message.value = f"cancelled {html.escape(job_id)}"
         except Exception as exc:
             self.message.value = f"<span style='color:{COLOURS['failed']}'>{html.escape(str(exc))}</span>"
         self.refresh()

@@ -1,0 +1,117 @@
+"""What the job functions of :mod:`pop_nb.service` return: one model set for the CLI, ``%pop``, the
+widgets and the server's REST API (the JSON a client gets is ``model_dump(mode="json")``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from pop_nb.models.status import ErrorInfo, JobStatus, TaskStatus, Totals
+
+Activity = Literal["running", "queued", "waiting", "ended"]
+
+
+class JobSummary(BaseModel):
+    """One job as a list shows it."""
+
+    id: str
+    pipeline: str
+    name: str | None = None
+    state: str
+    place: str = Field(description="current | complete | failed")
+    activity: Activity = Field(
+        description="running (a runner holds it), queued (in current/, no runner yet or its runner died), "
+        "waiting (at a gate), ended"
+    )
+    progress: int
+    current_task: str | None = None
+    current_stage: str | None = None
+    created_at: str
+    started_at: str | None = None
+    ended_at: str | None = None
+    updated_at: str
+    totals: Totals
+    cost: str = Field(description="The cost as people should read it (unpriced calls make it unknown).")
+    error: ErrorInfo | None = None
+    waiting_gates: list[str] = Field(default_factory=list)
+    recoveries: int = 0
+
+    @classmethod
+    def of(cls, status: JobStatus, place: str, activity: Activity) -> JobSummary:
+        return cls(
+            id=status.job_id,
+            pipeline=status.pipeline,
+            name=status.name,
+            state=status.state,
+            place=place,
+            activity=activity,
+            progress=status.progress,
+            current_task=status.current_task,
+            current_stage=status.current_stage,
+            created_at=status.created_at,
+            started_at=status.started_at,
+            ended_at=status.ended_at,
+            updated_at=status.updated_at,
+            totals=status.totals,
+            cost=status.totals.cost_text(),
+            error=status.error,
+            waiting_gates=status.waiting_gates,
+            recoveries=status.recoveries,
+        )
+
+
+class JobPage(BaseModel):
+    """A page of jobs, newest first, with how many match the filters in all."""
+
+    jobs: list[JobSummary]
+    total: int
+    offset: int
+    limit: int
+    data_dir: str
+
+
+class StageView(BaseModel):
+    """One stage run and where its executed notebook is."""
+
+    task: str
+    key: str = Field(description="<stage>[.r<k>]")
+    stage: str
+    refinement: int
+    attempt: int
+    state: str
+    started_at: str | None = None
+    duration_ms: int | None = None
+    notebook: str | None = Field(default=None, description="Relative to the job folder.")
+    path: str | None = Field(default=None, description="Absolute path of the executed notebook.")
+
+
+class JobDetail(JobSummary):
+    """One job with everything a job view shows."""
+
+    path: str
+    tasks: dict[str, TaskStatus]
+    stages: list[StageView]
+    outputs: dict[str, Any]
+    products: list[str]
+
+
+class PipelineInfo(BaseModel):
+    slug: str
+    file: str
+    description: str = ""
+    tasks: list[str] = Field(default_factory=list)
+    error: str | None = Field(default=None, description="Why it does not load, if it does not.")
+
+
+class Overview(BaseModel):
+    """What ``pop status`` shows: jobs grouped by what they are doing, and what is not a seed."""
+
+    running: list[JobSummary]
+    queued: list[JobSummary]
+    waiting: list[JobSummary]
+    failed: list[JobSummary] = Field(description="Most recent first.")
+    done: int
+    done_totals: Totals
+    latest_done: str | None = None
+    strays: list[str] = Field(default_factory=list, description="Files in pending/ that are not seeds.")

@@ -1,0 +1,277 @@
+"""The job functions: one layer that decides job state and returns :mod:`pop_nb.models.api` models.
+
+The CLI, ``%pop``, the widgets and the Jupyter server call these and only render what they return.
+Errors are :class:`~pop_nb.errors.PopError` subclasses; :func:`pop_nb.errors.http_status` and
+:func:`pop_nb.errors.exit_code` map them in one table.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from pop_nb.config import PopSettings
+from pop_nb.errors import PopError
+from pop_nb.models.api import (
+    Activity,
+    JobDetail,
+    JobPage,
+    JobSummary,
+    Overview,
+    PipelineInfo,
+    StageView,
+)
+from pop_nb.models.status import JobStatus, Totals
+from pop_nb.store.atomic import read_json
+from pop_nb.store.jobs import PLACES, JobFolder, JobStore
+
+MAX_PAGE = 500
+
+
+def activity(folder: JobFolder, status: JobStatus) -> Activity:
+    """What the job is doing now, from where it is, its state and whether a runner holds its lock."""
+    from pop_nb.jobs import runner_alive
+
+    if folder.place != "current":
+        return "ended"
+    if status.state == "waiting":
+        return "waiting"
+    return "running" if runner_alive(folder) else "queued"
+
+
+def summary(folder: JobFolder, status: JobStatus | None = None) -> JobSummary:
+    status = status or folder.read_status()
+    return JobSummary.of(status, folder.place, activity(folder, status))
+
+
+class JobIndex:
+    """Every job's summary, kept current by file modification times: a refresh stats each job's status
+    file and reads only those that changed (a finished job is read once), so listing ten thousand jobs
+    costs a directory scan."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._seen: dict[str, tuple[int, JobStatus, str]] = {}  # status path -> (mtime_ns, status, place)
+        self._lock = threading.Lock()
+
+    def refresh(self) -> list[tuple[JobFolder, JobStatus]]:
+        found: dict[str, tuple[int, JobStatus, str]] = {}
+        rows = []
+        with self._lock:
+            for place in PLACES:
+                try:
+                    entries = list(os.scandir(self.data_dir / place))
+                except FileNotFoundError:
+                    continue
+                for entry in entries:
+                    if not entry.is_dir() or entry.name.startswith("."):
+                        continue
+                    path = os.path.join(entry.path, "tasks-status.json")
+                    try:
+                        mtime = os.stat(path).st_mtime_ns
+                    except FileNotFoundError:  # being made, or not a job
+                        continue
+                    cached = self._seen.get(path)
+                    if cached is not None and cached[0] == mtime:
+                        status = cached[1]
+                    else:
+                        try:
+                            status = JobStatus.model_validate(read_json(Path(path)))
+                        except (OSError, ValueError):  # replaced this instant: next refresh
+                            continue
+                    found[path] = (mtime, status, place)
+                    rows.append((JobFolder(Path(entry.path)), status))
+            self._seen = found
+        return rows
+
+
+_indexes: dict[Path, JobIndex] = {}
+
+
+def index_of(settings: PopSettings) -> JobIndex:
+    """The process's :class:`JobIndex` of a data folder (kept between calls: that is what makes it warm)."""
+    data = settings.data
+    if data not in _indexes:
+        _indexes[data] = JobIndex(data)
+    return _indexes[data]
+
+
+def list_jobs(
+    settings: PopSettings,
+    *,
+    state: str | None = None,
+    pipeline: str | None = None,
+    search: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> JobPage:
+    """Jobs newest first, filtered by state, pipeline and a substring of the id or name; one page."""
+    if limit < 1 or limit > MAX_PAGE or offset < 0:
+        raise PopError(
+            f"paging: limit must be 1-{MAX_PAGE} and offset >= 0 (got limit={limit}, offset={offset})"
+        )
+    rows = index_of(settings).refresh()
+    needle = (search or "").lower()
+    chosen = [
+        (folder, st)
+        for folder, st in rows
+        if (state is None or st.state == state)
+        and (pipeline is None or st.pipeline == pipeline)
+        and (not needle or needle in st.job_id.lower() or needle in (st.name or "").lower())
+    ]
+    chosen.sort(key=lambda row: row[1].created_at, reverse=True)
+    page = [summary(folder, st) for folder, st in chosen[offset : offset + limit]]
+    return JobPage(jobs=page, total=len(chosen), offset=offset, limit=limit, data_dir=str(settings.data))
+
+
+def overview(settings: PopSettings) -> Overview:
+    """``pop status`` without an id: running, queued, waiting, failures (newest first), done."""
+    from pop_nb.orchestrator.intake import scan_pending
+
+    groups: dict[str, list[JobSummary]] = {"running": [], "queued": [], "waiting": [], "failed": []}
+    rows = index_of(settings).refresh()
+    done = sorted((st for folder, st in rows if folder.place == "complete"), key=lambda st: st.created_at)
+    for folder, st in rows:
+        if folder.place == "complete":
+            continue
+        item = summary(folder, st)
+        groups["failed" if item.activity == "ended" else item.activity].append(item)
+    for key in ("running", "queued", "waiting"):
+        groups[key].sort(key=lambda s: s.created_at)
+    groups["failed"].sort(key=lambda s: s.ended_at or "", reverse=True)
+    totals = Totals()
+    for st in done:
+        totals.add(st.totals)
+    return Overview(
+        **groups,
+        done=len(done),
+        done_totals=totals,
+        latest_done=done[-1].job_id if done else None,
+        strays=scan_pending(settings.data / "pending")[1],
+    )
+
+
+def get_job(settings: PopSettings, job_id: str) -> JobDetail:
+    """One job with its tasks, every stage run and its notebook, final outputs and products."""
+    folder = JobStore(settings.data).get(job_id)
+    status = folder.read_status()
+    stages = [
+        StageView(
+            task=name,
+            key=key,
+            stage=run.stage,
+            refinement=run.refinement,
+            attempt=run.attempt,
+            state=run.state,
+            started_at=run.started_at,
+            duration_ms=run.duration_ms,
+            notebook=run.notebook,
+            path=str(folder.path / run.notebook) if run.notebook else None,
+        )
+        for name, task in status.tasks.items()
+        for key, run in task.stages.items()
+    ]
+    stages.sort(key=lambda s: s.started_at or "")
+    outputs: dict[str, Any] = {}
+    for name, task in status.tasks.items():
+        final = folder.final_output(name)
+        if task.state == "done" and final.exists():
+            outputs[name] = read_json(final)
+    products = (
+        sorted(str(p.relative_to(folder.products_dir)) for p in folder.products_dir.rglob("*") if p.is_file())
+        if folder.products_dir.is_dir()
+        else []
+    )
+    base = summary(folder, status)
+    return JobDetail(
+        **base.model_dump(),
+        path=str(folder.path),
+        tasks=status.tasks,
+        stages=stages,
+        outputs=outputs,
+        products=products,
+    )
+
+
+def start_job(
+    settings: PopSettings,
+    pipeline: str,
+    data: dict[str, Any] | None = None,
+    *,
+    seed: dict[str, Any] | None = None,
+    job_id: str | None = None,
+) -> JobSummary:
+    """Check the seed, make the job and start its runner (it goes on in its own process)."""
+    from pop_nb.jobs import create_job, parse_seed, start_runner
+
+    raw = (
+        {"pipeline": pipeline, **(seed or {})}
+        if seed is not None
+        else {"pipeline": pipeline, "data": data or {}}
+    )
+    parsed = parse_seed(raw, "the seed")
+    folder = create_job(settings, parsed, job_id, where="the seed")
+    start_runner(settings, folder.job_id)
+    return summary(JobStore(settings.data).get(folder.job_id))
+
+
+def resume_job(
+    settings: PopSettings, job_id: str, from_task: str | None = None, budget_usd: float | None = None
+) -> JobSummary:
+    from pop_nb.jobs import reset_for_resume, start_runner
+
+    reset_for_resume(settings, job_id, from_task, budget_usd)
+    start_runner(settings, job_id)
+    return summary(JobStore(settings.data).get(job_id))
+
+
+def cancel(settings: PopSettings, job_id: str, grace_s: float = 10.0) -> JobSummary:
+    from pop_nb.errors import JobStateError
+    from pop_nb.jobs import cancel_job
+
+    if not cancel_job(settings, job_id, grace_s):
+        raise JobStateError(f"job {job_id} has already ended; there is nothing to cancel")
+    return summary(JobStore(settings.data).get(job_id))
+
+
+def approve(settings: PopSettings, job_id: str) -> JobSummary:
+    from pop_nb.jobs import approve_gate, start_runner
+
+    approve_gate(settings, job_id)
+    start_runner(settings, job_id)
+    return summary(JobStore(settings.data).get(job_id))
+
+
+def reject(settings: PopSettings, job_id: str, reason: str | None = None) -> JobSummary:
+    from pop_nb.jobs import reject_gate
+
+    return summary(reject_gate(settings, job_id, reason))
+
+
+def pipelines(settings: PopSettings) -> list[PipelineInfo]:
+    """Every pipeline under the root, loaded (a broken one says why instead of hiding)."""
+    from pop_nb.pipeline.load import discover, load_pipeline_file
+
+    found = []
+    for slug, file in sorted(discover(settings.root).items()):
+        try:
+            spec = load_pipeline_file(file, slug).spec
+            found.append(
+                PipelineInfo(slug=slug, file=str(file), description=spec.description, tasks=list(spec.tasks))
+            )
+        except PopError as exc:
+            found.append(PipelineInfo(slug=slug, file=str(file), error=str(exc).splitlines()[0]))
+    return found
+
+
+def costs(settings: PopSettings, by: str = "pipeline") -> list[dict[str, Any]]:
+    """``pop costs`` rows (JSON-ready: plain ints and floats)."""
+    from pop_nb.analytics import costs as cost_frame
+
+    frame = cost_frame(settings.data, by=by)
+    return [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in frame.to_dict("records")
+    ]
