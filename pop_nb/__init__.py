@@ -33,6 +33,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'pop_nb' has no attribute {name!r}")
 
 
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """The Jupyter server extension (``/pop/api``), enabled by ``jupyter_server_config.d/pop_nb.json``."""
+    from pop_nb.server.app import PopExtension
+
+    return [{"module": "pop_nb.server.app", "app": PopExtension}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext pop_nb``: registers the ``%pop`` magic."""
     from pop_nb.magics import load_ipython_extension as load

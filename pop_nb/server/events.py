@@ -1,0 +1,184 @@
+"""A bus of job events for Server-Sent Events: it follows the ``events.jsonl`` of every open job and
+numbers what it sees, so a client that reconnects with ``Last-Event-ID`` gets exactly what it missed.
+
+Only jobs in ``current/`` can change, so a pass stats those files alone (a job that ends is read to the
+end in its new place once). Ids are ``<epoch>-<n>``: the epoch is this server's start, so an id from
+before a restart, or one older than the buffer, gets a ``reset`` event (refetch ``/pop/api/jobs``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pop_nb.store.jobs import JobFolder
+
+BUFFER = 10_000
+
+
+@dataclass(frozen=True)
+class BusEvent:
+    id: str
+    name: str  # the SSE event name: job | task | stage | llm | reset | heartbeat
+    data: dict[str, Any]
+
+    def encode(self) -> bytes:
+        body = json.dumps(self.data, separators=(",", ":"), default=str)
+        return f"id: {self.id}\nevent: {self.name}\ndata: {body}\n\n".encode()
+
+
+class EventBus:
+    def __init__(self, data_dir: Path, poll_s: float = 0.05) -> None:
+        self.data_dir = data_dir
+        self.poll_s = poll_s
+        self.epoch = f"{int(time.time() * 1000):x}"
+        self._seq = 0
+        self._buffer: deque[BusEvent] = deque(maxlen=BUFFER)
+        self._offsets: dict[str, tuple[Path, int]] = {}  # job id -> (events.jsonl, bytes read)
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._prime()
+
+    # -- following the files ------------------------------------------------------------------
+    def _prime(self) -> None:
+        """Start at the end of every open job's log: history is what ``/pop/api/jobs`` is for."""
+        for job_dir in self._open_jobs():
+            log = job_dir / "events.jsonl"
+            self._offsets[job_dir.name] = (log, log.stat().st_size if log.exists() else 0)
+
+    def _open_jobs(self) -> list[Path]:
+        try:
+            return [Path(e.path) for e in os.scandir(self.data_dir / "current") if e.is_dir()]
+        except FileNotFoundError:
+            return []
+
+    def start(self) -> None:
+        """Follow the files from now on (on the running loop; idempotent)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._follow())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                fresh = self.poll()
+            except OSError:  # a folder moving under us: the next pass catches up
+                fresh = []
+            if fresh:
+                async with self._changed:
+                    self._changed.notify_all()
+            await asyncio.sleep(self.poll_s)
+
+    def poll(self) -> list[BusEvent]:
+        """Read what every open job (and every job that just ended) appended; returns the new events."""
+        fresh: list[BusEvent] = []
+        open_now = {p.name: p for p in self._open_jobs()}
+        for job_id, job_dir in open_now.items():
+            log = job_dir / "events.jsonl"
+            known = self._offsets.get(job_id)
+            offset = known[1] if known is not None and known[0] == log else _run_start(log)
+            fresh += self._read(job_id, log, offset)
+        for job_id in [j for j in self._offsets if j not in open_now]:  # ended, or resumed elsewhere
+            log, offset = self._offsets.pop(job_id)
+            for place in ("complete", "failed"):
+                moved = self.data_dir / place / job_id / "events.jsonl"
+                if moved.exists():
+                    fresh += self._read(job_id, moved, offset)
+                    self._offsets.pop(job_id, None)
+                    break
+        return fresh
+
+    def _read(self, job_id: str, log: Path, offset: int) -> list[BusEvent]:
+        try:
+            with log.open("rb") as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+        except FileNotFoundError:
+            return []
+        whole = chunk[: chunk.rfind(b"\n") + 1]  # never half a line
+        self._offsets[job_id] = (log, offset + len(whole))
+        events = []
+        for line in whole.splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            events.append(
+                self._publish(str(row.get("kind") or "job"), {"event": row, "job": _job(log.parent)})
+            )
+        return events
+
+    def _publish(self, name: str, data: dict[str, Any]) -> BusEvent:
+        self._seq += 1
+        event = BusEvent(f"{self.epoch}-{self._seq}", name, data)
+        self._buffer.append(event)
+        return event
+
+    # -- serving --------------------------------------------------------------------------------
+    def since(self, last_id: str | None) -> list[BusEvent] | None:
+        """Events after ``last_id``; ``None`` if they can no longer be given (restart, too old)."""
+        if last_id is None:
+            return []
+        epoch, _, seq = last_id.partition("-")
+        if epoch != self.epoch or not seq.isdigit():
+            return None
+        n = int(seq)
+        oldest = self._buffer[0] if self._buffer else None
+        if oldest is not None and n + 1 < int(oldest.id.split("-")[1]):
+            return None
+        return [e for e in self._buffer if int(e.id.split("-")[1]) > n]
+
+    async def stream(self, last_id: str | None, heartbeat_s: float = 15.0) -> AsyncIterator[BusEvent]:
+        """What the client missed, then each new event as it comes; a heartbeat when nothing does."""
+        missed = self.since(last_id)
+        if missed is None:
+            yield BusEvent(f"{self.epoch}-{self._seq}", "reset", {"reason": "events were missed; reload"})
+            missed = []
+        for event in missed:
+            yield event
+        cursor = self._seq
+        while True:
+            async with self._changed:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), heartbeat_s)
+                except TimeoutError:
+                    yield BusEvent(f"{self.epoch}-{cursor}", "heartbeat", {"ts": time.time()})
+                    continue
+            for event in [e for e in self._buffer if int(e.id.split("-")[1]) > cursor]:
+                yield event
+            cursor = self._seq
+
+
+def _run_start(log: Path) -> int:
+    """Where the job's latest run begins in its log (its ``created`` or ``resumed`` line): a job seen in
+    ``current/`` for the first time is new, or back from a resume with its history behind it."""
+    try:
+        data = log.read_bytes()
+    except FileNotFoundError:
+        return 0
+    start, offset = 0, 0
+    for line in data.splitlines(keepends=True):
+        if b'"kind":"job"' in line and (b'"status":"created"' in line or b'"status":"resumed"' in line):
+            start = offset
+        offset += len(line)
+    return start
+
+
+def _job(job_dir: Path) -> dict[str, Any] | None:
+    """The job's summary as it is now, for the panel to show without another request."""
+    from pop_nb.service import summary
+
+    try:
+        return summary(JobFolder(job_dir)).model_dump(mode="json")
+    except (OSError, ValueError):
+        return None
