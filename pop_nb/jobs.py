@@ -456,11 +456,15 @@ def run(
     folder = create_job(settings, parsed, job_id, where="seed" if seed is not None else "data")
     job = Job(folder.job_id, settings, start_runner(settings, folder.job_id))
     if wait:
-        if _in_notebook():  # show it moving while this cell waits (the widget updates from a thread)
-            from IPython.display import display
+        if not _in_notebook():
+            job.wait()
+            return job
+        from IPython.display import display
 
-            display(job.widget())
+        widget = job.widget()  # it moves while this cell waits (it updates from a thread)
+        display(widget)
         job.wait()
+        widget.finish()  # the final grid, as static HTML, before the cell ends
     return job
 
 

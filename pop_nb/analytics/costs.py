@@ -75,5 +75,5 @@ def outcome_rates(source: Analytics | Path | str) -> pd.DataFrame:
         SELECT j.*, round(j.failed / j.jobs, 4) AS failure_rate,
                coalesce(t.refinement_rate, 0) AS refinement_rate,
                coalesce(t.mean_refinements, 0) AS mean_refinements
-        FROM j LEFT JOIN t USING (pipeline) ORDER BY j.jobs DESC
+        FROM j LEFT JOIN t USING (pipeline) ORDER BY j.jobs DESC, j.pipeline
     """)

@@ -75,7 +75,7 @@ def render_job(status: JobStatus, job_dir: Path, base: Path | None = None) -> st
         '<div class="pop-job" style="font-family: var(--jp-ui-font-family, sans-serif); font-size: 12px">',
         f"<div><b>{html.escape(status.job_id)}</b> &middot; {html.escape(status.pipeline)} &middot; "
         f'<span class="pop-state" style="color:{colour}"><b>{status.state}</b></span> '
-        f"&middot; {html.escape(where)} &middot; {totals.calls} calls, "
+        f"{' &middot; ' + html.escape(where) if where else ''} &middot; {totals.calls} calls, "
         f"{totals.input_tokens}+{totals.output_tokens} tokens, "
         f'<b class="pop-cost">{html.escape(totals.cost_text(4))}</b></div>',
         f'<div style="background:#eee;width:100%;height:6px;margin:4px 0">'
@@ -96,8 +96,9 @@ def render_job(status: JobStatus, job_dir: Path, base: Path | None = None) -> st
                 continue
             label = f"&times;{cell['runs']}" if cell["runs"] > 1 else "&nbsp;"
             href = _link(job_dir, cell.get("notebook"), base)
-            inner = (
-                f'<a href="{html.escape(href)}" style="color:#fff">{label or "&#9679;"}</a>'
+            inner = (  # the whole square is the link: Lab opens the stage notebook in a tab
+                f'<a href="{html.escape(href)}" title="open {html.escape(cell.get("notebook") or "")}" '
+                f'style="display:block;color:#fff;text-decoration:none;line-height:22px">{label}</a>'
                 if href
                 else label
             )
@@ -134,7 +135,14 @@ def render_job(status: JobStatus, job_dir: Path, base: Path | None = None) -> st
 
 
 class JobWidget:
-    """An ``ipywidgets.HTML`` that follows a job until it ends (or :meth:`stop`)."""
+    """Follows a job until it ends (or :meth:`stop`), from a background thread.
+
+    While the job runs, the grid is HTML inside an ``ipywidgets.Output``, which JupyterLab renders with
+    its own renderers: a click on a square opens that stage's notebook in a Lab tab (Lab's link handler),
+    never by navigating the page. When the job ends, the cell's output is replaced by the final grid as
+    plain ``text/html`` (the display is updated by its id), so a saved notebook, nbviewer or GitHub shows
+    it without a kernel or a widget manager.
+    """
 
     def __init__(self, job: Any, interval_s: float = 0.5, base: Path | None = None) -> None:
         import ipywidgets
@@ -142,8 +150,10 @@ class JobWidget:
         self.job = job
         self.interval_s = interval_s
         self.base = base or Path.cwd()
-        self.html = ipywidgets.HTML()
+        self.view = ipywidgets.Output()
+        self.markup = ""
         self.status: JobStatus | None = None
+        self._handle: Any = None  # the cell output showing us, once displayed
         self._stop = threading.Event()
         self.update()
         self._thread = threading.Thread(target=self._follow, daemon=True, name=f"pop-widget-{job.id}")
@@ -156,22 +166,54 @@ class JobWidget:
         except (OSError, ValueError):  # being replaced this instant
             return
         self.status = status
-        self.html.value = render_job(status, folder.path, self.base)
+        markup = render_job(status, folder.path, self.base)
+        if markup != self.markup:
+            self.markup = markup
+            self.view.outputs = ({"output_type": "display_data", "data": self._bundle(), "metadata": {}},)
+
+    def _bundle(self) -> dict[str, str]:
+        st = self.status
+        summary = f"job {self.job.id}: {st.state} {st.progress}%" if st else f"job {self.job.id}"
+        return {"text/html": self.markup, "text/plain": summary}
 
     def _follow(self) -> None:
         while not self._stop.wait(self.interval_s):
             self.update()
-            if self.status is not None and self.status.state in (*FINAL, "waiting"):
+            if self.ended:
+                self._freeze()
                 return
+
+    @property
+    def ended(self) -> bool:
+        return self.status is not None and self.status.state in (*FINAL, "waiting")
+
+    def _freeze(self) -> None:
+        """Replace the live view in the cell by the last grid as static HTML."""
+        if self._handle is not None:
+            from IPython.display import HTML
+
+            self._handle.update(HTML(self.markup))
 
     def stop(self) -> None:
         self._stop.set()
+
+    def finish(self) -> None:
+        """Stop following, show the job as it is now, and leave it in the cell as static HTML."""
+        self.stop()
+        self._thread.join(5)
+        self.update()
+        self._freeze()
 
     @property
     def state(self) -> str | None:
         return self.status.state if self.status else None
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        from IPython.display import HTML, display
 
-        display(self.html)
+        if self.ended:  # nothing left to follow: the static grid straight away
+            display(HTML(self.markup))
+            return
+        self._handle = display(self.view, display_id=True)
+        if self.ended:  # it ended while being shown
+            self._freeze()

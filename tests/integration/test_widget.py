@@ -31,19 +31,17 @@ def test_the_widget_follows_a_running_job(project: Project) -> None:
     job = project.run("two", wait=False)
     widget = JobWidget(job, interval_s=0.1, base=project.root)
     # it shows the stage running while it runs (the stage waits for our go), and nothing of b yet
-    running = wait_for(
-        lambda: (s := cell_states(widget.html.value)).get(("a", "inference")) == "running" and s
-    )
+    running = wait_for(lambda: (s := cell_states(widget.markup)).get(("a", "inference")) == "running" and s)
     assert ("b", "inference") not in running
     go.touch()
     widget._thread.join(90)  # it stops following by itself once the job has ended
     assert widget.state == "done"
-    final = cell_states(widget.html.value)
+    final = cell_states(widget.markup)
     assert final == {("a", "ingestion"): "done", ("a", "inference"): "done", ("b", "inference"): "done"}
     # each stage links to its executed notebook, relative to where the widget is shown
-    href = re.search(r'data-stage="inference"[^>]*><a href="([^"]+)"', widget.html.value).group(1)
+    href = re.search(r'data-stage="inference"[^>]*><a href="([^"]+)"', widget.markup).group(1)
     assert (project.root / href).resolve() == (job.path / "tasks/a/04-inference.ipynb").resolve()
-    assert "100%" in widget.html.value and "<b>done</b>" in widget.html.value
+    assert "100%" in widget.markup and "<b>done</b>" in widget.markup
 
 
 def test_a_failure_shows_the_error_and_the_failing_cell(project: Project) -> None:
