@@ -15,6 +15,7 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -126,6 +127,33 @@ def command(driver: object, name: str, args: dict | None = None) -> None:
     )
 
 
+def steady(check: Any) -> Any:
+    """``check``, counting an element Lab re-rendered under us as "not yet" rather than an error."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def attempt() -> Any:
+        try:
+            return check()
+        except StaleElementReferenceException:
+            return False
+
+    return attempt
+
+
+def grids(driver: object) -> list[str]:
+    """The job grids in the open notebooks, as HTML (one script, so nothing goes stale between calls)."""
+    return driver.execute_script(  # type: ignore[attr-defined, no-any-return]
+        "return [...document.querySelectorAll('.jp-OutputArea .pop-job')].map(e => e.innerHTML)"
+    )
+
+
+# the current notebook's cells have all run: no "[*]" prompt left
+FINISHED = (
+    "return [...window.jupyterapp.shell.currentWidget.node.querySelectorAll('.jp-InputPrompt')]"
+    ".every(e => !e.textContent.includes('*'))"
+)
+
+
 def test_a_job_run_from_a_cell_in_jupyterlab(lab: tuple[str, Path], browser: object) -> None:
     from selenium.webdriver.common.by import By
 
@@ -143,22 +171,17 @@ def test_a_job_run_from_a_cell_in_jupyterlab(lab: tuple[str, Path], browser: obj
             return False
         return "Idle" in d.find_element(By.ID, "jp-main-statusbar").text
 
-    wait_for(kernel_ready, 90)
+    wait_for(steady(kernel_ready), 90)
     command(d, "notebook:run-all-cells")
-    # it is followed live, then replaced by the final grid
+    # it is followed live, then replaced by the final grid (read in one script: the live view re-renders)
     try:
-        wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .pop-job"), 90)
+        wait_for(lambda: grids(d), 90)
     except AssertionError:
         shot(d, "0-no-grid")
         raise AssertionError(f"no grid in the cell: {d.page_source[-4000:]}") from None
     shot(d, "1-running")
-    wait_for(
-        lambda: (
-            "<b>done</b>"
-            in (d.find_elements(By.CSS_SELECTOR, ".pop-job") or [None])[0].get_attribute("innerHTML")
-        ),
-        120,
-    )
+    wait_for(lambda: any("<b>done</b>" in g for g in grids(d)), 120)
+    wait_for(lambda: d.execute_script(FINISHED), 60)  # the cell has ended: the grid is the final one
     shot(d, "2-done")
     squares = d.find_elements(By.CSS_SELECTOR, ".pop-job td.pop-cell a")
     assert squares, d.page_source[-3000:]
@@ -167,11 +190,13 @@ def test_a_job_run_from_a_cell_in_jupyterlab(lab: tuple[str, Path], browser: obj
     before = d.current_url
     squares[0].click()
     opened = wait_for(
-        lambda: [
-            t.text
-            for t in d.find_elements(By.CSS_SELECTOR, ".lm-TabBar-tab")
-            if "ingestion" in t.text or "promptTemplating" in t.text
-        ],
+        steady(
+            lambda: [
+                t.text
+                for t in d.find_elements(By.CSS_SELECTOR, ".lm-TabBar-tab")
+                if "ingestion" in t.text or "promptTemplating" in t.text
+            ]
+        ),
         60,
     )
     assert opened and d.current_url.split("?")[0].startswith(before.split("?")[0].rsplit("/lab", 1)[0])
@@ -185,8 +210,7 @@ def test_a_job_run_from_a_cell_in_jupyterlab(lab: tuple[str, Path], browser: obj
     wait_for(
         lambda: d.execute_script("return window.jupyterapp.shell.currentWidget.context.path") == "run.ipynb"
     )
-    assert d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .pop-job")  # its output is still there
-    wait_for(lambda: "[*]" not in d.find_element(By.CSS_SELECTOR, ".jp-InputPrompt").text, 60)
+    assert grids(d)  # its output is still there
     command(d, "docmanager:save")
     wait_for(lambda: json.loads((root / "run.ipynb").read_text())["cells"][0]["outputs"], 30)
     saved = json.loads((root / "run.ipynb").read_text())["cells"][0]["outputs"]
@@ -196,7 +220,7 @@ def test_a_job_run_from_a_cell_in_jupyterlab(lab: tuple[str, Path], browser: obj
     assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in saved)
     command(d, "kernelmenu:shutdown")
     d.get(f"{url}/lab/tree/run.ipynb?token={TOKEN}")  # type: ignore[attr-defined]
-    grid = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .pop-job"), 90)
-    assert "<b>done</b>" in grid[0].get_attribute("innerHTML")
+    grid = wait_for(lambda: grids(d), 90)
+    assert "<b>done</b>" in grid[0]
     assert "Error displaying widget" not in d.page_source
     shot(d, "4-reopened")
