@@ -133,30 +133,39 @@ class EventBus:
         if epoch != self.epoch or not seq.isdigit():
             return None
         n = int(seq)
-        oldest = self._buffer[0] if self._buffer else None
-        if oldest is not None and n + 1 < int(oldest.id.split("-")[1]):
+        if self._buffer and n + 1 < _seq(self._buffer[0]):
             return None
-        return [e for e in self._buffer if int(e.id.split("-")[1]) > n]
+        return [e for e in self._buffer if _seq(e) > n]
 
     async def stream(self, last_id: str | None, heartbeat_s: float = 15.0) -> AsyncIterator[BusEvent]:
         """What the client missed, then each new event as it comes; a heartbeat when nothing does."""
         missed = self.since(last_id)
         if missed is None:
-            yield BusEvent(f"{self.epoch}-{self._seq}", "reset", {"reason": "events were missed; reload"})
-            missed = []
-        for event in missed:
-            yield event
-        cursor = self._seq
-        while True:
-            async with self._changed:
-                try:
-                    await asyncio.wait_for(self._changed.wait(), heartbeat_s)
-                except TimeoutError:
-                    yield BusEvent(f"{self.epoch}-{cursor}", "heartbeat", {"ts": time.time()})
-                    continue
-            for event in [e for e in self._buffer if int(e.id.split("-")[1]) > cursor]:
-                yield event
+            yield self._reset("events were missed; reload the job list")
             cursor = self._seq
+        else:
+            cursor = int(last_id.partition("-")[2]) if last_id else self._seq
+        while True:
+            fresh = [e for e in self._buffer if _seq(e) > cursor]
+            if fresh and _seq(fresh[0]) > cursor + 1:  # the buffer moved past this (slow) client
+                yield self._reset("this client fell behind; reload the job list")
+            if not fresh:
+                async with self._changed:
+                    try:
+                        await asyncio.wait_for(self._changed.wait(), heartbeat_s)
+                    except TimeoutError:
+                        yield BusEvent(f"{self.epoch}-{cursor}", "heartbeat", {"ts": time.time()})
+                continue
+            for event in fresh:  # published while we yield are picked up by the next round
+                yield event
+                cursor = _seq(event)
+
+    def _reset(self, reason: str) -> BusEvent:
+        return BusEvent(f"{self.epoch}-{self._seq}", "reset", {"reason": reason})
+
+
+def _seq(event: BusEvent) -> int:
+    return int(event.id.rpartition("-")[2])
 
 
 def _run_start(log: Path) -> int:
