@@ -123,6 +123,11 @@ class ActionHandler(PopHandler):
     @authorized
     def post(self, job_id: str, action: str) -> None:
         body, s = self.body(), self.pop_settings
+        for key, kinds in (("from_task", str), ("reason", str), ("budget_usd", (int, float))):
+            if body.get(key) is not None and (
+                not isinstance(body[key], kinds) or isinstance(body[key], bool)
+            ):
+                raise web.HTTPError(400, f"{key} has the wrong type")
         actions: dict[str, Callable[[], Any]] = {
             "resume": lambda: service.resume_job(s, job_id, body.get("from_task"), body.get("budget_usd")),
             "cancel": lambda: service.cancel(s, job_id),

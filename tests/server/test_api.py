@@ -111,6 +111,7 @@ async def test_pipelines_jobs_costs_and_errors(project: Project, jp_fetch: Any) 
     assert (await call(jp_fetch, "GET", "pop/api/costs", by="nonsense"))[0] == 400
     assert (await call(jp_fetch, "POST", "pop/api/jobs/t1/cancel"))[0] == 409  # it has ended
     assert (await call(jp_fetch, "POST", "pop/api/jobs/t1/approve"))[0] == 409  # no gate waits
+    assert (await call(jp_fetch, "POST", "pop/api/jobs/t1/resume", {"budget_usd": "lots"}))[0] == 400
     assert (await call(jp_fetch, "GET", "pop/api/jobs/..%2F..%2Fetc"))[0] == 404  # never a path
 
 
