@@ -154,9 +154,16 @@ class Dashboard:
                 "",
                 "",
             )
+            self.cancel_button.disabled = self.resume_button.disabled = True
             return
         status = folder.read_status()
         self.job_view.value = render_job(status, folder.path)
+        # offer what applies: cancel while the job is open, resume once it has ended or lost its runner
+        from pop_nb.service import activity
+
+        doing = activity(folder, status)
+        self.cancel_button.disabled = doing == "ended"
+        self.resume_button.disabled = doing in ("running", "waiting")
         self.from_task.options = list(status.tasks)
         outputs = {
             n: json.loads(folder.final_output(n).read_text())

@@ -79,3 +79,5 @@ def test_unpriced_spend_and_a_failed_job_read_as_they_are(project: Project, boar
     row = board.jobs_table.value.split("pop-job-row")[1]
     assert "unknown (2 unpriced calls)" in row and "$0.0000" not in row
     assert "<td>50</td>" in row  # task a done, b failed: half way, not 100%
+    board.job_pick.value = "half"
+    assert board.cancel_button.disabled and not board.resume_button.disabled  # it has ended: resume only
