@@ -107,16 +107,14 @@ class EventBus:
             return []
         whole = chunk[: chunk.rfind(b"\n") + 1]  # never half a line
         self._offsets[job_id] = (log, offset + len(whole))
-        events = []
+        rows = []
         for line in whole.splitlines():
             try:
-                row = json.loads(line)
+                rows.append(json.loads(line))
             except ValueError:
                 continue
-            events.append(
-                self._publish(str(row.get("kind") or "job"), {"event": row, "job": _job(log.parent)})
-            )
-        return events
+        job = _job(log.parent) if rows else None  # the status once per read, not once per line
+        return [self._publish(str(row.get("kind") or "job"), {"event": row, "job": job}) for row in rows]
 
     def _publish(self, name: str, data: dict[str, Any]) -> BusEvent:
         self._seq += 1

@@ -53,8 +53,8 @@ class PopHandler(ExtensionHandlerMixin, APIHandler):
             return {}
         try:
             value = json.loads(self.request.body)
-        except ValueError:
-            raise web.HTTPError(400, "the request body is not JSON") from None
+        except (ValueError, RecursionError):  # not JSON, or nested past what the parser can follow
+            raise web.HTTPError(400, "the request body is not JSON (or nests too deeply)") from None
         if not isinstance(value, dict):
             raise web.HTTPError(400, "the request body must be a JSON object")
         return value

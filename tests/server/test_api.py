@@ -43,6 +43,15 @@ async def call(jp_fetch: Any, method: str, path: str, body: Any = None, **params
     return response.code, parse(response.body)
 
 
+async def call_raw(jp_fetch: Any, raw: str) -> tuple[int, Any]:
+    """POST a body exactly as given to /pop/api/jobs."""
+    try:
+        response = await jp_fetch("pop", "api", "jobs", method="POST", body=raw)
+    except HTTPClientError as exc:
+        return exc.code, parse(exc.response.body if exc.response else b"")
+    return response.code, parse(response.body)
+
+
 def parse(body: bytes) -> Any:
     try:
         return json.loads(body)
@@ -112,6 +121,17 @@ async def test_pipelines_jobs_costs_and_errors(project: Project, jp_fetch: Any) 
     assert (await call(jp_fetch, "POST", "pop/api/jobs/t1/cancel"))[0] == 409  # it has ended
     assert (await call(jp_fetch, "POST", "pop/api/jobs/t1/approve"))[0] == 409  # no gate waits
     assert (await call(jp_fetch, "POST", "pop/api/jobs/t1/resume", {"budget_usd": "lots"}))[0] == 400
+    # hostile bodies: deep nesting, not an object, not JSON, a seed nested past 64 levels: 400, server up
+    nested = '{"pipeline": "tiny", "data": {"x": %s}}'
+    for raw in (
+        nested % ("[" * 100_000 + "]" * 100_000),
+        "[1, 2]",
+        "not json",
+        nested % ("[" * 70 + "]" * 70),
+    ):
+        code, body = await call_raw(jp_fetch, raw)
+        assert code == 400, (raw[:40], code, body)
+    assert (await call(jp_fetch, "GET", "pop/api/jobs", search="\x00' OR 1=1 --"))[0] == 200
     assert (await call(jp_fetch, "GET", "pop/api/jobs/..%2F..%2Fetc"))[0] == 404  # never a path
 
 
