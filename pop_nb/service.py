@@ -7,13 +7,14 @@ Errors are :class:`~pop_nb.errors.PopError` subclasses; :func:`pop_nb.errors.htt
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
 from typing import Any
 
 from pop_nb.config import PopSettings
-from pop_nb.errors import PopError
+from pop_nb.errors import PopError, SeedError
 from pop_nb.models.api import (
     Activity,
     JobDetail,
@@ -23,6 +24,7 @@ from pop_nb.models.api import (
     PipelineInfo,
     StageView,
 )
+from pop_nb.models.seed import MAX_SEED_DEPTH, Seed, json_depth
 from pop_nb.models.status import JobStatus, Totals
 from pop_nb.store.atomic import read_json
 from pop_nb.store.jobs import PLACES, JobFolder, JobStore
@@ -204,14 +206,9 @@ def start_job(
     job_id: str | None = None,
 ) -> JobSummary:
     """Check the seed, make the job and start its runner (it goes on in its own process)."""
-    from pop_nb.jobs import create_job, parse_seed, start_runner
+    from pop_nb.jobs import create_job, start_runner
 
-    raw = (
-        {"pipeline": pipeline, **(seed or {})}
-        if seed is not None
-        else {"pipeline": pipeline, "data": data or {}}
-    )
-    parsed = parse_seed(raw, "the seed")
+    parsed = _seed(pipeline, {"data": data or {}} if seed is None else seed)
     folder = create_job(settings, parsed, job_id, where="the seed")
     start_runner(settings, folder.job_id)
     return summary(JobStore(settings.data).get(folder.job_id))
@@ -251,19 +248,75 @@ def reject(settings: PopSettings, job_id: str, reason: str | None = None) -> Job
 
 
 def pipelines(settings: PopSettings) -> list[PipelineInfo]:
-    """Every pipeline under the root, loaded (a broken one says why instead of hiding)."""
+    """Every pipeline under the root, loaded (a broken one says why instead of hiding), with its seed
+    schema and example seeds (what a seed form starts from)."""
     from pop_nb.pipeline.load import discover, load_pipeline_file
 
     found = []
     for slug, file in sorted(discover(settings.root).items()):
         try:
-            spec = load_pipeline_file(file, slug).spec
+            pipeline = load_pipeline_file(file, slug)
+            schema_file = pipeline.seed_schema_path()
             found.append(
-                PipelineInfo(slug=slug, file=str(file), description=spec.description, tasks=list(spec.tasks))
+                PipelineInfo(
+                    slug=slug,
+                    file=str(file),
+                    description=pipeline.spec.description,
+                    tasks=list(pipeline.spec.tasks),
+                    seed_schema=_json_object(schema_file) if schema_file else None,
+                    examples=_example_seeds(file.parent / "seeds"),
+                )
             )
         except PopError as exc:
             found.append(PipelineInfo(slug=slug, file=str(file), error=str(exc).splitlines()[0]))
     return found
+
+
+MAX_EXAMPLES = 20
+MAX_EXAMPLE_BYTES = 256 * 1024
+
+
+def _json_object(file: Path) -> dict[str, Any] | None:
+    """A JSON object from a file, or None if it is missing, too big, not JSON or not an object."""
+    try:
+        if file.stat().st_size > MAX_EXAMPLE_BYTES:
+            return None
+        value = json.loads(file.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) and json_depth(value) <= MAX_SEED_DEPTH else None
+
+
+def _example_seeds(folder: Path) -> dict[str, dict[str, Any]]:
+    examples: dict[str, dict[str, Any]] = {}
+    for file in sorted(folder.glob("*.json"))[:MAX_EXAMPLES] if folder.is_dir() else []:
+        seed = _json_object(file) if file.is_file() else None
+        if seed is not None:
+            examples[file.name] = seed
+    return examples
+
+
+def check_seed(settings: PopSettings, pipeline: str, seed: dict[str, Any]) -> dict[str, Any]:
+    """Check a seed as a submit would (its shape, its pipeline, the pipeline's seed_schema) without making
+    a job; raises the error a submit would raise."""
+    from pop_nb.jobs import validate_seed
+
+    validate_seed(settings, _seed(pipeline, seed), "the seed")
+    return {"ok": True, "pipeline": pipeline}
+
+
+def _seed(pipeline: str, seed: dict[str, Any]) -> Seed:
+    """The seed for ``pipeline``: a seed that names another pipeline is refused, not quietly re-aimed."""
+    from pop_nb.jobs import parse_seed
+
+    named = seed.get("pipeline", pipeline)
+    if named != pipeline:
+        raise SeedError(
+            "invalid_seed",
+            f"the seed names pipeline {named!r} but was sent to {pipeline!r}. "
+            "Fix: drop the seed's pipeline key or send it to that pipeline",
+        )
+    return parse_seed({**seed, "pipeline": pipeline}, "the seed")
 
 
 def costs(settings: PopSettings, by: str = "pipeline") -> list[dict[str, Any]]:

@@ -90,6 +90,11 @@ class JobDetail(JobSummary):
     """One job with everything a job view shows."""
 
     path: str
+    lab_dir: str | None = Field(
+        default=None,
+        description="The job folder relative to the Jupyter server's root (set by the server extension; "
+        "None outside it), so JupyterLab can open its notebooks.",
+    )
     tasks: dict[str, TaskStatus]
     stages: list[StageView]
     outputs: dict[str, Any]
@@ -102,6 +107,10 @@ class PipelineInfo(BaseModel):
     description: str = ""
     tasks: list[str] = Field(default_factory=list)
     error: str | None = Field(default=None, description="Why it does not load, if it does not.")
+    seed_schema: dict[str, Any] | None = Field(default=None, description="JSON Schema of a seed's data.")
+    examples: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="The example seeds in the pipeline's seeds/ folder, by file name."
+    )
 
 
 class Overview(BaseModel):

@@ -7,7 +7,9 @@ sessions)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -20,9 +22,11 @@ from tornado.iostream import StreamClosedError
 from pop_nb import service
 from pop_nb.config import PopSettings
 from pop_nb.errors import PopError, http_status
+from pop_nb.models.api import JobDetail
 from pop_nb.models.seed import JOB_ID_RE
 
 ID = r"(?P<job_id>[A-Za-z0-9][A-Za-z0-9_-]{0,127})"
+SLUG = r"[^/]{1,200}"  # checked by the seed model: a bad slug is a 400 that says why
 
 
 class PopHandler(ExtensionHandlerMixin, APIHandler):
@@ -112,7 +116,26 @@ class JobHandler(PopHandler):
     @web.authenticated
     @authorized
     def get(self, job_id: str) -> None:
-        self.answer(lambda: service.get_job(self.pop_settings, job_id))
+        def detail() -> JobDetail:
+            job = service.get_job(self.pop_settings, job_id)
+            root = Path(self.settings.get("server_root_dir") or os.getcwd()).expanduser()
+            job.lab_dir = lab_path(root, Path(job.path))
+            return job
+
+        self.answer(detail)
+
+
+class CheckHandler(PopHandler):
+    """``POST /pop/api/pipelines/<slug>/check`` {seed}: would this seed be accepted? 200, or the 4xx a
+    submit would get, with the message naming each field."""
+
+    @web.authenticated
+    @authorized
+    def post(self, slug: str) -> None:
+        seed = self.body().get("seed", {})
+        if not isinstance(seed, dict):
+            raise web.HTTPError(400, "seed must be a JSON object")
+        self.answer(lambda: service.check_seed(self.pop_settings, slug, seed))
 
 
 class ActionHandler(PopHandler):
@@ -172,9 +195,19 @@ class EventsHandler(PopHandler):
             return
 
 
+def lab_path(root: Path, path: Path) -> str | None:
+    """``path`` as JupyterLab names it (relative to the server's root, ``/``-separated), or None when the
+    server cannot serve it (outside its root)."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return None
+
+
 def handlers() -> list[tuple[str, type[PopHandler]]]:
     return [
         (r"/pop/api/pipelines", PipelinesHandler),
+        (rf"/pop/api/pipelines/(?P<slug>{SLUG})/check", CheckHandler),
         (r"/pop/api/jobs", JobsHandler),
         (rf"/pop/api/jobs/{ID}", JobHandler),
         (rf"/pop/api/jobs/{ID}/(?P<action>resume|cancel|approve|reject)", ActionHandler),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from tests.conftest import WAIT_FOR_GO, Project
 
 ROUTES = [
     ("GET", "pop/api/pipelines"),
+    ("POST", "pop/api/pipelines/tiny/check"),
     ("GET", "pop/api/jobs"),
     ("GET", "pop/api/jobs/some-job"),
     ("POST", "pop/api/jobs"),
@@ -24,6 +26,14 @@ ROUTES = [
     ("GET", "pop/api/costs"),
     ("GET", "pop/api/events"),
 ]
+
+
+@pytest.fixture
+def jp_root_dir(tmp_path: Path) -> Path:
+    """The server runs at the project's root, as `jupyter lab` started in a project does."""
+    root = tmp_path / "proj"
+    root.mkdir(exist_ok=True)
+    return root
 
 
 def base(port: int, base_url: str) -> str:
@@ -101,6 +111,7 @@ async def test_pipelines_jobs_costs_and_errors(project: Project, jp_fetch: Any) 
     job = await wait_until(jp_fetch, "t1", lambda j: j["state"] == "done")
     assert job["outputs"] == {"a": 7} and job["stages"][0]["notebook"] == "tasks/a/04-inference.ipynb"
     assert job["stages"][0]["path"].endswith("complete/t1/tasks/a/04-inference.ipynb")
+    assert job["lab_dir"] == "pipeline-data/complete/t1"  # what Lab's document manager opens
 
     code, page = await call(jp_fetch, "GET", "pop/api/jobs", state="done", limit=10)
     assert code == 200 and page["total"] == 1 and page["jobs"][0]["id"] == "t1"
@@ -133,6 +144,41 @@ async def test_pipelines_jobs_costs_and_errors(project: Project, jp_fetch: Any) 
         assert code == 400, (raw[:40], code, body)
     assert (await call(jp_fetch, "GET", "pop/api/jobs", search="\x00' OR 1=1 --"))[0] == 200
     assert (await call(jp_fetch, "GET", "pop/api/jobs/..%2F..%2Fetc"))[0] == 404  # never a path
+
+
+async def test_a_seed_form_gets_the_schema_and_examples_and_checks_before_submitting(
+    project: Project, jp_fetch: Any
+) -> None:
+    folder = project.pipeline("tiny", {"a": {}}, seed_schema="seed.schema.json")
+    schema = {"type": "object", "required": ["topic"], "properties": {"topic": {"type": "string"}}}
+    (folder / "seed.schema.json").write_text(json.dumps(schema))
+    (folder / "seeds").mkdir()
+    (folder / "seeds" / "good.json").write_text(json.dumps({"pipeline": "tiny", "data": {"topic": "x"}}))
+    (folder / "seeds" / "broken.json").write_text("{not json")
+    (folder / "seeds" / "deep.json").write_text("[" * 70 + "]" * 70)
+
+    code, pipelines = await call(jp_fetch, "GET", "pop/api/pipelines")
+    assert code == 200 and pipelines[0]["seed_schema"] == schema
+    assert pipelines[0]["examples"] == {"good.json": {"pipeline": "tiny", "data": {"topic": "x"}}}
+    for bad in ("broken.json", "deep.json"):  # `pop compile` refuses them; the list just leaves them out
+        (folder / "seeds" / bad).unlink()
+
+    check = "pop/api/pipelines/tiny/check"
+    assert await call(jp_fetch, "POST", check, {"seed": {"data": {"topic": "x"}}}) == (
+        200,
+        {"ok": True, "pipeline": "tiny"},
+    )
+    code, body = await call(jp_fetch, "POST", check, {"seed": {"data": {"topic": 3}}})
+    assert code == 400 and "seed_schema" in body["message"] and "topic" in body["message"]
+    code, body = await call(jp_fetch, "POST", check, {"seed": {"data": {}, "budget": 1}})
+    assert code == 400 and "budget" in body["message"]  # a misspelt key is named
+    code, body = await call(jp_fetch, "POST", check, {"seed": {"pipeline": "other", "data": {}}})
+    assert code == 400 and "names pipeline 'other'" in body["message"]
+    assert (await call(jp_fetch, "POST", check, {"seed": [1]}))[0] == 400
+    code, body = await call(jp_fetch, "POST", "pop/api/pipelines/tiyn/check", {"seed": {}})
+    assert code == 404 and "Did you mean 'tiny'?" in body["message"]
+    assert (await call(jp_fetch, "POST", "pop/api/pipelines/..%2F..%2Fetc/check", {"seed": {}}))[0] == 400
+    assert not (project.data / "current").exists()  # checking never makes a job
 
 
 async def test_resume_and_cancel_through_the_api(project: Project, jp_fetch: Any) -> None:
