@@ -40,6 +40,11 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     return [{"module": "pop_nb.server.app", "app": PopExtension}]
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension (built from ``extension/`` into ``pop_nb/labextension``)."""
+    return [{"src": "labextension", "dest": "pop-nb"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext pop_nb``: registers the ``%pop`` magic."""
     from pop_nb.magics import load_ipython_extension as load

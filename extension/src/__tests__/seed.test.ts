@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { runsByCell } from '../grid';
+import { parseSeed, startingText } from '../seed';
+import { JobDetail, PipelineInfo, StageView } from '../types';
+import { job } from './fixtures';
+
+test('the seed text must be a JSON object, and says why not', () => {
+  assert.deepEqual(parseSeed('{"data": {"topic": "x"}}'), { seed: { data: { topic: 'x' } }, problem: null });
+  assert.match(parseSeed('{"data": ').problem!, /^not JSON/);
+  for (const text of ['[1]', 'null', '"seed"', '3']) {
+    assert.equal(parseSeed(text).seed, null, text);
+    assert.match(parseSeed(text).problem!, /JSON object/);
+  }
+});
+
+test("the form starts from the pipeline's first example, without its pipeline key", () => {
+  const info: PipelineInfo = {
+    slug: 'tiny',
+    file: '/p/pipelines/tiny/pipeline.yaml',
+    description: '',
+    tasks: ['a'],
+    error: null,
+    seed_schema: null,
+    examples: { 'a.json': { pipeline: 'tiny', name: 'A', data: { n: 1 } }, 'b.json': { data: { n: 2 } } }
+  };
+  assert.deepEqual(JSON.parse(startingText(info)), { name: 'A', data: { n: 1 } });
+  assert.deepEqual(JSON.parse(startingText({ ...info, examples: {} })), { data: {} });
+  assert.deepEqual(JSON.parse(startingText(undefined)), { data: {} });
+});
+
+test('the grid keeps every run of a stage, refine passes included, in order', () => {
+  const run = (task: string, key: string, stage: string, refinement = 0): StageView => ({
+    task,
+    key,
+    stage,
+    refinement,
+    attempt: 1,
+    state: 'done',
+    started_at: null,
+    duration_ms: 5,
+    notebook: `tasks/${task}/${key}.ipynb`,
+    path: null
+  });
+  const detail: JobDetail = {
+    ...job(),
+    path: '/p/data/current/j1',
+    lab_dir: 'data/current/j1',
+    tasks: {},
+    stages: [run('a', 'critique', 'critique'), run('a', 'critique.r1', 'critique', 1), run('b', 'inference', 'inference')],
+    outputs: {},
+    products: []
+  };
+  const cells = runsByCell(detail);
+  assert.deepEqual(
+    cells.get('a\u0000critique')!.map(r => r.key),
+    ['critique', 'critique.r1']
+  );
+  assert.equal(cells.get('b\u0000inference')!.length, 1);
+  assert.equal(cells.get('a\u0000inference'), undefined);
+});

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { actionsFor, counts, initialState, visibleJobs, whereNow, withEvent, withPage } from '../state';
+import { job } from './fixtures';
+
+const page = (jobs = [job()], total = jobs.length) => ({ jobs, total, offset: 0, limit: 200, data_dir: '/p/data' });
+
+test('a page replaces what the panel knew', () => {
+  let state = withPage(initialState(), page([job({ id: 'old' })]));
+  state = withPage(state, page([job({ id: 'a' }), job({ id: 'b' })], 7));
+  assert.deepEqual(Object.keys(state.jobs).sort(), ['a', 'b']);
+  assert.equal(state.total, 7);
+  assert.equal(state.dataDir, '/p/data');
+});
+
+test("an event's job summary updates the job it names, and a new job is counted", () => {
+  const start = withPage(initialState(), page());
+  const moved = job({ progress: 50, current_task: 'analysis', updated_at: '2026-11-22T08:00:09Z' });
+  const folded = withEvent(start, 'stage', { event: { kind: 'stage' }, job: moved });
+  assert.equal(folded.jobId, 'j1');
+  assert.equal(folded.refetch, false);
+  assert.equal(folded.state.jobs.j1.progress, 50);
+  assert.equal(folded.state.total, 1);
+  assert.equal(start.jobs.j1.progress, 25, 'the old state is left as it was');
+
+  const fresh = withEvent(folded.state, 'job', { job: job({ id: 'j2', state: 'pending', activity: 'queued' }) });
+  assert.equal(fresh.state.total, 2);
+  assert.equal(fresh.state.jobs.j2.activity, 'queued');
+});
+
+test('an event older than what the panel holds does not roll the job back', () => {
+  const start = withPage(initialState(), page([job({ state: 'done', updated_at: '2026-11-22T09:00:00Z' })]));
+  const stale = withEvent(start, 'stage', { job: job({ state: 'running', updated_at: '2026-11-22T08:59:00Z' }) });
+  assert.equal(stale.state, start);
+  assert.equal(stale.jobId, 'j1');
+});
+
+test('a reset asks for a refetch; events without a job change nothing', () => {
+  const start = withPage(initialState(), page());
+  assert.deepEqual(withEvent(start, 'reset', { reason: 'missed' }), { state: start, refetch: true, jobId: null });
+  assert.deepEqual(withEvent(start, 'llm', { event: {} }), { state: start, refetch: false, jobId: null });
+  assert.deepEqual(withEvent(start, 'job', { job: null }), { state: start, refetch: false, jobId: null });
+});
+
+test('open jobs come first, then the newest; filters match state, activity and text', () => {
+  const jobs = [
+    job({ id: 'done-old', state: 'done', activity: 'ended', place: 'complete', created_at: '2026-11-20T00:00:00Z' }),
+    job({ id: 'done-new', state: 'done', activity: 'ended', place: 'complete', created_at: '2026-11-21T00:00:00Z' }),
+    job({ id: 'queued', state: 'pending', activity: 'queued', created_at: '2026-11-22T07:00:00Z' }),
+    job({ id: 'gate', state: 'waiting', activity: 'waiting', waiting_gates: ['review'] }),
+    job({ id: 'run', name: 'Heat pumps in the UK' }),
+    job({
+      id: 'broke',
+      state: 'failed',
+      activity: 'ended',
+      place: 'failed',
+      error: { ...job().error!, task: 'research', stage: 'parsing', type: 'JSONDecodeError', message: 'Expecting value' } as any
+    })
+  ];
+  const state = withPage(initialState(), page(jobs));
+  assert.deepEqual(
+    visibleJobs(state).map(j => j.id),
+    ['run', 'gate', 'queued', 'broke', 'done-new', 'done-old']
+  );
+  assert.deepEqual(visibleJobs(state, { state: 'done' }).map(j => j.id), ['done-new', 'done-old']);
+  assert.deepEqual(visibleJobs(state, { state: 'ended' }).map(j => j.id), ['broke', 'done-new', 'done-old']);
+  assert.deepEqual(visibleJobs(state, { search: 'HEAT' }).map(j => j.id), ['run']);
+  assert.deepEqual(visibleJobs(state, { search: 'expecting' }).map(j => j.id), ['broke']);
+  assert.deepEqual(counts(state), { running: 1, waiting: 1, queued: 1, ended: 3 });
+});
+
+test('what a row says the job is doing', () => {
+  assert.equal(whereNow(job()), 'research / inference');
+  assert.equal(whereNow(job({ activity: 'waiting', waiting_gates: ['review', 'legal'] })), 'waiting for approval: review, legal');
+  assert.equal(whereNow(job({ current_task: null, current_stage: null })), '');
+});
+
+test('buttons: cancel while open, resume once ended (not done) or runnerless, approve at a gate', () => {
+  const ended = { state: 'failed', activity: 'ended' as const, place: 'failed' };
+  assert.deepEqual(actionsFor(job()), { cancel: true, resume: false, approve: false });
+  assert.deepEqual(actionsFor(job(ended)), { cancel: false, resume: true, approve: false });
+  assert.deepEqual(actionsFor(job({ state: 'done', activity: 'ended', place: 'complete' })), {
+    cancel: false,
+    resume: false,
+    approve: false
+  });
+  assert.deepEqual(actionsFor(job({ state: 'running', activity: 'queued' })), { cancel: true, resume: true, approve: false });
+  assert.deepEqual(actionsFor(job({ state: 'waiting', activity: 'waiting' })), { cancel: true, resume: false, approve: true });
+});

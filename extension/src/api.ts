@@ -1,0 +1,204 @@
+/**
+ * The client of the pop-nb server extension (`/pop/api/...`). Requests go through Jupyter's
+ * `ServerConnection`, so they carry the user's token and the XSRF header Jupyter asks of a POST.
+ */
+
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { SSEParser } from './sse';
+import { BusData, JobDetail, JobPage, JobSummary, PipelineInfo } from './types';
+
+/** Why a request failed, in the terms the panel shows. */
+export type Failure = 'missing' | 'forbidden' | 'invalid' | 'not_found' | 'conflict' | 'error';
+
+export class PopApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly failure: Failure,
+    message: string
+  ) {
+    super(message);
+    this.name = 'PopApiError';
+  }
+}
+
+export const MISSING_MESSAGE =
+  'This Jupyter server has no pop-nb extension. Install pop-nb in the environment that runs ' +
+  '`jupyter lab` (pip install pop-nb), check `jupyter server extension list` shows pop_nb enabled, ' +
+  'and restart JupyterLab.';
+export const FORBIDDEN_MESSAGE =
+  "You are not allowed to use pop-nb on this server (Jupyter's authorizer refused the 'pop' resource).";
+
+function failureOf(status: number, body: { error?: string } | null): Failure {
+  if (status === 403) {
+    return 'forbidden';
+  }
+  if (status === 404) {
+    // our handlers answer a missing job with JSON; a bare 404 means no route: no extension
+    return body?.error ? 'not_found' : 'missing';
+  }
+  if (status === 400 || status === 422) {
+    return 'invalid';
+  }
+  if (status === 409) {
+    return 'conflict';
+  }
+  return 'error';
+}
+
+export interface JobQuery {
+  state?: string;
+  pipeline?: string;
+  search?: string;
+  offset?: number;
+  limit?: number;
+}
+
+export class PopAPI {
+  constructor(readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
+
+  url(path: string, query: Record<string, string | number | undefined> = {}): string {
+    const params = Object.entries(query)
+      .filter(([, v]) => v !== undefined && v !== '')
+      .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+      .join('&');
+    const url = URLExt.join(this.settings.baseUrl, 'pop', 'api', path);
+    return params ? `${url}?${params}` : url;
+  }
+
+  async request<T>(path: string, init: RequestInit = {}, query: Record<string, string | number | undefined> = {}): Promise<T> {
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(this.url(path, query), init, this.settings);
+    } catch (reason) {
+      throw new PopApiError(0, 'error', `The Jupyter server cannot be reached: ${String(reason)}`);
+    }
+    const text = await response.text();
+    let body: any = null;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      body = null;
+    }
+    if (!response.ok) {
+      const failure = failureOf(response.status, body);
+      const message =
+        failure === 'missing'
+          ? MISSING_MESSAGE
+          : failure === 'forbidden'
+            ? FORBIDDEN_MESSAGE
+            : (body?.message ?? `${response.status} ${response.statusText}`);
+      throw new PopApiError(response.status, failure, message);
+    }
+    return body as T;
+  }
+
+  post<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>(path, { method: 'POST', body: JSON.stringify(body) });
+  }
+
+  pipelines(): Promise<PipelineInfo[]> {
+    return this.request<PipelineInfo[]>('pipelines');
+  }
+
+  jobs(query: JobQuery = {}): Promise<JobPage> {
+    return this.request<JobPage>('jobs', {}, { ...query });
+  }
+
+  job(id: string): Promise<JobDetail> {
+    return this.request<JobDetail>(`jobs/${encodeURIComponent(id)}`);
+  }
+
+  /** Check a seed against its pipeline (its seed_schema included) without starting anything. */
+  check(pipeline: string, seed: Record<string, unknown>): Promise<{ ok: boolean }> {
+    return this.post(`pipelines/${encodeURIComponent(pipeline)}/check`, { seed });
+  }
+
+  submit(pipeline: string, seed: Record<string, unknown>): Promise<JobSummary> {
+    return this.post<JobSummary>('jobs', { pipeline, seed });
+  }
+
+  resume(id: string, fromTask?: string): Promise<JobSummary> {
+    return this.post(`jobs/${encodeURIComponent(id)}/resume`, fromTask ? { from_task: fromTask } : {});
+  }
+
+  cancel(id: string): Promise<JobSummary> {
+    return this.post(`jobs/${encodeURIComponent(id)}/cancel`, {});
+  }
+
+  approve(id: string): Promise<JobSummary> {
+    return this.post(`jobs/${encodeURIComponent(id)}/approve`, {});
+  }
+
+  reject(id: string, reason: string): Promise<JobSummary> {
+    return this.post(`jobs/${encodeURIComponent(id)}/reject`, reason ? { reason } : {});
+  }
+}
+
+/** What the event stream reports besides its events. */
+export interface StreamCallbacks {
+  onEvent(name: string, data: BusData): void;
+  onOpen(): void;
+  onDrop(error: PopApiError | null): void;
+}
+
+/**
+ * Follow `/pop/api/events` until `signal` aborts: reconnect after a drop (with the server's `retry:`
+ * delay, backing off to 30 s), sending `Last-Event-ID` so nothing is missed. A refusal (no extension,
+ * not allowed) ends it.
+ */
+export async function followEvents(api: PopAPI, callbacks: StreamCallbacks, signal: AbortSignal): Promise<void> {
+  const parser = new SSEParser();
+  let failures = 0;
+  while (!signal.aborted) {
+    let error: PopApiError | null = null;
+    try {
+      const headers: Record<string, string> = { Accept: 'text/event-stream' };
+      if (parser.lastEventId) {
+        headers['Last-Event-ID'] = parser.lastEventId;
+      }
+      const response = await ServerConnection.makeRequest(api.url('events'), { headers, signal }, api.settings);
+      if (!response.ok || !response.body) {
+        const failure = failureOf(response.status, null);
+        error = new PopApiError(
+          response.status,
+          failure,
+          failure === 'missing' ? MISSING_MESSAGE : failure === 'forbidden' ? FORBIDDEN_MESSAGE : `${response.status}`
+        );
+        if (failure === 'missing' || failure === 'forbidden') {
+          callbacks.onDrop(error);
+          return;
+        }
+      } else {
+        failures = 0;
+        callbacks.onOpen();
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) {
+            break;
+          }
+          for (const message of parser.feed(value)) {
+            let data: BusData = {};
+            try {
+              data = JSON.parse(message.data);
+            } catch {
+              continue;
+            }
+            callbacks.onEvent(message.event, data);
+          }
+        }
+      }
+    } catch (reason) {
+      if (signal.aborted) {
+        return;
+      }
+      error = new PopApiError(0, 'error', String(reason));
+    }
+    callbacks.onDrop(error);
+    failures += 1;
+    const wait = Math.min(30_000, (parser.retryMs ?? 2000) * 2 ** Math.min(failures - 1, 4));
+    await new Promise(resolve => setTimeout(resolve, wait));
+  }
+}

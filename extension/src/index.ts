@@ -1,0 +1,118 @@
+/**
+ * pop-nb in JupyterLab: the Pipelines panel (left sidebar), a view per job in the main area, and the
+ * "Run pipeline" command (palette and launcher).
+ */
+
+import { ILabShell, ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, MainAreaWidget, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
+import { ILauncher } from '@jupyterlab/launcher';
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import { PopAPI } from './api';
+import { JobView } from './jobview';
+import { JobsModel } from './model';
+import { PipelinesPanel } from './panel';
+import { runPipelineDialog } from './runform';
+
+const ICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">' +
+  '<rect x="2" y="4" width="6" height="4" rx="1"/><rect x="9" y="10" width="6" height="4" rx="1"/>' +
+  '<rect x="16" y="16" width="6" height="4" rx="1"/><path d="M5 8v4h4v1H4V8zm7 6v4h4v1h-5v-5z"/></g></svg>';
+
+export const pipelinesIcon = new LabIcon({ name: 'pop-nb:pipelines', svgstr: ICON_SVG });
+
+export namespace CommandIDs {
+  export const run = 'pop:run-pipeline';
+  export const openJob = 'pop:open-job';
+  export const showPanel = 'pop:show-panel';
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'pop-nb:plugin',
+  description: 'Live pop-nb jobs, job views that open stage notebooks in tabs, and a Run pipeline command.',
+  autoStart: true,
+  requires: [IDocumentManager],
+  optional: [ICommandPalette, ILauncher, ILayoutRestorer, ILabShell],
+  activate: (
+    app: JupyterFrontEnd,
+    docManager: IDocumentManager,
+    palette: ICommandPalette | null,
+    launcher: ILauncher | null,
+    restorer: ILayoutRestorer | null
+  ) => {
+    const api = new PopAPI(app.serviceManager.serverSettings);
+    const model = new JobsModel(api);
+    const tracker = new WidgetTracker<MainAreaWidget<JobView>>({ namespace: 'pop-job' });
+    const open = (path: string) => docManager.openOrReveal(path);
+
+    const panel = new PipelinesPanel(model, {
+      openJob: id => void app.commands.execute(CommandIDs.openJob, { id }),
+      runPipeline: () => void app.commands.execute(CommandIDs.run)
+    });
+    panel.title.icon = pipelinesIcon;
+    app.shell.add(panel, 'left', { rank: 300 });
+    restorer?.add(panel, 'pop-pipelines');
+    model.start();
+
+    app.commands.addCommand(CommandIDs.openJob, {
+      label: args => (args.id ? `Open pop-nb job ${args.id}` : 'Open pop-nb job'),
+      execute: args => {
+        const id = String(args.id ?? '');
+        if (!id) {
+          return;
+        }
+        const existing = tracker.find(w => w.content.options.id === id);
+        if (existing) {
+          app.shell.activateById(existing.id);
+          return existing;
+        }
+        const widget = new MainAreaWidget({ content: new JobView({ id, api, model, open }) });
+        widget.id = `pop-job-${id}`;
+        widget.title.label = id;
+        widget.title.icon = pipelinesIcon;
+        widget.title.closable = true;
+        void tracker.add(widget);
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+        return widget;
+      }
+    });
+
+    app.commands.addCommand(CommandIDs.run, {
+      label: 'Run pipeline…',
+      caption: 'Start a pop-nb pipeline on a seed',
+      icon: args => (args.isPalette ? undefined : pipelinesIcon),
+      execute: async args => {
+        try {
+          const id = await runPipelineDialog(api, args.pipeline ? String(args.pipeline) : undefined);
+          if (id) {
+            app.shell.activateById(panel.id);
+            await app.commands.execute(CommandIDs.openJob, { id });
+          }
+        } catch (reason: any) {
+          await showErrorMessage('Run pipeline', reason.message ?? String(reason));
+        }
+      }
+    });
+
+    app.commands.addCommand(CommandIDs.showPanel, {
+      label: 'Show Pipelines panel',
+      execute: () => app.shell.activateById(panel.id)
+    });
+
+    palette?.addItem({ command: CommandIDs.run, category: 'pop-nb' });
+    palette?.addItem({ command: CommandIDs.showPanel, category: 'pop-nb' });
+    launcher?.add({ command: CommandIDs.run, category: 'Other', rank: 1 });
+
+    if (restorer) {
+      void restorer.restore(tracker, {
+        command: CommandIDs.openJob,
+        args: widget => ({ id: widget.content.options.id }),
+        name: widget => widget.content.options.id
+      });
+    }
+  }
+};
+
+export default plugin;

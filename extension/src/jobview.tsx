@@ -1,0 +1,313 @@
+/**
+ * One job in the main area: the task x stage grid, the error with its failing cell, outputs and products,
+ * and the actions that apply. Every stage run (refine passes too) opens its executed notebook in a Lab
+ * tab through the document manager; nothing navigates the page.
+ */
+
+import { Dialog, InputDialog, ReactWidget, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import React, { useEffect, useReducer, useState } from 'react';
+
+import { PopAPI } from './api';
+import { JobsModel } from './model';
+import { runsByCell, SHORT, STAGES } from './grid';
+import { actionsFor, whereNow } from './state';
+import { JobDetail } from './types';
+
+export interface JobViewOptions {
+  id: string;
+  api: PopAPI;
+  model: JobsModel;
+  /** Open a file (a path as Lab names it) in a tab. */
+  open(path: string): void;
+}
+
+function duration(ms: number | null): string {
+  if (ms === null) {
+    return '';
+  }
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function JobBody(props: { options: JobViewOptions }): JSX.Element {
+  const { id, api, model, open } = props.options;
+  const [job, setJob] = useState<JobDetail | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [fromTask, setFromTask] = useState('');
+  const [version, bump] = useReducer((n: number) => n + 1, 0);
+
+  useEffect(() => {
+    let live = true;
+    api.job(id).then(
+      detail => live && (setJob(detail), setProblem(null)),
+      reason => live && setProblem(reason.message ?? String(reason))
+    );
+    return () => {
+      live = false;
+    };
+  }, [id, version]);
+
+  useEffect(() => {
+    let timer: number | null = null;
+    const onChange = (_: unknown, changed: string | null) => {
+      if ((changed === id || changed === null) && timer === null) {
+        timer = window.setTimeout(() => ((timer = null), bump()), 150); // a burst of events, one fetch
+      }
+    };
+    model.jobChanged.connect(onChange);
+    return () => {
+      model.jobChanged.disconnect(onChange);
+      if (timer !== null) {
+        window.clearTimeout(timer);
+      }
+    };
+  }, [id]);
+
+  if (!job) {
+    return <div className="pop-JobView-body">{problem ?? `Loading ${id}…`}</div>;
+  }
+
+  const openRun = (notebook: string | null) => {
+    if (notebook && job.lab_dir !== null) {
+      open(job.lab_dir ? `${job.lab_dir}/${notebook}` : notebook);
+    }
+  };
+  const act = async (what: string, action: () => Promise<unknown>) => {
+    try {
+      await action();
+      bump();
+    } catch (reason: any) {
+      await showErrorMessage(`Could not ${what} ${id}`, reason.message ?? String(reason));
+    }
+  };
+  const allowed = actionsFor(job);
+  const cells = runsByCell(job);
+  const tasks = Object.keys(job.tasks);
+
+  return (
+    <div className="pop-JobView-body">
+      <div className="pop-JobView-head">
+        <h2>{job.name || job.id}</h2>
+        <div className="pop-JobView-meta">
+          <code>{job.id}</code> · {job.pipeline} · <span className={`pop-Badge pop-state-${job.state}`}>{job.state}</span>{' '}
+          · {job.progress}% · {job.totals.calls} calls, {job.totals.input_tokens}+{job.totals.output_tokens} tokens ·{' '}
+          <b className="pop-JobView-cost">{job.cost}</b>
+          {whereNow(job) && <> · {whereNow(job)}</>}
+        </div>
+        {job.lab_dir === null && (
+          <div className="pop-Message">
+            This job's folder ({job.path}) is outside the Jupyter server's root, so Lab cannot open its notebooks. Start
+            JupyterLab in the project folder (or above it).
+          </div>
+        )}
+      </div>
+
+      <div className="pop-JobView-actions">
+        {allowed.resume && (
+          <>
+            <select
+              className="jp-mod-styled"
+              aria-label="resume from task"
+              value={fromTask}
+              onChange={event => setFromTask(event.target.value)}
+            >
+              <option value="">where it stopped</option>
+              {tasks.map(task => (
+                <option key={task} value={task}>
+                  from {task}
+                </option>
+              ))}
+            </select>
+            <button
+              className="jp-mod-styled jp-mod-accept"
+              onClick={() => void act('resume', () => api.resume(id, fromTask || undefined))}
+            >
+              Resume
+            </button>
+          </>
+        )}
+        {allowed.approve && (
+          <>
+            <button className="jp-mod-styled jp-mod-accept" onClick={() => void act('approve', () => api.approve(id))}>
+              Approve
+            </button>
+            <button
+              className="jp-mod-styled jp-mod-warn"
+              onClick={async () => {
+                const reason = await InputDialog.getText({ title: `Reject ${id}`, label: 'Why (kept in the job log):' });
+                if (reason.button.accept) {
+                  await act('reject', () => api.reject(id, reason.value ?? ''));
+                }
+              }}
+            >
+              Reject
+            </button>
+          </>
+        )}
+        {allowed.cancel && (
+          <button
+            className="jp-mod-styled jp-mod-warn"
+            onClick={async () => {
+              const sure = await showDialog({
+                title: `Cancel ${id}?`,
+                body: 'The running stage is stopped; work already done is kept and the job can be resumed.',
+                buttons: [Dialog.cancelButton({ label: 'Keep running' }), Dialog.warnButton({ label: 'Cancel job' })]
+              });
+              if (sure.button.accept) {
+                await act('cancel', () => api.cancel(id));
+              }
+            }}
+          >
+            Cancel
+          </button>
+        )}
+      </div>
+
+      {job.error && (
+        <div className="pop-Error">
+          <div>
+            <b>{job.error.type}</b>
+            {job.error.task && ` in ${job.error.task}${job.error.stage ? ' / ' + job.error.stage : ''}`}: {job.error.message}
+          </div>
+          {job.error.cell_source && (
+            <>
+              <div className="pop-Error-cell">
+                {job.error.exec_count !== null ? `In [${job.error.exec_count}]` : 'The failing cell'}:
+              </div>
+              <pre>{job.error.cell_source}</pre>
+            </>
+          )}
+          {job.error.fix && <div className="pop-Error-fix">Fix: {job.error.fix}</div>}
+          {job.error.notebook && job.lab_dir !== null && (
+            <button className="jp-mod-styled" onClick={() => openRun(job.error!.notebook)}>
+              Open the failed notebook
+            </button>
+          )}
+        </div>
+      )}
+
+      <table className="pop-Grid">
+        <thead>
+          <tr>
+            <th>task</th>
+            {STAGES.map(stage => (
+              <th key={stage} title={stage}>
+                {SHORT[stage]}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {tasks.map(task => (
+            <tr key={task}>
+              <th className={`pop-state-${job.tasks[task].state}`} title={job.tasks[task].skip_reason ?? job.tasks[task].state}>
+                {task}
+              </th>
+              {STAGES.map(stage => {
+                const runs = cells.get(`${task}\u0000${stage}`) ?? [];
+                const last = runs[runs.length - 1];
+                if (!last) {
+                  return <td key={stage} className="pop-Cell pop-Cell-empty" />;
+                }
+                const openable = !!last.notebook && job.lab_dir !== null;
+                return (
+                  <td
+                    key={stage}
+                    className={`pop-Cell pop-state-${last.state} ${openable ? 'pop-Cell-open' : ''}`}
+                    data-task={task}
+                    data-stage={stage}
+                    title={`${task} / ${last.key}: ${last.state}${last.notebook ? '\nopen ' + last.notebook : ''}`}
+                    onClick={() => openRun(last.notebook)}
+                  >
+                    {runs.length > 1 ? `×${runs.length}` : ''}
+                  </td>
+                );
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+
+      <details className="pop-Runs" open={job.stages.length <= 40}>
+        <summary>Stage runs ({job.stages.length})</summary>
+        <ul>
+          {job.stages.map(run => (
+            <li key={`${run.task}/${run.key}/${run.attempt}`}>
+              <span className={`pop-Dot pop-state-${run.state}`} />
+              {run.notebook && job.lab_dir !== null ? (
+                <a
+                  href="#"
+                  className="pop-RunLink"
+                  data-notebook={run.notebook}
+                  onClick={event => {
+                    event.preventDefault();
+                    openRun(run.notebook);
+                  }}
+                >
+                  {run.task} / {run.key}
+                </a>
+              ) : (
+                <span>
+                  {run.task} / {run.key}
+                </span>
+              )}{' '}
+              {run.state} {duration(run.duration_ms)}
+              {run.attempt > 1 && ` (attempt ${run.attempt})`}
+            </li>
+          ))}
+        </ul>
+      </details>
+
+      {job.products.length > 0 && (
+        <div className="pop-Products">
+          <h3>Products</h3>
+          <ul>
+            {job.products.map(product => (
+              <li key={product}>
+                {job.lab_dir !== null ? (
+                  <a
+                    href="#"
+                    onClick={event => {
+                      event.preventDefault();
+                      open(`${job.lab_dir ? job.lab_dir + '/' : ''}products/${product}`);
+                    }}
+                  >
+                    {product}
+                  </a>
+                ) : (
+                  product
+                )}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+
+      {Object.keys(job.outputs).length > 0 && (
+        <details className="pop-Outputs">
+          <summary>Outputs</summary>
+          {Object.entries(job.outputs).map(([task, value]) => (
+            <div key={task}>
+              <h4>{task}</h4>
+              <pre>{JSON.stringify(value, null, 2)}</pre>
+            </div>
+          ))}
+        </details>
+      )}
+    </div>
+  );
+}
+
+export class JobView extends ReactWidget {
+  constructor(readonly options: JobViewOptions) {
+    super();
+    this.addClass('pop-JobView');
+    this.id = `pop-job-${options.id}`;
+    this.title.label = options.id;
+    this.title.caption = `pop-nb job ${options.id}`;
+    this.title.closable = true;
+  }
+
+  render(): JSX.Element {
+    return <JobBody options={this.options} />;
+  }
+}

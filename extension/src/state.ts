@@ -1,0 +1,129 @@
+/**
+ * The Pipelines panel's state, as pure functions over plain data: a page of jobs from
+ * `GET /pop/api/jobs`, then the event stream's job summaries folded in as they come.
+ */
+
+import { BusData, JobPage, JobSummary } from './types';
+
+/** Where the panel's connection to the server stands. */
+export type Connection =
+  | 'connecting'
+  | 'live'
+  | 'reconnecting'
+  | 'missing' // the server has no pop-nb extension
+  | 'forbidden' // the user may not use it
+  | 'error';
+
+export interface JobsState {
+  jobs: Record<string, JobSummary>;
+  /** Jobs in all on the server that match the filters (the list may hold fewer). */
+  total: number;
+  /** How many of the newest jobs the panel asked for. */
+  limit: number;
+  dataDir: string | null;
+  connection: Connection;
+  message: string | null;
+}
+
+export interface Filter {
+  /** A job state (done, failed, running, ...) or an activity (running, queued, waiting, ended). */
+  state?: string;
+  search?: string;
+}
+
+export function initialState(limit = 200): JobsState {
+  return { jobs: {}, total: 0, limit, dataDir: null, connection: 'connecting', message: null };
+}
+
+/** A fresh page replaces what was known (it is the server's truth at the moment it was read). */
+export function withPage(state: JobsState, page: JobPage): JobsState {
+  const jobs: Record<string, JobSummary> = {};
+  for (const job of page.jobs) {
+    jobs[job.id] = job;
+  }
+  return { ...state, jobs, total: page.total, dataDir: page.data_dir };
+}
+
+/** What to do with one event of the stream. */
+export interface Folded {
+  state: JobsState;
+  /** The event says the client missed something: fetch the list again. */
+  refetch: boolean;
+  /** The id of the job the event was about, if any. */
+  jobId: string | null;
+}
+
+/** Fold one event (its SSE name and parsed data) into the state. */
+export function withEvent(state: JobsState, name: string, data: BusData): Folded {
+  if (name === 'reset') {
+    return { state, refetch: true, jobId: null };
+  }
+  const job = data.job;
+  if (!job || typeof job.id !== 'string') {
+    return { state, refetch: false, jobId: null };
+  }
+  const known = state.jobs[job.id];
+  if (known && known.updated_at > job.updated_at) {
+    return { state, refetch: false, jobId: job.id }; // older news than the page we hold
+  }
+  const total = known ? state.total : state.total + 1;
+  return { state: { ...state, jobs: { ...state.jobs, [job.id]: job }, total }, refetch: false, jobId: job.id };
+}
+
+const ACTIVITY_ORDER: Record<string, number> = { running: 0, waiting: 1, queued: 2, ended: 3 };
+
+/** The jobs to show: open ones first (running, waiting at a gate, queued), then the rest, newest first. */
+export function visibleJobs(state: JobsState, filter: Filter = {}): JobSummary[] {
+  const needle = (filter.search ?? '').trim().toLowerCase();
+  const wanted = filter.state ?? '';
+  const shown = Object.values(state.jobs).filter(job => {
+    if (wanted && job.state !== wanted && job.activity !== wanted) {
+      return false;
+    }
+    if (!needle) {
+      return true;
+    }
+    return [job.id, job.pipeline, job.name ?? '', job.current_task ?? '', job.error?.message ?? ''].some(text =>
+      text.toLowerCase().includes(needle)
+    );
+  });
+  return shown.sort(
+    (a, b) =>
+      (ACTIVITY_ORDER[a.activity] ?? 9) - (ACTIVITY_ORDER[b.activity] ?? 9) ||
+      (b.created_at < a.created_at ? -1 : b.created_at > a.created_at ? 1 : 0) ||
+      (a.id < b.id ? -1 : 1)
+  );
+}
+
+/** How many jobs of each activity the panel holds (for its header). */
+export function counts(state: JobsState): Record<string, number> {
+  const out: Record<string, number> = { running: 0, waiting: 0, queued: 0, ended: 0 };
+  for (const job of Object.values(state.jobs)) {
+    out[job.activity] = (out[job.activity] ?? 0) + 1;
+  }
+  return out;
+}
+
+/** What a job row says it is doing now. */
+export function whereNow(job: JobSummary): string {
+  if (job.activity === 'waiting' && job.waiting_gates.length) {
+    return `waiting for approval: ${job.waiting_gates.join(', ')}`;
+  }
+  if (job.current_task) {
+    return job.current_stage ? `${job.current_task} / ${job.current_stage}` : job.current_task;
+  }
+  if (job.error) {
+    return `${job.error.task ?? ''}${job.error.stage ? ' / ' + job.error.stage : ''}: ${job.error.type}`;
+  }
+  return '';
+}
+
+/** Which buttons a job's view offers, from what the job is doing (as the dashboard decides). */
+export function actionsFor(job: JobSummary): { resume: boolean; cancel: boolean; approve: boolean } {
+  const open = job.place === 'current';
+  return {
+    cancel: open && job.activity !== 'ended',
+    resume: job.activity === 'ended' ? job.state !== 'done' : job.activity === 'queued' && open,
+    approve: job.activity === 'waiting'
+  };
+}
