@@ -40,23 +40,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """``jupyter lab`` on a copy of the hello project, with a token (and --allow-root, as CI is root)."""
-    root = tmp_path / "project"
-    (root / "pipelines").mkdir(parents=True)
-    shutil.copytree(REPO / "pop_nb" / "templates" / "hello", root / "pipelines" / "hello")
-    nb = nbformat.v4.new_notebook(
-        cells=[
-            nbformat.v4.new_code_cell(
-                'import pop_nb\njob = pop_nb.run("hello", data={"topic": "tidal power"})'
-            )
-        ],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    )
-    nbformat.write(nb, root / "run.ipynb")
+def start_lab(tmp_path: Path, root: Path, config: dict[str, Any] | None = None) -> Iterator[str]:
+    """``jupyter lab`` serving ``root``, with a token (and --allow-root, as CI is root); yields its URL.
+    ``config`` goes in a config folder of its own (it wins over the installed ``jupyter-config``)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("POP_")}
+    if config is not None:
+        (tmp_path / "config").mkdir()
+        (tmp_path / "config" / "jupyter_server_config.json").write_text(json.dumps(config))
+        env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -71,6 +63,9 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             "--allow-root",
             "--LabApp.expose_app_in_browser=True",
             "--ServerApp.disable_check_xsrf=False",
+            "--LabApp.news_url=None",  # no "get notified about Jupyter news?" toast over the page
+            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",  # no layout restored from another run
+            f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
         ],
         cwd=root,
         env=env,
@@ -80,10 +75,29 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _up(f"{url}/api/status?token={TOKEN}"), timeout=60)
-        yield url, root
+        yield url
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """JupyterLab on a copy of the hello project, with a notebook that runs it."""
+    root = tmp_path / "project"
+    (root / "pipelines").mkdir(parents=True)
+    shutil.copytree(REPO / "pop_nb" / "templates" / "hello", root / "pipelines" / "hello")
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                'import pop_nb\njob = pop_nb.run("hello", data={"topic": "tidal power"})'
+            )
+        ],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    nbformat.write(nb, root / "run.ipynb")
+    for url in start_lab(tmp_path, root):
+        yield url, root
 
 
 def _up(url: str) -> bool:
@@ -224,3 +238,120 @@ def test_a_job_run_from_a_cell_in_jupyterlab(lab: tuple[str, Path], browser: obj
     assert "<b>done</b>" in grid[0]
     assert "Error displaying widget" not in d.page_source
     shot(d, "4-reopened")
+
+
+def open_lab(d: Any, url: str, path: str = "") -> None:
+    d.get(f"{url}/lab{'/tree/' + path if path else ''}?token={TOKEN}")
+    wait_for(
+        lambda: d.execute_script("return !!(window.jupyterapp && document.querySelector('.jp-LabShell'))"), 90
+    )
+
+
+def test_the_pipelines_panel_runs_a_pipeline_and_opens_its_stages(
+    lab: tuple[str, Path], browser: Any
+) -> None:
+    """As a user: the Pipelines panel, Run pipeline..., a seed checked as it is typed, the job followed
+    live to done, a stage square clicked: its executed notebook opens in a tab, the page stays."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    url, root = lab
+    d = browser
+    open_lab(d, url)
+    wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".jp-SideBar [data-id='pop-pipelines']"), 60)
+    d.find_element(By.CSS_SELECTOR, ".jp-SideBar [data-id='pop-pipelines']").click()  # the sidebar icon
+    wait_for(lambda: "live" in d.find_element(By.CSS_SELECTOR, ".pop-Connection").text, 30)
+    assert str(root / "pipeline-data") in d.find_element(By.CSS_SELECTOR, ".pop-Panel-dataDir").text
+    assert "No jobs yet" in d.find_element(By.CSS_SELECTOR, ".pop-Panel").text
+    command(d, "launcher:create")
+    wait_for(
+        lambda: d.execute_script(
+            "return [...document.querySelectorAll('.jp-LauncherCard')].some(e => e.textContent.includes("
+            "'Run pipeline'))"
+        ),
+        30,
+    )
+    shot(d, "panel-1-empty")
+
+    d.find_element(By.CSS_SELECTOR, ".pop-RunButton").click()
+    editor = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".jp-Dialog .pop-SeedEditor"), 30)[0]
+    verdict = ".jp-Dialog .pop-RunForm-verdict"
+    # it starts from the pipeline's example seed, which fits
+    assert json.loads(editor.get_attribute("value")) == {
+        "name": "Tidal power",
+        "data": {"topic": "tidal power"},
+    }
+    wait_for(lambda: d.find_element(By.CSS_SELECTOR, verdict).text == "fits hello", 30)
+    # a seed the schema refuses is named before anything runs, and Run shows the form again
+    editor.send_keys(Keys.CONTROL, "a")
+    editor.send_keys('{"data": {"subject": "wave power"}}')
+    wait_for(lambda: "'topic' is a required property" in d.find_element(By.CSS_SELECTOR, verdict).text, 30)
+    shot(d, "panel-2-seed-refused")
+    d.find_element(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept").click()
+    again = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".jp-Dialog .pop-SeedEditor"), 30)[0]
+    assert "subject" in again.get_attribute("value")  # what was typed is kept
+    assert not (root / "pipeline-data" / "current").exists() or not any(
+        (root / "pipeline-data/current").iterdir()
+    )
+    again.send_keys(Keys.CONTROL, "a")
+    again.send_keys('{"name": "Wave power", "data": {"topic": "wave power"}}')
+    wait_for(lambda: d.find_element(By.CSS_SELECTOR, verdict).text == "fits hello", 30)
+    d.find_element(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept").click()
+
+    # the job's view opens, and the panel follows the job live (no reload, no refresh click)
+    wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".pop-JobView .pop-Grid"), 60)
+    row = ".pop-JobRow .pop-JobRow-name"
+    wait_for(steady(lambda: "Wave power" in d.find_element(By.CSS_SELECTOR, row).text), 30)
+    seen: set[str] = set()
+
+    def state_seen() -> bool:
+        seen.add(d.find_element(By.CSS_SELECTOR, ".pop-JobRow .pop-Badge").text)
+        return "done" in seen
+
+    wait_for(steady(state_seen), 120, every=0.1)
+    assert seen & {"pending", "running"}, seen  # it was seen moving, not only at its end
+    wait_for(
+        steady(lambda: "done" in d.find_element(By.CSS_SELECTOR, ".pop-JobView-meta .pop-Badge").text), 30
+    )
+    shot(d, "panel-3-done")
+    assert d.find_element(By.CSS_SELECTOR, ".pop-JobView-cost").text.startswith("$")
+
+    # a refine pass is listed and opens too; a square opens its stage's notebook in a tab
+    runs = [a.text for a in d.find_elements(By.CSS_SELECTOR, ".pop-RunLink")]
+    assert "explain / inference" in runs and any(".r1" in r for r in runs), runs
+    d.execute_script("window.__popMarker = 1")
+    d.find_element(By.CSS_SELECTOR, ".pop-Cell-open[data-stage='inference']").click()
+    wait_for(
+        lambda: d.execute_script(
+            "return window.jupyterapp.shell.currentWidget?.context?.path || ''"
+        ).endswith("tasks/explain/04-inference.ipynb"),
+        60,
+    )
+    path = d.execute_script("return window.jupyterapp.shell.currentWidget.context.path")
+    assert path.startswith("pipeline-data/complete/"), path
+    assert d.execute_script("return window.__popMarker") == 1  # the page did not navigate
+    wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-OutputArea-output"), 60)
+    shot(d, "panel-4-stage-notebook")
+
+    # the panel's job opens its view again from the list
+    d.find_element(By.CSS_SELECTOR, ".pop-JobRow").click()
+    wait_for(
+        lambda: d.execute_script("return window.jupyterapp.shell.currentWidget.id").startswith("pop-job-")
+    )
+
+
+def test_the_panel_says_so_when_the_server_has_no_pop_extension(tmp_path: Path, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    root = tmp_path / "project"
+    root.mkdir()
+    for url in start_lab(tmp_path, root, {"ServerApp": {"jpserver_extensions": {"pop_nb": False}}}):
+        open_lab(browser, url)
+        browser.execute_script("window.jupyterapp.shell.activateById('pop-pipelines')")
+        message = wait_for(
+            lambda: browser.find_elements(By.CSS_SELECTOR, ".pop-Panel .pop-Message-error"), 60
+        )[0]
+        assert "no pop-nb extension" in message.text and "pip install pop-nb" in message.text
+        assert "no server extension" in browser.find_element(By.CSS_SELECTOR, ".pop-Connection").text
+        assert not browser.find_elements(By.CSS_SELECTOR, ".pop-RunButton")  # nothing offered that would fail
+        shot(browser, "panel-5-no-server-extension")
