@@ -18,10 +18,39 @@ from typing import Any
 
 from pop_nb.analytics import Analytics, costs
 from pop_nb.models.status import cost_text
-from pop_nb.widgets.job import COLOURS, render_job
+from pop_nb.widgets.job import COLOURS, render_job, show_html
 
 STATES = ("all", "running", "pending", "waiting", "done", "failed", "cancelled")
 MAX_ROWS = 200
+COLUMNS = ("job", "pipeline", "state", "%", "cost", "calls", "created", "error")
+LIST_CSS = (  # one monospace font and size for the header and the rows, so the columns line up
+    ".pop-job-list.widget-select select, .pop-job-head {font-family: var(--jp-code-font-family, monospace);"
+    " font-size: 12px; white-space: pre; margin: 0; overflow: hidden}"
+    " .pop-job-head {padding-left: 5px; font-size: 12px !important}"  # over the HTML widget's <pre> size
+)
+
+
+def job_lines(rows: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """The job list's header and one line per job, in columns as wide as their widest value."""
+    table = [
+        (
+            r["job"],
+            r["pipeline"],
+            r["state"],
+            str(r["progress"]),
+            cost_text(r["cost_usd"], r["unpriced_calls"], r["calls"], 4),
+            str(r["calls"]),
+            str(r["created_at"])[:16],
+            r["error_type"] or "",
+        )
+        for r in rows
+    ]
+    widths = [max([len(name), *(len(line[i]) for line in table)]) + 2 for i, name in enumerate(COLUMNS)]
+
+    def line(values: tuple[str, ...]) -> str:
+        return "".join(f"{v:<{w}}" for v, w in zip(values, widths, strict=True)).rstrip()
+
+    return line(COLUMNS), [line(values) for values in table]
 
 
 class Dashboard:
@@ -40,8 +69,14 @@ class Dashboard:
         self.pipeline = w.Dropdown(options=["all"], value="all", description="pipeline")
         self.search = w.Text(placeholder="job id contains...", description="search")
         self.jobs_table = w.HTML()
+        # the rows: a click (or arrow keys) on one opens it in the Job tab
+        self.job_list = w.Select(options=[], rows=16, layout=w.Layout(width="100%"))
+        self.job_list.add_class("pop-job-list")
         self.job_pick = w.Dropdown(options=[], description="job")
-        self.job_view = w.HTML()
+        # an Output, not an HTML widget: Lab renders it, so a click on a square opens the stage's
+        # notebook in a tab instead of navigating the page
+        self.job_view = w.Output()
+        self.job_markup = ""
         self.log_view = w.HTML()
         self.outputs_view = w.HTML()
         self.from_task = w.Dropdown(options=[], description="from task")
@@ -55,10 +90,14 @@ class Dashboard:
         for control in (self.state, self.pipeline, self.search):
             control.observe(lambda _: self._show_jobs(), names="value")
         self.job_pick.observe(lambda _: self._show_job(), names="value")
+        self.job_list.observe(lambda change: self.open_job(change["new"]), names="value")
         refresh.on_click(lambda _: self.refresh())
         self.resume_button.on_click(lambda _: self.resume())
         self.cancel_button.on_click(lambda _: self.cancel())
-        jobs_tab = w.VBox([w.HBox([self.state, self.pipeline, self.search]), self.jobs_table])
+        style = w.HTML(f"<style>{LIST_CSS}</style>")
+        jobs_tab = w.VBox(
+            [style, w.HBox([self.state, self.pipeline, self.search]), self.jobs_table, self.job_list]
+        )
         job_tab = w.VBox(
             [
                 self.job_pick,
@@ -115,31 +154,32 @@ class Dashboard:
 
     def _show_jobs(self) -> None:
         rows = self.jobs()
-        head = "".join(
-            f"<th style='text-align:left;padding:0 6px'>{h}</th>"
-            for h in ("job", "pipeline", "state", "%", "cost", "calls", "created", "took", "error")
-        )
-        body = []
-        for r in rows:
-            colour = COLOURS.get(r["state"], "#000")
-            took = f"{r['duration_ms'] / 1000:.1f}s" if r["duration_ms"] is not None else ""
-            body.append(
-                f"<tr class='pop-job-row'><td>{html.escape(r['job'])}</td>"
-                f"<td>{html.escape(r['pipeline'])}</td>"
-                f"<td style='color:{colour}'>{r['state']}</td><td>{r['progress']}</td>"
-                f"<td>{html.escape(cost_text(r['cost_usd'], r['unpriced_calls'], r['calls'], 4))}</td>"
-                f"<td>{r['calls']}</td><td>{str(r['created_at'])[:19]}</td>"
-                f"<td>{took}</td><td>{html.escape(r['error_type'] or '')}</td></tr>"
-            )
-        table = f"<table style='font-size:12px'><tr>{head}</tr>{''.join(body)}</table>"
         where, params = self._filters()
         total = self.analytics.query(f"SELECT count(*) AS n FROM jobs WHERE {where}", params)[0]["n"]
         shown = f", the latest {len(rows)} shown" if total > len(rows) else ""
-        self.jobs_table.value = f"<div>{total} job(s){shown}</div>{table}"
+        hint = "; click a job to open it" if rows else ""
+        head, lines = job_lines(rows)
+        self.jobs_table.value = (
+            f"<div>{total} job(s){shown}{hint}</div><pre class='pop-job-head'>{html.escape(head)}</pre>"
+        )
+        options = [(text, r["job"]) for text, r in zip(lines, rows, strict=True)]
+        if options != list(self.job_list.options):
+            picked = self.job_list.value
+            self.job_list.options = options
+            self.job_list.value = picked if picked in {job for _, job in options} else None
         picked = self.job_pick.value
         self.job_pick.options = [r["job"] for r in rows]
         if picked in self.job_pick.options:
             self.job_pick.value = picked
+
+    def open_job(self, job_id: str | None) -> None:
+        """Show ``job_id`` in the Job tab (what a click on its row does)."""
+        if job_id is None:
+            return
+        if job_id not in self.job_pick.options:
+            self.job_pick.options = [*self.job_pick.options, job_id]
+        self.job_pick.value = job_id
+        self.tabs.selected_index = 1
 
     def _folder(self) -> Any:
         from pop_nb.store.jobs import JobStore
@@ -149,15 +189,12 @@ class Dashboard:
     def _show_job(self) -> None:
         folder = self._folder()
         if folder is None:
-            self.job_view.value, self.log_view.value, self.outputs_view.value = (
-                "<i>no job selected</i>",
-                "",
-                "",
-            )
+            self._show_markup("<i>no job selected: click one in the Jobs tab</i>")
+            self.log_view.value = self.outputs_view.value = ""
             self.cancel_button.disabled = self.resume_button.disabled = True
             return
         status = folder.read_status()
-        self.job_view.value = render_job(status, folder.path)
+        self._show_markup(render_job(status, folder.path))
         # offer what applies: cancel while the job is open, resume once it has ended or lost its runner
         from pop_nb.service import activity
 
@@ -190,6 +227,11 @@ class Dashboard:
                     + "</pre>"
                 )
         self.log_view.value = tail
+
+    def _show_markup(self, markup: str) -> None:
+        if markup != self.job_markup:
+            self.job_markup = markup
+            show_html(self.job_view, markup)
 
     def _show_costs(self) -> None:
         import plotly.graph_objects as go

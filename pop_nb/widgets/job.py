@@ -52,6 +52,14 @@ def _link(job_dir: Path, notebook: str | None, base: Path) -> str | None:
         return str(target)
 
 
+def show_html(view: Any, markup: str, text: str = "") -> None:
+    """Show ``markup`` in an ``ipywidgets.Output`` (safe from any thread): JupyterLab renders it, so its
+    relative links open files in Lab tabs."""
+    view.outputs = (
+        {"output_type": "display_data", "data": {"text/html": markup, "text/plain": text}, "metadata": {}},
+    )
+
+
 def grid(status: JobStatus) -> dict[str, dict[str, dict[str, Any]]]:
     """task -> stage -> {state, runs, notebook}: the latest run of each stage (refine passes counted)."""
     table: dict[str, dict[str, dict[str, Any]]] = {}
@@ -169,12 +177,7 @@ class JobWidget:
         markup = render_job(status, folder.path, self.base)
         if markup != self.markup:
             self.markup = markup
-            self.view.outputs = ({"output_type": "display_data", "data": self._bundle(), "metadata": {}},)
-
-    def _bundle(self) -> dict[str, str]:
-        st = self.status
-        summary = f"job {self.job.id}: {st.state} {st.progress}%" if st else f"job {self.job.id}"
-        return {"text/html": self.markup, "text/plain": summary}
+            show_html(self.view, markup, f"job {self.job.id}: {status.state} {status.progress}%")
 
     def _follow(self) -> None:
         while not self._stop.wait(self.interval_s):
