@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, committed_copy
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,15 +30,7 @@ def test_a_binder_environment_runs_the_quickstart(tmp_path: Path) -> None:
     node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout
     assert node.strip().lstrip("v").split(".")[0] == wanted["nodejs"].split("=")[1]
 
-    # the repository as Binder clones it: the committed files, nothing built
-    repo = tmp_path / "repo"
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout.split(
-        b"\0"
-    )
-    for name in filter(None, (f.decode() for f in files)):
-        if (REPO / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, repo / name)
+    repo = committed_copy(tmp_path / "repo")  # the repository as Binder clones it: nothing built
     assert not (repo / "pop_nb" / "labextension").exists()
 
     venv = tmp_path / "venv"
