@@ -11,7 +11,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import PopError, SeedError
@@ -48,45 +48,84 @@ def summary(folder: JobFolder, status: JobStatus | None = None) -> JobSummary:
     return JobSummary.of(status, folder.place, activity(folder, status))
 
 
+class Entry(NamedTuple):
+    """One job as the index keeps it: what lists filter and sort on, and the status file's bytes. Only a
+    page's statuses are ever parsed into models, so ten thousand jobs stay a few objects each (a full
+    garbage collection over ten thousand parsed statuses took 0.4 s)."""
+
+    mtime_ns: int
+    raw: bytes
+    path: str
+    job_id: str
+    name: str
+    state: str
+    pipeline: str
+    created_at: str
+    totals: tuple[int, int, int, int, float, int]  # Totals' fields, in order
+
+    @property
+    def folder(self) -> JobFolder:
+        return JobFolder(Path(self.path))
+
+    def status(self) -> JobStatus:
+        return JobStatus.model_validate_json(self.raw)
+
+
 class JobIndex:
-    """Every job's summary, kept current by file modification times: a refresh stats each job's status
-    file and reads only those that changed (a finished job is read once), so listing ten thousand jobs
-    costs a directory scan."""
+    """Every job, kept current by file modification times: a refresh stats each job's status file and
+    reads only those that changed (a finished job is read once), so listing ten thousand jobs costs a
+    directory scan."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self._seen: dict[str, tuple[int, JobStatus, str]] = {}  # status path -> (mtime_ns, status, place)
+        self._seen: dict[str, Entry] = {}  # status path -> entry
         self._lock = threading.Lock()
 
-    def refresh(self) -> list[tuple[JobFolder, JobStatus]]:
-        found: dict[str, tuple[int, JobStatus, str]] = {}
-        rows = []
+    def refresh(self) -> list[Entry]:
+        found: dict[str, Entry] = {}
         with self._lock:
             for place in PLACES:
                 try:
                     entries = list(os.scandir(self.data_dir / place))
                 except FileNotFoundError:
                     continue
-                for entry in entries:
-                    if not entry.is_dir() or entry.name.startswith("."):
+                for dir_entry in entries:
+                    if not dir_entry.is_dir() or dir_entry.name.startswith("."):
                         continue
-                    path = os.path.join(entry.path, "tasks-status.json")
+                    path = os.path.join(dir_entry.path, "tasks-status.json")
                     try:
                         mtime = os.stat(path).st_mtime_ns
                     except FileNotFoundError:  # being made, or not a job
                         continue
-                    cached = self._seen.get(path)
-                    if cached is not None and cached[0] == mtime:
-                        status = cached[1]
-                    else:
-                        try:
-                            status = JobStatus.model_validate(read_json(Path(path)))
-                        except (OSError, ValueError):  # replaced this instant: next refresh
+                    entry = self._seen.get(path)
+                    if entry is None or entry.mtime_ns != mtime:
+                        entry = _entry(path, mtime, dir_entry.path)
+                        if entry is None:  # replaced this instant: next refresh
                             continue
-                    found[path] = (mtime, status, place)
-                    rows.append((JobFolder(Path(entry.path)), status))
+                    found[path] = entry
             self._seen = found
-        return rows
+        return list(found.values())
+
+
+def _entry(path: str, mtime: int, job_dir: str) -> Entry | None:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        st = JobStatus.model_validate_json(raw)
+    except (OSError, ValueError):
+        return None
+    t = st.totals
+    return Entry(
+        mtime,
+        raw,
+        job_dir,
+        st.job_id,
+        st.name or "",
+        st.state,
+        st.pipeline,
+        st.created_at,
+        (t.calls, t.attempts, t.input_tokens, t.output_tokens, t.cost_usd, t.unpriced_calls),
+    )
 
 
 _indexes: dict[Path, JobIndex] = {}
@@ -114,17 +153,16 @@ def list_jobs(
         raise PopError(
             f"paging: limit must be 1-{MAX_PAGE} and offset >= 0 (got limit={limit}, offset={offset})"
         )
-    rows = index_of(settings).refresh()
     needle = (search or "").lower()
     chosen = [
-        (folder, st)
-        for folder, st in rows
-        if (state is None or st.state == state)
-        and (pipeline is None or st.pipeline == pipeline)
-        and (not needle or needle in st.job_id.lower() or needle in (st.name or "").lower())
+        e
+        for e in index_of(settings).refresh()
+        if (state is None or e.state == state)
+        and (pipeline is None or e.pipeline == pipeline)
+        and (not needle or needle in e.job_id.lower() or needle in e.name.lower())
     ]
-    chosen.sort(key=lambda row: row[1].created_at, reverse=True)
-    page = [summary(folder, st) for folder, st in chosen[offset : offset + limit]]
+    chosen.sort(key=lambda e: e.created_at, reverse=True)
+    page = [summary(e.folder, e.status()) for e in chosen[offset : offset + limit]]
     return JobPage(jobs=page, total=len(chosen), offset=offset, limit=limit, data_dir=str(settings.data))
 
 
@@ -133,19 +171,25 @@ def overview(settings: PopSettings) -> Overview:
     from pop_nb.orchestrator.intake import scan_pending
 
     groups: dict[str, list[JobSummary]] = {"running": [], "queued": [], "waiting": [], "failed": []}
-    rows = index_of(settings).refresh()
-    done = sorted((st for folder, st in rows if folder.place == "complete"), key=lambda st: st.created_at)
-    for folder, st in rows:
-        if folder.place == "complete":
+    entries = index_of(settings).refresh()
+    done = sorted((e for e in entries if Path(e.path).parent.name == "complete"), key=lambda e: e.created_at)
+    for entry in entries:
+        if Path(entry.path).parent.name == "complete":
             continue
-        item = summary(folder, st)
+        item = summary(entry.folder, entry.status())
         groups["failed" if item.activity == "ended" else item.activity].append(item)
     for key in ("running", "queued", "waiting"):
         groups[key].sort(key=lambda s: s.created_at)
     groups["failed"].sort(key=lambda s: s.ended_at or "", reverse=True)
-    totals = Totals()
-    for st in done:
-        totals.add(st.totals)
+    columns = [sum(column) for column in zip(*(e.totals for e in done), strict=True)] if done else [0] * 6
+    totals = Totals(
+        calls=int(columns[0]),
+        attempts=int(columns[1]),
+        input_tokens=int(columns[2]),
+        output_tokens=int(columns[3]),
+        cost_usd=float(columns[4]),
+        unpriced_calls=int(columns[5]),
+    )
     return Overview(
         **groups,
         done=len(done),
