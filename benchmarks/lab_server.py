@@ -183,16 +183,12 @@ def browser_figures(url: str, live: Path, events: int) -> dict[str, float | list
                 "  if (!window.__rows && document.querySelector('#pop-pipelines .pop-JobRow')) {"
                 "    window.__rows = performance.now(); obs.disconnect(); }"
                 "}).observe(document, {childList: true, subtree: true});"
+                # the panel open from the start, as for a user who keeps it open
+                "const open = setInterval(() => { if (window.jupyterapp && document.querySelector("
+                "'#pop-pipelines')) { window.jupyterapp.shell.activateById('pop-pipelines');"
+                " clearInterval(open); } }, 5);"
             },
         )
-        # a user who keeps the panel open: open it once, let Lab save the layout, then reload
-        d.get(f"{url}/lab?token={TOKEN}")
-        for _ in range(600):
-            if d.execute_script("return !!(window.jupyterapp && document.querySelector('#pop-pipelines'))"):
-                break
-            time.sleep(0.1)
-        d.execute_script("window.jupyterapp.shell.activateById('pop-pipelines')")
-        time.sleep(3)
         paints = []
         for _ in range(3):
             d.get(f"{url}/lab?token={TOKEN}")
@@ -203,7 +199,15 @@ def browser_figures(url: str, live: Path, events: int) -> dict[str, float | list
                     " document.querySelectorAll('#pop-pipelines .pop-JobRow').length] : null"
                 )
                 time.sleep(0.05)
-            assert marks, "the panel showed no job"
+            if not marks:
+                panel = d.execute_script("return document.querySelector('#pop-pipelines')?.innerText")
+                probe = d.execute_async_script(
+                    "const done = arguments[arguments.length - 1];"
+                    "fetch('/pop/api/jobs?limit=2', {headers: {Authorization: 'token ' + arguments[0]}})"
+                    ".then(r => r.text()).then(t => done(t.slice(0, 300)), e => done(String(e)))",
+                    TOKEN,
+                )
+                raise SystemExit(f"the panel showed no job: {panel!r}; {probe}; {d.get_log('browser')[-5:]}")
             paints.append(marks)
         # event latency into the page: a fetch stream, as the panel reads it; the page's clock is the
         # same machine's, so Date.now() there and time.time() here compare

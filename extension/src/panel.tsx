@@ -3,7 +3,7 @@
  * has cost. A click opens the job's view.
  */
 
-import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
+import { ReactWidget } from '@jupyterlab/apputils';
 import React, { useState } from 'react';
 
 import { JobsModel } from './model';
@@ -150,13 +150,12 @@ export class PipelinesPanel extends ReactWidget {
     this.id = 'pop-pipelines';
     this.addClass('pop-Panel');
     this.title.caption = 'Pipelines (pop-nb jobs)';
+    // every change re-renders from the model's state as it is then: nothing depends on when React
+    // mounts relative to the first page and the stream's first events
+    model.changed.connect(() => this.update(), this);
   }
 
   render(): JSX.Element {
-    return (
-      <UseSignal signal={this.model.changed} initialArgs={this.model.state}>
-        {(_, state) => <PanelBody model={this.model} state={state ?? this.model.state} actions={this.actions} />}
-      </UseSignal>
-    );
+    return <PanelBody model={this.model} state={this.model.state} actions={this.actions} />;
   }
 }

@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -337,6 +338,14 @@ def test_the_pipelines_panel_runs_a_pipeline_and_opens_its_stages(
     d.find_element(By.CSS_SELECTOR, ".pop-JobRow").click()
     wait_for(
         lambda: d.execute_script("return window.jupyterapp.shell.currentWidget.id").startswith("pop-job-")
+    )
+
+    # a reload with the panel open from the start (the layout restored): the jobs show, not "No jobs yet"
+    time.sleep(2)  # Lab saves the layout shortly after a change
+    d.get(f"{url}/lab?token={TOKEN}")
+    wait_for(
+        steady(lambda: any("Wave power" in e.text for e in d.find_elements(By.CSS_SELECTOR, ".pop-JobRow"))),
+        60,
     )
 
 
