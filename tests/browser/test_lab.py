@@ -364,3 +364,33 @@ def test_the_panel_says_so_when_the_server_has_no_pop_extension(tmp_path: Path, 
         assert "no server extension" in browser.find_element(By.CSS_SELECTOR, ".pop-Connection").text
         assert not browser.find_elements(By.CSS_SELECTOR, ".pop-RunButton")  # nothing offered that would fail
         shot(browser, "panel-5-no-server-extension")
+
+
+DENY_POP = """
+from jupyter_server.auth.authorizer import Authorizer
+
+
+class DenyPop(Authorizer):
+    def is_authorized(self, handler, user, action, resource):
+        return resource != "pop"
+"""
+
+
+def test_the_panel_says_so_when_the_user_may_not_use_pop(
+    tmp_path: Path, browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    root = tmp_path / "project"
+    (root / "pipelines").mkdir(parents=True)
+    (tmp_path / "deny_pop.py").write_text(DENY_POP)
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    labs = start_lab(tmp_path, root, {"ServerApp": {"authorizer_class": "deny_pop.DenyPop"}})
+    for url in labs:
+        open_lab(browser, url)
+        browser.execute_script("window.jupyterapp.shell.activateById('pop-pipelines')")
+        found = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".pop-Panel .pop-Message-error"), 60)
+        assert "not allowed to use pop-nb" in found[0].text
+        assert "not allowed" in browser.find_element(By.CSS_SELECTOR, ".pop-Connection").text
+        assert not browser.find_elements(By.CSS_SELECTOR, ".pop-RunButton")
+        shot(browser, "panel-6-not-allowed")
