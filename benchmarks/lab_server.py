@@ -18,16 +18,16 @@ import argparse
 import http.client
 import json
 import os
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from pop_nb.testing.lab import CHROMIUM, DRIVER, chromium, jupyter_lab
 
 TOKEN = "pop-benchmark-token"
 
@@ -91,12 +91,6 @@ def naive_list(data: Path, limit: int) -> list[dict]:
     return rows[:limit]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def get_ms(url: str) -> tuple[float, bytes]:
     started = time.perf_counter()
     with urllib.request.urlopen(url, timeout=60) as response:
@@ -109,13 +103,13 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def sse_latency(port: int, live: Path, events: int) -> list[float]:
+def sse_latency(url: str, live: Path, events: int) -> list[float]:
     """Append ``events`` lines one by one; time each until a Python SSE client has it."""
     received: dict[int, float] = {}
     ready = threading.Event()
 
     def listen() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn = http.client.HTTPConnection("127.0.0.1", urlsplit(url).port, timeout=60)
         conn.request("GET", "/pop/api/events", headers={"Authorization": f"token {TOKEN}"})
         response = conn.getresponse()
         ready.set()
@@ -131,48 +125,36 @@ def sse_latency(port: int, live: Path, events: int) -> list[float]:
                     if line.startswith(b"data: "):
                         seq = json.loads(line[6:]).get("event", {}).get("seq")
                         if seq is not None:
-                            received[seq] = time.perf_counter()
+                            received[seq] = time.time() * 1000
 
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()
     ready.wait(30)
     time.sleep(0.5)
-    return _append_and_wait(live, events, received)
+    return latencies(live, range(events), received.get)
 
 
-def _append_and_wait(live: Path, events: int, received: dict[int, float], offset: int = 0) -> list[float]:
-    sent: dict[int, float] = {}
-    for k in range(offset, offset + events):
-        sent[k] = time.perf_counter()
+def latencies(live: Path, seqs: range, arrived: Callable[[int], float | None]) -> list[float]:
+    """Append one event per ``seq`` to the running job's log and wait for it: ``arrived(seq)`` says when
+    (epoch ms) the listener got it. Returns each event's latency in ms."""
+    out = []
+    for k in seqs:
+        sent = time.time() * 1000
         with open(live / "events.jsonl", "a") as fh:
             fh.write(json.dumps({"kind": "stage", "task": "a", "stage": "inference", "seq": k}) + "\n")
-        deadline = time.perf_counter() + 5
-        while k not in received and time.perf_counter() < deadline:
-            time.sleep(0.001)
+        deadline = time.time() + 5
+        while (got := arrived(k)) is None and time.time() < deadline:
+            time.sleep(0.002)
+        if got is not None:
+            out.append(got - sent)
         time.sleep(0.02)
-    return [(received[k] - sent[k]) * 1000 for k in sent if k in received]
+    return out
 
 
 def browser_figures(url: str, live: Path, events: int) -> dict[str, float | list[float]] | None:
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver_path):
+    if not (CHROMIUM and DRIVER):
         return None
-    os.environ.setdefault("SE_OFFLINE", "true")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(arg)
-    d = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
+    with chromium() as d:
         # marks taken in the page from its first moment: when Lab's shell and the first job row appear
         d.execute_cdp_cmd(
             "Page.addScriptToEvaluateOnNewDocument",
@@ -235,27 +217,17 @@ def browser_figures(url: str, live: Path, events: int) -> dict[str, float | list
             TOKEN,
         )
         time.sleep(1)
-        lat = []
-        for k in range(100_000, 100_000 + events):
-            sent = time.time() * 1000
-            with open(live / "events.jsonl", "a") as fh:
-                fh.write(json.dumps({"kind": "stage", "task": "a", "stage": "inference", "seq": k}) + "\n")
-            deadline = time.time() + 5
-            got = None
-            while got is None and time.time() < deadline:
-                got = d.execute_script("return window.__got[arguments[0]] || null", k)
-                if got is None:
-                    time.sleep(0.002)
-            if got is not None:
-                lat.append(got - sent)
+        lat = latencies(
+            live,
+            range(100_000, 100_000 + events),
+            lambda k: d.execute_script("return window.__got[arguments[0]] ?? null", k),
+        )
         return {
             "shell_ms": statistics.median(p[0] for p in paints),
             "rows_ms": statistics.median(p[1] for p in paints),
             "rows": paints[0][2],
             "latency": lat,
         }
-    finally:
-        d.quit()
 
 
 def main() -> None:
@@ -273,37 +245,7 @@ def main() -> None:
         live = generate(data, args.jobs)
         print(f"{args.jobs} jobs written in {time.perf_counter() - started:.1f} s")
 
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POP_")}
-        lab = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter",
-                "lab",
-                "--no-browser",
-                f"--port={port}",
-                "--ip=127.0.0.1",
-                f"--IdentityProvider.token={TOKEN}",
-                f"--ServerApp.root_dir={root}",
-                "--allow-root",
-                f"--LabApp.workspaces_dir={Path(tmp) / 'ws'}",
-                "--LabApp.news_url=None",
-                "--LabApp.expose_app_in_browser=True",
-            ],
-            cwd=root,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                try:
-                    urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        with jupyter_lab(root, Path(tmp) / "lab", TOKEN) as url:
             api = f"{url}/pop/api/jobs?token={TOKEN}&limit=200"
             cold, body = get_ms(api)
             page = json.loads(body)
@@ -323,7 +265,7 @@ def main() -> None:
                 f"(warm API is {statistics.median(naive) / statistics.median(warm):.1f}x faster)"
             )
 
-            lat = sse_latency(port, live, args.events)
+            lat = sse_latency(url, live, args.events)
             print(f"\nevent latency, file append -> Python SSE client, {len(lat)} events (goal <= 250 ms)")
             median, p95 = statistics.median(lat), pct(lat, 0.95)
             print(f"  median {median:.1f} ms, p95 {p95:.1f} ms, max {max(lat):.1f} ms")
@@ -341,9 +283,6 @@ def main() -> None:
                         f"  Lab shell {figures['shell_ms']:.0f} ms; Pipelines panel's first job row "
                         f"{figures['rows_ms']:.0f} ms ({figures['rows']} rows shown)"
                     )
-        finally:
-            lab.terminate()
-            lab.wait(30)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,10 @@ class Entry(NamedTuple):
     def folder(self) -> JobFolder:
         return JobFolder(Path(self.path))
 
+    @property
+    def place(self) -> str:
+        return os.path.basename(os.path.dirname(self.path))
+
     def status(self) -> JobStatus:
         return JobStatus.model_validate_json(self.raw)
 
@@ -172,9 +176,9 @@ def overview(settings: PopSettings) -> Overview:
 
     groups: dict[str, list[JobSummary]] = {"running": [], "queued": [], "waiting": [], "failed": []}
     entries = index_of(settings).refresh()
-    done = sorted((e for e in entries if Path(e.path).parent.name == "complete"), key=lambda e: e.created_at)
+    done = sorted((e for e in entries if e.place == "complete"), key=lambda e: e.created_at)
     for entry in entries:
-        if Path(entry.path).parent.name == "complete":
+        if entry.place == "complete":
             continue
         item = summary(entry.folder, entry.status())
         groups["failed" if item.activity == "ended" else item.activity].append(item)

@@ -30,6 +30,10 @@ export const MISSING_MESSAGE =
 export const FORBIDDEN_MESSAGE =
   "You are not allowed to use pop-nb on this server (Jupyter's authorizer refused the 'pop' resource).";
 
+function messageOf(failure: Failure, otherwise: string): string {
+  return failure === 'missing' ? MISSING_MESSAGE : failure === 'forbidden' ? FORBIDDEN_MESSAGE : otherwise;
+}
+
 function failureOf(status: number, body: { error?: string } | null): Failure {
   if (status === 403) {
     return 'forbidden';
@@ -83,12 +87,7 @@ export class PopAPI {
     }
     if (!response.ok) {
       const failure = failureOf(response.status, body);
-      const message =
-        failure === 'missing'
-          ? MISSING_MESSAGE
-          : failure === 'forbidden'
-            ? FORBIDDEN_MESSAGE
-            : (body?.message ?? `${response.status} ${response.statusText}`);
+      const message = messageOf(failure, body?.message ?? `${response.status} ${response.statusText}`);
       throw new PopApiError(response.status, failure, message);
     }
     return body as T;
@@ -161,11 +160,7 @@ export async function followEvents(api: PopAPI, callbacks: StreamCallbacks, sign
       const response = await ServerConnection.makeRequest(api.url('events'), { headers, signal }, api.settings);
       if (!response.ok || !response.body) {
         const failure = failureOf(response.status, null);
-        error = new PopApiError(
-          response.status,
-          failure,
-          failure === 'missing' ? MISSING_MESSAGE : failure === 'forbidden' ? FORBIDDEN_MESSAGE : `${response.status}`
-        );
+        error = new PopApiError(response.status, failure, messageOf(failure, `${response.status}`));
         if (failure === 'missing' || failure === 'forbidden') {
           callbacks.onDrop(error);
           return;

@@ -9,7 +9,7 @@ import React, { useEffect, useReducer, useState } from 'react';
 
 import { PopAPI } from './api';
 import { JobsModel } from './model';
-import { runsByCell, SHORT, STAGES } from './grid';
+import { labPath, runsByCell, SHORT, STAGES } from './grid';
 import { actionsFor, whereNow } from './state';
 import { JobDetail } from './types';
 
@@ -66,9 +66,10 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
     return <div className="pop-JobView-body">{problem ?? `Loading ${id}…`}</div>;
   }
 
-  const openRun = (notebook: string | null) => {
-    if (notebook && job.lab_dir !== null) {
-      open(job.lab_dir ? `${job.lab_dir}/${notebook}` : notebook);
+  const openFile = (relative: string | null) => {
+    const path = relative ? labPath(job, relative) : null;
+    if (path !== null) {
+      open(path);
     }
   };
   const act = async (what: string, action: () => Promise<unknown>) => {
@@ -178,7 +179,7 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
           )}
           {job.error.fix && <div className="pop-Error-fix">Fix: {job.error.fix}</div>}
           {job.error.notebook && job.lab_dir !== null && (
-            <button className="jp-mod-styled" onClick={() => openRun(job.error!.notebook)}>
+            <button className="jp-mod-styled" onClick={() => openFile(job.error!.notebook)}>
               Open the failed notebook
             </button>
           )}
@@ -216,7 +217,7 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
                     data-task={task}
                     data-stage={stage}
                     title={`${task} / ${last.key}: ${last.state}${last.notebook ? '\nopen ' + last.notebook : ''}`}
-                    onClick={() => openRun(last.notebook)}
+                    onClick={() => openFile(last.notebook)}
                   >
                     {runs.length > 1 ? `×${runs.length}` : ''}
                   </td>
@@ -240,7 +241,7 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
                   data-notebook={run.notebook}
                   onClick={event => {
                     event.preventDefault();
-                    openRun(run.notebook);
+                    openFile(run.notebook);
                   }}
                 >
                   {run.task} / {run.key}
@@ -268,7 +269,7 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
                     href="#"
                     onClick={event => {
                       event.preventDefault();
-                      open(`${job.lab_dir ? job.lab_dir + '/' : ''}products/${product}`);
+                      openFile(`products/${product}`);
                     }}
                   >
                     {product}

@@ -28,7 +28,7 @@ function Form(props: { widget: RunForm }): JSX.Element {
 
   useEffect(() => {
     const { seed, problem } = parseSeed(text);
-    widget.update_(slug, text, seed, problem);
+    widget.record(slug, text, seed, problem);
     if (!seed) {
       setVerdict(problem);
       return;
@@ -36,8 +36,8 @@ function Form(props: { widget: RunForm }): JSX.Element {
     setChecking(true);
     const timer = window.setTimeout(() => {
       widget.api.check(slug, seed).then(
-        () => (setVerdict(null), widget.update_(slug, text, seed, null)),
-        reason => (setVerdict(reason.message), widget.update_(slug, text, seed, reason.message))
+        () => (setVerdict(null), widget.record(slug, text, seed, null)),
+        reason => (setVerdict(reason.message), widget.record(slug, text, seed, reason.message))
       ).finally(() => setChecking(false));
     }, 300);
     return () => window.clearTimeout(timer);
@@ -124,7 +124,7 @@ export class RunForm extends ReactWidget {
   problem: string | null;
   value: FormValue;
 
-  update_(pipeline: string, text: string, seed: Record<string, unknown> | null, problem: string | null): void {
+  record(pipeline: string, text: string, seed: Record<string, unknown> | null, problem: string | null): void {
     this.text = text;
     this.problem = problem;
     this.value = { pipeline, seed, problem };

@@ -9,11 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +17,9 @@ from typing import Any
 import nbformat
 import pytest
 
+from pop_nb.testing.lab import CHROMIUM, DRIVER, chromium, jupyter_lab
 from tests.conftest import REPO, wait_for
 
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
@@ -35,51 +31,10 @@ ARTIFACTS = REPO / "artifacts" / "browser"
 TOKEN = "pop-browser-test-token"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_lab(tmp_path: Path, root: Path, config: dict[str, Any] | None = None) -> Iterator[str]:
-    """``jupyter lab`` serving ``root``, with a token (and --allow-root, as CI is root); yields its URL.
-    ``config`` goes in a config folder of its own (it wins over the installed ``jupyter-config``)."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POP_")}
-    if config is not None:
-        (tmp_path / "config").mkdir()
-        (tmp_path / "config" / "jupyter_server_config.json").write_text(json.dumps(config))
-        env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter",
-            "lab",
-            "--no-browser",
-            f"--port={port}",
-            "--ip=127.0.0.1",
-            f"--IdentityProvider.token={TOKEN}",
-            f"--ServerApp.root_dir={root}",
-            "--allow-root",
-            "--LabApp.expose_app_in_browser=True",
-            "--ServerApp.disable_check_xsrf=False",
-            "--LabApp.news_url=None",  # no "get notified about Jupyter news?" toast over the page
-            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",  # no layout restored from another run
-            f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
-        ],
-        cwd=root,
-        env=env,
-        stdout=(tmp_path / "lab.log").open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _up(f"{url}/api/status?token={TOKEN}"), timeout=60)
+    """JupyterLab serving ``root`` with the tests' token; yields its URL."""
+    with jupyter_lab(root, tmp_path, TOKEN, config) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 @pytest.fixture
@@ -101,34 +56,10 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         yield url, root
 
 
-def _up(url: str) -> bool:
-    try:
-        return urllib.request.urlopen(url, timeout=2).status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture
-def browser() -> Iterator[object]:
-    os.environ.setdefault("SE_OFFLINE", "true")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or "/usr/bin/chromium"
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--window-size=1400,1000",
-        "--disable-dev-shm-usage",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER or "/usr/bin/chromedriver"), options=options)
-    driver.implicitly_wait(0)
-    yield driver
-    driver.quit()
+def browser() -> Iterator[Any]:
+    with chromium() as driver:
+        yield driver
 
 
 def shot(driver: object, name: str) -> None:

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { runsByCell } from '../grid';
+import { labPath, runsByCell } from '../grid';
 import { parseSeed, startingText } from '../seed';
 import { JobDetail, PipelineInfo, StageView } from '../types';
 import { job } from './fixtures';
@@ -59,4 +59,11 @@ test('the grid keeps every run of a stage, refine passes included, in order', ()
   );
   assert.equal(cells.get('b\u0000inference')!.length, 1);
   assert.equal(cells.get('a\u0000inference'), undefined);
+});
+
+test("a job's files are named as Lab names them, or not at all outside its root", () => {
+  const detail = { ...job(), lab_dir: 'data/complete/j1' } as JobDetail;
+  assert.equal(labPath(detail, 'tasks/a/04-inference.ipynb'), 'data/complete/j1/tasks/a/04-inference.ipynb');
+  assert.equal(labPath({ ...detail, lab_dir: '' }, 'products/r.md'), 'products/r.md'); // Lab serves the job folder itself
+  assert.equal(labPath({ ...detail, lab_dir: null }, 'products/r.md'), null);
 });
