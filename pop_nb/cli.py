@@ -128,9 +128,11 @@ def _parser() -> argparse.ArgumentParser:
 
 # --- commands -----------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from pop_nb.jobs import Job, create_job, parse_seed, start_runner
+    from pop_nb.jobs import Job, create_job, parse_seed
+    from pop_nb.orchestrator.executors import get_executor, submit
 
     settings = load_settings()
+    executor = get_executor(settings)
     if args.seed:
         raw = _read_json(args.seed)
         raw.setdefault("pipeline", args.slug)
@@ -142,16 +144,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         seed = parse_seed({"pipeline": args.slug, "data": _parse_data(args.data)}, "--data")
     folder = create_job(settings, seed, args.id, where=str(args.seed or "--data"))
-    job = Job(folder.job_id, settings, start_runner(settings, folder.job_id))
+    job = Job(folder.job_id, settings, submit(settings, folder.job_id, executor))
     return follow_job(job, args.quiet)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from pop_nb.jobs import Job, reset_for_resume, start_runner
+    from pop_nb.jobs import Job, reset_for_resume
+    from pop_nb.orchestrator.executors import get_executor, submit
 
     settings = load_settings()
+    executor = get_executor(settings)
     reset_for_resume(settings, args.job_id, args.from_task, args.budget_usd)
-    return follow_job(Job(args.job_id, settings, start_runner(settings, args.job_id)), args.quiet)
+    return follow_job(Job(args.job_id, settings, submit(settings, args.job_id, executor)), args.quiet)
 
 
 def cmd_orchestrate(args: argparse.Namespace) -> int:
@@ -180,14 +184,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from pop_nb.jobs import Job, approve_gate, start_runner
+    from pop_nb.jobs import Job, approve_gate
+    from pop_nb.orchestrator.executors import get_executor, submit
 
     settings = load_settings()
+    executor = get_executor(settings)
     approve_gate(settings, args.job_id)
-    runner = start_runner(settings, args.job_id)
-    job = Job(args.job_id, settings, runner)
+    handle = submit(settings, args.job_id, executor)
+    job = Job(args.job_id, settings, handle)
     if args.detach:
-        print(f"approved: job {args.job_id} goes on (pid {runner.pid}); `pop status {args.job_id}`")
+        print(f"approved: job {args.job_id} goes on ({handle.executor}); `pop status {args.job_id}`")
         return 0
     return follow_job(job, args.quiet)
 
@@ -220,7 +226,7 @@ def follow_job(job: Any, quiet: bool) -> int:
 def _watch(job: Any, show: Any, poll_s: float) -> JobStatus:
     """Call ``show(status, elapsed)`` every ``poll_s`` until the runner exits; return the final status."""
     started = time.monotonic()
-    while job.process.poll() is None:
+    while not job.handle.ended():
         show(job.wait(timeout=poll_s), time.monotonic() - started)
     return job.status  # type: ignore[no-any-return]
 

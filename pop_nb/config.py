@@ -7,7 +7,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -57,7 +57,29 @@ class PopSettings(BaseSettings):
         default=3, ge=0, description="Times the daemon restarts a job whose runner died before failing it."
     )
     max_parallel_tasks: int = Field(default=4, ge=1, description="Independent tasks of one job run at once.")
-    executor: str = Field(default="local", description="Where jobs run: local (child processes here).")
+    executor: str = Field(
+        default="local",
+        description="Where jobs run: local (child processes here), celery (workers started with "
+        "`pop worker`), or any executor a package declares in the pop_nb.executors entry point group.",
+    )
+    broker_url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="The Celery broker (Redis) for the celery executor."
+    )
+    queue: str = Field(
+        default="pop",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Celery queue of jobs whose pipeline names none.",
+    )
+    spill_to: str | None = Field(
+        default=None,
+        description="Local first with spill-over: the daemon runs up to max_running_jobs here and hands the "
+        "rest to this executor (e.g. celery).",
+    )
+    visibility_timeout_s: float = Field(
+        default=3600,
+        gt=0,
+        description="Celery/Redis: a job taken by a worker that died goes to another worker after this long.",
+    )
     kernel_startup_timeout_s: float = Field(default=60, gt=0, description="Wait for a stage kernel to start.")
     notebook_autosave_s: float = Field(
         default=10,
@@ -72,16 +94,6 @@ class PopSettings(BaseSettings):
         default_factory=dict,
         description="Price overrides per model: {input_cost_per_token, output_cost_per_token, ...}.",
     )
-
-    @field_validator("executor")
-    @classmethod
-    def _known_executor(cls, value: str) -> str:
-        if value != "local":
-            raise ValueError(
-                f"executor {value!r} is not available: the only executor so far is 'local'. "
-                "Fix: unset POP_EXECUTOR (or remove executor from pop.toml)"
-            )
-        return value
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> PopSettings:
@@ -111,7 +123,7 @@ class PopSettings(BaseSettings):
 
 
 # POP_* variables read outside the settings model (by the provider that needs them).
-_OTHER_VARIABLES = frozenset({"POP_CLAUDE_PATH", "POP_RUNNER_JOB"})
+_OTHER_VARIABLES = frozenset({"POP_CLAUDE_PATH", "POP_RUNNER_JOB", "POP_WORKER"})
 
 
 def _refuse_unknown_names() -> None:

@@ -93,6 +93,11 @@ class JobStateError(PopError):
     """An action does not fit the job's current state (e.g. resuming a running job)."""
 
 
+class ExecutorError(PopError):
+    """An executor cannot take jobs: unknown name, broker unreachable, a worker that cannot see the data
+    folder. Raised before anything is dispatched, so nothing is half-submitted."""
+
+
 class ConditionError(PopError):
     """A task ``condition`` is not a safe, parsable expression, or failed to evaluate."""
 
@@ -252,6 +257,7 @@ ERROR_CODES: tuple[tuple[type[Exception], int, int], ...] = (
     (SeedError, 400, 2),
     (PipelineError, 422, 2),
     (JobStateError, 409, 2),
+    (ExecutorError, 503, 2),
     (ConfigError, 500, 2),
     (PopError, 400, 2),
 )

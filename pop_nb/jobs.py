@@ -6,8 +6,6 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,16 +22,15 @@ from pop_nb.models.seed import (
     new_job_id,
     too_deep,
 )
-from pop_nb.models.status import JobStatus
+from pop_nb.models.status import JobStatus, now_iso
 from pop_nb.store.atomic import atomic_write_json, read_json
-from pop_nb.store.jobs import JobFolder, JobStore
-from pop_nb.store.locks import FileLock, is_locked
+from pop_nb.store.jobs import CANCEL_POLL_S, JobFolder, JobStore
 
 if TYPE_CHECKING:
+    from pop_nb.orchestrator.executors.base import JobHandle
     from pop_nb.pipeline.load import Pipeline
 
 _FINAL_STATES = ("done", "failed", "cancelled")
-LOCK_PATIENCE_S = 2.0  # a daemon holds a job's lock only for a moment when it does not start it
 
 
 def parse_seed(data: dict[str, Any], where: str) -> Seed:
@@ -96,47 +93,6 @@ def create_job(
     )
 
 
-def start_runner(settings: PopSettings, job_id: str, lock: FileLock | None = None) -> subprocess.Popen[bytes]:
-    """Start the runner process for ``job_id`` in its own session (process group).
-
-    The job's ``runner.lock`` is taken here and handed down to the runner, so from this call until the
-    runner exits there is no moment when a second runner (another daemon, a ``pop resume``) could take
-    the job. ``lock``: that lock, already taken by the caller. Raises :class:`JobStateError` if a runner
-    already has it. The runner's own output (not the notebooks', which go to stage logs) lands in
-    ``<job>/runner.log``.
-    """
-    folder = JobStore(settings.data).get(job_id)
-    lock = lock or FileLock(folder.runner_lock)
-    deadline = time.monotonic() + LOCK_PATIENCE_S
-    while not lock.acquire() and time.monotonic() < deadline:  # a daemon may be looking at the job
-        time.sleep(0.02)
-    if not lock.held:
-        raise JobStateError(f"job {job_id} already has a runner. Fix: wait for it, or `pop cancel {job_id}`.")
-    env = {**os.environ, "POP_ROOT": str(settings.root), "POP_DATA_DIR": str(settings.data)}
-    fd = lock.hand_over()
-    try:
-        with open(folder.path / "runner.log", "ab") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "pop_nb.execution.runner_main", job_id, "--lock-fd", str(fd)],
-                env=env,
-                cwd=str(settings.root),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                pass_fds=(fd,),
-            )
-    except BaseException:
-        lock.release()
-        raise
-    finally:
-        lock.forget()
-
-
-def runner_alive(folder: JobFolder) -> bool:
-    """True if a runner holds this job's ``runner.lock`` (the OS drops it when the runner dies)."""
-    return is_locked(folder.runner_lock)
-
-
 def reset_for_resume(
     settings: PopSettings, job_id: str, from_task: str | None = None, budget_usd: float | None = None
 ) -> JobFolder:
@@ -152,10 +108,11 @@ def reset_for_resume(
 
     store = JobStore(settings.data)
     folder = store.get(job_id)
-    if runner_alive(folder):
+    if folder.has_runner():
         raise JobStateError(
             f"job {job_id} is running (pid in {folder.runner_file}). Fix: wait, or `pop cancel {job_id}`."
         )
+    folder.cancel_file.unlink(missing_ok=True)  # a cancel asked for an earlier run is not for this one
     status = folder.read_status()
     if folder.place == "current" and status.state in ("pending", "running") and from_task is None:
         # its runner died (a crash, kill -9): go on from the interrupted stage, keeping all done work
@@ -291,12 +248,14 @@ def reject_gate(settings: PopSettings, job_id: str, reason: str | None = None) -
 
 
 def cancel_job(settings: PopSettings, job_id: str, grace_s: float = 10.0) -> bool:
-    """Stop a job: SIGTERM its runner's process group, SIGKILL after ``grace_s``; a job not yet started
-    (queued, or waiting at a gate) is cancelled on the spot. Either way it ends ``cancelled`` in
+    """Stop a job, wherever its runner runs: on this machine, SIGTERM its process group (SIGKILL after
+    ``grace_s``); on another (a Celery worker), ask it through ``cancel.request`` in the shared job
+    folder, which the runner checks at every heartbeat. A job not yet started (queued, dispatched to a
+    queue, or waiting at a gate) is cancelled on the spot. Either way it ends ``cancelled`` in
     ``failed/`` (resumable). False if the job had already ended."""
     store = JobStore(settings.data)
     folder = store.get(job_id)
-    if runner_alive(folder):
+    if folder.has_runner():
         _stop_runner(folder, grace_s)
     folder = store.get(job_id)  # the runner moves it when it ends
     if folder.place != "current":
@@ -304,6 +263,12 @@ def cancel_job(settings: PopSettings, job_id: str, grace_s: float = 10.0) -> boo
     status = folder.read_status()
     if status.state in _FINAL_STATES:
         return False
+    if folder.has_runner():
+        raise JobStateError(
+            f"job {job_id}: its runner on {_runner_info(folder).get('host', 'another host')} did not stop "
+            f"within {grace_s:g} s of the cancel request. Fix: check that machine's worker, then cancel "
+            "again."
+        )
     from pop_nb.models.status import ErrorInfo
 
     # never started, or its runner was killed before it could write the end: write it here
@@ -312,13 +277,30 @@ def cancel_job(settings: PopSettings, job_id: str, grace_s: float = 10.0) -> boo
     return True
 
 
+def _runner_info(folder: JobFolder) -> dict[str, Any]:
+    try:
+        info = read_json(folder.runner_file)
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
 def _stop_runner(folder: JobFolder, grace_s: float) -> None:
+    from pop_nb.orchestrator.executors.base import this_host
+
     deadline = time.monotonic() + 5
     while not folder.runner_file.exists() and time.monotonic() < deadline:  # a runner just starting
         time.sleep(0.05)
+    info = _runner_info(folder)
+    if info.get("host") not in (None, this_host()):
+        atomic_write_json(folder.cancel_file, {"requested_at": now_iso(), "by": this_host()})
+        deadline = time.monotonic() + grace_s + 2 * CANCEL_POLL_S
+        while folder.has_runner() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return
     try:
-        pgid = int(read_json(folder.runner_file)["pgid"])
-    except (OSError, ValueError, KeyError):
+        pgid = int(info["pgid"])
+    except (KeyError, TypeError, ValueError):
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGTERM)
@@ -338,11 +320,11 @@ class Job:
     """A handle on one job: its status, outputs and executed notebooks, wherever its folder is now."""
 
     def __init__(
-        self, job_id: str, settings: PopSettings | None = None, process: subprocess.Popen[bytes] | None = None
+        self, job_id: str, settings: PopSettings | None = None, handle: JobHandle | None = None
     ) -> None:
         self.id = check_job_id(job_id)
         self.settings = settings or load_settings()
-        self.process = process
+        self.handle = handle  # from the executor that was given the job by this process, if any
 
     def __repr__(self) -> str:
         st = self.status
@@ -405,26 +387,26 @@ class Job:
         return self.folder.usage()
 
     def wait(self, timeout: float | None = None, poll_s: float = 0.2) -> JobStatus:
-        """Block until the job is done, failed or cancelled (or ``timeout`` seconds pass)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        """Block until the job ends (done, failed, cancelled, or waiting at a gate) or ``timeout``
+        seconds pass; its status then."""
+        from pop_nb.orchestrator.executors.base import JobHandle
+
+        handle = self.handle or JobHandle(self.settings, self.id, "unknown")
+        handle.wait(timeout, poll_s)
         while True:
             try:
-                st = self.status
+                return self.status
             except FileNotFoundError:  # caught between a folder move and its re-read
-                time.sleep(poll_s)
-                continue
-            # Our own runner: wait for it to exit (it moves the folder after writing the final state);
-            # if it was killed mid-job, the files say how far it got. Someone else's: the state decides.
-            ended = st.state in _FINAL_STATES if self.process is None else self.process.poll() is not None
-            if ended or (deadline is not None and time.monotonic() > deadline):
-                return st
-            time.sleep(poll_s)
+                time.sleep(0.02)
 
     def resume(self, from_task: str | None = None, wait: bool = True, budget_usd: float | None = None) -> Job:
         """Run the job again from ``from_task`` (default: its failed tasks); calls it already paid for
         are answered from its ledger at $0. ``budget_usd`` raises (or lowers) its budget."""
+        from pop_nb.orchestrator.executors import get_executor, submit
+
+        executor = get_executor(self.settings)
         reset_for_resume(self.settings, self.id, from_task, budget_usd)
-        self.process = start_runner(self.settings, self.id)
+        self.handle = submit(self.settings, self.id, executor)
         if wait:
             self.wait()
         return self
@@ -447,14 +429,17 @@ def run(
     ``wait=True`` blocks until the job ends; ``wait=False`` returns at once (``job.wait()`` later).
     A task that crashes, or even calls ``os._exit``, cannot take down the calling kernel.
     """
+    from pop_nb.orchestrator.executors import get_executor, submit
+
     settings = load_settings(root)
+    executor = get_executor(settings)
     if seed is not None:
         raw = seed if isinstance(seed, dict) else loads_seed(Path(seed).read_bytes(), str(seed))
         parsed = parse_seed({"pipeline": pipeline, **raw}, "seed")
     else:
         parsed = parse_seed({"pipeline": pipeline, "data": data or {}}, "data")
     folder = create_job(settings, parsed, job_id, where="seed" if seed is not None else "data")
-    job = Job(folder.job_id, settings, start_runner(settings, folder.job_id))
+    job = Job(folder.job_id, settings, submit(settings, folder.job_id, executor))
     if wait:
         if not _in_notebook():
             job.wait()

@@ -34,13 +34,11 @@ MAX_PAGE = 500
 
 def activity(folder: JobFolder, status: JobStatus) -> Activity:
     """What the job is doing now, from where it is, its state and whether a runner holds its lock."""
-    from pop_nb.jobs import runner_alive
-
     if folder.place != "current":
         return "ended"
     if status.state == "waiting":
         return "waiting"
-    return "running" if runner_alive(folder) else "queued"
+    return "running" if folder.has_runner() else "queued"
 
 
 def summary(folder: JobFolder, status: JobStatus | None = None) -> JobSummary:
@@ -254,21 +252,25 @@ def start_job(
     job_id: str | None = None,
 ) -> JobSummary:
     """Check the seed, make the job and start its runner (it goes on in its own process)."""
-    from pop_nb.jobs import create_job, start_runner
+    from pop_nb.jobs import create_job
+    from pop_nb.orchestrator.executors import get_executor, submit
 
+    executor = get_executor(settings)
     parsed = _seed(pipeline, {"data": data or {}} if seed is None else seed)
     folder = create_job(settings, parsed, job_id, where="the seed")
-    start_runner(settings, folder.job_id)
+    submit(settings, folder.job_id, executor)
     return summary(JobStore(settings.data).get(folder.job_id))
 
 
 def resume_job(
     settings: PopSettings, job_id: str, from_task: str | None = None, budget_usd: float | None = None
 ) -> JobSummary:
-    from pop_nb.jobs import reset_for_resume, start_runner
+    from pop_nb.jobs import reset_for_resume
+    from pop_nb.orchestrator.executors import get_executor, submit
 
+    executor = get_executor(settings)
     reset_for_resume(settings, job_id, from_task, budget_usd)
-    start_runner(settings, job_id)
+    submit(settings, job_id, executor)
     return summary(JobStore(settings.data).get(job_id))
 
 
@@ -282,10 +284,12 @@ def cancel(settings: PopSettings, job_id: str, grace_s: float = 10.0) -> JobSumm
 
 
 def approve(settings: PopSettings, job_id: str) -> JobSummary:
-    from pop_nb.jobs import approve_gate, start_runner
+    from pop_nb.jobs import approve_gate
+    from pop_nb.orchestrator.executors import get_executor, submit
 
+    executor = get_executor(settings)
     approve_gate(settings, job_id)
-    start_runner(settings, job_id)
+    submit(settings, job_id, executor)
     return summary(JobStore(settings.data).get(job_id))
 
 

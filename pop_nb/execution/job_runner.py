@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,9 @@ from pop_nb.pipeline.conditions import Condition
 from pop_nb.pipeline.load import Pipeline
 from pop_nb.pipeline.task_notebook import load_task_notebook
 from pop_nb.store.atomic import atomic_write_bytes, atomic_write_json, read_json
-from pop_nb.store.jobs import JobFolder, JobStore
+from pop_nb.store.jobs import CANCEL_POLL_S, HEARTBEAT_S, JobFolder, JobStore
 from pop_nb.store.usage import UsageTally
 
-HEARTBEAT_S = 5.0
 SKIP_CONDITION = "condition"
 SKIP_UPSTREAM = "upstream"
 SKIP_UNUSED_FALLBACK = "unused_fallback"
@@ -75,6 +75,9 @@ class JobRunner:
             st = self.status
             st.state, st.error, st.ended_at = "running", None, None
             st.started_at = st.started_at or now_iso()
+            dispatch = self.job.read_dispatch()
+            st.executor = dispatch.executor if dispatch else "local"
+            st.host, st.worker = os.uname().nodename, os.environ.get("POP_WORKER")
             for name in self.pipeline.spec.tasks:
                 st.tasks.setdefault(name, TaskStatus())
             for name, task in st.tasks.items():
@@ -94,10 +97,17 @@ class JobRunner:
         return self._finish()
 
     def _heartbeat(self, started_at: str) -> None:
-        while not self._ended.wait(HEARTBEAT_S):
-            with self._lock:
-                if self.job.path.exists():
-                    self._beat(started_at)
+        """Beat every ``HEARTBEAT_S``; and cancel when ``cancel.request`` appears (a cancel from another
+        machine, which cannot signal this process)."""
+        last = time.monotonic()
+        while not self._ended.wait(CANCEL_POLL_S):
+            if not self.cancelled.is_set() and self.job.cancel_file.exists():
+                self.cancel()
+            if time.monotonic() - last >= HEARTBEAT_S:
+                last = time.monotonic()
+                with self._lock:
+                    if self.job.path.exists():
+                        self._beat(started_at)
 
     def _beat(self, started_at: str) -> None:
         """``runner.json``: who runs the job, where, and that it is still alive (``heartbeat_at``)."""
@@ -107,6 +117,7 @@ class JobRunner:
                 "pid": os.getpid(),
                 "pgid": os.getpgid(0),
                 "host": os.uname().nodename,
+                "worker": os.environ.get("POP_WORKER"),
                 "started_at": started_at,
                 "heartbeat_at": now_iso(),
             },

@@ -23,6 +23,7 @@ EventStatus = Literal[
     "approved",
     "rejected",
     "recovered",
+    "dispatched",
 ]
 
 
@@ -84,3 +85,17 @@ class RunRecord(BaseModel):
     output_tokens: int
     cost_usd: float
     unpriced_calls: int = 0
+    executor: str | None = None
+    host: str | None = None
+    worker: str | None = None
+
+
+class Dispatch(BaseModel):
+    """``dispatch.json``: the executor a job was last handed to. Whoever finds the job unattended
+    (the daemon, a batch) leaves it to that executor unless it is ``local``."""
+
+    executor: str
+    queue: str | None = None
+    ticket: str | None = Field(default=None, description="The executor's id for the job (a Celery task id).")
+    by: str = Field(description="The host that dispatched it.")
+    at: str = Field(default_factory=now_iso)

@@ -124,6 +124,9 @@ class JobStatus(BaseModel):
     tasks: dict[str, TaskStatus] = Field(default_factory=dict)
     resumes: int = 0
     recoveries: int = Field(default=0, description="Times a dead runner's job was picked up again.")
+    executor: str | None = Field(default=None, description="The executor that ran it last: local, celery.")
+    host: str | None = Field(default=None, description="The machine its runner ran on last.")
+    worker: str | None = Field(default=None, description="The Celery worker (name@host) that ran it, if any.")
 
     @property
     def waiting_gates(self) -> list[str]:

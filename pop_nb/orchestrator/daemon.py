@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -20,9 +19,11 @@ from types import FrameType
 from typing import Any
 
 from pop_nb.config import PopSettings
-from pop_nb.errors import JobStateError
+from pop_nb.errors import ExecutorError, JobStateError
 from pop_nb.models.seed import shown_name
 from pop_nb.models.status import JobStatus
+from pop_nb.orchestrator.executors import Executor, JobHandle, get_executor
+from pop_nb.orchestrator.executors.base import this_host
 from pop_nb.orchestrator.intake import Intake
 from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.locks import FileLock
@@ -54,7 +55,10 @@ class Orchestrator:
         self.name = f"{os.uname().nodename}-{os.getpid()}-{secrets.token_hex(3)}"
         self.lock = FileLock(self.home / "daemons" / f"{self.name}.lock")
         self.intake = Intake(settings, self.home / "claims" / self.name)
-        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.executor = get_executor(settings)
+        self.spill = get_executor(settings, settings.spill_to) if settings.spill_to else None
+        self.children: dict[str, JobHandle] = {}  # runners this daemon started on this machine
+        self.complaints: set[str] = set()  # executor errors, reported once each
         self.claimed: set[str] = set()  # jobs this daemon made: started at once, no freshness wait
         self.strays: set[str] = set()  # files in pending/ that are not seeds, reported once each
         self.troubled: set[str] = set()  # seeds that raised before they could be claimed, reported once
@@ -68,9 +72,13 @@ class Orchestrator:
         self.lock.acquire()
         self._signals()
         observer = self._observe() if self.watch else None
-        self._say(
-            f"orchestrating {self.settings.data} as {self.name} (max {self.settings.max_running_jobs} jobs)"
+        where = (
+            f"dispatching to {self.executor.name}"
+            if self.executor.remote
+            else f"max {self.settings.max_running_jobs} jobs here"
+            + (f", the rest to {self.spill.name}" if self.spill else "")
         )
+        self._say(f"orchestrating {self.settings.data} as {self.name} ({where})")
         try:
             self._recover_claims()
             while True:
@@ -90,6 +98,9 @@ class Orchestrator:
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=5)
+            for executor in (self.executor, self.spill):
+                if executor is not None:
+                    executor.close()
             self.lock.release()
             self.lock.path.unlink(missing_ok=True)
             if self.intake.claim_dir.is_dir() and not any(self.intake.claim_dir.iterdir()):
@@ -182,24 +193,26 @@ class Orchestrator:
 
     # -- runners ------------------------------------------------------------------------------------
     def _reap(self) -> None:
-        for job_id, proc in list(self.children.items()):
-            code = proc.poll()
-            if code is not None:
+        for job_id, handle in list(self.children.items()):
+            if handle.ended():
                 del self.children[job_id]
                 self.claimed.discard(job_id)
+                code = handle.process.returncode if handle.process else None
                 self._say(f"runner of {job_id} exited ({code})")
 
     def _schedule(self) -> None:
-        """Start queued jobs (oldest first) and recover dead runners' jobs, up to the cap."""
-        live, queue, self.unfinished = 0, [], 0
+        """Start queued jobs (oldest first) and recover dead runners' jobs: up to the cap on this
+        machine, the rest to the spill-over executor if there is one; everything, with a remote
+        executor. A job handed to a remote executor is that executor's to run and to recover."""
+        here, queue, self.unfinished = 0, [], 0
         for folder in self.store.jobs(("current",)):
             lock = FileLock(folder.runner_lock)
             try:
                 taken = lock.acquire()
             except FileNotFoundError:  # it moved on meanwhile
                 continue
-            if not taken:
-                live += 1  # a runner has it (ours, another daemon's, a `pop run`)
+            if not taken:  # a runner has it (ours, another daemon's, a `pop run`, a worker's)
+                here += _runs_here(folder)
                 self.unfinished += 1
                 continue
             try:
@@ -216,14 +229,21 @@ class Orchestrator:
                 queue.append((ready, folder, lock))
         queue.sort(key=lambda item: item[0])
         for (order, _), folder, lock in queue:
-            if live >= self.settings.max_running_jobs or self.stopping.is_set():
+            executor = self._where(here)
+            if executor is None or self.stopping.is_set():
                 lock.release()
                 continue
             if order == RECOVER and not self._recover(folder):
                 lock.release()
                 continue
-            self._start(folder, lock)
-            live += 1
+            if self._start(executor, folder, lock) and not executor.remote:
+                here += 1
+
+    def _where(self, here: int) -> Executor | None:
+        """Where the next job goes, with ``here`` runners already on this machine; None: nowhere now."""
+        if self.executor.remote or here < self.settings.max_running_jobs:
+            return self.executor
+        return self.spill
 
     def _recover(self, folder: JobFolder) -> bool:
         from pop_nb.jobs import recover
@@ -241,22 +261,34 @@ class Orchestrator:
             return None
         if status.state == "waiting":
             return None
+        dispatch = folder.read_dispatch()
+        if dispatch is not None and dispatch.executor != "local":  # its executor looks after it
+            return None
         if status.state == "running":  # and nobody holds its lock: the runner died
             return (RECOVER, status.created_at)
         if folder.job_id not in self.claimed and _age_s(status.updated_at) < FRESH_S:
             return None
         return (QUEUED, status.created_at)
 
-    def _start(self, folder: JobFolder, lock: FileLock) -> None:
-        from pop_nb.jobs import start_runner
-
+    def _start(self, executor: Executor, folder: JobFolder, lock: FileLock) -> bool:
         try:
-            proc = start_runner(self.settings, folder.job_id, lock=lock)
+            handle = executor.submit(folder.job_id, lock=lock)
         except (JobStateError, OSError) as exc:
+            lock.release()
             self._say(f"could not start {folder.job_id}: {exc}")
-            return
-        self.children[folder.job_id] = proc
-        self._say(f"started {folder.job_id} (runner pid {proc.pid})")
+            return False
+        except ExecutorError as exc:  # a broker that does not answer: the job stays queued here
+            lock.release()
+            if str(exc) not in self.complaints:
+                self.complaints.add(str(exc))
+                self._say(f"could not dispatch {folder.job_id} to {executor.name}: {exc}")
+            return False
+        if handle.process is not None:
+            self.children[folder.job_id] = handle
+            self._say(f"started {folder.job_id} (runner pid {handle.process.pid})")
+        else:
+            self._say(f"dispatched {folder.job_id} to {executor.name} ({handle.ticket})")
+        return True
 
     def _idle(self) -> bool:
         """Nothing left for ``--once``: no seed waiting, no job in current/ that is not done or gated."""
@@ -265,6 +297,16 @@ class Orchestrator:
     def _say(self, message: str) -> None:
         stamp = time.strftime("%H:%M:%S")
         print(f"{stamp} {message}", file=self.out, flush=True)
+
+
+def _runs_here(folder: JobFolder) -> bool:
+    """Its runner is on this machine (a job just claimed has no runner.json yet: it is starting here)."""
+    from pop_nb.store.atomic import read_json
+
+    try:
+        return bool(read_json(folder.runner_file).get("host", this_host()) == this_host())
+    except (OSError, ValueError, AttributeError):
+        return True
 
 
 def _age_s(iso: str) -> float:

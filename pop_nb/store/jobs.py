@@ -11,7 +11,7 @@ from typing import Any, Literal, cast
 
 from pop_nb.errors import JobNotFound, JobStateError
 from pop_nb.models.pipeline import stage_number
-from pop_nb.models.records import Event, EventStatus, RunRecord
+from pop_nb.models.records import Dispatch, Event, EventStatus, RunRecord
 from pop_nb.models.seed import Seed, check_job_id
 from pop_nb.models.status import JobStatus, TaskStatus, now_iso
 from pop_nb.store.atomic import (
@@ -22,6 +22,9 @@ from pop_nb.store.atomic import (
     read_json,
     read_jsonl,
 )
+
+HEARTBEAT_S = 5.0  # a runner rewrites runner.json this often
+CANCEL_POLL_S = 0.5  # and looks for cancel.request this often
 
 Place = Literal["current", "complete", "failed"]
 PLACES: tuple[Place, ...] = ("current", "complete", "failed")
@@ -46,6 +49,8 @@ class JobFolder:
     status_file = property(lambda self: self.path / "tasks-status.json")
     runner_file = property(lambda self: self.path / "runner.json")
     runner_lock = property(lambda self: self.path / "runner.lock")
+    dispatch_file = property(lambda self: self.path / "dispatch.json")  # which executor was given it
+    cancel_file = property(lambda self: self.path / "cancel.request")  # cancel asked from another host
     events_file = property(lambda self: self.path / "events.jsonl")
     usage_file = property(lambda self: self.path / "usage.jsonl")
     products_dir = property(lambda self: self.path / "products")
@@ -89,6 +94,20 @@ class JobFolder:
 
     def read_status(self) -> JobStatus:
         return JobStatus.model_validate(read_json(self.status_file))
+
+    def has_runner(self) -> bool:
+        """True if a runner (on any machine sharing this folder) holds the job's ``runner.lock``; the
+        operating system drops the lock when the runner dies."""
+        from pop_nb.store.locks import is_locked
+
+        return is_locked(self.runner_lock)
+
+    def read_dispatch(self) -> Dispatch | None:
+        """Who the job was last handed to (``dispatch.json``); None if never, or unreadable."""
+        try:
+            return Dispatch.model_validate(read_json(self.dispatch_file))
+        except (OSError, ValueError):
+            return None
 
     def write_status(self, status: JobStatus) -> None:
         status.refresh_progress()
@@ -197,6 +216,7 @@ class JobStore:
             )
         )
         folder.runner_file.unlink(missing_ok=True)
+        folder.cancel_file.unlink(missing_ok=True)
         final = self.move(folder, "complete" if status.state == "done" else "failed")
         self.record_run(final, status)
         return final
@@ -225,6 +245,9 @@ class JobStore:
                 input_tokens=status.totals.input_tokens,
                 output_tokens=status.totals.output_tokens,
                 cost_usd=status.totals.cost_usd,
+                executor=status.executor,
+                host=status.host,
+                worker=status.worker,
             ),
         )
 

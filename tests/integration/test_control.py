@@ -21,7 +21,8 @@ def test_cancel_stops_the_runner_and_its_kernels(project: Project) -> None:
     assert st.state == "cancelled" and job.folder.place == "failed"
     assert st.error.type == "Cancelled"
     wait_for(lambda: kernels_of(project.data) == [], timeout=10)  # none outlives its runner
-    assert job.process.poll() is not None
+    assert job.handle is not None and job.handle.process is not None
+    assert job.handle.process.poll() is not None
 
 
 def test_cli_status_logs_compile_and_pipelines(project: Project) -> None:

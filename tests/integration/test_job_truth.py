@@ -8,7 +8,8 @@ import json
 import pytest
 
 from pop_nb.errors import SeedError
-from pop_nb.jobs import create_job, parse_seed, start_runner
+from pop_nb.jobs import create_job, parse_seed
+from pop_nb.orchestrator.executors import submit
 from tests.conftest import Project, pop, write_notebook
 
 
@@ -61,7 +62,7 @@ def test_a_queued_job_runs_its_snapshot_and_resume_takes_the_new_definition(proj
     job = create_job(settings, parse_seed({"pipeline": "evolving"}, "test"), "snap-1")
     # edited while the job waits in the queue
     write_notebook(folder / "tasks" / "a.ipynb", [("inference", "pop.output('v2')")])
-    start_runner(settings, job.job_id).wait(120)
+    assert submit(settings, job.job_id).wait(120)
     ran = project.job("snap-1")
     assert ran.state == "done" and ran.outputs() == {"a": "v1"}
     assert (ran.path / "pipeline" / "notebooks" / "a.ipynb").is_file()

@@ -1,0 +1,69 @@
+"""Executors, found by name the way papermill finds its engines: every entry point of the
+``pop_nb.executors`` group (``name = "package.module:ExecutorClass"``; pop-nb's own ``local`` and
+``celery`` are declared in its ``pyproject.toml``), plus any registered in-process with
+:func:`register`. ``POP_EXECUTOR`` (or ``--executor``) picks one by name.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from pop_nb.config import PopSettings
+from pop_nb.errors import ExecutorError, did_you_mean
+from pop_nb.orchestrator.executors.base import Executor, JobHandle
+
+GROUP = "pop_nb.executors"
+_registered: dict[str, type[Executor]] = {}
+
+
+def register(name: str, executor: type[Executor]) -> None:
+    """Make ``executor`` available as ``name`` in this process (it wins over an entry point)."""
+    _registered[name] = executor
+
+
+def known_executors() -> list[str]:
+    return sorted({*_registered, *(ep.name for ep in entry_points(group=GROUP))})
+
+
+def executor_class(name: str) -> type[Executor]:
+    if name in _registered:
+        return _registered[name]
+    for ep in entry_points(group=GROUP, name=name):
+        try:
+            found = ep.load()
+        except ImportError as exc:
+            raise ExecutorError(
+                f"executor {name!r} ({ep.value}) cannot be imported: {exc}. "
+                + ("Fix: pip install 'pop-nb[celery]'" if name == "celery" else "Fix: install what it needs")
+            ) from None
+        if not (isinstance(found, type) and issubclass(found, Executor)):
+            raise ExecutorError(f"entry point {name} = {ep.value} ({GROUP}) is not an Executor subclass")
+        return found
+    known = known_executors()
+    listed = ", ".join(known) or "(none: is pop-nb installed, `pip install -e .`?)"
+    raise ExecutorError(
+        f"executor {name!r} is not known.{did_you_mean(name, known)} "
+        f"Fix: set POP_EXECUTOR (or --executor) to one of: {listed}"
+    )
+
+
+def get_executor(settings: PopSettings, name: str | None = None) -> Executor:
+    """The executor ``name`` (default: ``settings.executor``, i.e. ``POP_EXECUTOR``), checked ready to
+    take jobs (:meth:`Executor.check`: a broker that answers): get it before making a job, so that a
+    wrong name or a dead broker leaves nothing half-submitted."""
+    executor = executor_class(name or settings.executor)(settings)
+    executor.check()
+    return executor
+
+
+def submit(settings: PopSettings, job_id: str, executor: Executor | None = None) -> JobHandle:
+    """Hand ``job_id`` (in ``current/``) to ``executor`` (default: the configured one): what ``pop run``,
+    ``pop resume``, ``pop approve``, a notebook's ``pop_nb.run()`` and the server's start/resume do."""
+    executor = executor or get_executor(settings)
+    try:
+        return executor.submit(job_id)
+    finally:
+        executor.close()
+
+
+__all__ = ["Executor", "JobHandle", "executor_class", "get_executor", "known_executors", "register", "submit"]
