@@ -83,6 +83,34 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--no-watch", action="store_true", help="poll only (network file systems)")
     c.set_defaults(func=cmd_orchestrate)
 
+    c = sub.add_parser(
+        "batch",
+        help="run one pipeline over many seeds: plan, dispatch, execute, verify (again: resume it)",
+        description="Check every seed, then run a job per seed, at most --concurrency at once, through "
+        "the executor; print a summary (done, failed, cost, slowest tasks, how to resume each failure). "
+        "The same command again resumes the batch: done jobs are kept, failed ones resumed.",
+    )
+    c.add_argument("slug")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--seeds", type=Path, help="a JSON Lines file: one seed per line")
+    src.add_argument("--glob", help="seed files, e.g. 'seeds/*.json' (quote it)")
+    c.add_argument("--concurrency", type=int, help="jobs at once (default: POP_MAX_RUNNING_JOBS)")
+    c.add_argument("--executor", help="local, celery, ... (default: POP_EXECUTOR)")
+    c.add_argument("--name", help="the batch's name (default: from the pipeline and the seeds' source)")
+    c.add_argument("--json", action="store_true", help="print the summary as JSON")
+    c.set_defaults(func=cmd_batch)
+
+    c = sub.add_parser(
+        "worker",
+        help="run jobs of the celery executor on this machine (a Celery worker; needs pop-nb[celery])",
+        description="A Celery worker that runs the jobs dispatched to its queues (POP_EXECUTOR=celery, "
+        "POP_BROKER_URL), each in a runner process of its own, in the shared data folder (POP_DATA_DIR).",
+    )
+    c.add_argument("--queues", help="comma-separated queues to take jobs from (default: POP_QUEUE)")
+    c.add_argument("--concurrency", type=int, help="jobs at once (default: POP_MAX_RUNNING_JOBS)")
+    c.add_argument("--name", help="worker name, name@host (default: pop-<pid>@<host>)")
+    c.set_defaults(func=cmd_worker)
+
     c = sub.add_parser("submit", help="drop a seed into pending/ for the daemon (written atomically)")
     c.add_argument("slug")
     g = c.add_mutually_exclusive_group(required=True)
@@ -165,6 +193,44 @@ def cmd_orchestrate(args: argparse.Namespace) -> int:
         load_settings(), poll_s=args.poll, watch=not args.no_watch, once=args.once, drain=args.drain
     )
     return daemon.run()
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from pop_nb.orchestrator.batch import BatchRun, default_name, read_manifest, read_seeds, summary_text
+
+    settings = load_settings()
+    name = args.name or default_name(args.slug, args.seeds, args.glob)
+    seeds = list(read_seeds(args.seeds, args.glob, Path.cwd()))
+    live = sys.stderr.isatty() and not args.json
+
+    def show(progress: Any) -> None:
+        print(("\r" if live else "") + progress.line(), end="" if live else "\n", file=sys.stderr, flush=True)
+
+    batch = BatchRun(
+        settings,
+        args.slug,
+        name,
+        seeds,
+        concurrency=args.concurrency,
+        executor=args.executor,
+        on_progress=show,
+    )
+    print(f"batch {name}: {len(seeds)} seed(s) -> {batch.folder}", file=sys.stderr)
+    summary = batch.run()
+    if live:
+        print(file=sys.stderr)
+    if args.json:
+        print(summary.model_dump_json(indent=2))
+    else:
+        print(summary_text(summary, read_manifest(batch.manifest_file)))
+    return EXIT_DONE if summary.failed == 0 and summary.rejected == 0 else EXIT_FAILED
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from pop_nb.orchestrator.worker import run_worker
+
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
+    return run_worker(load_settings(), queues, args.concurrency, args.name)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -320,6 +386,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{st.job_id}  {st.pipeline}  {st.state}  {st.progress}%  in {folder.place}/  "
             f"{st.totals.calls} calls ({st.totals.attempts} attempts)  {st.totals.cost_text()}"
         )
+        if st.host:
+            print(f"  ran on {st.host} ({st.executor}" + (f", worker {st.worker})" if st.worker else ")"))
         for name, task in st.tasks.items():
             extra = f" ({task.skip_reason})" if task.skip_reason else ""
             extra += f" refinements={task.refinements}" if task.refinements else ""
@@ -347,7 +415,8 @@ def _print_overview(view: Any, recent: int) -> None:
     """Running, queued, waiting at a gate, recent failures, how many are done, and what is not a seed."""
     for job in view.running:
         where = f"{job.current_task}/{job.current_stage}" if job.current_task else "starting"
-        print(f"running  {job.id:<44} {job.pipeline:<20} {job.progress:3d}%  {where:<28} {job.cost}")
+        line = f"running  {job.id:<44} {job.pipeline:<20} {job.progress:3d}%  {where:<28} {job.cost}"
+        print(f"{line}  {job.where}")
     for job in view.queued:
         note = f"  (runner died; recoveries {job.recoveries})" if job.state == "running" else ""
         print(f"queued   {job.id:<44} {job.pipeline:<20} since {job.created_at[:19]}{note}")
@@ -356,7 +425,10 @@ def _print_overview(view: Any, recent: int) -> None:
         print(f"waiting  {job.id:<44} {job.pipeline:<20} gate after {gates}: pop approve|reject {job.id}")
     for job in view.failed[:recent]:
         why = f"{job.error.type}: {job.error.message}" if job.error else job.state
-        print(f"{job.state:<8} {job.id:<44} {job.pipeline:<20} {why[:90]}")
+        print(
+            f"{job.state:<8} {job.id:<44} {job.pipeline:<20} {why[:90]}"
+            + (f"  [{job.where}]" if job.where else "")
+        )
     if len(view.failed) > recent:
         print(f"         ... and {len(view.failed) - recent} older failures (pop status --recent N)")
     if view.done:

@@ -191,6 +191,7 @@ def recover(store: JobStore, folder: JobFolder, max_recoveries: int) -> bool:
         )
         store.close(folder, status)
         return False
+    status.state = "pending"  # to run again: whoever holds its lock now starts it, or queues it
     folder.write_status(status)
     folder.append_event(
         Event(

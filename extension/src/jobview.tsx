@@ -10,7 +10,7 @@ import React, { useEffect, useReducer, useState } from 'react';
 import { PopAPI } from './api';
 import { JobsModel } from './model';
 import { labPath, runsByCell, SHORT, STAGES } from './grid';
-import { actionsFor, whereNow } from './state';
+import { actionsFor, ranOn, whereNow } from './state';
 import { JobDetail } from './types';
 
 export interface JobViewOptions {
@@ -93,6 +93,7 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
           · {job.progress}% · {job.totals.calls} calls, {job.totals.input_tokens}+{job.totals.output_tokens} tokens ·{' '}
           <b className="pop-JobView-cost">{job.cost}</b>
           {whereNow(job) && <> · {whereNow(job)}</>}
+          {ranOn(job) && <> · {ranOn(job)}</>}
         </div>
         {job.lab_dir === null && (
           <div className="pop-Message">

@@ -105,6 +105,14 @@ export function counts(state: JobsState): Record<string, number> {
 }
 
 /** What a job row says it is doing now. */
+/** Which machine (and Celery worker) ran the job last: "ran on vm", "ran on celery worker w1@vm". */
+export function ranOn(job: JobSummary): string {
+  if (job.worker) {
+    return `ran on ${job.executor ?? 'worker'} worker ${job.worker}`;
+  }
+  return job.host ? `ran on ${job.host}` : '';
+}
+
 export function whereNow(job: JobSummary): string {
   if (job.activity === 'waiting' && job.waiting_gates.length) {
     return `waiting for approval: ${job.waiting_gates.join(', ')}`;

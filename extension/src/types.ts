@@ -46,6 +46,10 @@ export interface JobSummary {
   error: ErrorInfo | null;
   waiting_gates: string[];
   recoveries: number;
+  /** who ran it last (local, celery), on which machine, and which Celery worker */
+  executor: string | null;
+  host: string | null;
+  worker: string | null;
 }
 
 export interface JobPage {

@@ -36,6 +36,16 @@ class JobSummary(BaseModel):
     error: ErrorInfo | None = None
     waiting_gates: list[str] = Field(default_factory=list)
     recoveries: int = 0
+    executor: str | None = Field(default=None, description="Who ran it last: local, celery, ...")
+    host: str | None = Field(default=None, description="The machine its runner ran on last.")
+    worker: str | None = Field(default=None, description="The Celery worker (name@host) that ran it, if any.")
+
+    @property
+    def where(self) -> str:
+        """Where it ran, in a few words: ``vm``, ``celery pop-1@vm``."""
+        if self.worker:
+            return f"{self.executor or 'worker'} {self.worker}"
+        return self.host or ""
 
     @classmethod
     def of(cls, status: JobStatus, place: str, activity: Activity) -> JobSummary:
@@ -58,6 +68,9 @@ class JobSummary(BaseModel):
             error=status.error,
             waiting_gates=status.waiting_gates,
             recoveries=status.recoveries,
+            executor=status.executor,
+            host=status.host,
+            worker=status.worker,
         )
 
 

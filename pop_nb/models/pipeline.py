@@ -108,6 +108,11 @@ class PipelineSpec(_Strict):
     seed_schema: str | None = Field(
         default=None, description="JSON Schema (a file) of the seed's data, checked before a job starts."
     )
+    queue: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="The Celery queue its jobs go to when they run on workers (default: POP_QUEUE).",
+    )
     tasks: dict[str, TaskSpec]
     products: list[ProductSpec] = Field(default_factory=list)
 

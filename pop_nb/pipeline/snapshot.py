@@ -16,6 +16,7 @@ import hashlib
 from pathlib import Path
 
 from pop_nb.errors import PipelineError
+from pop_nb.models.pipeline import PipelineSpec
 from pop_nb.pipeline.load import Pipeline, discover, load_pipeline, parse_spec
 from pop_nb.store.atomic import atomic_write_bytes, atomic_write_json, read_json
 from pop_nb.store.jobs import JobFolder
@@ -76,6 +77,14 @@ def describe_changes(before: dict[str, str], after: dict[str, str]) -> str:
         if names:
             parts.append(f"{label}: {', '.join(sorted(names))}")
     return "; ".join(parts) or "definition and notebooks unchanged"
+
+
+def snapshot_spec(folder: JobFolder) -> PipelineSpec:
+    """The definition the job was created with (its ``pipeline.yaml``), parsed."""
+    spec, problems = parse_spec(folder.pipeline_file, folder.pipeline_file.read_text(encoding="utf-8"))
+    if spec is None:
+        raise PipelineError(folder.job_id, problems)
+    return spec
 
 
 def job_pipeline(folder: JobFolder, root: Path, slug: str) -> Pipeline:

@@ -108,7 +108,7 @@ async def test_pipelines_jobs_costs_and_errors(project: Project, jp_fetch: Any) 
         jp_fetch, "POST", "pop/api/jobs", {"pipeline": "tiny", "data": {"n": 7}, "id": "t1"}
     )
     assert code == 201 and started["id"] == "t1" and started["place"] == "current"
-    job = await wait_until(jp_fetch, "t1", lambda j: j["state"] == "done")
+    job = await wait_until(jp_fetch, "t1", lambda j: j["place"] == "complete")
     assert job["outputs"] == {"a": 7} and job["stages"][0]["notebook"] == "tasks/a/04-inference.ipynb"
     assert job["stages"][0]["path"].endswith("complete/t1/tasks/a/04-inference.ipynb")
     assert job["lab_dir"] == "pipeline-data/complete/t1"  # what Lab's document manager opens
@@ -197,7 +197,7 @@ async def test_resume_and_cancel_through_the_api(project: Project, jp_fetch: Any
     go.touch()
     code, resumed = await call(jp_fetch, "POST", "pop/api/jobs/r1/resume", {"from_task": "b"})
     assert code == 200 and resumed["place"] == "current"
-    job = await wait_until(jp_fetch, "r1", lambda j: j["state"] == "done")
+    job = await wait_until(jp_fetch, "r1", lambda j: j["place"] == "complete")
     assert job["outputs"] == {"a": 1, "b": 2}
     starts = [s for s in job["stages"] if s["task"] == "a"]
     assert len(starts) == 1  # a was kept, not run again

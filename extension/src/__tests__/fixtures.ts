@@ -21,6 +21,9 @@ export function job(over: Partial<JobSummary> = {}): JobSummary {
     error: null,
     waiting_gates: [],
     recoveries: 0,
+    executor: 'local',
+    host: 'vm',
+    worker: null,
     ...over
   };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { actionsFor, counts, initialState, visibleJobs, whereNow, withEvent, withPage } from '../state';
+import { actionsFor, counts, initialState, ranOn, visibleJobs, whereNow, withEvent, withPage } from '../state';
 import { job } from './fixtures';
 
 const page = (jobs = [job()], total = jobs.length) => ({ jobs, total, offset: 0, limit: 200, data_dir: '/p/data' });
@@ -87,4 +87,10 @@ test('buttons: cancel while open, resume once ended (not done) or runnerless, ap
   });
   assert.deepEqual(actionsFor(job({ state: 'running', activity: 'queued' })), { cancel: true, resume: true, approve: false });
   assert.deepEqual(actionsFor(job({ state: 'waiting', activity: 'waiting' })), { cancel: true, resume: false, approve: true });
+});
+
+test('ranOn names the machine, and the Celery worker when there was one', () => {
+  assert.equal(ranOn(job()), 'ran on vm');
+  assert.equal(ranOn(job({ executor: 'celery', host: 'b', worker: 'pop-1@b' })), 'ran on celery worker pop-1@b');
+  assert.equal(ranOn(job({ host: null })), '');
 });

@@ -1,0 +1,440 @@
+"""``pop batch``: one pipeline over many seeds, in four steps: plan, dispatch, execute, verify.
+
+Plan: every seed is read and checked against the pipeline before anything runs; the plan is written to
+``<data>/batches/<name>/manifest.jsonl``, one line per seed, with its job id (``<name>-<n>``, n its
+place in the list) or why it was not submitted. Dispatch and execute: at most ``concurrency`` jobs at
+once, through the chosen executor, with jobs whose runner died taken up again from their interrupted
+stage. Verify: ``summary.json`` and the printed summary say what ended how, what it cost, the slowest
+tasks, and how to resume each failure.
+
+Running the same batch again (same name) keeps what is done, resumes what failed from its failed
+tasks, and starts what never started; calls already paid for are answered from each job's ledger.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from pop_nb.config import PopSettings
+from pop_nb.errors import PopError, SeedError
+from pop_nb.models.seed import Seed, check_job_id, loads_seed
+from pop_nb.models.status import JobStatus, now_iso
+from pop_nb.orchestrator.executors import Executor, JobHandle, get_executor
+from pop_nb.store.atomic import atomic_write_json, atomic_write_text
+from pop_nb.store.jobs import JobStore
+from pop_nb.store.locks import FileLock
+
+POLL_S = 0.25
+MAX_SEEDS = 100_000
+
+
+class ManifestLine(BaseModel):
+    """One seed of the batch: its job, or why it was not submitted."""
+
+    n: int = Field(description="1-based place of the seed in the list.")
+    source: str = Field(description="Where the seed came from: file, or file:line.")
+    job: str | None = None
+    error: str | None = Field(default=None, description="Why the seed was not submitted.")
+
+
+class JobOutcome(BaseModel):
+    job: str
+    state: str
+    cost_usd: float = 0.0
+    duration_s: float | None = None
+    where: str = ""
+    error: str | None = None
+    resume: str | None = Field(default=None, description="The command that resumes it, if it failed.")
+
+
+class BatchSummary(BaseModel):
+    """What a batch run ended with (``batches/<name>/summary.json``)."""
+
+    name: str
+    pipeline: str
+    executor: str
+    started_at: str
+    ended_at: str
+    duration_s: float
+    seeds: int
+    rejected: int = Field(description="Seeds not submitted (see the manifest for why).")
+    done: int
+    failed: int
+    skipped: int = Field(description="Jobs already done before this run: not run again.")
+    cost_usd: float = Field(description="Cost of every job of the batch, earlier runs included.")
+    cost_this_run_usd: float
+    slowest_tasks: list[dict[str, Any]]
+    jobs: list[JobOutcome]
+
+
+@dataclass
+class Progress:
+    """What the progress line shows."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    cost_usd: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+    def counts(self) -> tuple[int, int, int]:
+        return self.done, self.failed, self.running
+
+    def line(self) -> str:
+        left = self.total - self.done - self.failed - self.running
+        took = time.monotonic() - self.started
+        return (
+            f"done {self.done}/{self.total}  failed {self.failed}  running {self.running}  queued {left}  "
+            f"${self.cost_usd:.4f}  {took:.0f}s"
+        )
+
+
+def default_name(slug: str, seeds: Path | None, pattern: str | None) -> str:
+    """The batch's name when none is given: the same source gives the same name, so running the same
+    command again resumes the same batch."""
+    if seeds is not None:
+        stem = "".join(c if c.isalnum() or c in "_-" else "-" for c in seeds.stem)[:40].strip("-_")
+        return f"{slug}-{stem or 'seeds'}"
+    digest = hashlib.sha256((pattern or "").encode()).hexdigest()[:6]
+    return f"{slug}-glob-{digest}"
+
+
+def read_seeds(
+    seeds: Path | None, pattern: str | None, root: Path
+) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    """``(source, seed object or why it is unreadable)`` for each seed, in order."""
+    if seeds is not None:
+        try:
+            lines = seeds.read_bytes().splitlines()
+        except OSError as exc:
+            raise PopError(
+                f"cannot read the seeds file {seeds}: {exc.strerror}. Fix: check the path"
+            ) from None
+        numbered = [(i, line) for i, line in enumerate(lines, 1) if line.strip()]
+        if len(numbered) > MAX_SEEDS:
+            raise PopError(
+                f"{seeds} has {len(numbered)} seeds; a batch takes at most {MAX_SEEDS}. Fix: split it"
+            )
+        for i, line in numbered:
+            yield from _one(f"{seeds}:{i}", line)
+        return
+    assert pattern is not None
+    base = pattern if Path(pattern).is_absolute() else str(root / pattern)
+    paths = sorted(Path(p) for p in globlib.glob(base, recursive=True) if Path(p).is_file())
+    if not paths:
+        raise PopError(f"--glob {pattern!r} matches no file under {root}. Fix: check the pattern (quote it)")
+    if len(paths) > MAX_SEEDS:
+        raise PopError(f"--glob {pattern!r} matches {len(paths)} files; a batch takes at most {MAX_SEEDS}")
+    for path in paths:
+        try:
+            yield from _one(str(path), path.read_bytes())
+        except OSError as exc:
+            yield str(path), f"unreadable: {exc.strerror}"
+
+
+def _one(source: str, data: bytes) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    try:
+        yield source, loads_seed(data, source)
+    except SeedError as exc:
+        yield source, str(exc)
+
+
+def plan(
+    settings: PopSettings, slug: str, name: str, seeds: list[tuple[str, dict[str, Any] | str]]
+) -> list[ManifestLine]:
+    """Check every seed against the pipeline (compiled once); nothing is made here."""
+    from pop_nb.jobs import parse_seed, validate_seed
+
+    check_job_id(f"{name}-1")
+    lines = []
+    for n, (source, raw) in enumerate(seeds, 1):
+        line = ManifestLine(n=n, source=source, job=f"{name}-{n}")
+        try:
+            if isinstance(raw, str):
+                raise SeedError("invalid_seed", raw)
+            if raw.get("pipeline", slug) != slug:
+                raise SeedError(
+                    "invalid_seed",
+                    f"{source} names pipeline {raw['pipeline']!r}, not {slug!r}. Fix: make them agree",
+                )
+            validate_seed(settings, parse_seed({**raw, "pipeline": slug}, source), source)
+        except PopError as exc:
+            line.job, line.error = None, str(exc)
+        lines.append(line)
+    return lines
+
+
+class BatchRun:
+    """Dispatch and execute one planned batch, then verify it."""
+
+    def __init__(
+        self,
+        settings: PopSettings,
+        slug: str,
+        name: str,
+        seeds: list[tuple[str, dict[str, Any] | str]],
+        *,
+        concurrency: int | None = None,
+        executor: str | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.slug = slug
+        self.name = check_job_id(name)
+        self.seeds = seeds
+        self.concurrency = max(1, concurrency or settings.max_running_jobs)
+        self.executor_name = executor or settings.executor
+        self.on_progress = on_progress or (lambda progress: None)
+        self.store = JobStore(settings.data)
+        self.folder = settings.data / "batches" / self.name
+
+    @property
+    def manifest_file(self) -> Path:
+        return self.folder / "manifest.jsonl"
+
+    def run(self) -> BatchSummary:
+        executor = get_executor(self.settings, self.executor_name)  # a dead broker stops us here
+        started_at, t0 = now_iso(), time.monotonic()
+        lines = plan(self.settings, self.slug, self.name, self.seeds)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.manifest_file, "".join(line.model_dump_json() + "\n" for line in lines))
+        jobs = [line for line in lines if line.job]
+        todo, skipped, before = [], set(), {}
+        for line in jobs:
+            assert line.job is not None
+            folder = self.store.find(line.job)
+            if folder is not None:
+                status = folder.read_status()
+                before[line.job] = status.totals.cost_usd
+                if status.state == "done":
+                    skipped.add(line.job)
+                    continue
+            todo.append(line)
+        progress = Progress(total=len(jobs), done=len(skipped))
+        try:
+            self._execute(executor, todo, progress)
+        finally:
+            executor.close()
+        return self._verify(lines, skipped, before, started_at, time.monotonic() - t0, executor.name)
+
+    # -- execute ---------------------------------------------------------------------------------------
+    def _execute(self, executor: Executor, todo: list[ManifestLine], progress: Progress) -> None:
+        queue = list(todo)
+        running: dict[str, JobHandle] = {}
+        shown: tuple[int, int, int] | None = None
+        while queue or running:
+            while queue and len(running) < self.concurrency:
+                line = queue.pop(0)
+                assert line.job is not None
+                handle = self._start(executor, line)
+                if handle is not None:
+                    running[line.job] = handle
+                else:
+                    progress.failed += 1
+            for job_id, handle in list(running.items()):
+                if self._orphaned(handle):
+                    self._take_up(executor, handle)
+                elif handle.ended():
+                    del running[job_id]
+                    status = self._status(job_id)
+                    if status is not None and status.state == "done":
+                        progress.done += 1
+                    else:
+                        progress.failed += 1
+            progress.running = len(running)
+            progress.cost_usd = self._cost()
+            if progress.counts() != shown:
+                shown = progress.counts()
+                self.on_progress(progress)
+            time.sleep(POLL_S)
+
+    def _start(self, executor: Executor, line: ManifestLine) -> JobHandle | None:
+        from pop_nb.jobs import create_job, parse_seed, reset_for_resume
+
+        assert line.job is not None
+        folder = self.store.find(line.job)
+        if folder is None:
+            raw = self.seeds[line.n - 1][1]
+            assert isinstance(raw, dict)
+            seed: Seed = parse_seed({**raw, "pipeline": self.slug}, line.source)
+            create_job(self.settings, seed, line.job, where=line.source)
+        else:
+            status = folder.read_status()
+            if folder.has_runner():  # still running from an earlier batch run: follow it
+                return executor.handle(line.job)
+            if status.state == "waiting":
+                return None
+            if folder.place != "current" or status.state != "pending":
+                # failed: from its failed tasks; its runner died: from the interrupted stage
+                reset_for_resume(self.settings, line.job)
+        return executor.submit(line.job)
+
+    def _orphaned(self, handle: JobHandle) -> bool:
+        """A job on a remote executor whose runner died (a worker killed mid-job): state running, nobody
+        holding its lock. Celery would give it to another worker after the visibility timeout; we take it
+        up at once (the lock makes sure only one of us does)."""
+        if handle.process is not None:
+            return False
+        folder = self.store.find(handle.job_id)
+        if folder is None or folder.place != "current" or folder.has_runner():
+            return False
+        status = self._status(handle.job_id)
+        return status is not None and status.state == "running"
+
+    def _take_up(self, executor: Executor, handle: JobHandle) -> None:
+        from pop_nb.jobs import recover
+
+        folder = self.store.get(handle.job_id)
+        lock = FileLock(folder.runner_lock)
+        if not lock.acquire():
+            return
+        status = folder.read_status()
+        if status.state != "running":  # someone took it up between our look and the lock
+            lock.release()
+            return
+        if recover(self.store, folder, self.settings.max_recoveries):
+            executor.submit(handle.job_id, lock=lock)
+        else:
+            lock.release()
+
+    def _status(self, job_id: str) -> JobStatus | None:
+        folder = self.store.find(job_id)
+        try:
+            return folder.read_status() if folder else None
+        except (OSError, ValueError):
+            return None
+
+    def _cost(self) -> float:
+        total = 0.0
+        for line in self.seeds_jobs():
+            status = self._status(line)
+            total += status.totals.cost_usd if status else 0.0
+        return total
+
+    def seeds_jobs(self) -> list[str]:
+        return [f"{self.name}-{n}" for n in range(1, len(self.seeds) + 1)]
+
+    # -- verify ----------------------------------------------------------------------------------------
+    def _verify(
+        self,
+        lines: list[ManifestLine],
+        skipped: set[str],
+        before: dict[str, float],
+        started_at: str,
+        took: float,
+        executor: str,
+    ) -> BatchSummary:
+        from pop_nb.models.api import JobSummary
+        from pop_nb.service import activity
+
+        outcomes: list[JobOutcome] = []
+        tasks: dict[str, list[int]] = {}
+        for line in lines:
+            if line.job is None:
+                continue
+            folder = self.store.find(line.job)
+            status = self._status(line.job) if folder else None
+            if folder is None or status is None:
+                outcomes.append(JobOutcome(job=line.job, state="not started"))
+                continue
+            view = JobSummary.of(status, folder.place, activity(folder, status))
+            duration = None
+            if status.started_at and status.ended_at:
+                from datetime import datetime
+
+                delta = datetime.fromisoformat(status.ended_at) - datetime.fromisoformat(status.started_at)
+                duration = round(delta.total_seconds(), 2)
+            error = f"{status.error.type}: {status.error.message}" if status.error else None
+            if status.error and status.error.task:
+                error = f"{status.error.task}/{status.error.stage or '-'}: {error}"
+            outcomes.append(
+                JobOutcome(
+                    job=line.job,
+                    state=status.state,
+                    cost_usd=status.totals.cost_usd,
+                    duration_s=duration,
+                    where=view.where,
+                    error=error,
+                    resume=f"pop resume {line.job}" if status.state in ("failed", "cancelled") else None,
+                )
+            )
+            for task_name, task in status.tasks.items():
+                ms = sum(run.duration_ms or 0 for run in task.stages.values())
+                if ms:
+                    tasks.setdefault(task_name, []).append(ms)
+        by_mean = sorted(tasks.items(), key=lambda item: -sum(item[1]) / len(item[1]))
+        slowest: list[dict[str, Any]] = [
+            {
+                "task": name,
+                "runs": len(ms),
+                "mean_s": round(sum(ms) / len(ms) / 1000, 2),
+                "max_s": round(max(ms) / 1000, 2),
+            }
+            for name, ms in by_mean[:5]
+        ]
+        cost = sum(o.cost_usd for o in outcomes)
+        summary = BatchSummary(
+            name=self.name,
+            pipeline=self.slug,
+            executor=executor,
+            started_at=started_at,
+            ended_at=now_iso(),
+            duration_s=round(took, 2),
+            seeds=len(lines),
+            rejected=sum(1 for line in lines if line.job is None),
+            done=sum(1 for o in outcomes if o.state == "done"),
+            failed=sum(1 for o in outcomes if o.state != "done"),
+            skipped=len(skipped),
+            cost_usd=cost,
+            cost_this_run_usd=cost - sum(before.values()),
+            slowest_tasks=slowest,
+            jobs=outcomes,
+        )
+        atomic_write_json(self.folder / "summary.json", summary)
+        return summary
+
+
+def summary_text(summary: BatchSummary, manifest: list[ManifestLine]) -> str:
+    """The summary as the CLI prints it."""
+    out = [
+        f"batch {summary.name}: {summary.done} done, {summary.failed} failed, {summary.rejected} rejected "
+        f"of {summary.seeds} seeds ({summary.skipped} already done) in {summary.duration_s:.1f}s on "
+        f"{summary.executor}; cost ${summary.cost_this_run_usd:.6f} this run, ${summary.cost_usd:.6f} in all",
+    ]
+    where = sorted({o.where for o in summary.jobs if o.where})
+    if where:
+        out.append(f"  ran on: {', '.join(where)}")
+    if summary.slowest_tasks:
+        out.append(
+            "  slowest tasks: "
+            + ", ".join(
+                f"{t['task']} {t['mean_s']}s mean ({t['max_s']}s max)" for t in summary.slowest_tasks[:3]
+            )
+        )
+    for line in manifest:
+        if line.error:
+            out.append(f"  rejected: {line.error}")
+    for job in summary.jobs:
+        if job.state != "done":
+            out.append(f"  {job.state} {job.job}: {job.error or '-'}  ->  {job.resume or ''}")
+    if summary.failed:
+        out.append("  run the same `pop batch` command again to resume every failure at once")
+    return "\n".join(out)
+
+
+def read_manifest(path: Path) -> list[ManifestLine]:
+    return [
+        ManifestLine.model_validate(json.loads(line))
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]

@@ -1,0 +1,105 @@
+"""``pop batch`` on the local executor: plan (bad seeds listed, the rest run), verify, run again."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project, pop
+
+pytestmark = pytest.mark.slow
+
+# fails while the file `broken` exists in the project: a bug the user then fixes
+FLAKY = (
+    "import pathlib\n"
+    "if pop.seed['n'] == 2 and pathlib.Path({flag!r}).exists():\n"
+    "    raise ValueError('bad luck')\n"
+)
+
+
+def stage_runs(project: Project, job_id: str) -> Counter[str]:
+    job = project.job(job_id)
+    return Counter(e["stage"] for e in project.events(job) if e["kind"] == "stage" and e["status"] == "done")
+
+
+def test_a_batch_lists_bad_seeds_runs_the_rest_and_resumes_only_its_failures(project: Project) -> None:
+    flag = project.root / "broken"
+    flag.touch()
+    project.pipeline(
+        "sq",
+        {
+            "a": {
+                "cells": [
+                    ("ingestion", "pop.output(pop.seed['n'])"),
+                    ("inference", FLAKY.format(flag=str(flag)) + "pop.output(pop.seed['n'] ** 2)"),
+                ]
+            }
+        },
+    )
+    seeds = project.root / "numbers.jsonl"
+    seeds.write_text(
+        "\n".join(
+            [
+                '{"data": {"n": 1}}',
+                '{"data": {"n": 2}}',
+                "{not json",
+                '{"pipeline": "elsewhere", "data": {"n": 4}}',
+                "",  # blank lines are not seeds
+                '{"data": {"n": 3}, "name": "three"}',
+            ]
+        )
+        + "\n"
+    )
+    first = pop("batch", "sq", "--seeds", str(seeds), "--concurrency", "2", "--json", timeout=240)
+    assert first.returncode == 1, first.stderr
+    summary = json.loads(first.stdout)
+    assert (summary["seeds"], summary["rejected"], summary["done"], summary["failed"]) == (5, 2, 2, 1)
+    manifest = [
+        json.loads(line)
+        for line in (project.data / "batches/sq-numbers/manifest.jsonl").read_text().splitlines()
+    ]
+    assert [line["job"] for line in manifest] == ["sq-numbers-1", "sq-numbers-2", None, None, "sq-numbers-5"]
+    assert "numbers.jsonl:3 is not valid JSON" in manifest[2]["error"]
+    assert "names pipeline 'elsewhere', not 'sq'" in manifest[3]["error"]
+    assert not (project.data / "current").exists() or not any((project.data / "current").iterdir())
+    [failure] = [j for j in summary["jobs"] if j["state"] != "done"]
+    assert failure["job"] == "sq-numbers-2" and "ValueError: bad luck" in failure["error"]
+    assert failure["resume"] == "pop resume sq-numbers-2"
+    assert summary["slowest_tasks"][0]["task"] == "a" and summary["jobs"][0]["where"]
+    assert project.job("sq-numbers-5").outputs() == {"a": 9}
+
+    text = pop("batch", "sq", "--seeds", str(seeds), timeout=240)  # the same batch: after the fix
+    flag.unlink()
+    again = pop("batch", "sq", "--seeds", str(seeds), "--json", timeout=240)
+    assert again.returncode == 1  # the two bad seeds are still bad
+    summary = json.loads(again.stdout)
+    assert (summary["done"], summary["failed"], summary["skipped"]) == (3, 0, 2)
+    assert project.job("sq-numbers-2").outputs() == {"a": 4}
+    # done jobs were not run again; the failed one ran its failed task once per batch run
+    assert stage_runs(project, "sq-numbers-1") == Counter({"ingestion": 1, "inference": 1})
+    assert stage_runs(project, "sq-numbers-5") == Counter({"ingestion": 1, "inference": 1})
+    assert stage_runs(project, "sq-numbers-2") == Counter({"ingestion": 3, "inference": 1})
+    assert "rejected: " in text.stdout and "pop resume sq-numbers-2" in text.stdout
+
+
+def test_a_glob_batch_and_bad_arguments(project: Project) -> None:
+    project.pipeline("echo", {"a": {"cells": [("inference", "pop.output(pop.seed['word'])")]}})
+    folder = project.root / "seeds"
+    folder.mkdir()
+    for word in ("alpha", "beta"):
+        (folder / f"{word}.json").write_text(json.dumps({"pipeline": "echo", "data": {"word": word}}))
+    run = pop("batch", "echo", "--glob", "seeds/*.json", "--name", "words", timeout=240)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "batch words: 2 done, 0 failed, 0 rejected of 2 seeds" in run.stdout
+    assert sorted(project.job(f"words-{n}").outputs()["a"] for n in (1, 2)) == ["alpha", "beta"]
+
+    none = pop("batch", "echo", "--glob", "nothing/*.json")
+    assert none.returncode == 2 and "matches no file" in none.stderr
+    bad_name = pop("batch", "echo", "--glob", "seeds/*.json", "--name", "../escape")
+    assert bad_name.returncode == 2 and "is not allowed" in bad_name.stderr
+    assert not (project.data / "escape-1").exists() and not (project.root / "escape-1").exists()
+    missing = pop("batch", "echo", "--seeds", str(Path("no-such.jsonl")))
+    assert missing.returncode == 2 and "cannot read the seeds file no-such.jsonl" in missing.stderr
