@@ -1,0 +1,139 @@
+"""The celery executor with real Redis and real `pop worker` processes: spread, kill -9, cancel, broker
+down."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.celery.conftest import Worker, kill_runner
+from tests.conftest import WAIT_FOR_GO, Project, pop, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def stage_counts(project: Project, job_id: str, status: str) -> Counter[str]:
+    job = project.job(job_id)
+    return Counter(e["stage"] for e in project.events(job) if e["kind"] == "stage" and e["status"] == status)
+
+
+def test_a_twenty_seed_batch_uses_both_workers(celery_project: Project, workers: list[Worker]) -> None:
+    project = celery_project
+    project.pipeline("tiny", {"a": {"cells": [("inference", "pop.output(pop.seed['n'] * 2)")]}})
+    workers += [Worker(project, "w1"), Worker(project, "w2")]
+    seeds = project.root / "twenty.jsonl"
+    seeds.write_text("".join(json.dumps({"data": {"n": n}}) + "\n" for n in range(20)))
+    run = pop("batch", "tiny", "--seeds", str(seeds), "--concurrency", "4", "--json", timeout=600)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["done"] == 20 and summary["executor"] == "celery"
+    ran_by = Counter(job["where"].split()[-1].split("@")[0] for job in summary["jobs"])
+    assert set(ran_by) == {"w1", "w2"}, ran_by
+    for n in range(20):
+        job = project.job(f"tiny-twenty-{n + 1}")
+        assert job.outputs() == {"a": 2 * n} and job.status.executor == "celery"
+        assert json.loads((job.path / "dispatch.json").read_text())["queue"] == "pop"
+    # the same batch again: nothing to do, nothing dispatched
+    again = pop("batch", "tiny", "--seeds", str(seeds), "--json", timeout=120)
+    assert json.loads(again.stdout)["skipped"] == 20
+
+
+def test_a_worker_killed_mid_job_leaves_it_to_another_worker_each_stage_done_once(
+    celery_project: Project, workers: list[Worker]
+) -> None:
+    project = celery_project
+    go = project.root / "go"
+    project.pipeline(
+        "long",
+        {
+            "a": {
+                "cells": [
+                    ("ingestion", "pop.output('in')"),
+                    ("inference", WAIT_FOR_GO.format(go=str(go)) + "pop.output('thought')"),
+                    ("integration", "pop.output(pop.prev + '!')"),
+                ]
+            }
+        },
+    )
+    doomed = Worker(project, "doomed", concurrency=1)
+    workers.append(doomed)
+    (project.root / "one.jsonl").write_text('{"data": {}}\n')
+    batch = pop_background(project, "batch", "long", "--seeds", "one.jsonl", "--json")
+    folder = project.data / "current" / "long-one-1"
+    log = folder / "tasks/a/logs/inference.log"
+    wait_for(lambda: log.exists(), timeout=120)  # inside the inference stage, on the doomed worker
+    assert "doomed@" in (folder / "runner.json").read_text()
+    kill_runner(folder)
+    doomed.kill9()
+    go.touch()
+    workers.append(Worker(project, "rescuer", concurrency=1))
+    out, _ = batch.communicate(timeout=300)
+    summary = json.loads(out)
+    assert summary["done"] == 1, out
+    job = project.job("long-one-1")
+    assert job.outputs() == {"a": "thought!"}
+    assert job.status.worker.startswith("rescuer@") and job.status.recoveries == 1
+    assert stage_counts(project, "long-one-1", "done") == Counter(
+        {"ingestion": 1, "inference": 1, "integration": 1}
+    )
+    assert stage_counts(project, "long-one-1", "started")["ingestion"] == 1  # done work was not redone
+
+
+def test_cancel_reaches_a_job_on_a_worker_of_another_machine(
+    celery_project: Project, workers: list[Worker]
+) -> None:
+    project = celery_project
+    project.pipeline("wait", {"a": {"cells": [("inference", WAIT_FOR_GO.format(go="/nonexistent/go"))]}})
+    workers.append(Worker(project, "far", host="far-box"))
+    run = pop_background(project, "run", "wait", "--data", "{}", "--id", "c1", "--quiet")
+    folder = project.data / "current" / "c1"
+    wait_for(lambda: (folder / "tasks/a/logs/inference.log").exists(), timeout=120)
+    assert json.loads((folder / "runner.json").read_text())["host"] == "far-box"
+    cancelled = pop("cancel", "c1", timeout=60)
+    assert cancelled.returncode == 0, cancelled.stderr
+    run.communicate(timeout=60)
+    job = project.job("c1")
+    assert job.state == "cancelled" and job.path.parent.name == "failed"
+    assert job.status.host == "far-box" and job.status.worker.startswith("far@")
+    assert not (job.path / "cancel.request").exists()
+
+
+def test_broker_down_is_a_clear_error_and_nothing_is_dispatched(
+    celery_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pop_nb.testing.lab import free_port
+
+    project = celery_project
+    project.pipeline("tiny", {"a": {"cells": [("inference", "pop.output(1)")]}})
+    monkeypatch.setenv("POP_BROKER_URL", f"redis://:s3cret-pass@127.0.0.1:{free_port()}/0")
+    (project.root / "two.jsonl").write_text('{"data": {}}\n{"data": {}}\n')
+    batch = pop("batch", "tiny", "--seeds", "two.jsonl", timeout=60)
+    assert batch.returncode == 2
+    assert "does not answer" in batch.stderr and "nothing was dispatched" in batch.stderr
+    assert "s3cret-pass" not in batch.stderr and ":***@127.0.0.1" in batch.stderr
+    run = pop("run", "tiny", "--data", "{}", "--id", "r1", timeout=60)
+    assert run.returncode == 2 and "does not answer" in run.stderr
+    assert not any((project.data / "current").iterdir()) and not (project.data / "batches").exists()
+    worker = pop("worker", timeout=60)
+    assert worker.returncode == 2 and "does not answer" in worker.stderr
+
+
+def test_a_worker_that_cannot_see_the_data_folder_refuses_to_start(
+    celery_project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POP_DATA_DIR", str(tmp_path / "not-mounted"))
+    worker = pop("worker", timeout=60)
+    assert worker.returncode == 2
+    assert "cannot see the data folder" in worker.stderr and "not-mounted" in worker.stderr
+
+
+def pop_background(project: Project, *args: str):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "pop_nb.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
