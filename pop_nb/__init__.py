@@ -1,7 +1,8 @@
 """pop-nb: notebook-native prompt orchestration pipelines.
 
 ``pop_nb.run("content-generation", data={...})`` runs a pipeline from a notebook cell and returns a
-:class:`Job`. Task notebooks use ``from pop_nb import task as pop``. Heavy modules load on first use.
+:class:`Job`; ``pop_nb.batch("content-generation", data=[{...}, ...])`` runs it
+over many seeds. Task notebooks use ``from pop_nb import task as pop``. Heavy modules load on first use.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Job", "PopError", "__version__", "dashboard", "load_ipython_extension", "run"]
+__all__ = ["Job", "PopError", "__version__", "batch", "dashboard", "load_ipython_extension", "run"]
 
 if TYPE_CHECKING:
     from pop_nb.errors import PopError
     from pop_nb.jobs import Job, run
+    from pop_nb.orchestrator.batch import batch
     from pop_nb.widgets.dashboard import dashboard
 
 
@@ -22,6 +24,10 @@ def __getattr__(name: str) -> Any:
         from pop_nb import jobs
 
         return getattr(jobs, name)
+    if name == "batch":
+        from pop_nb.orchestrator.batch import batch
+
+        return batch
     if name == "dashboard":
         from pop_nb.widgets.dashboard import dashboard
 

@@ -79,6 +79,9 @@ STATUS_COLUMNS: dict[str, str] = {
     "tasks": "JSON",
     "resumes": "INTEGER",
     "recoveries": "INTEGER",
+    "executor": "VARCHAR",
+    "host": "VARCHAR",
+    "worker": "VARCHAR",
 }
 RUN_COLUMNS: dict[str, str] = {
     "ts": "TIMESTAMP",
@@ -96,6 +99,9 @@ RUN_COLUMNS: dict[str, str] = {
     "output_tokens": "BIGINT",
     "cost_usd": "DOUBLE",
     "unpriced_calls": "BIGINT",
+    "executor": "VARCHAR",
+    "host": "VARCHAR",
+    "worker": "VARCHAR",
 }
 
 _JOBS = """
@@ -112,7 +118,7 @@ _JOBS = """
            coalesce(TRY_CAST(totals->>'input_tokens' AS BIGINT), 0) AS input_tokens,
            coalesce(TRY_CAST(totals->>'output_tokens' AS BIGINT), 0) AS output_tokens,
            coalesce(TRY_CAST(totals->>'cost_usd' AS DOUBLE), 0) AS cost_usd,
-           resumes, coalesce(recoveries, 0) AS recoveries,
+           resumes, coalesce(recoveries, 0) AS recoveries, executor, host, worker,
            regexp_replace(filename, '/tasks-status\\.json$', '') AS path
     FROM status_batch
 """

@@ -22,7 +22,7 @@ from pop_nb.widgets.job import COLOURS, render_job, show_html
 
 STATES = ("all", "running", "pending", "waiting", "done", "failed", "cancelled")
 MAX_ROWS = 200
-COLUMNS = ("job", "pipeline", "state", "%", "cost", "calls", "created", "error")
+COLUMNS = ("job", "pipeline", "state", "%", "cost", "calls", "created", "ran on", "error")
 LIST_CSS = (  # one monospace font and size for the header and the rows, so the columns line up
     ".pop-job-list.widget-select select, .pop-job-head {font-family: var(--jp-code-font-family, monospace);"
     " font-size: 12px; white-space: pre; margin: 0; overflow: hidden}"
@@ -41,6 +41,7 @@ def job_lines(rows: list[dict[str, Any]]) -> tuple[str, list[str]]:
             cost_text(r["cost_usd"], r["unpriced_calls"], r["calls"], 4),
             str(r["calls"]),
             str(r["created_at"])[:16],
+            r.get("worker") or r.get("host") or "",
             r["error_type"] or "",
         )
         for r in rows
@@ -147,7 +148,7 @@ class Dashboard:
         where, params = self._filters()
         return self.analytics.query(
             "SELECT job, pipeline, state, place, progress, cost_usd, unpriced_calls, calls, created_at, "
-            "duration_ms, "
+            "duration_ms, host, worker, "
             f"error_type FROM jobs WHERE {where} ORDER BY created_at DESC LIMIT {MAX_ROWS}",
             params,
         )

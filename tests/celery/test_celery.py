@@ -137,3 +137,24 @@ def pop_background(project: Project, *args: str):  # type: ignore[no-untyped-def
     return subprocess.Popen(
         [sys.executable, "-m", "pop_nb.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def test_the_daemon_runs_up_to_its_cap_here_and_spills_the_rest_to_workers(
+    celery_project: Project, workers: list[Worker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.orchestrator.test_intake import drop
+
+    project = celery_project
+    monkeypatch.setenv("POP_EXECUTOR", "local")
+    monkeypatch.setenv("POP_SPILL_TO", "celery")
+    monkeypatch.setenv("POP_MAX_RUNNING_JOBS", "1")
+    project.pipeline("tiny", {"a": {"cells": [("inference", "import time; time.sleep(1); pop.output(1)")]}})
+    workers.append(Worker(project, "spill"))
+    for n in range(4):
+        drop(project, f"s{n}-seed.json", json.dumps({"pipeline": "tiny", "data": {}}).encode())
+    daemon = pop("orchestrate", "--once", "--poll", "0.2", timeout=300)
+    assert daemon.returncode == 0, daemon.stdout + daemon.stderr
+    executors = Counter(project.job(f"s{n}").status.executor for n in range(4))
+    assert executors["local"] >= 1 and executors["celery"] >= 1, (executors, daemon.stdout)
+    assert all(project.job(f"s{n}").state == "done" for n in range(4))
+    assert "dispatched s" in daemon.stdout and "to celery" in daemon.stdout

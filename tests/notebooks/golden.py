@@ -15,7 +15,12 @@ from pathlib import Path
 import nbformat
 
 REPO = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ("01-quickstart.ipynb", "02-inspect-a-job.ipynb", "03-cost-analysis.ipynb")
+NOTEBOOKS = (
+    "01-quickstart.ipynb",
+    "02-inspect-a-job.ipynb",
+    "03-cost-analysis.ipynb",
+    "04-batch.ipynb",
+)
 
 
 def scratch_project(where: Path) -> Path:

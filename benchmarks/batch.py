@@ -1,0 +1,162 @@
+"""``pop batch`` throughput: N one-task jobs, side by side in one run,
+
+- local executor, two jobs at once (``pop batch --executor local --concurrency 2``);
+- celery executor, two ``pop worker`` processes of one slot each, on a Redis of its own;
+- plain papermill running the same notebook N times, two processes at once (``multiprocessing``);
+
+and the Redis round-trip of one dispatch (``send_task`` to an idle queue, median of 200).
+
+    python benchmarks/batch.py [--jobs 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def make_project(root: Path, jobs: int) -> Path:
+    from tests.conftest import Project
+
+    Project(root).pipeline("trivial", {"a": {"cells": [("inference", "pop.output(pop.seed['n'])")]}})
+    seeds = root / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps({"data": {"n": n}}) + "\n" for n in range(jobs)))
+    (root / "pipeline-data" / "current").mkdir(parents=True)
+    return seeds
+
+
+def pop_batch(root: Path, seeds: Path, executor: str, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pop_nb.cli",
+            "batch",
+            "trivial",
+            "--seeds",
+            str(seeds),
+            "--executor",
+            executor,
+            "--concurrency",
+            "2",
+            "--name",
+            executor,
+            "--json",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    took = time.perf_counter() - start
+    summary = json.loads(run.stdout)
+    assert summary["done"] == summary["seeds"], run.stderr[-2000:]
+    return took
+
+
+def plain_papermill(path: str) -> None:
+    import papermill
+
+    papermill.execute_notebook(path, path + ".out.ipynb", progress_bar=False, kernel_name="python3")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=200)
+    jobs = parser.parse_args().jobs
+    from pop_nb.testing.lab import free_port
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "proj"
+        seeds = make_project(root, jobs)
+        port = free_port()
+        redis = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        url = f"redis://127.0.0.1:{port}/0"
+        env = {
+            **os.environ,
+            "POP_ROOT": str(root),
+            "POP_BROKER_URL": url,
+            "POP_DATA_DIR": str(root / "pipeline-data"),
+        }
+        time.sleep(0.5)
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "pop_nb.cli", "worker", "--name", f"b{i}@%h", "--concurrency", "1"],
+                cwd=root,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            for i in (1, 2)
+        ]
+        try:
+            time.sleep(3)  # the workers connect
+            local = pop_batch(root, seeds, "local", env)
+            celery = pop_batch(root, seeds, "celery", env)
+
+            os.environ.update(env)
+            from pop_nb.config import load_settings
+            from pop_nb.orchestrator.celery_app import make_app
+
+            app = make_app(load_settings(root))
+            with app.connection_for_write() as conn:
+                conn.ensure_connection()
+                times = []
+                for _ in range(200):
+                    t = time.perf_counter()
+                    app.send_task("pop_nb.noop", queue="bench-idle", connection=conn)
+                    times.append(time.perf_counter() - t)
+        finally:
+            for worker in workers:
+                os.killpg(worker.pid, signal.SIGTERM)
+            for worker in workers:
+                worker.wait(30)
+            redis.terminate()
+
+        nb = str(next((root / "pipelines" / "trivial" / "tasks").glob("*.ipynb")))
+        copies = []
+        for n in range(jobs):
+            copy = Path(tmp) / f"pm-{n}.ipynb"
+            copy.write_bytes(Path(nb).read_bytes())
+            copies.append(str(copy))
+        start = time.perf_counter()
+        with Pool(2) as pool:
+            pool.map(plain_papermill, copies)
+        papermill_s = time.perf_counter() - start
+
+    print(f"{jobs} one-task jobs, two at a time")
+    for label, took in (
+        ("pop batch, local", local),
+        ("pop batch, celery (2 workers)", celery),
+        ("plain papermill x2", papermill_s),
+    ):
+        print(
+            f"  {label:<32} {took:7.1f} s  {60 * jobs / took:6.1f} jobs/min  "
+            f"{took / papermill_s:4.2f}x papermill's time"
+        )
+    print(
+        f"Redis dispatch round-trip (send_task): median {1000 * statistics.median(times):.2f} ms, "
+        f"p95 {1000 * sorted(times)[int(0.95 * len(times))]:.2f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
