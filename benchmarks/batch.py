@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 def make_project(root: Path, jobs: int) -> Path:
     from tests.conftest import Project
 
-    Project(root).pipeline("trivial", {"a": {"cells": [("inference", "pop.output(pop.seed['n'])")]}})
+    Project(root).pipeline("trivial", {"a": {"cells": [("inference", "pop.output(1)")]}})
     seeds = root / "seeds.jsonl"
     seeds.write_text("".join(json.dumps({"data": {"n": n}}) + "\n" for n in range(jobs)))
     (root / "pipeline-data" / "current").mkdir(parents=True)

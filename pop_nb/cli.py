@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pop_nb._lean  # noqa: F401 (first: skips a 2 s import; see its docstring)
 from pop_nb.config import load_settings
 from pop_nb.errors import PipelineError, PopError, did_you_mean, exit_code
 from pop_nb.models.pipeline import STAGES

@@ -12,6 +12,7 @@ import signal
 import sys
 from types import FrameType
 
+import pop_nb._lean  # noqa: F401 (first: skips a 2 s import; see its docstring)
 from pop_nb.config import load_settings
 from pop_nb.errors import PopError
 from pop_nb.execution.job_runner import JobRunner
