@@ -197,6 +197,8 @@ class BatchRun:
         self.on_progress = on_progress or (lambda progress: None)
         self.store = JobStore(settings.data)
         self.folder = settings.data / "batches" / self.name
+        self.costs: dict[str, float] = {}  # each job's cost so far, read only while it runs
+        self.not_started: dict[str, str] = {}  # jobs that could not start, and why
 
     @property
     def manifest_file(self) -> Path:
@@ -221,6 +223,7 @@ class BatchRun:
                     continue
             todo.append(line)
         progress = Progress(total=len(jobs), done=len(skipped))
+        self.costs = dict(before)
         try:
             self._execute(executor, todo, progress)
         finally:
@@ -236,23 +239,32 @@ class BatchRun:
             while queue and len(running) < self.concurrency:
                 line = queue.pop(0)
                 assert line.job is not None
-                handle = self._start(executor, line)
+                try:
+                    handle = self._start(executor, line)
+                except PopError as exc:  # this job cannot start (its folder, its state): the rest go on
+                    self.not_started[line.job] = str(exc)
+                    handle = None
                 if handle is not None:
                     running[line.job] = handle
                 else:
                     progress.failed += 1
             for job_id, handle in list(running.items()):
-                if self._orphaned(handle):
-                    self._take_up(executor, handle)
-                elif handle.ended():
+                status = self._status(job_id)  # only running jobs are read: at most `concurrency` a poll
+                if status is not None:
+                    self.costs[job_id] = status.totals.cost_usd
+                if handle.ended():
                     del running[job_id]
                     status = self._status(job_id)
+                    if status is not None:
+                        self.costs[job_id] = status.totals.cost_usd
                     if status is not None and status.state == "done":
                         progress.done += 1
                     else:
                         progress.failed += 1
+                elif status is not None and status.state == "running" and self._orphaned(handle):
+                    self._take_up(executor, handle)
             progress.running = len(running)
-            progress.cost_usd = self._cost()
+            progress.cost_usd = sum(self.costs.values())
             if progress.counts() != shown:
                 shown = progress.counts()
                 self.on_progress(progress)
@@ -314,16 +326,6 @@ class BatchRun:
         except (OSError, ValueError):
             return None
 
-    def _cost(self) -> float:
-        total = 0.0
-        for line in self.seeds_jobs():
-            status = self._status(line)
-            total += status.totals.cost_usd if status else 0.0
-        return total
-
-    def seeds_jobs(self) -> list[str]:
-        return [f"{self.name}-{n}" for n in range(1, len(self.seeds) + 1)]
-
     # -- verify ----------------------------------------------------------------------------------------
     def _verify(
         self,
@@ -344,8 +346,10 @@ class BatchRun:
                 continue
             folder = self.store.find(line.job)
             status = self._status(line.job) if folder else None
-            if folder is None or status is None:
-                outcomes.append(JobOutcome(job=line.job, state="not started"))
+            if folder is None or status is None or line.job in self.not_started:
+                outcomes.append(
+                    JobOutcome(job=line.job, state="not started", error=self.not_started.get(line.job))
+                )
                 continue
             view = JobSummary.of(status, folder.place, activity(folder, status))
             duration = None

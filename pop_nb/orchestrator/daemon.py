@@ -59,6 +59,7 @@ class Orchestrator:
         self.spill = get_executor(settings, settings.spill_to) if settings.spill_to else None
         self.children: dict[str, JobHandle] = {}  # runners this daemon started on this machine
         self.complaints: set[str] = set()  # executor errors, reported once each
+        self.others: dict[str, Executor] = {}  # executors of jobs dispatched by someone else
         self.claimed: set[str] = set()  # jobs this daemon made: started at once, no freshness wait
         self.strays: set[str] = set()  # files in pending/ that are not seeds, reported once each
         self.troubled: set[str] = set()  # seeds that raised before they could be claimed, reported once
@@ -98,7 +99,7 @@ class Orchestrator:
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=5)
-            for executor in (self.executor, self.spill):
+            for executor in (self.executor, self.spill, *self.others.values()):
                 if executor is not None:
                     executor.close()
             self.lock.release()
@@ -229,7 +230,9 @@ class Orchestrator:
                 queue.append((ready, folder, lock))
         queue.sort(key=lambda item: item[0])
         for (order, _), folder, lock in queue:
-            executor = self._where(here)
+            dispatch = folder.read_dispatch()
+            remote = dispatch.executor if dispatch is not None and dispatch.executor != "local" else None
+            executor = self._named(remote) if remote else self._where(here)
             if executor is None or self.stopping.is_set():
                 lock.release()
                 continue
@@ -238,6 +241,21 @@ class Orchestrator:
                 continue
             if self._start(executor, folder, lock) and not executor.remote:
                 here += 1
+
+    def _named(self, name: str) -> Executor | None:
+        """The executor a job was dispatched to (made once); None if it cannot be had now."""
+        for mine in (self.executor, self.spill):
+            if mine is not None and mine.name == name:
+                return mine
+        if name not in self.others:
+            try:
+                self.others[name] = get_executor(self.settings, name)
+            except ExecutorError as exc:
+                if str(exc) not in self.complaints:
+                    self.complaints.add(str(exc))
+                    self._say(f"cannot reach executor {name}: {exc}")
+                return None
+        return self.others[name]
 
     def _where(self, here: int) -> Executor | None:
         """Where the next job goes, with ``here`` runners already on this machine; None: nowhere now."""
@@ -262,8 +280,10 @@ class Orchestrator:
         if status.state == "waiting":
             return None
         dispatch = folder.read_dispatch()
-        if dispatch is not None and dispatch.executor != "local":  # its executor looks after it
-            return None
+        if dispatch is not None and dispatch.executor != "local":
+            # Its executor runs it. Only if its runner died on a worker (running, no lock) do we take it up
+            # now, back to the same executor, rather than wait for the broker's visibility timeout.
+            return (RECOVER, status.created_at) if status.state == "running" else None
         if status.state == "running":  # and nobody holds its lock: the runner died
             return (RECOVER, status.created_at)
         if folder.job_id not in self.claimed and _age_s(status.updated_at) < FRESH_S:

@@ -41,8 +41,9 @@ def test_a_twenty_seed_batch_uses_both_workers(celery_project: Project, workers:
     assert json.loads(again.stdout)["skipped"] == 20
 
 
+@pytest.mark.parametrize("driver", ["batch", "daemon"])
 def test_a_worker_killed_mid_job_leaves_it_to_another_worker_each_stage_done_once(
-    celery_project: Project, workers: list[Worker]
+    celery_project: Project, workers: list[Worker], driver: str
 ) -> None:
     project = celery_project
     go = project.root / "go"
@@ -61,7 +62,11 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_worker_each_stage_done_onc
     doomed = Worker(project, "doomed", concurrency=1)
     workers.append(doomed)
     (project.root / "one.jsonl").write_text('{"data": {}}\n')
-    batch = pop_background(project, "batch", "long", "--seeds", "one.jsonl", "--json")
+    if driver == "batch":
+        driving = pop_background(project, "batch", "long", "--seeds", "one.jsonl", "--json")
+    else:
+        assert pop("submit", "long", "--data", "{}", "--id", "long-one-1").returncode == 0
+        driving = pop_background(project, "orchestrate", "--once", "--poll", "0.2")
     folder = project.data / "current" / "long-one-1"
     log = folder / "tasks/a/logs/inference.log"
     wait_for(lambda: log.exists(), timeout=120)  # inside the inference stage, on the doomed worker
@@ -70,9 +75,12 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_worker_each_stage_done_onc
     doomed.kill9()
     go.touch()
     workers.append(Worker(project, "rescuer", concurrency=1))
-    out, _ = batch.communicate(timeout=300)
-    summary = json.loads(out)
-    assert summary["done"] == 1, out
+    out, _ = driving.communicate(timeout=300)
+    assert driving.returncode == 0, out
+    if driver == "batch":
+        assert json.loads(out)["done"] == 1, out
+    else:
+        assert "recovering long-one-1" in out and "dispatched long-one-1 to celery" in out, out
     job = project.job("long-one-1")
     assert job.outputs() == {"a": "thought!"}
     assert job.status.worker.startswith("rescuer@") and job.status.recoveries == 1
