@@ -59,7 +59,15 @@ def celery_project(project: Project, redis_url: str, monkeypatch: pytest.MonkeyP
 class Worker:
     """``pop worker`` in its own session; ``host`` gives it a machine name of its own (a UTS namespace)."""
 
-    def __init__(self, project: Project, name: str, *, host: str | None = None, concurrency: int = 2) -> None:
+    def __init__(
+        self,
+        project: Project,
+        name: str,
+        *,
+        host: str | None = None,
+        concurrency: int = 2,
+        queues: str = "pop",
+    ) -> None:
         self.name = name
         self.log = project.root / f"worker-{name}.log"
         cmd = [
@@ -71,6 +79,8 @@ class Worker:
             f"{name}@%h",
             "--concurrency",
             str(concurrency),
+            "--queues",
+            queues,
         ]
         if host:
             cmd = ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *cmd]

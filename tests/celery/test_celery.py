@@ -166,3 +166,25 @@ def test_the_daemon_runs_up_to_its_cap_here_and_spills_the_rest_to_workers(
     assert executors["local"] >= 1 and executors["celery"] >= 1, (executors, daemon.stdout)
     assert all(project.job(f"s{n}").state == "done" for n in range(4))
     assert "dispatched s" in daemon.stdout and "to celery" in daemon.stdout
+
+
+def test_a_pipeline_queue_routes_its_jobs_and_a_failure_on_a_worker_ends_in_failed(
+    celery_project: Project, workers: list[Worker]
+) -> None:
+    project = celery_project
+    project.pipeline(
+        "gpu", {"a": {"cells": [("inference", "raise RuntimeError('out of GPU memory')")]}}, queue="gpu-boxes"
+    )
+    project.pipeline("plain", {"a": {"cells": [("inference", "pop.output('ok')")]}})
+    workers += [Worker(project, "gpuw", queues="gpu-boxes"), Worker(project, "cpuw")]
+    failed = pop("run", "gpu", "--data", "{}", "--id", "g1", "--quiet", timeout=180)
+    assert failed.returncode == 1, failed.stderr
+    job = project.job("g1")
+    assert job.path.parent.name == "failed" and job.status.error.type == "RuntimeError"
+    assert "out of GPU memory" in job.status.error.message and job.status.worker.startswith("gpuw@")
+    assert json.loads((job.path / "dispatch.json").read_text())["queue"] == "gpu-boxes"
+    assert "RuntimeError: out of GPU memory" in failed.stderr
+    ok = pop("run", "plain", "--data", "{}", "--id", "p1", "--quiet", timeout=180)
+    assert ok.returncode == 0 and project.job("p1").status.worker.startswith("cpuw@")
+    status = pop("status", "g1").stdout
+    assert "ran on" in status and "worker gpuw@" in status
