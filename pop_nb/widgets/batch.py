@@ -10,6 +10,12 @@ from typing import Any
 from pop_nb.widgets.job import COLOURS, show_html
 
 
+def money(usd: float) -> str:
+    """A cost in an element of its own: Lab typesets text between two "$" as TeX ("$0.0002 this run,
+    $0.0003" came out as maths), and MathJax never pairs dollar signs across elements."""
+    return f"<span class='pop-cost'>${usd:.6f}</span>"
+
+
 def render_progress(name: str, progress: Any | None) -> str:
     if progress is None:
         return (
@@ -31,7 +37,7 @@ def render_summary(summary: Any, manifest: list[Any]) -> str:
         f"<div class='pop-batch'><b style='color:{colour}'>batch {e(summary.name)}</b>: "
         f"{summary.done} done, {summary.failed} failed, {summary.rejected} rejected of {summary.seeds} seeds "
         f"({summary.skipped} already done) in {summary.duration_s:.1f}s on {e(summary.executor)}; "
-        f"cost ${summary.cost_this_run_usd:.6f} this run, ${summary.cost_usd:.6f} in all</div>"
+        f"cost {money(summary.cost_this_run_usd)} this run, {money(summary.cost_usd)} in all</div>"
     ]
     where = sorted({job.where for job in summary.jobs if job.where})
     if where:

@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -93,19 +94,11 @@ def grids(driver: object) -> list[str]:
     )
 
 
-# the current notebook's cells have all run: no "[*]" prompt left
-FINISHED = (
-    "return [...window.jupyterapp.shell.currentWidget.node.querySelectorAll('.jp-InputPrompt')]"
-    ".every(e => !e.textContent.includes('*'))"
-)
-
-
-def test_a_job_run_from_a_cell_in_jupyterlab(lab: tuple[str, Path], browser: object) -> None:
+def open_notebook(d: Any, url: str, path: str) -> None:
+    """Open ``path`` in Lab and wait until its kernel is idle (choosing Python 3 if Lab asks)."""
     from selenium.webdriver.common.by import By
 
-    url, root = lab
-    d = browser
-    d.get(f"{url}/lab/tree/run.ipynb?token={TOKEN}")  # type: ignore[attr-defined]
+    d.get(f"{url}/lab/tree/{path}?token={TOKEN}")
     wait_for(
         lambda: d.execute_script("return !!(window.jupyterapp && document.querySelector('.jp-Notebook'))"), 90
     )
@@ -118,6 +111,21 @@ def test_a_job_run_from_a_cell_in_jupyterlab(lab: tuple[str, Path], browser: obj
         return "Idle" in d.find_element(By.ID, "jp-main-statusbar").text
 
     wait_for(steady(kernel_ready), 90)
+
+
+# the current notebook's cells have all run: no "[*]" prompt left
+FINISHED = (
+    "return [...window.jupyterapp.shell.currentWidget.node.querySelectorAll('.jp-InputPrompt')]"
+    ".every(e => !e.textContent.includes('*'))"
+)
+
+
+def test_a_job_run_from_a_cell_in_jupyterlab(lab: tuple[str, Path], browser: object) -> None:
+    from selenium.webdriver.common.by import By
+
+    url, root = lab
+    d = browser
+    open_notebook(d, url, "run.ipynb")
     command(d, "notebook:run-all-cells")
     # it is followed live, then replaced by the final grid (read in one script: the live view re-renders)
     try:
@@ -325,3 +333,43 @@ def test_the_panel_says_so_when_the_user_may_not_use_pop(
         assert "not allowed" in browser.find_element(By.CSS_SELECTOR, ".pop-Connection").text
         assert not browser.find_elements(By.CSS_SELECTOR, ".pop-RunButton")
         shot(browser, "panel-6-not-allowed")
+
+
+BATCH = "return [...document.querySelectorAll('.jp-OutputArea .pop-batch')].map(e => e.textContent)"
+
+
+def saved_summary(path: Path) -> bool:
+    """The saved batch notebook's run cell holds the summary as HTML."""
+    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    return any("3 done" in "".join(o.get("data", {}).get("text/html", "")) for o in cells[1]["outputs"])
+
+
+def test_the_batch_notebook_in_jupyterlab(tmp_path: Path, browser: Any) -> None:
+    """notebooks/04-batch.ipynb run as a user would: a live progress bar, then the summary, which the
+    saved notebook keeps as HTML (no widget needed to show it)."""
+    from tests.notebooks.golden import scratch_project
+
+    root = scratch_project(tmp_path)
+    path = root / "notebooks" / "04-batch.ipynb"
+    d = browser
+    for url in start_lab(tmp_path, root):
+        open_notebook(d, url, "notebooks/04-batch.ipynb")
+        command(d, "notebook:run-all-cells")
+        wait_for(lambda: d.execute_script(BATCH), 90)
+        shot(d, "batch-1-running")
+        wait_for(lambda: any("3 done, 0 failed" in text for text in d.execute_script(BATCH)), 240)
+        wait_for(lambda: d.execute_script(FINISHED), 60)
+        shot(d, "batch-2-summary")
+        # shown as written, not typeset: Lab reads text between two "$" as TeX
+        assert any("this run, $0.000" in text for text in d.execute_script(BATCH)), d.execute_script(BATCH)
+        command(d, "docmanager:save")
+        wait_for(partial(saved_summary, path), 30)
+        outputs = [
+            o for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code" for o in c["outputs"]
+        ]
+        assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+        command(d, "kernelmenu:shutdown")
+        open_lab(d, url, "notebooks/04-batch.ipynb")
+        wait_for(lambda: any("3 done" in text for text in d.execute_script(BATCH)), 60)
+        assert "Error displaying widget" not in d.page_source
+        shot(d, "batch-3-reopened")
