@@ -1,7 +1,8 @@
 """Keys live in the environment only; anything we write passes through :func:`redact` first.
 
 A secret is the value of an environment variable whose name ends in KEY, TOKEN, SECRET or PASSWORD
-(``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ``HF_TOKEN``, ...), at least 8 characters long.
+(``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ``HF_TOKEN``, ...), or the password inside a URL held by
+any variable (``POP_BROKER_URL=redis://:pw@host``), at least 8 characters long.
 """
 
 from __future__ import annotations
@@ -21,9 +22,23 @@ def is_secret_name(name: str) -> bool:
 
 
 def secret_values() -> list[str]:
-    """Values of environment variables whose names say they are secrets, longest first."""
+    """Values of environment variables whose names say they are secrets, and passwords in URLs, longest
+    first."""
     values = {v for k, v in os.environ.items() if is_secret_name(k) and len(v) >= _MIN_LENGTH}
+    values |= {p for v in os.environ.values() if (p := url_password(v)) and len(p) >= _MIN_LENGTH}
     return sorted(values, key=len, reverse=True)
+
+
+def url_password(value: str) -> str | None:
+    """The password in ``scheme://user:password@host...``, if ``value`` is such a URL."""
+    if "://" not in value or "@" not in value:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(value).password
+    except ValueError:
+        return None
 
 
 def mask(text: str, values: list[str]) -> str:

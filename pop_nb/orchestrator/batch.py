@@ -143,10 +143,24 @@ def read_seeds(
 
 
 def _one(source: str, data: bytes) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    from pop_nb.orchestrator.intake import MAX_SEED_BYTES
+
+    if len(data) > MAX_SEED_BYTES:
+        yield (
+            source,
+            f"{source} is {len(data)} bytes; a seed is at most {MAX_SEED_BYTES}. "
+            "Fix: put big inputs in files",
+        )
+        return
     try:
-        yield source, loads_seed(data, source)
+        value = loads_seed(data, source)
     except SeedError as exc:
         yield source, str(exc)
+        return
+    if not isinstance(value, dict):
+        yield source, f'{source} is JSON but not an object. Fix: a seed looks like {{"data": {{...}}}}'
+        return
+    yield source, value
 
 
 def plan(

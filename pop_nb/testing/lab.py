@@ -61,8 +61,12 @@ def jupyter_lab(
             time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        proc.wait(30)
+        proc.terminate()  # a server stops its kernels first: under load that took over 30 s once
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def _up(url: str) -> bool:

@@ -175,7 +175,15 @@ def test_a_pipeline_queue_routes_its_jobs_and_a_failure_on_a_worker_ends_in_fail
     project.pipeline(
         "gpu", {"a": {"cells": [("inference", "raise RuntimeError('out of GPU memory')")]}}, queue="gpu-boxes"
     )
-    project.pipeline("plain", {"a": {"cells": [("inference", "pop.output('ok')")]}})
+    # a stage sees no broker URL (it may hold a password): runners are not given it
+    project.pipeline(
+        "plain",
+        {
+            "a": {
+                "cells": [("inference", "import os\npop.output(os.environ.get('POP_BROKER_URL', 'absent'))")]
+            }
+        },
+    )
     workers += [Worker(project, "gpuw", queues="gpu-boxes"), Worker(project, "cpuw")]
     failed = pop("run", "gpu", "--data", "{}", "--id", "g1", "--quiet", timeout=180)
     assert failed.returncode == 1, failed.stderr
@@ -186,5 +194,6 @@ def test_a_pipeline_queue_routes_its_jobs_and_a_failure_on_a_worker_ends_in_fail
     assert "RuntimeError: out of GPU memory" in failed.stderr
     ok = pop("run", "plain", "--data", "{}", "--id", "p1", "--quiet", timeout=180)
     assert ok.returncode == 0 and project.job("p1").status.worker.startswith("cpuw@")
+    assert project.job("p1").outputs() == {"a": "absent"}
     status = pop("status", "g1").stdout
     assert "ran on" in status and "worker gpuw@" in status

@@ -103,3 +103,17 @@ def test_a_glob_batch_and_bad_arguments(project: Project) -> None:
     assert not (project.data / "escape-1").exists() and not (project.root / "escape-1").exists()
     missing = pop("batch", "echo", "--seeds", str(Path("no-such.jsonl")))
     assert missing.returncode == 2 and "cannot read the seeds file no-such.jsonl" in missing.stderr
+
+
+def test_seeds_that_are_not_objects_or_too_big_are_listed_not_fatal(project: Project) -> None:
+    project.pipeline("echo", {"a": {"cells": [("inference", "pop.output(pop.seed.get('word'))")]}})
+    odd = project.root / "odd.jsonl"
+    odd.write_text(
+        '42\n[1, 2]\n"text"\n{"data": {"word": "fine"}}\n{"data": {"pad": "' + "x" * (1 << 20) + '"}}\n'
+    )
+    run = pop("batch", "echo", "--seeds", str(odd), "--json", timeout=240)
+    assert run.returncode == 1, run.stderr
+    summary = json.loads(run.stdout)
+    assert (summary["seeds"], summary["rejected"], summary["done"]) == (5, 4, 1)
+    manifest = (project.data / "batches/echo-odd/manifest.jsonl").read_text()
+    assert manifest.count("is JSON but not an object") == 3 and "a seed is at most 1048576" in manifest

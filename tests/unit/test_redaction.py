@@ -62,3 +62,12 @@ def test_stream_outputs_without_a_secret_are_left_as_they_were() -> None:
     nb = nbformat.v4.new_notebook(cells=[cell])
     redact_notebook(nb)
     assert [o.text for o in nb.cells[0].outputs] == ["a", "b"]
+
+
+def test_a_password_inside_a_url_in_the_environment_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pop_nb.llm.secrets import redact
+
+    monkeypatch.setenv("POP_BROKER_URL", "redis://:broker-pass-1234@10.0.0.5:6379/0")
+    monkeypatch.setenv("HOME_PAGE", "https://example.org/a@b")  # an @ but no password: nothing to hide
+    assert redact("connect to redis://:broker-pass-1234@10.0.0.5") == f"connect to redis://:{MASK}@10.0.0.5"
+    assert redact("https://example.org/a@b") == "https://example.org/a@b"

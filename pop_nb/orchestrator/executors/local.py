@@ -14,6 +14,8 @@ from pop_nb.orchestrator.executors.base import Executor, JobHandle
 from pop_nb.store.jobs import JobStore
 from pop_nb.store.locks import FileLock
 
+# what a runner (and the stage kernels it starts) is not given: the broker's URL, which may hold a password
+RUNNER_NEEDS_NOT = frozenset({"POP_BROKER_URL"})
 LOCK_PATIENCE_S = 2.0  # a daemon holds a job's lock only for a moment when it does not start it
 
 
@@ -41,7 +43,7 @@ def spawn_runner(
     """
     folder = JobStore(settings.data).get(job_id)
     full_env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in RUNNER_NEEDS_NOT},
         **(env or {}),
         "POP_ROOT": str(settings.root),
         "POP_DATA_DIR": str(settings.data),
