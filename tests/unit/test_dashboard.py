@@ -85,3 +85,22 @@ def test_unpriced_spend_and_a_failed_job_read_as_they_are(project: Project, boar
     assert row.split()[3] == "50"  # task a done, b failed: half way, not 100%
     board.job_pick.value = "half"
     assert board.cancel_button.disabled and not board.resume_button.disabled  # it has ended: resume only
+
+
+def test_the_job_list_says_where_each_job_ran(project: Project, board_of) -> None:
+    import json
+
+    for job_id, where in (("here", {"executor": "local", "host": "box-a"}), ("far", {"worker": "w2@box-b"})):
+        folder = write_job(project.data, "complete", job_id, "done")
+        status = json.loads((folder / "tasks-status.json").read_text())
+        status.update(where)
+        (folder / "tasks-status.json").write_text(json.dumps(status))
+    old = write_job(project.data, "complete", "old", "done") / "tasks-status.json"
+    status = json.loads(old.read_text())
+    for key in ("executor", "host", "worker"):  # as written before jobs said where they ran
+        del status[key]
+    old.write_text(json.dumps(status))
+    board = board_of(project.data)
+    rows = {label.split()[0]: label for label, _ in board.job_list.options}
+    assert "box-a" in rows["here"] and "w2@box-b" in rows["far"]
+    assert "ran on" in board.jobs_table.value and "box" not in rows["old"]
