@@ -1,6 +1,7 @@
 """``pop batch``: one pipeline over many seeds, in four steps: plan, dispatch, execute, verify.
 
-Plan: every seed is read and checked against the pipeline before anything runs; the plan is written to
+Plan (:mod:`pop_nb.orchestrator.batch_plan`): every seed is read and checked against the pipeline
+before anything runs; the plan is written to
 ``<data>/batches/<name>/manifest.jsonl``, one line per seed, with its job id (``<name>-<n>``, n its
 place in the list) or why it was not submitted. Dispatch and execute: at most ``concurrency`` jobs at
 once, through the chosen executor, with jobs whose runner died taken up again from their interrupted
@@ -13,11 +14,10 @@ tasks, and starts what never started; calls already paid for are answered from e
 
 from __future__ import annotations
 
-import glob as globlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,25 +25,17 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from pop_nb.config import PopSettings
-from pop_nb.errors import PopError, SeedError
-from pop_nb.models.seed import Seed, check_job_id, loads_seed
+from pop_nb.errors import PopError
+from pop_nb.models.seed import Seed, check_job_id
 from pop_nb.models.status import JobStatus, now_iso
+from pop_nb.orchestrator.batch_plan import ManifestLine, default_name, plan, read_manifest, read_seeds
 from pop_nb.orchestrator.executors import Executor, JobHandle, get_executor
 from pop_nb.store.atomic import atomic_write_json, atomic_write_text
 from pop_nb.store.jobs import JobStore
 from pop_nb.store.locks import FileLock
 
 POLL_S = 0.25
-MAX_SEEDS = 100_000
-
-
-class ManifestLine(BaseModel):
-    """One seed of the batch: its job, or why it was not submitted."""
-
-    n: int = Field(description="1-based place of the seed in the list.")
-    source: str = Field(description="Where the seed came from: file, or file:line.")
-    job: str | None = None
-    error: str | None = Field(default=None, description="Why the seed was not submitted.")
+__all__ = ["BatchRun", "BatchSummary", "batch", "default_name", "read_manifest", "read_seeds", "summary_text"]
 
 
 class JobOutcome(BaseModel):
@@ -97,95 +89,6 @@ class Progress:
             f"done {self.done}/{self.total}  failed {self.failed}  running {self.running}  queued {left}  "
             f"${self.cost_usd:.4f}  {took:.0f}s"
         )
-
-
-def default_name(slug: str, seeds: Path | None, pattern: str | None) -> str:
-    """The batch's name when none is given: the same source gives the same name, so running the same
-    command again resumes the same batch."""
-    if seeds is not None:
-        stem = "".join(c if c.isalnum() or c in "_-" else "-" for c in seeds.stem)[:40].strip("-_")
-        return f"{slug}-{stem or 'seeds'}"
-    digest = hashlib.sha256((pattern or "").encode()).hexdigest()[:6]
-    return f"{slug}-glob-{digest}"
-
-
-def read_seeds(
-    seeds: Path | None, pattern: str | None, root: Path
-) -> Iterator[tuple[str, dict[str, Any] | str]]:
-    """``(source, seed object or why it is unreadable)`` for each seed, in order."""
-    if seeds is not None:
-        try:
-            lines = seeds.read_bytes().splitlines()
-        except OSError as exc:
-            raise PopError(
-                f"cannot read the seeds file {seeds}: {exc.strerror}. Fix: check the path"
-            ) from None
-        numbered = [(i, line) for i, line in enumerate(lines, 1) if line.strip()]
-        if len(numbered) > MAX_SEEDS:
-            raise PopError(
-                f"{seeds} has {len(numbered)} seeds; a batch takes at most {MAX_SEEDS}. Fix: split it"
-            )
-        for i, line in numbered:
-            yield from _one(f"{seeds}:{i}", line)
-        return
-    assert pattern is not None
-    base = pattern if Path(pattern).is_absolute() else str(root / pattern)
-    paths = sorted(Path(p) for p in globlib.glob(base, recursive=True) if Path(p).is_file())
-    if not paths:
-        raise PopError(f"--glob {pattern!r} matches no file under {root}. Fix: check the pattern (quote it)")
-    if len(paths) > MAX_SEEDS:
-        raise PopError(f"--glob {pattern!r} matches {len(paths)} files; a batch takes at most {MAX_SEEDS}")
-    for path in paths:
-        try:
-            yield from _one(str(path), path.read_bytes())
-        except OSError as exc:
-            yield str(path), f"unreadable: {exc.strerror}"
-
-
-def _one(source: str, data: bytes) -> Iterator[tuple[str, dict[str, Any] | str]]:
-    from pop_nb.orchestrator.intake import MAX_SEED_BYTES
-
-    if len(data) > MAX_SEED_BYTES:
-        yield (
-            source,
-            f"{source} is {len(data)} bytes; a seed is at most {MAX_SEED_BYTES}. "
-            "Fix: put big inputs in files",
-        )
-        return
-    try:
-        value = loads_seed(data, source)
-    except SeedError as exc:
-        yield source, str(exc)
-        return
-    if not isinstance(value, dict):
-        yield source, f'{source} is JSON but not an object. Fix: a seed looks like {{"data": {{...}}}}'
-        return
-    yield source, value
-
-
-def plan(
-    settings: PopSettings, slug: str, name: str, seeds: list[tuple[str, dict[str, Any] | str]]
-) -> list[ManifestLine]:
-    """Check every seed against the pipeline (compiled once); nothing is made here."""
-    from pop_nb.jobs import parse_seed, validate_seed
-
-    check_job_id(f"{name}-1")
-    lines = []
-    for n, (source, raw) in enumerate(seeds, 1):
-        line = ManifestLine(n=n, source=source, job=f"{name}-{n}")
-        try:
-            if isinstance(raw, str):
-                raise SeedError("invalid_seed", raw)
-            if raw.get("pipeline", slug) != slug:
-                raise SeedError(
-                    "invalid_seed",
-                    f"{source} names pipeline {raw['pipeline']!r}, not {slug!r}. Fix: make them agree",
-                )
-            validate_seed(settings, parse_seed({**raw, "pipeline": slug}, source), source)
-        except PopError as exc:
-            line.job, line.error = None, str(exc)
-        lines.append(line)
-    return lines
 
 
 class BatchRun:
@@ -505,11 +408,3 @@ def batch(
     if widget is not None:
         widget.finish(summary, read_manifest(run.manifest_file))
     return summary
-
-
-def read_manifest(path: Path) -> list[ManifestLine]:
-    return [
-        ManifestLine.model_validate(json.loads(line))
-        for line in path.read_text().splitlines()
-        if line.strip()
-    ]
