@@ -94,6 +94,15 @@ def grids(driver: object) -> list[str]:
     )
 
 
+def saved_notebook(path: Path) -> dict[str, Any] | None:
+    """The notebook as Jupyter saved it, or None while it is being written (Jupyter's save truncates the
+    file and then writes it: a read in between sees an empty or partial file)."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, FileNotFoundError):
+        return None
+
+
 def open_notebook(d: Any, url: str, path: str) -> None:
     """Open ``path`` in Lab and wait until its kernel is idle (choosing Python 3 if Lab asks)."""
     from selenium.webdriver.common.by import By
@@ -166,8 +175,9 @@ def test_a_job_run_from_a_cell_in_jupyterlab(lab: tuple[str, Path], browser: obj
     )
     assert grids(d)  # its output is still there
     command(d, "docmanager:save")
-    wait_for(lambda: json.loads((root / "run.ipynb").read_text())["cells"][0]["outputs"], 30)
-    saved = json.loads((root / "run.ipynb").read_text())["cells"][0]["outputs"]
+    saved = wait_for(
+        lambda: (saved_notebook(root / "run.ipynb") or {"cells": [{}]})["cells"][0].get("outputs"), 30
+    )
     assert any(
         "text/html" in o.get("data", {}) and "pop-job" in "".join(o["data"]["text/html"]) for o in saved
     )
@@ -340,8 +350,11 @@ BATCH = "return [...document.querySelectorAll('.jp-OutputArea .pop-batch')].map(
 
 def saved_summary(path: Path) -> bool:
     """The saved batch notebook's run cell holds the summary as HTML."""
-    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
-    return any("3 done" in "".join(o.get("data", {}).get("text/html", "")) for o in cells[1]["outputs"])
+    nb = saved_notebook(path)
+    cells = [c for c in nb["cells"] if c["cell_type"] == "code"] if nb else []
+    return len(cells) > 1 and any(
+        "3 done" in "".join(o.get("data", {}).get("text/html", "")) for o in cells[1]["outputs"]
+    )
 
 
 def test_the_batch_notebook_in_jupyterlab(tmp_path: Path, browser: Any) -> None:
@@ -365,7 +378,10 @@ def test_the_batch_notebook_in_jupyterlab(tmp_path: Path, browser: Any) -> None:
         command(d, "docmanager:save")
         wait_for(partial(saved_summary, path), 30)
         outputs = [
-            o for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code" for o in c["outputs"]
+            o
+            for c in wait_for(partial(saved_notebook, path))["cells"]
+            if c["cell_type"] == "code"
+            for o in c["outputs"]
         ]
         assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
         command(d, "kernelmenu:shutdown")
