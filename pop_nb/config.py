@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
@@ -81,8 +81,23 @@ class PopSettings(BaseSettings):
         description="Celery/Redis: a job taken by a worker that died goes to another worker after this long.",
     )
     kernel_startup_timeout_s: float = Field(default=60, gt=0, description="Wait for a stage kernel to start.")
+    kernel_start: Literal["fork", "spawn"] = Field(
+        default="fork",
+        description="How each stage's fresh kernel starts: fork (from a kernel server that has the preloaded "
+        "modules imported; Linux) or spawn (a new interpreter per stage; everywhere).",
+    )
+    kernel_preload: list[str] = Field(
+        default_factory=lambda: ["litellm"],
+        description="Modules the kernel fork server imports once, so that no stage pays for them "
+        "(pop_nb.task, ipykernel and nbformat always are).",
+    )
+    kernel_server_idle_s: float = Field(
+        default=300,
+        gt=0,
+        description="The kernel fork server (shared by this user's runners) ends after this long unused.",
+    )
     notebook_autosave_s: float = Field(
-        default=10,
+        default=0,
         ge=0,
         description="While a stage runs, save its notebook at most this often (0: only at the end).",
     )

@@ -122,15 +122,18 @@ def pop(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 
 
 def kernels_of(data_dir: Path) -> list[psutil.Process]:
-    """Live kernel processes started for jobs under ``data_dir`` (found by their environment)."""
+    """Live kernel processes started for jobs of the project that holds ``data_dir``: spawned or forked
+    (a forked one shows its kernel server's command line and environment), found by their working
+    directory, which is a task notebook's folder in the project. The kernel server's is ``/``."""
+    project = data_dir.parent.resolve()
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         try:
             if "pop_nb.execution.kernel_main" not in " ".join(proc.info["cmdline"] or []):
                 continue
-            if proc.environ().get("POP_DATA_DIR") == str(data_dir) and proc.status() != psutil.STATUS_ZOMBIE:
+            if Path(proc.cwd()).is_relative_to(project) and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+        except (psutil.NoSuchProcess, psutil.AccessDenied, FileNotFoundError):
             continue
     return found
 

@@ -49,7 +49,12 @@ class JobRunner:
         self.job = folder
         self.pipeline = pipeline
         self.seed: Seed = folder.read_seed()
-        self.provider = provider or FreshKernelProvider(settings.kernel_startup_timeout_s)
+        self.provider = provider or FreshKernelProvider(
+            settings.kernel_startup_timeout_s,
+            start=settings.kernel_start,
+            preload=settings.kernel_preload,
+            server_idle_s=settings.kernel_server_idle_s,
+        )
         self._lock = threading.RLock()
         self.status: JobStatus = folder.read_status()
         self.cancelled = threading.Event()
@@ -137,11 +142,28 @@ class JobRunner:
                             futures[pool.submit(self._run_task, name)] = name
                 if not futures:
                     break
+                self._warm_kernels()
                 done, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for fut in done:
                     name = futures.pop(fut)
                     if not fut.result() and self._must_stop(name):
                         self._stop = True
+
+    def _warm_kernels(self) -> None:
+        """Keep kernels started ahead for the stages that could start next: one per task that can run at
+        once (unfinished, up to ``max_parallel_tasks``), and one more, because a kernel takes longer to
+        start (about 0.15 s, forked) than a short stage takes to run."""
+        with self._lock:
+            open_tasks = [n for n, t in self.status.tasks.items() if t.state in ("pending", "running")]
+        if open_tasks:
+            cwd = str(self._kernel_dir(open_tasks[0]))
+            self.provider.prestart(cwd, min(self.settings.max_parallel_tasks, len(open_tasks)) + 1)
+
+    def _kernel_dir(self, task: str) -> Path:
+        """Where the task's stage kernels start: its notebook's folder in the project, as in JupyterLab
+        (else the job's snapshot of it, when the project folder is gone)."""
+        home = self.pipeline.notebook_home(task)
+        return home.parent if home.parent.is_dir() else self.pipeline.notebook_path(task).parent
 
     def _ready(self) -> list[str]:
         """Pending tasks whose needs have all settled, in YAML order."""
@@ -237,7 +259,7 @@ class JobRunner:
         try:
             notebook = load_task_notebook(self.pipeline.notebook_path(name))
             home = self.pipeline.notebook_home(name)
-            if home.parent.is_dir():  # its kernels start in its own folder, as in JupyterLab
+            if self._kernel_dir(name) == home.parent:
                 notebook.path = home
             run = TaskRun(
                 job=self.job,

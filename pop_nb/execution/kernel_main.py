@@ -1,18 +1,48 @@
-"""Entry point of a stage kernel: ``python -m pop_nb.execution.kernel_main -f <connection file>``.
+"""Entry point of stage kernels, started one of two ways.
 
-An IPython kernel that dies with its runner. A runner stops its kernels itself on every path it
-controls (done, failed, timeout, cancel); this covers the one it cannot: the runner killed outright
-(``kill -9``, out of memory). The kernel then finds itself re-parented and exits.
+``python -m pop_nb.execution.kernel_main -f <connection file>``: one kernel, a fresh interpreter (the
+portable way; about a second of start-up, plus whatever the stage imports).
+
+``python -m pop_nb.execution.kernel_main --serve <socket> --preload litellm,... --idle-s 300``: a *kernel
+server*, shared by the runners of one user on one machine (one per interpreter, preload list and pop-nb
+source; see :mod:`pop_nb.execution.forkserver`). It imports ipykernel, pop-nb and the heavy modules
+once, then forks a kernel per request. Each kernel is a fresh process no other stage has used (its own
+copy of the preloaded interpreter, nothing more), so isolation is the same as a spawned one; it just
+starts with its imports done. The server never runs stage code itself; it holds no threads, no event
+loop and no sockets but its listener when it forks. It ends when idle.
+
+Every kernel dies with the runner that asked for it: a spawned kernel watches its parent (the runner),
+a forked one waits on a pidfd of its runner.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import json
 import os
+import select
+import signal
+import socket
 import sys
 import threading
 import time
 
 PARENT_POLL_S = 0.5
+MAX_REQUEST_BYTES = 16 << 20  # an environment and a command line; anything bigger is not a runner
+# what every kernel imports while it starts (ipykernel imports some lazily), and what every stage uses
+KERNEL_MODULES = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "ipykernel.debugger",
+    "IPython.core.completerlib",
+    "IPython.extensions.storemagic",
+    "sqlite3",
+    "tornado.queues",
+    "nbformat",
+    "pop_nb.task",
+)
 
 
 def _exit_when_orphaned(parent: int) -> None:
@@ -22,16 +52,167 @@ def _exit_when_orphaned(parent: int) -> None:
             os._exit(70)  # EX_SOFTWARE; nothing to save: the runner that wanted our results is gone
 
 
-def main() -> None:
-    threading.Thread(
-        target=_exit_when_orphaned, args=(os.getppid(),), daemon=True, name="pop-parent-watch"
-    ).start()
+def run_kernel(argv: list[str], watch_parent: bool = True) -> None:
+    """Run an IPython kernel with ``argv`` (``-f <connection file>``) in this process until it ends."""
+    if watch_parent:
+        threading.Thread(
+            target=_exit_when_orphaned, args=(os.getppid(),), daemon=True, name="pop-parent-watch"
+        ).start()
     # as ipykernel_launcher does: the kernel's cwd must not shadow installed packages
     if sys.path and sys.path[0] == "":
         del sys.path[0]
     from ipykernel import kernelapp
 
-    kernelapp.launch_new_instance()
+    sys.argv = [sys.argv[0], *argv]
+    kernelapp.launch_new_instance(argv=argv)
+
+
+# -- the fork server ------------------------------------------------------------------------------------
+
+
+def preload(modules: list[str]) -> None:
+    """Import what every stage kernel would import anyway, so that no kernel pays for it."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never the network at import
+    for name in KERNEL_MODULES:
+        importlib.import_module(name)
+
+    for name in modules:
+        if name == "litellm":  # with our providers registered, the local price map, warmed up
+            from pop_nb.llm.providers import load_litellm, warm_up
+
+            warm_up(load_litellm())
+        elif name:
+            importlib.import_module(name)
+
+
+def serve(path: str, modules: list[str], idle_s: float, lock_fd: int | None = None) -> None:
+    """Preload, then listen on the Unix socket ``path``. Each request (one JSON line: ``argv``, ``cwd``,
+    ``env``, ``runner``) forks one kernel, answered with ``{"pid": n}`` and a pidfd of the kernel
+    (SCM_RIGHTS). The kernel ends when ``runner`` (a pid) does. The server ends after ``idle_s`` without
+    requests and without live kernels, or when another server has taken its socket path. ``lock_fd``:
+    the server's lock (see :class:`~pop_nb.execution.forkserver.ForkServer`), held until it ends."""
+    preload(modules)
+    if threading.active_count() != 1:  # forking a process with threads can copy a held lock
+        names = ", ".join(t.name for t in threading.enumerate() if t is not threading.main_thread())
+        sys.exit(f"pop-nb kernel server: preloading started threads ({names}); not forking")
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # kernels are reaped by the system, never zombies
+    children: set[int] = set()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path + ".tmp")
+    listener.bind(path + ".tmp")
+    listener.listen(64)
+    os.rename(path + ".tmp", path)  # the socket appears only when the server is ready
+    ours = os.stat(path).st_ino
+    last = time.monotonic()
+    while True:
+        ready, _, _ = select.select([listener], [], [], PARENT_POLL_S)
+        if ready:
+            conn, _ = listener.accept()
+            with conn:
+                _answer(conn, (listener, lock_fd), children)
+            last = time.monotonic()
+            continue
+        _forget_dead(children)
+        try:
+            replaced = os.stat(path).st_ino != ours
+        except FileNotFoundError:
+            replaced = True
+        if replaced or (not children and time.monotonic() - last > idle_s):
+            break
+    with contextlib.suppress(FileNotFoundError):
+        if os.stat(path).st_ino == ours:
+            os.unlink(path)
+
+
+def _answer(conn: socket.socket, ours: tuple[socket.socket, int | None], children: set[int]) -> None:
+    """Fork a kernel for the request on ``conn``; ``ours`` (the listener, the lock) stay with the server."""
+    conn.settimeout(5)
+    stdio: list[int] = []
+    try:
+        data, stdio, _, _ = socket.recv_fds(conn, 1 << 16, 2)  # the runner's stdout and stderr
+        while not data.endswith(b"\n"):
+            more = conn.recv(1 << 16)
+            if not more or len(data) > MAX_REQUEST_BYTES:
+                raise ValueError("the request ended early or is too long")
+            data += more
+        request = json.loads(data)
+        argv, cwd, env = list(request["argv"]), str(request["cwd"]), dict(request["env"])
+        if len(stdio) != 2:
+            raise ValueError("no stdout and stderr were passed")
+        runner = os.pidfd_open(int(request["runner"]))  # before the fork: the runner is alive now
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        for fd in stdio:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            conn.sendall(json.dumps({"error": f"bad request: {exc}"}).encode() + b"\n")
+        return
+    pid = os.fork()
+    if pid == 0:  # the kernel
+        code = 1
+        try:
+            ours[0].close()
+            if ours[1] is not None:
+                os.close(ours[1])  # a kernel must not keep the server's lock alive after the server
+            conn.close()
+            os.setsid()  # its own process group: the runner kills the kernel and all it started at once
+            os.dup2(stdio[0], 1)  # what the kernel itself prints goes where the runner's output goes
+            os.dup2(stdio[1], 2)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.chdir(cwd)
+            os.environ.clear()
+            os.environ.update(env)
+            threading.Thread(target=_exit_with, args=(runner,), daemon=True, name="pop-runner-watch").start()
+            # parent_handle=1: no ipykernel parent poller (the watch above does that job)
+            run_kernel([*argv, "--IPKernelApp.parent_handle=1"], watch_parent=False)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    for fd in (runner, *stdio):
+        os.close(fd)
+    children.add(pid)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:  # already gone
+        conn.sendall(json.dumps({"error": f"kernel {pid} exited at once"}).encode() + b"\n")
+        return
+    try:
+        socket.send_fds(conn, [json.dumps({"pid": pid}).encode() + b"\n"], [pidfd])
+    except OSError:
+        os.kill(pid, signal.SIGKILL)  # nobody will use it
+    finally:
+        os.close(pidfd)
+
+
+def _exit_with(runner: int) -> None:
+    """A forked kernel's watch: its runner is not its parent, so it waits on the runner's pidfd."""
+    select.select([runner], [], [])
+    os._exit(70)
+
+
+def _forget_dead(children: set[int]) -> None:
+    for pid in list(children):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            children.discard(pid)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--serve"]:  # --serve <socket> --preload <a,b> --idle-s <seconds>
+        options = dict(zip(args[::2], args[1::2], strict=False))
+        modules = [m for m in options.get("--preload", "").split(",") if m]
+        lock_fd = int(options["--lock-fd"]) if "--lock-fd" in options else None
+        serve(options["--serve"], modules, float(options.get("--idle-s", "300")), lock_fd)
+        return
+    run_kernel(args)
 
 
 if __name__ == "__main__":

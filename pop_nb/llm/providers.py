@@ -21,6 +21,28 @@ def load_litellm() -> Any:
     return litellm
 
 
+def warm_up(litellm: Any) -> None:
+    """Do once, offline, what the first call in every process would do on its critical path: load the
+    two OpenAI tokenizers (o200k, cl100k), the modules litellm imports at its first completion, and
+    its cost code (litellm's own ``mock_response``: no provider, no network, no usage row).
+
+    For a kernel fork server, which must not fork with threads running: litellm's first call starts
+    its logging thread pool, so the pool is stopped afterwards and set back to its unstarted state
+    (it starts a thread again at the next call, in whichever process makes it).
+    """
+    messages = [{"role": "user", "content": "warm-up"}]
+    for model in ("gpt-4o-mini", "gpt-3.5-turbo"):
+        litellm.token_counter(model=model, messages=messages)
+    response = litellm.completion(model="openai/gpt-4o-mini", messages=messages, mock_response="ok")
+    litellm.completion_cost(response)
+    from litellm.litellm_core_utils.thread_pool_executor import executor
+
+    executor.shutdown(wait=True)
+    type(executor).__init__(
+        executor, max_workers=executor._max_workers, max_pending_tasks=executor._max_pending_tasks
+    )
+
+
 @dataclass
 class Answer:
     """What one of our providers answered, and what it cost when the provider says so itself."""

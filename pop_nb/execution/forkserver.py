@@ -1,0 +1,271 @@
+"""The runner's side of the kernel server (see :mod:`pop_nb.execution.kernel_main`).
+
+:func:`shared_server` finds or starts the kernel server of this user, interpreter, preload list and
+pop-nb source: the first runner starts it (in its own session, so it outlives that runner and the next
+job finds it warm), later runners reuse it, and it ends by itself when idle. Its lock file, held by the
+server process, says whether one is alive or starting, so two runners never start two.
+
+:class:`ForkedKernelProvisioner` is a jupyter_client kernel provisioner (entry point ``pop-forked``)
+that launches a kernel through the server, so the kernel manager, nbclient and papermill work exactly
+as with a spawned kernel. A forked kernel is not the runner's child, so :class:`ForkedProcess` stands in
+for its ``Popen``, on a pidfd: no pid-reuse race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import select
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+from traitlets import Unicode
+
+from pop_nb.llm.secrets import is_secret_name, url_password
+from pop_nb.store.locks import FileLock
+
+PROVISIONER_NAME = "pop-forked"
+
+
+def fork_supported() -> bool:
+    """Forking kernels needs Linux (pidfds); elsewhere every kernel is spawned."""
+    return sys.platform == "linux" and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
+
+
+class ForkServerError(RuntimeError):
+    pass
+
+
+def shared_server(preload: list[str], idle_s: float) -> ForkServer:
+    """The kernel server for ``preload`` on this interpreter, started now if none is alive."""
+    folder = runtime_dir()
+    path = folder / f"k-{server_key(preload)}.sock"
+    server = _servers.get(str(path))
+    if server is None:
+        server = _servers[str(path)] = ForkServer(path, preload, idle_s)
+    server.ensure_started()
+    return server
+
+
+def runtime_dir() -> Path:
+    """``$XDG_RUNTIME_DIR/pop-nb`` or ``/tmp/pop-nb-<uid>``: ours alone (mode 0700, owned by us, not a
+    link), since whoever can reach the socket can start code as us."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    folder = Path(base) / "pop-nb" if base and os.path.isdir(base) else Path(f"/tmp/pop-nb-{os.getuid()}")
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ForkServerError(
+            f"{folder} is not a private folder of this user (owner {info.st_uid}, mode "
+            f"{oct(info.st_mode & 0o777)}); kernels are spawned instead. Fix: remove it."
+        )
+    return folder
+
+
+def server_key(preload: list[str]) -> str:
+    """What a server's preloaded interpreter depends on: Python, the preload list, pop-nb's source."""
+    import pop_nb
+
+    digest = hashlib.sha256(f"{sys.executable}|{sys.version}|{','.join(preload)}".encode())
+    for file in sorted(Path(pop_nb.__file__).parent.rglob("*.py")):
+        info = file.stat()
+        digest.update(f"{file}|{info.st_mtime_ns}|{info.st_size}".encode())
+    return digest.hexdigest()[:16]
+
+
+class ForkServer:
+    """A kernel server at ``path``: started here (:meth:`ensure_started`) or found alive."""
+
+    def __init__(self, path: Path, preload: list[str], idle_s: float) -> None:
+        self.path = str(path)
+        self.preload = preload
+        self.idle_s = idle_s
+        self._lock_path = Path(self.path + ".lock")
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def ensure_started(self) -> None:
+        """Start the server unless one is alive or starting (its lock is held). Returns at once; the
+        server preloads in the background (a few seconds with litellm)."""
+        lock = FileLock(self._lock_path)
+        if not lock.acquire():
+            return  # alive or starting
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)  # a server killed outright leaves its socket behind
+            # the server's own environment has no secrets: each kernel gets its runner's environment
+            env = {k: v for k, v in os.environ.items() if not is_secret_name(k) and not url_password(v)}
+            env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # as for a spawned kernel: no debugger warning
+            fd = lock.hand_over()
+            with open(self.path + ".log", "ab") as log:
+                self._process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pop_nb.execution.kernel_main",
+                        "--serve",
+                        self.path,
+                        "--preload",
+                        ",".join(self.preload),
+                        "--idle-s",
+                        str(self.idle_s),
+                        "--lock-fd",
+                        str(fd),
+                    ],
+                    env=env,
+                    cwd="/",
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # not in the runner's process group: a cancel does not end it
+                    pass_fds=(fd,),
+                )
+        finally:
+            lock.forget()
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not os.path.exists(self.path):
+            if self._process is not None and self._process.poll() is not None:
+                self._process = None
+                raise ForkServerError(f"the kernel server exited before it was ready; see {self.path}.log")
+            if time.monotonic() > deadline:
+                raise ForkServerError(f"the kernel server was not ready within {timeout_s:.0f}s")
+            time.sleep(0.01)
+
+    def launch(self, argv: list[str], cwd: str, env: Mapping[str, str], timeout_s: float) -> ForkedProcess:
+        """A new kernel process running ``argv`` (the kernel's arguments, ``-f <connection file>``)."""
+        for attempt in (1, 2):
+            self.wait_ready(timeout_s)
+            try:
+                return self._request(argv, cwd, env, timeout_s)
+            except (ConnectionRefusedError, FileNotFoundError):  # it ended (idle) or was killed
+                if attempt == 2:
+                    raise ForkServerError("the kernel server is gone and did not come back") from None
+                self.ensure_started()
+        raise AssertionError("unreachable")
+
+    def _request(self, argv: list[str], cwd: str, env: Mapping[str, str], timeout_s: float) -> ForkedProcess:
+        request = {"argv": argv, "cwd": cwd, "env": dict(env), "runner": os.getpid()}
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout_s)
+            conn.connect(self.path)
+            socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [1, 2])  # our stdout, stderr
+            data, fds, _, _ = socket.recv_fds(conn, 65536, 1)
+        answer = json.loads(data or b"{}")
+        if "pid" not in answer or not fds:
+            for fd in fds:
+                os.close(fd)
+            raise ForkServerError(answer.get("error") or "the kernel server did not answer")
+        return ForkedProcess(int(answer["pid"]), fds[0])
+
+
+class ForkedProcess:
+    """What jupyter_client needs of a ``Popen`` (poll, wait, signals), for a process that is not our child.
+    Its exit code is not ours to read: a kernel that ended reports ``-1``."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int, pidfd: int) -> None:
+        self.pid = pid
+        self._pidfd: int | None = pidfd
+        self.returncode: int | None = None
+
+    def fileno(self) -> int | None:
+        """The pidfd, readable once the process has ended (None once it is known to have ended)."""
+        return self._pidfd
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._pidfd is not None:
+            ready, _, _ = select.select([self._pidfd], [], [], 0)
+            if ready:
+                self._ended()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None and self._pidfd is not None:
+            ready, _, _ = select.select([self._pidfd], [], [], timeout)
+            if not ready:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            self._ended()
+        return self.returncode if self.returncode is not None else -1
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None and self._pidfd is not None:
+            signal.pidfd_send_signal(self._pidfd, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def _ended(self) -> None:
+        self.returncode = -1
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    def __del__(self) -> None:
+        if self._pidfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._pidfd)
+
+
+class ForkedKernelProvisioner(LocalProvisioner):
+    """Launches the kernel through the fork server at ``server`` (a kernel spec's provisioner config)."""
+
+    server = Unicode(help="the fork server's socket").tag(config=True)
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+        server = _servers.get(self.server)
+        if server is None:
+            raise ForkServerError(f"no kernel fork server at {self.server}")
+        # cmd is the kernel spec's argv: python -m pop_nb.execution.kernel_main <kernel arguments>
+        process = server.launch(
+            cmd[3:],
+            cwd=str(kwargs.get("cwd") or os.getcwd()),
+            env=kwargs.get("env") or os.environ,
+            timeout_s=float(kwargs.get("timeout", 60)),
+        )
+        self.process = process  # type: ignore[assignment]  # Popen's interface, not its class
+        self.pid = self.pgid = process.pid  # the kernel leads its own process group
+        self.cwd = kwargs.get("cwd")
+        return self.connection_info
+
+    async def wait(self) -> int | None:
+        """Until the kernel has ended: on its pidfd (LocalProvisioner polls every 0.1 s)."""
+        process = self.process
+        if not isinstance(process, ForkedProcess):
+            return await super().wait()
+        fd = process.fileno()
+        if fd is not None:
+            loop = asyncio.get_running_loop()
+            ended: asyncio.Future[None] = loop.create_future()
+
+            def on_ended() -> None:
+                if not ended.done():
+                    ended.set_result(None)
+
+            loop.add_reader(fd, on_ended)
+            try:
+                await ended
+            finally:
+                loop.remove_reader(fd)
+        code = process.wait()
+        self.process = None
+        return code
+
+
+_servers: dict[str, ForkServer] = {}  # by socket path: the provisioner is given only the path

@@ -1,0 +1,190 @@
+"""What a stage's fresh kernel guarantees, forked from the kernel server or spawned: nothing shared between
+stages, a crash or a hang fails that stage only, and no kernel outlives its stage or its runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import Project, kernels_of, wait_for
+
+# the first stage leaves traces everywhere it can; the second looks for them
+LEAVE_TRACES = """
+import os, sys, email, wave
+trace_variable = 1
+email._pop_trace = 1
+os.environ["POP_TRACE"] = "1"
+pop.output({"pid": os.getpid()})
+"""
+LOOK_FOR_TRACES = """
+import os, sys, email, psutil
+seen = {
+    "variable": "trace_variable" in globals(),
+    "module attribute": hasattr(email, "_pop_trace"),
+    "imported module": "wave" in sys.modules,
+    "environment": "POP_TRACE" in os.environ,
+}
+parent = psutil.Process().parent()
+pop.output({
+    "pid": os.getpid(),
+    "seen": seen,
+    "litellm preloaded": "litellm" in sys.modules,
+    "parent": " ".join(parent.cmdline()) if parent else "",
+})
+"""
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_a_stage_sees_nothing_another_stage_left(
+    project: Project, monkeypatch: pytest.MonkeyPatch, start: str
+) -> None:
+    monkeypatch.setenv("POP_KERNEL_START", start)
+    project.pipeline(
+        "traces", {"t": {"cells": [("ingestion", LEAVE_TRACES), ("inference", LOOK_FOR_TRACES)]}}
+    )
+    job = project.run("traces")
+    assert job.state == "done", job.status.error
+    first = json.loads((job.path / "tasks/t/outputs/ingestion.json").read_text())
+    second = json.loads((job.path / "tasks/t/outputs/inference.json").read_text())
+    assert first["pid"] != second["pid"]
+    assert not any(second["seen"].values()), second["seen"]
+    if start == "fork":  # forked from the preloaded server, litellm already imported
+        assert "--serve" in second["parent"] and second["litellm preloaded"]
+    else:  # a new interpreter, a child of the runner
+        assert "--serve" not in second["parent"] and "runner_main" in second["parent"]
+    assert kernels_of(project.data) == []
+
+
+SEGFAULT = "import ctypes\nctypes.string_at(0)"
+HANG = "while True:\n    pass"
+SLEEP = "import time\nprint('working', flush=True)\ntime.sleep(300)"
+
+
+def test_a_segfault_and_a_hang_fail_their_own_stage_only(project: Project) -> None:
+    project.pipeline(
+        "crashes",
+        {
+            "segfault": {
+                "on_failure": "continue",
+                "cells": [("inference", "import ctypes\nctypes.string_at(0)")],
+            },
+            "hang": {
+                "on_failure": "continue",
+                "timeout_s": 2,
+                "cells": [("inference", "while True:\n    pass")],
+            },
+            "fine": {"cells": [("inference", "pop.output({'ok': True})")]},
+        },
+    )
+    job = project.run("crashes")
+    tasks = job.status.tasks
+    assert tasks["segfault"].state == "failed" and tasks["segfault"].error.type == "KernelDied"
+    assert tasks["hang"].state == "failed" and tasks["hang"].error.type == "StageTimeout"
+    assert tasks["fine"].state == "done"
+    assert kernels_of(project.data) == []
+
+
+def test_a_runner_killed_outright_takes_its_forked_kernels_with_it(project: Project) -> None:
+    project.pipeline(
+        "long",
+        {"t": {"cells": [("inference", "import time\nprint('working', flush=True)\ntime.sleep(300)")]}},
+    )
+    job = project.run("long", wait=False)
+    log = project.data / "current" / job.id / "tasks/t/logs/inference.log"
+    wait_for(lambda: log.exists() and "working" in log.read_text(), timeout=60)
+    kernels = kernels_of(project.data)
+    assert kernels and all("--serve" in " ".join(k.parent().cmdline()) for k in kernels)  # forked
+    os.killpg(job.handle.process.pid, signal.SIGKILL)
+    job.handle.process.wait()
+    wait_for(lambda: kernels_of(project.data) == [], timeout=10)
+
+
+def test_the_kernel_server_answers_a_bad_request_and_stays_up(project: Project) -> None:
+    from pop_nb.execution.forkserver import shared_server
+
+    server = shared_server(["litellm"], 300)
+    server.wait_ready(120)
+    for junk in (
+        b"not json\n",
+        b'{"argv": 1}\n',
+        b"\xff" * 70000 + b"\n",
+        b'{"argv": [], "cwd": "/", "env": {}}\n',
+    ):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(10)
+            conn.connect(server.path)
+            conn.sendall(junk)
+            answer = conn.makefile("rb").readline()
+        assert b"bad request" in answer, answer
+    # still serving: a job runs on it
+    project.pipeline("after", {"t": {}})
+    assert project.run("after").state == "done"
+
+
+def test_a_kernel_folder_that_is_not_ours_means_spawned_kernels(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = tmp_path / "runtime"
+    (runtime / "pop-nb").mkdir(parents=True, mode=0o777)
+    os.chmod(runtime / "pop-nb", 0o777)  # open to everyone: whoever reaches the socket runs code as us
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    project.pipeline("spawned", {"t": {"cells": [("inference", LOOK_FOR_TRACES)]}})
+    job = project.run("spawned")
+    assert job.state == "done"
+    assert "runner_main" in json.loads((job.path / "tasks/t/outputs/inference.json").read_text())["parent"]
+    assert "not a private folder" in (job.path / "runner.log").read_text()
+
+
+SUSTAINED = """
+import gc, json, sys, time
+import nbformat, papermill, psutil
+from pop_nb.execution.engine import get_engine
+from pop_nb.execution.kernels import KERNEL_NAME, FreshKernelProvider
+get_engine()
+provider = FreshKernelProvider(60, start="fork", preload=["litellm"])
+provider.prestart("/tmp", 2)
+nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+me, samples = psutil.Process(), {}
+for i in range(1, int(sys.argv[1]) + 1):
+    papermill.execute_notebook(nb, sys.argv[2], engine_name="pop", kernel_name=KERNEL_NAME,
+                               progress_bar=False, kernel_provider=provider, kernel_cwd="/tmp")
+    if i in (100, int(sys.argv[1])):
+        gc.collect()
+        time.sleep(0.5)  # let the spares settle
+        server = [p for p in psutil.process_iter(["cmdline"]) if "--serve" in str(p.info["cmdline"])]
+        samples[i] = {
+            "rss_mb": me.memory_info().rss / 2**20,
+            "fds": me.num_fds(),
+            "threads": me.num_threads(),
+            "kernels": sum(len(p.children()) for p in server),
+            "server_rss_mb": sum(p.memory_info().rss for p in server) / 2**20,
+        }
+provider.shutdown_all()
+print(json.dumps(samples))
+"""
+
+
+def test_a_thousand_stages_in_a_row_leave_nothing_behind(tmp_path: Path) -> None:
+    """Processes, descriptors, threads and memory after 1,000 forked stages are what they were after 100."""
+    out = subprocess.run(
+        [sys.executable, "-c", SUSTAINED, "1000", str(tmp_path / "out.ipynb")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )
+    samples = json.loads(out.stdout.strip().splitlines()[-1])
+    early, late = samples["100"], samples["1000"]
+    assert late["kernels"] <= early["kernels"] <= 3, samples  # the spares, no more
+    assert late["fds"] <= early["fds"] + 2 and late["threads"] <= early["threads"] + 1, samples
+    assert late["rss_mb"] - early["rss_mb"] < 25, samples
+    assert late["server_rss_mb"] - early["server_rss_mb"] < 10, samples
+    assert psutil.Process().children(recursive=True) == []
