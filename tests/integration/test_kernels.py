@@ -153,13 +153,18 @@ provider = FreshKernelProvider(60, start="fork", preload=["litellm"])
 provider.prestart("/tmp", 2)
 nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
 me, samples = psutil.Process(), {}
+def is_server(p):  # the server itself, not the kernels it forked (they show its command line too)
+    try:
+        return provider._server.path in " ".join(p.info["cmdline"] or []) and p.cwd() == "/"
+    except psutil.Error:
+        return False
 for i in range(1, int(sys.argv[1]) + 1):
     papermill.execute_notebook(nb, sys.argv[2], engine_name="pop", kernel_name=KERNEL_NAME,
                                progress_bar=False, kernel_provider=provider, kernel_cwd="/tmp")
     if i in (100, int(sys.argv[1])):
         gc.collect()
         time.sleep(0.5)  # let the spares settle
-        server = [p for p in psutil.process_iter(["cmdline"]) if "--serve" in str(p.info["cmdline"])]
+        server = [p for p in psutil.process_iter(["cmdline"]) if is_server(p)]
         samples[i] = {
             "rss_mb": me.memory_info().rss / 2**20,
             "fds": me.num_fds(),
