@@ -1,7 +1,7 @@
 """The drop-folder daemon: latency from drop to running, throughput, daemon memory.
 
-- latency: one seed dropped into an idle daemon's ``pending/``, until its runner logs ``job started``
-  (median of 5);
+- latency: one seed dropped into an idle daemon's ``pending/`` (nothing dropped for 3 s), until its
+  runner logs ``job started`` (median of 5);
 - throughput: N trivial one-stage jobs dropped at once, ``POP_MAX_RUNNING_JOBS=2``, until all are done;
   against plain papermill running the same notebook N times, two at a time (``multiprocessing``);
 - memory: the daemon's peak RSS while it works through them.
@@ -26,6 +26,7 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
+IDLE_S = 3.0
 sys.path.insert(0, str(REPO))
 
 
@@ -76,6 +77,7 @@ def main() -> None:
         try:
             latencies = []
             for i in range(5):
+                time.sleep(IDLE_S)  # idle: the daemon has had time to get ready for the next seed
                 dropped = drop(data, f"lat-{i}")
                 done = data / "complete" / f"lat-{i}"
                 while not done.exists():

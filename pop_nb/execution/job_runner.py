@@ -18,7 +18,7 @@ from pop_nb.execution.lifecycle import StageHooks, TaskRun
 from pop_nb.llm.personalities import resolve_personality
 from pop_nb.llm.secrets import redact
 from pop_nb.models.context import StageContext
-from pop_nb.models.pipeline import LLMSettings
+from pop_nb.models.pipeline import STAGES, LLMSettings
 from pop_nb.models.records import Event
 from pop_nb.models.seed import Seed
 from pop_nb.models.status import ErrorInfo, JobStatus, StageRun, TaskStatus, now_iso
@@ -68,6 +68,7 @@ class JobRunner:
         self._stop = False  # a task failed with on_failure: fail; start nothing new
         self._gated = False  # a gated task is done and not approved: start nothing new
         self._usage = UsageTally(folder.usage_file, folder.job_id)
+        self._stage_counts: dict[str, int] = {}
 
     # -- public -----------------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -157,7 +158,19 @@ class JobRunner:
             open_tasks = [n for n, t in self.status.tasks.items() if t.state in ("pending", "running")]
         if open_tasks:
             cwd = str(self._kernel_dir(open_tasks[0]))
-            self.provider.prestart(cwd, min(self.settings.max_parallel_tasks, len(open_tasks)) + 1)
+            at_once = min(self.settings.max_parallel_tasks, len(open_tasks))
+            more_stages = any(self._stage_count(name) > 1 for name in open_tasks)
+            self.provider.prestart(cwd, at_once + (1 if more_stages else 0))
+
+    def _stage_count(self, task: str) -> int:
+        """How many stages the task's notebook has cells for (a one-stage task needs no kernel after)."""
+        if task not in self._stage_counts:
+            try:
+                notebook = load_task_notebook(self.pipeline.notebook_path(task))
+                self._stage_counts[task] = sum(1 for stage in STAGES if notebook.has_stage(stage))
+            except Exception:  # unreadable: the task itself will fail and say why
+                self._stage_counts[task] = 0
+        return self._stage_counts[task]
 
     def _kernel_dir(self, task: str) -> Path:
         """Where the task's stage kernels start: its notebook's folder in the project, as in JupyterLab

@@ -7,8 +7,11 @@ caller's kernel nor the daemon. SIGTERM cancels: kernels are stopped, the job en
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import signal
+import socket
 import sys
 from types import FrameType
 
@@ -29,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pop-runner")
     parser.add_argument("job_id")
     parser.add_argument("--lock-fd", type=int, help="the job's runner.lock, already taken by our parent")
+    if argv is None and sys.argv[1:2] == ["--standby"]:
+        argv = standby(int(sys.argv[2]))
+        if argv is None:
+            return 0
     args = parser.parse_args(argv)
     settings = load_settings()
     load_dotenv_file(settings.root)
@@ -74,6 +81,35 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_term)
     final = runner.run()
     return 0 if final.state in ("done", "waiting") else 1  # waiting: paused at a gate, not failed
+
+
+def standby(channel_fd: int) -> list[str] | None:
+    """Get ready for a job before there is one (``--standby <fd>``, see
+    :class:`~pop_nb.orchestrator.executors.local.StandbyRunner`): import what running a stage imports,
+    see that the kernel server is up, then wait on ``channel_fd`` for the job id, its lock and its log.
+    Returns the runner's arguments for that job, or None if the daemon went away first."""
+    from pop_nb.execution import forkserver
+    from pop_nb.execution.engine import get_engine
+
+    get_engine()  # papermill, nbclient, jupyter_client
+    settings = load_settings()
+    if settings.kernel_start == "fork" and forkserver.fork_supported():
+        with contextlib.suppress(OSError, forkserver.ForkServerError):  # the job's runner will say why
+            forkserver.shared_server(settings.kernel_preload, settings.kernel_server_idle_s)
+    with socket.socket(fileno=channel_fd) as channel:
+        try:
+            data, fds, _, _ = socket.recv_fds(channel, 4096, 2)
+        except OSError:
+            return None
+    if not data or len(fds) != 2:
+        for fd in fds:
+            os.close(fd)
+        return None
+    lock_fd, log_fd = fds
+    os.dup2(log_fd, 1)  # from here on, our output is the job's runner.log
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    return [str(json.loads(data)["job"]), "--lock-fd", str(lock_fd)]
 
 
 if __name__ == "__main__":

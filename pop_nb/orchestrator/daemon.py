@@ -81,6 +81,8 @@ class Orchestrator:
         )
         self._say(f"orchestrating {self.settings.data} as {self.name} ({where})")
         try:
+            if not self.once:
+                self.executor.prepare()  # a runner waiting for the first seed: it starts in milliseconds
             self._recover_claims()
             while True:
                 if not self.stopping.is_set():

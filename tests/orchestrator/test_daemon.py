@@ -286,3 +286,38 @@ def test_no_file_name_or_content_stops_the_daemon(project: Project) -> None:
     strays = scan_pending(pending)[1]
     assert {"a-folder-seed.json", "a-link-seed.json", "a-fifo-seed.json"} <= set(strays)
     assert daemon.output().count("a-fifo-seed.json") == 1  # reported once, not at every pass
+
+
+def standbys_of(daemon: Daemon) -> list[psutil.Process]:
+    """Runners the daemon started ahead, waiting for a job (their command line says ``--standby``)."""
+    return [
+        p
+        for p in psutil.process_iter(["cmdline", "ppid"])
+        if p.info["ppid"] == daemon.proc.pid and "--standby" in (p.info["cmdline"] or [])
+    ]
+
+
+def alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_a_seed_is_run_by_the_runner_waiting_for_it_and_a_new_one_waits(project: Project) -> None:
+    project.pipeline("quick", {"a": {}})
+    daemon = Daemon(project)
+    try:
+        waiting = wait_for(lambda: standbys_of(daemon), timeout=30)
+        assert len(waiting) == 1
+        drop(project, "quick-1-seed.json", seed("quick"))
+        done = project.data / "complete" / "quick-1"
+        wait_for(done.exists, timeout=120)
+        assert json.loads((done / "tasks-status.json").read_text())["state"] == "done"
+        started = [e for e in events(done) if e["kind"] == "job" and e["status"] == "started"]
+        assert started[0]["pid"] == waiting[0].pid  # the job ran in the runner that was waiting for it
+        next_one = wait_for(lambda: [p for p in standbys_of(daemon) if p.pid != waiting[0].pid], timeout=30)
+    finally:
+        daemon.proc.kill()  # kill -9: the waiting runner sees its channel close and exits on its own
+        daemon.wait(30)
+    wait_for(lambda: not any(alive(p) for p in next_one), timeout=10)

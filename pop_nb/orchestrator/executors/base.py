@@ -116,6 +116,10 @@ class Executor(ABC):
         taken by the caller (who decided under it that the job should run); the executor hands it to the
         runner or releases it. Raises :class:`~pop_nb.errors.JobStateError` if a runner has the job."""
 
+    def prepare(self) -> None:  # noqa: B027 (a hook: an executor with nothing to start ahead keeps this)
+        """Start ahead what the next :meth:`submit` needs, and again after each (a long-lived caller, the
+        daemon, calls this once; a one-off ``pop run`` does not)."""
+
     def handle(self, job_id: str) -> JobHandle:
         """A handle on a job submitted earlier (by this process or another)."""
         return JobHandle(self.settings, job_id, self.name)

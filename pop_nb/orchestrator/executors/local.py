@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -11,7 +14,7 @@ from collections.abc import Mapping
 from pop_nb.config import PopSettings
 from pop_nb.errors import JobStateError
 from pop_nb.orchestrator.executors.base import Executor, JobHandle
-from pop_nb.store.jobs import JobStore
+from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.locks import FileLock
 
 # what a runner (and the stage kernels it starts) is not given: the broker's URL, which may hold a password
@@ -32,6 +35,16 @@ def claim(settings: PopSettings, job_id: str, lock: FileLock | None = None) -> F
     return lock
 
 
+def runner_env(settings: PopSettings, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A runner's environment: ours without what it needs not, plus ``env`` and where the project is."""
+    return {
+        **{k: v for k, v in os.environ.items() if k not in RUNNER_NEEDS_NOT},
+        **(env or {}),
+        "POP_ROOT": str(settings.root),
+        "POP_DATA_DIR": str(settings.data),
+    }
+
+
 def spawn_runner(
     settings: PopSettings, job_id: str, lock: FileLock, env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
@@ -42,18 +55,12 @@ def spawn_runner(
     ``<job>/runner.log``. ``env``: extra variables for the runner (``POP_WORKER``).
     """
     folder = JobStore(settings.data).get(job_id)
-    full_env = {
-        **{k: v for k, v in os.environ.items() if k not in RUNNER_NEEDS_NOT},
-        **(env or {}),
-        "POP_ROOT": str(settings.root),
-        "POP_DATA_DIR": str(settings.data),
-    }
     fd = lock.hand_over()
     try:
         with open(folder.path / "runner.log", "ab") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "pop_nb.execution.runner_main", job_id, "--lock-fd", str(fd)],
-                env=full_env,
+                env=runner_env(settings, env),
                 cwd=str(settings.root),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -67,17 +74,84 @@ def spawn_runner(
         lock.forget()
 
 
+class StandbyRunner:
+    """A runner process started ahead of its job, its imports done and the kernel server warm, waiting
+    on a socket for a job id, the job's lock and its ``runner.log`` (passed as descriptors). A job given
+    to it starts in milliseconds instead of an interpreter's start-up. It exits if we go away."""
+
+    def __init__(self, settings: PopSettings) -> None:
+        self.channel, theirs = socket.socketpair()
+        with theirs:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pop_nb.execution.runner_main", "--standby", str(theirs.fileno())],
+                env=runner_env(settings),
+                cwd=str(settings.root),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # until it has a job: then its runner.log
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                pass_fds=(theirs.fileno(),),
+            )
+
+    def take(self, folder: JobFolder, lock: FileLock) -> subprocess.Popen[bytes] | None:
+        """Give it the job (and ``lock``, which it then holds); None if it is gone (the caller spawns)."""
+        if self.process.poll() is not None:
+            return None
+        try:
+            with open(folder.path / "runner.log", "ab") as log:
+                message = json.dumps({"job": folder.job_id}).encode()
+                socket.send_fds(self.channel, [message], [lock.hand_over(), log.fileno()])
+        except OSError:
+            return None
+        finally:
+            self.channel.close()
+        lock.forget()
+        return self.process
+
+    def stop(self) -> None:
+        self.channel.close()  # it exits on its own when the channel closes
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
 class LocalExecutor(Executor):
     """Runners are child processes on this machine (the default)."""
 
     name = "local"
 
+    def __init__(self, settings: PopSettings) -> None:
+        super().__init__(settings)
+        self._standby: StandbyRunner | None = None
+        self._keep_one = False
+
+    def prepare(self) -> None:
+        """Keep one runner started ahead (:class:`StandbyRunner`) from now on."""
+        self._keep_one = True
+        if self._standby is None or self._standby.process.poll() is not None:
+            self._standby = StandbyRunner(self.settings)
+
     def submit(self, job_id: str, *, lock: FileLock | None = None) -> JobHandle:
         lock = claim(self.settings, job_id, lock)
+        folder = JobStore(self.settings.data).get(job_id)
         try:
-            self.record(JobStore(self.settings.data).get(job_id))
+            self.record(folder)
         except BaseException:
             lock.release()
             raise
-        process = spawn_runner(self.settings, job_id, lock)
+        process = None
+        if self._standby is not None:
+            standby, self._standby = self._standby, None
+            process = standby.take(folder, lock)
+        if process is None:
+            process = spawn_runner(self.settings, job_id, lock)
+        if self._keep_one:
+            self.prepare()
         return JobHandle(self.settings, job_id, self.name, process=process)
+
+    def close(self) -> None:
+        if self._standby is not None:
+            self._standby.stop()
+            self._standby = None
