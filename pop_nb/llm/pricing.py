@@ -6,7 +6,12 @@ and a prompt past a long-context threshold (``..._above_200k_tokens``) at that t
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import json
 import re
+import sys
+from pathlib import Path
 from typing import Any, Literal
 
 from pop_nb.llm.mock import imitated_model
@@ -21,15 +26,36 @@ def pricing_name(model: str) -> str:
     return imitated_model(model) if model.startswith("mock/") else model
 
 
+def price_map() -> dict[str, Any]:
+    """litellm's price map: its own (the one its cost code uses) once litellm is imported, else the same
+    pinned file read directly, so that ``pop compile`` and the CLI get prices without litellm's
+    seconds-long import."""
+    if "litellm" in sys.modules:
+        prices: dict[str, Any] = load_litellm().model_cost
+        return prices
+    return _bundled_price_map()
+
+
+@functools.cache
+def _bundled_price_map() -> dict[str, Any]:
+    spec = importlib.util.find_spec("litellm")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return dict(load_litellm().model_cost)
+    path = Path(next(iter(spec.submodule_search_locations))) / "model_prices_and_context_window_backup.json"
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):  # a litellm without the bundled file: ask litellm itself
+        return dict(load_litellm().model_cost)
+
+
 def price_entry(model: str, overrides: dict[str, dict[str, float]] | None = None) -> dict[str, Any] | None:
     """The per-token prices for ``model`` (a pop.toml override wins), or ``None`` if unpriced."""
-    litellm = load_litellm()
-
     if overrides and model in overrides:
         return dict(overrides[model])
+    prices = price_map()
     name = pricing_name(model)
     for candidate in (name, name.split("/", 1)[-1]):
-        entry = litellm.model_cost.get(candidate)
+        entry = prices.get(candidate)
         if entry and ("input_cost_per_token" in entry or "output_cost_per_token" in entry):
             return dict(entry)
     return None

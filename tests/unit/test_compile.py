@@ -138,3 +138,26 @@ def test_keys_in_llm_settings_are_refused_without_echoing_them(project: Project)
     with pytest.raises(SeedError) as info:
         parse_seed({"pipeline": "keyed", "llm": {"anthropic_api_key": "sk-ant-secret-value"}}, "s.json")
     assert "export the provider's variable" in str(info.value) and "sk-ant-secret" not in str(info.value)
+
+
+def test_compile_prices_models_without_importing_litellm(project: Project) -> None:
+    """`pop compile` reads the price map litellm pins, not litellm (seconds to import), and finds the same
+    prices litellm itself would."""
+    import subprocess
+    import sys
+
+    project.pipeline("priced", {"a": {"llm": {"model": "openai/gpt-4o-mini"}}})
+    script = (
+        "import sys\n"
+        "from pop_nb.cli import main\n"
+        "code = main(['compile', 'priced'])\n"
+        "assert 'litellm' not in sys.modules, 'litellm was imported'\n"
+        "from pop_nb.llm.pricing import price_entry\n"
+        "ours = price_entry('openai/gpt-4o-mini')\n"
+        "from pop_nb.llm.providers import load_litellm\n"
+        "assert ours == load_litellm().model_cost['gpt-4o-mini'], ours\n"
+        "sys.exit(code)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=project.root)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "ok: priced" in ran.stdout
