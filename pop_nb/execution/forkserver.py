@@ -33,7 +33,7 @@ from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import Unicode
 
 from pop_nb.llm.secrets import is_secret_name, url_password
-from pop_nb.store.locks import FileLock
+from pop_nb.store.locks import FileLock, is_locked
 
 PROVISIONER_NAME = "pop-forked"
 
@@ -135,11 +135,19 @@ class ForkServer:
             lock.forget()
 
     def wait_ready(self, timeout_s: float) -> None:
+        """Until the server's socket is there. A server that ended meanwhile (idle, just now) is started
+        again; one that died while it preloaded is an error (its log says why)."""
         deadline = time.monotonic() + timeout_s
+        restarted = False
         while not os.path.exists(self.path):
             if self._process is not None and self._process.poll() is not None:
                 self._process = None
                 raise ForkServerError(f"the kernel server exited before it was ready; see {self.path}.log")
+            if self._process is None and not is_locked(self._lock_path):  # nobody is starting one
+                if restarted:
+                    raise ForkServerError(f"the kernel server did not start; see {self.path}.log")
+                self.ensure_started()
+                restarted = True
             if time.monotonic() > deadline:
                 raise ForkServerError(f"the kernel server was not ready within {timeout_s:.0f}s")
             time.sleep(0.01)
@@ -150,7 +158,7 @@ class ForkServer:
             self.wait_ready(timeout_s)
             try:
                 return self._request(argv, cwd, env, timeout_s)
-            except (ConnectionRefusedError, FileNotFoundError):  # it ended (idle) or was killed
+            except (ConnectionError, FileNotFoundError):  # it ended (idle) or was killed
                 if attempt == 2:
                     raise ForkServerError("the kernel server is gone and did not come back") from None
                 self.ensure_started()
@@ -163,7 +171,9 @@ class ForkServer:
             conn.connect(self.path)
             socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [1, 2])  # our stdout, stderr
             data, fds, _, _ = socket.recv_fds(conn, 65536, 1)
-        answer = json.loads(data or b"{}")
+        if not data:  # it closed without answering: it was ending (idle) as we asked
+            raise ConnectionResetError("the kernel server closed the connection")
+        answer = json.loads(data)
         if "pid" not in answer or not fds:
             for fd in fds:
                 os.close(fd)

@@ -193,3 +193,18 @@ def test_a_thousand_stages_in_a_row_leave_nothing_behind(tmp_path: Path) -> None
     assert late["rss_mb"] - early["rss_mb"] < 25, samples
     assert late["server_rss_mb"] - early["server_rss_mb"] < 10, samples
     assert psutil.Process().children(recursive=True) == []
+
+
+def test_a_killed_kernel_server_is_started_again_by_the_next_runner(project: Project) -> None:
+    from pop_nb.execution.forkserver import shared_server
+
+    server = shared_server(["litellm"], 300)
+    server.wait_ready(120)
+    for proc in psutil.process_iter(["cmdline"]):
+        if server.path in (proc.info["cmdline"] or []) and proc.cwd() == "/":
+            proc.kill()  # kill -9: its socket file stays behind, its lock goes
+            proc.wait(10)
+    project.pipeline("again", {"t": {"cells": [("inference", LOOK_FOR_TRACES)]}})
+    job = project.run("again")
+    assert job.state == "done", job.status.error
+    assert "--serve" in json.loads((job.path / "tasks/t/outputs/inference.json").read_text())["parent"]
