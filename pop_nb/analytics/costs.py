@@ -19,7 +19,7 @@ GROUPINGS: dict[str, str] = {
     "task": "pipeline || '/' || task",
     "stage": "pipeline || '/' || task || '/' || stage",
     "model": "model",
-    "day": "strftime(ts, '%Y-%m-%d')",
+    "day": "day",
     "job": "job",
 }
 
@@ -36,16 +36,16 @@ def costs(source: Analytics | Path | str, by: str = "pipeline") -> pd.DataFrame:
         raise ValueError(f"cannot group costs by {by!r}; use one of {', '.join(GROUPINGS)}")
     return _analytics(source).frame(f"""
         SELECT coalesce({GROUPINGS[by]}, '(none)') AS key,
-               count(*) FILTER (WHERE ok) AS calls,
-               count(*) AS attempts,
-               coalesce(sum(input_tokens), 0) AS input_tokens,
-               coalesce(sum(output_tokens), 0) AS output_tokens,
-               coalesce(sum(cached_tokens), 0) AS cached_tokens,
-               round(coalesce(sum(cost_usd), 0), 9) AS cost_usd,
-               count(*) FILTER (WHERE cache_hit) AS cache_hits,
-               round(coalesce(sum(saved_usd), 0), 9) AS saved_usd,
-               count(*) FILTER (WHERE ok AND cost_source = 'unpriced') AS unpriced_calls
-        FROM llm_calls GROUP BY 1 ORDER BY cost_usd DESC, key
+               sum(calls)::BIGINT AS calls,
+               sum(attempts)::BIGINT AS attempts,
+               sum(input_tokens)::BIGINT AS input_tokens,
+               sum(output_tokens)::BIGINT AS output_tokens,
+               sum(cached_tokens)::BIGINT AS cached_tokens,
+               round(sum(cost_usd), 9) AS cost_usd,
+               sum(cache_hits)::BIGINT AS cache_hits,
+               round(sum(saved_usd), 9) AS saved_usd,
+               sum(unpriced_calls)::BIGINT AS unpriced_calls
+        FROM call_totals GROUP BY 1 ORDER BY cost_usd DESC, key
     """)
 
 

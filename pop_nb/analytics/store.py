@@ -5,158 +5,63 @@ Tables, one row per...:
 - ``jobs``: job (its ``tasks-status.json``, plus ``place`` and ``duration_ms``);
 - ``tasks``: task of a job; ``stages``: stage run (``NN-<stage>[.r<k>]``, with its notebook);
 - ``llm_calls``: line of a ``usage.jsonl``; ``events``: line of an ``events.jsonl``;
+- ``call_totals``: job, task, stage, model and day: calls, tokens, cost (what the cost questions sum);
 - ``runs``: line of ``complete/runs.jsonl``.
 
 Times are UTC (``TIMESTAMP``), as every file pop-nb writes has them.
 
-:meth:`Analytics.refresh` stats each job's three files and reads only the jobs whose files changed (a
-finished job is read once); so a dashboard over ten thousand jobs refreshes in the time it takes to
-stat them. Everything lives in memory: nothing is written next to the jobs, and any number of
-notebooks and CLI calls can read the same folder at once.
+:meth:`Analytics.refresh` reads only what changed. A job in ``current/`` is read again when one of its
+three files changed (a ``stat`` each). A finished job does not change where it is: it is read again only
+if its folder moved or was replaced (another place or inode, both in the directory listing) or
+``runs.jsonl`` has a new line for it (it was resumed and finished again); so a refresh over ten
+thousand finished jobs costs one directory listing and the tail of ``runs.jsonl``.
+
+Finished jobs are also kept in a Parquet snapshot beside them (:mod:`pop_nb.analytics.snapshot`), so a
+new process loads them in one read instead of parsing every JSON file. Any number of notebooks and CLI
+calls can read the same folder at once.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pop_nb.analytics.schema import (
+    CALL_TOTALS,
+    FILES,
+    JOB_TABLES,
+    LOGS,
+    PLACES,
+    RUN_COLUMNS,
+    STATUS_COLUMNS,
+    STATUS_TABLES,
+    json_shape,
+    struct,
+)
+from pop_nb.analytics.snapshot import Key, Manifest, Snapshot, SnapshotError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-PLACES = ("current", "complete", "failed")
-FILES = ("tasks-status.json", "usage.jsonl", "events.jsonl")
-
-USAGE_COLUMNS: dict[str, str] = {
-    "ts": "TIMESTAMP",
-    "job": "VARCHAR",
-    "pipeline": "VARCHAR",
-    "task": "VARCHAR",
-    "stage": "VARCHAR",
-    "attempt": "INTEGER",
-    "refinement": "INTEGER",
-    "provider": "VARCHAR",
-    "model": "VARCHAR",
-    "input_tokens": "BIGINT",
-    "output_tokens": "BIGINT",
-    "cached_tokens": "BIGINT",
-    "cost_usd": "DOUBLE",
-    "cost_source": "VARCHAR",
-    "latency_ms": "BIGINT",
-    "request_hash": "VARCHAR",
-    "cache_hit": "BOOLEAN",
-    "saved_usd": "DOUBLE",
-    "ok": "BOOLEAN",
-    "error": "VARCHAR",
-}
-EVENT_COLUMNS: dict[str, str] = {
-    "ts": "TIMESTAMP",
-    "job": "VARCHAR",
-    "kind": "VARCHAR",
-    "status": "VARCHAR",
-    "task": "VARCHAR",
-    "stage": "VARCHAR",
-    "refinement": "INTEGER",
-    "attempt": "INTEGER",
-    "notebook": "VARCHAR",
-    "duration_ms": "BIGINT",
-    "message": "VARCHAR",
-    "pid": "BIGINT",
-}
-STATUS_COLUMNS: dict[str, str] = {
-    "job_id": "VARCHAR",
-    "pipeline": "VARCHAR",
-    "name": "VARCHAR",
-    "state": "VARCHAR",
-    "current_task": "VARCHAR",
-    "current_stage": "VARCHAR",
-    "progress": "INTEGER",
-    "created_at": "TIMESTAMP",
-    "started_at": "TIMESTAMP",
-    "ended_at": "TIMESTAMP",
-    "error": "JSON",
-    "totals": "JSON",
-    "tasks": "JSON",
-    "resumes": "INTEGER",
-    "recoveries": "INTEGER",
-    "executor": "VARCHAR",
-    "host": "VARCHAR",
-    "worker": "VARCHAR",
-}
-RUN_COLUMNS: dict[str, str] = {
-    "ts": "TIMESTAMP",
-    "job": "VARCHAR",
-    "pipeline": "VARCHAR",
-    "name": "VARCHAR",
-    "state": "VARCHAR",
-    "started_at": "TIMESTAMP",
-    "ended_at": "TIMESTAMP",
-    "duration_ms": "BIGINT",
-    "tasks": "INTEGER",
-    "calls": "BIGINT",
-    "attempts": "BIGINT",
-    "input_tokens": "BIGINT",
-    "output_tokens": "BIGINT",
-    "cost_usd": "DOUBLE",
-    "unpriced_calls": "BIGINT",
-    "executor": "VARCHAR",
-    "host": "VARCHAR",
-    "worker": "VARCHAR",
-}
-
-_JOBS = """
-    SELECT job_id AS job, pipeline, name, state,
-           regexp_extract(filename, '/(current|complete|failed)/[^/]+/tasks-status\\.json$', 1) AS place,
-           current_task, current_stage, progress, created_at, started_at, ended_at,
-           CASE WHEN ended_at IS NOT NULL AND started_at IS NOT NULL
-                THEN epoch_ms(ended_at) - epoch_ms(started_at) END AS duration_ms,
-           error->>'type' AS error_type, error->>'task' AS error_task, error->>'stage' AS error_stage,
-           error->>'message' AS error_message, error->>'notebook' AS error_notebook,
-           coalesce(TRY_CAST(totals->>'calls' AS BIGINT), 0) AS calls,
-           coalesce(TRY_CAST(totals->>'attempts' AS BIGINT), 0) AS attempts,
-           coalesce(TRY_CAST(totals->>'unpriced_calls' AS BIGINT), 0) AS unpriced_calls,
-           coalesce(TRY_CAST(totals->>'input_tokens' AS BIGINT), 0) AS input_tokens,
-           coalesce(TRY_CAST(totals->>'output_tokens' AS BIGINT), 0) AS output_tokens,
-           coalesce(TRY_CAST(totals->>'cost_usd' AS DOUBLE), 0) AS cost_usd,
-           resumes, coalesce(recoveries, 0) AS recoveries, executor, host, worker,
-           regexp_replace(filename, '/tasks-status\\.json$', '') AS path
-    FROM status_batch
-"""
-_TASKS = """
-    SELECT s.job_id AS job, s.pipeline, t.key AS task, t.value->>'state' AS state,
-           TRY_CAST(t.value->>'started_at' AS TIMESTAMP) AS started_at,
-           TRY_CAST(t.value->>'ended_at' AS TIMESTAMP) AS ended_at,
-           coalesce(TRY_CAST(t.value->>'attempts' AS INTEGER), 0) AS attempts,
-           coalesce(TRY_CAST(t.value->>'refinements' AS INTEGER), 0) AS refinements,
-           coalesce(TRY_CAST(t.value->'usage'->>'calls' AS BIGINT), 0) AS calls,
-           coalesce(TRY_CAST(t.value->'usage'->>'cost_usd' AS DOUBLE), 0) AS cost_usd,
-           t.value->>'skip_kind' AS skip_kind, t.value->'error'->>'type' AS error_type,
-           t.value->>'gate' AS gate
-    FROM status_batch s, json_each(s.tasks) t
-"""
-_STAGES = """
-    SELECT s.job_id AS job, s.pipeline, t.key AS task, r.key AS run, r.value->>'stage' AS stage,
-           coalesce(TRY_CAST(r.value->>'refinement' AS INTEGER), 0) AS refinement,
-           coalesce(TRY_CAST(r.value->>'attempt' AS INTEGER), 1) AS attempt,
-           r.value->>'state' AS state,
-           TRY_CAST(r.value->>'started_at' AS TIMESTAMP) AS started_at,
-           TRY_CAST(r.value->>'ended_at' AS TIMESTAMP) AS ended_at,
-           TRY_CAST(r.value->>'duration_ms' AS BIGINT) AS duration_ms,
-           TRY_CAST(r.value->>'cells_ms' AS BIGINT) AS cells_ms,
-           r.value->>'notebook' AS notebook
-    FROM status_batch s, json_each(s.tasks) t, json_each(t.value->'stages') r
-"""
+FINISHED = ("complete", "failed")
+SAVE_EVERY_S = 10.0  # a live dashboard adds the jobs that finished to the snapshot at most this often
+SETTLE_S = 60.0  # a job ended this recently may not have its runs.jsonl line yet: snapshot it later
 
 
-def _struct(columns: dict[str, str]) -> str:
-    return "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
+def _stored(table: str) -> str:
+    """Where a table's rows are written: llm_calls is a view over its stored rows and the snapshot's."""
+    return "llm_calls_live" if table == "llm_calls" else table
 
 
 def _sql_list(paths: list[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
-def _signature(folder: str) -> tuple[int, ...]:
+def _file_signature(folder: str) -> tuple[int, ...]:
     sig: list[int] = []
     for name in FILES:
         try:
@@ -168,112 +73,310 @@ def _signature(folder: str) -> tuple[int, ...]:
 
 
 class Analytics:
-    """An in-memory DuckDB of one data folder; call :meth:`refresh` to catch up with the files."""
+    """An in-memory DuckDB of one data folder; call :meth:`refresh` to catch up with the files.
 
-    def __init__(self, data_dir: Path | str) -> None:
+    ``snapshot=False`` neither reads nor writes the Parquet snapshot (everything from the JSON files).
+    """
+
+    def __init__(self, data_dir: Path | str, snapshot: bool = True) -> None:
         import duckdb
 
         self.data_dir = Path(data_dir)
         self.con = duckdb.connect(":memory:")
-        self._seen: dict[str, tuple[str, tuple[int, ...]]] = {}  # job -> (folder, file signature)
-        self._runs_size = -1
+        self.snapshot = Snapshot(self.data_dir) if snapshot else None
+        self._seen: dict[str, tuple[str, tuple[Any, ...]]] = {}  # job -> (folder, signature)
+        self._runs_offset = 0
+        self._run_lines: Counter[str] = Counter()  # job -> its lines in runs.jsonl
+        self._snapped: dict[str, Key] = {}  # finished job -> the key its snapshot rows are for
+        self._saved_at: float | None = None
+        self._loaded = False
+        self._deferred = 0  # jobs whose calls are read from the snapshot's Parquet
+        self._calls_stamp: tuple[int, int] | None = None
         self._create()
 
     def _create(self) -> None:
-        # an empty batch gives each status-derived table its columns and types
+        # empty batches give each derived table its columns and types
         self.con.execute(
             "CREATE TEMP TABLE status_batch AS SELECT "
             + ", ".join(f"NULL::{t} AS {k}" for k, t in STATUS_COLUMNS.items())
             + ", NULL::VARCHAR AS filename LIMIT 0"
         )
-        for table, query in (("jobs", _JOBS), ("tasks", _TASKS), ("stages", _STAGES)):
+        for table, query in STATUS_TABLES.items():
             self.con.execute(f"CREATE TABLE {table} AS {query}")
         self.con.execute("DROP TABLE status_batch")
-        for table, columns in (
-            ("llm_calls", USAGE_COLUMNS),
-            ("events", EVENT_COLUMNS),
-            ("runs", RUN_COLUMNS),
-        ):
-            self.con.execute(
-                f"CREATE TABLE {table} (" + ", ".join(f"{k} {t}" for k, t in columns.items()) + ")"
-            )
+        for table, (_, columns, _) in LOGS.items():
+            shape = "(" + ", ".join(f"{k} {t}" for k, t in columns.items()) + ")"
+            self.con.execute(f"CREATE TABLE {_stored(table)} {shape}")
+            self.con.execute(f"CREATE TEMP TABLE batch_{table} {shape}")
+        self.con.execute(f"CREATE TABLE call_totals AS {CALL_TOTALS}")
+        self.con.execute("CREATE TEMP TABLE stale (job VARCHAR)")
+        self.con.execute("CREATE TEMP TABLE calls_deferred (job VARCHAR, file VARCHAR)")
+        self._point_calls([])
+        self.con.execute("CREATE TABLE runs (" + ", ".join(f"{k} {t}" for k, t in RUN_COLUMNS.items()) + ")")
 
     # -- ingest -----------------------------------------------------------------------------------
     def refresh(self) -> int:
         """Read what changed since the last refresh; returns how many jobs were (re)read."""
-        current: dict[str, tuple[str, tuple[int, ...]]] = {}
+        self._follow_snapshot()
+        self._refresh_runs()  # first: the run-line counts are part of each finished job's key
+        listing = self._list()
+        if self.snapshot is not None and not self._loaded:
+            self._loaded = True
+            self._load_snapshot(listing)
+        changed = [job for job, seen in listing.items() if self._seen.get(job) != seen]
+        gone = [job for job in self._seen if job not in listing]
+        if changed or gone:
+            self._replace(changed + gone, [listing[job][0] for job in changed])
+        self._seen = listing
+        if self.snapshot is not None and self.snapshot.enabled:
+            self._save_snapshot()
+        return len(changed)
+
+    def _list(self) -> dict[str, tuple[str, tuple[Any, ...]]]:
+        listing: dict[str, tuple[str, tuple[Any, ...]]] = {}
         for place in PLACES:
             try:
-                entries = list(os.scandir(self.data_dir / place))
+                with os.scandir(self.data_dir / place) as entries:
+                    for entry in entries:
+                        if not entry.is_dir() or entry.name.startswith("."):
+                            continue
+                        if place in FINISHED:
+                            sig: tuple[Any, ...] = (place, entry.inode(), self._run_lines[entry.name])
+                        else:
+                            sig = (place, *_file_signature(entry.path))
+                        listing[entry.name] = (entry.path, sig)
             except FileNotFoundError:
                 continue
-            for entry in entries:
-                if entry.is_dir() and not entry.name.startswith("."):
-                    current[entry.name] = (entry.path, _signature(entry.path))
-        changed = [job for job, seen in current.items() if self._seen.get(job) != seen]
-        gone = [job for job in self._seen if job not in current]
-        if changed or gone:
-            self._replace(changed + gone, [current[job][0] for job in changed])
-        self._seen = current
-        self._refresh_runs()
-        return len(changed)
+        return listing
 
     def _replace(self, jobs: list[str], folders: list[str]) -> None:
         con = self.con
         con.execute("BEGIN")
         try:
-            con.execute("CREATE OR REPLACE TEMP TABLE stale AS SELECT unnest(?::VARCHAR[]) AS job", [jobs])
-            for table in ("jobs", "tasks", "stages", "llm_calls", "events"):
-                con.execute(f"DELETE FROM {table} WHERE job IN (SELECT job FROM stale)")
+            con.execute("DELETE FROM stale")
+            con.execute("INSERT INTO stale SELECT unnest(?::VARCHAR[])", [jobs])
+            for table in JOB_TABLES:
+                con.execute(f"DELETE FROM {_stored(table)} WHERE job IN (SELECT job FROM stale)")
+            con.execute("DELETE FROM calls_deferred WHERE job IN (SELECT job FROM stale)")
             status = [p for f in folders if os.path.exists(p := os.path.join(f, "tasks-status.json"))]
             if status:
                 con.execute(
                     "CREATE OR REPLACE TEMP TABLE status_batch AS SELECT * FROM read_json("
-                    f"{_sql_list(status)}, columns = {_struct(STATUS_COLUMNS)}, format = 'auto', "
+                    f"{_sql_list(status)}, columns = {struct(STATUS_COLUMNS)}, format = 'auto', "
                     "filename = true, ignore_errors = true) WHERE job_id IS NOT NULL"
                 )
-                for table, query in (("jobs", _JOBS), ("tasks", _TASKS), ("stages", _STAGES)):
+                for table, query in STATUS_TABLES.items():
                     con.execute(f"INSERT INTO {table} {query}")
-            for table, name, columns, key in (
-                ("llm_calls", "usage.jsonl", USAGE_COLUMNS, "request_hash"),
-                ("events", "events.jsonl", EVENT_COLUMNS, "kind"),
-            ):
-                files = [p for f in folders if os.path.exists(p := os.path.join(f, name))]
-                if files:
-                    # ignore_errors turns a torn last line (a crash mid-append) into NULLs: left out
-                    con.execute(
-                        f"INSERT INTO {table} SELECT * FROM read_json({_sql_list(files)}, "
-                        f"columns = {_struct(columns)}, format = 'newline_delimited', "
-                        f"ignore_errors = true) WHERE {key} IS NOT NULL"
-                    )
+            for table in LOGS:
+                self._read_log(table, folders)
+                con.execute(f"INSERT INTO {_stored(table)} SELECT * FROM batch_{table}")
+            con.execute(f"INSERT INTO call_totals {CALL_TOTALS}")
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
 
-    def _refresh_runs(self) -> None:
-        path = self.data_dir / "complete" / "runs.jsonl"
-        size = path.stat().st_size if path.exists() else -1
-        if size == self._runs_size:
-            return
-        self.con.execute("DELETE FROM runs")
-        if size > 0:
+    def _read_log(self, table: str, folders: list[str]) -> None:
+        """``batch_<table>``: the lines of that log in ``folders``."""
+        name, columns, key = LOGS[table]
+        self.con.execute(f"DELETE FROM batch_{table}")
+        files = [p for f in folders if os.path.exists(p := os.path.join(f, name))]
+        if files:
+            # ignore_errors turns a torn last line (a crash mid-append) into NULLs: left out
             self.con.execute(
-                f"INSERT INTO runs SELECT * FROM read_json({_sql_list([str(path)])}, "
-                f"columns = {_struct(RUN_COLUMNS)}, format = 'newline_delimited', ignore_errors = true) "
-                "WHERE job IS NOT NULL"
+                f"INSERT INTO batch_{table} SELECT * FROM read_json({_sql_list(files)}, "
+                f"columns = {struct(columns)}, format = 'newline_delimited', "
+                f"ignore_errors = true) WHERE {key} IS NOT NULL"
             )
-        self._runs_size = size
+
+    def _refresh_runs(self) -> None:
+        """Append the lines ``runs.jsonl`` gained since the last refresh (a torn last line waits for
+        its end) and count them per job."""
+        path = self.data_dir / "complete" / "runs.jsonl"
+        try:
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size < self._runs_offset:  # truncated or replaced: start over
+                    self.con.execute("DELETE FROM runs")
+                    self._runs_offset, self._run_lines = 0, Counter()
+                fh.seek(self._runs_offset)
+                tail = fh.read(size - self._runs_offset)
+        except FileNotFoundError:
+            return
+        complete = tail[: tail.rfind(b"\n") + 1]
+        if not complete:
+            return
+        self._runs_offset += len(complete)
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE new_runs AS SELECT unnest(json_transform(line, ?)) FROM "
+            "(SELECT unnest(string_split(?, chr(10))) AS line) "
+            "WHERE json_valid(line) AND json_type(line) = 'OBJECT'",
+            [json_shape(RUN_COLUMNS), complete.decode("utf-8", errors="replace")],
+        )
+        self.con.execute("INSERT INTO runs SELECT * FROM new_runs WHERE job IS NOT NULL")
+        for job, lines in self.con.execute(
+            "SELECT job, count(*) FROM new_runs WHERE job IS NOT NULL GROUP BY job"
+        ).fetchall():
+            self._run_lines[job] += lines
+        self.con.execute("DROP TABLE new_runs")
+
+    # -- snapshot -----------------------------------------------------------------------------------
+    def _load_snapshot(self, listing: dict[str, tuple[str, tuple[Any, ...]]]) -> None:
+        """Load the finished jobs the snapshot holds as they are now; the others are read from files."""
+        assert self.snapshot is not None
+        for attempt in range(2):
+            try:
+                stamp = self.snapshot.stamp()  # before the read: a newer manifest is followed later
+                manifest = self.snapshot.manifest()
+                if manifest is None:
+                    return
+                usable = {
+                    job: key
+                    for job, (key, _) in manifest.jobs.items()
+                    if listing.get(job, ("", ()))[1] == key
+                }
+                if not usable:
+                    return
+                self.con.execute("BEGIN")
+                try:
+                    self.snapshot.load(self.con, manifest, skip=("llm_calls",))
+                    unusable = [job for job in manifest.jobs if job not in usable]
+                    for table in (t for t in JOB_TABLES if t != "llm_calls") if unusable else ():
+                        self.con.execute(
+                            f"DELETE FROM {table} WHERE job IN (SELECT unnest(?::VARCHAR[]))", [unusable]
+                        )
+                    self._defer_calls(manifest, usable, stamp)
+                    self.con.execute("COMMIT")
+                except BaseException:
+                    self.con.execute("ROLLBACK")
+                    raise
+            except SnapshotError:
+                if attempt == 0:
+                    continue  # a writer may have replaced it while we read: once more, from its manifest
+                self.snapshot.drop()  # torn: rebuilt from the job folders below
+                return
+            for job, key in usable.items():
+                self._seen[job] = (listing[job][0], key)
+                self._snapped[job] = key
+            return
+
+    def _save_snapshot(self) -> None:
+        assert self.snapshot is not None
+        now = time.monotonic()
+        if self._saved_at is not None and now - self._saved_at < SAVE_EVERY_S:
+            return
+        self._saved_at = now
+        finished = {job: sig for job, (_, sig) in self._seen.items() if sig[0] in FINISHED}
+        waiting = [job for job, key in finished.items() if self._snapped.get(job) != key]
+        if not waiting:
+            return
+        cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=SETTLE_S)
+        unsettled = {
+            job
+            for (job,) in self.con.execute(
+                "SELECT job FROM jobs WHERE job IN (SELECT unnest(?::VARCHAR[])) AND ended_at >= ?",
+                [waiting, cutoff],
+            ).fetchall()
+        }
+        if len(unsettled) == len(waiting):
+            return
+        jobs = {job: key for job, key in finished.items() if job not in unsettled}
+        manifest = self.snapshot.save(self.con, jobs)
+        if manifest is not None:
+            self._snapped = {job: key for job, (key, _) in manifest.jobs.items() if finished.get(job) == key}
+            self._follow_snapshot(manifest)
+
+    # -- calls of snapshot jobs stay in Parquet -------------------------------------------------------
+    # A million calls take longer to load than everything else together, and a dashboard asks only
+    # call_totals; so ``llm_calls`` is a view: the calls read from files, and the snapshot's Parquet
+    # rows of the jobs in ``calls_deferred`` (job, file). Segments may be deleted once a newer manifest
+    # leaves them out (after snapshot.KEEP_OBSOLETE_S): each refresh and query first follows the
+    # manifest, re-pointing every job at the file that now holds it, or reading its calls if none does.
+    def _point_calls(self, files: list[str]) -> None:
+        view = "SELECT * FROM llm_calls_live"
+        if files:
+            view += (
+                f" UNION ALL SELECT p.* EXCLUDE (filename) FROM read_parquet({_sql_list(files)}, "
+                "filename = true) p SEMI JOIN calls_deferred d ON p.job = d.job AND p.filename = d.file"
+            )
+        import duckdb
+
+        try:
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW llm_calls AS {view}")
+        except duckdb.Error as exc:  # a torn file: its footer is checked here
+            raise SnapshotError(f"cannot read the snapshot's calls: {exc}") from exc
+
+    def _defer_calls(self, manifest: Manifest, jobs: dict[str, Key], stamp: tuple[int, int] | None) -> None:
+        assert self.snapshot is not None
+        file = {segment: self.snapshot.file(segment, "llm_calls") for segment in manifest.segments}
+        pairs = [
+            (job, file[segment]) for job, (key, segment) in manifest.jobs.items() if jobs.get(job) == key
+        ]
+        self.con.execute("DELETE FROM calls_deferred")
+        if pairs:
+            jobs_, files = zip(*pairs, strict=True)
+            self.con.execute(
+                "INSERT INTO calls_deferred SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+                [list(jobs_), list(files)],
+            )
+        self._point_calls(sorted(set(f for _, f in pairs)))
+        self._deferred = len(pairs)
+        self._calls_stamp = stamp
+
+    def _follow_snapshot(self, manifest: Manifest | None = None) -> None:
+        if not self._deferred or self.snapshot is None:
+            return
+        stamp = self.snapshot.stamp()
+        if stamp == self._calls_stamp and manifest is None:
+            return
+        if manifest is None:
+            try:
+                manifest = self.snapshot.manifest()
+            except SnapshotError:
+                manifest = None
+        deferred = [job for (job,) in self.con.execute("SELECT job FROM calls_deferred").fetchall()]
+        keys = {job: self._seen[job][1] for job in deferred}
+        served = manifest.jobs if manifest is not None else {}
+        lost = {job for job in deferred if job not in served or served[job][0] != keys[job]}
+        if lost:
+            self._materialize(list(lost))
+        keep = {job: key for job, key in keys.items() if job not in lost}
+        self.con.execute("BEGIN")
+        try:
+            self._defer_calls(manifest or Manifest(), keep, stamp)
+            self.con.execute("COMMIT")
+        except SnapshotError:  # the new manifest names a torn file: keep every call in memory
+            self.con.execute("ROLLBACK")
+            self._materialize(list(keep))
+            self._point_calls([])
+            self._deferred, self._calls_stamp = 0, stamp
+
+    def _materialize(self, jobs: list[str]) -> None:
+        """Move these jobs' calls into memory: from the Parquet files the view reads, or, if those are
+        gone, from the jobs' own usage.jsonl."""
+        import duckdb
+
+        self.con.execute("CREATE OR REPLACE TEMP TABLE lost AS SELECT unnest(?::VARCHAR[]) AS job", [jobs])
+        try:
+            self.con.execute(
+                "INSERT INTO llm_calls_live SELECT * FROM llm_calls WHERE job IN (SELECT job FROM lost)"
+            )
+        except duckdb.Error:
+            self._read_log("llm_calls", [self._seen[job][0] for job in jobs])
+            self.con.execute("INSERT INTO llm_calls_live SELECT * FROM batch_llm_calls")
+        self.con.execute("DELETE FROM calls_deferred WHERE job IN (SELECT job FROM lost)")
 
     # -- reading ------------------------------------------------------------------------------------
     def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         """Rows of ``sql`` as dicts (``refresh()`` first for fresh figures)."""
+        self._follow_snapshot()
         cursor = self.con.execute(sql, params or [])
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def frame(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
         """Rows of ``sql`` as a pandas ``DataFrame`` (what a notebook displays as a table)."""
+        self._follow_snapshot()
         return self.con.execute(sql, params or []).df()
 
 

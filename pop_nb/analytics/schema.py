@@ -1,0 +1,176 @@
+"""The analytics tables: their columns, and the SQL that turns a batch of job files into their rows.
+
+Everything :mod:`pop_nb.analytics.store` keeps, and the Parquet snapshot stores, is defined here once;
+:data:`SCHEMA` changes whenever any of it does, and a snapshot written under another schema is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+PLACES = ("current", "complete", "failed")
+FILES = ("tasks-status.json", "usage.jsonl", "events.jsonl")
+
+USAGE_COLUMNS: dict[str, str] = {
+    "ts": "TIMESTAMP",
+    "job": "VARCHAR",
+    "pipeline": "VARCHAR",
+    "task": "VARCHAR",
+    "stage": "VARCHAR",
+    "attempt": "INTEGER",
+    "refinement": "INTEGER",
+    "provider": "VARCHAR",
+    "model": "VARCHAR",
+    "input_tokens": "BIGINT",
+    "output_tokens": "BIGINT",
+    "cached_tokens": "BIGINT",
+    "cost_usd": "DOUBLE",
+    "cost_source": "VARCHAR",
+    "latency_ms": "BIGINT",
+    "request_hash": "VARCHAR",
+    "cache_hit": "BOOLEAN",
+    "saved_usd": "DOUBLE",
+    "ok": "BOOLEAN",
+    "error": "VARCHAR",
+}
+EVENT_COLUMNS: dict[str, str] = {
+    "ts": "TIMESTAMP",
+    "job": "VARCHAR",
+    "kind": "VARCHAR",
+    "status": "VARCHAR",
+    "task": "VARCHAR",
+    "stage": "VARCHAR",
+    "refinement": "INTEGER",
+    "attempt": "INTEGER",
+    "notebook": "VARCHAR",
+    "duration_ms": "BIGINT",
+    "message": "VARCHAR",
+    "pid": "BIGINT",
+}
+STATUS_COLUMNS: dict[str, str] = {
+    "job_id": "VARCHAR",
+    "pipeline": "VARCHAR",
+    "name": "VARCHAR",
+    "state": "VARCHAR",
+    "current_task": "VARCHAR",
+    "current_stage": "VARCHAR",
+    "progress": "INTEGER",
+    "created_at": "TIMESTAMP",
+    "started_at": "TIMESTAMP",
+    "ended_at": "TIMESTAMP",
+    "error": "JSON",
+    "totals": "JSON",
+    "tasks": "JSON",
+    "resumes": "INTEGER",
+    "recoveries": "INTEGER",
+    "executor": "VARCHAR",
+    "host": "VARCHAR",
+    "worker": "VARCHAR",
+}
+RUN_COLUMNS: dict[str, str] = {
+    "ts": "TIMESTAMP",
+    "job": "VARCHAR",
+    "pipeline": "VARCHAR",
+    "name": "VARCHAR",
+    "state": "VARCHAR",
+    "started_at": "TIMESTAMP",
+    "ended_at": "TIMESTAMP",
+    "duration_ms": "BIGINT",
+    "tasks": "INTEGER",
+    "calls": "BIGINT",
+    "attempts": "BIGINT",
+    "input_tokens": "BIGINT",
+    "output_tokens": "BIGINT",
+    "cost_usd": "DOUBLE",
+    "unpriced_calls": "BIGINT",
+    "executor": "VARCHAR",
+    "host": "VARCHAR",
+    "worker": "VARCHAR",
+}
+
+_JOBS = """
+    SELECT job_id AS job, pipeline, name, state,
+           regexp_extract(filename, '/(current|complete|failed)/[^/]+/tasks-status\\.json$', 1) AS place,
+           current_task, current_stage, progress, created_at, started_at, ended_at,
+           CASE WHEN ended_at IS NOT NULL AND started_at IS NOT NULL
+                THEN epoch_ms(ended_at) - epoch_ms(started_at) END AS duration_ms,
+           error->>'type' AS error_type, error->>'task' AS error_task, error->>'stage' AS error_stage,
+           error->>'message' AS error_message, error->>'notebook' AS error_notebook,
+           coalesce(TRY_CAST(totals->>'calls' AS BIGINT), 0) AS calls,
+           coalesce(TRY_CAST(totals->>'attempts' AS BIGINT), 0) AS attempts,
+           coalesce(TRY_CAST(totals->>'unpriced_calls' AS BIGINT), 0) AS unpriced_calls,
+           coalesce(TRY_CAST(totals->>'input_tokens' AS BIGINT), 0) AS input_tokens,
+           coalesce(TRY_CAST(totals->>'output_tokens' AS BIGINT), 0) AS output_tokens,
+           coalesce(TRY_CAST(totals->>'cost_usd' AS DOUBLE), 0) AS cost_usd,
+           resumes, coalesce(recoveries, 0) AS recoveries, executor, host, worker,
+           regexp_replace(filename, '/tasks-status\\.json$', '') AS path
+    FROM status_batch
+"""
+_TASKS = """
+    SELECT s.job_id AS job, s.pipeline, t.key AS task, t.value->>'state' AS state,
+           TRY_CAST(t.value->>'started_at' AS TIMESTAMP) AS started_at,
+           TRY_CAST(t.value->>'ended_at' AS TIMESTAMP) AS ended_at,
+           coalesce(TRY_CAST(t.value->>'attempts' AS INTEGER), 0) AS attempts,
+           coalesce(TRY_CAST(t.value->>'refinements' AS INTEGER), 0) AS refinements,
+           coalesce(TRY_CAST(t.value->'usage'->>'calls' AS BIGINT), 0) AS calls,
+           coalesce(TRY_CAST(t.value->'usage'->>'cost_usd' AS DOUBLE), 0) AS cost_usd,
+           t.value->>'skip_kind' AS skip_kind, t.value->'error'->>'type' AS error_type,
+           t.value->>'gate' AS gate
+    FROM status_batch s, json_each(s.tasks) t
+"""
+_STAGES = """
+    SELECT s.job_id AS job, s.pipeline, t.key AS task, r.key AS run, r.value->>'stage' AS stage,
+           coalesce(TRY_CAST(r.value->>'refinement' AS INTEGER), 0) AS refinement,
+           coalesce(TRY_CAST(r.value->>'attempt' AS INTEGER), 1) AS attempt,
+           r.value->>'state' AS state,
+           TRY_CAST(r.value->>'started_at' AS TIMESTAMP) AS started_at,
+           TRY_CAST(r.value->>'ended_at' AS TIMESTAMP) AS ended_at,
+           TRY_CAST(r.value->>'duration_ms' AS BIGINT) AS duration_ms,
+           TRY_CAST(r.value->>'cells_ms' AS BIGINT) AS cells_ms,
+           r.value->>'notebook' AS notebook
+    FROM status_batch s, json_each(s.tasks) t, json_each(t.value->'stages') r
+"""
+
+
+# Per job and group, what the cost questions ask: summing ~40 rows per job, not every call, keeps a
+# dashboard's refresh fast over a million calls (``llm_calls`` keeps every call for any other question).
+_CALL_TOTALS = """
+    SELECT job, pipeline, task, stage, model, strftime(ts, '%Y-%m-%d') AS day,
+           count(*) FILTER (WHERE ok) AS calls,
+           count(*) AS attempts,
+           coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
+           coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
+           coalesce(sum(cached_tokens), 0)::BIGINT AS cached_tokens,
+           coalesce(sum(cost_usd), 0)::DOUBLE AS cost_usd,
+           count(*) FILTER (WHERE cache_hit) AS cache_hits,
+           coalesce(sum(saved_usd), 0)::DOUBLE AS saved_usd,
+           count(*) FILTER (WHERE ok AND cost_source = 'unpriced') AS unpriced_calls
+    FROM batch_llm_calls GROUP BY ALL
+"""
+
+# The tables with one job's rows in each (``job`` column): what a refresh replaces and a snapshot stores.
+JOB_TABLES = ("jobs", "tasks", "stages", "llm_calls", "events", "call_totals")
+# Rows made from a batch of status files (the temp table ``status_batch``).
+STATUS_TABLES = {"jobs": _JOBS, "tasks": _TASKS, "stages": _STAGES}
+# Rows made from the calls just read (the temp table ``batch_llm_calls``).
+CALL_TOTALS = _CALL_TOTALS
+# Line logs read with read_json: table -> (file name, columns, a column no real line leaves empty)
+LOGS = {
+    "llm_calls": ("usage.jsonl", USAGE_COLUMNS, "request_hash"),
+    "events": ("events.jsonl", EVENT_COLUMNS, "kind"),
+}
+
+SCHEMA = hashlib.sha256(
+    repr((STATUS_COLUMNS, USAGE_COLUMNS, EVENT_COLUMNS, RUN_COLUMNS, STATUS_TABLES, CALL_TOTALS)).encode()
+).hexdigest()[:16]
+
+
+def struct(columns: dict[str, str]) -> str:
+    """DuckDB's ``columns =`` argument of read_json for ``columns``."""
+    return "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
+
+
+def json_shape(columns: dict[str, str]) -> str:
+    """json_transform's structure argument for ``columns``."""
+    return json.dumps(columns)

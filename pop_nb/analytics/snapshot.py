@@ -1,0 +1,259 @@
+"""A columnar cache of finished jobs, beside their folders: ``<data>/.analytics/``.
+
+A job in ``complete/`` or ``failed/`` no longer changes where it is (``pop resume`` first moves it back
+to ``current/``), so its rows are written once to Parquet, and a new process loads ten thousand jobs in
+one read of a few files instead of parsing thirty thousand JSON files.
+
+    .analytics/manifest.json               {"version", "schema", "segments", "jobs": {job: key + [segment]}}
+    .analytics/<segment>/<table>.parquet   one per table of :data:`~pop_nb.analytics.schema.JOB_TABLES`
+    .analytics/lock                        flock'ed by the one process writing
+
+A job's key is ``[place, inode of its folder, how many lines of complete/runs.jsonl name it]``: a job
+resumed and finished again has one more run line, a deleted or replaced folder another inode or place,
+and either way its snapshot rows are dropped and it is read again from its files.
+
+It is only a cache. Segments are immutable and the manifest, replaced atomically, names the complete
+ones, so a reader sees a whole snapshot or the previous one; delete the folder and the next refresh
+rebuilds it; a snapshot that cannot be read is deleted and rebuilt. Segments a newer manifest no longer
+names are deleted only once no reader can still be loading them (:data:`KEEP_OBSOLETE_S`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pop_nb.analytics.schema import JOB_TABLES, SCHEMA
+from pop_nb.store.atomic import atomic_write_bytes
+
+if TYPE_CHECKING:
+    import duckdb
+
+FOLDER = ".analytics"
+VERSION = 1
+Key = tuple[str, int, int]  # place, inode, run lines
+MAX_SEGMENTS = 8  # past this many, the newer segments are merged into one
+KEEP_OBSOLETE_S = 600.0
+
+
+class SnapshotError(Exception):
+    """The snapshot could not be read (torn, from another pop-nb, or the disk failed)."""
+
+
+@dataclass
+class Manifest:
+    segments: dict[str, int] = field(default_factory=dict)  # segment -> jobs written to it, oldest first
+    jobs: dict[str, tuple[Key, str]] = field(default_factory=dict)  # job -> (key, segment serving it)
+
+    def to_json(self) -> bytes:
+        jobs = {job: [*key, segment] for job, (key, segment) in self.jobs.items()}
+        body = {"version": VERSION, "schema": SCHEMA, "segments": self.segments, "jobs": jobs}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Manifest | None:
+        """The manifest in ``raw``; None if it is from another version or schema (so: rebuild)."""
+        try:
+            body = json.loads(raw)
+            if body.get("version") != VERSION or body.get("schema") != SCHEMA:
+                return None
+            jobs = {
+                str(job): ((str(place), int(ino), int(runs)), str(segment))
+                for job, (place, ino, runs, segment) in body["jobs"].items()
+            }
+            return cls(segments={str(s): int(n) for s, n in body["segments"].items()}, jobs=jobs)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise SnapshotError(f"unreadable manifest: {exc}") from exc
+
+    def served(self) -> dict[str, list[str]]:
+        """segment -> the jobs whose rows are read from it (a segment also holds rows of jobs that a
+        newer segment serves since: those are left out on load)."""
+        by_segment: dict[str, list[str]] = {segment: [] for segment in self.segments}
+        for job, (_, segment) in self.jobs.items():
+            by_segment.setdefault(segment, []).append(job)
+        return by_segment
+
+
+class Snapshot:
+    """The snapshot folder of one data folder; ``enabled`` turns False if it cannot be written."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir / FOLDER
+        self.enabled = True
+
+    # -- reading ------------------------------------------------------------------------------------
+    def manifest(self) -> Manifest | None:
+        try:
+            raw = (self.dir / "manifest.json").read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise SnapshotError(f"cannot read {self.dir / 'manifest.json'}: {exc}") from exc
+        return Manifest.parse(raw)
+
+    def stamp(self) -> tuple[int, int] | None:
+        """Changes whenever a writer replaces the manifest."""
+        try:
+            st = os.stat(self.dir / "manifest.json")
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns
+
+    def file(self, segment: str, table: str) -> str:
+        return str(self.dir / segment / f"{table}.parquet")
+
+    def load(self, con: duckdb.DuckDBPyConnection, manifest: Manifest, skip: tuple[str, ...] = ()) -> None:
+        """Insert the rows of every job the manifest serves into the tables but ``skip`` (in the
+        caller's transaction). Segments holding only served jobs are read whole; others filtered."""
+        import duckdb
+
+        served = manifest.served()
+        whole = [s for s in manifest.segments if len(served[s]) == manifest.segments[s]]
+        partial = [s for s in manifest.segments if s not in whole and served[s]]
+        for table in (t for t in JOB_TABLES if t not in skip):
+            try:
+                if whole:
+                    con.execute(
+                        f"INSERT INTO {table} SELECT * FROM read_parquet(?)", [self._files(whole, table)]
+                    )
+                for segment in partial:
+                    con.execute(
+                        f"INSERT INTO {table} SELECT * FROM read_parquet(?) WHERE job IN (SELECT unnest(?))",
+                        [self._files([segment], table), served[segment]],
+                    )
+            except duckdb.Error as exc:
+                raise SnapshotError(f"cannot read the snapshot's {table} in {self.dir}: {exc}") from exc
+
+    def _files(self, segments: list[str], table: str) -> list[str]:
+        return [self.file(segment, table) for segment in segments]
+
+    # -- writing ------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[bool]:
+        """Hold the writer's lock if it is free (True); another process writing now: False."""
+        self.dir.mkdir(exist_ok=True)
+        fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    def save(self, con: duckdb.DuckDBPyConnection, jobs: dict[str, Key]) -> Manifest | None:
+        """Add ``jobs`` (finished, their rows in ``con``'s tables as of ``key``) to the snapshot.
+
+        Returns the manifest written (or found already up to date); None when another process is
+        writing (try again later) or the folder cannot be written (``enabled`` turns False)."""
+        try:
+            with self._locked() as mine:
+                if not mine:
+                    return None
+                return self._save(con, jobs)
+        except OSError:  # a read-only data folder, a full disk: analytics go on, from the JSON files
+            self.enabled = False
+            return None
+
+    def _save(self, con: duckdb.DuckDBPyConnection, jobs: dict[str, Key]) -> Manifest:
+        try:
+            manifest = self.manifest() or Manifest()
+        except SnapshotError:
+            manifest = Manifest()
+        add = {
+            job: key for job, key in jobs.items() if job not in manifest.jobs or manifest.jobs[job][0] != key
+        }
+        if not add:
+            return manifest
+        served = manifest.served()
+        written = sum(manifest.segments.values()) + len(add)
+        # rows no job is read from once ``add`` is written: their job is served by a newer segment
+        outdated = written - len(add) - sum(len(j) for j in served.values())
+        outdated += sum(1 for job in add if job in manifest.jobs)
+        if outdated * 4 > written or len(manifest.segments) >= MAX_SEGMENTS:
+            # Merge the newer segments (and the new jobs) into one; or everything, once they outgrow
+            # the first segment or a quarter of the rows are outdated. Rows are so rewritten
+            # O(log n) times, not at every save.
+            base, *tail = manifest.segments
+            in_tail = [job for segment in tail for job in served[segment]]
+            if outdated * 4 > written or len(in_tail) + len(add) >= len(served[base]):
+                manifest = self._write(con, dict(jobs), Manifest())
+            else:
+                merged = {job: jobs[job] for job in in_tail if jobs.get(job) == manifest.jobs[job][0]}
+                kept = Manifest({base: manifest.segments[base]}, {j: manifest.jobs[j] for j in served[base]})
+                manifest = self._write(con, {**merged, **add}, kept)
+        else:
+            manifest = self._write(con, add, manifest)
+        self._remove_obsolete(manifest)
+        return manifest
+
+    def _write(self, con: duckdb.DuckDBPyConnection, jobs: dict[str, Key], manifest: Manifest) -> Manifest:
+        segment = f"{time.time_ns():x}-{os.getpid()}"
+        folder = self.dir / segment
+        folder.mkdir()
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE snapshot_jobs AS SELECT unnest(?::VARCHAR[]) AS job", [list(jobs)]
+        )
+        for table in JOB_TABLES:
+            path = folder / f"{table}.parquet"
+            con.execute(
+                f"COPY (SELECT * FROM {table} WHERE job IN (SELECT job FROM snapshot_jobs)) "
+                f"TO '{path}' (FORMAT parquet)"
+            )
+            _fsync(path)
+        _fsync(folder)
+        con.execute("DROP TABLE snapshot_jobs")
+        manifest.segments[segment] = len(jobs)
+        manifest.jobs.update({job: (key, segment) for job, key in jobs.items()})
+        atomic_write_bytes(self.dir / "manifest.json", manifest.to_json())
+        return manifest
+
+    def _remove_obsolete(self, manifest: Manifest) -> None:
+        """Delete segments the manifest no longer names (merged, or left by a crash mid-save), once
+        they are old enough that no reader can still be loading them."""
+        cutoff = time.time() - KEEP_OBSOLETE_S
+        live = set(manifest.segments)
+        for entry in os.scandir(self.dir):
+            if entry.is_dir() and entry.name not in live and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+    def drop(self) -> None:
+        """Delete a snapshot that cannot be read, unless someone is writing it right now."""
+        with contextlib.suppress(OSError), self._locked() as mine:
+            if mine:
+                for entry in os.scandir(self.dir):
+                    if entry.name != "lock":
+                        _remove(Path(entry.path))
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def describe(data_dir: Path) -> dict[str, Any]:
+    """What the snapshot holds (for ``pop doctor``-like checks and tests)."""
+    manifest = Snapshot(data_dir).manifest()
+    if manifest is None:
+        return {"segments": 0, "jobs": 0}
+    return {"segments": len(manifest.segments), "jobs": len(manifest.jobs)}

@@ -1,0 +1,257 @@
+"""The Parquet snapshot of finished jobs: a new process gets the same tables as from the JSON files,
+whatever happened to the jobs (resumed, finished again, deleted) or to the snapshot (torn, deleted,
+unwritable, written by someone else right now)."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pop_nb.analytics import Analytics, costs
+from pop_nb.analytics import snapshot as snapshot_module
+from pop_nb.analytics import store as analytics_store
+from pop_nb.analytics.schema import JOB_TABLES
+from pop_nb.analytics.snapshot import MAX_SEGMENTS, Snapshot
+from pop_nb.models.records import RunRecord
+from pop_nb.models.status import now_iso
+from pop_nb.store.atomic import append_jsonl, atomic_write_json
+from pop_nb.store.jobs import JobFolder, JobStore
+from tests.unit.test_analytics import log_call, write_job
+
+
+@pytest.fixture(autouse=True)
+def save_at_every_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(analytics_store, "SAVE_EVERY_S", 0.0)
+
+
+def finish(data: Path, place: str, job: str) -> Path:
+    """A job as ``JobStore.close`` leaves it: its folder in place, its line in runs.jsonl."""
+    folder = write_job(data, place, job, "done" if place == "complete" else "failed")
+    append_jsonl(
+        data / "complete" / "runs.jsonl",
+        RunRecord(
+            job=job,
+            pipeline="alpha",
+            name=None,
+            state="done",
+            started_at=None,
+            ended_at=None,
+            duration_ms=None,
+            tasks=2,
+            calls=1,
+            input_tokens=10,
+            output_tokens=5,
+            cost_usd=0.01,
+        ),
+    )
+    return folder
+
+
+def tables(analytics: Analytics) -> dict[str, list[tuple[object, ...]]]:
+    return {
+        table: sorted(analytics.con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+        for table in (*JOB_TABLES, "runs")
+    }
+
+
+def connect_fresh(data: Path) -> Analytics:
+    analytics = Analytics(data)
+    analytics.refresh()
+    return analytics
+
+
+def from_files(data: Path) -> dict[str, list[tuple[object, ...]]]:
+    analytics = Analytics(data, snapshot=False)
+    analytics.refresh()
+    return tables(analytics)
+
+
+def test_a_new_process_loads_finished_jobs_from_the_snapshot_and_reads_only_the_others(
+    tmp_path: Path,
+) -> None:
+    for i in range(5):
+        finish(tmp_path, "complete", f"done-{i}")
+    finish(tmp_path, "failed", "broke")
+    write_job(tmp_path, "current", "running", "running")
+    assert Analytics(tmp_path).refresh() == 7  # the first look reads every job, and writes the snapshot
+    assert len(Snapshot(tmp_path).manifest().jobs) == 6  # type: ignore[union-attr]
+
+    again = Analytics(tmp_path)
+    assert again.refresh() == 1  # only the running job, from its files
+    assert tables(again) == from_files(tmp_path)
+    assert costs(again, "pipeline")["calls"].tolist() == [7]
+
+    shutil.rmtree(tmp_path / ".analytics")  # a cache: deleting it loses nothing
+    assert tables(connect_fresh(tmp_path)) == from_files(tmp_path)
+
+
+def test_a_job_resumed_and_finished_again_is_read_again_not_taken_from_the_snapshot(tmp_path: Path) -> None:
+    for job in ("a", "b"):
+        finish(tmp_path, "complete", job)
+    connect_fresh(tmp_path)  # the snapshot holds a and b
+    live = connect_fresh(tmp_path)
+
+    # `pop resume a --from-task b`, it runs and ends done again: back in the same place with the same
+    # inode; what tells is its second line in runs.jsonl
+    store = JobStore(tmp_path)
+    folder = store.move(JobFolder(tmp_path / "complete" / "a"), "current")
+    log_call(folder.path, "a", "b", 0.25, "h-again")
+    store.close(folder, folder.read_status())
+
+    assert live.refresh() == 1  # the live dashboard saw the new run line
+    assert tables(live) == from_files(tmp_path)
+    fresh = connect_fresh(tmp_path)
+    assert fresh.query("SELECT state, place FROM jobs WHERE job = 'a'") == [
+        {"state": "done", "place": "complete"}
+    ]
+    assert tables(fresh) == from_files(tmp_path)  # a's old rows are not loaded beside its new ones
+
+
+def test_deleted_and_replaced_job_folders_are_not_taken_from_the_snapshot(tmp_path: Path) -> None:
+    for job in ("keep", "gone", "replaced"):
+        finish(tmp_path, "complete", job)
+    connect_fresh(tmp_path)
+    shutil.rmtree(tmp_path / "complete" / "gone")
+    shutil.rmtree(tmp_path / "complete" / "replaced")
+    write_job(tmp_path, "complete", "replaced", "done", cost=7.0)  # same name, another folder
+    fresh = connect_fresh(tmp_path)
+    assert tables(fresh) == from_files(tmp_path)
+    assert fresh.query("SELECT job, cost_usd FROM call_totals ORDER BY job") == [
+        {"job": "keep", "cost_usd": 0.01},
+        {"job": "replaced", "cost_usd": 7.0},
+    ]
+
+
+def test_a_torn_snapshot_is_dropped_and_rebuilt(tmp_path: Path) -> None:
+    for i in range(3):
+        finish(tmp_path, "complete", f"j{i}")
+    connect_fresh(tmp_path)
+    [segment] = Snapshot(tmp_path).manifest().segments  # type: ignore[union-attr]
+    calls = tmp_path / ".analytics" / segment / "llm_calls.parquet"
+    calls.write_bytes(calls.read_bytes()[:100])  # a torn write: half a file
+
+    torn = Analytics(tmp_path)
+    assert torn.refresh() == 3  # everything read from the job folders instead
+    assert tables(torn) == from_files(tmp_path)
+    rebuilt = Analytics(tmp_path)
+    assert rebuilt.refresh() == 0  # ... and the snapshot written again, whole
+    assert tables(rebuilt) == from_files(tmp_path)
+
+    (tmp_path / ".analytics" / "manifest.json").write_text('{"version": 1, "schema": ')  # torn manifest
+    assert tables(connect_fresh(tmp_path)) == from_files(tmp_path)
+
+
+def test_a_snapshot_from_another_schema_is_ignored(tmp_path: Path) -> None:
+    finish(tmp_path, "complete", "j")
+    connect_fresh(tmp_path)
+    manifest = tmp_path / ".analytics" / "manifest.json"
+    body = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**body, "schema": "an-older-pop-nb"}))
+    other = Analytics(tmp_path)
+    assert other.refresh() == 1
+    assert tables(other) == from_files(tmp_path)
+
+
+def test_without_a_writable_snapshot_folder_analytics_still_work(tmp_path: Path) -> None:
+    finish(tmp_path, "complete", "j")
+    (tmp_path / ".analytics").write_text("not a folder")
+    analytics = Analytics(tmp_path)
+    assert analytics.refresh() == 1
+    assert analytics.snapshot is not None and not analytics.snapshot.enabled
+    assert tables(analytics) == from_files(tmp_path)
+
+
+def test_while_another_process_writes_the_snapshot_a_refresh_does_not_wait_and_saves_later(
+    tmp_path: Path,
+) -> None:
+    finish(tmp_path, "complete", "j")
+    (tmp_path / ".analytics").mkdir()
+    fd = os.open(tmp_path / ".analytics" / "lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        analytics = Analytics(tmp_path)
+        analytics.refresh()
+        assert Snapshot(tmp_path).manifest() is None
+    finally:
+        os.close(fd)
+    analytics.refresh()
+    assert list(Snapshot(tmp_path).manifest().jobs) == ["j"]  # type: ignore[union-attr]
+
+
+def test_a_job_that_just_ended_is_left_out_until_its_run_line_is_surely_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(analytics_store, "SETTLE_S", 3600.0)
+    finish(tmp_path, "complete", "old")
+    recent = write_job(tmp_path, "complete", "recent", "done")  # ended now: its run line may be coming
+    status = json.loads((recent / "tasks-status.json").read_text())
+    atomic_write_json(recent / "tasks-status.json", {**status, "ended_at": now_iso()})
+    connect_fresh(tmp_path)
+    assert list(Snapshot(tmp_path).manifest().jobs) == ["old"]  # type: ignore[union-attr]
+
+
+def test_segments_are_merged_as_jobs_keep_finishing(tmp_path: Path) -> None:
+    live = Analytics(tmp_path)
+    for i in range(3 * MAX_SEGMENTS):
+        finish(tmp_path, "complete", f"j{i:02d}")
+        live.refresh()
+        assert len(Snapshot(tmp_path).manifest().segments) <= MAX_SEGMENTS  # type: ignore[union-attr]
+    manifest = Snapshot(tmp_path).manifest()
+    assert manifest is not None and len(manifest.jobs) == 3 * MAX_SEGMENTS
+    assert tables(connect_fresh(tmp_path)) == from_files(tmp_path)
+
+
+def test_runs_are_read_incrementally_and_a_torn_line_waits_for_its_end(tmp_path: Path) -> None:
+    finish(tmp_path, "complete", "j1")
+    analytics = connect_fresh(tmp_path)
+    runs = tmp_path / "complete" / "runs.jsonl"
+    line = runs.read_text().splitlines()[0].replace('"j1"', '"j2"')
+    with open(runs, "a") as fh:
+        fh.write("not json\n" + line[:20])
+    analytics.refresh()
+    assert [r["job"] for r in analytics.query("SELECT job FROM runs")] == ["j1"]
+    with open(runs, "a") as fh:
+        fh.write(line[20:] + "\n")
+    analytics.refresh()
+    assert [r["job"] for r in analytics.query("SELECT job FROM runs ORDER BY job")] == ["j1", "j2"]
+
+
+def test_calls_stay_in_parquet_and_follow_the_snapshot_when_another_process_rewrites_or_deletes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapshot_module, "KEEP_OBSOLETE_S", 0.0)
+    monkeypatch.setattr(analytics_store, "SETTLE_S", 0.0)
+    for job in ("a", "b"):
+        finish(tmp_path, "complete", job)
+    connect_fresh(tmp_path)
+    reader = connect_fresh(tmp_path)  # its calls: a view over the snapshot's Parquet
+    assert reader.query("SELECT count(*) AS n FROM llm_calls_live") == [{"n": 0}]
+    assert tables(reader) == from_files(tmp_path)
+
+    # another process: a is resumed and finished again, the snapshot rewritten, the old segment deleted
+    store = JobStore(tmp_path)
+    folder = store.move(JobFolder(tmp_path / "complete" / "a"), "current")
+    log_call(folder.path, "a", "b", 0.25, "h-again")
+    store.close(folder, folder.read_status())
+    [old] = Snapshot(tmp_path).manifest().segments  # type: ignore[union-attr]
+    connect_fresh(tmp_path)
+    assert not (tmp_path / ".analytics" / old).exists()
+
+    # before any refresh: b's calls are now read from the new segment, a's (its file deleted) from its
+    # usage.jsonl as it is now; none lost, none twice
+    assert reader.query("SELECT job, count(*) AS n FROM llm_calls GROUP BY job ORDER BY job") == [
+        {"job": "a", "n": 2},
+        {"job": "b", "n": 1},
+    ]
+    assert reader.query("SELECT count(*) AS n FROM llm_calls_live") == [{"n": 2}]
+    reader.refresh()
+    assert tables(reader) == from_files(tmp_path)
+
+    shutil.rmtree(tmp_path / ".analytics")  # and if the snapshot disappears: from the jobs' files
+    assert reader.query("SELECT count(*) AS n FROM llm_calls") == [{"n": 3}]
+    assert tables(reader) == from_files(tmp_path)
