@@ -372,11 +372,10 @@ def _seed(pipeline: str, seed: dict[str, Any]) -> Seed:
 
 
 def costs(settings: PopSettings, by: str = "pipeline") -> list[dict[str, Any]]:
-    """``pop costs`` rows (JSON-ready: plain ints and floats)."""
-    from pop_nb.analytics import costs as cost_frame
+    """``pop costs`` rows (JSON-ready; no pandas, so the CLI starts fast)."""
+    from pop_nb.analytics import connect
+    from pop_nb.analytics.costs import costs_sql
 
-    frame = cost_frame(settings.data, by=by)
-    return [
-        {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
-        for row in frame.to_dict("records")
-    ]
+    return connect(settings.data).query(costs_sql(by))
+
+

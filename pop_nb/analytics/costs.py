@@ -32,9 +32,14 @@ def costs(source: Analytics | Path | str, by: str = "pipeline") -> pd.DataFrame:
     """One row per group, most expensive first: calls (answered), attempts (every request, failed ones
     too), tokens, cost, cache hits and savings, and how many calls were unpriced (their cost is unknown,
     not zero)."""
+    return _analytics(source).frame(costs_sql(by))
+
+
+def costs_sql(by: str) -> str:
+    """The query behind :func:`costs` (``Analytics.query`` runs it without pandas, for the CLI)."""
     if by not in GROUPINGS:
         raise ValueError(f"cannot group costs by {by!r}; use one of {', '.join(GROUPINGS)}")
-    return _analytics(source).frame(f"""
+    return f"""
         SELECT coalesce({GROUPINGS[by]}, '(none)') AS key,
                sum(calls)::BIGINT AS calls,
                sum(attempts)::BIGINT AS attempts,
@@ -46,7 +51,7 @@ def costs(source: Analytics | Path | str, by: str = "pipeline") -> pd.DataFrame:
                round(sum(saved_usd), 9) AS saved_usd,
                sum(unpriced_calls)::BIGINT AS unpriced_calls
         FROM call_totals GROUP BY 1 ORDER BY cost_usd DESC, key
-    """)
+    """
 
 
 def stage_durations(source: Analytics | Path | str) -> pd.DataFrame:
