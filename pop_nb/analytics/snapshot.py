@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ VERSION = 1
 Key = tuple[str, int, int]  # place, inode, run lines
 MAX_SEGMENTS = 8  # past this many, the newer segments are merged into one
 KEEP_OBSOLETE_S = 600.0
+SEGMENT_NAME = re.compile(r"[0-9a-f]{1,16}-[0-9]{1,10}")
 
 
 class SnapshotError(Exception):
@@ -69,9 +71,14 @@ class Manifest:
                 str(job): ((str(place), int(ino), int(runs)), str(segment))
                 for job, (place, ino, runs, segment) in body["jobs"].items()
             }
-            return cls(segments={str(s): int(n) for s, n in body["segments"].items()}, jobs=jobs)
+            segments = {str(s): int(n) for s, n in body["segments"].items()}
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SnapshotError(f"unreadable manifest: {exc}") from exc
+        if not all(SEGMENT_NAME.fullmatch(name) for name in segments):  # only folders of its own
+            raise SnapshotError("the manifest names a segment that is not one of ours")
+        if any(segment not in segments for _, segment in jobs.values()):
+            raise SnapshotError("the manifest serves a job from a segment it does not list")
+        return cls(segments=segments, jobs=jobs)
 
     def served(self) -> dict[str, list[str]]:
         """segment -> the jobs whose rows are read from it (a segment also holds rows of jobs that a
@@ -156,12 +163,14 @@ class Snapshot:
 
         Returns the manifest written (or found already up to date); None when another process is
         writing (try again later) or the folder cannot be written (``enabled`` turns False)."""
+        import duckdb
+
         try:
             with self._locked() as mine:
                 if not mine:
                     return None
                 return self._save(con, jobs)
-        except OSError:  # a read-only data folder, a full disk: analytics go on, from the JSON files
+        except (OSError, duckdb.Error):  # a read-only data folder, a full disk: go on from the JSON files
             self.enabled = False
             return None
 
@@ -206,9 +215,10 @@ class Snapshot:
         )
         for table in JOB_TABLES:
             path = folder / f"{table}.parquet"
+            quoted = str(path).replace("'", "''")
             con.execute(
                 f"COPY (SELECT * FROM {table} WHERE job IN (SELECT job FROM snapshot_jobs)) "
-                f"TO '{path}' (FORMAT parquet)"
+                f"TO '{quoted}' (FORMAT parquet)"
             )
             _fsync(path)
         _fsync(folder)

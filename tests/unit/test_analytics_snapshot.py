@@ -255,3 +255,29 @@ def test_calls_stay_in_parquet_and_follow_the_snapshot_when_another_process_rewr
     shutil.rmtree(tmp_path / ".analytics")  # and if the snapshot disappears: from the jobs' files
     assert reader.query("SELECT count(*) AS n FROM llm_calls") == [{"n": 3}]
     assert tables(reader) == from_files(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "segments, job_segment",
+    [({"../../elsewhere": 1}, "../../elsewhere"), ({"18ea74d91a81664a-1": 1}, "18ea74d91a81664b-1")],
+)
+def test_a_hostile_manifest_is_not_followed(
+    tmp_path: Path, segments: dict[str, int], job_segment: str
+) -> None:
+    finish(tmp_path, "complete", "j")
+    connect_fresh(tmp_path)
+    manifest = tmp_path / ".analytics" / "manifest.json"
+    body = json.loads(manifest.read_text())
+    [key] = body["jobs"].values()
+    manifest.write_text(json.dumps({**body, "segments": segments, "jobs": {"j": [*key[:3], job_segment]}}))
+    assert tables(connect_fresh(tmp_path)) == from_files(tmp_path)
+    assert Snapshot(tmp_path).manifest() is not None  # dropped and written again, whole
+
+
+def test_a_data_folder_whose_path_has_a_quote(tmp_path: Path) -> None:
+    data = tmp_path / "it's data"
+    finish(data, "complete", "j")
+    connect_fresh(data)
+    fresh = Analytics(data)
+    assert fresh.refresh() == 0  # from its snapshot
+    assert tables(fresh) == from_files(data)
