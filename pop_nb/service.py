@@ -377,5 +377,3 @@ def costs(settings: PopSettings, by: str = "pipeline") -> list[dict[str, Any]]:
     from pop_nb.analytics.costs import costs_sql
 
     return connect(settings.data).query(costs_sql(by))
-
-

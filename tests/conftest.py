@@ -131,6 +131,8 @@ def kernels_of(data_dir: Path) -> list[psutil.Process]:
         try:
             if "pop_nb.execution.kernel_main" not in " ".join(proc.info["cmdline"] or []):
                 continue
+            if proc.name() == "pop-runner":  # a job's runner forked by the same server: not a kernel
+                continue
             if Path(proc.cwd()).is_relative_to(project) and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied, FileNotFoundError):

@@ -47,6 +47,10 @@ class ForkServerError(RuntimeError):
     pass
 
 
+class AnswerLost(ForkServerError):
+    """The server took the request but did not answer: what it was asked for may be running."""
+
+
 def shared_server(preload: list[str], idle_s: float) -> ForkServer:
     """The kernel server for ``preload`` on this interpreter, started now if none is alive."""
     folder = runtime_dir()
@@ -75,10 +79,17 @@ def runtime_dir() -> Path:
 
 
 def server_key(preload: list[str]) -> str:
-    """What a server's preloaded interpreter depends on: Python, the preload list, pop-nb's source."""
+    """What a server's preloaded interpreter depends on: Python, the preload list, pop-nb's source; and
+    where it runs: what it forks (runners, kernels) lives in the server's namespaces, so a process in
+    other ones (a container or `unshare` sharing /tmp: another host name, network, process tree) gets
+    a server of its own."""
     import pop_nb
 
-    digest = hashlib.sha256(f"{sys.executable}|{sys.version}|{','.join(preload)}".encode())
+    where = [os.uname().nodename]
+    for kind in ("uts", "pid", "net", "mnt", "ipc"):
+        with contextlib.suppress(OSError):
+            where.append(str(os.stat(f"/proc/self/ns/{kind}").st_ino))
+    digest = hashlib.sha256(f"{sys.executable}|{sys.version}|{','.join(preload)}|{'|'.join(where)}".encode())
     for file in sorted(Path(pop_nb.__file__).parent.rglob("*.py")):
         info = file.stat()
         digest.update(f"{file}|{info.st_mtime_ns}|{info.st_size}".encode())
@@ -153,37 +164,55 @@ class ForkServer:
             time.sleep(0.01)
 
     def launch(self, argv: list[str], cwd: str, env: Mapping[str, str], timeout_s: float) -> ForkedProcess:
-        """A new kernel process running ``argv`` (the kernel's arguments, ``-f <connection file>``)."""
+        """A new kernel process running ``argv`` (the kernel's arguments, ``-f <connection file>``); it
+        prints where we do, and ends when we do."""
+        return self._launch(
+            {"kind": "kernel", "argv": argv, "runner": os.getpid()}, cwd, env, [1, 2], timeout_s
+        )
+
+    def launch_runner(
+        self, job_id: str, cwd: str, env: Mapping[str, str], log_fd: int, lock_fd: int, timeout_s: float
+    ) -> ForkedProcess:
+        """A new runner process for ``job_id`` (runner_main), printing to ``log_fd`` and holding the
+        job's lock ``lock_fd`` (the same open file: once it has it, ours can be closed)."""
+        request = {"kind": "runner", "argv": [job_id]}
+        return self._launch(request, cwd, env, [log_fd, log_fd, lock_fd], timeout_s)
+
+    def _launch(
+        self, request: dict[str, Any], cwd: str, env: Mapping[str, str], fds: list[int], timeout_s: float
+    ) -> ForkedProcess:
         for attempt in (1, 2):
             self.wait_ready(timeout_s)
             try:
-                return self._request(argv, cwd, env, timeout_s)
+                return self._request({**request, "cwd": cwd, "env": dict(env)}, fds, timeout_s)
             except (ConnectionError, FileNotFoundError):  # it ended (idle) or was killed
                 if attempt == 2:
                     raise ForkServerError("the kernel server is gone and did not come back") from None
                 self.ensure_started()
         raise AssertionError("unreachable")
 
-    def _request(self, argv: list[str], cwd: str, env: Mapping[str, str], timeout_s: float) -> ForkedProcess:
-        request = {"argv": argv, "cwd": cwd, "env": dict(env), "runner": os.getpid()}
+    def _request(self, request: dict[str, Any], fds: list[int], timeout_s: float) -> ForkedProcess:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(timeout_s)
             conn.connect(self.path)
-            socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [1, 2])  # our stdout, stderr
-            data, fds, _, _ = socket.recv_fds(conn, 65536, 1)
+            socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], fds)
+            try:
+                data, answer_fds, _, _ = socket.recv_fds(conn, 65536, 1)
+            except OSError as exc:
+                raise AnswerLost(f"the kernel server did not answer: {exc}") from exc
         if not data:  # it closed without answering: it was ending (idle) as we asked
             raise ConnectionResetError("the kernel server closed the connection")
         answer = json.loads(data)
-        if "pid" not in answer or not fds:
-            for fd in fds:
+        if "pid" not in answer or not answer_fds:
+            for fd in answer_fds:
                 os.close(fd)
             raise ForkServerError(answer.get("error") or "the kernel server did not answer")
-        return ForkedProcess(int(answer["pid"]), fds[0])
+        return ForkedProcess(int(answer["pid"]), answer_fds[0])
 
 
 class ForkedProcess:
-    """What jupyter_client needs of a ``Popen`` (poll, wait, signals), for a process that is not our child.
-    Its exit code is not ours to read: a kernel that ended reports ``-1``."""
+    """What jupyter_client (and a JobHandle) needs of a ``Popen`` (poll, wait, signals), for a process
+    that is not our child. Its exit code is not ours to read: one that ended reports ``-1``."""
 
     stdin = stdout = stderr = None
 

@@ -75,6 +75,10 @@ def preload(modules: list[str]) -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never the network at import
     for name in KERNEL_MODULES:
         importlib.import_module(name)
+    from pop_nb.execution.engine import get_engine
+
+    importlib.import_module("pop_nb.execution.runner_main")  # what a forked job runner runs
+    get_engine()  # papermill, nbclient, jupyter_client: what it runs stages with
 
     for name in modules:
         if name == "litellm":  # with our providers registered, the local price map, warmed up
@@ -126,46 +130,66 @@ def serve(path: str, modules: list[str], idle_s: float, lock_fd: int | None = No
 
 
 def _answer(conn: socket.socket, ours: tuple[socket.socket, int | None], children: set[int]) -> None:
-    """Fork a kernel for the request on ``conn``; ``ours`` (the listener, the lock) stay with the server."""
+    """Fork what the request on ``conn`` asks for; ``ours`` (the listener, the lock) stay with the server.
+
+    ``kind`` ``kernel`` (the default): fds are the runner's stdout and stderr, and the kernel ends with
+    the process ``runner``. ``kind`` ``runner``: a job's runner (``argv``: runner_main's arguments, with
+    ``--lock-fd`` naming the third fd, the job's lock); fds are its log twice and the lock. A runner
+    outlives whoever asked for it (a daemon may restart), as a spawned one does."""
     conn.settimeout(5)
-    stdio: list[int] = []
+    fds: list[int] = []
+    watch: int | None = None
     try:
-        data, stdio, _, _ = socket.recv_fds(conn, 1 << 16, 2)  # the runner's stdout and stderr
+        data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
         while not data.endswith(b"\n"):
             more = conn.recv(1 << 16)
             if not more or len(data) > MAX_REQUEST_BYTES:
                 raise ValueError("the request ended early or is too long")
             data += more
         request = json.loads(data)
-        argv, cwd, env = list(request["argv"]), str(request["cwd"]), dict(request["env"])
-        if len(stdio) != 2:
-            raise ValueError("no stdout and stderr were passed")
-        runner = os.pidfd_open(int(request["runner"]))  # before the fork: the runner is alive now
+        argv, cwd, env = [str(a) for a in request["argv"]], str(request["cwd"]), dict(request["env"])
+        kind = request.get("kind", "kernel")
+        if kind not in ("kernel", "runner") or len(fds) != (2 if kind == "kernel" else 3):
+            raise ValueError(f"a {kind} request takes {2 if kind == 'kernel' else 3} descriptors")
+        if kind == "kernel":
+            watch = os.pidfd_open(int(request["runner"]))  # before the fork: the runner is alive now
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        for fd in stdio:
+        for fd in fds:
             os.close(fd)
         with contextlib.suppress(OSError):
             conn.sendall(json.dumps({"error": f"bad request: {exc}"}).encode() + b"\n")
         return
     pid = os.fork()
-    if pid == 0:  # the kernel
+    if pid == 0:
         code = 1
         try:
             ours[0].close()
             if ours[1] is not None:
-                os.close(ours[1])  # a kernel must not keep the server's lock alive after the server
+                os.close(ours[1])  # a child must not keep the server's lock alive after the server
             conn.close()
-            os.setsid()  # its own process group: the runner kills the kernel and all it started at once
-            os.dup2(stdio[0], 1)  # what the kernel itself prints goes where the runner's output goes
-            os.dup2(stdio[1], 2)
+            os.setsid()  # its own process group: killed with everything it started, at once
+            os.dup2(fds[0], 1)  # what it prints goes where its asker's output (or the job's log) goes
+            os.dup2(fds[1], 2)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             os.chdir(cwd)
             os.environ.clear()
             os.environ.update(env)
-            threading.Thread(target=_exit_with, args=(runner,), daemon=True, name="pop-runner-watch").start()
-            # parent_handle=1: no ipykernel parent poller (the watch above does that job)
-            run_kernel([*argv, "--IPKernelApp.parent_handle=1"], watch_parent=False)
-            code = 0
+            _name_process(f"pop-{kind}")
+            if kind == "runner":
+                from pop_nb.execution import runner_main
+
+                os.close(fds[0])
+                os.close(fds[1])
+                sys.argv = ["pop-runner", *argv]
+                code = runner_main.main([*argv, "--lock-fd", str(fds[2])])
+            else:
+                assert watch is not None
+                threading.Thread(
+                    target=_exit_with, args=(watch,), daemon=True, name="pop-runner-watch"
+                ).start()
+                # parent_handle=1: no ipykernel parent poller (the watch above does that job)
+                run_kernel([*argv, "--IPKernelApp.parent_handle=1"], watch_parent=False)
+                code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException:
@@ -173,21 +197,32 @@ def _answer(conn: socket.socket, ours: tuple[socket.socket, int | None], childre
 
             traceback.print_exc()
         finally:
+            with contextlib.suppress(BaseException):
+                sys.stdout.flush()
+                sys.stderr.flush()
             os._exit(code)
-    for fd in (runner, *stdio):
+    for fd in (*fds, *([watch] if watch is not None else [])):
         os.close(fd)
     children.add(pid)
     try:
         pidfd = os.pidfd_open(pid)
     except OSError:  # already gone
-        conn.sendall(json.dumps({"error": f"kernel {pid} exited at once"}).encode() + b"\n")
+        conn.sendall(json.dumps({"error": f"{kind} {pid} exited at once"}).encode() + b"\n")
         return
     try:
         socket.send_fds(conn, [json.dumps({"pid": pid}).encode() + b"\n"], [pidfd])
     except OSError:
-        os.kill(pid, signal.SIGKILL)  # nobody will use it
+        if kind == "kernel":
+            os.kill(pid, signal.SIGKILL)  # nobody will use it (a runner goes on: it has its job)
     finally:
         os.close(pidfd)
+
+
+def _name_process(name: str) -> None:
+    """What ``ps -o comm``, ``top`` and psutil's ``name()`` show: a forked child still has the server's
+    command line, so this is how one tells a job's runner from a stage kernel."""
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
+        comm.write(name[:15])
 
 
 def _exit_with(runner: int) -> None:

@@ -19,7 +19,7 @@ from celery import Celery, Task
 
 from pop_nb.config import PopSettings, load_settings
 from pop_nb.store.jobs import JobStore
-from pop_nb.store.locks import FileLock
+from pop_nb.store.locks import FileLock, is_locked
 
 TASK_NAME = "pop_nb.run_job"
 DATA_ID_FILE = ".pop-data-id"  # names the data folder, so a worker can tell it sees the right one
@@ -73,7 +73,7 @@ def run_job(task: Task, job_id: str, data: str) -> str:
     ``data``: the id of the data folder it was dispatched in (see :func:`data_id`).
     """
     from pop_nb.jobs import recover
-    from pop_nb.orchestrator.executors.local import spawn_runner
+    from pop_nb.orchestrator.executors.local import start_runner
 
     settings = load_settings()
     id_file = settings.data / DATA_ID_FILE
@@ -110,7 +110,10 @@ def run_job(task: Task, job_id: str, data: str) -> str:
         if status.state == "running" and not recover(store, folder, settings.max_recoveries):
             lock.release()
             return f"failed: its runner died more than {settings.max_recoveries} times"
-        process = spawn_runner(settings, job_id, lock, env={"POP_WORKER": worker})
+        process = start_runner(settings, job_id, lock, env={"POP_WORKER": worker})
         ran += 1
-        process.wait()
+        if process is not None:
+            process.wait()
+        while is_locked(folder.runner_lock):  # a runner whose pid we do not know (see start_runner)
+            time.sleep(0.2)
         time.sleep(0.05)  # let the OS drop the dead runner's lock before we look again

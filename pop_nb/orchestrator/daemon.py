@@ -201,7 +201,10 @@ class Orchestrator:
                 del self.children[job_id]
                 self.claimed.discard(job_id)
                 code = handle.process.returncode if handle.process else None
-                self._say(f"runner of {job_id} exited ({code})")
+                # a forked runner is not our child: its exit code is not ours to read (-1)
+                self._say(
+                    f"runner of {job_id} exited" + (f" ({code})" if code is not None and code >= 0 else "")
+                )
 
     def _schedule(self) -> None:
         """Start queued jobs (oldest first) and recover dead runners' jobs: up to the cap on this

@@ -117,6 +117,8 @@ def test_the_kernel_server_answers_a_bad_request_and_stays_up(project: Project) 
         b'{"argv": 1}\n',
         b"\xff" * 70000 + b"\n",
         b'{"argv": [], "cwd": "/", "env": {}}\n',
+        b'{"kind": "runner", "argv": ["j"], "cwd": "/", "env": {}}\n',  # no log, no lock passed
+        b'{"kind": "shell", "argv": ["sh"], "cwd": "/", "env": {}, "runner": 1}\n',
     ):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(10)
@@ -158,6 +160,11 @@ def is_server(p):  # the server itself, not the kernels it forked (they show its
         return provider._server.path in " ".join(p.info["cmdline"] or []) and p.cwd() == "/"
     except psutil.Error:
         return False
+def in_tmp(p):
+    try:
+        return p.cwd() == "/tmp"
+    except psutil.Error:
+        return False
 for i in range(1, int(sys.argv[1]) + 1):
     papermill.execute_notebook(nb, sys.argv[2], engine_name="pop", kernel_name=KERNEL_NAME,
                                progress_bar=False, kernel_provider=provider, kernel_cwd="/tmp")
@@ -169,7 +176,8 @@ for i in range(1, int(sys.argv[1]) + 1):
             "rss_mb": me.memory_info().rss / 2**20,
             "fds": me.num_fds(),
             "threads": me.num_threads(),
-            "kernels": sum(len(p.children()) for p in server),
+            # ours: kernels started in /tmp (other tests' kernels and runners share the server)
+            "kernels": sum(1 for p in server for k in p.children() if in_tmp(k)),
             "server_rss_mb": sum(p.memory_info().rss for p in server) / 2**20,
         }
 provider.shutdown_all()

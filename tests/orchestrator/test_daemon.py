@@ -304,7 +304,35 @@ def alive(proc: psutil.Process) -> bool:
         return False
 
 
-def test_a_seed_is_run_by_the_runner_waiting_for_it_and_a_new_one_waits(project: Project) -> None:
+def test_a_dropped_seed_runs_in_a_runner_forked_from_the_kernel_server(
+    project: Project, tmp_path: Path
+) -> None:
+    go = tmp_path / "go"
+    project.pipeline(
+        "nap", {"a": {"cells": [("inference", WAIT_FOR_GO.format(go=str(go)) + "pop.output(1)")]}}
+    )
+    daemon = Daemon(project)
+    try:
+        drop(project, "nap-1-seed.json", seed("nap"))
+        folder = project.data / "current" / "nap-1"
+        wait_for(lambda: (folder / "runner.json").exists(), timeout=120)
+        runner = psutil.Process(json.loads((folder / "runner.json").read_text())["pid"])
+        assert runner.name() == "pop-runner"  # forked: its imports done before the seed came
+        assert "--serve" in " ".join(runner.parent().cmdline()) and runner.parent().pid != daemon.proc.pid
+        assert runner.pid == os.getpgid(runner.pid)  # its own process group: a cancel ends just the job
+        go.touch()
+        wait_for((project.data / "complete" / "nap-1").exists, timeout=60)
+        wait_for(lambda: "runner of nap-1 exited" in daemon.output(), timeout=10)  # followed by its pidfd
+    finally:
+        go.touch()
+        daemon.proc.kill()
+        daemon.wait(30)
+
+
+def test_a_seed_is_run_by_the_runner_waiting_for_it_and_a_new_one_waits(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POP_KERNEL_START", "spawn")  # a standby runner is for where runners are spawned
     project.pipeline("quick", {"a": {}})
     daemon = Daemon(project)
     try:

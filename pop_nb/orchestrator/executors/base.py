@@ -15,7 +15,7 @@ import os
 import subprocess
 import time
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from pop_nb.config import PopSettings
 from pop_nb.models.records import Dispatch, Event
@@ -32,8 +32,19 @@ def this_host() -> str:
     return os.uname().nodename
 
 
+class RunnerProcess(Protocol):
+    """A runner this process started: a ``Popen``, or a ``ForkedProcess`` (forked by the kernel server)."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def kill(self) -> None: ...
+
+
 class JobHandle:
-    """A job given to an executor. ``process``: the runner, when it is a child of this process."""
+    """A job given to an executor. ``process``: the runner, when this process started it."""
 
     def __init__(
         self,
@@ -41,7 +52,7 @@ class JobHandle:
         job_id: str,
         executor: str,
         *,
-        process: subprocess.Popen[bytes] | None = None,
+        process: RunnerProcess | None = None,
         ticket: str | None = None,
     ) -> None:
         self.settings = settings

@@ -13,13 +13,14 @@ from collections.abc import Mapping
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import JobStateError
-from pop_nb.orchestrator.executors.base import Executor, JobHandle
+from pop_nb.orchestrator.executors.base import Executor, JobHandle, RunnerProcess
 from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.locks import FileLock
 
 # what a runner (and the stage kernels it starts) is not given: the broker's URL, which may hold a password
 RUNNER_NEEDS_NOT = frozenset({"POP_BROKER_URL"})
 LOCK_PATIENCE_S = 2.0  # a daemon holds a job's lock only for a moment when it does not start it
+FORK_WAIT_S = 120.0  # a kernel server still preloading (litellm: seconds) is worth waiting for
 
 
 def claim(settings: PopSettings, job_id: str, lock: FileLock | None = None) -> FileLock:
@@ -45,19 +46,56 @@ def runner_env(settings: PopSettings, env: Mapping[str, str] | None = None) -> d
     }
 
 
-def spawn_runner(
+def forks_runners(settings: PopSettings) -> bool:
+    """Runners are forked from the kernel server (as stage kernels are), unless kernels are spawned."""
+    from pop_nb.execution.forkserver import fork_supported
+
+    return settings.kernel_start == "fork" and fork_supported()
+
+
+def start_runner(
     settings: PopSettings, job_id: str, lock: FileLock, env: Mapping[str, str] | None = None
-) -> subprocess.Popen[bytes]:
+) -> RunnerProcess | None:
     """Start the runner process for ``job_id`` in its own session (process group), handing it ``lock``
     (the job's ``runner.lock``, taken with :func:`claim`): from the claim until the runner exits there
     is no moment when a second runner (another daemon, a ``pop resume``, a Celery worker) could take the
     job. The runner's own output (not the notebooks', which go to stage logs) lands in
     ``<job>/runner.log``. ``env``: extra variables for the runner (``POP_WORKER``).
+
+    The runner is forked from the preloaded kernel server when kernels are (its imports done: a job
+    starts in milliseconds, not an interpreter's second), else spawned; a server that cannot be had
+    (a folder that is not private, say) means spawned, with the reason in ``runner.log``. None: a
+    runner was forked but its pid was lost with the server's answer (it runs; follow it by its lock).
     """
+    from pop_nb.execution.forkserver import AnswerLost, ForkServerError, shared_server
+
     folder = JobStore(settings.data).get(job_id)
-    fd = lock.hand_over()
     try:
         with open(folder.path / "runner.log", "ab") as log:
+            if forks_runners(settings):
+                try:
+                    server = shared_server(settings.kernel_preload, settings.kernel_server_idle_s)
+                    return server.launch_runner(
+                        job_id,
+                        str(settings.root),
+                        runner_env(settings, env),
+                        log.fileno(),
+                        lock.hand_over(),
+                        FORK_WAIT_S,
+                    )
+                except AnswerLost:
+                    # The server had the request but its answer never came. A runner it forked has the
+                    # lock (the same open file): then the job is running, and spawning would run it twice.
+                    lock.forget()
+                    try:
+                        if not lock.acquire():
+                            return None
+                    except FileNotFoundError:  # it ran already, and moved the job on
+                        return None
+                except (ForkServerError, OSError) as exc:
+                    log.write(f"pop-nb: runner spawned, not forked: {exc}\n".encode())
+                    log.flush()
+            fd = lock.hand_over()
             return subprocess.Popen(
                 [sys.executable, "-m", "pop_nb.execution.runner_main", job_id, "--lock-fd", str(fd)],
                 env=runner_env(settings, env),
@@ -128,8 +166,15 @@ class LocalExecutor(Executor):
         self._keep_one = False
 
     def prepare(self) -> None:
-        """Keep one runner started ahead (:class:`StandbyRunner`) from now on."""
+        """Have the next runner start at once from now on: the kernel server started (runners are
+        forked from it), or, where runners are spawned, one :class:`StandbyRunner` kept waiting."""
         self._keep_one = True
+        if forks_runners(self.settings):
+            from pop_nb.execution.forkserver import ForkServerError, shared_server
+
+            with contextlib.suppress(ForkServerError, OSError):  # the runner will say why, in its log
+                shared_server(self.settings.kernel_preload, self.settings.kernel_server_idle_s)
+            return
         if self._standby is None or self._standby.process.poll() is not None:
             self._standby = StandbyRunner(self.settings)
 
@@ -141,12 +186,12 @@ class LocalExecutor(Executor):
         except BaseException:
             lock.release()
             raise
-        process = None
+        process: RunnerProcess | None = None
         if self._standby is not None:
             standby, self._standby = self._standby, None
             process = standby.take(folder, lock)
         if process is None:
-            process = spawn_runner(self.settings, job_id, lock)
+            process = start_runner(self.settings, job_id, lock)
         if self._keep_one:
             self.prepare()
         return JobHandle(self.settings, job_id, self.name, process=process)
