@@ -475,13 +475,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from pop_nb.jobs import cancel_job
+    from pop_nb import service
 
-    if cancel_job(load_settings(), args.job_id):
-        print(f"cancelled {args.job_id}")
-        return 0
-    print(f"job {args.job_id} has already ended; nothing to cancel", file=sys.stderr)
-    return 1
+    job = service.cancel(load_settings(), args.job_id)  # JobStateError (exit 2) if it had ended
+    print(f"cancelled {job.id}")
+    return 0
 
 
 def cmd_pipelines(args: argparse.Namespace) -> int:

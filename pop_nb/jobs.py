@@ -314,6 +314,9 @@ def _stop_runner(folder: JobFolder, grace_s: float) -> None:
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + 5  # gone in a moment: then the system drops the job's lock
+    while folder.has_runner() and time.monotonic() < deadline:
+        time.sleep(0.05)
     # its kernels notice their runner is gone and exit by themselves (pop_nb.execution.kernel_main)
 
 

@@ -279,7 +279,11 @@ def cancel(settings: PopSettings, job_id: str, grace_s: float = 10.0) -> JobSumm
     from pop_nb.jobs import cancel_job
 
     if not cancel_job(settings, job_id, grace_s):
-        raise JobStateError(f"job {job_id} has already ended; there is nothing to cancel")
+        folder = JobStore(settings.data).get(job_id)
+        raise JobStateError(
+            f"job {job_id} has already ended ({folder.read_status().state}, in {folder.place}/); "
+            "there is nothing to cancel"
+        )
     return summary(JobStore(settings.data).get(job_id))
 
 

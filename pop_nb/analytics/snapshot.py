@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     import duckdb
 
 FOLDER = ".analytics"
-VERSION = 1
-Key = tuple[str, int, int]  # place, inode, run lines
+VERSION = 2
+Key = tuple[str, int, int, int]  # place, inode, ctime (ns) of the job folder, its runs.jsonl lines
 MAX_SEGMENTS = 8  # past this many, the newer segments are merged into one
 KEEP_OBSOLETE_S = 600.0
 SEGMENT_NAME = re.compile(r"[0-9a-f]{1,16}-[0-9]{1,10}")
@@ -68,8 +68,8 @@ class Manifest:
             if body.get("version") != VERSION or body.get("schema") != SCHEMA:
                 return None
             jobs = {
-                str(job): ((str(place), int(ino), int(runs)), str(segment))
-                for job, (place, ino, runs, segment) in body["jobs"].items()
+                str(job): ((str(place), int(ino), int(ctime), int(runs)), str(segment))
+                for job, (place, ino, ctime, runs, segment) in body["jobs"].items()
             }
             segments = {str(s): int(n) for s, n in body["segments"].items()}
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

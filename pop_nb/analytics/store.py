@@ -12,9 +12,10 @@ Times are UTC (``TIMESTAMP``), as every file pop-nb writes has them.
 
 :meth:`Analytics.refresh` reads only what changed. A job in ``current/`` is read again when one of its
 three files changed (a ``stat`` each). A finished job does not change where it is: it is read again only
-if its folder moved or was replaced (another place or inode, both in the directory listing) or
-``runs.jsonl`` has a new line for it (it was resumed and finished again); so a refresh over ten
-thousand finished jobs costs one directory listing and the tail of ``runs.jsonl``.
+if its folder moved or was replaced (another place, inode or ctime) or ``runs.jsonl`` has a new line
+for it (it was resumed and finished again); ``complete/`` and ``failed/`` are listed again only when
+their mtime changed, so a refresh over ten thousand finished jobs costs two ``stat`` calls and the
+tail of ``runs.jsonl`` (a ``stat`` per job folder when a job finished since).
 
 Finished jobs are also kept in a Parquet snapshot beside them (:mod:`pop_nb.analytics.snapshot`), so a
 new process loads them in one read instead of parsing every JSON file. Any number of notebooks and CLI
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 FINISHED = ("complete", "failed")
 SAVE_EVERY_S = 10.0  # a live dashboard adds the jobs that finished to the snapshot at most this often
 SETTLE_S = 60.0  # a job ended this recently may not have its runs.jsonl line yet: snapshot it later
+RACY_S = 2  # a folder's mtime is trusted to show changes made this long after it (coarse clocks)
 
 
 def _stored(table: str) -> str:
@@ -85,6 +87,7 @@ class Analytics:
         self.con = duckdb.connect(":memory:")
         self.snapshot = Snapshot(self.data_dir) if snapshot else None
         self._seen: dict[str, tuple[str, tuple[Any, ...]]] = {}  # job -> (folder, signature)
+        self._listed: dict[str, tuple[tuple[int, int], int, dict[str, tuple[str, int, int]]]] = {}
         self._runs_offset = 0
         self._run_lines: Counter[str] = Counter()  # job -> its lines in runs.jsonl
         self._snapped: dict[str, Key] = {}  # finished job -> the key its snapshot rows are for
@@ -135,19 +138,49 @@ class Analytics:
     def _list(self) -> dict[str, tuple[str, tuple[Any, ...]]]:
         listing: dict[str, tuple[str, tuple[Any, ...]]] = {}
         for place in PLACES:
+            if place in FINISHED:
+                for name, (path, ino, ctime) in self._finished(place).items():
+                    listing[name] = (path, (place, ino, ctime, self._run_lines[name]))
+                continue
             try:
                 with os.scandir(self.data_dir / place) as entries:
                     for entry in entries:
-                        if not entry.is_dir() or entry.name.startswith("."):
-                            continue
-                        if place in FINISHED:
-                            sig: tuple[Any, ...] = (place, entry.inode(), self._run_lines[entry.name])
-                        else:
-                            sig = (place, *_file_signature(entry.path))
-                        listing[entry.name] = (entry.path, sig)
+                        if entry.is_dir() and not entry.name.startswith("."):
+                            listing[entry.name] = (entry.path, (place, *_file_signature(entry.path)))
             except FileNotFoundError:
                 continue
         return listing
+
+    def _finished(self, place: str) -> dict[str, tuple[str, int, int]]:
+        """The job folders in ``place``: name -> (path, inode, ctime). The listing of the last call is
+        reused while the folder's mtime says nothing was added, removed or renamed in it since; a
+        folder changed within RACY_S before that listing is listed again (a change in the same clock
+        tick leaves the mtime as it was)."""
+        path = self.data_dir / place
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            self._listed.pop(place, None)
+            return {}
+        stamp = (st.st_ino, st.st_mtime_ns)
+        cached = self._listed.get(place)
+        if cached is not None and cached[0] == stamp and st.st_mtime_ns < cached[1] - RACY_S * 1e9:
+            return cached[2]
+        listed_at = time.time_ns()
+        entries: dict[str, tuple[str, int, int]] = {}
+        try:
+            with os.scandir(path) as found:
+                for entry in found:
+                    if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                        try:  # the ctime tells a folder made in place of a deleted one (same inode)
+                            ctime = entry.stat(follow_symlinks=False).st_ctime_ns
+                        except FileNotFoundError:
+                            continue
+                        entries[entry.name] = (entry.path, entry.inode(), ctime)
+        except FileNotFoundError:
+            return {}
+        self._listed[place] = (stamp, listed_at, entries)
+        return entries
 
     def _replace(self, jobs: list[str], folders: list[str]) -> None:
         con = self.con

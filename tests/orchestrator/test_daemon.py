@@ -189,6 +189,7 @@ def test_gates_wait_for_approve_or_reject(project: Project) -> None:
 
 def test_cancel_of_a_queued_job_ends_it_without_a_runner(project: Project) -> None:
     from pop_nb.jobs import cancel_job, create_job, parse_seed
+    from pop_nb.store.jobs import JobStore
 
     project.pipeline("tiny", {"a": {}})
     settings = project.settings()
@@ -199,6 +200,13 @@ def test_cancel_of_a_queued_job_ends_it_without_a_runner(project: Project) -> No
     assert status["state"] == "cancelled" and not folder.path.exists()
     assert cancel_job(settings, "queued-1") is True  # asking again: it is cancelled
     assert pop("cancel", "queued-1").returncode == 0
+
+    ended = create_job(settings, parse_seed({"pipeline": "tiny"}, "test"), "ended-1")
+    status = ended.read_status()
+    status.state = "done"
+    JobStore(settings.data).close(ended, status)
+    refused = pop("cancel", "ended-1")
+    assert refused.returncode == 2 and "ended-1 has already ended (done, in complete/)" in refused.stderr
 
 
 def test_sigterm_with_drain_waits_for_running_jobs(project: Project) -> None:

@@ -193,7 +193,8 @@ async def test_resume_and_cancel_through_the_api(project: Project, jp_fetch: Any
     await call(jp_fetch, "POST", "pop/api/jobs", {"pipeline": "two", "id": "r1"})
     await wait_until(jp_fetch, "r1", lambda j: j["current_task"] == "b" and j["activity"] == "running")
     code, cancelled = await call(jp_fetch, "POST", "pop/api/jobs/r1/cancel")
-    assert code == 200 and cancelled["state"] == "cancelled" and cancelled["place"] == "failed"
+    assert code == 200, cancelled
+    assert cancelled["state"] == "cancelled" and cancelled["place"] == "failed"
     go.touch()
     code, resumed = await call(jp_fetch, "POST", "pop/api/jobs/r1/resume", {"from_task": "b"})
     assert code == 200 and resumed["place"] == "current"

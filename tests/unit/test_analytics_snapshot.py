@@ -127,6 +127,48 @@ def test_deleted_and_replaced_job_folders_are_not_taken_from_the_snapshot(tmp_pa
     ]
 
 
+def test_a_job_folder_rewritten_in_place_is_not_taken_from_the_snapshot(tmp_path: Path) -> None:
+    # the same folder, so the same inode, as when a deleted folder's inode is given to its successor
+    folder = finish(tmp_path, "complete", "j")
+    connect_fresh(tmp_path)
+    inode = folder.stat().st_ino
+    (folder / "usage.jsonl").unlink()
+    write_job(tmp_path, "complete", "j", "done", cost=7.0)
+    assert folder.stat().st_ino == inode
+    fresh = connect_fresh(tmp_path)
+    assert tables(fresh) == from_files(tmp_path)
+    assert fresh.query("SELECT cost_usd FROM call_totals") == [{"cost_usd": 7.0}]
+
+
+def test_a_live_refresh_lists_finished_folders_again_only_when_they_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    finish(tmp_path, "complete", "old")
+    finish(tmp_path, "failed", "broke")
+    for place in ("complete", "failed"):  # last changed long ago: the listing may be kept
+        os.utime(tmp_path / place, ns=(10**18, 10**18))
+    live = connect_fresh(tmp_path)
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path: str) -> object:
+        if isinstance(path, (str, os.PathLike)) and Path(path).parent == tmp_path:
+            listed.append(Path(path).name)
+        return real_scandir(path)
+
+    monkeypatch.setattr(analytics_store.os, "scandir", scandir)  # os's own: rmtree passes it fds
+    assert live.refresh() == 0
+    assert "complete" not in listed and "failed" not in listed  # not listed again
+
+    shutil.rmtree(tmp_path / "complete" / "old")
+    finish(tmp_path, "complete", "old")  # deleted and made again: complete/ changed
+    finish(tmp_path, "complete", "new")
+    listed.clear()
+    assert live.refresh() == 2
+    assert "complete" in listed and "failed" not in listed
+    assert tables(live) == from_files(tmp_path)
+
+
 def test_a_torn_snapshot_is_dropped_and_rebuilt(tmp_path: Path) -> None:
     for i in range(3):
         finish(tmp_path, "complete", f"j{i}")
