@@ -15,6 +15,7 @@ from typing import Any
 
 from pop_nb.errors import ProviderError
 from pop_nb.llm.providers import Answer, Request
+from pop_nb.llm.registry import Provider
 from pop_nb.llm.secrets import redact
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -94,8 +95,4 @@ def answer(request: Request) -> Answer:
     )
 
 
-def register(litellm_module: Any) -> None:
-    """Add the ``claude-code`` provider to litellm's custom provider map (once)."""
-    from pop_nb.llm.providers import add_custom_provider, custom_handler
-
-    add_custom_provider(litellm_module, "claude-code", lambda: custom_handler("claude-code", answer))
+PROVIDER = Provider("claude-code", answer, pricing="reported", unhashed=frozenset({"claude_path"}))

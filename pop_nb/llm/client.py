@@ -33,8 +33,9 @@ from pop_nb.models.records import UsageRow
 
 # Keys of LLMSettings that steer pop-nb itself and are never sent as completion parameters.
 OWN_KEYS = frozenset({"model", "max_retries", "retry_base_s", "max_concurrent_calls"})
-# Sent to the provider but not part of what the request *means* (excluded from the request hash).
-_UNHASHED = frozenset({"mock_responses", "metadata", "timeout", "claude_path"})
+# Sent to the provider but not part of what the request *means* (excluded from the request hash);
+# each provider of ours adds its own (pop_nb.llm.registry.Provider.unhashed).
+_UNHASHED = frozenset({"metadata", "timeout"})
 _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n(.*?)\n```\s*$", re.DOTALL)
 MAX_BACKOFF_S = 30.0
 _sleep = time.sleep  # the one place retries wait; tests record it
@@ -87,7 +88,10 @@ def normalize_messages(messages: str | list[dict[str, Any]], system: str | None)
 
 
 def request_hash(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
-    meaningful = {k: v for k, v in params.items() if k not in _UNHASHED}
+    from pop_nb.llm.registry import unhashed_fields
+
+    unhashed = _UNHASHED | unhashed_fields()
+    meaningful = {k: v for k, v in params.items() if k not in unhashed}
     blob = json.dumps(
         {"model": model, "messages": messages, "params": meaningful}, sort_keys=True, default=str
     )
@@ -162,6 +166,9 @@ def chat(
 
 
 def _call_model(call: _Call, model: str) -> ChatResponse:
+    from pop_nb.llm.registry import own_provider
+
+    own_provider(model)  # a provider of ours that is declared but broken says so, with the fix
     digest = request_hash(model, call.messages, call.params)
     provider = provider_of(model)
     who, key = call.who, None

@@ -26,6 +26,7 @@ import yaml
 
 from pop_nb.errors import MockScriptError
 from pop_nb.llm.providers import Answer, Request
+from pop_nb.llm.registry import Provider
 
 _scripts: dict[str, dict[str, Any]] = {}
 _lock = threading.Lock()
@@ -84,14 +85,9 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def imitated_model(model: str) -> str:
-    """``mock/openai/gpt-4o-mini`` and ``mock/gpt-4o-mini`` both imitate ``gpt-4o-mini``."""
-    name = model.split("/", 1)[1] if model.startswith("mock/") else model
-    return name.split("/")[-1] if "/" in name else name
-
-
 def answer(request: Request) -> Answer:
     """The scripted answer, with tokens counted by the imitated model's tokenizer."""
+    from pop_nb.llm.pricing import pricing_name
     from pop_nb.llm.providers import load_litellm
 
     litellm = load_litellm()
@@ -104,7 +100,7 @@ def answer(request: Request) -> Answer:
         call_index=int(meta.get("call_index") or 0),
         where=str(source) if isinstance(source, str) else "(inline mock_responses)",
     )
-    imitated = imitated_model(request.model)
+    imitated = pricing_name(f"mock/{request.model}")
     return Answer(
         text=text,
         prompt_tokens=litellm.token_counter(model=imitated, messages=request.messages),
@@ -112,8 +108,4 @@ def answer(request: Request) -> Answer:
     )
 
 
-def register(litellm_module: Any) -> None:
-    """Add the ``mock`` provider to litellm's custom provider map (once)."""
-    from pop_nb.llm.providers import add_custom_provider, custom_handler
-
-    add_custom_provider(litellm_module, "mock", lambda: custom_handler("mock", answer))
+PROVIDER = Provider("mock", answer, pricing="imitated", unhashed=frozenset({"mock_responses"}))

@@ -14,16 +14,33 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pop_nb.llm.mock import imitated_model
 from pop_nb.llm.providers import load_litellm
+from pop_nb.llm.registry import own_provider
 
-CostSource = Literal["provider", "price_map", "unpriced"]
+CostSource = Literal["provider", "price_map", "local", "unpriced"]
 _TIER = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
 
 
 def pricing_name(model: str) -> str:
-    """The model whose prices apply: a ``mock/`` model costs what the model it imitates costs."""
-    return imitated_model(model) if model.startswith("mock/") else model
+    """The model whose prices apply: a model of an imitating provider of ours costs what the model it
+    imitates costs (``mock/openai/gpt-4o-mini`` -> ``gpt-4o-mini``)."""
+    provider = own_provider(model)
+    if provider is None or provider.pricing != "imitated":
+        return model
+    return model.split("/", 1)[1].rsplit("/", 1)[-1]
+
+
+def is_local(model: str) -> bool:
+    """A model that runs on this machine: it costs nothing and needs no price."""
+    provider = own_provider(model)
+    return provider is not None and provider.pricing == "local"
+
+
+def needs_price(model: str) -> bool:
+    """Whether ``model`` is priced from the price map (a provider that reports its cost, or a local
+    one, needs no entry there)."""
+    provider = own_provider(model)
+    return provider is None or provider.pricing == "imitated"
 
 
 def price_map() -> dict[str, Any]:
@@ -52,6 +69,8 @@ def price_entry(model: str, overrides: dict[str, dict[str, float]] | None = None
     """The per-token prices for ``model`` (a pop.toml override wins), or ``None`` if unpriced."""
     if overrides and model in overrides:
         return dict(overrides[model])
+    if is_local(model):
+        return {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
     prices = price_map()
     name = pricing_name(model)
     for candidate in (name, name.split("/", 1)[-1]):
@@ -89,6 +108,8 @@ def cost_of(
     overrides: dict[str, dict[str, float]] | None = None,
 ) -> tuple[float, CostSource]:
     """USD for one call. ``input_tokens`` counts every prompt token, cached and cache-written included."""
+    if is_local(model) and not (overrides and model in overrides):
+        return 0.0, "local"
     entry = price_entry(model, overrides)
     if entry is None:
         return 0.0, "unpriced"

@@ -1,7 +1,8 @@
-"""The one way pop-nb imports litellm, with our own providers (``mock/``, ``claude-code/``) registered."""
+"""The one way pop-nb imports litellm, with our own providers (:mod:`pop_nb.llm.registry`) added to it."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,7 +122,10 @@ def add_custom_provider(litellm_module: Any, name: str, make_handler: Callable[[
 
 
 def register_all(litellm_module: Any) -> None:
-    from pop_nb.llm import claude_code, mock
+    """Add every provider of ours (:func:`pop_nb.llm.registry.own_providers`) to litellm."""
+    from pop_nb.llm.registry import own_providers
 
-    mock.register(litellm_module)
-    claude_code.register(litellm_module)
+    for provider in own_providers().values():
+        add_custom_provider(
+            litellm_module, provider.name, functools.partial(custom_handler, provider.name, provider.answer)
+        )

@@ -13,16 +13,17 @@ pass ``tools``, no price when selecting by cost. The ranked remainder is also th
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pop_nb.errors import NoSuitableModel
 from pop_nb.llm.pricing import blended_price, pricing_name
 from pop_nb.llm.providers import load_litellm
+from pop_nb.llm.structured import supports_schema
 
 Selection = Literal["cost", "performance", "balanced"]
 BALANCED_MARGIN = 0.9
-_OWN_PROVIDERS = ("mock/", "claude-code/")
 
 
 @dataclass
@@ -36,15 +37,19 @@ class Choice:
 def unsuitable_because(
     model: str, needs: dict[str, Any], selection: Selection, price: float | None
 ) -> str | None:
-    litellm = load_litellm()
+    from pop_nb.llm.registry import own_provider
 
-    if not model.startswith(_OWN_PROVIDERS) and not needs.get("api_base"):
+    litellm = load_litellm()
+    own = own_provider(model)
+    if own is not None and (missing_env := [k for k in own.key_env if not os.environ.get(k)]):
+        return f"no key in the environment ({', '.join(missing_env)})"
+    if own is None and not needs.get("api_base"):
         env = litellm.validate_environment(model=model)
         if not env.get("keys_in_environment", True):
             missing = ", ".join(env.get("missing_keys") or []) or "its API key"
             return f"no key in the environment ({missing})"
     name = pricing_name(model)
-    if needs.get("response_format") and not _supports(litellm.supports_response_schema, name):
+    if needs.get("response_format") and not supports_schema(model):
         return "no structured output (response_format)"
     if needs.get("tools") and not _supports(litellm.supports_function_calling, name):
         return "no tool calling (tools)"

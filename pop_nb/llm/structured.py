@@ -17,8 +17,12 @@ OUTPUT_STAGES = frozenset({"inference", "refine"})
 
 
 def supports_schema(model: str) -> bool:
-    litellm = load_litellm()
+    from pop_nb.llm.registry import own_provider
 
+    own = own_provider(model)
+    if own is not None and own.response_schema is not None:
+        return own.response_schema
+    litellm = load_litellm()
     try:
         return bool(litellm.supports_response_schema(model=pricing_name(model)))
     except Exception:  # a model litellm does not know

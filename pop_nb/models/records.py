@@ -56,7 +56,7 @@ class UsageRow(BaseModel):
     output_tokens: int = 0
     cached_tokens: int = 0
     cost_usd: float = 0.0
-    cost_source: Literal["provider", "price_map", "unpriced", "cache"] = "price_map"
+    cost_source: Literal["provider", "price_map", "local", "unpriced", "cache"] = "price_map"
     latency_ms: int = 0
     request_hash: str
     cache_hit: bool = False

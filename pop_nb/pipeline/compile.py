@@ -130,7 +130,7 @@ def check_prices(pipeline: Pipeline, prices: dict[str, dict[str, float]]) -> lis
 
     Run by ``pop compile`` (it imports litellm, which takes seconds), not on every job start.
     """
-    from pop_nb.llm.pricing import price_entry
+    from pop_nb.llm.pricing import needs_price, price_entry
 
     spec = pipeline.spec
     named: list[tuple[str, str]] = []
@@ -150,7 +150,7 @@ def check_prices(pipeline: Pipeline, prices: dict[str, dict[str, float]]) -> lis
             "input_cost_per_token = ..., output_cost_per_token = ... (0 for a free local model)",
         )
         for key, model in named
-        if not model.startswith("claude-code/") and price_entry(model, prices) is None
+        if needs_price(model) and price_entry(model, prices) is None
     ]
 
 
