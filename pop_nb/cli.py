@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--seed", type=Path, help="seed file: {pipeline?, name?, data, llm?, config?}")
     src.add_argument("--data", help="seed data as JSON")
     c.add_argument("--id", help="job id (default: <slug>-<time>-<random>)")
+    c.add_argument(
+        "--model",
+        help="the model of this job's calls, as a seed's llm.model (e.g. local/smollm2, openai/gpt-4o-mini); "
+        "a task that names its own model keeps it",
+    )
     c.add_argument("--quiet", action="store_true", help="no progress display")
     c.set_defaults(func=cmd_run)
 
@@ -172,6 +177,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
     else:
         seed = parse_seed({"pipeline": args.slug, "data": _parse_data(args.data)}, "--data")
+    if args.model:
+        from pop_nb.models.pipeline import LLMSettings
+
+        llm = seed.llm.model_dump(exclude_none=True) if seed.llm else {}
+        seed.llm = LLMSettings.model_validate({**llm, "model": args.model})
     folder = create_job(settings, seed, args.id, where=str(args.seed or "--data"))
     job = Job(folder.job_id, settings, submit(settings, folder.job_id, executor))
     return follow_job(job, args.quiet)

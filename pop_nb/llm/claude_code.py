@@ -95,4 +95,4 @@ def answer(request: Request) -> Answer:
     )
 
 
-PROVIDER = Provider("claude-code", answer, pricing="reported", unhashed=frozenset({"claude_path"}))
+PROVIDER = Provider("claude-code", answer, pricing="reported", own_params=frozenset({"claude_path"}))

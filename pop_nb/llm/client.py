@@ -34,7 +34,7 @@ from pop_nb.models.records import UsageRow
 # Keys of LLMSettings that steer pop-nb itself and are never sent as completion parameters.
 OWN_KEYS = frozenset({"model", "max_retries", "retry_base_s", "max_concurrent_calls"})
 # Sent to the provider but not part of what the request *means* (excluded from the request hash);
-# each provider of ours adds its own (pop_nb.llm.registry.Provider.unhashed).
+# each provider of ours adds its own (pop_nb.llm.registry.Provider.own_params).
 _UNHASHED = frozenset({"metadata", "timeout"})
 _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n(.*?)\n```\s*$", re.DOTALL)
 MAX_BACKOFF_S = 30.0
@@ -74,10 +74,11 @@ class ChatResponse:
         return self.content
 
     def json(self) -> Any:
-        """The content parsed as JSON (a surrounding Markdown code fence is ignored)."""
+        """The content parsed as JSON (a surrounding Markdown code fence is ignored, and so are raw line
+        breaks and tabs inside strings, which models write where JSON wants escapes)."""
         text = self.content.strip()
         match = _FENCE.match(text)
-        return json.loads(match.group(1) if match else text)
+        return json.loads(match.group(1) if match else text, strict=False)
 
 
 def normalize_messages(messages: str | list[dict[str, Any]], system: str | None) -> list[dict[str, Any]]:
@@ -88,9 +89,9 @@ def normalize_messages(messages: str | list[dict[str, Any]], system: str | None)
 
 
 def request_hash(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
-    from pop_nb.llm.registry import unhashed_fields
+    from pop_nb.llm.registry import own_params
 
-    unhashed = _UNHASHED | unhashed_fields()
+    unhashed = _UNHASHED | own_params()
     meaningful = {k: v for k, v in params.items() if k not in unhashed}
     blob = json.dumps(
         {"model": model, "messages": messages, "params": meaningful}, sort_keys=True, default=str
@@ -166,9 +167,10 @@ def chat(
 
 
 def _call_model(call: _Call, model: str) -> ChatResponse:
-    from pop_nb.llm.registry import own_provider
+    from pop_nb.llm.registry import own_params, own_provider
 
-    own_provider(model)  # a provider of ours that is declared but broken says so, with the fix
+    own = own_provider(model)  # a provider of ours that is declared but broken says so, with the fix
+    foreign = own_params() - (own.own_params if own is not None else frozenset())  # e.g. mock_responses
     digest = request_hash(model, call.messages, call.params)
     provider = provider_of(model)
     who, key = call.who, None
@@ -186,13 +188,14 @@ def _call_model(call: _Call, model: str) -> ChatResponse:
     for attempt in range(1, call.max_attempts + 1):
         started = time.monotonic()
         try:
+            # a routed provider of ours names the OpenAI-compatible server to send it to (started now)
+            target = own.route(model) if own is not None and own.route is not None else {"model": model}
             with call_slot(slots, provider, limit):
                 raw = litellm.completion(
-                    model=model,
                     messages=call.messages,
                     metadata={"pop": asdict(call.who)},
                     max_retries=0,  # the provider SDK's own retries would hide attempts from the ledger
-                    **call.params,
+                    **{**{k: v for k, v in call.params.items() if k not in foreign}, **target},
                 )
         except Exception as exc:
             script_error = _cause(exc, MockScriptError)

@@ -108,4 +108,4 @@ def answer(request: Request) -> Answer:
     )
 
 
-PROVIDER = Provider("mock", answer, pricing="imitated", unhashed=frozenset({"mock_responses"}))
+PROVIDER = Provider("mock", answer, pricing="imitated", own_params=frozenset({"mock_responses"}))

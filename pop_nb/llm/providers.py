@@ -126,6 +126,8 @@ def register_all(litellm_module: Any) -> None:
     from pop_nb.llm.registry import own_providers
 
     for provider in own_providers().values():
+        if provider.answer is None:
+            continue  # routed: litellm reaches it as the OpenAI-compatible server it names
         add_custom_provider(
             litellm_module, provider.name, functools.partial(custom_handler, provider.name, provider.answer)
         )

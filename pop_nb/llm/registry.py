@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pop_nb.errors import ProviderError
 
@@ -38,17 +38,27 @@ class Provider:
     call cost (``cost_source: provider``), so it needs no price map entry; ``local``: it runs on this
     machine and costs nothing (``cost_source: local``).
     ``key_env``: environment variables it needs (a candidate without them is passed over).
-    ``unhashed``: its request fields that say how to reach it, not what is asked (left out of the
-    request hash, so a replay survives a moved executable or server).
+    ``own_params``: the request fields only it takes (``mock_responses``, ``claude_path``): they say how
+    to reach it, not what is asked, so they are left out of the request hash (a replay survives a moved
+    executable), and they are not sent to any other provider (a fallback, or ``--model``).
     ``response_schema``: whether it answers ``response_format`` with output constrained to the schema;
     None: as the model it imitates does.
+
+    It answers in one of two ways: ``answer`` (a function given each request, behind litellm's custom
+    provider path), or ``route`` (given the model, returns where litellm sends it instead: ``model``,
+    ``api_base``, ``api_key`` of an OpenAI-compatible server, so litellm's own HTTP path runs).
     """
 
+    def __post_init__(self) -> None:
+        if (self.answer is None) == (self.route is None):
+            raise TypeError(f"provider {self.name!r}: give it an answer function or a route, one of them")
+
     name: str
-    answer: Callable[[Request], Answer]
+    answer: Callable[[Request], Answer] | None = None
+    route: Callable[[str], dict[str, Any]] | None = None
     pricing: Pricing = "imitated"
     key_env: tuple[str, ...] = ()
-    unhashed: frozenset[str] = frozenset()
+    own_params: frozenset[str] = frozenset()
     response_schema: bool | None = None
 
 
@@ -99,6 +109,6 @@ def own_provider(model: str) -> Provider | None:
     return provider
 
 
-def unhashed_fields() -> frozenset[str]:
-    """Every provider's fields that are not part of what a request means."""
-    return frozenset().union(*(p.unhashed for p in own_providers().values()))
+def own_params() -> frozenset[str]:
+    """The request fields of every provider of ours (see :attr:`Provider.own_params`)."""
+    return frozenset().union(*(p.own_params for p in own_providers().values()))

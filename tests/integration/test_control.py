@@ -48,6 +48,21 @@ def test_cli_status_logs_compile_and_pipelines(project: Project) -> None:
     assert missing.returncode == 2 and "no pipeline named 'ghost'" in missing.stderr
 
 
+def test_run_with_model_sends_every_call_of_the_job_to_that_model(project: Project) -> None:
+    script = {"*": {"inference": "hello"}}
+    project.pipeline(
+        "m",
+        {"t": {"cells": [("inference", "pop.output(pop.chat('say hi').model)")]}},
+        llm={"model": "mock/gpt-4o-mini", "mock_responses": script},
+    )
+    proc = pop("run", "m", "--data", "{}", "--id", "m1", "--model", "mock/gpt-4o", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    final = project.data / "complete/m1/tasks/t/outputs/final.json"
+    assert json.loads(final.read_text()) == "mock/gpt-4o"  # the task's own script still answered
+    [row] = [json.loads(line) for line in (project.data / "complete/m1/usage.jsonl").read_text().splitlines()]
+    assert row["model"] == "mock/gpt-4o" and row["cost_usd"] > 0
+
+
 def test_bad_seed_data_is_refused_with_the_key(project: Project) -> None:
     project.pipeline("s", {"t": {}})
     proc = pop("run", "s", "--data", "[1, 2]")

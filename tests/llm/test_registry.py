@@ -23,7 +23,7 @@ def answer(request):
     text = "echo: " + request.messages[-1]["content"]
     return Answer(text=text, prompt_tokens=7, completion_tokens=len(text.split()))
 
-PROVIDER = Provider("echo", answer, pricing="local", unhashed=frozenset({"echo_socket"}))
+PROVIDER = Provider("echo", answer, pricing="local", own_params=frozenset({"echo_socket"}))
 BROKEN = Provider("not-its-name", answer)
 """
 
@@ -71,7 +71,7 @@ def run_with_plugin(tmp_path: Path, entry_points: str, model: str) -> list[objec
 
 def test_a_package_adds_a_provider_with_an_entry_point(tmp_path: Path) -> None:
     names, reply, unhashed = run_with_plugin(tmp_path, "echo = echo_provider:PROVIDER", "echo/tiny")
-    assert names == ["claude-code", "echo", "mock"]
+    assert names == ["claude-code", "echo", "local", "mock"]
     assert reply == {"content": "echo: hello there", "cost": 0.0, "source": "local"}
     assert unhashed is True  # where it is reached is not part of what is asked
     [row] = [json.loads(line) for line in (tmp_path / "ledger" / "usage.jsonl").read_text().splitlines()]
@@ -83,7 +83,7 @@ def test_a_broken_plugin_breaks_only_its_own_models_and_says_why(tmp_path: Path)
     entry_points = "echo = echo_provider:BROKEN\nghost = no_such_module:PROVIDER"
     (tmp_path / "one").mkdir()
     names, echo, _ = run_with_plugin(tmp_path / "one", entry_points, "echo/tiny")
-    assert names == ["claude-code", "mock"]  # the others still work
+    assert names == ["claude-code", "local", "mock"]  # the others still work
     assert isinstance(echo, dict) and echo["error"] == "ProviderError"
     assert "provider 'echo'" in echo["message"] and "not a pop_nb.llm.registry.Provider" in echo["message"]
     (tmp_path / "two").mkdir()

