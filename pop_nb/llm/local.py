@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -95,6 +96,8 @@ def server_url(name: str) -> str:
                 stderr=out,
                 start_new_session=True,  # not ended with the kernel or runner that happened to start it
             )
+        # reaped when it ends (idle), so a long-lived kernel that started it keeps no zombie
+        threading.Thread(target=proc.wait, daemon=True, name="pop-local-reaper").start()
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if base := _answering(state):
