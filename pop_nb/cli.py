@@ -147,6 +147,14 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compile", help="validate a pipeline (YAML, notebooks, tags, conditions, schemas)")
     c.add_argument("slug")
     c.add_argument("--json", action="store_true")
+    c.add_argument(
+        "--explain",
+        action="store_true",
+        help="also write what it is for (intention, by its model), how it runs (architecture) and whether "
+        "the one serves the other; saved as <pipeline>/explain.json, asked again only when it changed",
+    )
+    c.add_argument("--strict", action="store_true", help="with --explain: a misaligned pipeline is an error")
+    c.add_argument("--model", help="with --explain: the model that writes it (default: the pipeline's)")
     c.set_defaults(func=cmd_compile)
 
     c = sub.add_parser("costs", help="LLM spend over every job: calls, tokens, cost, cache savings")
@@ -513,20 +521,40 @@ def cmd_compile(args: argparse.Namespace) -> int:
     pipeline, problems = compile_file(settings.root, args.slug)
     if pipeline is not None:
         problems += check_prices(pipeline, settings.prices)
+    explained: dict[str, Any] | None = None
+    fresh = False
+    if args.explain and pipeline is not None and not problems:
+        from pop_nb.pipeline.explain import explain
+
+        explained, fresh = explain(pipeline, settings.default_model, model=args.model)
+    misaligned = bool(args.strict and explained is not None and not explained["aligned"])
+    code = 1 if problems or misaligned else 0
     if args.json:
-        print(
-            json.dumps(
-                {"slug": args.slug, "ok": not problems, "problems": [p.as_dict() for p in problems]}, indent=2
-            )
-        )
-        return 1 if problems else 0
+        body: dict[str, Any] = {
+            "slug": args.slug,
+            "ok": not problems,
+            "problems": [p.as_dict() for p in problems],
+        }
+        if explained is not None:
+            body["explanation"] = explained
+        print(json.dumps(body, indent=2))
+        return code
     if problems:
         print(PipelineError(args.slug, problems), file=sys.stderr)
         return 1
     assert pipeline is not None
     order = " -> ".join(pipeline.topological_order())
     print(f"ok: {args.slug} ({pipeline.file}), {len(pipeline.spec.tasks)} tasks: {order}")
-    return 0
+    if explained is not None:
+        from pop_nb.pipeline.explain import FILE, as_markdown
+
+        print()
+        print(as_markdown(explained), end="")
+        how = f"{explained['model']}, ${explained['cost_usd']:.6f}" if fresh else "unchanged since: no call"
+        print(f"\n(saved in {pipeline.dir / FILE}; {how})")
+        if misaligned:
+            print(f"pop: {args.slug} is misaligned (--strict): see the findings above", file=sys.stderr)
+    return code
 
 
 def cmd_costs(args: argparse.Namespace) -> int:

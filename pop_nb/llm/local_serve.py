@@ -37,7 +37,7 @@ def as_llama_cpp_takes_it(body: bytes) -> bytes:
         request.setdefault("seed", 0)
         wanted = request.get("response_format") or {}
         if wanted.get("type") == "json_schema":
-            schema = (wanted.get("json_schema") or {}).get("schema")
+            schema = grammar_sized((wanted.get("json_schema") or {}).get("schema"))
             grammar = bounded_grammar(schema) if isinstance(schema, dict) else None
             if grammar is not None:
                 request["grammar"] = grammar
@@ -47,6 +47,25 @@ def as_llama_cpp_takes_it(body: bytes) -> bytes:
     except (ValueError, AttributeError):
         return body  # the app answers a malformed request itself
     return json.dumps(request).encode()
+
+
+MAX_GRAMMAR_LENGTH = 500
+
+
+def grammar_sized(schema: Any) -> Any:
+    """``schema`` without the ``maxLength`` bounds past MAX_GRAMMAR_LENGTH: llama.cpp spells a length
+    bound out as that many nested rules and aborts (taking the server down) on a grammar too large.
+    Validation still checks every bound on the answer."""
+    if isinstance(schema, list):
+        return [grammar_sized(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    literal = ("const", "enum", "default", "examples")  # values, not schemas
+    return {
+        k: v if k in literal else grammar_sized(v)
+        for k, v in schema.items()
+        if not (k == "maxLength" and isinstance(v, int) and v > MAX_GRAMMAR_LENGTH)
+    }
 
 
 DIGITS = "[0-9] [0-9]? [0-9]? [0-9]?"  # up to four decimals: a confidence needs no more

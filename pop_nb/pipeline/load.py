@@ -66,6 +66,22 @@ class Pipeline:
     def content_hash(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
+    @property
+    def intention(self) -> str | None:
+        """What the pipeline is for, as ``pop compile --explain`` last wrote it; None if it was never
+        explained, or was changed since (notebooks and schemas included)."""
+        from pop_nb.pipeline.explain import saved
+
+        found = saved(self)
+        return str(found["intention"]) if found else None
+
+    @property
+    def architecture(self) -> list[str]:
+        """Its control flow as numbered steps, from the definition (see :mod:`pop_nb.pipeline.explain`)."""
+        from pop_nb.pipeline.explain import architecture
+
+        return architecture(self)
+
     def task(self, name: str) -> TaskSpec:
         return self.spec.tasks[name]
 

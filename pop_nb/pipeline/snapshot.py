@@ -24,7 +24,7 @@ from pop_nb.store.jobs import JobFolder
 MANIFEST = "manifest.json"
 
 
-def _named_files(pipeline: Pipeline) -> dict[str, Path]:
+def named_files(pipeline: Pipeline) -> dict[str, Path]:
     """snapshot name -> the live file, for every file the definition names."""
     files = {}
     for name, task in pipeline.spec.tasks.items():
@@ -45,7 +45,7 @@ def write_snapshot(folder: JobFolder, pipeline: Pipeline) -> dict[str, str]:
     text = pipeline.text.encode("utf-8")
     atomic_write_bytes(folder.pipeline_file, text)
     hashes = {"pipeline.yaml": _digest(text)}
-    for name, source in _named_files(pipeline).items():
+    for name, source in named_files(pipeline).items():
         data = source.read_bytes()
         atomic_write_bytes(folder.snapshot_dir / name, data, durable=False)
         hashes[name] = _digest(data)

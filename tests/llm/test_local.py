@@ -45,6 +45,16 @@ def test_requests_are_rewritten_as_llama_cpp_takes_them() -> None:
     assert sent["response_format"] == {"type": "json_object", "schema": SCHEMA}
     assert sent["seed"] == 0  # repeatable unless asked otherwise
     assert json.loads(as_llama_cpp_takes_it(b'{"seed": 7}')) == {"seed": 7}
+    long = {
+        "type": "object",
+        "properties": {"essay": {"type": "string", "maxLength": 2000}, "k": {"enum": [{"maxLength": 9999}]}},
+    }
+    asked = {"response_format": {"type": "json_schema", "json_schema": {"schema": long}}}
+    sent = json.loads(as_llama_cpp_takes_it(json.dumps(asked).encode()))  # a grammar llama.cpp can hold
+    assert sent["response_format"]["schema"]["properties"] == {
+        "essay": {"type": "string"},
+        "k": {"enum": [{"maxLength": 9999}]},
+    }
     for untouched in (b"not json", b"[1]", b'"text"'):
         assert as_llama_cpp_takes_it(untouched) == untouched
 
@@ -151,3 +161,10 @@ def test_the_demo_pipeline_runs_on_the_local_model_with_real_text_in_every_stage
         assert len(printed.split()) > 20 and printed.strip()[:40] not in scripted  # generated, not scripted
     report = (job / "products" / "report.md").read_text()
     assert report.startswith("# Solid-state batteries") and len(report.split()) > 60
+
+    explained = pop(
+        "compile", "content-generation", "--explain", "--model", "local/smollm2", "--json", timeout=300
+    )
+    assert explained.returncode == 0, explained.stderr[-2000:]
+    body = json.loads(explained.stdout)["explanation"]
+    assert body["model"] == "local/smollm2" and body["cost_usd"] == 0.0 and len(body["intention"]) >= 40
