@@ -145,6 +145,9 @@ def saved(pipeline: Pipeline) -> dict[str, Any] | None:
         return None
     if not isinstance(found, dict) or found.get("hash") != content_hash(pipeline):
         return None
+    shape = {"intention": str, "architecture": list, "aligned": bool, "findings": list, "model": str}
+    if not all(isinstance(found.get(key), kind) for key, kind in shape.items()):
+        return None  # edited by hand into something else: explained again when asked
     return found
 
 

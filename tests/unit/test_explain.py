@@ -51,11 +51,14 @@ def test_explain_writes_intention_architecture_and_verdict_once(project: Project
 
     again = pop("compile", SLUG, "--explain")
     assert "unchanged since: no call" in again.stdout and len(calls(folder)) == 1
+    (folder / "explain.json").write_text(json.dumps({**saved, "intention": None}))  # mangled by hand
+    assert load_pipeline(project.root, SLUG).intention is None
+    assert pop("compile", SLUG, "--explain").returncode == 0 and len(calls(folder)) == 2
 
     notebook = folder / "tasks" / "synthesis.ipynb"  # a notebook is part of what was explained
     notebook.write_text(notebook.read_text().replace("executive summary", "summary for executives"))
     assert load_pipeline(project.root, SLUG).intention is None
-    assert pop("compile", SLUG, "--explain").returncode == 0 and len(calls(folder)) == 2
+    assert pop("compile", SLUG, "--explain").returncode == 0 and len(calls(folder)) == 3
 
 
 def test_strict_refuses_a_misaligned_pipeline_and_a_bad_answer_says_so(project: Project) -> None:
