@@ -515,12 +515,12 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from pop_nb.pipeline.compile import check_prices, compile_file
+    from pop_nb.pipeline.compile import check_models, compile_file
 
     settings = load_settings()
     pipeline, problems = compile_file(settings.root, args.slug)
     if pipeline is not None:
-        problems += check_prices(pipeline, settings.prices)
+        problems += check_models(pipeline, settings.prices)
     explained: dict[str, Any] | None = None
     fresh = False
     if args.explain and pipeline is not None and not problems:

@@ -122,4 +122,13 @@ def route(model: str) -> dict[str, Any]:
     return {"model": f"openai/{name}", "api_base": server_url(name), "api_key": "local"}
 
 
-PROVIDER = Provider("local", route=route, pricing="local", response_schema=True)
+def check(model: str) -> str | None:
+    """What ``pop compile`` says of ``model`` on this machine: unknown, or not installed."""
+    try:
+        model_file(model.split("/", 1)[1])
+    except ProviderError as exc:
+        return str(exc)
+    return None
+
+
+PROVIDER = Provider("local", route=route, pricing="local", response_schema=True, check=check)

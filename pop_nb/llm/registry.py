@@ -43,6 +43,8 @@ class Provider:
     executable), and they are not sent to any other provider (a fallback, or ``--model``).
     ``response_schema``: whether it answers ``response_format`` with output constrained to the schema;
     None: as the model it imitates does.
+    ``check``: given a model, what is wrong with it here (``"... Fix: ..."``) or None; ``pop compile``
+    reports it, so a pipeline naming a model this machine cannot run is caught before a job starts.
 
     It answers in one of two ways: ``answer`` (a function given each request, behind litellm's custom
     provider path), or ``route`` (given the model, returns where litellm sends it instead: ``model``,
@@ -60,6 +62,7 @@ class Provider:
     key_env: tuple[str, ...] = ()
     own_params: frozenset[str] = frozenset()
     response_schema: bool | None = None
+    check: Callable[[str], str | None] | None = None
 
 
 _registered: dict[str, Provider] = {}

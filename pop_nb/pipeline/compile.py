@@ -125,12 +125,16 @@ def check(pipeline: Pipeline, root: Path) -> list[Problem]:
     return problems
 
 
-def check_prices(pipeline: Pipeline, prices: dict[str, dict[str, float]]) -> list[Problem]:
-    """Models named in the pipeline that have no price: their calls would be logged ``unpriced``.
+def check_models(pipeline: Pipeline, prices: dict[str, dict[str, float]]) -> list[Problem]:
+    """Models named in the pipeline that its calls could not use as intended: unpriced (their calls
+    would be logged ``unpriced``), or refused by a provider of ours (an unknown or uninstalled
+    ``local/`` model, a broken plug-in).
 
     Run by ``pop compile`` (it imports litellm, which takes seconds), not on every job start.
     """
+    from pop_nb.errors import ProviderError
     from pop_nb.llm.pricing import needs_price, price_entry
+    from pop_nb.llm.registry import own_provider
 
     spec = pipeline.spec
     named: list[tuple[str, str]] = []
@@ -141,17 +145,29 @@ def check_prices(pipeline: Pipeline, prices: dict[str, dict[str, float]]) -> lis
             named.append((f"tasks.{name}.llm.model", task.llm.model))
     for role, models in spec.experts.items():
         named += [(f"experts.{role}", model) for model in models]
-    return [
-        Problem(
-            pipeline.file,
-            key,
-            f"model {model!r} has no price in litellm's price map, so its cost would be logged as unpriced",
-            f'check the spelling (provider/model), or give its prices in pop.toml: [prices."{model}"] '
-            "input_cost_per_token = ..., output_cost_per_token = ... (0 for a free local model)",
-        )
-        for key, model in named
-        if needs_price(model) and price_entry(model, prices) is None
-    ]
+    problems = []
+    for key, model in named:
+        try:
+            provider = own_provider(model)
+            refused = provider.check(model) if provider is not None and provider.check else None
+        except ProviderError as exc:
+            refused = str(exc)
+        if refused:
+            message, _, fix = refused.partition(" Fix: ")
+            problems.append(Problem(pipeline.file, key, message.rstrip("."), fix or "use another model"))
+        elif needs_price(model) and price_entry(model, prices) is None:
+            problems.append(
+                Problem(
+                    pipeline.file,
+                    key,
+                    f"model {model!r} has no price in litellm's price map, so its cost would be logged as "
+                    "unpriced",
+                    "check the spelling (provider/model), or give its prices in pop.toml: "
+                    f'[prices."{model}"] input_cost_per_token = ..., output_cost_per_token = ... '
+                    "(0 for a free local model)",
+                )
+            )
+    return problems
 
 
 def _check_notebook(pipeline: Pipeline, name: str, add: _Add) -> None:

