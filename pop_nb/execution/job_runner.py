@@ -32,6 +32,7 @@ from pop_nb.store.usage import UsageTally
 SKIP_CONDITION = "condition"
 SKIP_UPSTREAM = "upstream"
 SKIP_UNUSED_FALLBACK = "unused_fallback"
+SKIP_NOT_ROUTED = "not_routed"
 
 
 class JobRunner:
@@ -63,6 +64,14 @@ class JobRunner:
             spec.on_failure
             for spec in pipeline.spec.tasks.values()
             if spec.on_failure not in ("fail", "continue")
+        }
+        # tasks that run only when a route of another task leads to them: fallbacks (on_failure) and
+        # the targets of on_success and of on_false
+        self._routed = self._fallbacks | {
+            target
+            for spec in pipeline.spec.tasks.values()
+            for target in (spec.on_success, spec.on_false)
+            if target is not None and target not in ("skip", "fail")
         }
         self._triggered: set[str] = set()
         self._stop = False  # a task failed with on_failure: fail; start nothing new
@@ -147,7 +156,9 @@ class JobRunner:
                 done, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for fut in done:
                     name = futures.pop(fut)
-                    if not fut.result() and self._must_stop(name):
+                    if fut.result():
+                        self._route(name, self.pipeline.task(name).on_success, "succeeded")
+                    elif self._must_stop(name):
                         self._stop = True
 
     def _warm_kernels(self) -> None:
@@ -185,7 +196,7 @@ class JobRunner:
         for name in self.pipeline.topological_order():
             if tasks[name].state != "pending":
                 continue
-            if name in self._fallbacks and name not in self._triggered:
+            if name in self._routed and name not in self._triggered:
                 continue
             if all(self._settled(need) for need in self.pipeline.task(name).needs):
                 ready.append(name)
@@ -234,7 +245,10 @@ class JobRunner:
                 self._fail_before_start(name, "ConditionError", str(exc))
                 return False
             if not passed:
-                if spec.on_false == "skip":
+                if spec.on_false not in ("skip", "fail"):
+                    self._skip(name, SKIP_CONDITION, f"condition is false: {spec.condition}")
+                    self._route(name, spec.on_false, "condition is false")
+                elif spec.on_false == "skip":
                     self._skip(name, SKIP_CONDITION, f"condition is false: {spec.condition}")
                 else:
                     self._fail_before_start(name, "ConditionFalse", f"condition is false: {spec.condition}")
@@ -247,6 +261,14 @@ class JobRunner:
             self._save()
         self._event("task", "started", task=name)
         return True
+
+    def _route(self, name: str, target: str | None, why: str) -> None:
+        """Let ``target`` run: ``name`` routed to it (on_success, on_false)."""
+        if target is None:
+            return
+        with self._lock:
+            self._triggered.add(target)
+        self._event("task", "routed", task=target, message=f"from {name}: {why}")
 
     def _must_stop(self, name: str) -> bool:
         """After ``name`` failed: True if the job must stop scheduling (``on_failure: fail``)."""
@@ -514,6 +536,8 @@ class JobRunner:
                     continue
                 if name in self._fallbacks and name not in self._triggered:
                     self._skip(name, SKIP_UNUSED_FALLBACK, "fallback task, not needed")
+                elif name in self._routed and name not in self._triggered:
+                    self._skip(name, SKIP_NOT_ROUTED, "no on_success or on_false route led here")
                 elif not self.cancelled.is_set():
                     self._skip(name, SKIP_UPSTREAM, "not started: the job stopped after a failure")
             failure = self._job_failure()

@@ -79,7 +79,8 @@ class TaskSpec(_Strict):
     llm: LLMSettings | None = None
     personality: str | None = None
     condition: str | None = None
-    on_false: Literal["skip", "fail"] = "skip"
+    on_false: str = "skip"  # skip | fail | a task to run instead (it runs only when routed to)
+    on_success: str | None = None  # a task to run after this one succeeds (it runs only when routed to)
     on_failure: str = "fail"
     retries: int = Field(default=0, ge=0, le=10)
     timeout_s: float | None = Field(default=None, gt=0)

@@ -22,6 +22,7 @@ EventStatus = Literal[
     "waiting",
     "approved",
     "rejected",
+    "routed",
     "recovered",
     "dispatched",
 ]

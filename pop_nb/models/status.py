@@ -94,7 +94,9 @@ class TaskStatus(BaseModel):
     refinements: int = 0
     usage: Totals = Field(default_factory=Totals)
     skip_reason: str | None = None
-    skip_kind: str | None = Field(default=None, description="condition | upstream | unused_fallback")
+    skip_kind: str | None = Field(
+        default=None, description="condition | upstream | unused_fallback | not_routed"
+    )
     error: ErrorInfo | None = None
     fallback_for: str | None = Field(
         default=None, description="Set when this task ran as another's fallback."

@@ -92,6 +92,26 @@ def check(pipeline: Pipeline, root: Path) -> list[Problem]:
                     f"fallback {fallback!r} depends on {name!r}",
                     "pick a fallback task that does not need the failing one",
                 )
+        routes = {"on_success": task.on_success, "on_false": task.on_false}
+        for field, target in routes.items():
+            if target is None or (field == "on_false" and target in ("skip", "fail")):
+                continue
+            allowed = "skip, fail or a task" if field == "on_false" else "a task"
+            if target not in tasks:
+                add(
+                    f"{key}.{field}",
+                    f"{target!r} is not {allowed}",
+                    f"use one of {', '.join(t for t in tasks if t != name)}"
+                    + (" (or skip, fail)" if field == "on_false" else ""),
+                )
+            elif target == name or name in pipeline.downstream(target):
+                add(
+                    f"{key}.{field}",
+                    f"{target!r} comes before {name!r} (it is {name!r} or something it needs)",
+                    "route to a task that may run after this one",
+                )
+        if task.on_false not in ("skip", "fail") and not task.condition:
+            add(f"{key}.on_false", "there is no condition to be false", "add a condition, or remove on_false")
         if task.expert is not None and task.expert not in spec.experts:
             add(
                 f"{key}.expert",

@@ -181,6 +181,50 @@ def test_unused_fallback_is_skipped(project: Project) -> None:
     assert job.status.tasks["b"].skip_kind == "unused_fallback"
 
 
+def test_on_success_and_on_false_route_to_tasks_that_run_only_when_routed_to(project: Project) -> None:
+    project.pipeline(
+        "routes",
+        {
+            "triage": {"on_success": "escalate", "cells": [("inference", "pop.output({'score': 0.9})")]},
+            "escalate": {"needs": ["triage"], "cells": [("inference", "pop.output('escalated')")]},
+            "auto": {  # its condition is false: the route goes to manual instead
+                "needs": ["triage"],
+                "condition": "inputs['triage']['score'] < 0.5",
+                "on_false": "manual",
+            },
+            "manual": {"needs": ["triage"], "cells": [("inference", "pop.output('by hand')")]},
+            "spare": {"needs": ["auto"], "on_success": "after_spare"},
+            "after_spare": {},
+            "broken": {
+                "on_success": "after_broken",
+                "on_failure": "continue",
+                "cells": [("inference", "raise RuntimeError('no')")],
+            },
+            "after_broken": {},
+        },
+    )
+    job = project.run("routes")
+    st = job.status
+    assert st.state == "done", st.error
+    states = {name: (t.state, t.skip_kind) for name, t in st.tasks.items()}
+    assert states == {
+        "triage": ("done", None),
+        "escalate": ("done", None),  # triage succeeded
+        "auto": ("skipped", "condition"),
+        "manual": ("done", None),  # auto's condition was false
+        "spare": ("done", None),  # needs auto, skipped by its condition: still runs
+        "after_spare": ("done", None),  # spare succeeded
+        "broken": ("failed", None),
+        "after_broken": ("skipped", "not_routed"),  # broken did not succeed
+    }
+    assert job.outputs()["manual"] == "by hand"
+    routed = [e for e in job.events() if e["status"] == "routed"]
+    assert {(e["task"], e["message"]) for e in routed} >= {
+        ("escalate", "from triage: succeeded"),
+        ("manual", "from auto: condition is false"),
+    }
+
+
 def test_exhausted_refinements_fail_with_the_last_errors(project: Project) -> None:
     project.pipeline(
         "never",

@@ -175,3 +175,20 @@ def test_compile_prices_models_without_importing_litellm(project: Project) -> No
     ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=project.root)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "ok: priced" in ran.stdout
+
+
+def test_routes_must_lead_to_a_later_task(project: Project) -> None:
+    project.pipeline(
+        "routing",
+        {
+            "a": {"on_success": "nowhere"},
+            "b": {"needs": ["a"], "on_success": "a"},
+            "c": {"on_false": "b"},
+            "d": {"condition": "seed['x'] > 1", "on_false": "d"},
+        },
+    )
+    found = "\n".join(problems(project, "routing"))
+    assert "tasks.a.on_success: 'nowhere' is not a task. Fix: use one of b, c, d" in found
+    assert "tasks.b.on_success: 'a' comes before 'b'" in found
+    assert "tasks.c.on_false: there is no condition to be false" in found
+    assert "tasks.d.on_false: 'd' comes before 'd'" in found
