@@ -95,6 +95,11 @@ def architecture(pipeline: Pipeline) -> list[str]:
     from pop_nb.pipeline.task_notebook import load_task_notebook
 
     spec = pipeline.spec
+    routed: dict[str, list[str]] = {}
+    for source, task in spec.tasks.items():
+        for target in (task.on_success, task.on_false, task.on_failure):
+            if target in spec.tasks:
+                routed.setdefault(target, []).append(source)
     steps = []
     for number, name in enumerate(pipeline.topological_order(), 1):
         task = spec.tasks[name]
@@ -102,7 +107,9 @@ def architecture(pipeline: Pipeline) -> list[str]:
         parts = [f"{number}. **{name}** ({task.notebook})"]
         parts.append(f"after {', '.join(task.needs)}" if task.needs else "first, from the seed")
         if task.condition:
-            otherwise = "fails the job" if task.on_false == "fail" else "is skipped"
+            otherwise = {"fail": "fails the job", "skip": "is skipped"}.get(
+                task.on_false, f"{task.on_false} runs instead"
+            )
             parts.append(f"runs only if `{task.condition}`, else {otherwise}")
         parts.append("stages " + " -> ".join(stages) if stages else "no stage cells")
         model = (task.llm.model if task.llm and task.llm.model else None) or (
@@ -120,6 +127,10 @@ def architecture(pipeline: Pipeline) -> list[str]:
             )
         if task.retries:
             parts.append(f"{task.retries} retr{'y' if task.retries == 1 else 'ies'} on error")
+        if name in routed:
+            parts.append(f"runs only when routed to (by {', '.join(routed[name])})")
+        if task.on_success:
+            parts.append(f"on success: {task.on_success} runs")
         if task.on_failure != "fail":
             parts.append(f"on failure: {task.on_failure} instead")
         if task.gate:

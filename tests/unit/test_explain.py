@@ -84,3 +84,21 @@ def test_strict_refuses_a_misaligned_pipeline_and_a_bad_answer_says_so(project: 
     bad = pop("compile", SLUG, "--explain")
     assert bad.returncode != 0 and "did not answer with JSON" in bad.stderr and "Fix:" in bad.stderr
     assert not (folder / "explain.json").exists()  # nothing half-written
+
+
+def test_the_architecture_names_every_route(project: Project) -> None:
+    project.pipeline(
+        "routes",
+        {
+            "a": {"on_success": "b", "on_failure": "c"},
+            "b": {"needs": ["a"], "condition": "seed['x'] > 1", "on_false": "d", "gate": True},
+            "c": {},
+            "d": {"retries": 2},
+        },
+    )
+    steps = {s.split("**")[1]: s for s in load_pipeline(project.root, "routes").architecture}
+    assert "on success: b runs; on failure: c instead" in steps["a"]
+    assert "runs only if `seed['x'] > 1`, else d runs instead" in steps["b"]
+    assert "runs only when routed to (by a)" in steps["b"] and "then waits for approval" in steps["b"]
+    assert "runs only when routed to (by a)" in steps["c"]
+    assert "2 retries on error; runs only when routed to (by b)" in steps["d"]
