@@ -190,9 +190,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         llm = seed.llm.model_dump(exclude_none=True) if seed.llm else {}
         seed.llm = LLMSettings.model_validate({**llm, "model": args.model})
-    folder = create_job(settings, seed, args.id, where=str(args.seed or "--data"))
+    try:
+        folder = create_job(settings, seed, args.id, where=str(args.seed or "--data"))
+    except PopError as exc:
+        if args.seed or args.data:
+            raise
+        raise PopError(f"{exc}\n{_example_seeds_hint(settings, args.slug)}") from None
     job = Job(folder.job_id, settings, submit(settings, folder.job_id, executor))
     return follow_job(job, args.quiet)
+
+
+def _example_seeds_hint(settings: Any, slug: str) -> str:
+    """What to pass when ``pop run <slug>`` got no seed: the pipeline's example seeds, if it has some."""
+    from pop_nb.pipeline.load import discover
+
+    file = discover(settings.root).get(slug)
+    if file is None:
+        return "pop run needs --seed FILE or --data JSON"
+    folder = file.parent
+    seeds = sorted((folder / "seeds").glob("*.json"))
+    if not seeds:
+        return "pop run needs --seed FILE or --data JSON"
+    shown = " | ".join(os.path.relpath(p) for p in seeds[:3])
+    return f"pop run needs --seed FILE or --data JSON; this pipeline's examples: {shown}"
 
 
 def cmd_resume(args: argparse.Namespace) -> int:

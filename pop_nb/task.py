@@ -343,10 +343,9 @@ def _artifact_path(task: str, name: str) -> Path:
         base = Path.cwd() / ".pop-interactive" / "artifacts" / task
     else:
         base = w.job_dir / "files" / "artifacts" / task
-    path = (base / name).resolve()
-    if not path.is_relative_to(base.resolve()):
-        raise ValueError(f"artifact name {name!r} escapes the artifacts folder; use a plain relative name")
-    return path
+    from pop_nb.store.paths import inside
+
+    return inside(base, name, f"artifact of task {task!r}")
 
 
 def write_artifact(name: str, data: Any) -> Path:

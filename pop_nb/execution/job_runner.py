@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -569,17 +568,17 @@ class JobRunner:
         return None
 
     def _write_products(self) -> None:
+        from pop_nb.store import products
+        from pop_nb.store.paths import inside
+
         for product in self.pipeline.spec.products:
             source = self._provider_of(product.from_)
             if source is None:
                 continue
-            value = read_json(self.job.final_output(source))
-            for part in (product.key or "").split("."):
-                if part:
-                    if not isinstance(value, dict) or part not in value:
-                        raise KeyError(
-                            f"product {product.path}: task {product.from_!r} output has no key {part!r}"
-                        )
-                    value = value[part]
-            data = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False) + "\n"
-            atomic_write_bytes(self.job.products_dir / product.path, data.encode("utf-8"))
+            if product.kind == "zip":
+                data = products.pack(self.job.artifacts_dir(source), product)
+            else:
+                data = products.render(
+                    products.select(read_json(self.job.final_output(source)), product), product
+                )
+            atomic_write_bytes(inside(self.job.products_dir, product.path, "product"), data)

@@ -90,10 +90,29 @@ class TaskSpec(_Strict):
     gate: bool = False
 
 
+ProductFormat = Literal["text", "json", "csv", "zip"]
+
+
 class ProductSpec(_Strict):
+    """A file written into the job's ``products/`` when it ends well."""
+
     path: str
     from_: str = Field(alias="from")
-    key: str | None = None
+    key: str | None = Field(
+        default=None, description="A dotted key into the task's output (text, json, csv)."
+    )
+    format: ProductFormat | None = Field(
+        default=None,
+        description="text | json | csv | zip (the task's files, with a manifest); default: from the suffix.",
+    )
+
+    @property
+    def kind(self) -> ProductFormat:
+        """The format, given or read from the path's suffix (.json, .csv, .zip; anything else is text)."""
+        if self.format is not None:
+            return self.format
+        suffix = self.path.rsplit(".", 1)[-1].lower() if "." in self.path else ""
+        return {"json": "json", "csv": "csv", "zip": "zip"}.get(suffix, "text")  # type: ignore[return-value]
 
 
 class PipelineSpec(_Strict):

@@ -12,6 +12,7 @@ from pop_nb.models.pipeline import TASK_NAME_PATTERN
 from pop_nb.pipeline.conditions import Condition
 from pop_nb.pipeline.load import Pipeline, load_pipeline
 from pop_nb.pipeline.task_notebook import load_task_notebook
+from pop_nb.store.paths import path_problem
 
 
 class _Add(Protocol):
@@ -131,11 +132,14 @@ def check(pipeline: Pipeline, root: Path) -> list[Problem]:
     for i, product in enumerate(spec.products):
         if product.from_ not in tasks:
             add(f"products[{i}].from", f"unknown task {product.from_!r}", f"use one of {', '.join(tasks)}")
-        if Path(product.path).is_absolute() or ".." in Path(product.path).parts:
+        problem = path_problem(product.path)
+        if problem is not None:
+            add(f"products[{i}].path", f"{product.path!r} {problem}", "use a relative path like 'report.md'")
+        if product.kind == "zip" and product.key is not None:
             add(
-                f"products[{i}].path",
-                f"{product.path!r} escapes the job's products/ folder",
-                "use a relative path without '..'",
+                f"products[{i}].key",
+                "a zip packs the task's files (files/artifacts/<task>/), not a key of its output",
+                "remove key, or choose format text, json or csv",
             )
     if spec.seed_schema is not None:
         _check_seed_schema(pipeline, spec.seed_schema, add)

@@ -19,7 +19,7 @@ import hashlib
 from typing import Any
 
 from pop_nb.errors import PopError
-from pop_nb.models.pipeline import LLMSettings
+from pop_nb.models.pipeline import LLMSettings, ProductSpec
 from pop_nb.models.status import now_iso
 from pop_nb.pipeline.load import Pipeline
 from pop_nb.store.atomic import atomic_write_json, read_json
@@ -123,7 +123,8 @@ def architecture(pipeline: Pipeline) -> list[str]:
             parts.append(f"output checked against {task.output_schema}")
         if task.max_refinements:
             parts.append(
-                f"critique/refine loop, at most {task.max_refinements} passes, when validation fails"
+                f"critique/refine loop, at most {task.max_refinements} "
+                f"pass{'' if task.max_refinements == 1 else 'es'}, when validation fails"
             )
         if task.retries:
             parts.append(f"{task.retries} retr{'y' if task.retries == 1 else 'ies'} on error")
@@ -139,7 +140,7 @@ def architecture(pipeline: Pipeline) -> list[str]:
             parts.append(f"budget ${task.budget_usd:g}")
         steps.append("; ".join(parts))
     if spec.products:
-        made = ", ".join(f"{p.path} (from {p.from_}{'.' + p.key if p.key else ''})" for p in spec.products)
+        made = ", ".join(_product(p) for p in spec.products)
         steps.append(f"{len(steps) + 1}. Products: {made}")
     if spec.budget_usd is not None:
         steps.append(
@@ -253,3 +254,10 @@ def as_markdown(result: dict[str, Any]) -> str:
 
 
 __all__ = ["ANSWER_SCHEMA", "ExplainError", "architecture", "as_markdown", "content_hash", "explain", "saved"]
+
+
+def _product(product: ProductSpec) -> str:
+    if product.kind == "zip":
+        return f"{product.path} (zip of the files {product.from_} wrote, with a manifest of sizes and sha256)"
+    source = product.from_ + (f".{product.key}" if product.key else "")
+    return f"{product.path} ({product.kind}, from {source})"

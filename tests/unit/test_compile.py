@@ -104,7 +104,10 @@ def test_error_collects_every_problem(project: Project) -> None:
     assert len(info.value.problems) == 2
 
 
-@pytest.mark.parametrize("slug", ["content-generation", "ticket-triage"])
+EXAMPLES = sorted(p.parent.name for p in (Path(__file__).parents[2] / "pipelines").glob("*/pipeline.yaml"))
+
+
+@pytest.mark.parametrize("slug", EXAMPLES)
 def test_examples_compile(slug: str) -> None:
     from tests.conftest import REPO
 
@@ -192,3 +195,14 @@ def test_routes_must_lead_to_a_later_task(project: Project) -> None:
     assert "tasks.b.on_success: 'a' comes before 'b'" in found
     assert "tasks.c.on_false: there is no condition to be false" in found
     assert "tasks.d.on_false: 'd' comes before 'd'" in found
+
+
+def test_products_are_checked_for_paths_formats_and_keys(project: Project) -> None:
+    products = [{"path": "../out.md", "from": "a"}, {"path": "code.zip", "from": "a", "key": "files"}]
+    project.pipeline("products", {"a": {}}, products=products)
+    found = "\n".join(problems(project, "products"))
+    assert "products[0].path: '../out.md' goes up with '..'" in found
+    assert "products[1].key: a zip packs the task's files" in found
+    project.pipeline("formats", {"a": {}}, products=[{"path": "x.txt", "from": "a", "format": "yaml"}])
+    found = "\n".join(problems(project, "formats"))
+    assert "products.0.format: Input should be 'text', 'json', 'csv' or 'zip'" in found

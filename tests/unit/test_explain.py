@@ -37,7 +37,7 @@ def test_explain_writes_intention_architecture_and_verdict_once(project: Project
     assert "## Intention" in first.stdout and "Turns a research brief" in first.stdout
     assert "2. **analysis** (tasks/analysis.ipynb); after research; runs only if" in first.stdout
     assert "critique/refine loop, at most 2 passes" in first.stdout
-    assert "Products: report.md (from formatting.markdown)" in first.stdout
+    assert "Products: report.md (text, from formatting.markdown)" in first.stdout
     assert "## Alignment: aligned" in first.stdout and "[info] Only the policy focus area" in first.stdout
     [row] = calls(folder)
     assert row["task"] == "_compile" and row["stage"] == "explain" and row["cost_source"] == "price_map"
