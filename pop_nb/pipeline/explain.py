@@ -90,6 +90,14 @@ def content_hash(pipeline: Pipeline) -> str:
     return digest.hexdigest()
 
 
+def first_candidate(pipeline: Pipeline) -> str | None:
+    """A pipeline that names models only by role: its first role's first candidate."""
+    for models in pipeline.spec.experts.values():
+        if models:
+            return models[0]
+    return None
+
+
 def architecture(pipeline: Pipeline) -> list[str]:
     """The control flow, one numbered step per task in the order they can run, then the products."""
     from pop_nb.pipeline.task_notebook import load_task_notebook
@@ -103,7 +111,9 @@ def architecture(pipeline: Pipeline) -> list[str]:
     steps = []
     for number, name in enumerate(pipeline.topological_order(), 1):
         task = spec.tasks[name]
-        stages = list(load_task_notebook(pipeline.notebook_home(name)).stages)
+        book = load_task_notebook(pipeline.notebook_home(name))
+        stages = list(book.stages)
+        calls = any(".chat(" in "".join(c.source) for cells in book.stages.values() for c in cells)
         parts = [f"{number}. **{name}** ({task.notebook})"]
         parts.append(f"after {', '.join(task.needs)}" if task.needs else "first, from the seed")
         if task.condition:
@@ -117,7 +127,9 @@ def architecture(pipeline: Pipeline) -> list[str]:
             if task.expert
             else spec.llm.model
         )
-        if model:
+        if not calls:
+            parts.append("no model calls")
+        elif model:
             parts.append(f"model {model}")
         if task.output_schema:
             parts.append(f"output checked against {task.output_schema}")
@@ -166,7 +178,8 @@ def saved(pipeline: Pipeline) -> dict[str, Any] | None:
 def explain(
     pipeline: Pipeline, default_model: str, model: str | None = None, refresh: bool = False
 ) -> tuple[dict[str, Any], bool]:
-    """The explanation of ``pipeline`` (by ``model``, else the pipeline's, else ``default_model``) and
+    """The explanation of ``pipeline`` (by ``model``, else the pipeline's, else its first expert's first
+    candidate, else ``default_model``) and
     whether it was just written (False: the saved one, still of this pipeline and model: no call)."""
     found = None if refresh else saved(pipeline)
     if found is not None and (model is None or found.get("model") == model):
@@ -180,7 +193,7 @@ def explain(
     llm = pipeline.spec.llm
     if isinstance(llm.mock_responses, str):  # relative to the pipeline, as in its stages
         llm = llm.model_copy(update={"mock_responses": str(pipeline.resolve(llm.mock_responses))})
-    model = model or llm.model or default_model
+    model = model or llm.model or first_candidate(pipeline) or default_model
     messages = [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": _prompt(pipeline, steps)},
