@@ -272,15 +272,16 @@ def chat(messages: str | list[dict[str, Any]], **kwargs: Any) -> Any:
     - A request identical to one this job already paid for is answered from its ledger at $0
       (unless the task sets ``cache: false``).
     - A call that could pass the job's or task's ``budget_usd`` is refused before it is sent.
-    - In the ``inference`` and ``refine`` stages of a task with an ``output_schema``, the schema is sent as
-      ``response_format`` (or described in the system prompt, for models without structured output);
-      pass ``response_format=None`` to ask for free text.
+    - In the ``inference`` and ``refine`` stages of a task with an ``output_schema`` (or ``output: {format:
+      json}``), the schema is sent as ``response_format`` (or described in the system prompt, for models
+      without structured output), and ``output.example`` is shown in the system prompt; pass
+      ``response_format=None`` to ask for free text.
     - With an ``expert`` and no ``model=``, the expert's other candidates are the fallbacks.
     """
     from pop_nb.llm.budget import Budget
     from pop_nb.llm.client import Attribution, normalize_messages
     from pop_nb.llm.client import chat as llm_chat
-    from pop_nb.llm.structured import OUTPUT_STAGES, apply_schema
+    from pop_nb.llm.structured import OUTPUT_STAGES, apply_schema, show_example
 
     w = _w()
     who = Attribution(
@@ -302,8 +303,11 @@ def chat(messages: str | list[dict[str, Any]], **kwargs: Any) -> Any:
     msgs = normalize_messages(messages, kwargs.pop("system", None) or ctx.personality)
     model = kwargs.get("model") or settings.model or ctx.default_model
     wants_schema = "response_format" not in kwargs and "response_format" not in (settings.model_extra or {})
-    if ctx.output_schema and w.stage in OUTPUT_STAGES and wants_schema:
-        msgs, kwargs = apply_schema(model, ctx.output_schema, w.task, msgs, kwargs)
+    if w.stage in OUTPUT_STAGES and wants_schema:
+        if ctx.output_example is not None:
+            msgs = show_example(msgs, ctx.output_example)
+        if ctx.output_schema and ctx.output_schema.get("type") != "string":  # plain text needs no format
+            msgs, kwargs = apply_schema(model, ctx.output_schema, w.task, msgs, kwargs)
     elif kwargs.get("response_format", "") is None:
         kwargs.pop("response_format")
     return llm_chat(

@@ -369,8 +369,7 @@ class JobRunner:
         if spec.expert and not explicit:
             ranked = self._select(name, spec.expert, llm)
             llm, fallbacks = llm.merged({"model": ranked[0]}), ranked[1:]
-        schema_file = self.pipeline.schema_path(name)
-        schema = read_json(schema_file) if schema_file else None
+        schema = self.pipeline.output_schema(name)
         inputs = {}
         for up in sorted(self._ancestors(name)):
             source = self._provider_of(up)
@@ -387,6 +386,7 @@ class JobRunner:
             inputs=inputs,
             max_refinements=spec.max_refinements,
             output_schema=schema,
+            output_example=spec.output.example if spec.output else None,
             price_overrides=self.settings.prices,
             fallback_models=fallbacks,
             budget_usd=self.seed.budget_usd if self.seed.budget_usd is not None else pipe.budget_usd,

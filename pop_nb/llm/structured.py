@@ -29,6 +29,26 @@ def supports_schema(model: str) -> bool:
         return False
 
 
+def _add_to_system(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    msgs = [dict(m) for m in messages]
+    system = next((m for m in msgs if m.get("role") == "system"), None)
+    if system is None:
+        msgs.insert(0, {"role": "system", "content": text})
+    else:
+        system["content"] = f"{system['content']}\n\n{text}"
+    return msgs
+
+
+def show_example(messages: list[dict[str, Any]], example: Any) -> list[dict[str, Any]]:
+    """``messages`` with the task's ``output.example`` shown in the system prompt."""
+    if isinstance(example, str):
+        return _add_to_system(messages, f"An example of the kind of answer wanted:\n{example}")
+    shape = json.dumps(example, indent=2, ensure_ascii=False)
+    return _add_to_system(
+        messages, f"Answer with JSON shaped like this example (its values are illustrative):\n{shape}"
+    )
+
+
 def apply_schema(
     model: str,
     schema: dict[str, Any],
@@ -48,10 +68,4 @@ def apply_schema(
         "Answer with one JSON value only, no prose and no code fence, matching this JSON Schema:\n"
         + json.dumps(schema, indent=2)
     )
-    msgs = [dict(m) for m in messages]
-    system = next((m for m in msgs if m.get("role") == "system"), None)
-    if system is None:
-        msgs.insert(0, {"role": "system", "content": instruction})
-    else:
-        system["content"] = f"{system['content']}\n\n{instruction}"
-    return msgs, params
+    return _add_to_system(messages, instruction), params

@@ -27,6 +27,7 @@ class StageContext(BaseModel):
     validation_errors: list[str] = Field(default_factory=list)
     max_refinements: int = 0
     output_schema: dict[str, Any] | None = None
+    output_example: Any = Field(default=None, description="the task's output.example, shown to the model")
     price_overrides: dict[str, dict[str, float]] = Field(default_factory=dict)
     fallback_models: list[str] = Field(
         default_factory=list, description="the expert's other candidates, tried in order if the model refuses"

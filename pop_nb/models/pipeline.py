@@ -70,10 +70,30 @@ class LLMSettings(BaseModel):
         return LLMSettings(**{**self.model_dump(exclude_none=True), **theirs})
 
 
+class OutputSpec(_Strict):
+    """A task's output declared by example (the PRD's structured variables), instead of a schema file.
+
+    ``format: json`` asks the model for JSON shaped like ``example`` (shown to it) and checks the answer
+    against the shape the example implies; ``format: string`` (the default) stores plain text.
+    """
+
+    format: Literal["string", "json"] = "string"
+    example: Any = None
+
+    @model_validator(mode="after")
+    def _example_fits(self) -> OutputSpec:
+        if self.format == "json" and not isinstance(self.example, (dict, list)):
+            raise ValueError("format json needs an example object or list, e.g. example: {category: billing}")
+        if self.format == "string" and self.example is not None and not isinstance(self.example, str):
+            raise ValueError("format string takes a text example; for an object use format: json")
+        return self
+
+
 class TaskSpec(_Strict):
     notebook: str
     needs: list[str] = Field(default_factory=list)
     output_schema: str | None = None
+    output: OutputSpec | None = None
     max_refinements: int = Field(default=0, ge=0, le=20)
     expert: str | None = None
     llm: LLMSettings | None = None

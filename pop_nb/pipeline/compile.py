@@ -70,6 +70,12 @@ def check(pipeline: Pipeline, root: Path) -> list[Problem]:
         _check_notebook(pipeline, name, add)
         if task.output_schema:
             _check_schema(pipeline, name, task.output_schema, add)
+            if task.output is not None:
+                add(
+                    f"{key}.output",
+                    "declares the output twice: by output_schema and by output",
+                    "keep one: output_schema (a JSON Schema file) or output (format and example)",
+                )
         if task.condition is not None:
             try:
                 Condition(task.condition)

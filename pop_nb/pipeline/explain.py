@@ -16,6 +16,7 @@ every file it names (notebooks, schemas): explaining an unchanged pipeline again
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from pop_nb.errors import PopError
@@ -133,6 +134,10 @@ def architecture(pipeline: Pipeline) -> list[str]:
             parts.append(f"model {model}")
         if task.output_schema:
             parts.append(f"output checked against {task.output_schema}")
+        elif task.output is not None and task.output.format == "json":
+            parts.append(f"output: JSON shaped like {json.dumps(task.output.example, ensure_ascii=False)}")
+        elif task.output is not None:
+            parts.append("output: plain text")
         if task.max_refinements:
             parts.append(
                 f"critique/refine loop, at most {task.max_refinements} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -97,11 +98,20 @@ class Pipeline:
         """Where the task notebook lives in the project: its folder is where a stage's kernel starts."""
         return self.resolve(self.spec.tasks[task].notebook)
 
-    def schema_path(self, task: str) -> Path | None:
-        schema = self.spec.tasks[task].output_schema
-        if schema is None:
+    def output_schema(self, task: str) -> dict[str, Any] | None:
+        """The JSON Schema the task's output is checked against: its ``output_schema`` file (the job's
+        snapshot of it, in a job), or the shape of its ``output`` declaration."""
+        spec = self.spec.tasks[task]
+        if spec.output_schema is not None:
+            file = self.files.get(f"schemas/{task}.json") or self.resolve(spec.output_schema)
+            return json.loads(file.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        if spec.output is None:
             return None
-        return self.files.get(f"schemas/{task}.json") or self.resolve(schema)
+        if spec.output.format == "string":
+            return {"type": "string"}
+        from pop_nb.pipeline.schemas import schema_from_example
+
+        return schema_from_example(spec.output.example)
 
     def seed_schema_path(self) -> Path | None:
         if self.spec.seed_schema is None:

@@ -16,3 +16,25 @@ def schema_errors(schema: dict[str, Any], value: Any, label: str = "output_schem
         where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
         found.append(f"{label}: {where}: {err.message}")
     return found
+
+
+def schema_from_example(example: Any) -> dict[str, Any]:
+    """The JSON Schema an example value implies: its types, every key of an object required, a list's
+    items shaped like its first item. ``null`` in the example allows anything there."""
+    if isinstance(example, bool):
+        return {"type": "boolean"}
+    if isinstance(example, int):
+        return {"type": "integer"}
+    if isinstance(example, float):
+        return {"type": "number"}
+    if isinstance(example, str):
+        return {"type": "string"}
+    if isinstance(example, list):
+        return {"type": "array", "items": schema_from_example(example[0])} if example else {"type": "array"}
+    if isinstance(example, dict):
+        return {
+            "type": "object",
+            "properties": {str(k): schema_from_example(v) for k, v in example.items()},
+            "required": [str(k) for k in example],
+        }
+    return {}

@@ -134,3 +134,54 @@ def test_budget_stops_the_job_before_paying_and_resume_raises_it(
     job.resume(budget_usd=0.05)
     assert job.state == "done" and len(server.requests) == 1
     assert json.loads((job.path / "seed.json").read_text())["budget_usd"] == 0.05
+
+
+def test_an_output_declared_by_example_is_shown_sent_and_checked(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``output: {format: json, example}``: the model sees the example, gets the schema it implies as
+    response_format, and an answer of another shape is refined; ``format: string`` sends no format."""
+    answers = iter(['{"category": "billing", "severity": 3}', '{"category": "billing", "severity": "high"}'])
+
+    def scripted(body: dict[str, Any]) -> str:
+        return next(answers) if "response_format" in body else "Dear customer, ..."
+
+    classify = [
+        ("inference", "pop.output(pop.chat('Classify: my invoice is wrong').json())"),
+        ("critique", "pop.output(pop.prev)"),
+        ("refine", "pop.output(pop.chat('Classify again: my invoice is wrong').json())"),
+    ]
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
+    with ProviderServer(answer=scripted) as srv:
+        project.pipeline(
+            "declared",
+            {
+                "classify": {
+                    "cells": classify,
+                    "max_refinements": 1,
+                    "output": {"format": "json", "example": {"category": "hardware", "severity": "low"}},
+                },
+                "reply": {
+                    "needs": ["classify"],
+                    "cells": [("inference", "pop.output(pop.chat('Reply to the customer').content)")],
+                    "output": {"example": "Hello, thanks for writing."},
+                },
+            },
+            llm={"model": "openai/gpt-4o-mini", "api_base": srv.openai_base},
+        )
+        job = project.run("declared")
+        requests = [r.body for r in srv.requests]
+    assert job.state == "done", job.status.error
+    first = requests[0]
+    assert first["response_format"]["json_schema"]["schema"] == {
+        "type": "object",
+        "properties": {"category": {"type": "string"}, "severity": {"type": "string"}},
+        "required": ["category", "severity"],
+    }
+    assert '"severity": "low"' in first["messages"][0]["content"]  # the example, in the system prompt
+    record = json.loads((job.path / "tasks/classify/outputs/validation.json").read_text())
+    assert record["errors"] == ["output_schema: $.severity: 3 is not of type 'string'"]
+    assert job.outputs()["classify"] == {"category": "billing", "severity": "high"}
+    reply = requests[-1]
+    assert "response_format" not in reply and "Hello, thanks for writing." in reply["messages"][0]["content"]
+    assert job.outputs()["reply"] == "Dear customer, ..."

@@ -206,3 +206,29 @@ def test_products_are_checked_for_paths_formats_and_keys(project: Project) -> No
     project.pipeline("formats", {"a": {}}, products=[{"path": "x.txt", "from": "a", "format": "yaml"}])
     found = "\n".join(problems(project, "formats"))
     assert "products.0.format: Input should be 'text', 'json', 'csv' or 'zip'" in found
+
+
+def test_an_output_is_declared_once_and_by_an_example_that_fits(project: Project) -> None:
+    project.pipeline("twice", {"a": {"output_schema": "s.json", "output": {"example": "hi"}}})
+    (project.root / "pipelines/twice/s.json").write_text('{"type": "object"}')
+    assert any("tasks.a.output: declares the output twice" in p for p in problems(project, "twice"))
+    project.pipeline("shapeless", {"a": {"output": {"format": "json"}}})
+    found = "\n".join(problems(project, "shapeless"))
+    assert "tasks.a.output" in found and "format json needs an example object or list" in found
+    project.pipeline("mismatch", {"a": {"output": {"example": {"k": 1}}}})
+    assert any("format string takes a text example" in p for p in problems(project, "mismatch"))
+
+
+def test_an_example_implies_its_schema() -> None:
+    from pop_nb.pipeline.schemas import schema_errors, schema_from_example
+
+    schema = schema_from_example({"name": "x", "score": 0.5, "n": 1, "ok": True, "tags": ["a"], "any": None})
+    assert schema_errors(schema, {"name": "y", "score": 1, "n": 2, "ok": False, "tags": [], "any": [1]}) == []
+    found = schema_errors(schema, {"name": 1, "score": "high", "n": 1.5, "ok": True, "tags": [2]})
+    assert found == [
+        "output_schema: $: 'any' is a required property",
+        "output_schema: $.n: 1.5 is not of type 'integer'",
+        "output_schema: $.name: 1 is not of type 'string'",
+        "output_schema: $.score: 'high' is not of type 'number'",
+        "output_schema: $.tags[0]: 2 is not of type 'string'",
+    ]
