@@ -11,7 +11,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import PopError, SeedError
@@ -21,6 +21,7 @@ from pop_nb.models.api import (
     JobPage,
     JobSummary,
     Overview,
+    Explanation,
     PipelineInfo,
     StageView,
 )
@@ -28,6 +29,9 @@ from pop_nb.models.seed import MAX_SEED_DEPTH, Seed, json_depth
 from pop_nb.models.status import JobStatus, Totals
 from pop_nb.store.atomic import read_json
 from pop_nb.store.jobs import PLACES, JobFolder, JobStore
+
+if TYPE_CHECKING:
+    from pop_nb.pipeline.load import Pipeline
 
 MAX_PAGE = 500
 
@@ -306,6 +310,7 @@ def reject(settings: PopSettings, job_id: str, reason: str | None = None) -> Job
 def pipelines(settings: PopSettings) -> list[PipelineInfo]:
     """Every pipeline under the root, loaded (a broken one says why instead of hiding), with its seed
     schema and example seeds (what a seed form starts from)."""
+    from pop_nb.pipeline.explain import saved
     from pop_nb.pipeline.load import discover, load_pipeline_file
 
     found = []
@@ -313,6 +318,7 @@ def pipelines(settings: PopSettings) -> list[PipelineInfo]:
         try:
             pipeline = load_pipeline_file(file, slug)
             schema_file = pipeline.seed_schema_path()
+            explained = saved(pipeline)
             found.append(
                 PipelineInfo(
                     slug=slug,
@@ -321,11 +327,23 @@ def pipelines(settings: PopSettings) -> list[PipelineInfo]:
                     tasks=list(pipeline.spec.tasks),
                     seed_schema=_json_object(schema_file) if schema_file else None,
                     examples=_example_seeds(file.parent / "seeds"),
+                    architecture=_architecture(pipeline),
+                    explanation=Explanation.model_validate(explained) if explained else None,
                 )
             )
         except PopError as exc:
             found.append(PipelineInfo(slug=slug, file=str(file), error=str(exc).splitlines()[0]))
     return found
+
+
+def _architecture(pipeline: Pipeline) -> list[str]:
+    """The architecture, or one line saying why not (a task notebook that does not load)."""
+    from pop_nb.pipeline.explain import architecture
+
+    try:
+        return architecture(pipeline)
+    except (OSError, ValueError, PopError) as exc:
+        return [f"(no architecture: {str(exc).splitlines()[0]})"]
 
 
 MAX_EXAMPLES = 20

@@ -7,6 +7,7 @@
 import { Dialog, ReactWidget, showDialog } from '@jupyterlab/apputils';
 import React, { useEffect, useState } from 'react';
 
+import { About } from './about';
 import { PopAPI } from './api';
 import { parseSeed, seedText, startingText } from './seed';
 import { PipelineInfo } from './types';
@@ -65,6 +66,7 @@ function Form(props: { widget: RunForm }): JSX.Element {
         </select>
       </label>
       {pipeline?.description && <div className="pop-RunForm-description">{pipeline.description}</div>}
+      {pipeline && <About pipeline={pipeline} />}
       {pipeline && Object.keys(pipeline.examples).length > 1 && (
         <label>
           Example{' '}

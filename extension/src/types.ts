@@ -91,6 +91,22 @@ export interface JobDetail extends JobSummary {
   products: string[];
 }
 
+/** A finding of `pop compile --explain` (pop_nb.models.api.Finding). */
+export interface Finding {
+  severity: string;
+  finding: string;
+  fix: string;
+}
+
+/** What `pop compile --explain` last wrote, while still of the pipeline as it is (Explanation). */
+export interface Explanation {
+  intention: string;
+  aligned: boolean;
+  findings: Finding[];
+  model: string;
+  explained_at: string | null;
+}
+
 export interface PipelineInfo {
   slug: string;
   file: string;
@@ -101,6 +117,10 @@ export interface PipelineInfo {
   seed_schema: Record<string, unknown> | null;
   /** The example seeds under the pipeline's seeds/ folder: file name -> seed. */
   examples: Record<string, Record<string, unknown>>;
+  /** Its control flow as numbered Markdown steps, from the definition. */
+  architecture: string[];
+  /** Intention and alignment, once `pop compile <slug> --explain` has run (null before, or once changed). */
+  explanation: Explanation | null;
 }
 
 /** What every event of `/pop/api/events` carries (a `reset` or `heartbeat` carries less). */

@@ -114,6 +114,22 @@ class JobDetail(JobSummary):
     products: list[str]
 
 
+class Finding(BaseModel):
+    severity: str = "info"
+    finding: str
+    fix: str = ""
+
+
+class Explanation(BaseModel):
+    """What ``pop compile --explain`` last wrote, while it is of the pipeline as it is now."""
+
+    intention: str
+    aligned: bool
+    findings: list[Finding] = Field(default_factory=list)
+    model: str = ""
+    explained_at: str | None = None
+
+
 class PipelineInfo(BaseModel):
     slug: str
     file: str
@@ -123,6 +139,12 @@ class PipelineInfo(BaseModel):
     seed_schema: dict[str, Any] | None = Field(default=None, description="JSON Schema of a seed's data.")
     examples: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="The example seeds in the pipeline's seeds/ folder, by file name."
+    )
+    architecture: list[str] = Field(
+        default_factory=list, description="Its control flow as numbered Markdown steps, from the definition."
+    )
+    explanation: Explanation | None = Field(
+        default=None, description="Intention and alignment, once `pop compile <slug> --explain` has run."
     )
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -207,6 +209,13 @@ def test_the_pipelines_panel_runs_a_pipeline_and_opens_its_stages(
 
     url, root = lab
     d = browser
+    explained = subprocess.run(
+        [sys.executable, "-m", "pop_nb.cli", "compile", "hello", "--explain"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert explained.returncode == 0, explained.stderr
     open_lab(d, url)
     wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".jp-SideBar [data-id='pop-pipelines']"), 60)
     d.find_element(By.CSS_SELECTOR, ".jp-SideBar [data-id='pop-pipelines']").click()  # the sidebar icon
@@ -226,6 +235,18 @@ def test_the_pipelines_panel_runs_a_pipeline_and_opens_its_stages(
     d.find_element(By.CSS_SELECTOR, ".pop-RunButton").click()
     editor = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".jp-Dialog .pop-SeedEditor"), 30)[0]
     verdict = ".jp-Dialog .pop-RunForm-verdict"
+    # what the pipeline is for and how it runs, as `pop compile --explain` wrote it, one click away
+    about = d.find_element(By.CSS_SELECTOR, ".jp-Dialog .pop-About")
+    assert "aligned" in about.text and not about.find_element(By.CSS_SELECTOR, "ol").is_displayed()
+    about.find_element(By.CSS_SELECTOR, "summary").click()
+    steps = wait_for(
+        lambda: [e.text for e in about.find_elements(By.CSS_SELECTOR, ".pop-About-architecture li")]
+    )
+    assert steps[0].startswith("explain (tasks/explain.ipynb); first, from the seed"), steps
+    assert about.find_element(By.CSS_SELECTOR, ".pop-About-architecture li b").text == "explain"
+    assert "Writes a short explainer" in about.find_element(By.CSS_SELECTOR, ".pop-About-intention").text
+    assert "nothing checks that the text is about the topic" in about.text
+    shot(d, "panel-1b-about")
     # it starts from the pipeline's example seed, which fits
     assert json.loads(editor.get_attribute("value")) == {
         "name": "Tidal power",

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { labPath, runsByCell } from '../grid';
+import { inlineParts } from '../about';
 import { parseSeed, startingText } from '../seed';
 import { JobDetail, PipelineInfo, StageView } from '../types';
 import { job } from './fixtures';
@@ -23,7 +24,9 @@ test("the form starts from the pipeline's first example, without its pipeline ke
     tasks: ['a'],
     error: null,
     seed_schema: null,
-    examples: { 'a.json': { pipeline: 'tiny', name: 'A', data: { n: 1 } }, 'b.json': { data: { n: 2 } } }
+    examples: { 'a.json': { pipeline: 'tiny', name: 'A', data: { n: 1 } }, 'b.json': { data: { n: 2 } } },
+    architecture: ['1. **a** (tasks/a.ipynb); first, from the seed'],
+    explanation: null
   };
   assert.deepEqual(JSON.parse(startingText(info)), { name: 'A', data: { n: 1 } });
   assert.deepEqual(JSON.parse(startingText({ ...info, examples: {} })), { data: {} });
@@ -66,4 +69,15 @@ test("a job's files are named as Lab names them, or not at all outside its root"
   assert.equal(labPath(detail, 'tasks/a/04-inference.ipynb'), 'data/complete/j1/tasks/a/04-inference.ipynb');
   assert.equal(labPath({ ...detail, lab_dir: '' }, 'products/r.md'), 'products/r.md'); // Lab serves the job folder itself
   assert.equal(labPath({ ...detail, lab_dir: null }, 'products/r.md'), null);
+});
+
+test('the explanation is shown with bold and code, and nothing else is interpreted', () => {
+  assert.deepEqual(inlineParts('1. **plan** runs `pop approve x`; <b>not html</b> *x*'), [
+    { kind: 'text', text: '1. ' },
+    { kind: 'bold', text: 'plan' },
+    { kind: 'text', text: ' runs ' },
+    { kind: 'code', text: 'pop approve x' },
+    { kind: 'text', text: '; <b>not html</b> *x*' }
+  ]);
+  assert.deepEqual(inlineParts('****'), [{ kind: 'text', text: '****' }]);
 });
