@@ -17,11 +17,11 @@ from pop_nb.config import PopSettings
 from pop_nb.errors import PopError, SeedError
 from pop_nb.models.api import (
     Activity,
+    Explanation,
     JobDetail,
     JobPage,
     JobSummary,
     Overview,
-    Explanation,
     PipelineInfo,
     StageView,
 )

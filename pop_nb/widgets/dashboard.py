@@ -4,6 +4,7 @@
 - **Job**: the live grid (links to each stage notebook), the error and failing cell, the log tail,
   outputs and artifacts; actions: resume from a task, cancel.
 - **Costs**: plotly charts of cost by model, task and day, tokens by model, cache savings by day.
+- **Pipelines**: each pipeline's intention and verdict (``pop compile --explain``) and architecture.
 
 It refreshes itself every ``refresh_s`` seconds (only changed job folders are read again).
 """
@@ -17,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from pop_nb.analytics import Analytics, costs
+from pop_nb.models.api import PipelineInfo
 from pop_nb.models.status import cost_text
 from pop_nb.widgets.job import COLOURS, render_job, show_html
 
 STATES = ("all", "running", "pending", "waiting", "done", "failed", "cancelled")
 MAX_ROWS = 200
+PIPELINES_TAB = 3
 COLUMNS = ("job", "pipeline", "state", "%", "cost", "calls", "created", "ran on", "error")
 LIST_CSS = (  # one monospace font and size for the header and the rows, so the columns line up
     ".pop-job-list.widget-select select, .pop-job-head {font-family: var(--jp-code-font-family, monospace);"
@@ -109,9 +112,15 @@ class Dashboard:
                 self.log_view,
             ]
         )
-        self.tabs = w.Tab(children=[jobs_tab, job_tab, w.VBox([self.summary, self.charts])])
-        for i, title in enumerate(("Jobs", "Job", "Costs")):
+        self.pipeline_pick = w.Dropdown(options=[], description="pipeline")
+        self.pipeline_view = w.HTML()
+        self.pipelines: dict[str, PipelineInfo] | None = None
+        self.pipeline_pick.observe(lambda _: self._show_pipeline(), names="value")
+        pipelines_tab = w.VBox([self.pipeline_pick, self.pipeline_view])
+        self.tabs = w.Tab(children=[jobs_tab, job_tab, w.VBox([self.summary, self.charts]), pipelines_tab])
+        for i, title in enumerate(("Jobs", "Job", "Costs", "Pipelines")):
             self.tabs.set_title(i, title)
+        self.tabs.observe(lambda change: self._on_tab(change["new"]), names="selected_index")
         self.widget = w.VBox([w.HBox([refresh, self.live]), self.tabs])
         self._stop = threading.Event()
         self._charted: tuple[Any, ...] | None = None
@@ -121,6 +130,32 @@ class Dashboard:
 
     # -- data ---------------------------------------------------------------------------------------
     def refresh(self) -> None:
+        """Read the data folder again (only changed job folders), and the pipelines once they are shown."""
+        self._refresh_jobs()
+        if self.pipelines is not None:
+            self._load_pipelines()
+
+    def _on_tab(self, index: int | None) -> None:
+        if index == PIPELINES_TAB and self.pipelines is None:
+            self._load_pipelines()  # first shown: reading every pipeline's notebooks waits until then
+
+    def _load_pipelines(self) -> None:
+        from pop_nb.service import pipelines
+
+        self.pipelines = {info.slug: info for info in pipelines(self.settings)}
+        shown = self.pipeline_pick.value
+        self.pipeline_pick.options = list(self.pipelines)
+        if self.pipelines:
+            self.pipeline_pick.value = shown if shown in self.pipelines else next(iter(self.pipelines))
+        self._show_pipeline()
+
+    def _show_pipeline(self) -> None:
+        from pop_nb.widgets.pipelines import render_pipeline
+
+        info = (self.pipelines or {}).get(self.pipeline_pick.value or "")
+        self.pipeline_view.value = render_pipeline(info) if info else "<i>no pipeline under pipelines/</i>"
+
+    def _refresh_jobs(self) -> None:
         self.analytics.refresh()
         pipelines = [
             r["pipeline"] for r in self.analytics.query("SELECT DISTINCT pipeline FROM jobs ORDER BY 1")
@@ -304,7 +339,7 @@ class Dashboard:
             )
         except Exception as exc:  # shown, not raised: a button has no caller to catch it
             self.message.value = f"<span style='color:{COLOURS['failed']}'>{html.escape(str(exc))}</span>"
-        self.refresh()
+        self._refresh_jobs()
 
     def cancel(self) -> None:
         from pop_nb import service
@@ -315,13 +350,13 @@ class Dashboard:
             self.message.value = f"cancelled {html.escape(job_id)}"
         except Exception as exc:
             self.message.value = f"<span style='color:{COLOURS['failed']}'>{html.escape(str(exc))}</span>"
-        self.refresh()
+        self._refresh_jobs()
 
     def _follow(self) -> None:
         while not self._stop.wait(self.refresh_s):
             if self.live.value:
                 try:
-                    self.refresh()
+                    self._refresh_jobs()  # the pipelines are read again by the refresh button
                 except Exception:  # a folder moving under us: the next round catches up
                     continue
 

@@ -104,3 +104,37 @@ def test_the_job_list_says_where_each_job_ran(project: Project, board_of) -> Non
     rows = {label.split()[0]: label for label, _ in board.job_list.options}
     assert "box-a" in rows["here"] and "w2@box-b" in rows["far"]
     assert "ran on" in board.jobs_table.value and "box" not in rows["old"]
+
+
+def test_the_pipelines_tab_shows_intention_architecture_and_findings(project: Project, board_of) -> None:
+    from tests.conftest import pop
+
+    project.copy_example("code-generation")
+    project.pipeline("broken", {"a": {"neds": ["typo"]}})
+    board = board_of(project.data)
+    assert board.pipelines is None  # nothing read until the tab is shown
+    board.tabs.selected_index = 3
+    assert list(board.pipelines) == ["broken", "code-generation"]
+    assert board.pipeline_pick.value == "broken" and "does not load" in board.pipeline_view.value
+    board.pipeline_pick.value = "code-generation"
+    view = board.pipeline_view.value
+    assert "Not explained yet" in view and "<b>generate</b> (tasks/generate.ipynb); after plan" in view
+    assert "code.zip (zip of the files generate wrote" in view
+
+    assert pop("compile", "code-generation", "--explain").returncode == 0
+    board.refresh()
+    view = board.pipeline_view.value
+    assert "Intention · <span style='color:#2e7d32'>aligned</span>" in view
+    assert "Turns a one-paragraph specification" in view and "explained by mock/gpt-4o-mini" in view
+    assert "<b style='color:#ef6c00'>warning</b> The generated tests are written by the same model" in view
+    board.pipeline_pick.value = "broken"
+    assert "does not load" in board.pipeline_view.value
+
+
+def test_explanation_text_is_escaped_but_bold_and_code_show() -> None:
+    from pop_nb.widgets.pipelines import inline
+
+    assert (
+        inline("**a** <script>x</script> `b<c>`")
+        == "<b>a</b> &lt;script&gt;x&lt;/script&gt; <code>b&lt;c&gt;</code>"
+    )
