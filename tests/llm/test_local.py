@@ -168,3 +168,25 @@ def test_the_demo_pipeline_runs_on_the_local_model_with_real_text_in_every_stage
     assert explained.returncode == 0, explained.stderr[-2000:]
     body = json.loads(explained.stdout)["explanation"]
     assert body["model"] == "local/smollm2" and body["cost_usd"] == 0.0 and len(body["intention"]) >= 40
+
+
+@pytest.mark.local_model
+@needs_model
+def test_the_code_generation_pipeline_runs_on_the_local_model_to_a_verdict(
+    own_runtime: Path, project: Project
+) -> None:
+    """A 135M model does not write code that passes its own tests; what must hold is that the pipeline
+    runs it honestly: real answers in the stage notebooks, every shortcoming a validation error fed to
+    refine, and a verdict at the end (done, or ValidationFailed naming what is wrong), nothing else."""
+    shutil.copytree(REPO / "pipelines", project.root / "pipelines", dirs_exist_ok=True)
+    seed = "pipelines/code-generation/seeds/slugify.json"
+    pop("run", "code-generation", "--seed", seed, "--id", "cg", "--model", "local/smollm2", timeout=900)
+    job = project.job("cg")
+    assert job.status.state in ("done", "failed")
+    if job.status.state == "failed":
+        error = job.status.error
+        assert error is not None and error.type == "ValidationFailed", error
+    rows = [json.loads(line) for line in (job.path / "usage.jsonl").read_text().splitlines()]
+    assert rows and {(r["model"], r["cost_usd"]) for r in rows} == {("local/smollm2", 0.0)}
+    inference = (job.path / "tasks/plan/04-inference.ipynb").read_text()
+    assert "local/smollm2:" in inference  # the notebook shows the model's own answer
