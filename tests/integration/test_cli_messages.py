@@ -56,3 +56,12 @@ def test_run_stopping_at_a_gate_says_so_with_its_own_exit_code(project: Project)
     assert "waiting at the gate after draft: `pop approve g1`" in run.stderr and "pop reject g1" in run.stderr
     assert "without finishing" not in run.stderr
     assert pop("approve", "g1", "--quiet").returncode == 0
+
+
+def test_a_run_without_a_seed_names_the_pipelines_example_seeds(project: Project) -> None:
+    project.copy_example("code-generation")
+    bare = pop("run", "code-generation")
+    assert bare.returncode != 0
+    assert "'module' is a required property" in bare.stderr
+    assert "this pipeline's examples: pipelines/code-generation/seeds/slugify.json" in bare.stderr
+    assert not (project.data / "current").exists() or not any((project.data / "current").iterdir())
