@@ -35,8 +35,9 @@ def costs(source: Analytics | Path | str, by: str = "pipeline") -> pd.DataFrame:
     return _analytics(source).frame(costs_sql(by))
 
 
-def costs_sql(by: str) -> str:
-    """The query behind :func:`costs` (``Analytics.query`` runs it without pandas, for the CLI)."""
+def costs_sql(by: str, where: str = "") -> str:
+    """The query behind :func:`costs` (``Analytics.query`` runs it without pandas, for the CLI);
+    ``where`` narrows the calls it sums (the snapshot's rollup: its own jobs)."""
     if by not in GROUPINGS:
         raise ValueError(f"cannot group costs by {by!r}; use one of {', '.join(GROUPINGS)}")
     return f"""
@@ -50,7 +51,7 @@ def costs_sql(by: str) -> str:
                sum(cache_hits)::BIGINT AS cache_hits,
                round(sum(saved_usd), 9) AS saved_usd,
                sum(unpriced_calls)::BIGINT AS unpriced_calls
-        FROM call_totals GROUP BY 1 ORDER BY cost_usd DESC, key
+        FROM call_totals {where} GROUP BY 1 ORDER BY cost_usd DESC, key
     """
 
 

@@ -4,13 +4,17 @@ A job in ``complete/`` or ``failed/`` no longer changes where it is (``pop resum
 to ``current/``), so its rows are written once to Parquet, and a new process loads ten thousand jobs in
 one read of a few files instead of parsing thirty thousand JSON files.
 
-    .analytics/manifest.json               {"version", "schema", "segments", "jobs": {job: key + [segment]}}
+    .analytics/manifest.json               {"version", "schema", "segments", "jobs": {job: key + [segment]},
+                                            "costs": {by: the rows of `pop costs --by <by>` over these jobs}}
     .analytics/<segment>/<table>.parquet   one per table of :data:`~pop_nb.analytics.schema.JOB_TABLES`
     .analytics/lock                        flock'ed by the one process writing
 
 A job's key is ``[place, inode of its folder, how many lines of complete/runs.jsonl name it]``: a job
 resumed and finished again has one more run line, a deleted or replaced folder another inode or place,
 and either way its snapshot rows are dropped and it is read again from its files.
+
+``pop costs`` answers from the manifest's ``costs`` alone, without DuckDB, while the snapshot holds every
+job there is (none open, every finished folder as its key says: ``store.snapshot_costs``).
 
 It is only a cache. Segments are immutable and the manifest, replaced atomically, names the complete
 ones, so a reader sees a whole snapshot or the previous one; delete the folder and the next refresh
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
     import duckdb
 
 FOLDER = ".analytics"
-VERSION = 2
+VERSION = 3  # 3: the manifest carries the cost rollup
 Key = tuple[str, int, int, int]  # place, inode, ctime (ns) of the job folder, its runs.jsonl lines
 MAX_SEGMENTS = 8  # past this many, the newer segments are merged into one
 KEEP_OBSOLETE_S = 600.0
@@ -54,10 +58,17 @@ class SnapshotError(Exception):
 class Manifest:
     segments: dict[str, int] = field(default_factory=dict)  # segment -> jobs written to it, oldest first
     jobs: dict[str, tuple[Key, str]] = field(default_factory=dict)  # job -> (key, segment serving it)
+    costs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by -> `pop costs --by` rows
 
     def to_json(self) -> bytes:
         jobs = {job: [*key, segment] for job, (key, segment) in self.jobs.items()}
-        body = {"version": VERSION, "schema": SCHEMA, "segments": self.segments, "jobs": jobs}
+        body = {
+            "version": VERSION,
+            "schema": SCHEMA,
+            "segments": self.segments,
+            "jobs": jobs,
+            "costs": self.costs,
+        }
         return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
@@ -72,13 +83,14 @@ class Manifest:
                 for job, (place, ino, ctime, runs, segment) in body["jobs"].items()
             }
             segments = {str(s): int(n) for s, n in body["segments"].items()}
+            costs = {str(by): [dict(row) for row in rows] for by, rows in body.get("costs", {}).items()}
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SnapshotError(f"unreadable manifest: {exc}") from exc
         if not all(SEGMENT_NAME.fullmatch(name) for name in segments):  # only folders of its own
             raise SnapshotError("the manifest names a segment that is not one of ours")
         if any(segment not in segments for _, segment in jobs.values()):
             raise SnapshotError("the manifest serves a job from a segment it does not list")
-        return cls(segments=segments, jobs=jobs)
+        return cls(segments=segments, jobs=jobs, costs=costs)
 
     def served(self) -> dict[str, list[str]]:
         """segment -> the jobs whose rows are read from it (a segment also holds rows of jobs that a
@@ -225,6 +237,7 @@ class Snapshot:
         con.execute("DROP TABLE snapshot_jobs")
         manifest.segments[segment] = len(jobs)
         manifest.jobs.update({job: (key, segment) for job, key in jobs.items()})
+        manifest.costs = _cost_rollup(con, list(manifest.jobs))
         atomic_write_bytes(self.dir / "manifest.json", manifest.to_json())
         return manifest
 
@@ -244,6 +257,21 @@ class Snapshot:
                 for entry in os.scandir(self.dir):
                     if entry.name != "lock":
                         _remove(Path(entry.path))
+
+
+def _cost_rollup(con: duckdb.DuckDBPyConnection, jobs: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """``pop costs --by <each grouping>`` over these jobs, as the CLI prints them: a new process asks
+    the manifest instead of DuckDB while nothing has changed since (``store.snapshot_costs``)."""
+    from pop_nb.analytics.costs import GROUPINGS, costs_sql
+
+    con.execute("CREATE OR REPLACE TEMP TABLE rollup_jobs AS SELECT unnest(?::VARCHAR[]) AS job", [jobs])
+    rollup = {}
+    for by in GROUPINGS:
+        cursor = con.execute(costs_sql(by, "WHERE job IN (SELECT job FROM rollup_jobs)"))
+        names = [d[0] for d in cursor.description]
+        rollup[by] = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    con.execute("DROP TABLE rollup_jobs")
+    return rollup
 
 
 def _fsync(path: Path) -> None:

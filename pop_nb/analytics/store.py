@@ -24,6 +24,7 @@ calls can read the same folder at once.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
@@ -72,6 +73,71 @@ def _file_signature(folder: str) -> tuple[int, ...]:
         except FileNotFoundError:
             sig += [0, -1]
     return tuple(sig)
+
+
+def job_folders(path: Path) -> dict[str, tuple[str, int, int]]:
+    """The job folders in ``path``: name -> (path, inode, ctime). The ctime tells a folder made in place
+    of a deleted one, which may get the same inode back."""
+    entries: dict[str, tuple[str, int, int]] = {}
+    try:
+        with os.scandir(path) as found:
+            for entry in found:
+                if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                    try:
+                        ctime = entry.stat(follow_symlinks=False).st_ctime_ns
+                    except FileNotFoundError:
+                        continue
+                    entries[entry.name] = (entry.path, entry.inode(), ctime)
+    except FileNotFoundError:
+        return {}
+    return entries
+
+
+def run_lines(complete: bytes) -> Counter[str]:
+    """How many whole lines of ``runs.jsonl`` name each job (part of a finished job's key)."""
+    counts: Counter[str] = Counter()
+    for line in complete.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("job"), str):
+            counts[row["job"]] += 1
+    return counts
+
+
+def snapshot_costs(data_dir: Path, by: str) -> list[dict[str, Any]] | None:
+    """``pop costs`` rows from the snapshot's manifest alone, without DuckDB, when the snapshot holds
+    every job there is: none open, and every finished folder as the snapshot saw it. Else None."""
+    from pop_nb.analytics.snapshot import Snapshot, SnapshotError
+
+    try:
+        with os.scandir(data_dir / "current") as entries:
+            if any(e.is_dir() and not e.name.startswith(".") for e in entries):
+                return None
+    except FileNotFoundError:
+        pass
+    try:
+        manifest = Snapshot(data_dir).manifest()
+    except SnapshotError:
+        return None
+    if manifest is None or by not in manifest.costs:
+        return None
+    try:
+        raw = (data_dir / "complete" / "runs.jsonl").read_bytes()
+    except FileNotFoundError:
+        raw = b""
+    runs = run_lines(raw[: raw.rfind(b"\n") + 1])
+    listing = {
+        name: (place, ino, ctime, runs[name])
+        for place in FINISHED
+        for name, (_, ino, ctime) in job_folders(data_dir / place).items()
+    }
+    if listing.keys() != manifest.jobs.keys():
+        return None
+    if any(manifest.jobs[job][0] != key for job, key in listing.items()):
+        return None
+    return manifest.costs[by]
 
 
 class Analytics:
@@ -152,7 +218,7 @@ class Analytics:
         return listing
 
     def _finished(self, place: str) -> dict[str, tuple[str, int, int]]:
-        """The job folders in ``place``: name -> (path, inode, ctime). The listing of the last call is
+        """The job folders in ``place`` (see :func:`job_folders`). The listing of the last call is
         reused while the folder's mtime says nothing was added, removed or renamed in it since; a
         folder changed within RACY_S before that listing is listed again (a change in the same clock
         tick leaves the mtime as it was)."""
@@ -167,18 +233,7 @@ class Analytics:
         if cached is not None and cached[0] == stamp and st.st_mtime_ns < cached[1] - RACY_S * 1e9:
             return cached[2]
         listed_at = time.time_ns()
-        entries: dict[str, tuple[str, int, int]] = {}
-        try:
-            with os.scandir(path) as found:
-                for entry in found:
-                    if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
-                        try:  # the ctime tells a folder made in place of a deleted one (same inode)
-                            ctime = entry.stat(follow_symlinks=False).st_ctime_ns
-                        except FileNotFoundError:
-                            continue
-                        entries[entry.name] = (entry.path, entry.inode(), ctime)
-        except FileNotFoundError:
-            return {}
+        entries = job_folders(path)
         self._listed[place] = (stamp, listed_at, entries)
         return entries
 
@@ -241,17 +296,12 @@ class Analytics:
             return
         self._runs_offset += len(complete)
         self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE new_runs AS SELECT unnest(json_transform(line, ?)) FROM "
+            "INSERT INTO runs SELECT * FROM (SELECT unnest(json_transform(line, ?)) FROM "
             "(SELECT unnest(string_split(?, chr(10))) AS line) "
-            "WHERE json_valid(line) AND json_type(line) = 'OBJECT'",
+            "WHERE json_valid(line) AND json_type(line) = 'OBJECT') WHERE job IS NOT NULL",
             [json_shape(RUN_COLUMNS), complete.decode("utf-8", errors="replace")],
         )
-        self.con.execute("INSERT INTO runs SELECT * FROM new_runs WHERE job IS NOT NULL")
-        for job, lines in self.con.execute(
-            "SELECT job, count(*) FROM new_runs WHERE job IS NOT NULL GROUP BY job"
-        ).fetchall():
-            self._run_lines[job] += lines
-        self.con.execute("DROP TABLE new_runs")
+        self._run_lines.update(run_lines(complete))
 
     # -- snapshot -----------------------------------------------------------------------------------
     def _load_snapshot(self, listing: dict[str, tuple[str, tuple[Any, ...]]]) -> None:

@@ -323,3 +323,44 @@ def test_a_data_folder_whose_path_has_a_quote(tmp_path: Path) -> None:
     fresh = Analytics(data)
     assert fresh.refresh() == 0  # from its snapshot
     assert tables(fresh) == from_files(data)
+
+
+def test_costs_come_from_the_manifest_without_duckdb_while_nothing_changed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from pop_nb.analytics.costs import GROUPINGS, costs_sql
+
+    for i in range(4):
+        finish(tmp_path, "complete", f"done-{i}")
+    finish(tmp_path, "failed", "broke")
+
+    connect_fresh(tmp_path)  # writes the snapshot, and its rollup
+    direct = Analytics(tmp_path, snapshot=False)
+    direct.refresh()
+    for by in GROUPINGS:
+        assert analytics_store.snapshot_costs(tmp_path, by) == direct.query(costs_sql(by)), by
+    probe = (
+        "import sys, json; from pop_nb import service; from pop_nb.config import load_settings; "
+        "rows = service.costs(load_settings(), 'job'); print(json.dumps([rows, 'duckdb' in sys.modules]))"
+    )
+    env = {**os.environ, "POP_DATA_DIR": str(tmp_path), "POP_ROOT": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    rows, used_duckdb = json.loads(out.stdout)
+    assert not used_duckdb and len(rows) == 5
+
+    # anything the snapshot did not see sends the question to DuckDB again
+    finish(tmp_path, "complete", "late")
+    assert analytics_store.snapshot_costs(tmp_path, "job") is None
+    connect_fresh(tmp_path)
+    assert len(analytics_store.snapshot_costs(tmp_path, "job") or []) == 6
+    append_jsonl(tmp_path / "complete" / "runs.jsonl", {"job": "late", "state": "done"})  # finished again
+    assert analytics_store.snapshot_costs(tmp_path, "job") is None
+    connect_fresh(tmp_path)
+    assert analytics_store.snapshot_costs(tmp_path, "job") is not None
+    write_job(tmp_path, "current", "running", "running")
+    assert analytics_store.snapshot_costs(tmp_path, "job") is None  # an open job
+    shutil.rmtree(tmp_path / "current" / "running")
+    shutil.rmtree(tmp_path / "failed" / "broke")
+    assert analytics_store.snapshot_costs(tmp_path, "job") is None  # a job gone
+    assert analytics_store.snapshot_costs(tmp_path, "nonsense") is None
