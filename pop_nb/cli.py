@@ -8,13 +8,14 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pop_nb._lean  # noqa: F401 (first: skips a 2 s import; see its docstring)
 from pop_nb.config import load_settings
 from pop_nb.errors import PipelineError, PopError, did_you_mean, exit_code
-from pop_nb.models.pipeline import STAGES
-from pop_nb.models.status import JobStatus
+
+if TYPE_CHECKING:
+    from pop_nb.models.status import JobStatus
 
 # Exit codes of the commands that follow a job (run, resume, approve), and of every error.
 EXIT_DONE, EXIT_FAILED, EXIT_ERROR, EXIT_WAITING = 0, 1, 2, 3
@@ -495,7 +496,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if args.stage and args.stage not in ran:
         scope = f"task {args.task!r} of job {args.job_id}" if args.task else f"job {args.job_id}"
         raise PopError(
-            f"{scope} ran no stage {args.stage!r}.{did_you_mean(args.stage, ran or STAGES)} "
+            f"{scope} ran no stage {args.stage!r}.{did_you_mean(args.stage, ran or _stages())} "
             f"Stages that ran: {', '.join(ran) or 'none yet'}."
         )
     for name, task in st.tasks.items():
@@ -577,11 +578,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return code
 
 
+def _stages() -> tuple[str, ...]:
+    from pop_nb.models.pipeline import STAGES
+
+    return STAGES
+
+
 def cmd_costs(args: argparse.Namespace) -> int:
-    from pop_nb import service
+    from pop_nb.analytics.store import cost_rows
 
     settings = load_settings()
-    rows = service.costs(settings, by=args.by)
+    rows = cost_rows(settings.data, args.by)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -7,13 +7,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pop_nb.errors import ConfigError
 
@@ -36,10 +30,12 @@ def _toml_path() -> Path:
     return (_explicit_root.get() or Path(os.environ.get("POP_ROOT") or find_root())) / "pop.toml"
 
 
-class PopSettings(BaseSettings):
-    """Every knob of pop-nb, typed and documented. Read once per process with :func:`load_settings`."""
+class PopSettings(BaseModel):
+    """Every knob of pop-nb, typed and documented. Read once per process with :func:`load_settings`:
+    a field ``x`` is set by ``POP_X`` in the environment, then in ``./.env``, then ``x`` in
+    ``<root>/pop.toml``, then its default (lists and tables are JSON in a variable)."""
 
-    model_config = SettingsConfigDict(env_prefix="POP_", extra="ignore", env_file=".env")
+    model_config = ConfigDict(extra="ignore")
 
     root: Path = Field(
         default_factory=find_root,
@@ -124,60 +120,94 @@ class PopSettings(BaseSettings):
         assert self.data_dir is not None  # set by _resolve_paths
         return self.data_dir
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=_toml_path())
-        return (init_settings, env_settings, dotenv_settings, toml)
-
 
 # POP_* variables read outside the settings model (by the provider that needs them).
 _OTHER_VARIABLES = frozenset({"POP_CLAUDE_PATH", "POP_RUNNER_JOB", "POP_WORKER"})
 
 
-def _refuse_unknown_names() -> None:
-    """A setting that does nothing is refused, not ignored: a typo in a ``POP_*`` variable or a
-    ``pop.toml`` key would otherwise leave the default in force without a word."""
+def _from_toml() -> dict[str, Any]:
+    """``pop.toml``'s settings; a key that is not one is refused (a typo would leave the default in
+    force without a word)."""
     from pop_nb.errors import did_you_mean
 
+    path = _toml_path()
+    if not path.is_file():
+        return {}
+    import tomllib
+
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}. Fix the file.") from None
     fields = set(PopSettings.model_fields)
-    known = {f"POP_{name.upper()}" for name in fields} | _OTHER_VARIABLES
+    for key in values:
+        if key not in fields:
+            raise ConfigError(
+                f"{path}: {key!r} is not a pop-nb setting.{did_you_mean(key, fields)} "
+                f"Fix: remove it; the settings are {', '.join(sorted(fields))}"
+            )
+    return values
+
+
+def _from_variables(variables: dict[str, str], where: str) -> dict[str, Any]:
+    """The settings among ``POP_*`` variables (names case-insensitive; lists and tables as JSON)."""
+    import json
+
+    values: dict[str, Any] = {}
+    upper = {name.upper(): value for name, value in variables.items() if value is not None}
+    for name, field in PopSettings.model_fields.items():
+        raw = upper.get(f"POP_{name.upper()}")
+        if raw is None:
+            continue
+        origin = getattr(field.annotation, "__origin__", None)
+        if origin in (list, dict):
+            try:
+                values[name] = json.loads(raw)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"POP_{name.upper()} in {where} is not JSON ({exc}). Fix: write it as JSON, e.g. "
+                    + ("'[\"litellm\"]'" if origin is list else "'{\"key\": 1}'")
+                ) from None
+        else:
+            values[name] = raw
+    return values
+
+
+def _refuse_unknown_variables() -> None:
+    """A ``POP_*`` variable that is no setting is refused, not ignored (a typo would do nothing)."""
+    from pop_nb.errors import did_you_mean
+
+    known = {f"POP_{name.upper()}" for name in PopSettings.model_fields} | _OTHER_VARIABLES
     for name in os.environ:
         if name.upper().startswith("POP_") and name.upper() not in known:
             raise ConfigError(
                 f"environment variable {name} is not a pop-nb setting.{did_you_mean(name.upper(), known)} "
                 f"Fix: unset it; the settings are {', '.join(sorted(known))}"
             )
-    path = _toml_path()
-    if path.is_file():
-        import tomllib
 
-        try:
-            keys = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}. Fix the file.") from None
-        for key in keys:
-            if key not in fields:
-                raise ConfigError(
-                    f"{path}: {key!r} is not a pop-nb setting.{did_you_mean(key, fields)} "
-                    f"Fix: remove it; the settings are {', '.join(sorted(fields))}"
-                )
+
+def _from_dotenv() -> dict[str, Any]:
+    path = Path(".env")
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return _from_variables({k: v for k, v in dotenv_values(path).items() if v is not None}, str(path))
 
 
 def load_settings(root: str | Path | None = None, **overrides: Any) -> PopSettings:
-    """Settings for ``root`` (default ``$POP_ROOT`` or the working directory)."""
+    """Settings for ``root`` (default ``$POP_ROOT`` or the working directory): ``overrides``, then the
+    ``POP_*`` environment, then ``./.env``, then ``<root>/pop.toml``, then the defaults."""
     if root is not None:
         overrides["root"] = Path(root).resolve()
     token = _explicit_root.set(overrides.get("root"))
     try:
-        _refuse_unknown_names()
-        return PopSettings(**overrides)
+        _refuse_unknown_variables()
+        layers = (_from_toml(), _from_dotenv(), _from_variables(dict(os.environ), "the environment"))
+        values: dict[str, Any] = {}
+        for layer in (*layers, overrides):
+            values.update(layer)
+        return PopSettings(**values)
     except ValidationError as exc:
         raise ConfigError(f"invalid pop settings (POP_* environment or {_toml_path()}):\n{exc}") from None
     finally:

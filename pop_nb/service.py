@@ -395,12 +395,6 @@ def _seed(pipeline: str, seed: dict[str, Any]) -> Seed:
 
 def costs(settings: PopSettings, by: str = "pipeline") -> list[dict[str, Any]]:
     """``pop costs`` rows (JSON-ready; no pandas, so the CLI starts fast)."""
-    from pop_nb.analytics.store import snapshot_costs
+    from pop_nb.analytics.store import cost_rows
 
-    cached = snapshot_costs(settings.data, by)  # nothing changed since the snapshot: no DuckDB at all
-    if cached is not None:
-        return cached
-    from pop_nb.analytics import connect
-    from pop_nb.analytics.costs import costs_sql
-
-    return connect(settings.data).query(costs_sql(by))
+    return cost_rows(settings.data, by)

@@ -5,7 +5,7 @@ to ``current/``), so its rows are written once to Parquet, and a new process loa
 one read of a few files instead of parsing thirty thousand JSON files.
 
     .analytics/manifest.json               {"version", "schema", "segments", "jobs": {job: key + [segment]},
-                                            "costs": {by: the rows of `pop costs --by <by>` over these jobs}}
+                                            "costs": {by: `pop costs --by <by>` rows, as JSON text}}
     .analytics/<segment>/<table>.parquet   one per table of :data:`~pop_nb.analytics.schema.JOB_TABLES`
     .analytics/lock                        flock'ed by the one process writing
 
@@ -58,7 +58,8 @@ class SnapshotError(Exception):
 class Manifest:
     segments: dict[str, int] = field(default_factory=dict)  # segment -> jobs written to it, oldest first
     jobs: dict[str, tuple[Key, str]] = field(default_factory=dict)  # job -> (key, segment serving it)
-    costs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by -> `pop costs --by` rows
+    # by -> the rows of `pop costs --by <by>` as JSON text: parsed only for the grouping asked for
+    costs: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         jobs = {job: [*key, segment] for job, (key, segment) in self.jobs.items()}
@@ -83,7 +84,7 @@ class Manifest:
                 for job, (place, ino, ctime, runs, segment) in body["jobs"].items()
             }
             segments = {str(s): int(n) for s, n in body["segments"].items()}
-            costs = {str(by): [dict(row) for row in rows] for by, rows in body.get("costs", {}).items()}
+            costs = {str(by): str(rows) for by, rows in body.get("costs", {}).items()}
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SnapshotError(f"unreadable manifest: {exc}") from exc
         if not all(SEGMENT_NAME.fullmatch(name) for name in segments):  # only folders of its own
@@ -259,7 +260,7 @@ class Snapshot:
                         _remove(Path(entry.path))
 
 
-def _cost_rollup(con: duckdb.DuckDBPyConnection, jobs: list[str]) -> dict[str, list[dict[str, Any]]]:
+def _cost_rollup(con: duckdb.DuckDBPyConnection, jobs: list[str]) -> dict[str, str]:
     """``pop costs --by <each grouping>`` over these jobs, as the CLI prints them: a new process asks
     the manifest instead of DuckDB while nothing has changed since (``store.snapshot_costs``)."""
     from pop_nb.analytics.costs import GROUPINGS, costs_sql
@@ -269,7 +270,8 @@ def _cost_rollup(con: duckdb.DuckDBPyConnection, jobs: list[str]) -> dict[str, l
     for by in GROUPINGS:
         cursor = con.execute(costs_sql(by, "WHERE job IN (SELECT job FROM rollup_jobs)"))
         names = [d[0] for d in cursor.description]
-        rollup[by] = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        rollup[by] = json.dumps(rows, separators=(",", ":"))
     con.execute("DROP TABLE rollup_jobs")
     return rollup
 

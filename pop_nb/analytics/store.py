@@ -137,7 +137,19 @@ def snapshot_costs(data_dir: Path, by: str) -> list[dict[str, Any]] | None:
         return None
     if any(manifest.jobs[job][0] != key for job, key in listing.items()):
         return None
-    return manifest.costs[by]
+    rows: list[dict[str, Any]] = json.loads(manifest.costs[by])
+    return rows
+
+
+def cost_rows(data_dir: Path, by: str) -> list[dict[str, Any]]:
+    """``pop costs --by <by>`` rows (JSON-ready, no pandas): from the snapshot's rollup while nothing
+    changed since it was written, else from DuckDB over the snapshot and the open jobs' files."""
+    from pop_nb.analytics.costs import costs_sql
+
+    cached = snapshot_costs(data_dir, by)
+    if cached is not None:
+        return cached
+    return connect(data_dir).query(costs_sql(by))
 
 
 class Analytics:

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from pop_nb.config import load_settings
+from pop_nb.errors import ConfigError
 
 
 def test_pop_toml_under_the_root_is_read_and_the_environment_wins(
@@ -74,3 +75,25 @@ def test_the_root_is_found_by_walking_up_and_pop_root_overrides(
     assert settings.root == project.resolve() and settings.data == project.resolve() / "pipeline-data"
     monkeypatch.setenv("POP_ROOT", str(tmp_path))
     assert load_settings().root == tmp_path.resolve()
+
+
+def test_env_beats_dotenv_beats_toml_and_lists_are_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("POP_ROOT", "POP_DATA_DIR", "POP_KERNEL_PRELOAD", "POP_MAX_RUNNING_JOBS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pop.toml").write_text('max_running_jobs = 5\ndefault_model = "mock/a"\n')
+    (tmp_path / ".env").write_text('POP_MAX_RUNNING_JOBS=4\nPOP_KERNEL_PRELOAD=["litellm", "pandas"]\n')
+    settings = load_settings(tmp_path)
+    assert (settings.max_running_jobs, settings.default_model) == (4, "mock/a")
+    assert settings.kernel_preload == ["litellm", "pandas"]
+    monkeypatch.setenv("pop_max_running_jobs", "3")  # names are case-insensitive, as before
+    assert load_settings(tmp_path).max_running_jobs == 3
+    monkeypatch.setenv("POP_KERNEL_PRELOAD", "litellm")
+    with pytest.raises(ConfigError, match=r"POP_KERNEL_PRELOAD in the environment is not JSON.*Fix"):
+        load_settings(tmp_path)
+    monkeypatch.setenv("POP_KERNEL_PRELOAD", "[]")
+    monkeypatch.setenv("POP_MAX_RUNNING_JOBS", "zero")
+    with pytest.raises(ConfigError, match="max_running_jobs"):
+        load_settings(tmp_path)
