@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pop_nb._lean  # noqa: F401 (first: skips a 2 s import; see its docstring)
-from pop_nb.config import load_settings
 from pop_nb.errors import PipelineError, PopError, did_you_mean, exit_code
 
 if TYPE_CHECKING:
+    from pop_nb.config import PopSettings
     from pop_nb.models.status import JobStatus
 
 # Exit codes of the commands that follow a job (run, resume, approve), and of every error.
@@ -37,6 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `pop logs ... | head` closed the pipe: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 141
+
+
+def load_settings() -> PopSettings:
+    """The settings, read when a command needs them (pydantic's import is half of ``pop --help``)."""
+    from pop_nb.config import load_settings as load
+
+    return load()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -525,7 +532,7 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
     from pop_nb import service
 
     settings = load_settings()
-    found = service.pipelines(settings)
+    found = service.pipelines(settings, detail=args.json)
     if args.json:
         print(json.dumps([p.model_dump(mode="json") for p in found], indent=2))
     elif not found:

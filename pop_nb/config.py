@@ -122,7 +122,7 @@ class PopSettings(BaseModel):
 
 
 # POP_* variables read outside the settings model (by the provider that needs them).
-_OTHER_VARIABLES = frozenset({"POP_CLAUDE_PATH", "POP_RUNNER_JOB", "POP_WORKER"})
+_OTHER_VARIABLES = frozenset({"POP_CLAUDE_PATH", "POP_LOCAL_IDLE_S", "POP_RUNNER_JOB", "POP_WORKER"})
 
 
 def _from_toml() -> dict[str, Any]:

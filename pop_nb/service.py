@@ -307,9 +307,10 @@ def reject(settings: PopSettings, job_id: str, reason: str | None = None) -> Job
     return summary(reject_gate(settings, job_id, reason))
 
 
-def pipelines(settings: PopSettings) -> list[PipelineInfo]:
+def pipelines(settings: PopSettings, detail: bool = True) -> list[PipelineInfo]:
     """Every pipeline under the root, loaded (a broken one says why instead of hiding), with its seed
-    schema and example seeds (what a seed form starts from)."""
+    schema and example seeds (what a seed form starts from), its architecture and saved explanation;
+    ``detail=False``: slug, file, description and tasks only (no task notebook or seed file read)."""
     from pop_nb.pipeline.explain import saved
     from pop_nb.pipeline.load import discover, load_pipeline_file
 
@@ -317,20 +318,20 @@ def pipelines(settings: PopSettings) -> list[PipelineInfo]:
     for slug, file in sorted(discover(settings.root).items()):
         try:
             pipeline = load_pipeline_file(file, slug)
-            schema_file = pipeline.seed_schema_path()
-            explained = saved(pipeline)
-            found.append(
-                PipelineInfo(
-                    slug=slug,
-                    file=str(file),
-                    description=pipeline.spec.description,
-                    tasks=list(pipeline.spec.tasks),
-                    seed_schema=_json_object(schema_file) if schema_file else None,
-                    examples=_example_seeds(file.parent / "seeds"),
-                    architecture=_architecture(pipeline),
-                    explanation=Explanation.model_validate(explained) if explained else None,
-                )
+            info = PipelineInfo(
+                slug=slug,
+                file=str(file),
+                description=pipeline.spec.description,
+                tasks=list(pipeline.spec.tasks),
             )
+            if detail:
+                schema_file = pipeline.seed_schema_path()
+                explained = saved(pipeline)
+                info.seed_schema = _json_object(schema_file) if schema_file else None
+                info.examples = _example_seeds(file.parent / "seeds")
+                info.architecture = _architecture(pipeline)
+                info.explanation = Explanation.model_validate(explained) if explained else None
+            found.append(info)
         except PopError as exc:
             found.append(PipelineInfo(slug=slug, file=str(file), error=str(exc).splitlines()[0]))
     return found

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +65,8 @@ def _files(name: str) -> tuple[Path, Path, Path]:
 
 def _answering(state: Path) -> str | None:
     """The base URL of the server ``state`` describes, if it answers now (which also keeps it up)."""
+    import urllib.request  # here: every process that lists the providers imports this module
+
     try:
         info = json.loads(state.read_text())
         base = f"http://127.0.0.1:{int(info['port'])}/v1"

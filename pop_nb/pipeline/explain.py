@@ -114,7 +114,7 @@ def architecture(pipeline: Pipeline) -> list[str]:
         task = spec.tasks[name]
         book = load_task_notebook(pipeline.notebook_home(name))
         stages = list(book.stages)
-        calls = any(".chat(" in "".join(c.source) for cells in book.stages.values() for c in cells)
+        calls = any(".chat(" in book.stage_source(stage) for stage in stages)
         parts = [f"{number}. **{name}** ({task.notebook})"]
         parts.append(f"after {', '.join(task.needs)}" if task.needs else "first, from the seed")
         if task.condition:
@@ -245,10 +245,8 @@ def _prompt(pipeline: Pipeline, steps: list[str]) -> str:
 
     sources = []
     for name in pipeline.topological_order():
-        cells = load_task_notebook(pipeline.notebook_home(name)).stages
-        text = "\n".join(
-            f"# [{stage}]\n" + "\n".join(c.source for c in group) for stage, group in cells.items()
-        )
+        book = load_task_notebook(pipeline.notebook_home(name))
+        text = "\n".join(f"# [{stage}]\n" + book.stage_source(stage) for stage in book.stages)
         sources.append(f"## {name}\n{text[:SOURCE_CHARS]}")
     schema_path = pipeline.seed_schema_path()
     seed_schema = schema_path.read_text(encoding="utf-8")[:SOURCE_CHARS] if schema_path else "(none)"

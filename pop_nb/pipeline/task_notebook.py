@@ -1,16 +1,25 @@
-"""A task notebook split by cell tags: ``parameters``, the eleven stage names, untagged setup cells."""
+"""A task notebook split by cell tags: ``parameters``, the eleven stage names, untagged setup cells.
+
+Read as plain JSON: ``pop compile`` and ``pop pipelines`` only look at tags and sources, and nbformat's
+import (its validator brings jsonschema) would cost them more than the rest of their work. nbformat is
+imported only to convert a pre-v4 notebook and to build a stage notebook for the kernel.
+"""
 
 from __future__ import annotations
 
 import copy
 import difflib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import nbformat
-from nbformat import NotebookNode
+from typing import TYPE_CHECKING, Any
 
 from pop_nb.models.pipeline import STAGES
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
+Cell = dict[str, Any]
 
 _STAGES_LOWER = {s.lower(): s for s in STAGES}
 
@@ -18,33 +27,40 @@ _STAGES_LOWER = {s.lower(): s for s in STAGES}
 @dataclass
 class TaskNotebook:
     path: Path
-    nb: NotebookNode
-    parameters: NotebookNode | None = None
-    setup: list[NotebookNode] = field(default_factory=list)
-    stages: dict[str, list[NotebookNode]] = field(default_factory=dict)
+    nb: dict[str, Any]
+    parameters: Cell | None = None
+    setup: list[Cell] = field(default_factory=list)
+    stages: dict[str, list[Cell]] = field(default_factory=dict)
     tag_problems: list[str] = field(default_factory=list)
 
     def has_stage(self, stage: str) -> bool:
         return bool(self.stages.get(stage))
 
+    def stage_source(self, stage: str) -> str:
+        """The code of ``stage``'s cells, one after the other."""
+        return "\n".join(cell["source"] for cell in self.stages.get(stage, []))
+
     def stage_notebook(self, stage: str) -> NotebookNode:
         """Parameters + setup cells + this stage's cells, in notebook order, as a new notebook."""
+        import nbformat
+
         wanted = {id(c) for c in self.stages.get(stage, [])}
         wanted |= {id(c) for c in self.setup}
         if self.parameters is not None:
             wanted.add(id(self.parameters))
-        cells = [copy.deepcopy(c) for c in self.nb.cells if id(c) in wanted]
+        cells = [copy.deepcopy(c) for c in self.nb["cells"] if id(c) in wanted]
         for cell in cells:
-            if cell.cell_type == "code":
-                cell.outputs = []
-                cell.execution_count = None
-        out: nbformat.NotebookNode = nbformat.v4.new_notebook(
-            cells=cells, metadata=copy.deepcopy(self.nb.metadata)
-        )
+            if cell.get("cell_type") == "code":
+                cell["outputs"] = []
+                cell["execution_count"] = None
+        metadata = copy.deepcopy(self.nb.get("metadata", {}))
         # Stage notebooks always run on our Python kernel, whatever the source notebook last used.
-        out.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        out.metadata.setdefault("language_info", {"name": "python"})
-        out.nbformat_minor = max(self.nb.nbformat_minor, 5)
+        metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        metadata.setdefault("language_info", {"name": "python"})
+        out: NotebookNode = nbformat.v4.new_notebook(
+            cells=[nbformat.from_dict(c) for c in cells], metadata=nbformat.from_dict(metadata)
+        )
+        out.nbformat_minor = max(int(self.nb.get("nbformat_minor", 0)), 5)
         return out
 
 
@@ -56,12 +72,32 @@ def stage_tag_suggestion(tag: str) -> str | None:
     return close[0] if close else None
 
 
+def _read(path: Path) -> dict[str, Any]:
+    """``path`` as nbformat 4 JSON with each cell's source one string (as nbformat gives it)."""
+    nb = json.loads(path.read_bytes())
+    if not isinstance(nb, dict):
+        raise ValueError("it is not a notebook (its JSON is not an object)")
+    if nb.get("nbformat") != 4:
+        import nbformat  # older notebooks: let nbformat convert them
+
+        return dict(nbformat.read(path, as_version=4))
+    cells = nb.get("cells")
+    if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+        raise ValueError("its 'cells' is not a list of cells")
+    for cell in cells:
+        source = cell.get("source", "")
+        cell["source"] = "".join(source) if isinstance(source, list) else str(source)
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = {}
+    return nb
+
+
 def load_task_notebook(path: Path) -> TaskNotebook:
     """Read and split ``path``. Tag problems are collected, not raised: ``pop compile`` reports them."""
-    nb = nbformat.read(path, as_version=4)
+    nb = _read(path)
     tn = TaskNotebook(path=path, nb=nb)
-    for index, cell in enumerate(nb.cells):
-        tags = list(cell.get("metadata", {}).get("tags", []))
+    for index, cell in enumerate(nb["cells"]):
+        tags = [str(t) for t in cell["metadata"].get("tags", []) or []]
         stage_tags = [t for t in tags if t in STAGES]
         if "parameters" in tags:
             if tn.parameters is not None:
@@ -79,6 +115,6 @@ def load_task_notebook(path: Path) -> TaskNotebook:
             tn.tag_problems.append(f"cell {index} has several stage tags {stage_tags}; give it one")
         if stage_tags:
             tn.stages.setdefault(stage_tags[0], []).append(cell)
-        elif cell.cell_type == "code":
+        elif cell.get("cell_type") == "code":
             tn.setup.append(cell)
     return tn

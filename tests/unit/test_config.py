@@ -57,6 +57,35 @@ def test_settings_that_would_do_nothing_are_refused(tmp_path: Path, monkeypatch:
     assert load_settings(tmp_path).max_parallel_tasks == 3
 
 
+def test_every_variable_pop_nb_reads_or_documents_is_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # POP_LOCAL_IDLE_S was documented and read by the local provider, yet refused as a typo
+    import re
+
+    repo = Path(__file__).resolve().parents[2]
+    texts = [p.read_text(encoding="utf-8") for p in (repo / "pop_nb").rglob("*.py")]
+    texts += [
+        (repo / "README.md").read_text(encoding="utf-8"),
+        (repo / "docs/contract.md").read_text("utf-8"),
+    ]
+    named = {m for text in texts for m in re.findall(r"\bPOP_[A-Z][A-Z0-9_]*[A-Z0-9]\b", text)}
+    assert "POP_LOCAL_IDLE_S" in named and "POP_MAX_RUNNING_JOBS" in named
+    values = {
+        "POP_KERNEL_PRELOAD": "[]",
+        "POP_MODEL_SCORES": "{}",
+        "POP_PRICES": "{}",
+        "POP_KERNEL_START": "spawn",
+    }
+    for name in sorted(named):
+        monkeypatch.setenv(
+            name, values.get(name, "7" if name.endswith(("_S", "_JOBS", "_TASKS", "RIES")) else "x")
+        )
+    monkeypatch.setenv("POP_ROOT", str(tmp_path))
+    monkeypatch.setenv("POP_DATA_DIR", str(tmp_path / "data"))
+    assert load_settings(tmp_path).max_running_jobs == 7
+
+
 def test_the_root_is_found_by_walking_up_and_pop_root_overrides(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
