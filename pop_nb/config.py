@@ -7,9 +7,10 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from pop_nb.errors import ConfigError
+from pop_nb.models.base import Model
 
 # The root being loaded, when given explicitly: where pop.toml is looked for (else $POP_ROOT or cwd).
 _explicit_root: ContextVar[Path | None] = ContextVar("pop_explicit_root", default=None)
@@ -30,7 +31,7 @@ def _toml_path() -> Path:
     return (_explicit_root.get() or Path(os.environ.get("POP_ROOT") or find_root())) / "pop.toml"
 
 
-class PopSettings(BaseModel):
+class PopSettings(Model):
     """Every knob of pop-nb, typed and documented. Read once per process with :func:`load_settings`:
     a field ``x`` is set by ``POP_X`` in the environment, then in ``./.env``, then ``x`` in
     ``<root>/pop.toml``, then its default (lists and tables are JSON in a variable)."""

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from pop_nb.models.base import Model
 from pop_nb.models.status import ErrorInfo, JobStatus, TaskStatus, Totals
 
 Activity = Literal["running", "queued", "waiting", "ended"]
 
 
-class JobSummary(BaseModel):
+class JobSummary(Model):
     """One job as a list shows it."""
 
     id: str
@@ -74,7 +75,7 @@ class JobSummary(BaseModel):
         )
 
 
-class JobPage(BaseModel):
+class JobPage(Model):
     """A page of jobs, newest first, with how many match the filters in all."""
 
     jobs: list[JobSummary]
@@ -84,7 +85,7 @@ class JobPage(BaseModel):
     data_dir: str
 
 
-class StageView(BaseModel):
+class StageView(Model):
     """One stage run and where its executed notebook is."""
 
     task: str
@@ -114,13 +115,13 @@ class JobDetail(JobSummary):
     products: list[str]
 
 
-class Finding(BaseModel):
+class Finding(Model):
     severity: str = "info"
     finding: str
     fix: str = ""
 
 
-class Explanation(BaseModel):
+class Explanation(Model):
     """What ``pop compile --explain`` last wrote, while it is of the pipeline as it is now."""
 
     intention: str
@@ -130,7 +131,7 @@ class Explanation(BaseModel):
     explained_at: str | None = None
 
 
-class PipelineInfo(BaseModel):
+class PipelineInfo(Model):
     slug: str
     file: str
     description: str = ""
@@ -148,7 +149,7 @@ class PipelineInfo(BaseModel):
     )
 
 
-class Overview(BaseModel):
+class Overview(Model):
     """What ``pop status`` shows: jobs grouped by what they are doing, and what is not a seed."""
 
     running: list[JobSummary]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from pop_nb.models.base import Model
 from pop_nb.models.pipeline import LLMSettings
 
 
-class StageContext(BaseModel):
+class StageContext(Model):
     job: str
     pipeline: str
     task: str

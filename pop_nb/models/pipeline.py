@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from pop_nb.models.base import Model
 
 STAGES: tuple[str, ...] = (
     "ingestion",
@@ -32,11 +34,11 @@ def stage_number(stage: str) -> int:
     return STAGES.index(stage) + 1
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(Model):
     """Model and litellm completion keywords (temperature, max_tokens, api_base, ...).
 
     Any litellm keyword is accepted; ``mock_responses`` scripts the offline ``mock/`` models.

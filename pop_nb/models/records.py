@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from pop_nb.models.base import Model
 from pop_nb.models.status import now_iso
 
 EventKind = Literal["job", "task", "stage", "llm"]
@@ -28,7 +29,7 @@ EventStatus = Literal[
 ]
 
 
-class Event(BaseModel):
+class Event(Model):
     ts: str = Field(default_factory=now_iso)
     job: str
     kind: EventKind
@@ -43,7 +44,7 @@ class Event(BaseModel):
     pid: int | None = None
 
 
-class UsageRow(BaseModel):
+class UsageRow(Model):
     ts: str = Field(default_factory=now_iso)
     job: str | None
     pipeline: str | None
@@ -68,7 +69,7 @@ class UsageRow(BaseModel):
     error: str | None = None
 
 
-class RunRecord(BaseModel):
+class RunRecord(Model):
     """One line of ``complete/runs.jsonl`` per finished job."""
 
     ts: str = Field(default_factory=now_iso)
@@ -91,7 +92,7 @@ class RunRecord(BaseModel):
     worker: str | None = None
 
 
-class Dispatch(BaseModel):
+class Dispatch(Model):
     """``dispatch.json``: the executor a job was last handed to. Whoever finds the job unattended
     (the daemon, a batch) leaves it to that executor unless it is ``local``."""
 

@@ -8,16 +8,17 @@ import secrets
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from pop_nb.errors import SeedError
+from pop_nb.models.base import Model
 from pop_nb.models.pipeline import SLUG_PATTERN, LLMSettings
 
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 MAX_SEED_DEPTH = 64  # arrays and objects inside each other; real seeds stay far below
 
 
-class Seed(BaseModel):
+class Seed(Model):
     model_config = ConfigDict(extra="forbid")
 
     pipeline: str = Field(pattern=SLUG_PATTERN)

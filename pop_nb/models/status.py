@@ -8,7 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from pop_nb.models.base import Model
 
 SCHEMA_VERSION = 1
 
@@ -21,7 +23,7 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class ErrorInfo(BaseModel):
+class ErrorInfo(Model):
     """Why a task or job failed, with the evidence: the failing cell and its traceback, and the fix."""
 
     task: str | None = None
@@ -36,7 +38,7 @@ class ErrorInfo(BaseModel):
     fix: str | None = Field(default=None, description="What to do about it, as a command where one fits.")
 
 
-class Totals(BaseModel):
+class Totals(Model):
     """LLM use, summed from ``usage.jsonl``. The same two counts mean the same everywhere
     (``pop status``, ``pop costs``, the widget, the dashboard, ``runs.jsonl``)."""
 
@@ -70,7 +72,7 @@ def cost_text(cost_usd: float, unpriced_calls: int = 0, calls: int | None = None
     return f"{known} + unknown ({what})"
 
 
-class StageRun(BaseModel):
+class StageRun(Model):
     """One execution of one stage; keyed in :attr:`TaskStatus.stages` by ``<stage>[.r<k>]``."""
 
     stage: str
@@ -85,7 +87,7 @@ class StageRun(BaseModel):
     output: str | None = Field(default=None, description="Output file, relative to the job folder.")
 
 
-class TaskStatus(BaseModel):
+class TaskStatus(Model):
     state: TaskState = "pending"
     started_at: str | None = None
     ended_at: str | None = None
@@ -106,7 +108,7 @@ class TaskStatus(BaseModel):
     )
 
 
-class JobStatus(BaseModel):
+class JobStatus(Model):
     schema_version: int = SCHEMA_VERSION
     job_id: str
     pipeline: str

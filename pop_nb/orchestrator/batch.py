@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import PopError
+from pop_nb.models.base import Model
 from pop_nb.models.seed import Seed, check_job_id
 from pop_nb.models.status import JobStatus, now_iso
 from pop_nb.orchestrator.batch_plan import ManifestLine, default_name, plan, read_manifest, read_seeds
@@ -38,7 +39,7 @@ POLL_S = 0.25
 __all__ = ["BatchRun", "BatchSummary", "batch", "default_name", "read_manifest", "read_seeds", "summary_text"]
 
 
-class JobOutcome(BaseModel):
+class JobOutcome(Model):
     job: str
     state: str
     cost_usd: float = 0.0
@@ -48,7 +49,7 @@ class JobOutcome(BaseModel):
     resume: str | None = Field(default=None, description="The command that resumes it, if it failed.")
 
 
-class BatchSummary(BaseModel):
+class BatchSummary(Model):
     """What a batch run ended with (``batches/<name>/summary.json``)."""
 
     name: str

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 def _fsync_dir(path: Path) -> None:
@@ -45,8 +47,14 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def _is_model(value: object) -> bool:
+    """A pydantic model? (Asked without importing pydantic: if it is not loaded, nothing is one.)"""
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(value, pydantic.BaseModel)
+
+
 def atomic_write_json(path: Path, value: Any, durable: bool = True) -> None:
-    if isinstance(value, BaseModel):
+    if _is_model(value):
         text = value.model_dump_json(indent=2)
     else:
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
@@ -58,7 +66,7 @@ def append_jsonl(path: Path, row: BaseModel | dict[str, Any]) -> None:
 
     Concurrent writers (parallel tasks' kernels) therefore never interleave within a line.
     """
-    text = row.model_dump_json() if isinstance(row, BaseModel) else json.dumps(row, default=str)
+    text = json.dumps(row, default=str) if isinstance(row, dict) else row.model_dump_json()
     data = (text.replace("\n", " ") + "\n").encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
