@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pop_nb._lean  # noqa: F401 (first: skips a 2 s import; see its docstring)
+from pop_nb import _lean
 from pop_nb.errors import PipelineError, PopError, did_you_mean, exit_code
 
 if TYPE_CHECKING:
@@ -22,6 +22,8 @@ EXIT_DONE, EXIT_FAILED, EXIT_ERROR, EXIT_WAITING = 0, 1, 2, 3
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the `pop` command, a process of ours (%pop passes its words: a user's kernel)
+        _lean.block()
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -15,7 +15,7 @@ import socket
 import sys
 from types import FrameType
 
-import pop_nb._lean  # noqa: F401 (first: skips a 2 s import; see its docstring)
+from pop_nb import _lean
 from pop_nb.config import load_settings
 from pop_nb.errors import PopError
 from pop_nb.execution.job_runner import JobRunner
@@ -112,5 +112,6 @@ def standby(channel_fd: int) -> list[str] | None:
     return [str(json.loads(data)["job"]), "--lock-fd", str(lock_fd)]
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # a runner process of its own (a forked one shares the kernel server's imports)
+    _lean.block()
     sys.exit(main())
