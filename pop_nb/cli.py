@@ -594,7 +594,7 @@ def _stages() -> tuple[str, ...]:
 
 
 def cmd_costs(args: argparse.Namespace) -> int:
-    from pop_nb.analytics.store import cost_rows
+    from pop_nb.analytics.rollup import cost_rows
 
     settings = load_settings()
     rows = cost_rows(settings.data, args.by)

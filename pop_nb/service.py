@@ -396,6 +396,6 @@ def _seed(pipeline: str, seed: dict[str, Any]) -> Seed:
 
 def costs(settings: PopSettings, by: str = "pipeline") -> list[dict[str, Any]]:
     """``pop costs`` rows (JSON-ready; no pandas, so the CLI starts fast)."""
-    from pop_nb.analytics.store import cost_rows
+    from pop_nb.analytics.rollup import cost_rows
 
     return cost_rows(settings.data, by)

@@ -9,12 +9,12 @@ one read of a few files instead of parsing thirty thousand JSON files.
     .analytics/<segment>/<table>.parquet   one per table of :data:`~pop_nb.analytics.schema.JOB_TABLES`
     .analytics/lock                        flock'ed by the one process writing
 
-A job's key is ``[place, inode of its folder, how many lines of complete/runs.jsonl name it]``: a job
+A job's key is ``[place, inode and ctime of its folder, lines of complete/runs.jsonl naming it]``: a job
 resumed and finished again has one more run line, a deleted or replaced folder another inode or place,
 and either way its snapshot rows are dropped and it is read again from its files.
 
-``pop costs`` answers from the manifest's ``costs`` alone, without DuckDB, while the snapshot holds every
-job there is (none open, every finished folder as its key says: ``store.snapshot_costs``).
+``pop costs`` takes the finished jobs' share from the manifest's ``costs``, without loading the snapshot,
+while every finished folder is as its key says (:mod:`pop_nb.analytics.rollup`).
 
 It is only a cache. Segments are immutable and the manifest, replaced atomically, names the complete
 ones, so a reader sees a whole snapshot or the previous one; delete the folder and the next refresh
@@ -262,7 +262,7 @@ class Snapshot:
 
 def _cost_rollup(con: duckdb.DuckDBPyConnection, jobs: list[str]) -> dict[str, str]:
     """``pop costs --by <each grouping>`` over these jobs, as the CLI prints them: a new process asks
-    the manifest instead of DuckDB while nothing has changed since (``store.snapshot_costs``)."""
+    the manifest instead of DuckDB while nothing has changed since (``rollup.finished_costs``)."""
     from pop_nb.analytics.costs import GROUPINGS, costs_sql
 
     con.execute("CREATE OR REPLACE TEMP TABLE rollup_jobs AS SELECT unnest(?::VARCHAR[]) AS job", [jobs])

@@ -106,64 +106,20 @@ def run_lines(complete: bytes) -> Counter[str]:
     return counts
 
 
-def snapshot_costs(data_dir: Path, by: str) -> list[dict[str, Any]] | None:
-    """``pop costs`` rows from the snapshot's manifest alone, without DuckDB, when the snapshot holds
-    every job there is: none open, and every finished folder as the snapshot saw it. Else None."""
-    from pop_nb.analytics.snapshot import Snapshot, SnapshotError
-
-    try:
-        with os.scandir(data_dir / "current") as entries:
-            if any(e.is_dir() and not e.name.startswith(".") for e in entries):
-                return None
-    except FileNotFoundError:
-        pass
-    try:
-        manifest = Snapshot(data_dir).manifest()
-    except SnapshotError:
-        return None
-    if manifest is None or by not in manifest.costs:
-        return None
-    try:
-        raw = (data_dir / "complete" / "runs.jsonl").read_bytes()
-    except FileNotFoundError:
-        raw = b""
-    runs = run_lines(raw[: raw.rfind(b"\n") + 1])
-    listing = {
-        name: (place, ino, ctime, runs[name])
-        for place in FINISHED
-        for name, (_, ino, ctime) in job_folders(data_dir / place).items()
-    }
-    if listing.keys() != manifest.jobs.keys():
-        return None
-    if any(manifest.jobs[job][0] != key for job, key in listing.items()):
-        return None
-    rows: list[dict[str, Any]] = json.loads(manifest.costs[by])
-    return rows
-
-
-def cost_rows(data_dir: Path, by: str) -> list[dict[str, Any]]:
-    """``pop costs --by <by>`` rows (JSON-ready, no pandas): from the snapshot's rollup while nothing
-    changed since it was written, else from DuckDB over the snapshot and the open jobs' files."""
-    from pop_nb.analytics.costs import costs_sql
-
-    cached = snapshot_costs(data_dir, by)
-    if cached is not None:
-        return cached
-    return connect(data_dir).query(costs_sql(by))
-
-
 class Analytics:
     """An in-memory DuckDB of one data folder; call :meth:`refresh` to catch up with the files.
 
     ``snapshot=False`` neither reads nor writes the Parquet snapshot (everything from the JSON files).
+    ``open_only=True`` reads the open jobs alone (``current/``; no snapshot, no ``runs.jsonl``).
     """
 
-    def __init__(self, data_dir: Path | str, snapshot: bool = True) -> None:
+    def __init__(self, data_dir: Path | str, snapshot: bool = True, open_only: bool = False) -> None:
         import duckdb
 
         self.data_dir = Path(data_dir)
         self.con = duckdb.connect(":memory:")
-        self.snapshot = Snapshot(self.data_dir) if snapshot else None
+        self.snapshot = Snapshot(self.data_dir) if snapshot and not open_only else None
+        self.places = ("current",) if open_only else PLACES
         self._seen: dict[str, tuple[str, tuple[Any, ...]]] = {}  # job -> (folder, signature)
         self._listed: dict[str, tuple[tuple[int, int], int, dict[str, tuple[str, int, int]]]] = {}
         self._runs_offset = 0
@@ -199,7 +155,8 @@ class Analytics:
     def refresh(self) -> int:
         """Read what changed since the last refresh; returns how many jobs were (re)read."""
         self._follow_snapshot()
-        self._refresh_runs()  # first: the run-line counts are part of each finished job's key
+        if "complete" in self.places:
+            self._refresh_runs()  # first: the run-line counts are part of each finished job's key
         listing = self._list()
         if self.snapshot is not None and not self._loaded:
             self._loaded = True
@@ -215,7 +172,7 @@ class Analytics:
 
     def _list(self) -> dict[str, tuple[str, tuple[Any, ...]]]:
         listing: dict[str, tuple[str, tuple[Any, ...]]] = {}
-        for place in PLACES:
+        for place in self.places:
             if place in FINISHED:
                 for name, (path, ino, ctime) in self._finished(place).items():
                     listing[name] = (path, (place, ino, ctime, self._run_lines[name]))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pop_nb.analytics import Analytics, costs
+from pop_nb.analytics import Analytics, costs, rollup
 from pop_nb.analytics import snapshot as snapshot_module
 from pop_nb.analytics import store as analytics_store
 from pop_nb.analytics.schema import JOB_TABLES
@@ -325,7 +325,7 @@ def test_a_data_folder_whose_path_has_a_quote(tmp_path: Path) -> None:
     assert tables(fresh) == from_files(data)
 
 
-def test_costs_come_from_the_manifest_without_duckdb_while_nothing_changed(tmp_path: Path) -> None:
+def test_costs_come_from_the_manifest_without_duckdb_while_nothing_finished_changed(tmp_path: Path) -> None:
     import subprocess
     import sys
 
@@ -339,7 +339,7 @@ def test_costs_come_from_the_manifest_without_duckdb_while_nothing_changed(tmp_p
     direct = Analytics(tmp_path, snapshot=False)
     direct.refresh()
     for by in GROUPINGS:
-        assert analytics_store.snapshot_costs(tmp_path, by) == direct.query(costs_sql(by)), by
+        assert rollup.finished_costs(tmp_path, by) == direct.query(costs_sql(by)), by
     probe = (
         "import sys, json; from pop_nb import service; from pop_nb.config import load_settings; "
         "rows = service.costs(load_settings(), 'job'); print(json.dumps([rows, 'duckdb' in sys.modules]))"
@@ -351,16 +351,64 @@ def test_costs_come_from_the_manifest_without_duckdb_while_nothing_changed(tmp_p
 
     # anything the snapshot did not see sends the question to DuckDB again
     finish(tmp_path, "complete", "late")
-    assert analytics_store.snapshot_costs(tmp_path, "job") is None
+    assert rollup.finished_costs(tmp_path, "job") is None
     connect_fresh(tmp_path)
-    assert len(analytics_store.snapshot_costs(tmp_path, "job") or []) == 6
+    assert len(rollup.finished_costs(tmp_path, "job") or []) == 6
     append_jsonl(tmp_path / "complete" / "runs.jsonl", {"job": "late", "state": "done"})  # finished again
-    assert analytics_store.snapshot_costs(tmp_path, "job") is None
+    assert rollup.finished_costs(tmp_path, "job") is None
     connect_fresh(tmp_path)
-    assert analytics_store.snapshot_costs(tmp_path, "job") is not None
+    assert rollup.finished_costs(tmp_path, "job") is not None
     write_job(tmp_path, "current", "running", "running")
-    assert analytics_store.snapshot_costs(tmp_path, "job") is None  # an open job
-    shutil.rmtree(tmp_path / "current" / "running")
+    assert rollup.finished_costs(tmp_path, "job") is not None  # open jobs are added by cost_rows
     shutil.rmtree(tmp_path / "failed" / "broke")
-    assert analytics_store.snapshot_costs(tmp_path, "job") is None  # a job gone
-    assert analytics_store.snapshot_costs(tmp_path, "nonsense") is None
+    assert rollup.finished_costs(tmp_path, "job") is None  # a job gone
+    assert rollup.finished_costs(tmp_path, "nonsense") is None
+
+
+def test_costs_with_jobs_open_add_their_files_to_the_rollup_without_loading_the_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pop_nb.analytics.costs import GROUPINGS, costs_sql
+
+    for i in range(3):
+        finish(tmp_path, "complete", f"done-{i}")
+    finish(tmp_path, "failed", "broke")
+    connect_fresh(tmp_path)  # the snapshot and its rollup
+    running = write_job(tmp_path, "current", "running", "running", cost=0.5)  # a key the rollup has too
+    log_call(running, "running", "fresh", 0.25, "h2", input_tokens=7, output_tokens=3)  # and a new one
+    write_job(tmp_path, "current", "idle", "running", cost=0.0)
+
+    def everything(by: str) -> list[dict[str, object]]:
+        direct = Analytics(tmp_path, snapshot=False)
+        direct.refresh()
+        return direct.query(costs_sql(by))
+
+    def no_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the snapshot's Parquet was read: not the rollup path")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(snapshot_module.Snapshot, "load", no_load)
+        for by in GROUPINGS:
+            assert rollup.cost_rows(tmp_path, by) == everything(by), by
+    by_task = {row["key"]: row for row in rollup.cost_rows(tmp_path, "task")}
+    assert by_task["alpha/fresh"]["cost_usd"] == 0.25 and by_task["alpha/a"]["calls"] == 6
+
+    # a finished job resumed (back in current/): the rollup no longer holds, DuckDB answers for all
+    shutil.move(tmp_path / "complete" / "done-0", tmp_path / "current" / "done-0")
+    log_call(tmp_path / "current" / "done-0", "done-0", "a", 1.0, "h3", input_tokens=1, output_tokens=1)
+    assert rollup.finished_costs(tmp_path, "job") is None
+    for by in GROUPINGS:
+        assert rollup.cost_rows(tmp_path, by) == everything(by), by
+
+
+def test_cost_rows_of_disjoint_jobs_add_up_by_key_in_the_querys_order() -> None:
+    row = {"calls": 1, "attempts": 2, "input_tokens": 3, "output_tokens": 4, "cached_tokens": 0}
+    a = [{"key": "x", **row, "cost_usd": 0.1, "cache_hits": 0, "saved_usd": 0.0, "unpriced_calls": 0}]
+    b = [
+        {"key": "y", **row, "cost_usd": 0.25, "cache_hits": 1, "saved_usd": 0.2, "unpriced_calls": 1},
+        {"key": "x", **row, "cost_usd": 0.2, "cache_hits": 1, "saved_usd": 0.1, "unpriced_calls": 0},
+    ]
+    total = rollup.add_rows(a, b)
+    assert [r["key"] for r in total] == ["x", "y"]  # 0.3 before 0.25
+    assert total[0]["cost_usd"] == 0.3 and total[0]["attempts"] == 4 and total[0]["saved_usd"] == 0.1
+    assert total[1] == b[0] and a[0]["cost_usd"] == 0.1  # inputs untouched

@@ -1,0 +1,93 @@
+"""``pop costs`` without loading every job: the snapshot's cost rollup for the finished jobs, plus DuckDB
+over the open jobs' files alone, summed.
+
+The snapshot's manifest keeps, for each grouping, the rows of ``pop costs --by <by>`` over the jobs it
+holds (computed by the same :func:`~pop_nb.analytics.costs.costs_sql` when it was written). While every
+finished folder is as the manifest saw it, those rows are the finished jobs' share; the open jobs (a
+few, in ``current/``) are read from their files by DuckDB, and the two sets of rows are added up by key.
+When anything finished changed (a new, moved, replaced or deleted folder, a new ``runs.jsonl`` line, an
+older manifest), everything goes to DuckDB over the snapshot and the files, which rewrites the snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pop_nb.analytics.store import FINISHED, Analytics, connect, job_folders, run_lines
+
+MONEY = ("cost_usd", "saved_usd")  # rounded to 1e-9 USD, as costs_sql does
+
+
+def cost_rows(data_dir: Path, by: str) -> list[dict[str, Any]]:
+    """``pop costs --by <by>`` rows (JSON-ready, no pandas), most expensive first."""
+    from pop_nb.analytics.costs import costs_sql
+
+    open_rows: list[dict[str, Any]] = []
+    if _has_open_jobs(data_dir):
+        live = Analytics(data_dir, open_only=True)
+        live.refresh()
+        open_rows = live.query(costs_sql(by))
+    # after the open jobs were read: one that finished meanwhile is a folder the rollup has not seen
+    finished = finished_costs(data_dir, by)
+    if finished is None:
+        return connect(data_dir).query(costs_sql(by))
+    return add_rows(finished, open_rows) if open_rows else finished
+
+
+def finished_costs(data_dir: Path, by: str) -> list[dict[str, Any]] | None:
+    """The rollup's rows for ``by`` when every finished job folder is as the manifest saw it (the same
+    folders, places, inodes, ctimes and ``runs.jsonl`` lines), else None."""
+    from pop_nb.analytics.snapshot import Snapshot, SnapshotError
+
+    try:
+        manifest = Snapshot(data_dir).manifest()
+    except SnapshotError:
+        return None
+    if manifest is None or by not in manifest.costs:
+        return None
+    try:
+        raw = (data_dir / "complete" / "runs.jsonl").read_bytes()
+    except FileNotFoundError:
+        raw = b""
+    runs = run_lines(raw[: raw.rfind(b"\n") + 1])
+    listing = {
+        name: (place, ino, ctime, runs[name])
+        for place in FINISHED
+        for name, (_, ino, ctime) in job_folders(data_dir / place).items()
+    }
+    if listing.keys() != manifest.jobs.keys():
+        return None
+    if any(manifest.jobs[job][0] != key for job, key in listing.items()):
+        return None
+    rows: list[dict[str, Any]] = json.loads(manifest.costs[by])
+    return rows
+
+
+def add_rows(*parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of :func:`~pop_nb.analytics.costs.costs_sql` over disjoint sets of jobs, as one query over
+    all of them would give: every column but ``key`` summed by key, money rounded, the same order."""
+    totals: dict[str, dict[str, Any]] = {}
+    for rows in parts:
+        for row in rows:
+            total = totals.get(row["key"])
+            if total is None:
+                totals[row["key"]] = dict(row)
+                continue
+            for column, value in row.items():
+                if column != "key":
+                    total[column] += value
+    for total in totals.values():
+        for column in MONEY:
+            total[column] = round(total[column], 9)
+    return sorted(totals.values(), key=lambda row: (-row["cost_usd"], row["key"]))
+
+
+def _has_open_jobs(data_dir: Path) -> bool:
+    try:
+        with os.scandir(data_dir / "current") as entries:
+            return any(e.is_dir() and not e.name.startswith(".") for e in entries)
+    except FileNotFoundError:
+        return False
