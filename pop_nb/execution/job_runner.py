@@ -151,7 +151,7 @@ class JobRunner:
                             futures[pool.submit(self._run_task, name)] = name
                 if not futures:
                     break
-                self._warm_kernels()
+                self._warm_kernels(set(futures.values()))
                 done, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for fut in done:
                     name = futures.pop(fut)
@@ -160,17 +160,26 @@ class JobRunner:
                     elif self._must_stop(name):
                         self._stop = True
 
-    def _warm_kernels(self) -> None:
-        """Keep kernels started ahead for the stages that could start next: one per task that can run at
-        once (unfinished, up to ``max_parallel_tasks``), and one more, because a kernel takes longer to
-        start (about 0.15 s, forked) than a short stage takes to run."""
+    def _warm_kernels(self, running: set[str]) -> None:
+        """Keep kernels started ahead for the stages that could start next: the next stage of each
+        running task that has more than one, and the first of each task that only waits for running
+        ones (up to ``max_parallel_tasks`` in all). A running task's current stage has its kernel
+        already (or is taking the one being started), so a job of one-stage tasks starts no spare."""
         with self._lock:
-            open_tasks = [n for n, t in self.status.tasks.items() if t.state in ("pending", "running")]
-        if open_tasks:
-            cwd = str(self._kernel_dir(open_tasks[0]))
-            at_once = min(self.settings.max_parallel_tasks, len(open_tasks))
-            more_stages = any(self._stage_count(name) > 1 for name in open_tasks)
-            self.provider.prestart(cwd, at_once + (1 if more_stages else 0))
+            tasks = self.status.tasks
+            soon = [
+                name
+                for name, task in tasks.items()
+                if task.state == "pending"
+                and name not in running
+                and all(need in running or self._settled(need) for need in self.pipeline.task(name).needs)
+            ]
+        first = next((name for name in tasks if name in running or name in soon), None)
+        if first is None:
+            return
+        cwd = str(self._kernel_dir(first))
+        wanted = sum(1 for name in running if self._stage_count(name) > 1) + len(soon)
+        self.provider.prestart(cwd, min(wanted, self.settings.max_parallel_tasks))
 
     def _stage_count(self, task: str) -> int:
         """How many stages the task's notebook has cells for (a one-stage task needs no kernel after)."""

@@ -99,6 +99,7 @@ class FreshKernelProvider:
         self._wanted = threading.Condition(self._lock)
         self._closed = False
         self._spare: dict[str, list[KernelManager]] = {}  # started ahead, per working directory
+        self._starting: dict[str, int] = {}  # being started ahead now, per working directory
         self._target: tuple[str, int] = ("", 0)
         self._filler: threading.Thread | None = None
         # short: a Unix socket path must fit in ~100 bytes
@@ -111,8 +112,11 @@ class FreshKernelProvider:
                 log.warning("pop-nb: kernels are spawned, not forked: %s", exc)
 
     def acquire(self, cwd: str) -> KernelManager:
-        """A started kernel in ``cwd``: one started ahead if there is one (see :meth:`prestart`)."""
+        """A started kernel in ``cwd``: one started ahead if there is one (see :meth:`prestart`), or
+        the one being started ahead, which is further along than a new one would be."""
         with self._lock:
+            while not self._spare.get(cwd) and self._starting.get(cwd) and not self._closed:
+                self._wanted.wait()
             spare = self._spare.get(cwd, [])
             km = spare.pop(0) if spare else None
             self._wanted.notify_all()  # the filler starts the next one now
@@ -140,18 +144,19 @@ class FreshKernelProvider:
                 if self._closed:
                     return
                 cwd = self._target[0]
-            try:
+                self._starting[cwd] = self._starting.get(cwd, 0) + 1
+            km: KernelManager | None = None
+            with contextlib.suppress(Exception):  # the stage that needs a kernel starts its own, says why
                 km = self._start(cwd)
-            except Exception:  # the stage that needs a kernel starts its own and reports why
-                time.sleep(1)
-                continue
             with self._lock:
-                if self._closed:
-                    closing = True
-                else:
-                    closing = False
+                self._starting[cwd] -= 1
+                closing = self._closed
+                if km is not None and not closing:
                     self._spare.setdefault(cwd, []).append(km)
-            if closing:
+                self._wanted.notify_all()  # a stage waiting for it
+            if km is None:
+                time.sleep(1)
+            elif closing:
                 self.release(km)
 
     def _start(self, cwd: str) -> KernelManager:

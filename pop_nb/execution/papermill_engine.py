@@ -17,6 +17,7 @@ from queue import Empty
 from typing import Any
 
 import nbformat
+import zmq
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_hook, run_sync
 from papermill.clientwrap import PapermillNotebookClient
@@ -49,6 +50,7 @@ class ThrottledExecutionManager(NotebookExecutionManager):
 
 
 IOPUB_CHECK_S = 0.01
+RECONNECT_IVL_MS = 5
 
 
 class StageNotebookClient(PapermillNotebookClient):
@@ -56,6 +58,9 @@ class StageNotebookClient(PapermillNotebookClient):
         assert self.km is not None
         try:
             self.kc = self.km.client()
+            # a kernel that has not bound its sockets yet (just started) refuses the connection, and zmq
+            # tries again after RECONNECT_IVL: 100 ms by default, a third of a short stage
+            self.kc.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
             self.kc.start_channels()
             await kernel_ready(self.kc, self.startup_timeout)
         except Exception:

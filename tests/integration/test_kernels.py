@@ -14,6 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from pop_nb.execution.job_runner import JobRunner
+from pop_nb.execution.kernels import FreshKernelProvider, KernelManager
 from tests.conftest import Project, kernels_of, wait_for
 
 # the first stage leaves traces everywhere it can; the second looks for them
@@ -227,3 +229,48 @@ def test_a_killed_kernel_server_is_started_again_by_the_next_runner(project: Pro
     job = project.run("again")
     assert job.state == "done", job.status.error
     assert "--serve" in json.loads((job.path / "tasks/t/outputs/inference.json").read_text())["parent"]
+
+
+class CountingProvider(FreshKernelProvider):
+    """Forked kernels, counted as they start (handed to a stage or started ahead)."""
+
+    def __init__(self) -> None:
+        super().__init__(60, start="fork", preload=[])
+        self.started = 0
+
+    def _start(self, cwd: str) -> KernelManager:
+        self.started += 1
+        return super()._start(cwd)
+
+
+def test_a_stage_takes_the_kernel_being_started_ahead_instead_of_starting_another(tmp_path: Path) -> None:
+    provider = CountingProvider()
+    try:
+        provider.prestart(str(tmp_path), 1)
+        wait_for(lambda: provider.started, timeout=60, every=0.001)  # the spare is on its way
+        provider.prestart(str(tmp_path), 0)  # none after it
+        km = provider.acquire(str(tmp_path))
+        assert provider.started == 1
+        assert km.provisioner is not None and km.provisioner.process.poll() is None
+        provider.release(km)
+    finally:
+        provider.shutdown_all()
+
+
+def test_kernels_are_started_ahead_only_for_stages_that_will_need_them(project: Project) -> None:
+    from pop_nb.jobs import create_job, parse_seed
+    from pop_nb.pipeline.snapshot import job_pipeline
+
+    three = [("inference", "pop.output(1)"), ("parsing", "pop.output(2)"), ("integration", "pop.output(3)")]
+    project.pipeline("single", {"only": {}})  # one task of one stage
+    project.pipeline("chain", {"first": {"cells": three}, "second": {"cells": three, "needs": ["first"]}})
+    settings = project.settings()
+    started = {}
+    for slug in ("single", "chain"):
+        folder = create_job(settings, parse_seed({"pipeline": slug, "data": {}}, "test"), None, where="test")
+        provider = CountingProvider()
+        runner = JobRunner(settings, folder, job_pipeline(folder, settings.root, slug), provider=provider)
+        assert runner.run().state == "done"
+        started[slug] = provider.started
+    assert started["single"] == 1  # no spare for a stage that will never come
+    assert 6 <= started["chain"] <= 6 + 2  # a kernel per stage, and at most a spare or two to spare

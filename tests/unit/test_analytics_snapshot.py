@@ -412,3 +412,10 @@ def test_cost_rows_of_disjoint_jobs_add_up_by_key_in_the_querys_order() -> None:
     assert [r["key"] for r in total] == ["x", "y"]  # 0.3 before 0.25
     assert total[0]["cost_usd"] == 0.3 and total[0]["attempts"] == 4 and total[0]["saved_usd"] == 0.1
     assert total[1] == b[0] and a[0]["cost_usd"] == 0.1  # inputs untouched
+
+
+def test_run_lines_count_the_whole_json_objects_that_name_a_job() -> None:
+    good = b'{"job": "a"}\n{"job": "b", "state": "done"}\n{"job": "a"}\n'
+    assert analytics_store.run_lines(good) == {"a": 2, "b": 1}
+    messy = good + b'{"job": "a", "tor\n[1]\n{"job": 7}\n\n  \n{"job": "b"}\n\xff\xfe\n"a"\n'
+    assert analytics_store.run_lines(messy) == {"a": 2, "b": 2}
