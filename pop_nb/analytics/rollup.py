@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pop_nb.analytics.store import FINISHED, Analytics, connect, job_folders, run_lines
+from pop_nb.analytics.schema import CALL_TOTALS, LOGS
+from pop_nb.analytics.store import FINISHED, connect, job_folders, read_log, rows_of, run_lines, table_shape
 
 MONEY = ("cost_usd", "saved_usd")  # rounded to 1e-9 USD, as costs_sql does
 
@@ -25,16 +26,30 @@ def cost_rows(data_dir: Path, by: str) -> list[dict[str, Any]]:
     """``pop costs --by <by>`` rows (JSON-ready, no pandas), most expensive first."""
     from pop_nb.analytics.costs import costs_sql
 
-    open_rows: list[dict[str, Any]] = []
-    if _has_open_jobs(data_dir):
-        live = Analytics(data_dir, open_only=True)
-        live.refresh()
-        open_rows = live.query(costs_sql(by))
+    open_jobs = _open_job_folders(data_dir)
+    open_rows = _open_costs(open_jobs, by) if open_jobs else []
     # after the open jobs were read: one that finished meanwhile is a folder the rollup has not seen
     finished = finished_costs(data_dir, by)
     if finished is None:
         return connect(data_dir).query(costs_sql(by))
-    return add_rows(finished, open_rows) if open_rows else finished
+    return add_rows(finished, open_rows) if open_jobs else finished
+
+
+def _open_costs(folders: list[str], by: str) -> list[dict[str, Any]]:
+    """``pop costs --by <by>`` rows over the calls in these job folders' ``usage.jsonl``: the same
+    reading and the same SQL as :class:`~pop_nb.analytics.store.Analytics` (only what costs need)."""
+    import duckdb
+
+    from pop_nb.analytics.costs import costs_sql
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"CREATE TEMP TABLE batch_llm_calls {table_shape(LOGS['llm_calls'][1])}")
+        read_log(con, "llm_calls", folders)
+        con.execute(f"CREATE TEMP TABLE call_totals AS {CALL_TOTALS}")
+        return rows_of(con.execute(costs_sql(by)))
+    finally:
+        con.close()
 
 
 def finished_costs(data_dir: Path, by: str) -> list[dict[str, Any]] | None:
@@ -85,9 +100,9 @@ def add_rows(*parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(totals.values(), key=lambda row: (-row["cost_usd"], row["key"]))
 
 
-def _has_open_jobs(data_dir: Path) -> bool:
+def _open_job_folders(data_dir: Path) -> list[str]:
     try:
         with os.scandir(data_dir / "current") as entries:
-            return any(e.is_dir() and not e.name.startswith(".") for e in entries)
+            return [e.path for e in entries if e.is_dir() and not e.name.startswith(".")]
     except FileNotFoundError:
-        return False
+        return []

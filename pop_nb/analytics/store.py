@@ -48,6 +48,7 @@ from pop_nb.analytics.schema import (
 from pop_nb.analytics.snapshot import Key, Manifest, Snapshot, SnapshotError
 
 if TYPE_CHECKING:
+    import duckdb
     import pandas as pd
 
 FINISHED = ("complete", "failed")
@@ -94,6 +95,31 @@ def job_folders(path: Path) -> dict[str, tuple[str, int, int]]:
     return entries
 
 
+def table_shape(columns: dict[str, str]) -> str:
+    """``(name TYPE, ...)``: a CREATE TABLE's columns."""
+    return "(" + ", ".join(f"{k} {t}" for k, t in columns.items()) + ")"
+
+
+def read_log(con: duckdb.DuckDBPyConnection, table: str, folders: list[str]) -> None:
+    """``batch_<table>`` (a table of ``con``): the lines of that log (:data:`LOGS`) in ``folders``."""
+    name, columns, key = LOGS[table]
+    con.execute(f"DELETE FROM batch_{table}")
+    files = [p for f in folders if os.path.exists(p := os.path.join(f, name))]
+    if files:
+        # ignore_errors turns a torn last line (a crash mid-append) into NULLs: left out
+        con.execute(
+            f"INSERT INTO batch_{table} SELECT * FROM read_json({_sql_list(files)}, "
+            f"columns = {struct(columns)}, format = 'newline_delimited', "
+            f"ignore_errors = true) WHERE {key} IS NOT NULL"
+        )
+
+
+def rows_of(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """A query's rows as dicts."""
+    names = [d[0] for d in cursor.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def run_lines(complete: bytes) -> Counter[str]:
     """How many whole lines of ``runs.jsonl`` name each job (part of a finished job's key)."""
     lines = [line for line in complete.splitlines() if line.strip()]
@@ -111,16 +137,14 @@ class Analytics:
     """An in-memory DuckDB of one data folder; call :meth:`refresh` to catch up with the files.
 
     ``snapshot=False`` neither reads nor writes the Parquet snapshot (everything from the JSON files).
-    ``open_only=True`` reads the open jobs alone (``current/``; no snapshot, no ``runs.jsonl``).
     """
 
-    def __init__(self, data_dir: Path | str, snapshot: bool = True, open_only: bool = False) -> None:
+    def __init__(self, data_dir: Path | str, snapshot: bool = True) -> None:
         import duckdb
 
         self.data_dir = Path(data_dir)
         self.con = duckdb.connect(":memory:")
-        self.snapshot = Snapshot(self.data_dir) if snapshot and not open_only else None
-        self.places = ("current",) if open_only else PLACES
+        self.snapshot = Snapshot(self.data_dir) if snapshot else None
         self._seen: dict[str, tuple[str, tuple[Any, ...]]] = {}  # job -> (folder, signature)
         self._listed: dict[str, tuple[tuple[int, int], int, dict[str, tuple[str, int, int]]]] = {}
         self._runs_offset = 0
@@ -143,9 +167,8 @@ class Analytics:
             self.con.execute(f"CREATE TABLE {table} AS {query}")
         self.con.execute("DROP TABLE status_batch")
         for table, (_, columns, _) in LOGS.items():
-            shape = "(" + ", ".join(f"{k} {t}" for k, t in columns.items()) + ")"
-            self.con.execute(f"CREATE TABLE {_stored(table)} {shape}")
-            self.con.execute(f"CREATE TEMP TABLE batch_{table} {shape}")
+            self.con.execute(f"CREATE TABLE {_stored(table)} {table_shape(columns)}")
+            self.con.execute(f"CREATE TEMP TABLE batch_{table} {table_shape(columns)}")
         self.con.execute(f"CREATE TABLE call_totals AS {CALL_TOTALS}")
         self.con.execute("CREATE TEMP TABLE stale (job VARCHAR)")
         self.con.execute("CREATE TEMP TABLE calls_deferred (job VARCHAR, file VARCHAR)")
@@ -156,8 +179,7 @@ class Analytics:
     def refresh(self) -> int:
         """Read what changed since the last refresh; returns how many jobs were (re)read."""
         self._follow_snapshot()
-        if "complete" in self.places:
-            self._refresh_runs()  # first: the run-line counts are part of each finished job's key
+        self._refresh_runs()  # first: the run-line counts are part of each finished job's key
         listing = self._list()
         if self.snapshot is not None and not self._loaded:
             self._loaded = True
@@ -173,7 +195,7 @@ class Analytics:
 
     def _list(self) -> dict[str, tuple[str, tuple[Any, ...]]]:
         listing: dict[str, tuple[str, tuple[Any, ...]]] = {}
-        for place in self.places:
+        for place in PLACES:
             if place in FINISHED:
                 for name, (path, ino, ctime) in self._finished(place).items():
                     listing[name] = (path, (place, ino, ctime, self._run_lines[name]))
@@ -235,17 +257,7 @@ class Analytics:
             raise
 
     def _read_log(self, table: str, folders: list[str]) -> None:
-        """``batch_<table>``: the lines of that log in ``folders``."""
-        name, columns, key = LOGS[table]
-        self.con.execute(f"DELETE FROM batch_{table}")
-        files = [p for f in folders if os.path.exists(p := os.path.join(f, name))]
-        if files:
-            # ignore_errors turns a torn last line (a crash mid-append) into NULLs: left out
-            self.con.execute(
-                f"INSERT INTO batch_{table} SELECT * FROM read_json({_sql_list(files)}, "
-                f"columns = {struct(columns)}, format = 'newline_delimited', "
-                f"ignore_errors = true) WHERE {key} IS NOT NULL"
-            )
+        read_log(self.con, table, folders)
 
     def _refresh_runs(self) -> None:
         """Append the lines ``runs.jsonl`` gained since the last refresh (a torn last line waits for
@@ -423,9 +435,7 @@ class Analytics:
     def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         """Rows of ``sql`` as dicts (``refresh()`` first for fresh figures)."""
         self._follow_snapshot()
-        cursor = self.con.execute(sql, params or [])
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return rows_of(self.con.execute(sql, params or []))
 
     def frame(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
         """Rows of ``sql`` as a pandas ``DataFrame`` (what a notebook displays as a table)."""
