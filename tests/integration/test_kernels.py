@@ -274,3 +274,65 @@ def test_kernels_are_started_ahead_only_for_stages_that_will_need_them(project: 
         started[slug] = provider.started
     assert started["single"] == 1  # no spare for a stage that will never come
     assert 6 <= started["chain"] <= 6 + 2  # a kernel per stage, and at most a spare or two to spare
+
+
+PAPERMILL_CELLS = [
+    ("x = 1", ["parameters"]),
+    ("print('out'); import sys; print('err', file=sys.stderr)", []),
+    ("from IPython.display import HTML, display\ndisplay(HTML('<b>bold</b>'))\nx * 2", []),
+    ("1 / 0", []),
+    ("y = 3", []),
+]
+VARYING = {"id", "start_time", "end_time", "duration", "output_path"} | {
+    "iopub.execute_input",
+    "iopub.status.busy",
+    "iopub.status.idle",
+    "shell.execute_reply",
+}
+
+
+def _without_what_varies(value: object) -> object:
+    """A notebook with what differs between any two runs (cell ids, times, its own path) left out."""
+    if isinstance(value, dict):
+        return {k: _without_what_varies(v) for k, v in value.items() if k not in VARYING}
+    if isinstance(value, list):
+        return [_without_what_varies(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("failing", [False, True], ids=["runs", "raises"])
+def test_an_executed_stage_notebook_is_what_plain_papermill_writes(tmp_path: Path, failing: bool) -> None:
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from pop_nb.execution.engine import get_engine
+    from pop_nb.execution.kernels import KERNEL_NAME
+
+    get_engine()
+    cells = [(src, tags) for src, tags in PAPERMILL_CELLS if failing or src != "1 / 0"]
+    spec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(src, metadata={"tags": tags}) for src, tags in cells],
+        metadata={"kernelspec": spec},
+    )
+    provider = FreshKernelProvider(60, start="fork", preload=[])
+    written = {}
+    try:
+        for way, options in (
+            ("pop", {"engine_name": "pop", "kernel_name": KERNEL_NAME, "kernel_provider": provider}),
+            ("papermill", {"kernel_name": "python3"}),
+        ):
+            out = tmp_path / f"{way}.ipynb"
+            try:
+                papermill.execute_notebook(
+                    notebook, str(out), parameters={"x": 5}, progress_bar=False, cwd=str(tmp_path), **options
+                )
+            except PapermillExecutionError as exc:
+                assert failing and exc.ename == "ZeroDivisionError"
+            written[way] = _without_what_varies(json.loads(out.read_text()))
+    finally:
+        provider.shutdown_all()
+    assert written["pop"] == written["papermill"]
+    outputs = [o for cell in written["pop"]["cells"] for o in cell.get("outputs", [])]
+    assert {o["output_type"] for o in outputs} >= {"stream", "display_data", "execute_result"}
