@@ -15,11 +15,13 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import ExecutorError, JobStateError
+from pop_nb.models.records import Dispatch
 from pop_nb.models.seed import shown_name
 from pop_nb.models.status import JobStatus
 from pop_nb.orchestrator.executors import Executor, JobHandle, get_executor
@@ -64,6 +66,8 @@ class Orchestrator:
         self.strays: set[str] = set()  # files in pending/ that are not seeds, reported once each
         self.troubled: set[str] = set()  # seeds that raised before they could be claimed, reported once
         self.unfinished = 0  # jobs in current/ still to run or running (under any runner)
+        # job -> (stamps of its status and dispatch files, what they held): see _read
+        self._seen: dict[str, tuple[tuple[Any, Any], JobStatus, Dispatch | None]] = {}
         self.wake = threading.Event()
         self.stopping = threading.Event()
 
@@ -211,7 +215,9 @@ class Orchestrator:
         machine, the rest to the spill-over executor if there is one; everything, with a remote
         executor. A job handed to a remote executor is that executor's to run and to recover."""
         here, queue, self.unfinished = 0, [], 0
+        listed = set()
         for folder in self.store.jobs(("current",)):
+            listed.add(folder.job_id)
             lock = FileLock(folder.runner_lock)
             try:
                 taken = lock.acquire()
@@ -222,20 +228,20 @@ class Orchestrator:
                 self.unfinished += 1
                 continue
             try:
-                status = folder.read_status()
+                status, dispatch = self._read(folder)
             except (OSError, ValueError):  # being written for the first time; next pass
                 self.unfinished += 1
                 lock.release()
                 continue
             self.unfinished += status.state in ("pending", "running")
-            ready = self._runnable(folder, status)
+            ready = self._runnable(folder, status, dispatch)
             if ready is None:
                 lock.release()
             else:
-                queue.append((ready, folder, lock))
+                queue.append((ready, folder, lock, dispatch))
+        self._seen = {job: seen for job, seen in self._seen.items() if job in listed}
         queue.sort(key=lambda item: item[0])
-        for (order, _), folder, lock in queue:
-            dispatch = folder.read_dispatch()
+        for (order, _), folder, lock, dispatch in queue:
             remote = dispatch.executor if dispatch is not None and dispatch.executor != "local" else None
             executor = self._named(remote) if remote else self._where(here)
             if executor is None or self.stopping.is_set():
@@ -277,14 +283,27 @@ class Orchestrator:
         self._say(f"failed {folder.job_id}: its runner died more than {self.settings.max_recoveries} times")
         return False
 
-    def _runnable(self, folder: JobFolder, status: JobStatus) -> tuple[int, str] | None:
+    def _read(self, folder: JobFolder) -> tuple[JobStatus, Dispatch | None]:
+        """The job's status and dispatch record, parsed again only when either file was replaced (every
+        write is a new file: :func:`~pop_nb.store.atomic.atomic_write_bytes`): every wake looks at
+        every queued job, and a queue may be thousands deep. Treat them as read-only."""
+        stamp = (_stamp(folder.status_file), _stamp(folder.dispatch_file))
+        seen = self._seen.get(folder.job_id)
+        if seen is not None and seen[0] == stamp:
+            return seen[1], seen[2]
+        status, dispatch = folder.read_status(), folder.read_dispatch()
+        self._seen[folder.job_id] = (stamp, status, dispatch)
+        return status, dispatch
+
+    def _runnable(
+        self, folder: JobFolder, status: JobStatus, dispatch: Dispatch | None
+    ) -> tuple[int, str] | None:
         """Under the job's lock: its place in the queue (recoveries first, then oldest), or None."""
         if status.state in ("done", "failed", "cancelled"):  # the runner died between status and move
-            self.store.close(folder, status)
+            self.store.close(folder, status.model_copy(deep=True))
             return None
         if status.state == "waiting":
             return None
-        dispatch = folder.read_dispatch()
         if dispatch is not None and dispatch.executor != "local":
             # Its executor runs it. Only if its runner died on a worker (running, no lock) do we take it up
             # now, back to the same executor, rather than wait for the broker's visibility timeout.
@@ -322,6 +341,14 @@ class Orchestrator:
     def _say(self, message: str) -> None:
         stamp = time.strftime("%H:%M:%S")
         print(f"{stamp} {message}", file=self.out, flush=True)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _runs_here(folder: JobFolder) -> bool:

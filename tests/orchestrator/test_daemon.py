@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -357,3 +358,34 @@ def test_a_seed_is_run_by_the_runner_waiting_for_it_and_a_new_one_waits(
         daemon.proc.kill()  # kill -9: the waiting runner sees its channel close and exits on its own
         daemon.wait(30)
     wait_for(lambda: not any(alive(p) for p in next_one), timeout=10)
+
+
+def test_a_queued_jobs_files_are_parsed_again_only_once_replaced(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every wake looks at every queued job: unchanged files are not parsed again, replaced ones are."""
+    from pop_nb.jobs import create_job, parse_seed
+    from pop_nb.models.records import Dispatch
+    from pop_nb.orchestrator import Orchestrator
+    from pop_nb.store.atomic import atomic_write_json
+    from pop_nb.store.jobs import JobFolder
+
+    project.pipeline("queued", {"t": {}})
+    settings = project.settings()
+    folder = create_job(settings, parse_seed({"pipeline": "queued", "data": {}}, "test"), "q1", where="test")
+    daemon = Orchestrator(settings, out=io.StringIO())
+    parsed: list[str] = []
+    real = JobFolder.read_status
+    monkeypatch.setattr(JobFolder, "read_status", lambda self: parsed.append(self.job_id) or real(self))
+
+    assert daemon._read(folder)[0].state == "pending"
+    assert daemon._read(folder)[1] is None
+    assert parsed == ["q1"]  # once
+
+    status = real(folder)
+    status.state = "waiting"  # as a gate leaves it
+    folder.write_status(status)
+    assert daemon._read(folder)[0].state == "waiting" and parsed == ["q1", "q1"]
+    atomic_write_json(folder.dispatch_file, Dispatch(executor="celery", queue=None, ticket="t", by="h"))
+    dispatch = daemon._read(folder)[1]
+    assert dispatch is not None and dispatch.executor == "celery" and parsed == ["q1", "q1", "q1"]
