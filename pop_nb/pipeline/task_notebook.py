@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,13 +56,26 @@ class TaskNotebook:
                 cell["execution_count"] = None
         metadata = copy.deepcopy(self.nb.get("metadata", {}))
         # Stage notebooks always run on our Python kernel, whatever the source notebook last used.
-        metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        metadata["kernelspec"] = python3_kernelspec()
         metadata.setdefault("language_info", {"name": "python"})
         out: NotebookNode = nbformat.v4.new_notebook(
             cells=[nbformat.from_dict(c) for c in cells], metadata=nbformat.from_dict(metadata)
         )
         out.nbformat_minor = max(int(self.nb.get("nbformat_minor", 0)), 5)
         return out
+
+
+@functools.cache
+def python3_kernelspec() -> dict[str, str]:
+    """The ``python3`` kernel as Jupyter lists it here. JupyterLab rewrites a notebook's kernelspec to
+    the one it starts, so a stage notebook carrying another display name opens already "modified"."""
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+        spec = KernelSpecManager().get_kernel_spec("python3")
+        return {"name": "python3", "display_name": spec.display_name, "language": spec.language}
+    except (ImportError, NoSuchKernel, OSError, ValueError):  # ipykernel's own name for it
+        return {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
 def stage_tag_suggestion(tag: str) -> str | None:

@@ -302,6 +302,13 @@ def test_the_pipelines_panel_runs_a_pipeline_and_opens_its_stages(
     assert path.startswith("pipeline-data/complete/"), path
     assert d.execute_script("return window.__popMarker") == 1  # the page did not navigate
     wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-OutputArea-output"), 60)
+    # it opens as it was written: once its kernel is up, Lab has found nothing to change in it
+    current = "window.jupyterapp.shell.currentWidget"
+    kernel = f"return {current}.sessionContext.session?.kernel?.status"
+    wait_for(lambda: d.execute_script(kernel) == "idle", 60)
+    time.sleep(1)
+    assert d.execute_script(f"return {current}.context.model.dirty") is False
+    assert not d.find_elements(By.CSS_SELECTOR, ".lm-TabBar-tab.jp-mod-dirty")
     shot(d, "panel-4-stage-notebook")
 
     # the panel's job opens its view again from the list
