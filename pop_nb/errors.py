@@ -93,6 +93,19 @@ class JobStateError(PopError):
     """An action does not fit the job's current state (e.g. resuming a running job)."""
 
 
+class UnreadableStatus(JobStateError, ValueError):
+    """A job's ``tasks-status.json`` is not a status (not JSON, or another shape). pop-nb writes it whole
+    (a temp file renamed), so this is a hand edit or a broken disk. A ValueError too: every reader that
+    skips a status being written skips this one."""
+
+    def __init__(self, job_id: str, path: Path, why: str) -> None:
+        self.job_id = job_id
+        super().__init__(
+            f"job {job_id}: {path} is not a job status ({why[:300]}). Fix: restore it from a backup, "
+            f"or remove the job's folder {path.parent}"
+        )
+
+
 class ExecutorError(PopError):
     """An executor cannot take jobs: unknown name, broker unreachable, a worker that cannot see the data
     folder. Raised before anything is dispatched, so nothing is half-submitted."""
@@ -256,6 +269,7 @@ ERROR_CODES: tuple[tuple[type[Exception], int, int], ...] = (
     (PipelineNotFound, 404, 2),
     (SeedError, 400, 2),
     (PipelineError, 422, 2),
+    (UnreadableStatus, 500, 2),
     (JobStateError, 409, 2),
     (ExecutorError, 503, 2),
     (ConfigError, 500, 2),

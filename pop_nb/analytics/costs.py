@@ -35,22 +35,31 @@ def costs(source: Analytics | Path | str, by: str = "pipeline") -> pd.DataFrame:
     return _analytics(source).frame(costs_sql(by))
 
 
+# The columns of `pop costs` after ``key``, in order: sums over call_totals (money rounded to 1e-9 USD).
+COLUMNS = (
+    "calls",
+    "attempts",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cost_usd",
+    "cache_hits",
+    "saved_usd",
+    "unpriced_calls",
+)
+MONEY = ("cost_usd", "saved_usd")
+
+
 def costs_sql(by: str, where: str = "") -> str:
     """The query behind :func:`costs` (``Analytics.query`` runs it without pandas, for the CLI);
     ``where`` narrows the calls it sums (the snapshot's rollup: its own jobs)."""
     if by not in GROUPINGS:
         raise ValueError(f"cannot group costs by {by!r}; use one of {', '.join(GROUPINGS)}")
+    sums = ", ".join(
+        f"round(sum({c}), 9) AS {c}" if c in MONEY else f"sum({c})::BIGINT AS {c}" for c in COLUMNS
+    )
     return f"""
-        SELECT coalesce({GROUPINGS[by]}, '(none)') AS key,
-               sum(calls)::BIGINT AS calls,
-               sum(attempts)::BIGINT AS attempts,
-               sum(input_tokens)::BIGINT AS input_tokens,
-               sum(output_tokens)::BIGINT AS output_tokens,
-               sum(cached_tokens)::BIGINT AS cached_tokens,
-               round(sum(cost_usd), 9) AS cost_usd,
-               sum(cache_hits)::BIGINT AS cache_hits,
-               round(sum(saved_usd), 9) AS saved_usd,
-               sum(unpriced_calls)::BIGINT AS unpriced_calls
+        SELECT coalesce({GROUPINGS[by]}, '(none)') AS key, {sums}
         FROM call_totals {where} GROUP BY 1 ORDER BY cost_usd DESC, key
     """
 

@@ -11,21 +11,18 @@ older manifest), everything goes to DuckDB over the snapshot and the files, whic
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from pop_nb.analytics.costs import COLUMNS, MONEY, costs_sql
 from pop_nb.analytics.schema import CALL_TOTALS, LOGS
 from pop_nb.analytics.store import FINISHED, connect, job_folders, read_log, rows_of, run_lines, table_shape
-
-MONEY = ("cost_usd", "saved_usd")  # rounded to 1e-9 USD, as costs_sql does
+from pop_nb.store.atomic import loads
 
 
 def cost_rows(data_dir: Path, by: str) -> list[dict[str, Any]]:
     """``pop costs --by <by>`` rows (JSON-ready, no pandas), most expensive first."""
-    from pop_nb.analytics.costs import costs_sql
-
     open_jobs = _open_job_folders(data_dir)
     open_rows = _open_costs(open_jobs, by) if open_jobs else []
     # after the open jobs were read: one that finished meanwhile is a folder the rollup has not seen
@@ -39,8 +36,6 @@ def _open_costs(folders: list[str], by: str) -> list[dict[str, Any]]:
     """``pop costs --by <by>`` rows over the calls in these job folders' ``usage.jsonl``: the same
     reading and the same SQL as :class:`~pop_nb.analytics.store.Analytics` (only what costs need)."""
     import duckdb
-
-    from pop_nb.analytics.costs import costs_sql
 
     con = duckdb.connect(":memory:")
     try:
@@ -77,8 +72,23 @@ def finished_costs(data_dir: Path, by: str) -> list[dict[str, Any]] | None:
         return None
     if any(manifest.jobs[job][0] != key for job, key in listing.items()):
         return None
-    rows: list[dict[str, Any]] = json.loads(manifest.costs[by])
-    return rows
+    try:
+        rows = loads(manifest.costs[by])
+    except ValueError:
+        return None
+    return rows if _well_formed(rows) else None  # else DuckDB answers: a cache never decides alone
+
+
+def _well_formed(rows: Any) -> bool:
+    """Rows as costs_sql returns them: a key (text) and every column, a number."""
+    fields = {"key", *COLUMNS}
+    return isinstance(rows, list) and all(
+        isinstance(row, dict)
+        and row.keys() == fields
+        and isinstance(row["key"], str)
+        and all(type(row[column]) in (int, float) for column in COLUMNS)
+        for row in rows
+    )
 
 
 def add_rows(*parts: list[dict[str, Any]]) -> list[dict[str, Any]]:

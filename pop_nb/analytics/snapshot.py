@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop_nb.analytics.schema import JOB_TABLES, SCHEMA
-from pop_nb.store.atomic import atomic_write_bytes
+from pop_nb.store.atomic import atomic_write_bytes, loads
 
 if TYPE_CHECKING:
     import duckdb
@@ -76,7 +76,7 @@ class Manifest:
     def parse(cls, raw: bytes) -> Manifest | None:
         """The manifest in ``raw``; None if it is from another version or schema (so: rebuild)."""
         try:
-            body = json.loads(raw)
+            body = loads(raw)
             if body.get("version") != VERSION or body.get("schema") != SCHEMA:
                 return None
             jobs = {

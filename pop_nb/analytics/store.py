@@ -25,7 +25,6 @@ calls can read the same folder at once.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections import Counter
@@ -46,6 +45,7 @@ from pop_nb.analytics.schema import (
     struct,
 )
 from pop_nb.analytics.snapshot import Key, Manifest, Snapshot, SnapshotError
+from pop_nb.store.atomic import loads
 
 if TYPE_CHECKING:
     import duckdb
@@ -120,16 +120,24 @@ def rows_of(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def _json_object(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return isinstance(loads(fh.read()), dict)
+    except (OSError, ValueError):
+        return False
+
+
 def run_lines(complete: bytes) -> Counter[str]:
     """How many whole lines of ``runs.jsonl`` name each job (part of a finished job's key)."""
     lines = [line for line in complete.splitlines() if line.strip()]
     try:  # one parse of them all (twice as fast as a parse per line); a bad line: a parse per line
-        rows = json.loads(b"[" + b",".join(lines) + b"]")
+        rows = loads(b"[" + b",".join(lines) + b"]")
     except ValueError:
         rows = []
         for line in lines:
             with contextlib.suppress(ValueError):
-                rows.append(json.loads(line))
+                rows.append(loads(line))
     return Counter(row["job"] for row in rows if isinstance(row, dict) and isinstance(row.get("job"), str))
 
 
@@ -230,6 +238,17 @@ class Analytics:
         return entries
 
     def _replace(self, jobs: list[str], folders: list[str]) -> None:
+        import duckdb
+
+        status = [p for f in folders if os.path.exists(p := os.path.join(f, "tasks-status.json"))]
+        try:
+            self._replace_with(jobs, folders, status)
+        except duckdb.InvalidInputException:
+            # a status file that is not JSON (by hand, a broken disk: ours are written whole) fails the
+            # whole read; read the others, and that job's logs: it shows without a status row
+            self._replace_with(jobs, folders, [p for p in status if _json_object(p)])
+
+    def _replace_with(self, jobs: list[str], folders: list[str], status: list[str]) -> None:
         con = self.con
         con.execute("BEGIN")
         try:
@@ -238,7 +257,6 @@ class Analytics:
             for table in JOB_TABLES:
                 con.execute(f"DELETE FROM {_stored(table)} WHERE job IN (SELECT job FROM stale)")
             con.execute("DELETE FROM calls_deferred WHERE job IN (SELECT job FROM stale)")
-            status = [p for f in folders if os.path.exists(p := os.path.join(f, "tasks-status.json"))]
             if status:
                 con.execute(
                     "CREATE OR REPLACE TEMP TABLE status_batch AS SELECT * FROM read_json("

@@ -88,10 +88,19 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             if not line:
                 continue
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
+                yield loads(line)
+            except ValueError:
                 continue
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    return loads(path.read_text(encoding="utf-8"))
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads``, with JSON nested deeper than the parser can follow (``[[[[...``, which it reports
+    as RecursionError) raised as ValueError like any other JSON that cannot be read."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deep to read") from None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from pop_nb.errors import JobNotFound, JobStateError
+from pop_nb.errors import JobNotFound, JobStateError, UnreadableStatus
 from pop_nb.models.pipeline import stage_number
 from pop_nb.models.records import Dispatch, Event, EventStatus, RunRecord
 from pop_nb.models.seed import Seed, check_job_id
@@ -93,7 +93,11 @@ class JobFolder:
         return Seed.model_validate(read_json(self.seed_file))
 
     def read_status(self) -> JobStatus:
-        return JobStatus.model_validate(read_json(self.status_file))
+        try:
+            return JobStatus.model_validate(read_json(self.status_file))
+        except ValueError as exc:  # not JSON, or not a status (pydantic's ValidationError is one too)
+            why = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise UnreadableStatus(self.job_id, self.status_file, why) from None
 
     def has_runner(self) -> bool:
         """True if a runner (on any machine sharing this folder) holds the job's ``runner.lock``; the

@@ -389,3 +389,15 @@ def test_a_queued_jobs_files_are_parsed_again_only_once_replaced(
     atomic_write_json(folder.dispatch_file, Dispatch(executor="celery", queue=None, ticket="t", by="h"))
     dispatch = daemon._read(folder)[1]
     assert dispatch is not None and dispatch.executor == "celery" and parsed == ["q1", "q1", "q1"]
+
+
+def test_a_job_whose_status_is_not_json_is_passed_over_not_fatal(project: Project) -> None:
+    from pop_nb.orchestrator import Orchestrator
+
+    folder = project.data / "current" / "broken"
+    folder.mkdir(parents=True)
+    (folder / "seed.json").write_text('{"pipeline": "x", "data": {}}')
+    (folder / "tasks-status.json").write_bytes(b"[" * 100_000)  # past what the JSON parser follows
+    daemon = Orchestrator(project.settings(), out=io.StringIO())
+    daemon._schedule()  # raised RecursionError, which ended the daemon
+    assert daemon.unfinished == 1 and not daemon.children

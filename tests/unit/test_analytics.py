@@ -106,3 +106,14 @@ def test_an_empty_data_folder_gives_empty_tables(tmp_path: Path) -> None:
     for table in ("jobs", "tasks", "stages", "llm_calls", "events", "runs"):
         assert analytics.query(f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0
     assert outcome_rates(analytics).empty and stage_durations(analytics).empty
+
+
+def test_a_status_file_that_is_not_json_hides_no_other_job(tmp_path: Path) -> None:
+    write_job(tmp_path, "complete", "fine", "done")
+    broken = write_job(tmp_path, "current", "broken", "running")
+    (broken / "tasks-status.json").write_bytes(b"[" * 100_000)  # DuckDB refuses the whole batch
+    analytics = Analytics(tmp_path)
+    assert analytics.refresh() == 2
+    assert [r["job"] for r in analytics.query("SELECT job FROM jobs")] == ["fine"]
+    calls = analytics.query("SELECT job, count(*) AS n FROM llm_calls GROUP BY job ORDER BY job")
+    assert calls == [{"job": "broken", "n": 1}, {"job": "fine", "n": 1}]  # its calls still count

@@ -418,4 +418,25 @@ def test_run_lines_count_the_whole_json_objects_that_name_a_job() -> None:
     good = b'{"job": "a"}\n{"job": "b", "state": "done"}\n{"job": "a"}\n'
     assert analytics_store.run_lines(good) == {"a": 2, "b": 1}
     messy = good + b'{"job": "a", "tor\n[1]\n{"job": 7}\n\n  \n{"job": "b"}\n\xff\xfe\n"a"\n'
+    messy += b"[" * 100_000 + b"\n"  # deeper than the parser follows: skipped like any bad line
     assert analytics_store.run_lines(messy) == {"a": 2, "b": 2}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["not json", "[" * 100_000, '{"a": 1}', "[[1, 2]]", '[{"key": "alpha"}]', '[{"key": 1, "calls": "x"}]'],
+    ids=["not-json", "too-deep", "an-object", "lists", "columns-missing", "wrong-types"],
+)
+def test_a_tampered_cost_rollup_is_not_believed(tmp_path: Path, text: str) -> None:
+    from pop_nb.analytics.costs import costs_sql
+
+    finish(tmp_path, "complete", "done-1")
+    connect_fresh(tmp_path)
+    manifest = tmp_path / ".analytics" / "manifest.json"
+    body = json.loads(manifest.read_text())
+    body["costs"]["pipeline"] = text
+    manifest.write_text(json.dumps(body))
+    assert rollup.finished_costs(tmp_path, "pipeline") is None
+    direct = Analytics(tmp_path, snapshot=False)
+    direct.refresh()
+    assert rollup.cost_rows(tmp_path, "pipeline") == direct.query(costs_sql("pipeline"))
