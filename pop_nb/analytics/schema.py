@@ -166,6 +166,13 @@ SCHEMA = hashlib.sha256(
 ).hexdigest()[:16]
 
 
+def literal_path(path: str) -> str:
+    """``path`` as DuckDB's file readers take it literally: they expand ``*``, ``?`` and ``[...]`` as a
+    glob, so a folder named ``x[1]`` would read ``x1``'s file instead (each becomes a one-character
+    class, ``[[]``)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
+
+
 def struct(columns: dict[str, str]) -> str:
     """DuckDB's ``columns =`` argument of read_json for ``columns``."""
     return "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pop_nb.analytics.schema import JOB_TABLES, SCHEMA
+from pop_nb.analytics.schema import JOB_TABLES, SCHEMA, literal_path
 from pop_nb.store.atomic import atomic_write_bytes, loads
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ class Snapshot:
                 raise SnapshotError(f"cannot read the snapshot's {table} in {self.dir}: {exc}") from exc
 
     def _files(self, segments: list[str], table: str) -> list[str]:
-        return [self.file(segment, table) for segment in segments]
+        return [literal_path(self.file(segment, table)) for segment in segments]
 
     # -- writing ------------------------------------------------------------------------------------
     @contextlib.contextmanager

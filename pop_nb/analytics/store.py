@@ -42,6 +42,7 @@ from pop_nb.analytics.schema import (
     STATUS_COLUMNS,
     STATUS_TABLES,
     json_shape,
+    literal_path,
     struct,
 )
 from pop_nb.analytics.snapshot import Key, Manifest, Snapshot, SnapshotError
@@ -63,7 +64,8 @@ def _stored(table: str) -> str:
 
 
 def _sql_list(paths: list[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+    """A list of files for DuckDB's readers, each read as named (no glob)."""
+    return "[" + ", ".join("'" + literal_path(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
 def _file_signature(folder: str) -> tuple[int, ...]:

@@ -440,3 +440,19 @@ def test_a_tampered_cost_rollup_is_not_believed(tmp_path: Path, text: str) -> No
     direct = Analytics(tmp_path, snapshot=False)
     direct.refresh()
     assert rollup.cost_rows(tmp_path, "pipeline") == direct.query(costs_sql("pipeline"))
+
+
+@pytest.mark.parametrize("folder", ["data", "data[1]*?"])
+def test_paths_with_glob_characters_are_read_as_named(tmp_path: Path, folder: str) -> None:
+    """DuckDB's readers glob: a data folder or job folder named with * ? [ ] must still mean itself."""
+    data = tmp_path / folder
+    finish(data, "complete", "done-1")
+    write_job(data, "current", "x1", "running", cost=1.0)
+    write_job(data, "current", "x[1]", "running", cost=5.0)  # as a glob, it names x1's folder
+    connect_fresh(data)  # writes the snapshot of done-1
+    fresh = connect_fresh(data)  # and reads it back from Parquet
+    assert tables(fresh) == from_files(data)
+    sql = "SELECT job, sum(cost_usd) AS cost_usd FROM llm_calls GROUP BY job"
+    assert {r["job"]: r["cost_usd"] for r in fresh.query(sql)} == {"done-1": 0.01, "x1": 1.0, "x[1]": 5.0}
+    by_job = {r["key"]: r["cost_usd"] for r in rollup.cost_rows(data, "job")}
+    assert by_job == {"done-1": 0.01, "x1": 1.0, "x[1]": 5.0}
