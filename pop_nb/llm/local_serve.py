@@ -53,21 +53,19 @@ MAX_GRAMMAR_LENGTH = 500
 
 
 def grammar_sized(schema: Any) -> Any:
-    """``schema`` with its ``maxLength`` bounds past MAX_GRAMMAR_LENGTH lowered to it (or to the
-    string's ``minLength``, if more): llama.cpp spells a length bound out as that many nested rules and
-    aborts (taking the server down) on a grammar too large, and a string left unbounded lets a small
-    model write until its context is full, which cuts the JSON off. Validation still checks every bound
-    of the real schema on the answer."""
+    """``schema`` with its string length bounds past MAX_GRAMMAR_LENGTH lowered to it: llama.cpp spells
+    a length bound out as that many nested rules and aborts (taking the server down) on a grammar too
+    large, and a string left unbounded lets a small model write until its context is full, which cuts
+    the JSON off. Validation still checks the real bounds on the answer."""
     if isinstance(schema, list):
         return [grammar_sized(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
     literal = ("const", "enum", "default", "examples")  # values, not schemas
     sized = {k: v if k in literal else grammar_sized(v) for k, v in schema.items()}
-    longest, shortest = sized.get("maxLength"), sized.get("minLength")
-    if isinstance(longest, int) and longest > MAX_GRAMMAR_LENGTH:
-        floor = shortest if isinstance(shortest, int) else 0
-        sized["maxLength"] = max(MAX_GRAMMAR_LENGTH, floor)
+    for bound in ("minLength", "maxLength"):
+        if isinstance(sized.get(bound), int) and sized[bound] > MAX_GRAMMAR_LENGTH:
+            sized[bound] = MAX_GRAMMAR_LENGTH
     return sized
 
 
