@@ -46,7 +46,7 @@ from pop_nb.analytics.schema import (
     struct,
 )
 from pop_nb.analytics.snapshot import Key, Manifest, Snapshot, SnapshotError
-from pop_nb.store.atomic import loads
+from pop_nb.store.atomic import loads, read_json
 
 if TYPE_CHECKING:
     import duckdb
@@ -124,8 +124,7 @@ def rows_of(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 def _json_object(path: str) -> bool:
     try:
-        with open(path, "rb") as fh:
-            return isinstance(loads(fh.read()), dict)
+        return isinstance(read_json(Path(path)), dict)
     except (OSError, ValueError):
         return False
 

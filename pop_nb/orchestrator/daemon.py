@@ -67,7 +67,7 @@ class Orchestrator:
         self.troubled: set[str] = set()  # seeds that raised before they could be claimed, reported once
         self.unfinished = 0  # jobs in current/ still to run or running (under any runner)
         # job -> (stamps of its status and dispatch files, what they held): see _read
-        self._seen: dict[str, tuple[tuple[Any, Any], JobStatus, Dispatch | None]] = {}
+        self._seen: dict[str, tuple[tuple[Stamp | None, Stamp | None], JobStatus, Dispatch | None]] = {}
         self.wake = threading.Event()
         self.stopping = threading.Event()
 
@@ -343,7 +343,10 @@ class Orchestrator:
         print(f"{stamp} {message}", file=self.out, flush=True)
 
 
-def _stamp(path: Path) -> tuple[int, int, int] | None:
+Stamp = tuple[int, int, int]  # inode, mtime (ns), size: every write of ours makes a new file
+
+
+def _stamp(path: Path) -> Stamp | None:
     try:
         st = os.stat(path)
     except FileNotFoundError:
