@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -156,3 +157,11 @@ def committed_copy(dest: Path) -> Path:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, dest / name)
     return dest
+
+
+def too_deep() -> bytes:
+    """JSON nested past what the parser follows (it raises RecursionError at the recursion limit). Garbage
+    is collected first: an earlier test's object finalized while the parser is at that limit fails
+    there, and pytest blames whichever test is running."""
+    gc.collect()
+    return b"[" * 100_000

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import WAIT_FOR_GO, Project, kernels_of, pop, wait_for
+from tests.conftest import WAIT_FOR_GO, Project, kernels_of, pop, too_deep, wait_for
 from tests.orchestrator.test_intake import HOSTILE, drop
 
 pytestmark = pytest.mark.slow
@@ -397,7 +397,7 @@ def test_a_job_whose_status_is_not_json_is_passed_over_not_fatal(project: Projec
     folder = project.data / "current" / "broken"
     folder.mkdir(parents=True)
     (folder / "seed.json").write_text('{"pipeline": "x", "data": {}}')
-    (folder / "tasks-status.json").write_bytes(b"[" * 100_000)  # past what the JSON parser follows
+    (folder / "tasks-status.json").write_bytes(too_deep())
     daemon = Orchestrator(project.settings(), out=io.StringIO())
     daemon._schedule()  # raised RecursionError, which ended the daemon
     assert daemon.unfinished == 1 and not daemon.children

@@ -11,6 +11,7 @@ from pop_nb.analytics import Analytics, outcome_rates, stage_durations
 from pop_nb.models.records import Event, UsageRow
 from pop_nb.models.status import ErrorInfo, JobStatus, StageRun, TaskStatus, Totals
 from pop_nb.store.atomic import append_jsonl, atomic_write_json
+from tests.conftest import too_deep
 
 T0 = "2026-11-20T10:00:00.000+00:00"
 
@@ -111,7 +112,7 @@ def test_an_empty_data_folder_gives_empty_tables(tmp_path: Path) -> None:
 def test_a_status_file_that_is_not_json_hides_no_other_job(tmp_path: Path) -> None:
     write_job(tmp_path, "complete", "fine", "done")
     broken = write_job(tmp_path, "current", "broken", "running")
-    (broken / "tasks-status.json").write_bytes(b"[" * 100_000)  # DuckDB refuses the whole batch
+    (broken / "tasks-status.json").write_bytes(too_deep())  # DuckDB refuses the whole batch
     analytics = Analytics(tmp_path)
     assert analytics.refresh() == 2
     assert [r["job"] for r in analytics.query("SELECT job FROM jobs")] == ["fine"]

@@ -21,6 +21,7 @@ from pop_nb.models.records import RunRecord
 from pop_nb.models.status import now_iso
 from pop_nb.store.atomic import append_jsonl, atomic_write_json
 from pop_nb.store.jobs import JobFolder, JobStore
+from tests.conftest import too_deep
 from tests.unit.test_analytics import log_call, write_job
 
 
@@ -418,13 +419,13 @@ def test_run_lines_count_the_whole_json_objects_that_name_a_job() -> None:
     good = b'{"job": "a"}\n{"job": "b", "state": "done"}\n{"job": "a"}\n'
     assert analytics_store.run_lines(good) == {"a": 2, "b": 1}
     messy = good + b'{"job": "a", "tor\n[1]\n{"job": 7}\n\n  \n{"job": "b"}\n\xff\xfe\n"a"\n'
-    messy += b"[" * 100_000 + b"\n"  # deeper than the parser follows: skipped like any bad line
+    messy += too_deep() + b"\n"  # deeper than the parser follows: skipped like any bad line
     assert analytics_store.run_lines(messy) == {"a": 2, "b": 2}
 
 
 @pytest.mark.parametrize(
     "text",
-    ["not json", "[" * 100_000, '{"a": 1}', "[[1, 2]]", '[{"key": "alpha"}]', '[{"key": 1, "calls": "x"}]'],
+    ["not json", "deep", '{"a": 1}', "[[1, 2]]", '[{"key": "alpha"}]', '[{"key": 1, "calls": "x"}]'],
     ids=["not-json", "too-deep", "an-object", "lists", "columns-missing", "wrong-types"],
 )
 def test_a_tampered_cost_rollup_is_not_believed(tmp_path: Path, text: str) -> None:
@@ -434,7 +435,7 @@ def test_a_tampered_cost_rollup_is_not_believed(tmp_path: Path, text: str) -> No
     connect_fresh(tmp_path)
     manifest = tmp_path / ".analytics" / "manifest.json"
     body = json.loads(manifest.read_text())
-    body["costs"]["pipeline"] = text
+    body["costs"]["pipeline"] = too_deep().decode() if text == "deep" else text
     manifest.write_text(json.dumps(body))
     assert rollup.finished_costs(tmp_path, "pipeline") is None
     direct = Analytics(tmp_path, snapshot=False)
