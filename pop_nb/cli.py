@@ -180,21 +180,16 @@ def _parser() -> argparse.ArgumentParser:
 
 # --- commands -----------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from pop_nb.jobs import Job, create_job, parse_seed
+    from pop_nb.jobs import Job, create_job
+    from pop_nb.models.seed import parse_seed
     from pop_nb.orchestrator.executors import get_executor, submit
 
     settings = load_settings()
     executor = get_executor(settings)
     if args.seed:
-        raw = _read_json(args.seed)
-        raw.setdefault("pipeline", args.slug)
-        seed = parse_seed(raw, str(args.seed))
-        if seed.pipeline != args.slug:
-            raise PopError(
-                f"{args.seed} names pipeline {seed.pipeline!r}, not {args.slug!r}. Fix: make them agree."
-            )
+        seed = parse_seed(_read_json(args.seed), str(args.seed), args.slug)
     else:
-        seed = parse_seed({"pipeline": args.slug, "data": _parse_data(args.data)}, "--data")
+        seed = parse_seed({"data": _parse_data(args.data)}, "--data", args.slug)
     if args.model:
         from pop_nb.models.pipeline import LLMSettings
 
@@ -283,16 +278,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from pop_nb.jobs import parse_seed, validate_seed
-    from pop_nb.models.seed import new_job_id
+    from pop_nb.jobs import validate_seed
+    from pop_nb.models.seed import new_job_id, parse_seed
     from pop_nb.orchestrator import submit_seed
 
     settings = load_settings()
 
     seed = _read_json(args.seed) if args.seed else {"data": _parse_data(args.data)}
-    seed = {**seed, "pipeline": args.slug}
     where = str(args.seed or "--data")
-    validate_seed(settings, parse_seed(seed, where), where)  # the daemon checks again; best caught now
+    parsed = parse_seed(seed, where, args.slug)
+    seed = {**seed, "pipeline": parsed.pipeline}
+    validate_seed(settings, parsed, where)  # the daemon checks again; best caught now
     path = submit_seed(settings, seed, args.id or new_job_id(args.slug))
     print(path)
     return 0

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pop_nb.llm.secrets import is_secret_name, redact
+from pop_nb.redaction import is_secret_name, redact
 from pop_nb.store.paths import inside, path_problem
 
 __all__ = ["TestRun", "check_files", "run_tests"]

@@ -77,6 +77,18 @@ class PopSettings(Model):
         gt=0,
         description="Celery/Redis: a job taken by a worker that died goes to another worker after this long.",
     )
+    dispatch_lease_s: float = Field(
+        default=120,
+        gt=0,
+        description="A job sent to a queue that no worker has taken after this long is sent again (a broker "
+        "that lost its queue); the lease doubles with each send. The job's lock keeps it run once.",
+    )
+    batch_stall_s: float = Field(
+        default=600,
+        gt=0,
+        description="`pop batch` stops waiting (and says why, exit 1) when for this long no job of it moved "
+        "and no runner holds any: nothing could make progress.",
+    )
     kernel_startup_timeout_s: float = Field(default=60, gt=0, description="Wait for a stage kernel to start.")
     kernel_start: Literal["fork", "spawn"] = Field(
         default="fork",

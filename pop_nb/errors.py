@@ -80,6 +80,21 @@ class SeedError(PopError):
         super().__init__(message)
 
 
+class SeedTooLarge(SeedError):
+    """A seed over :data:`pop_nb.models.seed.MAX_SEED_BYTES` (HTTP 413)."""
+
+    def __init__(self, where: str, size: int, limit: int) -> None:
+        super().__init__(
+            "too_large",
+            f"{where} is {size} bytes, over the {limit}-byte limit for seeds; put large inputs in files "
+            "the task reads and pass their paths in the seed",
+        )
+
+
+class RequestError(PopError):
+    """An HTTP request the API cannot take (a body that is not JSON, a field of the wrong type)."""
+
+
 class JobNotFound(PopError):
     def __init__(self, job_id: str, data_dir: Path) -> None:
         self.job_id = job_id
@@ -267,7 +282,9 @@ class MockScriptError(PopError):
 ERROR_CODES: tuple[tuple[type[Exception], int, int], ...] = (
     (JobNotFound, 404, 2),
     (PipelineNotFound, 404, 2),
+    (SeedTooLarge, 413, 2),
     (SeedError, 400, 2),
+    (RequestError, 400, 2),
     (PipelineError, 422, 2),
     (UnreadableStatus, 500, 2),
     (JobStateError, 409, 2),

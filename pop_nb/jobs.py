@@ -13,15 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pop_nb.config import PopSettings, load_settings
 from pop_nb.errors import JobStateError, PopError, SeedError, did_you_mean
 from pop_nb.models.records import Event
-from pop_nb.models.seed import (
-    MAX_SEED_DEPTH,
-    Seed,
-    check_job_id,
-    json_depth,
-    loads_seed,
-    new_job_id,
-    too_deep,
-)
+from pop_nb.models.seed import Seed, check_job_id, loads_seed, new_job_id, parse_seed
 from pop_nb.models.status import JobStatus, now_iso
 from pop_nb.store.atomic import atomic_write_json, read_json
 from pop_nb.store.jobs import CANCEL_POLL_S, JobFolder, JobStore
@@ -31,22 +23,6 @@ if TYPE_CHECKING:
     from pop_nb.pipeline.load import Pipeline
 
 _FINAL_STATES = ("done", "failed", "cancelled")
-
-
-def parse_seed(data: dict[str, Any], where: str) -> Seed:
-    """Validate seed data from any source (file, ``--data``, a notebook cell, the drop folder)."""
-    from pydantic import ValidationError
-
-    if json_depth(data) > MAX_SEED_DEPTH:
-        raise too_deep(where)
-    try:
-        return Seed.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors())
-        raise SeedError(
-            "invalid_seed",
-            f'{where}: {problems}. Fix: a seed looks like {{"pipeline": "<slug>", "data": {{...}}}}',
-        ) from None
 
 
 def validate_seed(settings: PopSettings, seed: Seed, where: str) -> Pipeline:
@@ -439,9 +415,9 @@ def run(
     executor = get_executor(settings)
     if seed is not None:
         raw = seed if isinstance(seed, dict) else loads_seed(Path(seed).read_bytes(), str(seed))
-        parsed = parse_seed({"pipeline": pipeline, **raw}, "seed")
+        parsed = parse_seed(raw, "seed", pipeline)
     else:
-        parsed = parse_seed({"pipeline": pipeline, "data": data or {}}, "data")
+        parsed = parse_seed({"data": data or {}}, "data", pipeline)
     folder = create_job(settings, parsed, job_id, where="seed" if seed is not None else "data")
     job = Job(folder.job_id, settings, submit(settings, folder.job_id, executor))
     if wait:

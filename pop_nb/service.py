@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pop_nb.config import PopSettings
-from pop_nb.errors import PopError, SeedError
+from pop_nb.errors import PopError
 from pop_nb.models.api import (
     Activity,
     Explanation,
@@ -25,7 +25,7 @@ from pop_nb.models.api import (
     PipelineInfo,
     StageView,
 )
-from pop_nb.models.seed import MAX_SEED_DEPTH, Seed, json_depth
+from pop_nb.models.seed import MAX_SEED_DEPTH, json_depth, parse_seed
 from pop_nb.models.status import JobStatus, Totals
 from pop_nb.store.atomic import read_json
 from pop_nb.store.jobs import PLACES, JobFolder, JobStore
@@ -260,7 +260,7 @@ def start_job(
     from pop_nb.orchestrator.executors import get_executor, submit
 
     executor = get_executor(settings)
-    parsed = _seed(pipeline, {"data": data or {}} if seed is None else seed)
+    parsed = parse_seed({"data": data or {}} if seed is None else seed, "the seed", pipeline)
     folder = create_job(settings, parsed, job_id, where="the seed")
     submit(settings, folder.job_id, executor)
     return summary(JobStore(settings.data).get(folder.job_id))
@@ -376,22 +376,8 @@ def check_seed(settings: PopSettings, pipeline: str, seed: dict[str, Any]) -> di
     a job; raises the error a submit would raise."""
     from pop_nb.jobs import validate_seed
 
-    validate_seed(settings, _seed(pipeline, seed), "the seed")
+    validate_seed(settings, parse_seed(seed, "the seed", pipeline), "the seed")
     return {"ok": True, "pipeline": pipeline}
-
-
-def _seed(pipeline: str, seed: dict[str, Any]) -> Seed:
-    """The seed for ``pipeline``: a seed that names another pipeline is refused, not quietly re-aimed."""
-    from pop_nb.jobs import parse_seed
-
-    named = seed.get("pipeline", pipeline)
-    if named != pipeline:
-        raise SeedError(
-            "invalid_seed",
-            f"the seed names pipeline {named!r} but was sent to {pipeline!r}. "
-            "Fix: drop the seed's pipeline key or send it to that pipeline",
-        )
-    return parse_seed({**seed, "pipeline": pipeline}, "the seed")
 
 
 def costs(settings: PopSettings, by: str = "pipeline") -> list[dict[str, Any]]:

@@ -104,6 +104,25 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
 WAIT_FOR_GO = "import pathlib, time\nwhile not pathlib.Path({go!r}).exists():\n    time.sleep(0.02)\n"
 
 
+# .ci/run installs every system program a test needs and sets this: there, a missing one is a failure.
+REQUIRE_SYSTEM = os.environ.get("POPNB_REQUIRE_SYSTEM") == "1"
+
+
+def needs_system(missing: list[str], install: str) -> None:
+    """Skip the test, naming what to install, when a system program (or root) it needs is missing; under
+    ``POPNB_REQUIRE_SYSTEM=1`` (.ci/run) fail instead, so CI never skips silently."""
+    if not missing:
+        return
+    message = f"needs {', '.join(missing)}: {install}"
+    if REQUIRE_SYSTEM:
+        pytest.fail(f"{message} (POPNB_REQUIRE_SYSTEM=1)")
+    pytest.skip(message)
+
+
+def needs_programs(*programs: str, install: str) -> None:
+    needs_system([p for p in programs if shutil.which(p) is None], install)
+
+
 def wait_for(check: Any, timeout: float = 120, every: float = 0.05) -> Any:
     """Poll ``check()`` until it returns something true (returned), or fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout

@@ -32,7 +32,7 @@ from typing import Any
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import Unicode
 
-from pop_nb.llm.secrets import is_secret_name, url_password
+from pop_nb.redaction import is_secret_name, url_password
 from pop_nb.store.locks import FileLock, is_locked
 
 PROVISIONER_NAME = "pop-forked"

@@ -15,7 +15,6 @@ from pop_nb.execution.failures import suggest_fix
 from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider
 from pop_nb.execution.lifecycle import StageHooks, TaskRun
 from pop_nb.llm.personalities import resolve_personality
-from pop_nb.llm.secrets import redact
 from pop_nb.models.context import StageContext
 from pop_nb.models.pipeline import STAGES, LLMSettings
 from pop_nb.models.records import Event
@@ -330,7 +329,7 @@ class JobRunner:
                 task=name,
                 stage=failure.stage,
                 type=failure.error_type,
-                message=redact(failure.message),
+                message=failure.message,
                 notebook=failure.notebook,
                 cell_index=evidence.cell_index if evidence else None,
                 exec_count=evidence.exec_count if evidence else None,
@@ -348,9 +347,7 @@ class JobRunner:
                     name, ErrorInfo(task=name, type="Cancelled", message="the job was cancelled")
                 )
             else:
-                self._task_failed(
-                    name, ErrorInfo(task=name, type=type(exc).__name__, message=redact(str(exc)))
-                )
+                self._task_failed(name, ErrorInfo(task=name, type=type(exc).__name__, message=str(exc)))
             return False
         with self._lock:
             task = self.status.tasks[name]
@@ -472,7 +469,7 @@ class JobRunner:
         self._stage_event(run.state, task, run, notebook=run.notebook, duration_ms=run.duration_ms)
 
     def _stage_retried(self, task: str, run: StageRun, failure: TaskFailed) -> None:
-        message = redact(f"{failure.error_type}: {failure.message}")
+        message = f"{failure.error_type}: {failure.message}"
         self._stage_event("retried", task, run, notebook=run.notebook, message=message)
 
     def _stage_event(self, status: Any, task: str, run: StageRun, **fields: Any) -> None:
@@ -560,7 +557,7 @@ class JobRunner:
                     st.state = "done"
                 except Exception as exc:
                     st.state = "failed"
-                    st.error = ErrorInfo(type="ProductError", message=redact(str(exc)))
+                    st.error = ErrorInfo(type="ProductError", message=str(exc))
             self.job = self.store.close(self.job, st)
         return st
 

@@ -25,7 +25,7 @@ from papermill.engines import NBClientEngine, NotebookExecutionManager
 
 from pop_nb.execution.engine import KernelDied, StageDeadlineExceeded
 from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider
-from pop_nb.llm.secrets import redact_notebook
+from pop_nb.redaction import redact_notebook
 
 
 class ThrottledExecutionManager(NotebookExecutionManager):

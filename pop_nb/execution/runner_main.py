@@ -19,9 +19,9 @@ from pop_nb import _lean
 from pop_nb.config import load_settings
 from pop_nb.errors import PopError
 from pop_nb.execution.job_runner import JobRunner
-from pop_nb.llm.secrets import load_dotenv_file, redact
 from pop_nb.models.status import ErrorInfo
 from pop_nb.pipeline.snapshot import job_pipeline
+from pop_nb.redaction import load_dotenv_file, redact
 from pop_nb.store.jobs import JobStore
 from pop_nb.store.locks import FileLock
 

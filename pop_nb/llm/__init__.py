@@ -1,7 +1,7 @@
 """The LLM layer: every provider through litellm, priced, budgeted, replayable and logged.
 
 litellm itself is imported on the first call (it takes seconds), never by ``import pop_nb.llm``; the
-names below load on first use, so a module that needs only ``pop_nb.llm.secrets`` pays for nothing else.
+names below load on first use, so a module that needs only one of them pays for nothing else.
 """
 
 from __future__ import annotations

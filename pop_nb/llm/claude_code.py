@@ -16,7 +16,7 @@ from typing import Any
 from pop_nb.errors import ProviderError
 from pop_nb.llm.providers import Answer, Request
 from pop_nb.llm.registry import Provider
-from pop_nb.llm.secrets import redact
+from pop_nb.redaction import redact
 
 DEFAULT_TIMEOUT_S = 600.0
 _TRANSIENT_HINTS = ("rate limit", "rate_limit", "overloaded", "529", "503", "timed out")

@@ -27,9 +27,9 @@ from pop_nb.llm.ledger import Ledger
 from pop_nb.llm.limits import call_slot
 from pop_nb.llm.pricing import cost_of
 from pop_nb.llm.providers import load_litellm
-from pop_nb.llm.secrets import redact
 from pop_nb.models.pipeline import LLMSettings
 from pop_nb.models.records import UsageRow
+from pop_nb.redaction import redact
 
 # Keys of LLMSettings that steer pop-nb itself and are never sent as completion parameters.
 OWN_KEYS = frozenset({"model", "max_retries", "retry_base_s", "max_concurrent_calls"})

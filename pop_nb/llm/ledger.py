@@ -18,7 +18,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pop_nb.llm.secrets import redact
 from pop_nb.models.records import UsageRow
 from pop_nb.store.atomic import append_jsonl, atomic_write_bytes
 from pop_nb.store.usage import UsageTally
@@ -44,9 +43,7 @@ class Ledger:
         return hashlib.sha256(point.encode()).hexdigest()
 
     def record(self, row: UsageRow) -> None:
-        if row.error:
-            row.error = redact(row.error)
-        append_jsonl(self.usage_file, row)
+        append_jsonl(self.usage_file, row)  # redacted there, like every write
 
     def cached(self, key: str) -> dict[str, Any] | None:
         """The stored response of the earlier successful call at this :meth:`replay_key`, if any."""
@@ -59,7 +56,7 @@ class Ledger:
     def store(self, key: str, response: dict[str, Any]) -> None:
         text = json.dumps(response, ensure_ascii=False, default=str)
         # no fsync: a response lost to a power cut is only paid for again; the row in usage.jsonl stays
-        atomic_write_bytes(self.responses / f"{key}.json", redact(text).encode(), durable=False)
+        atomic_write_bytes(self.responses / f"{key}.json", text.encode(), durable=False)
 
     def spent(self, task: str | None = None) -> float:
         """USD spent so far by the job (or by one of its tasks); reads only rows added since last asked."""

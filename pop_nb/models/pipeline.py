@@ -53,7 +53,7 @@ class LLMSettings(Model):
 
     @model_validator(mode="after")
     def _no_keys(self) -> LLMSettings:
-        from pop_nb.llm.secrets import is_secret_name
+        from pop_nb.redaction import is_secret_name
 
         for name in self.model_extra or {}:
             if is_secret_name(name):

@@ -26,6 +26,7 @@ EventStatus = Literal[
     "routed",
     "recovered",
     "dispatched",
+    "resent",
 ]
 
 
@@ -101,3 +102,6 @@ class Dispatch(Model):
     ticket: str | None = Field(default=None, description="The executor's id for the job (a Celery task id).")
     by: str = Field(description="The host that dispatched it.")
     at: str = Field(default_factory=now_iso)
+    sends: int = Field(
+        default=1, ge=1, description="How many times it was sent for this run (again when no worker took it)."
+    )

@@ -10,12 +10,13 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from pop_nb.errors import SeedError
+from pop_nb.errors import SeedError, SeedTooLarge
 from pop_nb.models.base import Model
 from pop_nb.models.pipeline import SLUG_PATTERN, LLMSettings
 
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 MAX_SEED_DEPTH = 64  # arrays and objects inside each other; real seeds stay far below
+MAX_SEED_BYTES = 1 << 20  # a seed's JSON as given (a file, a request body), or as compact JSON (a value)
 
 
 class Seed(Model):
@@ -67,9 +68,15 @@ def json_depth(value: Any, limit: int = MAX_SEED_DEPTH) -> int:
     return deepest
 
 
+def check_seed_size(size: int, where: str) -> None:
+    if size > MAX_SEED_BYTES:
+        raise SeedTooLarge(where, size, MAX_SEED_BYTES)
+
+
 def loads_seed(raw: bytes | str, where: str) -> Any:
     """Parse seed JSON from an untrusted source; every way it can be wrong is a :class:`SeedError`
-    (``not_utf8``, ``bad_json``, ``too_deep``), never a crash of the caller."""
+    (``too_large``, ``not_utf8``, ``bad_json``, ``too_deep``), never a crash of the caller."""
+    check_seed_size(len(raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw), where)
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError:
@@ -93,3 +100,43 @@ def too_deep(where: str) -> SeedError:
         f"{where} nests arrays/objects more than {MAX_SEED_DEPTH} levels deep; flatten the data, or put it "
         "in a file the task reads and pass the file's path in the seed",
     )
+
+
+def parse_seed(value: Any, where: str, pipeline: str | None = None) -> Seed:
+    """The one rule for a seed, from any source (a dropped file, ``pop run``/``submit``/``batch``,
+    ``pop_nb.run``, the API): an object, at most :data:`MAX_SEED_DEPTH` deep and :data:`MAX_SEED_BYTES`
+    as compact JSON, of :class:`Seed`'s shape. ``pipeline``: the pipeline it is sent to; a seed that
+    names another is refused (never quietly re-aimed), one that names none is for it. Raises
+    :class:`SeedError` whose ``reason`` is what ``rejected/`` records."""
+    from pydantic import ValidationError
+
+    if not isinstance(value, dict):
+        raise SeedError(
+            "invalid_seed",
+            f"{where} holds a JSON {type(value).__name__}, not an object. Fix: a seed looks like "
+            '{"pipeline": "<slug>", "data": {...}}',
+        )
+    if json_depth(value) > MAX_SEED_DEPTH:
+        raise too_deep(where)
+    try:
+        size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    except (TypeError, ValueError) as exc:
+        raise SeedError("invalid_seed", f"{where} is not JSON data ({exc}). Fix: pass JSON values") from None
+    check_seed_size(size, where)
+    if pipeline is not None:
+        named = value.get("pipeline", pipeline)
+        if named != pipeline:
+            raise SeedError(
+                "invalid_seed",
+                f"{where} names pipeline {named!r} but was sent to {pipeline!r}. "
+                "Fix: drop the seed's pipeline key or send it to that pipeline",
+            )
+        value = {**value, "pipeline": pipeline}
+    try:
+        return Seed.model_validate(value)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors())
+        raise SeedError(
+            "invalid_seed",
+            f'{where}: {problems}. Fix: a seed looks like {{"pipeline": "<slug>", "data": {{...}}}}',
+        ) from None

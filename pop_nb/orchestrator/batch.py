@@ -65,6 +65,9 @@ class BatchSummary(Model):
     skipped: int = Field(description="Jobs already done before this run: not run again.")
     cost_usd: float = Field(description="Cost of every job of the batch, earlier runs included.")
     cost_this_run_usd: float
+    stalled: str | None = Field(
+        default=None, description="Why the batch stopped waiting before every job ended (nothing could move)."
+    )
     slowest_tasks: list[dict[str, Any]]
     jobs: list[JobOutcome]
 
@@ -117,6 +120,8 @@ class BatchRun:
         self.folder = settings.data / "batches" / self.name
         self.costs: dict[str, float] = {}  # each job's cost so far, read only while it runs
         self.not_started: dict[str, str] = {}  # jobs that could not start, and why
+        self.stalled: str | None = None  # why the batch stopped waiting, if nothing could move
+        self.resend_error: str | None = None  # why the last send of a lost job failed
 
     @property
     def manifest_file(self) -> Path:
@@ -153,6 +158,7 @@ class BatchRun:
         queue = list(todo)
         running: dict[str, JobHandle] = {}
         shown: tuple[int, int, int] | None = None
+        moved_at, seen = time.monotonic(), None
         while queue or running:
             while queue and len(running) < self.concurrency:
                 line = queue.pop(0)
@@ -181,6 +187,16 @@ class BatchRun:
                         progress.failed += 1
                 elif status is not None and status.state == "running" and self._orphaned(handle):
                     self._take_up(executor, handle)
+                elif status is not None and status.state == "pending" and handle.process is None:
+                    self._resend_if_lost(executor, job_id)
+            # Never wait forever: while a runner holds a job, or anything changes, it can move on.
+            now = time.monotonic()
+            looks = (progress.counts(), len(queue), {j: self._stamp(j) for j in running})
+            if looks != seen or any(handle.running() for handle in running.values()):
+                moved_at, seen = now, looks
+            elif now - moved_at > self.settings.batch_stall_s:
+                self.stalled = self._why_stalled(executor, list(running), now - moved_at)
+                return
             progress.running = len(running)
             progress.cost_usd = sum(self.costs.values())
             if progress.counts() != shown:
@@ -189,14 +205,15 @@ class BatchRun:
             time.sleep(POLL_S)
 
     def _start(self, executor: Executor, line: ManifestLine) -> JobHandle | None:
-        from pop_nb.jobs import create_job, parse_seed, reset_for_resume
+        from pop_nb.jobs import create_job, reset_for_resume
+        from pop_nb.models.seed import parse_seed
 
         assert line.job is not None
         folder = self.store.find(line.job)
         if folder is None:
             raw = self.seeds[line.n - 1][1]
             assert isinstance(raw, dict)
-            seed: Seed = parse_seed({**raw, "pipeline": self.slug}, line.source)
+            seed: Seed = parse_seed(raw, line.source, self.slug)
             create_job(self.settings, seed, line.job, where=line.source)
         else:
             status = folder.read_status()
@@ -208,6 +225,59 @@ class BatchRun:
                 # failed: from its failed tasks; its runner died: from the interrupted stage
                 reset_for_resume(self.settings, line.job)
         return executor.submit(line.job)
+
+    def _resend_if_lost(self, executor: Executor, job_id: str) -> None:
+        """Send again a job dispatched to a queue that no worker took within its lease (the broker lost
+        it); under its lock, so that a worker taking it meanwhile wins."""
+        from pop_nb.orchestrator.executors.base import lease_over, resend
+
+        folder = self.store.find(job_id)
+        if folder is None or not lease_over(folder.read_dispatch(), self.settings.dispatch_lease_s):
+            return
+        lock = FileLock(folder.runner_lock)
+        if not lock.acquire():
+            return  # a worker has it
+        dispatch = folder.read_dispatch()
+        status = self._status(job_id)
+        if (
+            folder.place != "current"
+            or status is None
+            or status.state != "pending"
+            or dispatch is None
+            or not lease_over(dispatch, self.settings.dispatch_lease_s)
+        ):
+            lock.release()
+            return
+        try:
+            resend(executor, folder, lock, dispatch)
+            self.resend_error = None
+        except PopError as exc:  # the broker is gone too: the next look tries again
+            self.resend_error = str(exc)
+
+    def _stamp(self, job_id: str) -> str | None:
+        folder = self.store.find(job_id)
+        status = self._status(job_id) if folder else None
+        return f"{folder.place if folder else '-'} {status.updated_at if status else '-'}"
+
+    def _why_stalled(self, executor: Executor, waiting: list[str], idle_s: float) -> str:
+        """Why nothing could move, in words a user can act on."""
+        workers = executor.workers()
+        who = (
+            ""
+            if workers is None
+            else f"; workers answering: {', '.join(workers)}"
+            if workers
+            else "; no worker answers on the broker"
+        )
+        jobs = ", ".join(waiting[:5]) + (f" and {len(waiting) - 5} more" if len(waiting) > 5 else "")
+        if self.resend_error:
+            who += f"; sending them again failed: {self.resend_error}"
+        return (
+            f"nothing moved for {idle_s:.0f} s and no runner holds any of its jobs ({jobs} wait, "
+            f"executor {executor.name}{who}). Fix: start `pop worker` where the data folder is shared (or "
+            f"check the one that runs), then run the same `pop batch` command again: done jobs are kept "
+            f"(POP_BATCH_STALL_S={self.settings.batch_stall_s:g} sets how long to wait)"
+        )
 
     def _orphaned(self, handle: JobHandle) -> bool:
         """A job on a remote executor whose runner died (a worker killed mid-job): state running, nobody
@@ -319,6 +389,7 @@ class BatchRun:
             skipped=len(skipped),
             cost_usd=cost,
             cost_this_run_usd=cost - sum(before.values()),
+            stalled=self.stalled,
             slowest_tasks=slowest,
             jobs=outcomes,
         )
@@ -349,7 +420,9 @@ def summary_text(summary: BatchSummary, manifest: list[ManifestLine]) -> str:
     for job in summary.jobs:
         if job.state != "done":
             out.append(f"  {job.state} {job.job}: {job.error or '-'}  ->  {job.resume or ''}")
-    if summary.failed:
+    if summary.stalled:
+        out.append(f"  stopped waiting: {summary.stalled}")
+    elif summary.failed:
         out.append("  run the same `pop batch` command again to resume every failure at once")
     return "\n".join(out)
 

@@ -81,15 +81,6 @@ def read_seeds(
 
 
 def _one(source: str, data: bytes) -> Iterator[tuple[str, dict[str, Any] | str]]:
-    from pop_nb.orchestrator.intake import MAX_SEED_BYTES
-
-    if len(data) > MAX_SEED_BYTES:
-        yield (
-            source,
-            f"{source} is {len(data)} bytes; a seed is at most {MAX_SEED_BYTES}. "
-            "Fix: put big inputs in files",
-        )
-        return
     try:
         value = loads_seed(data, source)
     except SeedError as exc:
@@ -105,7 +96,8 @@ def plan(
     settings: PopSettings, slug: str, name: str, seeds: list[tuple[str, dict[str, Any] | str]]
 ) -> list[ManifestLine]:
     """Check every seed against the pipeline (compiled once); nothing is made here."""
-    from pop_nb.jobs import parse_seed, validate_seed
+    from pop_nb.jobs import validate_seed
+    from pop_nb.models.seed import parse_seed
 
     check_job_id(f"{name}-1")
     lines = []
@@ -114,12 +106,7 @@ def plan(
         try:
             if isinstance(raw, str):
                 raise SeedError("invalid_seed", raw)
-            if raw.get("pipeline", slug) != slug:
-                raise SeedError(
-                    "invalid_seed",
-                    f"{source} names pipeline {raw['pipeline']!r}, not {slug!r}. Fix: make them agree",
-                )
-            validate_seed(settings, parse_seed({**raw, "pipeline": slug}, source), source)
+            validate_seed(settings, parse_seed(raw, source, slug), source)
         except PopError as exc:
             line.job, line.error = None, str(exc)
         lines.append(line)

@@ -42,6 +42,9 @@ def make_app(settings: PopSettings) -> Celery:
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout_s,
             "unacked_restore_interval": min(RESTORE_EVERY_S, settings.visibility_timeout_s),
+            # kombu 5.7 scans only every Nth sweep (default 10): one sweep, one scan, so the interval
+            # above is what it says (else a dead worker's job waited 10x as long to be given again)
+            "unacked_restore_throttle": 1,
         },
     )
     app.task(name=TASK_NAME, bind=True)(run_job)

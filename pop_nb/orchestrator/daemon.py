@@ -25,12 +25,12 @@ from pop_nb.models.records import Dispatch
 from pop_nb.models.seed import shown_name
 from pop_nb.models.status import JobStatus
 from pop_nb.orchestrator.executors import Executor, JobHandle, get_executor
-from pop_nb.orchestrator.executors.base import this_host
+from pop_nb.orchestrator.executors.base import lease_over, resend, this_host
 from pop_nb.orchestrator.intake import Intake
 from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.locks import FileLock
 
-RECOVER, QUEUED = 0, 1  # queue order: jobs whose runner died go first, then the oldest queued
+RECOVER, RESEND, QUEUED = 0, 1, 2  # queue order: runners that died, messages lost, then the oldest queued
 FRESH_S = 5.0  # a pending job this new may be about to get its runner from `pop run` / `pop approve`
 
 
@@ -65,6 +65,7 @@ class Orchestrator:
         self.claimed: set[str] = set()  # jobs this daemon made: started at once, no freshness wait
         self.strays: set[str] = set()  # files in pending/ that are not seeds, reported once each
         self.troubled: set[str] = set()  # seeds that raised before they could be claimed, reported once
+        self.fault: str | None = None  # why the data folder cannot be used now, said once
         self.unfinished = 0  # jobs in current/ still to run or running (under any runner)
         # job -> (stamps of its status and dispatch files, what they held): see _read
         self._seen: dict[str, tuple[tuple[Stamp | None, Stamp | None], JobStatus, Dispatch | None]] = {}
@@ -89,11 +90,7 @@ class Orchestrator:
                 self.executor.prepare()  # a runner waiting for the first seed: it starts in milliseconds
             self._recover_claims()
             while True:
-                if not self.stopping.is_set():
-                    self._take_seeds()
-                self._reap()
-                if not self.stopping.is_set():
-                    self._schedule()
+                self._pass()
                 if self.stopping.is_set():
                     if not self.drain or not self.children:
                         break
@@ -115,6 +112,29 @@ class Orchestrator:
         left = ", ".join(sorted(self.children)) or "none"
         self._say(f"stopped; runners still going on their own: {left}")
         return 0
+
+    def _pass(self) -> None:
+        """One look at everything. A data folder that cannot be read or written for a while (permissions
+        changed, a network mount gone, a full disk) is said once, tried again every poll, and said again
+        when it is back: a long-lived daemon outlives it."""
+        try:
+            if not self.stopping.is_set():
+                self._take_seeds()
+            self._reap()
+            if not self.stopping.is_set():
+                self._schedule()
+        except OSError as exc:
+            trouble = f"{type(exc).__name__}: {exc}"
+            if trouble != self.fault:
+                self._say(
+                    f"cannot use the data folder {self.settings.data} ({trouble}); trying again every "
+                    f"{self.poll_s:g} s"
+                )
+                self.fault = trouble
+            return
+        if self.fault is not None:
+            self._say(f"the data folder {self.settings.data} works again; going on")
+            self.fault = None
 
     def stop(self) -> None:
         """Stop taking seeds and starting jobs; with ``drain``, wait for this daemon's runners first."""
@@ -179,6 +199,8 @@ class Orchestrator:
                 return
             try:
                 outcome = self.intake.take(path)
+            except OSError:  # the data folder failed, not this seed (handed back): see _pass
+                raise
             except Exception as exc:  # whatever one file does, the daemon goes on with the others
                 if path.name not in self.troubled:
                     self.troubled.add(path.name)
@@ -250,7 +272,10 @@ class Orchestrator:
             if order == RECOVER and not self._recover(folder):
                 lock.release()
                 continue
-            if self._start(executor, folder, lock) and not executor.remote:
+            if (
+                self._start(executor, folder, lock, dispatch if order == RESEND else None)
+                and not executor.remote
+            ):
                 here += 1
 
     def _named(self, name: str) -> Executor | None:
@@ -305,18 +330,29 @@ class Orchestrator:
         if status.state == "waiting":
             return None
         if dispatch is not None and dispatch.executor != "local":
-            # Its executor runs it. Only if its runner died on a worker (running, no lock) do we take it up
-            # now, back to the same executor, rather than wait for the broker's visibility timeout.
-            return (RECOVER, status.created_at) if status.state == "running" else None
+            # Its executor runs it. If its runner died on a worker (running, no lock) we take it up now, back
+            # to the same executor, rather than wait for the broker's visibility timeout; if no worker took
+            # it within its lease (the broker lost the message), we send it again.
+            if status.state == "running":
+                return (RECOVER, status.created_at)
+            if status.state == "pending" and lease_over(dispatch, self.settings.dispatch_lease_s):
+                return (RESEND, status.created_at)
+            return None
         if status.state == "running":  # and nobody holds its lock: the runner died
             return (RECOVER, status.created_at)
         if folder.job_id not in self.claimed and _age_s(status.updated_at) < FRESH_S:
             return None
         return (QUEUED, status.created_at)
 
-    def _start(self, executor: Executor, folder: JobFolder, lock: FileLock) -> bool:
+    def _start(
+        self, executor: Executor, folder: JobFolder, lock: FileLock, lost: Dispatch | None = None
+    ) -> bool:
+        """Hand the job (its lock taken) to ``executor``; ``lost``: the dispatch whose message no worker
+        took within its lease, to send again."""
         try:
-            handle = executor.submit(folder.job_id, lock=lock)
+            handle = (
+                resend(executor, folder, lock, lost) if lost else executor.submit(folder.job_id, lock=lock)
+            )
         except (JobStateError, OSError) as exc:
             lock.release()
             self._say(f"could not start {folder.job_id}: {exc}")
@@ -336,6 +372,8 @@ class Orchestrator:
 
     def _idle(self) -> bool:
         """Nothing left for ``--once``: no seed waiting, no job in current/ that is not done or gated."""
+        if self.fault is not None:  # we cannot tell: look again
+            return False
         return not self.children and not self.unfinished and not self.intake.pending()
 
     def _say(self, message: str) -> None:

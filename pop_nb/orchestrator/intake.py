@@ -18,13 +18,12 @@ from pathlib import Path
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import PipelineError, PipelineNotFound, PopError, SeedError
-from pop_nb.models.seed import JOB_ID_RE, loads_seed, shown_name
+from pop_nb.models.seed import JOB_ID_RE, MAX_SEED_BYTES, check_seed_size, loads_seed, parse_seed, shown_name
 from pop_nb.models.status import now_iso
 from pop_nb.store.atomic import atomic_write_bytes, atomic_write_json
 from pop_nb.store.jobs import JobStore
 
 SEED_SUFFIX = "-seed.json"
-MAX_SEED_BYTES = 1 << 20
 SETTLE_S = 2.0  # how long a seed that is not yet whole JSON may still be being written
 
 
@@ -36,6 +35,15 @@ class Outcome:
     job_id: str | None = None
     rejected: str | None = None  # the rejected/<id> folder name
     reason: str | None = None
+
+
+class Unavailable(Exception):
+    """The data folder, not the seed, failed (it cannot be written: a full disk, a mount gone): the seed
+    goes back to ``pending/`` to be taken again, and ``error`` is raised to the daemon."""
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+        super().__init__(str(error))
 
 
 class Rejected(Exception):
@@ -95,6 +103,9 @@ class Intake:
             job_id = self._create_job(path.name, claimed)
         except Rejected as why:
             return self._reject(path.name, claimed, why)
+        except Unavailable as trouble:
+            os.rename(claimed, path)  # not the seed's fault: it waits in pending/ for the folder to work
+            raise trouble.error from None
         except Exception as exc:  # a bug of ours, a disk error: the seed is kept, the daemon goes on
             message = f"pop-nb could not process this seed ({type(exc).__name__}: {exc}); drop it again"
             return self._reject(path.name, claimed, Rejected("internal_error", message))
@@ -126,26 +137,12 @@ class Intake:
                 f'job id "{shown_name(job_id)[:80]}" (from "{shown[:100]}") is not allowed: use 1-128 '
                 "characters from A-Z a-z 0-9 _ -, starting with a letter or digit",
             )
-        size = claimed.stat().st_size
-        if size > MAX_SEED_BYTES:
-            raise Rejected(
-                "too_large",
-                f"{shown} is {size} bytes, over the {MAX_SEED_BYTES}-byte limit for seeds; put large inputs "
-                "in files the task reads and pass their paths in the seed",
-            )
-        raw = claimed.read_bytes()  # read once: what is judged is what is kept
-        try:
-            data = loads_seed(raw, shown)
-        except SeedError as exc:
-            raise Rejected(exc.reason, str(exc)) from None
-        if not isinstance(data, dict):
-            raise Rejected(
-                "invalid_seed", f'{shown} holds a JSON {type(data).__name__}, not {{"pipeline": ...}}'
-            )
-        from pop_nb.jobs import create_job, parse_seed
+        from pop_nb.jobs import create_job
 
         try:
-            seed = parse_seed(data, shown)
+            check_seed_size(claimed.stat().st_size, shown)  # before reading a file of any size
+            raw = claimed.read_bytes()  # read once: what is judged is what is kept
+            seed = parse_seed(loads_seed(raw, shown), shown)
         except SeedError as exc:
             raise Rejected(exc.reason, str(exc)) from None
         existing = self.store.find(job_id)
@@ -165,6 +162,8 @@ class Intake:
             raise Rejected(exc.reason, str(exc)) from None
         except PopError as exc:
             raise Rejected("create_failed", str(exc)) from None
+        except OSError as exc:
+            raise Unavailable(exc) from None
         return job_id
 
     def _reject(self, name: str, claimed: Path, why: Rejected) -> Outcome:

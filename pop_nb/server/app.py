@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float
+from traitlets import Float, Int
 
 from pop_nb.config import find_root, load_settings
 from pop_nb.server.events import EventBus
@@ -17,6 +18,9 @@ class PopExtension(ExtensionApp):
     name = "pop_nb"
     heartbeat_s = Float(15.0, help="Seconds between heartbeats on a quiet event stream.").tag(config=True)
     poll_s = Float(0.05, help="Seconds between looks at the open jobs' event logs.").tag(config=True)
+    threads = Int(8, help="Threads that run the API's requests (never the server's event loop).").tag(
+        config=True
+    )
 
     def initialize_settings(self) -> None:
         # The project this server serves: POP_ROOT, else the nearest folder at or above the server's root
@@ -25,7 +29,10 @@ class PopExtension(ExtensionApp):
         root = None if os.environ.get("POP_ROOT") else find_root(Path(self.serverapp.root_dir))
         settings = load_settings(root)
         bus = EventBus(settings.data, poll_s=self.poll_s)  # follows the files once a client listens
-        self.settings.update(pop_settings=settings, pop_bus=bus, pop_heartbeat_s=self.heartbeat_s)
+        pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="pop-api")
+        self.settings.update(
+            pop_settings=settings, pop_bus=bus, pop_heartbeat_s=self.heartbeat_s, pop_pool=pool
+        )
         self.log.info(f"pop-nb: serving {settings.root} (jobs in {settings.data})")
 
     def initialize_handlers(self) -> None:
@@ -35,3 +42,6 @@ class PopExtension(ExtensionApp):
         bus = self.settings.get("pop_bus")
         if bus is not None:
             await bus.stop()
+        pool = self.settings.get("pop_pool")
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pop_nb.redaction import redact_json
 from pop_nb.store.jobs import JobFolder
 
 BUFFER = 10_000
@@ -30,7 +31,7 @@ class BusEvent:
     data: dict[str, Any]
 
     def encode(self) -> bytes:
-        body = json.dumps(self.data, separators=(",", ":"), default=str)
+        body = json.dumps(redact_json(self.data), separators=(",", ":"), default=str)
         return f"id: {self.id}\nevent: {self.name}\ndata: {body}\n\n".encode()
 
 
@@ -69,19 +70,30 @@ class EventBus:
             self._task.cancel()
 
     async def _follow(self) -> None:
+        # The files are read in a thread: the server's loop is every Lab user's, and a scan of current/
+        # with a status read per active job is milliseconds (more on a slow disk). Events are numbered
+        # and buffered back on the loop, which is the only place the buffer changes.
         while True:
             try:
-                fresh = self.poll()
+                found = await asyncio.to_thread(self._read_fresh)
             except OSError:  # a folder moving under us: the next pass catches up
-                fresh = []
-            if fresh:
+                found = []
+            if found:
+                for name, data in found:
+                    self._publish(name, data)
                 async with self._changed:
                     self._changed.notify_all()
             await asyncio.sleep(self.poll_s)
 
     def poll(self) -> list[BusEvent]:
-        """Read what every open job (and every job that just ended) appended; returns the new events."""
-        fresh: list[BusEvent] = []
+        """Read what every open job (and every job that just ended) appended; returns the new events
+        (published here: for callers on the loop's thread, or with no loop)."""
+        return [self._publish(name, data) for name, data in self._read_fresh()]
+
+    def _read_fresh(self) -> list[tuple[str, dict[str, Any]]]:
+        """The new events of every open job (and every job that just ended), as (SSE name, data);
+        touches only the offsets, so it can run off the loop (one call at a time)."""
+        fresh: list[tuple[str, dict[str, Any]]] = []
         open_now = {p.name: p for p in self._open_jobs()}
         for job_id, job_dir in open_now.items():
             log = job_dir / "events.jsonl"
@@ -98,7 +110,7 @@ class EventBus:
                     break
         return fresh
 
-    def _read(self, job_id: str, log: Path, offset: int) -> list[BusEvent]:
+    def _read(self, job_id: str, log: Path, offset: int) -> list[tuple[str, dict[str, Any]]]:
         try:
             with log.open("rb") as fh:
                 fh.seek(offset)
@@ -114,7 +126,7 @@ class EventBus:
             except ValueError:
                 continue
         job = _job(log.parent) if rows else None  # the status once per read, not once per line
-        return [self._publish(str(row.get("kind") or "job"), {"event": row, "job": job}) for row in rows]
+        return [(str(row.get("kind") or "job"), {"event": row, "job": job}) for row in rows]
 
     def _publish(self, name: str, data: dict[str, Any]) -> BusEvent:
         self._seq += 1

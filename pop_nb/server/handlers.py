@@ -1,11 +1,13 @@
-"""REST handlers of ``/pop/api``. Each asks :mod:`pop_nb.service` and writes the model it returns as
-JSON; errors become HTTP statuses in one place (:meth:`PopHandler.answer`, from ``errors.ERROR_CODES``).
+"""REST handlers of ``/pop/api``. Each asks :mod:`pop_nb.service` (in a thread pool) and writes the model
+it returns as JSON; errors become HTTP statuses in one place (:meth:`PopHandler.write_error`, from
+``errors.ERROR_CODES``), in one shape.
 Every route is behind Jupyter's authentication (``@web.authenticated``) and authorization
 (``@authorized``, resource ``pop``); POSTs also need the XSRF token (Jupyter checks it for cookie
 sessions)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Callable
@@ -21,46 +23,89 @@ from tornado.iostream import StreamClosedError
 
 from pop_nb import service
 from pop_nb.config import PopSettings
-from pop_nb.errors import PopError, http_status
+from pop_nb.errors import PopError, RequestError, SeedTooLarge, http_status
 from pop_nb.models.api import JobDetail
-from pop_nb.models.seed import JOB_ID_RE
+from pop_nb.models.seed import MAX_SEED_BYTES, check_job_id
+from pop_nb.redaction import redact_json
+from pop_nb.store.atomic import loads
 
 ID = r"(?P<job_id>[A-Za-z0-9][A-Za-z0-9_-]{0,127})"
 SLUG = r"[^/]{1,200}"  # checked by the seed model: a bad slug is a 400 that says why
 
 
+MAX_BODY_BYTES = MAX_SEED_BYTES + 4096  # a seed and the envelope around it ({"pipeline", "id"})
+
+
+@web.stream_request_body  # so a body too large is refused (413) before it is read into memory
 class PopHandler(ExtensionHandlerMixin, APIHandler):
+    """Every route of ``/pop/api``. Handlers raise :class:`PopError` (or Tornado's ``HTTPError`` for
+    what Jupyter decides: 403, 404): :meth:`write_error` turns every failure into one JSON shape,
+    ``{"error": <name>, "message": <text>}``, with the status from ``errors.ERROR_CODES``. The service
+    runs in the extension's thread pool, never on the loop that every Lab user's requests share."""
+
     auth_resource = "pop"
 
     @property
     def pop_settings(self) -> PopSettings:
         return self.settings["pop_settings"]  # type: ignore[no-any-return]
 
-    def answer(self, produce: Callable[[], Any]) -> None:
-        """Write what ``produce()`` returns as JSON, or its :class:`PopError` as a status and a message."""
-        try:
-            value = produce()
-        except PopError as exc:
+    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler's own
+        await super().prepare()
+        self._chunks: list[bytes] = []
+        self._received = 0
+        length = self.request.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise SeedTooLarge("the request body", int(length), MAX_BODY_BYTES)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._received += len(chunk)
+        if self._received <= MAX_BODY_BYTES:  # past it (a chunked body), nothing more is kept
+            self._chunks.append(chunk)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, PopError):
             self.set_status(http_status(exc))
-            self.finish(json.dumps({"error": type(exc).__name__, "message": str(exc)}))
+            name, message = type(exc).__name__, str(exc)
+        elif isinstance(exc, web.HTTPError):
+            name = _HTTP_NAMES.get(status_code, "HTTPError")
+            template = exc.log_message or self._reason
+            message = template % exc.args if exc.args and exc.log_message else template
+        else:  # a bug of ours: the traceback goes to the server's log, not to the client
+            name, message = "InternalError", "pop-nb failed on this request; the server log has the details"
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(redact_json({"error": name, "message": message})))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, PopError):  # an answer, not a fault of the server
             return
+        super().log_exception(typ, value, tb)
+
+    async def answer(self, produce: Callable[[], Any]) -> None:
+        """Write what ``produce()`` returns as JSON; ``produce`` runs in the extension's thread pool.
+        A :class:`PopError` it raises becomes the error answer (:meth:`write_error`)."""
+        loop = asyncio.get_running_loop()
+        value = await loop.run_in_executor(self.settings["pop_pool"], produce)
         if isinstance(value, BaseModel):
             body: Any = value.model_dump(mode="json")
         elif isinstance(value, list):
             body = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
         else:
             body = value
-        self.finish(json.dumps(body))
+        self.finish(json.dumps(redact_json(body)))
 
     def body(self) -> dict[str, Any]:
-        if not self.request.body:
+        if self._received > MAX_BODY_BYTES:
+            raise SeedTooLarge("the request body", self._received, MAX_BODY_BYTES)
+        raw = b"".join(self._chunks)
+        if not raw:
             return {}
         try:
-            value = json.loads(self.request.body)
-        except (ValueError, RecursionError):  # not JSON, or nested past what the parser can follow
-            raise web.HTTPError(400, "the request body is not JSON (or nests too deeply)") from None
+            value = loads(raw)
+        except (ValueError, UnicodeDecodeError):  # not JSON, or nested past what the parser can follow
+            raise RequestError("the request body is not JSON (or nests too deeply)") from None
         if not isinstance(value, dict):
-            raise web.HTTPError(400, "the request body must be a JSON object")
+            raise RequestError("the request body must be a JSON object")
         return value
 
     def int_arg(self, name: str, default: int) -> int:
@@ -68,21 +113,35 @@ class PopHandler(ExtensionHandlerMixin, APIHandler):
         try:
             return default if raw is None else int(raw)
         except ValueError:
-            raise web.HTTPError(400, f"{name} must be an integer") from None
+            raise RequestError(f"{name} must be an integer") from None
+
+
+_HTTP_NAMES = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}
+
+
+class NotFoundHandler(PopHandler):
+    """Any other path under ``/pop/api``: a 404 in the API's shape, not Jupyter's HTML page."""
+
+    @web.authenticated
+    @authorized
+    def prepare_not_found(self, *_: Any) -> None:
+        raise web.HTTPError(404, "no such pop-nb API route: %s", self.request.path)
+
+    get = post = put = delete = patch = prepare_not_found
 
 
 class PipelinesHandler(PopHandler):
     @web.authenticated
     @authorized
-    def get(self) -> None:
-        self.answer(lambda: service.pipelines(self.pop_settings))
+    async def get(self) -> None:
+        await self.answer(lambda: service.pipelines(self.pop_settings))
 
 
 class JobsHandler(PopHandler):
     @web.authenticated
     @authorized
-    def get(self) -> None:
-        self.answer(
+    async def get(self) -> None:
+        await self.answer(
             lambda: service.list_jobs(
                 self.pop_settings,
                 state=self.get_argument("state", None),
@@ -95,34 +154,36 @@ class JobsHandler(PopHandler):
 
     @web.authenticated
     @authorized
-    def post(self) -> None:
+    async def post(self) -> None:
         """Submit: ``{"pipeline": slug, "data": {...}}`` or ``{"pipeline": slug, "seed": {...}}``,
         optional ``"id"``; the job starts at once (201)."""
         body = self.body()
         pipeline = body.get("pipeline")
         if not isinstance(pipeline, str):
-            raise web.HTTPError(400, 'say which pipeline: {"pipeline": "<slug>", "data": {...}}')
+            raise RequestError('say which pipeline: {"pipeline": "<slug>", "data": {...}}')
         job_id = body.get("id")
-        if job_id is not None and (not isinstance(job_id, str) or not JOB_ID_RE.fullmatch(job_id)):
-            raise web.HTTPError(400, "id: 1-128 of A-Z a-z 0-9 _ -, starting with a letter or digit")
+        if job_id is not None:
+            check_job_id(job_id)
         seed, data = body.get("seed"), body.get("data")
         if not isinstance(seed, dict | None) or not isinstance(data, dict | None):
-            raise web.HTTPError(400, "seed and data must be JSON objects")
+            raise RequestError("seed and data must be JSON objects")
         self.set_status(201)
-        self.answer(lambda: service.start_job(self.pop_settings, pipeline, data, seed=seed, job_id=job_id))
+        await self.answer(
+            lambda: service.start_job(self.pop_settings, pipeline, data, seed=seed, job_id=job_id)
+        )
 
 
 class JobHandler(PopHandler):
     @web.authenticated
     @authorized
-    def get(self, job_id: str) -> None:
+    async def get(self, job_id: str) -> None:
         def detail() -> JobDetail:
             job = service.get_job(self.pop_settings, job_id)
             root = Path(self.settings.get("server_root_dir") or os.getcwd()).expanduser()
             job.lab_dir = lab_path(root, Path(job.path))
             return job
 
-        self.answer(detail)
+        await self.answer(detail)
 
 
 class CheckHandler(PopHandler):
@@ -131,11 +192,11 @@ class CheckHandler(PopHandler):
 
     @web.authenticated
     @authorized
-    def post(self, slug: str) -> None:
+    async def post(self, slug: str) -> None:
         seed = self.body().get("seed", {})
         if not isinstance(seed, dict):
-            raise web.HTTPError(400, "seed must be a JSON object")
-        self.answer(lambda: service.check_seed(self.pop_settings, slug, seed))
+            raise RequestError("seed must be a JSON object")
+        await self.answer(lambda: service.check_seed(self.pop_settings, slug, seed))
 
 
 class ActionHandler(PopHandler):
@@ -144,32 +205,32 @@ class ActionHandler(PopHandler):
 
     @web.authenticated
     @authorized
-    def post(self, job_id: str, action: str) -> None:
+    async def post(self, job_id: str, action: str) -> None:
         body, s = self.body(), self.pop_settings
         for key, kinds in (("from_task", str), ("reason", str), ("budget_usd", (int, float))):
             if body.get(key) is not None and (
                 not isinstance(body[key], kinds) or isinstance(body[key], bool)
             ):
-                raise web.HTTPError(400, f"{key} has the wrong type")
+                raise RequestError(f"{key} has the wrong type")
         actions: dict[str, Callable[[], Any]] = {
             "resume": lambda: service.resume_job(s, job_id, body.get("from_task"), body.get("budget_usd")),
             "cancel": lambda: service.cancel(s, job_id),
             "approve": lambda: service.approve(s, job_id),
             "reject": lambda: service.reject(s, job_id, body.get("reason")),
         }
-        self.answer(actions[action])
+        await self.answer(actions[action])
 
 
 class CostsHandler(PopHandler):
     @web.authenticated
     @authorized
-    def get(self) -> None:
+    async def get(self) -> None:
         from pop_nb.analytics import GROUPINGS
 
         by = self.get_argument("by", "pipeline")
         if by not in GROUPINGS:
-            raise web.HTTPError(400, f"by must be one of {', '.join(GROUPINGS)}")
-        self.answer(lambda: service.costs(self.pop_settings, by))
+            raise RequestError(f"by must be one of {', '.join(GROUPINGS)}")
+        await self.answer(lambda: service.costs(self.pop_settings, by))
 
 
 class EventsHandler(PopHandler):
@@ -213,4 +274,5 @@ def handlers() -> list[tuple[str, type[PopHandler]]]:
         (rf"/pop/api/jobs/{ID}/(?P<action>resume|cancel|approve|reject)", ActionHandler),
         (r"/pop/api/costs", CostsHandler),
         (r"/pop/api/events", EventsHandler),
+        (r"/pop/api(/.*)?", NotFoundHandler),
     ]

@@ -1,4 +1,8 @@
-"""Crash-safe file writes: whole files via temp + fsync + rename, log lines via one O_APPEND write."""
+"""Crash-safe file writes: whole files via temp + fsync + rename, log lines via one O_APPEND write.
+
+Every write here passes through the one redaction rule (:func:`pop_nb.redaction.redact_bytes`): no
+file the engine writes through this module can hold a key from the environment.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pop_nb.redaction import redact_bytes
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -23,10 +29,12 @@ def _fsync_dir(path: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` so a reader sees the old file or the new one, never a torn one.
+    """Replace ``path`` with ``data`` (secrets masked) so a reader sees the old file or the new one,
+    never a torn one.
 
     ``durable`` also fsyncs file and folder, so the new file survives a power cut, not just a crash.
     """
+    data = redact_bytes(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -67,7 +75,7 @@ def append_jsonl(path: Path, row: BaseModel | dict[str, Any]) -> None:
     Concurrent writers (parallel tasks' kernels) therefore never interleave within a line.
     """
     text = json.dumps(row, default=str) if isinstance(row, dict) else row.model_dump_json()
-    data = (text.replace("\n", " ") + "\n").encode("utf-8")
+    data = redact_bytes((text.replace("\n", " ") + "\n").encode("utf-8"), compact=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:

@@ -256,9 +256,13 @@ class JobStore:
         )
 
     def jobs(self, places: tuple[str, ...] = PLACES) -> list[JobFolder]:
+        """Every job in ``places``. A place not made yet has none; one that cannot be read (not a folder,
+        no permission, a mount gone) raises, so a caller never takes "unreadable" for "empty"."""
         found = []
         for place in places:
-            base = self.root / place
-            if base.is_dir():
-                found += [JobFolder(p) for p in base.iterdir() if p.is_dir() and (p / "seed.json").exists()]
+            try:
+                entries = list((self.root / place).iterdir())
+            except FileNotFoundError:
+                continue
+            found += [JobFolder(p) for p in entries if p.is_dir() and (p / "seed.json").exists()]
         return found

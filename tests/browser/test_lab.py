@@ -20,16 +20,17 @@ from typing import Any
 import nbformat
 import pytest
 
-from pop_nb.testing.lab import CHROMIUM, DRIVER, chromium, jupyter_lab
-from tests.conftest import REPO, wait_for
+from pop_nb.testing.lab import chromium, jupyter_lab
+from tests.conftest import REPO, needs_programs, wait_for
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (CHROMIUM and DRIVER) and not os.environ.get("CI"),
-        reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
-    ),
-]
+pytestmark = [pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _browser() -> None:
+    needs_programs("chromium", "chromedriver", install="apt-get install chromium chromium-driver")
+
+
 ARTIFACTS = REPO / "artifacts" / "browser"
 TOKEN = "pop-browser-test-token"
 

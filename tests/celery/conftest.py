@@ -4,7 +4,6 @@ processes, each in a session of its own so a test can kill one like a machine th
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,30 +14,60 @@ from pathlib import Path
 import pytest
 
 from pop_nb.testing.lab import free_port
-from tests.conftest import Project, wait_for
+from tests.conftest import Project, needs_programs, wait_for
 
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS = "redis-server"
+
+
+class Redis:
+    """redis-server on a loopback port, persistence off (as many run it): :meth:`restart` is a broker
+    that loses its queue."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        import redis
+
+        self.proc = subprocess.Popen(
+            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=(self.folder / "redis.log").open("a"),
+            stderr=subprocess.STDOUT,
+            cwd=self.folder,
+        )
+        wait_for(lambda: _pings(redis.Redis.from_url(self.url)), timeout=20)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def restart(self) -> None:
+        """Killed and started again, empty, on the same port."""
+        self.kill9()
+        self.start()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
 
 
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    if not Path(REDIS).exists():
-        pytest.fail("redis-server is not installed (.ci/run installs Debian's redis-server)")
-    port = free_port()
-    log = (tmp_path / "redis.log").open("w")
-    proc = subprocess.Popen(
-        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=tmp_path,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
+def redis_server(tmp_path: Path) -> Iterator[Redis]:
+    needs_programs("redis-server", install="apt-get install redis-server")
+    server = Redis(tmp_path)
+    yield server
+    server.stop()
 
-    wait_for(lambda: _pings(redis.Redis.from_url(url)), timeout=20)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+
+@pytest.fixture
+def redis_url(redis_server: Redis) -> str:
+    return redis_server.url
 
 
 def _pings(client: object) -> bool:

@@ -63,7 +63,7 @@ def test_a_batch_lists_bad_seeds_runs_the_rest_and_resumes_only_its_failures(pro
     ]
     assert [line["job"] for line in manifest] == ["sq-numbers-1", "sq-numbers-2", None, None, "sq-numbers-5"]
     assert "numbers.jsonl:3 is not valid JSON" in manifest[2]["error"]
-    assert "names pipeline 'elsewhere', not 'sq'" in manifest[3]["error"]
+    assert "names pipeline 'elsewhere' but was sent to 'sq'" in manifest[3]["error"]
     assert not (project.data / "current").exists() or not any((project.data / "current").iterdir())
     [failure] = [j for j in summary["jobs"] if j["state"] != "done"]
     assert failure["job"] == "sq-numbers-2" and "ValueError: bad luck" in failure["error"]
@@ -116,4 +116,7 @@ def test_seeds_that_are_not_objects_or_too_big_are_listed_not_fatal(project: Pro
     summary = json.loads(run.stdout)
     assert (summary["seeds"], summary["rejected"], summary["done"]) == (5, 4, 1)
     manifest = (project.data / "batches/echo-odd/manifest.jsonl").read_text()
-    assert manifest.count("is JSON but not an object") == 3 and "a seed is at most 1048576" in manifest
+    assert (
+        manifest.count("is JSON but not an object") == 3
+        and "over the 1048576-byte limit for seeds" in manifest
+    )

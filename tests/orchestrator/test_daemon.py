@@ -401,3 +401,27 @@ def test_a_job_whose_status_is_not_json_is_passed_over_not_fatal(project: Projec
     daemon = Orchestrator(project.settings(), out=io.StringIO())
     daemon._schedule()  # raised RecursionError, which ended the daemon
     assert daemon.unfinished == 1 and not daemon.children
+
+
+def test_a_data_folder_that_cannot_be_read_for_a_while_is_waited_out(project: Project) -> None:
+    """current/ replaced by a file under the daemon (as a mount that went away looks; chmod cannot do it
+    to root, whom CI runs as): the daemon says so once, keeps trying, and goes on when it is back."""
+    project.pipeline("tiny", {"a": {"cells": [("inference", "pop.output(1)")]}})
+    daemon = Daemon(project)
+    try:
+        wait_for(lambda: "orchestrating" in daemon.output(), timeout=60)
+        current = project.data / "current"
+        current.rename(project.data / "current.away")
+        current.write_text("not a folder")
+        drop(project, "during-seed.json", seed("tiny"))
+        wait_for(lambda: "cannot use the data folder" in daemon.output(), timeout=30)
+        time.sleep(1)  # several polls of the fault
+        assert daemon.proc.poll() is None, daemon.output()
+        assert daemon.output().count("cannot use the data folder") == 1  # said once, not every poll
+        current.unlink()
+        (project.data / "current.away").rename(current)
+        wait_for(lambda: (project.data / "complete" / "during").is_dir(), timeout=120)
+        assert "works again" in daemon.output()
+    finally:
+        daemon.proc.send_signal(signal.SIGTERM)
+        daemon.wait(60)

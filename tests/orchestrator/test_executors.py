@@ -20,7 +20,7 @@ class LoggingExecutor(LocalExecutor):
 
     name = "logging"
 
-    def submit(self, job_id, *, lock=None):
+    def submit(self, job_id, *, lock=None, sends=1):
         with (Path(self.settings.root) / "given.txt").open("a") as out:
             out.write(job_id + "\\n")
         return super().submit(job_id, lock=lock)

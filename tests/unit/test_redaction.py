@@ -7,7 +7,7 @@ import io
 import nbformat
 import pytest
 
-from pop_nb.llm.secrets import MASK, RedactingWriter, redact_notebook
+from pop_nb.redaction import MASK, RedactingWriter, redact_notebook
 
 KEY = "sk-test-4f8a2c9e1b7d3a6f5c0e"
 
@@ -65,9 +65,50 @@ def test_stream_outputs_without_a_secret_are_left_as_they_were() -> None:
 
 
 def test_a_password_inside_a_url_in_the_environment_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pop_nb.llm.secrets import redact
+    from pop_nb.redaction import redact
 
     monkeypatch.setenv("POP_BROKER_URL", "redis://:broker-pass-1234@10.0.0.5:6379/0")
     monkeypatch.setenv("HOME_PAGE", "https://example.org/a@b")  # an @ but no password: nothing to hide
     assert redact("connect to redis://:broker-pass-1234@10.0.0.5") == f"connect to redis://:{MASK}@10.0.0.5"
     assert redact("https://example.org/a@b") == "https://example.org/a@b"
+
+
+ODD = 'a"b\\c-wörd-12345'  # a secret JSON has to escape
+
+
+@pytest.mark.parametrize("ascii_only", [True, False])
+def test_json_stays_json_and_loses_the_secret_however_it_is_escaped(
+    monkeypatch: pytest.MonkeyPatch, ascii_only: bool
+) -> None:
+    import json
+
+    from pop_nb.redaction import redact_bytes
+
+    monkeypatch.setenv("DB_PASSWORD", ODD)
+    doc = {"k": KEY, KEY: [ODD, {"x": f"in {ODD} text"}], "n": 3, "ok": True}
+    for compact in (False, True):
+        raw = json.dumps(doc, ensure_ascii=ascii_only, indent=None if compact else 2).encode()
+        out = redact_bytes(raw, compact=compact)
+        assert json.loads(out) == {"k": MASK, MASK: [MASK, {"x": f"in {MASK} text"}], "n": 3, "ok": True}
+        assert (b"\n" in out.strip()) is not compact  # JSON lines stay one line
+        for form in (KEY, ODD, json.dumps(ODD)[1:-1], json.dumps(ODD, ensure_ascii=False)[1:-1]):
+            assert form.encode() not in out
+
+
+def test_bytes_without_a_secret_are_the_same_object_and_binary_is_left_alone() -> None:
+    from pop_nb.redaction import redact_bytes
+
+    clean = b'{"a": 1}\n'
+    assert redact_bytes(clean) is clean
+    binary = b"\xff\xfe" + KEY.encode()
+    assert redact_bytes(binary) == binary
+    assert redact_bytes(f"plain {KEY} text".encode()) == f"plain {MASK} text".encode()
+
+
+def test_a_secret_of_digits_written_as_a_json_number_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from pop_nb.redaction import redact_bytes
+
+    monkeypatch.setenv("BANK_PIN_SECRET", "987654321")
+    assert json.loads(redact_bytes(b'{"pin": 987654321, "other": 12}')) == {"pin": MASK, "other": 12}

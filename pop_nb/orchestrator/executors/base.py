@@ -15,6 +15,7 @@ import os
 import subprocess
 import time
 from abc import ABC, abstractmethod
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from pop_nb.config import PopSettings
@@ -122,10 +123,15 @@ class Executor(ABC):
         does not answer); called before a batch dispatches anything."""
 
     @abstractmethod
-    def submit(self, job_id: str, *, lock: FileLock | None = None) -> JobHandle:
+    def submit(self, job_id: str, *, lock: FileLock | None = None, sends: int = 1) -> JobHandle:
         """See that a runner runs ``job_id`` (in ``current/``). ``lock``: its ``runner.lock``, already
         taken by the caller (who decided under it that the job should run); the executor hands it to the
-        runner or releases it. Raises :class:`~pop_nb.errors.JobStateError` if a runner has the job."""
+        runner or releases it. ``sends``: the how-manieth time this run is sent (see :func:`resend`).
+        Raises :class:`~pop_nb.errors.JobStateError` if a runner has the job."""
+
+    def workers(self) -> list[str] | None:
+        """Who can take jobs now, if the executor can tell (a queue's live workers); None if it cannot."""
+        return None
 
     def prepare(self) -> None:  # noqa: B027 (a hook: an executor with nothing to start ahead keeps this)
         """Start ahead what the next :meth:`submit` needs, and again after each (a long-lived caller, the
@@ -138,10 +144,44 @@ class Executor(ABC):
     def close(self) -> None:  # noqa: B027 (a hook: an executor holding no connection keeps this)
         """Let go of connections (a broker's); the executor is not used after this."""
 
-    def record(self, folder: JobFolder, queue: str | None = None, ticket: str | None = None) -> None:
+    def record(
+        self, folder: JobFolder, queue: str | None = None, ticket: str | None = None, sends: int = 1
+    ) -> None:
         """Write ``dispatch.json`` and a ``dispatched`` event: the job now belongs to this executor."""
         atomic_write_json(
-            folder.dispatch_file, Dispatch(executor=self.name, queue=queue, ticket=ticket, by=this_host())
+            folder.dispatch_file,
+            Dispatch(executor=self.name, queue=queue, ticket=ticket, by=this_host(), sends=sends),
         )
         where = self.name + (f" queue {queue}" if queue else "")
         folder.append_event(Event(job=folder.job_id, kind="job", status="dispatched", message=where))
+
+
+def lease_over(dispatch: Dispatch | None, lease_s: float, now: datetime | None = None) -> bool:
+    """A job sent to a queue (a remote executor) has waited past its lease untaken: ``lease_s`` after its
+    first send, then twice as long after each later one (a long queue is not flooded with copies).
+    Meaningful only for a job still ``pending`` with nobody holding its lock."""
+    if dispatch is None or dispatch.executor == "local":
+        return False
+    try:
+        sent = datetime.fromisoformat(dispatch.at)
+    except ValueError:
+        return True
+    waited = ((now or datetime.now(UTC)) - sent).total_seconds()
+    return bool(waited > lease_s * 2 ** (dispatch.sends - 1))
+
+
+def resend(executor: Executor, folder: JobFolder, lock: FileLock, dispatch: Dispatch) -> JobHandle:
+    """Send again a job that no worker took within its lease (the broker lost the message: a Redis
+    without persistence restarted). ``lock``: the job's, taken by the caller, who found it ``pending``
+    under it. A late copy of the lost message finds the lock taken, or the job moved on, and does nothing:
+    the lock, not the broker, keeps the job run once."""
+    folder.append_event(
+        Event(
+            job=folder.job_id,
+            kind="job",
+            status="resent",
+            message=f"no worker took it from {dispatch.queue or executor.name} since {dispatch.at} "
+            f"(send {dispatch.sends}); sent again",
+        )
+    )
+    return executor.submit(folder.job_id, lock=lock, sends=dispatch.sends + 1)

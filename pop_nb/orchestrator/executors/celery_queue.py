@@ -64,7 +64,7 @@ class CeleryExecutor(Executor):
         folder = JobStore(self.settings.data).get(job_id)
         return snapshot_spec(folder).queue or self.settings.queue
 
-    def submit(self, job_id: str, *, lock: FileLock | None = None) -> JobHandle:
+    def submit(self, job_id: str, *, lock: FileLock | None = None, sends: int = 1) -> JobHandle:
         import uuid
 
         from pop_nb.orchestrator.celery_app import TASK_NAME
@@ -82,7 +82,7 @@ class CeleryExecutor(Executor):
                 self.check()
             ticket = str(uuid.uuid4())
             before = folder.dispatch_file.read_bytes() if folder.dispatch_file.exists() else None
-            self.record(folder, queue=queue, ticket=ticket)  # first: a fast worker reads it at start
+            self.record(folder, queue=queue, ticket=ticket, sends=sends)  # first: a fast worker reads it
             try:
                 self.app.send_task(
                     TASK_NAME,
@@ -102,6 +102,14 @@ class CeleryExecutor(Executor):
             if lock is not None:
                 lock.release()  # the worker takes it: a lock cannot travel through the broker
         return JobHandle(self.settings, job_id, self.name, ticket=ticket)
+
+    def workers(self) -> list[str]:
+        """The workers that answer a ping within a second (any queue)."""
+        try:
+            answers = self.app.control.ping(timeout=1.0, connection=self._connection)
+        except Exception:  # a broker gone meanwhile: nobody can be reached
+            return []
+        return sorted(name for answer in answers for name in answer)
 
     def close(self) -> None:
         if self._connection is not None:

@@ -178,7 +178,7 @@ class LocalExecutor(Executor):
         if self._standby is None or self._standby.process.poll() is not None:
             self._standby = StandbyRunner(self.settings)
 
-    def submit(self, job_id: str, *, lock: FileLock | None = None) -> JobHandle:
+    def submit(self, job_id: str, *, lock: FileLock | None = None, sends: int = 1) -> JobHandle:
         lock = claim(self.settings, job_id, lock)
         folder = JobStore(self.settings.data).get(job_id)
         try:

@@ -1,12 +1,19 @@
-"""Keys live in the environment only; anything we write passes through :func:`redact` first.
+"""Keys live in the environment only; anything we write or serve passes through one rule first.
 
 A secret is the value of an environment variable whose name ends in KEY, TOKEN, SECRET or PASSWORD
 (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ``HF_TOKEN``, ...), or the password inside a URL held by
 any variable (``POP_BROKER_URL=redis://:pw@host``), at least 8 characters long.
+
+Where the rule is applied: every file write of :mod:`pop_nb.store.atomic` (:func:`redact_bytes`: status,
+events, usage, outputs, flags, products, artifacts, seeds, ledger), every stage notebook
+(:func:`redact_notebook`) and log (:class:`RedactingWriter`), and every HTTP answer and SSE event of
+the server (:func:`redact_json`). JSON is redacted value by value, so it stays JSON whatever the
+secret's characters; bytes that are not UTF-8 (a binary artifact) are written as given.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -68,6 +75,61 @@ def redact_tree(node: Any, values: list[str] | None = None) -> Any:
         for i, item in enumerate(node):
             node[i] = redact_tree(item, values)
     return node
+
+
+def redact_json(value: Any) -> Any:
+    """A JSON value with every secret masked in its strings and in its objects' keys (a copy where
+    something changed; ``value`` itself is never modified)."""
+    values = secret_values()
+    return _masked_copy(value, values) if values else value
+
+
+def _masked_copy(node: Any, values: list[str]) -> Any:
+    if isinstance(node, str):
+        return mask(node, values)
+    if isinstance(node, dict):
+        return {mask(str(k), values): _masked_copy(v, values) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_masked_copy(item, values) for item in node]
+    if isinstance(node, int | float) and not isinstance(node, bool) and mask(str(node), values) != str(node):
+        return MASK  # a secret that is all digits, written as a number
+    return node
+
+
+def _forms(values: list[str]) -> list[str]:
+    """How each secret can appear in what we write: as itself, and as a JSON string spells it (a quote,
+    a backslash or a non-ASCII character is escaped there); longest first."""
+    forms = set(values)
+    for value in values:
+        forms.add(json.dumps(value, ensure_ascii=True)[1:-1])
+        forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    return sorted(forms, key=len, reverse=True)
+
+
+def redact_bytes(data: bytes, *, compact: bool = False) -> bytes:
+    """``data`` as it may be written. Unchanged when it holds no secret (the common case: one scan).
+    Else JSON is masked value by value and written out again (``compact``: on one line, for JSON
+    lines; else indented by 2), other UTF-8 text is masked as text, and bytes that are not UTF-8
+    (a binary artifact) are left as they are."""
+    values = secret_values()
+    if not values:
+        return data
+    forms = _forms(values)
+    if not any(form.encode("utf-8", "surrogateescape") in data for form in forms):
+        return data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    from pop_nb.store.atomic import loads
+
+    try:
+        value = loads(text)
+    except ValueError:
+        return mask(text, forms).encode("utf-8")
+    masked = _masked_copy(value, values)
+    out = json.dumps(masked, indent=None if compact else 2, ensure_ascii=False)
+    return (out + "\n" if text.endswith("\n") else out).encode("utf-8")
 
 
 def redact_notebook(nb: Any, values: list[str] | None = None) -> Any:
