@@ -18,6 +18,12 @@ def suggest_fix(error: ErrorInfo, job_id: str, seed_data: dict[str, Any], has_se
     kind = error.type
     if kind == "Cancelled":
         return f"{resume} to run it again"
+    if (
+        kind == "DiskFull"
+        or "No space left on device" in error.message
+        or "Disk quota exceeded" in error.message
+    ):
+        return f"free space on the disk that is full (`df -h`), then {resume}: done tasks are kept"
     if kind == "BudgetExceeded":
         return f"`pop resume {job_id} --budget-usd <more>` (or raise budget_usd in the seed or pipeline.yaml)"
     if kind == "StageTimeout":

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import signal
 import socket
 import sys
+from pathlib import Path
 from types import FrameType
 
 from pop_nb import _lean
 from pop_nb.config import load_settings
 from pop_nb.errors import PopError
 from pop_nb.execution.job_runner import JobRunner
-from pop_nb.models.status import ErrorInfo
+from pop_nb.models.status import ErrorInfo, JobStatus
 from pop_nb.pipeline.snapshot import job_pipeline
 from pop_nb.redaction import load_dotenv_file, redact
 from pop_nb.store.jobs import JobStore
@@ -79,8 +81,65 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    final = runner.run()
+    reserve = Reserve(settings.data, args.job_id)
+    try:
+        reserve.take()
+        final = runner.run()
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        reserve.release()  # room for the few kilobytes that say what happened
+        return disk_full(store, args.job_id, runner.status, exc)
+    finally:
+        reserve.release()
     return 0 if final.state in ("done", "waiting") else 1  # waiting: paused at a gate, not failed
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class Reserve:
+    """Room kept for the end of a job: ``<data>/.reserve/<id>``, 64 KiB written at the start and freed
+    when the disk fills, so that the failed status, its event and the move to ``failed/`` can still be
+    written (a full disk would otherwise leave the job silently ``running``)."""
+
+    SIZE = 64 * 1024
+
+    def __init__(self, data: Path, job_id: str) -> None:
+        self.path = data / ".reserve" / job_id
+
+    def take(self) -> None:
+        self.path.parent.mkdir(exist_ok=True)
+        with open(self.path, "wb") as out:
+            out.write(bytes(self.SIZE))
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink(missing_ok=True)
+
+
+def disk_full(store: JobStore, job_id: str, status: JobStatus, exc: OSError) -> int:
+    """End the job ``failed`` with ``DiskFull``: what was full and how to go on (resume keeps done work)."""
+    where = store.root
+    status.state = "failed"
+    status.error = ErrorInfo(
+        task=status.current_task,
+        stage=status.current_stage,
+        type="DiskFull",
+        message=f"no space left on the disk of {where} ({exc.strerror}: {exc.filename or 'a job file'})",
+        fix=f"free space there (`df -h {where}`), then `pop resume {job_id}`: done tasks are kept",
+    )
+    for task in status.tasks.values():
+        if task.state == "running":
+            task.state, task.error = "failed", status.error
+    message = f"job {job_id}: {status.error.message}. Fix: {status.error.fix}"
+    try:
+        store.close(store.get(job_id), status)
+    except OSError as again:  # not even that fits: the job stays resumable as it is (a runner died)
+        message += f" (its failure could not be written either: {again.strerror})"
+    with contextlib.suppress(OSError):
+        print(message, file=sys.stderr, flush=True)
+    return 1
 
 
 def standby(channel_fd: int) -> list[str] | None:
