@@ -9,7 +9,7 @@ cancelled, it measures what every Lab user feels:
 - Jupyter's own ``GET /api/contents`` and a kernel ``execute_request`` round trip over the kernel's
   websocket, idle and under that load (goal: p95 within 50 ms of the idle figure).
 
-    python benchmarks/server_load.py [--jobs 20]
+    python benchmarks/server_load.py [--jobs 20] [--threads N]
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -180,7 +182,7 @@ async def job(url: str, job_id: str) -> dict[str, Any]:
     return json.loads(reply.body) if reply.code == 200 else {}
 
 
-async def measure(url: str, jobs: int) -> None:
+async def measure(url: str, root: Path, jobs: int) -> None:
     events = Events(url)
     kernel = Kernel(url)
     await kernel.start()
@@ -217,28 +219,63 @@ async def measure(url: str, jobs: int) -> None:
         f"POST answers: {sorted(code for code, _, _ in answers)[:1]}..; fastest {first_post:.0f} ms, "
         f"slowest {max(ms for _, _, ms in answers):.0f} ms; cancel answered {cancel[0]} in {cancel[2]:.0f} ms"
     )
+
+    # The control: the same load started outside the server (`pop batch`, 20 at once): what the machine's
+    # two cores being busy costs Jupyter by itself, whatever pop-nb's server does.
+    done.clear()
+    cli_contents: list[float] = []
+    cli_rtt: list[float] = []
+    prober = asyncio.ensure_future(probe(url, kernel, done, cli_contents, cli_rtt))
+    seeds = root / "seeds.jsonl"
+    seeds.write_text('{"data": {}}\n' * jobs)
+    batch = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pop_nb.cli",
+        "batch",
+        "steps",
+        "--seeds",
+        str(seeds),
+        "--concurrency",
+        str(jobs),
+        "--json",
+        cwd=root,
+        env={**os.environ, "POP_ROOT": str(root)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await batch.wait()
+    done.set()
+    await prober
+
     print()
     print(show("SSE delivery (goal p95 <= 250)", events.delays))
     print(show("GET /api/contents, idle", idle_contents))
-    print(show("GET /api/contents, under load", load_contents))
+    print(show("GET /api/contents, API load", load_contents))
+    print(show("GET /api/contents, same load by CLI", cli_contents))
     print(show("kernel execute round trip, idle", idle_rtt))
-    print(show("kernel execute round trip, load", load_rtt))
+    print(show("kernel execute round trip, API load", load_rtt))
+    print(show("kernel execute, same load by CLI", cli_rtt))
     print(
-        f"p95 under load minus idle (goal <= 50 ms): contents "
+        f"p95 under API load minus idle (goal <= 50 ms): contents "
         f"{pct(load_contents, 0.95) - pct(idle_contents, 0.95):+.1f} ms, kernel "
-        f"{pct(load_rtt, 0.95) - pct(idle_rtt, 0.95):+.1f} ms"
+        f"{pct(load_rtt, 0.95) - pct(idle_rtt, 0.95):+.1f} ms; minus the same load by CLI: contents "
+        f"{pct(load_contents, 0.95) - pct(cli_contents, 0.95):+.1f} ms, kernel "
+        f"{pct(load_rtt, 0.95) - pct(cli_rtt, 0.95):+.1f} ms"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--threads", type=int, help="PopExtension.threads (default: its own)")
     args = parser.parse_args()
+    config = {"PopExtension": {"threads": args.threads}} if args.threads else None
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "project"
         make_project(root)
-        with jupyter_lab(root, Path(tmp) / "lab", TOKEN) as url:
-            asyncio.run(measure(url, args.jobs))
+        with jupyter_lab(root, Path(tmp) / "lab", TOKEN, config) as url:
+            asyncio.run(measure(url, root, args.jobs))
 
 
 if __name__ == "__main__":
