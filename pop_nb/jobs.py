@@ -127,7 +127,9 @@ def reset_for_resume(
             status.tasks[name] = TaskStatus()
     status.state, status.error, status.ended_at = "pending", None, None
     status.current_task = status.current_stage = None
-    folder = store.move(folder, "current")
+    # Everything is written where it is (failed/, complete/: no daemon looks there), and the move back
+    # to current/ comes last: a daemon that saw the folder there with its old, ended status would
+    # close it again.
     before = snapshot_hashes(folder)
     changes = describe_changes(before, write_snapshot(folder, pipeline))
     how = f"from task {from_task}" if from_task else "failed and pending tasks"
@@ -137,7 +139,7 @@ def reset_for_resume(
         _set_budget(folder, budget_usd)
     folder.write_status(status)
     folder.append_event(Event(job=job_id, kind="job", status="resumed", message=how))
-    return folder
+    return store.move(folder, "current")
 
 
 def _set_budget(folder: JobFolder, budget_usd: float) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,3 +89,37 @@ def pop_cmd() -> list[str]:
     import sys
 
     return [sys.executable, "-m", "pop_nb.cli"]
+
+
+def test_the_daemon_stays_up_through_a_full_disk_and_goes_on_when_there_is_room(
+    project: Project, small_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.orchestrator.test_daemon import Daemon, seed
+
+    data = small_disk / "pipeline-data"
+    monkeypatch.setenv("POP_DATA_DIR", str(data))
+    go = project.root / "go"
+    project.pipeline(
+        "big", {"a": {"cells": [("inference", WAIT_FOR_GO.format(go=str(go)) + "pop.output('x' * 200_000)")]}}
+    )
+    project.pipeline("tiny", {"a": {"cells": [("inference", "pop.output(1)")]}})
+    daemon = Daemon(project)
+    try:
+        wait_for(lambda: "orchestrating" in daemon.output(), timeout=60)
+        (data / "pending/d1-seed.json").write_bytes(seed("big"))
+        wait_for(lambda: (data / "current/d1/tasks/a/logs/inference.log").exists(), timeout=120)
+        filler = fill(small_disk)
+        go.touch()
+        wait_for(lambda: (data / "failed/d1/tasks-status.json").exists(), timeout=120)
+        status = json.loads((data / "failed/d1/tasks-status.json").read_text())
+        assert status["error"]["type"] == "DiskFull", status["error"]
+        time.sleep(1)  # the daemon's passes over a full disk
+        assert daemon.proc.poll() is None, daemon.output()
+        filler.unlink()
+        resumed = pop("resume", "d1", "--quiet")
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        (data / "pending/d2-seed.json").write_bytes(seed("tiny"))
+        wait_for(lambda: (data / "complete/d1").is_dir() and (data / "complete/d2").is_dir(), timeout=120)
+    finally:
+        daemon.proc.send_signal(signal.SIGTERM)
+        daemon.wait(60)

@@ -26,11 +26,19 @@ FORK_WAIT_S = 120.0  # a kernel server still preloading (litellm: seconds) is wo
 def claim(settings: PopSettings, job_id: str, lock: FileLock | None = None) -> FileLock:
     """The job's ``runner.lock``, taken (or ``lock``, already taken by the caller). Raises
     :class:`JobStateError` if a runner has it."""
-    folder = JobStore(settings.data).get(job_id)
+    store = JobStore(settings.data)
+    folder = store.get(job_id)
     lock = lock or FileLock(folder.runner_lock)
     deadline = time.monotonic() + LOCK_PATIENCE_S
-    while not lock.acquire() and time.monotonic() < deadline:  # a daemon may be looking at the job
-        time.sleep(0.02)
+    try:
+        while not lock.acquire() and time.monotonic() < deadline:  # a daemon may be looking at the job
+            time.sleep(0.02)
+    except FileNotFoundError:  # it left current/ meanwhile: another runner took it, and it ended
+        moved = store.find(job_id)
+        raise JobStateError(
+            f"job {job_id} was run by another runner meanwhile (a daemon's?); it is now in "
+            f"{moved.place if moved else '?'}/. Fix: `pop status {job_id}`"
+        ) from None
     if not lock.held:
         raise JobStateError(f"job {job_id} already has a runner. Fix: wait for it, or `pop cancel {job_id}`.")
     return lock
