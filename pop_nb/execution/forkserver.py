@@ -96,6 +96,36 @@ def server_key(preload: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
+# What the kernel server is started with: it is shared by every runner of this user, and what it forks
+# shows its environment in /proc/<pid>/environ, so it gets only what preloading needs (each kernel and
+# runner is then given its own runner's environment), never another project's POP_*, a broker URL or
+# anything else of the shell that happened to start it.
+SERVER_ENV = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV"}
+    # what an HTTP client made while litellm is preloaded may read once: proxies and CA bundles
+    | {"SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
+    | {
+        name
+        for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+        for name in (proxy, proxy.lower())
+    }
+)
+SERVER_ENV_PREFIXES = ("LC_", "XDG_")
+
+
+def server_env(environ: Mapping[str, str]) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in environ.items()
+        if (k in SERVER_ENV or k.startswith(SERVER_ENV_PREFIXES))
+        and not is_secret_name(k)
+        and not url_password(v)
+    }
+    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # as for a spawned kernel: no debugger warning
+    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # never the network when litellm is preloaded
+    return env
+
+
 class ForkServer:
     """A kernel server at ``path``: started here (:meth:`ensure_started`) or found alive."""
 
@@ -115,9 +145,7 @@ class ForkServer:
         try:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)  # a server killed outright leaves its socket behind
-            # the server's own environment has no secrets: each kernel gets its runner's environment
-            env = {k: v for k, v in os.environ.items() if not is_secret_name(k) and not url_password(v)}
-            env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # as for a spawned kernel: no debugger warning
+            env = server_env(os.environ)
             fd = lock.hand_over()
             with open(self.path + ".log", "ab") as log:
                 self._process = subprocess.Popen(

@@ -336,3 +336,40 @@ def test_an_executed_stage_notebook_is_what_plain_papermill_writes(tmp_path: Pat
     assert written["pop"] == written["papermill"]
     outputs = [o for cell in written["pop"]["cells"] for o in cell.get("outputs", [])]
     assert {o["output_type"] for o in outputs} >= {"stream", "display_data", "execute_result"}
+
+
+READ_OWN_ENVIRON = """
+import os, psutil
+def names(pid):
+    with open(f"/proc/{pid}/environ", "rb") as fh:
+        return sorted({entry.split(b"=", 1)[0].decode() for entry in fh.read().split(b"\\0") if entry})
+pop.output({"kernel": names(os.getpid()), "server": names(psutil.Process().parent().pid),
+            "seen here": os.environ.get("LEFT_IN_THE_SHELL")})
+"""
+
+
+def test_the_kernel_server_and_what_it_forks_show_no_environment_of_whoever_started_it(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server is shared by every runner of this user; /proc/<pid>/environ of it and of every kernel
+    forked from it is the environment it was started with: only what preloading needs, never another
+    project's POP_*, a broker URL or whatever the starting shell held. The stage still has its own."""
+    from pop_nb.execution.forkserver import SERVER_ENV, SERVER_ENV_PREFIXES, shared_server
+
+    server = shared_server(["litellm"], 300)
+    server.wait_ready(120)
+    for proc in psutil.process_iter(["cmdline"]):
+        if server.path in (proc.info["cmdline"] or []) and proc.cwd() == "/":
+            proc.kill()  # whoever started it before, this test's environment starts the next
+            proc.wait(10)
+    monkeypatch.setenv("LEFT_IN_THE_SHELL", "canary-0f3e")
+    monkeypatch.setenv("POP_BROKER_URL", "redis://10.9.8.7:6379/0")
+    project.pipeline("env", {"t": {"cells": [("inference", READ_OWN_ENVIRON)]}})
+    job = project.run("env")
+    assert job.state == "done", job.status.error
+    seen = json.loads((job.path / "tasks/t/outputs/inference.json").read_text())
+    allowed = SERVER_ENV | {"PYDEVD_DISABLE_FILE_VALIDATION", "LITELLM_LOCAL_MODEL_COST_MAP"}
+    for who in ("server", "kernel"):
+        extra = [n for n in seen[who] if n not in allowed and not n.startswith(SERVER_ENV_PREFIXES)]
+        assert extra == [], (who, extra)
+    assert seen["seen here"] == "canary-0f3e"  # the stage's own environment is its runner's
