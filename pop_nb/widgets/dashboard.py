@@ -65,8 +65,9 @@ class Dashboard:
 
         from pop_nb.config import load_settings
 
-        self.settings = load_settings(root)
-        self.data_dir = Path(data_dir) if data_dir else self.settings.data
+        # one set of settings for what it shows and what its buttons do: the folder given, if any
+        self.settings = load_settings(root, **({"data_dir": Path(data_dir)} if data_dir else {}))
+        self.data_dir = self.settings.data
         self.analytics = Analytics(self.data_dir)
         self.refresh_s = refresh_s
         self.state = w.Dropdown(options=STATES, value="all", description="state")

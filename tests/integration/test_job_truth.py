@@ -8,7 +8,8 @@ import json
 import pytest
 
 from pop_nb.errors import SeedError
-from pop_nb.jobs import create_job, parse_seed
+from pop_nb.jobs import create_job
+from pop_nb.models.seed import parse_seed
 from pop_nb.orchestrator.executors import submit
 from tests.conftest import Project, pop, write_notebook
 

@@ -189,7 +189,8 @@ def test_gates_wait_for_approve_or_reject(project: Project) -> None:
 
 
 def test_cancel_of_a_queued_job_ends_it_without_a_runner(project: Project) -> None:
-    from pop_nb.jobs import cancel_job, create_job, parse_seed
+    from pop_nb.jobs import cancel_job, create_job
+    from pop_nb.models.seed import parse_seed
     from pop_nb.store.jobs import JobStore
 
     project.pipeline("tiny", {"a": {}})
@@ -364,8 +365,9 @@ def test_a_queued_jobs_files_are_parsed_again_only_once_replaced(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every wake looks at every queued job: unchanged files are not parsed again, replaced ones are."""
-    from pop_nb.jobs import create_job, parse_seed
+    from pop_nb.jobs import create_job
     from pop_nb.models.records import Dispatch
+    from pop_nb.models.seed import parse_seed
     from pop_nb.orchestrator import Orchestrator
     from pop_nb.store.atomic import atomic_write_json
     from pop_nb.store.jobs import JobFolder

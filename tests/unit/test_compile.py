@@ -144,7 +144,7 @@ def test_a_model_this_machine_cannot_run_is_flagged(project: Project) -> None:
 
 
 def test_keys_in_llm_settings_are_refused_without_echoing_them(project: Project) -> None:
-    from pop_nb.jobs import parse_seed
+    from pop_nb.models.seed import parse_seed
 
     project.pipeline("keyed", {"a": {"llm": {"api_key": "sk-live-should-not-be-here"}}})
     found = "\n".join(problems(project, "keyed"))

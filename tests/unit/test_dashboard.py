@@ -59,16 +59,22 @@ def test_filters_detail_and_cost_figures_on_a_full_folder(project: Project, boar
     assert "over 1500 calls" in board.summary.value
 
 
-def test_cancel_from_the_dashboard(project: Project, board_of) -> None:
-    from pop_nb.jobs import create_job, parse_seed
+@pytest.mark.parametrize("elsewhere", [False, True])
+def test_cancel_from_the_dashboard(project: Project, board_of, elsewhere: bool) -> None:
+    """Its buttons act on the folder it shows, the project's own or another given as data_dir."""
+    from pop_nb.config import load_settings
+    from pop_nb.jobs import create_job
+    from pop_nb.models.seed import parse_seed
 
+    data = project.root / "other-data" if elsewhere else project.data
     project.pipeline("tiny", {"a": {}})
-    create_job(project.settings(), parse_seed({"pipeline": "tiny"}, "t"), "queued-1")
-    board = board_of(project.data)
+    settings = load_settings(project.root, data_dir=data)
+    create_job(settings, parse_seed({"pipeline": "tiny"}, "t"), "queued-1")
+    board = board_of(data)
     board.job_pick.value = "queued-1"
     board.cancel()
-    assert "cancelled queued-1" in board.message.value
-    assert (project.data / "failed" / "queued-1").is_dir()
+    assert "cancelled queued-1" in board.message.value, board.message.value
+    assert (data / "failed" / "queued-1").is_dir()
     assert "cancelled" in board.job_list.options[0][0]
 
 
