@@ -24,7 +24,7 @@ from pop_nb.errors import ExecutorError, JobStateError
 from pop_nb.models.records import Dispatch
 from pop_nb.models.seed import shown_name
 from pop_nb.models.status import JobStatus
-from pop_nb.orchestrator.executors import Executor, JobHandle, get_executor
+from pop_nb.orchestrator.executors import Executor, JobHandle, get_executor, is_remote
 from pop_nb.orchestrator.executors.base import lease_over, resend, this_host
 from pop_nb.orchestrator.intake import Intake
 from pop_nb.store.jobs import JobFolder, JobStore
@@ -264,7 +264,7 @@ class Orchestrator:
         self._seen = {job: seen for job, seen in self._seen.items() if job in listed}
         queue.sort(key=lambda item: item[0])
         for (order, _), folder, lock, dispatch in queue:
-            remote = dispatch.executor if dispatch is not None and dispatch.executor != "local" else None
+            remote = dispatch.executor if dispatch is not None and is_remote(dispatch.executor) else None
             executor = self._named(remote) if remote else self._where(here)
             if executor is None or self.stopping.is_set():
                 lock.release()
@@ -329,7 +329,7 @@ class Orchestrator:
             return None
         if status.state == "waiting":
             return None
-        if dispatch is not None and dispatch.executor != "local":
+        if dispatch is not None and is_remote(dispatch.executor):
             # Its executor runs it. If its runner died on a worker (running, no lock) we take it up now, back
             # to the same executor, rather than wait for the broker's visibility timeout; if no worker took
             # it within its lease (the broker lost the message), we send it again.

@@ -79,3 +79,16 @@ def test_register_in_process_wins_over_entry_points(project: Project) -> None:
         from pop_nb.orchestrator import executors
 
         executors._registered.pop("mine")
+
+
+def test_remote_is_what_the_executor_class_says_not_its_name() -> None:
+    from pop_nb.orchestrator.executors import is_remote, register
+    from pop_nb.orchestrator.executors.local import LocalExecutor
+
+    class Here(LocalExecutor):
+        name = "here-too"
+
+    assert not is_remote("local") and is_remote("celery")
+    assert is_remote("here-too")  # not known yet: someone else's
+    register("here-too", Here)
+    assert not is_remote("here-too")  # runs on this machine, whatever its name

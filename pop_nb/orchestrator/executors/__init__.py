@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import entry_points
 
 from pop_nb.config import PopSettings
@@ -19,6 +20,7 @@ _registered: dict[str, type[Executor]] = {}
 def register(name: str, executor: type[Executor]) -> None:
     """Make ``executor`` available as ``name`` in this process (it wins over an entry point)."""
     _registered[name] = executor
+    is_remote.cache_clear()
 
 
 def known_executors() -> list[str]:
@@ -47,6 +49,16 @@ def executor_class(name: str) -> type[Executor]:
     )
 
 
+@functools.cache  # asked for every queued job at every wake of the daemon; entry points cost milliseconds
+def is_remote(name: str) -> bool:
+    """Whether jobs handed to executor ``name`` run elsewhere (:attr:`Executor.remote`): then they are
+    that executor's to run and recover. One that cannot be loaded here counts as remote (someone else's)."""
+    try:
+        return executor_class(name).remote
+    except ExecutorError:
+        return True
+
+
 def get_executor(settings: PopSettings, name: str | None = None) -> Executor:
     """The executor ``name`` (default: ``settings.executor``, i.e. ``POP_EXECUTOR``), checked ready to
     take jobs (:meth:`Executor.check`: a broker that answers): get it before making a job, so that a
@@ -66,4 +78,13 @@ def submit(settings: PopSettings, job_id: str, executor: Executor | None = None)
         executor.close()
 
 
-__all__ = ["Executor", "JobHandle", "executor_class", "get_executor", "known_executors", "register", "submit"]
+__all__ = [
+    "Executor",
+    "JobHandle",
+    "executor_class",
+    "get_executor",
+    "is_remote",
+    "known_executors",
+    "register",
+    "submit",
+]

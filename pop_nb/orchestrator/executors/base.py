@@ -160,7 +160,9 @@ def lease_over(dispatch: Dispatch | None, lease_s: float, now: datetime | None =
     """A job sent to a queue (a remote executor) has waited past its lease untaken: ``lease_s`` after its
     first send, then twice as long after each later one (a long queue is not flooded with copies).
     Meaningful only for a job still ``pending`` with nobody holding its lock."""
-    if dispatch is None or dispatch.executor == "local":
+    from pop_nb.orchestrator.executors import is_remote
+
+    if dispatch is None or not is_remote(dispatch.executor):
         return False
     try:
         sent = datetime.fromisoformat(dispatch.at)
