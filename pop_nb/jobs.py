@@ -342,12 +342,7 @@ class Job:
     def outputs(self) -> dict[str, Any]:
         """Each finished task's final output."""
         folder = self.folder
-        found = {}
-        for name, task in self.status.tasks.items():
-            final = folder.final_output(name)
-            if task.state == "done" and final.exists():
-                found[name] = read_json(final)
-        return found
+        return folder.final_outputs(folder.read_status())
 
     def notebooks(self, task: str | None = None) -> list[Path]:
         """Executed stage notebooks, in the order they ran."""

@@ -27,7 +27,6 @@ from pop_nb.models.api import (
 )
 from pop_nb.models.seed import MAX_SEED_DEPTH, json_depth, parse_seed
 from pop_nb.models.status import JobStatus, Totals
-from pop_nb.store.atomic import read_json
 from pop_nb.store.jobs import PLACES, JobFolder, JobStore
 
 if TYPE_CHECKING:
@@ -226,11 +225,7 @@ def get_job(settings: PopSettings, job_id: str) -> JobDetail:
         for key, run in task.stages.items()
     ]
     stages.sort(key=lambda s: s.started_at or "")
-    outputs: dict[str, Any] = {}
-    for name, task in status.tasks.items():
-        final = folder.final_output(name)
-        if task.state == "done" and final.exists():
-            outputs[name] = read_json(final)
+    outputs = folder.final_outputs(status)
     products = (
         sorted(str(p.relative_to(folder.products_dir)) for p in folder.products_dir.rglob("*") if p.is_file())
         if folder.products_dir.is_dir()

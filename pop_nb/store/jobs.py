@@ -85,6 +85,15 @@ class JobFolder:
     def final_output(self, task: str) -> Path:
         return self.task_dir(task) / "outputs" / "final.json"
 
+    def final_outputs(self, status: JobStatus) -> dict[str, Any]:
+        """Each done task's final output (a task that failed or was reset may have left one: not its)."""
+        found = {}
+        for name, task in status.tasks.items():
+            final = self.final_output(name)
+            if task.state == "done" and final.exists():
+                found[name] = read_json(final)
+        return found
+
     def rel(self, path: Path) -> str:
         return str(path.relative_to(self.path))
 

@@ -239,11 +239,7 @@ class Dashboard:
         self.cancel_button.disabled = doing == "ended"
         self.resume_button.disabled = doing in ("running", "waiting")
         self.from_task.options = list(status.tasks)
-        outputs = {
-            n: json.loads(folder.final_output(n).read_text())
-            for n in status.tasks
-            if folder.final_output(n).exists()
-        }
+        outputs = folder.final_outputs(status)
         artifacts = sorted(
             str(p.relative_to(folder.path)) for p in (folder.path / "files").rglob("*") if p.is_file()
         )
