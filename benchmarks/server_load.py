@@ -88,7 +88,7 @@ class Events:
                 f"{url}/pop/api/events", headers=AUTH, streaming_callback=self.chunk, request_timeout=3600
             ),
             raise_error=False,
-        )
+        ).add_done_callback(lambda done: done.exception())  # the server's end closes it: expected
 
     def chunk(self, data: bytes) -> None:
         now = time.time()

@@ -7,7 +7,6 @@ Errors are :class:`~pop_nb.errors.PopError` subclasses; :func:`pop_nb.errors.htt
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
@@ -27,6 +26,7 @@ from pop_nb.models.api import (
 )
 from pop_nb.models.seed import MAX_SEED_DEPTH, json_depth, parse_seed
 from pop_nb.models.status import JobStatus, Totals
+from pop_nb.store.atomic import loads
 from pop_nb.store.jobs import PLACES, JobFolder, JobStore
 
 if TYPE_CHECKING:
@@ -351,8 +351,8 @@ def _json_object(file: Path) -> dict[str, Any] | None:
     try:
         if file.stat().st_size > MAX_EXAMPLE_BYTES:
             return None
-        value = json.loads(file.read_bytes())
-    except (OSError, ValueError, RecursionError):
+        value = loads(file.read_bytes())
+    except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) and json_depth(value) <= MAX_SEED_DEPTH else None
 

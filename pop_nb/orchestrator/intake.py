@@ -20,7 +20,7 @@ from pop_nb.config import PopSettings
 from pop_nb.errors import PipelineError, PipelineNotFound, PopError, SeedError
 from pop_nb.models.seed import JOB_ID_RE, MAX_SEED_BYTES, check_seed_size, loads_seed, parse_seed, shown_name
 from pop_nb.models.status import now_iso
-from pop_nb.store.atomic import atomic_write_bytes, atomic_write_json
+from pop_nb.store.atomic import atomic_write_bytes, atomic_write_json, nesting_over
 from pop_nb.store.jobs import JobStore
 
 SEED_SUFFIX = "-seed.json"
@@ -121,11 +121,15 @@ class Intake:
         if time.time() - st.st_mtime > SETTLE_S or st.st_size > MAX_SEED_BYTES:
             return False
         try:
-            json.loads(path.read_bytes())
+            raw = path.read_bytes()
+        except OSError:  # unreadable: judged now
+            return False
+        if nesting_over(raw):  # too deep to parse: judged now
+            return False
+        try:
+            json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return True
-        except (OSError, RecursionError):  # unreadable, or too deep to parse: judged now
-            return False
         return False
 
     def _create_job(self, name: str, claimed: Path) -> str:

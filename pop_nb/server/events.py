@@ -45,6 +45,7 @@ class EventBus:
         self._offsets: dict[str, tuple[Path, int]] = {}  # job id -> (events.jsonl, bytes read)
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
         self._prime()
 
     # -- following the files ------------------------------------------------------------------
@@ -66,8 +67,13 @@ class EventBus:
             self._task = asyncio.get_running_loop().create_task(self._follow())
 
     async def stop(self) -> None:
+        """Stop following the files and end every stream, so that no handler is left suspended in one
+        when the server's loop closes (its generator would be finalized later, anywhere)."""
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
+        async with self._changed:
+            self._changed.notify_all()
 
     async def _follow(self) -> None:
         # The files are read in a thread: the server's loop is every Lab user's, and a scan of current/
@@ -155,7 +161,7 @@ class EventBus:
             cursor = self._seq
         else:
             cursor = int(last_id.partition("-")[2]) if last_id else self._seq
-        while True:
+        while not self._closed:
             fresh = [e for e in self._buffer if _seq(e) > cursor]
             if fresh and _seq(fresh[0]) > cursor + 1:  # the buffer moved past this (slow) client
                 yield self._reset("this client fell behind; reload the job list")

@@ -246,14 +246,17 @@ class EventsHandler(PopHandler):
         last = self.request.headers.get("Last-Event-ID") or self.get_argument("last_event_id", None)
         bus = self.settings["pop_bus"]
         bus.start()
+        stream = bus.stream(last, heartbeat_s=self.settings.get("pop_heartbeat_s", 15.0))
         try:
             self.write(b"retry: 2000\n\n")
             await self.flush()
-            async for event in bus.stream(last, heartbeat_s=self.settings.get("pop_heartbeat_s", 15.0)):
+            async for event in stream:
                 self.write(event.encode())
                 await self.flush()
         except StreamClosedError:  # the client went away
             return
+        finally:
+            await stream.aclose()  # here and now, not whenever the garbage collector gets to it
 
 
 def lab_path(root: Path, path: Path) -> str | None:

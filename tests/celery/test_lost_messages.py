@@ -13,6 +13,7 @@ import pytest
 from tests.celery.conftest import Redis, Worker
 from tests.celery.test_celery import pop_background, stage_counts
 from tests.conftest import Project, pop, wait_for
+from tests.orchestrator.test_daemon import Daemon
 
 pytestmark = pytest.mark.slow
 
@@ -60,15 +61,13 @@ def test_the_daemon_sends_again_a_job_no_worker_took_within_its_lease(
     monkeypatch.setenv("POP_DISPATCH_LEASE_S", "2")
     project.pipeline("tiny", {"a": {"cells": [("inference", "pop.output(1)")]}})
     assert pop("submit", "tiny", "--data", "{}", "--id", "d1").returncode == 0
-    daemon = pop_background(project, "orchestrate", "--once", "--poll", "0.2")
-    folder = project.data / "current" / "d1"
-    wait_for(lambda: (folder / "dispatch.json").exists(), timeout=60)
-    redis_server.restart()  # the message is lost before any worker saw it
+    daemon = Daemon(project, "--once")
+    wait_for(lambda: "dispatched d1 to celery" in daemon.output(), timeout=60)  # sent: in Redis's queue
+    redis_server.restart()  # and lost, before any worker saw it
     workers.append(Worker(project, "late", concurrency=1))
-    out, err = daemon.communicate(timeout=240)
-    assert daemon.returncode == 0, out + err
+    assert daemon.wait(240) == 0, daemon.output()
     job = project.job("d1")
-    assert job.state == "done" and events_named(project, "d1", "resent"), out
+    assert job.state == "done" and events_named(project, "d1", "resent"), daemon.output()
     assert stage_counts(project, "d1", "started") == Counter({"inference": 1})
     assert json.loads((job.path / "dispatch.json").read_text())["sends"] >= 2
 

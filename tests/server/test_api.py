@@ -223,6 +223,11 @@ class Stream:
         self.future = self.client.fetch(
             url, headers=headers, streaming_callback=self._chunk, request_timeout=300, raise_error=False
         )
+        # Its end (the connection closed under it) is taken here: a future whose error nobody took is
+        # logged, with a traceback, when the garbage collector finds it. Python 3.11 formats a traceback
+        # with ast.parse, and if that happens inside another ast.parse (pytest rewriting a test module),
+        # the two share one counter: "AST constructor recursion depth mismatch" in an unrelated test.
+        self.future.add_done_callback(lambda done: done.exception())
 
     def _chunk(self, data: bytes) -> None:
         self._buffer += data

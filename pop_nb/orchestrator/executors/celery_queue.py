@@ -67,7 +67,6 @@ class CeleryExecutor(Executor):
     def submit(self, job_id: str, *, lock: FileLock | None = None, sends: int = 1) -> JobHandle:
         import uuid
 
-        from pop_nb.orchestrator.celery_app import TASK_NAME
 
         folder = JobStore(self.settings.data).get(job_id)
         try:
@@ -84,13 +83,7 @@ class CeleryExecutor(Executor):
             before = folder.dispatch_file.read_bytes() if folder.dispatch_file.exists() else None
             self.record(folder, queue=queue, ticket=ticket, sends=sends)  # first: a fast worker reads it
             try:
-                self.app.send_task(
-                    TASK_NAME,
-                    args=[job_id, self.data],
-                    queue=queue,
-                    task_id=ticket,
-                    connection=self._connection,
-                )
+                self._send(job_id, queue, ticket)
             except Exception as exc:
                 _put_back(folder.dispatch_file, before)
                 raise ExecutorError(
@@ -102,6 +95,27 @@ class CeleryExecutor(Executor):
             if lock is not None:
                 lock.release()  # the worker takes it: a lock cannot travel through the broker
         return JobHandle(self.settings, job_id, self.name, ticket=ticket)
+
+    def _send(self, job_id: str, queue: str, ticket: str) -> None:
+        """Send the job's message; a connection that went bad since it was made (the broker restarted
+        under a long-lived daemon or batch) is made again once before giving up."""
+        from pop_nb.orchestrator.celery_app import TASK_NAME
+
+        for attempt in (1, 2):
+            try:
+                self.app.send_task(
+                    TASK_NAME,
+                    args=[job_id, self.data],
+                    queue=queue,
+                    task_id=ticket,
+                    connection=self._connection,
+                )
+                return
+            except Exception:
+                if attempt == 2:
+                    raise
+                self.close()
+                self.check()
 
     def workers(self) -> list[str]:
         """The workers that answer a ping within a second (any queue)."""
