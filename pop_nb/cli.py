@@ -11,14 +11,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop_nb import _lean
-from pop_nb.errors import PipelineError, PopError, did_you_mean, exit_code
+from pop_nb.errors import (
+    EXIT_CLOSED_PIPE,
+    EXIT_DONE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_WAITING,
+    PipelineError,
+    PopError,
+    did_you_mean,
+    exit_code,
+)
 
 if TYPE_CHECKING:
     from pop_nb.config import PopSettings
     from pop_nb.models.status import JobStatus
 
-# Exit codes of the commands that follow a job (run, resume, approve), and of every error.
-EXIT_DONE, EXIT_FAILED, EXIT_ERROR, EXIT_WAITING = 0, 1, 2, 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pop: {exc}", file=sys.stderr)
         return exit_code(exc)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `pop logs ... | head` closed the pipe: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        return 141
+        return EXIT_CLOSED_PIPE
 
 
 def load_settings() -> PopSettings:

@@ -277,20 +277,28 @@ class MockScriptError(PopError):
     """The scripted ``mock/`` model has no answer for a call."""
 
 
+# Exit codes of `pop`: how a followed job ended (run, resume, approve, batch), then the errors'.
+EXIT_DONE = 0
+EXIT_FAILED = 1  # the job failed or was cancelled; a batch with a failed, rejected or stalled seed
+EXIT_ERROR = 2  # every PopError (see ERROR_CODES), and argparse's usage errors
+EXIT_WAITING = 3  # the job stopped at a gate: `pop approve` / `pop reject`
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+EXIT_CLOSED_PIPE = 141  # its reader went away (`pop logs ... | head`; 128 + SIGPIPE)
+
 # The one table from an error to an HTTP status (the server) and an exit code (the CLI); the first
-# matching class wins, so subclasses come before their bases.
+# matching class wins, so subclasses come before their bases. README.md shows it (a test compares).
 ERROR_CODES: tuple[tuple[type[Exception], int, int], ...] = (
-    (JobNotFound, 404, 2),
-    (PipelineNotFound, 404, 2),
-    (SeedTooLarge, 413, 2),
-    (SeedError, 400, 2),
-    (RequestError, 400, 2),
-    (PipelineError, 422, 2),
-    (UnreadableStatus, 500, 2),
-    (JobStateError, 409, 2),
-    (ExecutorError, 503, 2),
-    (ConfigError, 500, 2),
-    (PopError, 400, 2),
+    (JobNotFound, 404, EXIT_ERROR),
+    (PipelineNotFound, 404, EXIT_ERROR),
+    (SeedTooLarge, 413, EXIT_ERROR),
+    (SeedError, 400, EXIT_ERROR),
+    (RequestError, 400, EXIT_ERROR),
+    (PipelineError, 422, EXIT_ERROR),
+    (UnreadableStatus, 500, EXIT_ERROR),
+    (JobStateError, 409, EXIT_ERROR),
+    (ExecutorError, 503, EXIT_ERROR),
+    (ConfigError, 500, EXIT_ERROR),
+    (PopError, 400, EXIT_ERROR),
 )
 
 
@@ -299,4 +307,4 @@ def http_status(exc: BaseException) -> int:
 
 
 def exit_code(exc: BaseException) -> int:
-    return next((code for kind, _, code in ERROR_CODES if isinstance(exc, kind)), 1)
+    return next((code for kind, _, code in ERROR_CODES if isinstance(exc, kind)), EXIT_FAILED)

@@ -5,6 +5,7 @@ import pytest
 
 from pop_nb.config import load_settings
 from pop_nb.errors import ConfigError
+from tests.conftest import REPO
 
 
 def test_pop_toml_under_the_root_is_read_and_the_environment_wins(
@@ -126,3 +127,17 @@ def test_env_beats_dotenv_beats_toml_and_lists_are_json(
     monkeypatch.setenv("POP_MAX_RUNNING_JOBS", "zero")
     with pytest.raises(ConfigError, match="max_running_jobs"):
         load_settings(tmp_path)
+
+
+def test_the_readme_shows_the_error_table_as_the_code_has_it() -> None:
+    """One table of error -> HTTP status and exit code: the README's rows are ERROR_CODES', in order."""
+    import re
+
+    from pop_nb.errors import ERROR_CODES
+
+    readme = (REPO / "README.md").read_text()
+    shown = [
+        (name, int(http), int(code))
+        for name, http, code in re.findall(r"^\| `(\w+)` \| (\d{3}) \| (\d+) \|", readme, flags=re.M)
+    ]
+    assert shown == [(kind.__name__, http, code) for kind, http, code in ERROR_CODES]
