@@ -87,6 +87,26 @@ def test_transient_errors_that_outlast_the_retries_are_marked_transient(
     assert len(server.requests) == 3
 
 
+def test_rate_limits_that_outlast_the_retries_are_transient_and_a_bad_request_is_not_retried(
+    server: ProviderServer, keys: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pop_nb.errors import TRANSIENT_ERRORS
+
+    monkeypatch.setattr(client, "_sleep", lambda s: None)
+    server.fail_next(*[Fault(status=429)] * 3)
+    settings = LLMSettings(model="openai/gpt-4o-mini", api_base=server.openai_base, max_retries=2)
+    with pytest.raises(TransientLLMError) as info:
+        chat("hi", settings=settings, ledger=Ledger(tmp_path))
+    assert info.value.error_type == "RateLimitError" and len(server.requests) == 3
+    assert type(info.value).__name__ in TRANSIENT_ERRORS  # a stage that raised it is retried by `retries:`
+    assert [("RateLimitError" in r["error"], r["ok"]) for r in rows(tmp_path)] == [(True, False)] * 3
+    server.fail_next(Fault(status=400, message="bad input"))
+    with pytest.raises(LLMError) as permanent:
+        chat("hi", settings=settings, ledger=Ledger(tmp_path))
+    assert permanent.value.error_type == "BadRequestError"
+    assert not isinstance(permanent.value, TransientLLMError) and len(server.requests) == 4  # sent once
+
+
 def test_slow_answer_times_out_and_is_retried(server: ProviderServer, keys: str, tmp_path: Path) -> None:
     server.fail_next(Fault(delay_s=3))
     settings = LLMSettings(

@@ -4,7 +4,6 @@ from pop_nb.errors import MockScriptError
 from pop_nb.llm import Attribution, chat
 from pop_nb.llm.ledger import Ledger
 from pop_nb.llm.mock import scripted_answer
-from pop_nb.llm.pricing import price_entry
 from pop_nb.models.pipeline import LLMSettings
 
 SCRIPT = {
@@ -39,12 +38,8 @@ def test_mock_call_goes_through_litellm_and_is_priced_like_the_imitated_model(tm
     )
     assert reply.content == "Paris is the capital."
     assert reply.input_tokens > 5 and reply.output_tokens > 3
-    entry = price_entry("gpt-4o-mini")
-    assert entry is not None
-    expected = (
-        reply.input_tokens * entry["input_cost_per_token"]
-        + reply.output_tokens * entry["output_cost_per_token"]
-    )
+    # OpenAI's published price of gpt-4o-mini ($0.15 / $0.60 per million tokens), not our own lookup
+    expected = reply.input_tokens * 0.15e-6 + reply.output_tokens * 0.60e-6
     assert reply.cost_usd == pytest.approx(expected, abs=1e-12) and reply.cost_usd > 0
     import json
 
@@ -52,30 +47,3 @@ def test_mock_call_goes_through_litellm_and_is_priced_like_the_imitated_model(tm
     assert row["job"] == "j1" and row["task"] == "t" and row["stage"] == "inference"
     assert row["cost_source"] == "price_map" and row["ok"] is True
     assert row["input_tokens"] == reply.input_tokens and row["cost_usd"] == pytest.approx(reply.cost_usd)
-
-
-def test_rate_limits_are_retried_then_surface_as_transient_for_stage_retries(tmp_path) -> None:
-    from pop_nb.errors import TRANSIENT_ERRORS, LLMError, TransientLLMError
-
-    usage = tmp_path / "usage.jsonl"
-    settings = LLMSettings(model="openai/gpt-4o-mini", max_retries=2, retry_base_s=0)
-    with pytest.raises(TransientLLMError) as info:
-        chat("hi", settings=settings, ledger=Ledger(tmp_path), mock_response="litellm.RateLimitError")
-    assert info.value.error_type == "RateLimitError"
-    # a stage that raised it is retried by `retries:` (papermill reports the class name)
-    assert type(info.value).__name__ in TRANSIENT_ERRORS
-    import json
-
-    rows = [json.loads(line) for line in usage.read_text().splitlines()]
-    assert len(rows) == 3 and not any(r["ok"] for r in rows)
-    assert all("RateLimitError" in r["error"] for r in rows)
-
-    from pop_nb.llm.providers import load_litellm
-
-    litellm = load_litellm()
-    bad = litellm.BadRequestError(message="bad input", model="gpt-4o-mini", llm_provider="openai")
-    with pytest.raises(LLMError) as permanent:  # a bad request is not retried
-        chat("hi", settings=settings, ledger=Ledger(tmp_path), mock_response=bad)
-    assert permanent.value.error_type == "BadRequestError"
-    assert not isinstance(permanent.value, TransientLLMError)
-    assert len(usage.read_text().splitlines()) == 4  # one attempt only
