@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from pop_nb.models.status import JobStatus
 
 
-
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the `pop` command, a process of ours (%pop passes its words: a user's kernel)
         _lean.block()

@@ -83,6 +83,9 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
   const allowed = actionsFor(job);
   const cells = runsByCell(job);
   const tasks = Object.keys(job.tasks);
+  // a done job has no "where it stopped": it is run again from a task (a prompt changed, say)
+  const finished = job.state === 'done';
+  const from = fromTask || (finished ? tasks[0] ?? '' : '');
 
   return (
     <div className="pop-JobView-body">
@@ -109,10 +112,10 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
             <select
               className="jp-mod-styled"
               aria-label="resume from task"
-              value={fromTask}
+              value={from}
               onChange={event => setFromTask(event.target.value)}
             >
-              <option value="">where it stopped</option>
+              {!finished && <option value="">where it stopped</option>}
               {tasks.map(task => (
                 <option key={task} value={task}>
                   from {task}
@@ -121,7 +124,7 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
             </select>
             <button
               className="jp-mod-styled jp-mod-accept"
-              onClick={() => void act('resume', () => api.resume(id, fromTask || undefined))}
+              onClick={() => void act('resume', () => api.resume(id, from || undefined))}
             >
               Resume
             </button>

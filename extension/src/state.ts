@@ -127,11 +127,12 @@ export function whereNow(job: JobSummary): string {
 }
 
 /** Which buttons a job's view offers, from what the job is doing (as the dashboard decides). */
+/** The buttons a job gets: what the server says it allows (never re-derived here). */
 export function actionsFor(job: JobSummary): { resume: boolean; cancel: boolean; approve: boolean } {
-  const open = job.place === 'current';
+  const allowed = job.actions ?? [];
   return {
-    cancel: open && job.activity !== 'ended',
-    resume: job.activity === 'ended' ? job.state !== 'done' : job.activity === 'queued' && open,
-    approve: job.activity === 'waiting'
+    cancel: allowed.includes('cancel'),
+    resume: allowed.includes('resume'),
+    approve: allowed.includes('approve')
   };
 }

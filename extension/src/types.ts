@@ -50,7 +50,11 @@ export interface JobSummary {
   executor: string | null;
   host: string | null;
   worker: string | null;
+  /** what may be done to it now, decided by the server (pop_nb.models.api.allowed_actions) */
+  actions: JobAction[];
 }
+
+export type JobAction = 'resume' | 'cancel' | 'approve' | 'reject';
 
 export interface JobPage {
   jobs: JobSummary[];

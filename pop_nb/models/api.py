@@ -11,6 +11,22 @@ from pop_nb.models.base import Model
 from pop_nb.models.status import ErrorInfo, JobStatus, TaskStatus, Totals
 
 Activity = Literal["running", "queued", "waiting", "ended"]
+Action = Literal["resume", "cancel", "approve", "reject"]
+
+
+def allowed_actions(place: str, activity: Activity) -> list[Action]:
+    """What may be done to a job now: the one rule the CLI's hints, the dashboard and the Lab panel show
+    (each job's ``actions``). Resume once it has ended (a done one too: from a task, after a prompt
+    changed) or when it sits queued without a runner; cancel while it is open; approve or reject at a
+    gate."""
+    actions: list[Action] = []
+    if activity in ("ended", "queued"):
+        actions.append("resume")
+    if place == "current" and activity != "ended":
+        actions.append("cancel")
+    if activity == "waiting":
+        actions += ["approve", "reject"]
+    return actions
 
 
 class JobSummary(Model):
@@ -40,6 +56,10 @@ class JobSummary(Model):
     executor: str | None = Field(default=None, description="Who ran it last: local, celery, ...")
     host: str | None = Field(default=None, description="The machine its runner ran on last.")
     worker: str | None = Field(default=None, description="The Celery worker (name@host) that ran it, if any.")
+    actions: list[Action] = Field(
+        default_factory=list,
+        description="What may be done to it now (allowed_actions): front ends show these.",
+    )
 
     @property
     def where(self) -> str:
@@ -72,6 +92,7 @@ class JobSummary(Model):
             executor=status.executor,
             host=status.host,
             worker=status.worker,
+            actions=allowed_actions(place, activity),
         )
 
 

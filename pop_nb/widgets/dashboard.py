@@ -232,12 +232,11 @@ class Dashboard:
             return
         status = folder.read_status()
         self._show_markup(render_job(status, folder.path))
-        # offer what applies: cancel while the job is open, resume once it has ended or lost its runner
-        from pop_nb.service import activity
+        from pop_nb.service import summary
 
-        doing = activity(folder, status)
-        self.cancel_button.disabled = doing == "ended"
-        self.resume_button.disabled = doing in ("running", "waiting")
+        allowed = summary(folder, status).actions  # the rule every front end shows
+        self.cancel_button.disabled = "cancel" not in allowed
+        self.resume_button.disabled = "resume" not in allowed
         self.from_task.options = list(status.tasks)
         outputs = folder.final_outputs(status)
         artifacts = sorted(

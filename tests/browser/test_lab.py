@@ -287,6 +287,13 @@ def test_the_pipelines_panel_runs_a_pipeline_and_opens_its_stages(
     )
     shot(d, "panel-3-done")
     assert d.find_element(By.CSS_SELECTOR, ".pop-JobView-cost").text.startswith("$")
+    # what a done job allows, as the server says: run again from a task (no cancel, no approve)
+    buttons = [b.text for b in d.find_elements(By.CSS_SELECTOR, ".pop-JobView-actions button")]
+    assert buttons == ["Resume"], buttons
+    picked = d.find_element(By.CSS_SELECTOR, ".pop-JobView-actions select")
+    assert (
+        picked.get_attribute("value") == "explain"
+    )  # from its first task: a done job has no "where it stopped"
 
     # a refine pass is listed and opens too; a square opens its stage's notebook in a tab
     runs = [a.text for a in d.find_elements(By.CSS_SELECTOR, ".pop-RunLink")]
@@ -325,6 +332,27 @@ def test_the_pipelines_panel_runs_a_pipeline_and_opens_its_stages(
         steady(lambda: any("Wave power" in e.text for e in d.find_elements(By.CSS_SELECTOR, ".pop-JobRow"))),
         60,
     )
+
+    # run the done job again from its first task, as after a prompt change: one click, and it is done
+    # again with its earlier run kept in history/ (the same requests are answered from its ledger at $0)
+    d.find_element(By.CSS_SELECTOR, ".pop-JobRow").click()
+    resume = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".pop-JobView-actions button"), 30)[0]
+    assert resume.text == "Resume"
+    resume.click()
+    again = root / "pipeline-data" / "complete" / path.split("/")[2]
+
+    def ran_again() -> bool:
+        try:
+            status = json.loads((again / "tasks-status.json").read_text())
+        except (OSError, ValueError):  # moving between current/ and complete/
+            return False
+        return status["resumes"] == 1 and status["state"] == "done" and (again / "history" / "1").is_dir()
+
+    wait_for(ran_again, 120)
+    wait_for(
+        steady(lambda: "done" in d.find_element(By.CSS_SELECTOR, ".pop-JobView-meta .pop-Badge").text), 60
+    )
+    shot(d, "panel-5-resumed")
 
 
 def test_the_panel_says_so_when_the_server_has_no_pop_extension(tmp_path: Path, browser: Any) -> None:

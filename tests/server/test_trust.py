@@ -54,6 +54,7 @@ async def test_a_key_in_a_jobs_files_is_never_served(
             lambda events: any(e["data"].get("event", {}).get("status") == "failed" for e in events)
         )
         assert job["outputs"]["a"] == {"k": "[REDACTED]"} and "[REDACTED]" in job["error"]["message"]
+        assert job["actions"] == ["resume"]  # what a failed job allows, sent with it
         # A key that reached a file some other way (written before it was set, by hand, by an older
         # version) is masked on the way out too: the answer and the event stream each apply the rule.
         final = project.data / "failed/k1/tasks/a/outputs/final.json"
@@ -169,3 +170,21 @@ async def test_a_slow_request_does_not_hold_up_the_others(
     release.set()
     code, pipelines = await slow
     assert code == 200 and pipelines[0]["slug"] == "tiny"
+
+
+@pytest.mark.parametrize(
+    ("place", "activity", "actions"),
+    [
+        ("current", "running", ["cancel"]),
+        ("current", "queued", ["resume", "cancel"]),
+        ("current", "waiting", ["cancel", "approve", "reject"]),
+        ("failed", "ended", ["resume"]),
+        ("complete", "ended", ["resume"]),  # from a task, after a prompt changed
+    ],
+)
+def test_one_rule_says_what_a_job_allows_and_every_summary_carries_it(
+    place: str, activity: str, actions: list[str]
+) -> None:
+    from pop_nb.models.api import allowed_actions
+
+    assert allowed_actions(place, activity) == actions  # type: ignore[arg-type]

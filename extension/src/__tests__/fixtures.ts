@@ -24,6 +24,7 @@ export function job(over: Partial<JobSummary> = {}): JobSummary {
     executor: 'local',
     host: 'vm',
     worker: null,
+    actions: ['cancel'],
     ...over
   };
 }

@@ -76,17 +76,21 @@ test('what a row says the job is doing', () => {
   assert.equal(whereNow(job({ current_task: null, current_stage: null })), '');
 });
 
-test('buttons: cancel while open, resume once ended (not done) or runnerless, approve at a gate', () => {
-  const ended = { state: 'failed', activity: 'ended' as const, place: 'failed' };
+test('buttons are what the server says the job allows, never worked out here', () => {
   assert.deepEqual(actionsFor(job()), { cancel: true, resume: false, approve: false });
-  assert.deepEqual(actionsFor(job(ended)), { cancel: false, resume: true, approve: false });
-  assert.deepEqual(actionsFor(job({ state: 'done', activity: 'ended', place: 'complete' })), {
+  assert.deepEqual(actionsFor(job({ actions: ['resume'] })), { cancel: false, resume: true, approve: false });
+  assert.deepEqual(actionsFor(job({ actions: ['cancel', 'approve', 'reject'] })), {
+    cancel: true,
+    resume: false,
+    approve: true
+  });
+  // the same states as before the server sent actions: the state alone decides nothing here
+  assert.deepEqual(actionsFor(job({ state: 'failed', activity: 'ended', place: 'failed', actions: [] })), {
     cancel: false,
     resume: false,
     approve: false
   });
-  assert.deepEqual(actionsFor(job({ state: 'running', activity: 'queued' })), { cancel: true, resume: true, approve: false });
-  assert.deepEqual(actionsFor(job({ state: 'waiting', activity: 'waiting' })), { cancel: true, resume: false, approve: true });
+  assert.deepEqual(actionsFor(job({ actions: undefined as any })), { cancel: false, resume: false, approve: false });
 });
 
 test('ranOn names the machine, and the Celery worker when there was one', () => {

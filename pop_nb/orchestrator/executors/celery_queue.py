@@ -67,7 +67,6 @@ class CeleryExecutor(Executor):
     def submit(self, job_id: str, *, lock: FileLock | None = None, sends: int = 1) -> JobHandle:
         import uuid
 
-
         folder = JobStore(self.settings.data).get(job_id)
         try:
             if lock is None and folder.has_runner():
