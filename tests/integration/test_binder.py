@@ -17,6 +17,7 @@ from tests.conftest import REPO, committed_copy
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(900),  # a Binder environment installed and built: minutes on 2 busy cores
     pytest.mark.skipif(not shutil.which("node") or not shutil.which("git"), reason="needs Node.js and git"),
 ]
 

@@ -16,6 +16,7 @@ from tests.conftest import committed_copy
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(900),  # a wheel built and installed in a fresh venv: minutes on 2 busy cores
     pytest.mark.skipif(not shutil.which("node") or not shutil.which("git"), reason="needs Node.js and git"),
 ]
 
