@@ -7,7 +7,7 @@ any variable (``POP_BROKER_URL=redis://:pw@host``), at least 8 characters long.
 Where the rule is applied: every file write of :mod:`pop_nb.store.atomic` (:func:`redact_bytes`: status,
 events, usage, outputs, flags, products, artifacts, seeds, ledger), every stage notebook
 (:func:`redact_notebook`) and log (:class:`RedactingWriter`), and every HTTP answer and SSE event of
-the server (:func:`redact_json`). JSON is redacted value by value, so it stays JSON whatever the
+the server (:func:`redact_bytes` again). JSON is redacted value by value, so it stays JSON whatever the
 secret's characters; bytes that are not UTF-8 (a binary artifact) are written as given.
 """
 
@@ -75,13 +75,6 @@ def redact_tree(node: Any, values: list[str] | None = None) -> Any:
         for i, item in enumerate(node):
             node[i] = redact_tree(item, values)
     return node
-
-
-def redact_json(value: Any) -> Any:
-    """A JSON value with every secret masked in its strings and in its objects' keys (a copy where
-    something changed; ``value`` itself is never modified)."""
-    values = secret_values()
-    return _masked_copy(value, values) if values else value
 
 
 def _masked_copy(node: Any, values: list[str]) -> Any:

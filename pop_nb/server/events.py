@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pop_nb.redaction import redact_json
+from pop_nb.redaction import redact_bytes
 from pop_nb.store.jobs import JobFolder
 
 BUFFER = 10_000
@@ -31,8 +31,8 @@ class BusEvent:
     data: dict[str, Any]
 
     def encode(self) -> bytes:
-        body = json.dumps(redact_json(self.data), separators=(",", ":"), default=str)
-        return f"id: {self.id}\nevent: {self.name}\ndata: {body}\n\n".encode()
+        body = redact_bytes(json.dumps(self.data, separators=(",", ":"), default=str).encode(), compact=True)
+        return f"id: {self.id}\nevent: {self.name}\ndata: ".encode() + body + b"\n\n"
 
 
 class EventBus:

@@ -26,7 +26,7 @@ from pop_nb.config import PopSettings
 from pop_nb.errors import PopError, RequestError, SeedTooLarge, http_status
 from pop_nb.models.api import JobDetail
 from pop_nb.models.seed import MAX_SEED_BYTES, check_job_id
-from pop_nb.redaction import redact_json
+from pop_nb.redaction import redact_bytes
 from pop_nb.store.atomic import loads
 
 ID = r"(?P<job_id>[A-Za-z0-9][A-Za-z0-9_-]{0,127})"
@@ -74,7 +74,7 @@ class PopHandler(ExtensionHandlerMixin, APIHandler):
         else:  # a bug of ours: the traceback goes to the server's log, not to the client
             name, message = "InternalError", "pop-nb failed on this request; the server log has the details"
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(redact_json({"error": name, "message": message})))
+        self.finish(redact_bytes(json.dumps({"error": name, "message": message}).encode()))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, PopError):  # an answer, not a fault of the server
@@ -82,17 +82,23 @@ class PopHandler(ExtensionHandlerMixin, APIHandler):
         super().log_exception(typ, value, tb)
 
     async def answer(self, produce: Callable[[], Any]) -> None:
-        """Write what ``produce()`` returns as JSON; ``produce`` runs in the extension's thread pool.
-        A :class:`PopError` it raises becomes the error answer (:meth:`write_error`)."""
+        """Write what ``produce()`` returns as JSON (secrets masked). ``produce``, and turning what it
+        returns into bytes, run in the extension's thread pool; a :class:`PopError` it raises becomes
+        the error answer (:meth:`write_error`)."""
+
+        def work() -> bytes:
+            value = produce()
+            if isinstance(value, BaseModel):
+                body: Any = value.model_dump(mode="json")
+            elif isinstance(value, list):
+                body = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+            else:
+                body = value
+            return redact_bytes(json.dumps(body).encode())
+
         loop = asyncio.get_running_loop()
-        value = await loop.run_in_executor(self.settings["pop_pool"], produce)
-        if isinstance(value, BaseModel):
-            body: Any = value.model_dump(mode="json")
-        elif isinstance(value, list):
-            body = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
-        else:
-            body = value
-        self.finish(json.dumps(redact_json(body)))
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(await loop.run_in_executor(self.settings["pop_pool"], work))
 
     def body(self) -> dict[str, Any]:
         if self._received > MAX_BODY_BYTES:
