@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,24 +43,31 @@ def fill(folder: Path) -> Path:
     return filler
 
 
+@pytest.fixture
+def data(project: Project, small_disk: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The project's data folder, on the small disk."""
+    monkeypatch.setenv("POP_DATA_DIR", str(small_disk / "pipeline-data"))
+    return small_disk / "pipeline-data"
+
+
+def big_output_after(go: Path) -> str:
+    """A stage that waits for the test's ``go``, then writes an output bigger than the disk has room for."""
+    return WAIT_FOR_GO.format(go=str(go)) + "pop.output('x' * 200_000)"
+
+
 def test_a_full_disk_fails_the_job_saying_so_and_it_resumes_when_there_is_room(
-    project: Project, small_disk: Path, monkeypatch: pytest.MonkeyPatch
+    project: Project, small_disk: Path, data: Path
 ) -> None:
-    data = small_disk / "pipeline-data"
-    monkeypatch.setenv("POP_DATA_DIR", str(data))
     go = project.root / "go"
     project.pipeline(
         "big",
         {
             "a": {"cells": [("inference", "pop.output('small')")]},
-            "b": {
-                "needs": ["a"],
-                "cells": [("inference", WAIT_FOR_GO.format(go=str(go)) + "pop.output('x' * 200_000)")],
-            },
+            "b": {"needs": ["a"], "cells": [("inference", big_output_after(go))]},
         },
     )
     run = subprocess.Popen(
-        [*pop_cmd(), "run", "big", "--data", "{}", "--id", "full", "--quiet"],
+        [sys.executable, "-m", "pop_nb.cli", "run", "big", "--data", "{}", "--id", "full", "--quiet"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -85,23 +93,13 @@ def test_a_full_disk_fails_the_job_saying_so_and_it_resumes_when_there_is_room(
     assert done["state"] == "done" and done["tasks"]["a"]["attempts"] == 1  # a was kept
 
 
-def pop_cmd() -> list[str]:
-    import sys
-
-    return [sys.executable, "-m", "pop_nb.cli"]
-
-
 def test_the_daemon_stays_up_through_a_full_disk_and_goes_on_when_there_is_room(
-    project: Project, small_disk: Path, monkeypatch: pytest.MonkeyPatch
+    project: Project, small_disk: Path, data: Path
 ) -> None:
     from tests.orchestrator.test_daemon import Daemon, seed
 
-    data = small_disk / "pipeline-data"
-    monkeypatch.setenv("POP_DATA_DIR", str(data))
     go = project.root / "go"
-    project.pipeline(
-        "big", {"a": {"cells": [("inference", WAIT_FOR_GO.format(go=str(go)) + "pop.output('x' * 200_000)")]}}
-    )
+    project.pipeline("big", {"a": {"cells": [("inference", big_output_after(go))]}})
     project.pipeline("tiny", {"a": {"cells": [("inference", "pop.output(1)")]}})
     daemon = Daemon(project)
     try:
