@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from pop_nb.models.base import Model
 from pop_nb.models.status import ErrorInfo, JobStatus, TaskStatus, Totals
@@ -181,3 +181,49 @@ class Overview(Model):
     done_totals: Totals
     latest_done: str | None = None
     strays: list[str] = Field(default_factory=list, description="Files in pending/ that are not seeds.")
+
+
+# -- request bodies and the error body: the rest of the REST contract --------------------------------
+
+
+class Request(Model):
+    """A request body: exactly these keys, of exactly these types (a misspelt key is refused, not lost)."""
+
+    model_config = ConfigDict(defer_build=True, strict=True, extra="forbid")
+
+
+class StartJob(Request):
+    """``POST /pop/api/jobs``: a seed's data (or a whole seed) for a pipeline; the job starts at once."""
+
+    pipeline: str
+    data: dict[str, Any] | None = None
+    seed: dict[str, Any] | None = Field(default=None, description="A whole seed (name, data, llm, config).")
+    id: str | None = Field(default=None, description="The job id (default: <slug>-<time>-<hex>).")
+
+
+class CheckSeed(Request):
+    """``POST /pop/api/pipelines/<slug>/check``."""
+
+    seed: dict[str, Any] = Field(default_factory=dict)
+
+
+class ResumeJob(Request):
+    from_task: str | None = Field(default=None, description="Reset this task and everything after it.")
+    budget_usd: float | None = Field(default=None, description="A new budget for the job.")
+
+
+class RejectJob(Request):
+    reason: str | None = None
+
+
+class NoBody(Request):
+    """cancel and approve take no fields (an empty object, or no body)."""
+
+
+class ErrorBody(Model):
+    """Every 4xx and 5xx under ``/pop/api``."""
+
+    error: str = Field(
+        description="The error's class (SeedError, JobNotFound, ...) or HTTP name (Forbidden)."
+    )
+    message: str = Field(description="What is wrong and what to do.")

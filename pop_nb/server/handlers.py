@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -24,11 +24,12 @@ from tornado.iostream import StreamClosedError
 from pop_nb import service
 from pop_nb.config import PopSettings
 from pop_nb.errors import PopError, RequestError, SeedTooLarge, http_status
-from pop_nb.models.api import JobDetail
+from pop_nb.models.api import CheckSeed, JobDetail, NoBody, RejectJob, Request, ResumeJob, StartJob
 from pop_nb.models.seed import MAX_SEED_BYTES, check_job_id
 from pop_nb.redaction import redact_bytes
 from pop_nb.store.atomic import loads
 
+RequestModel = TypeVar("RequestModel", bound=Request)
 ID = r"(?P<job_id>[A-Za-z0-9][A-Za-z0-9_-]{0,127})"
 SLUG = r"[^/]{1,200}"  # checked by the seed model: a bad slug is a 400 that says why
 
@@ -100,19 +101,24 @@ class PopHandler(ExtensionHandlerMixin, APIHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(await loop.run_in_executor(self.settings["pop_pool"], work))
 
-    def body(self) -> dict[str, Any]:
+    def body(self, model: type[RequestModel]) -> RequestModel:
+        """The request's JSON body as ``model`` (the contract's request bodies, ``models.api``)."""
+        from pydantic import ValidationError
+
         if self._received > MAX_BODY_BYTES:
             raise SeedTooLarge("the request body", self._received, MAX_BODY_BYTES)
         raw = b"".join(self._chunks)
-        if not raw:
-            return {}
         try:
-            value = loads(raw)
+            value = loads(raw) if raw else {}
         except (ValueError, UnicodeDecodeError):  # not JSON, or nested past what the parser can follow
             raise RequestError("the request body is not JSON (or nests too deeply)") from None
         if not isinstance(value, dict):
             raise RequestError("the request body must be a JSON object")
-        return value
+        try:
+            return model.model_validate(value)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise RequestError(f"the request body: {problems}") from None
 
     def int_arg(self, name: str, default: int) -> int:
         raw = self.get_argument(name, None)
@@ -163,19 +169,14 @@ class JobsHandler(PopHandler):
     async def post(self) -> None:
         """Submit: ``{"pipeline": slug, "data": {...}}`` or ``{"pipeline": slug, "seed": {...}}``,
         optional ``"id"``; the job starts at once (201)."""
-        body = self.body()
-        pipeline = body.get("pipeline")
-        if not isinstance(pipeline, str):
-            raise RequestError('say which pipeline: {"pipeline": "<slug>", "data": {...}}')
-        job_id = body.get("id")
-        if job_id is not None:
-            check_job_id(job_id)
-        seed, data = body.get("seed"), body.get("data")
-        if not isinstance(seed, dict | None) or not isinstance(data, dict | None):
-            raise RequestError("seed and data must be JSON objects")
+        start = self.body(StartJob)
+        if start.id is not None:
+            check_job_id(start.id)
         self.set_status(201)
         await self.answer(
-            lambda: service.start_job(self.pop_settings, pipeline, data, seed=seed, job_id=job_id)
+            lambda: service.start_job(
+                self.pop_settings, start.pipeline, start.data, seed=start.seed, job_id=start.id
+            )
         )
 
 
@@ -199,9 +200,7 @@ class CheckHandler(PopHandler):
     @web.authenticated
     @authorized
     async def post(self, slug: str) -> None:
-        seed = self.body().get("seed", {})
-        if not isinstance(seed, dict):
-            raise RequestError("seed must be a JSON object")
+        seed = self.body(CheckSeed).seed
         await self.answer(lambda: service.check_seed(self.pop_settings, slug, seed))
 
 
@@ -212,19 +211,17 @@ class ActionHandler(PopHandler):
     @web.authenticated
     @authorized
     async def post(self, job_id: str, action: str) -> None:
-        body, s = self.body(), self.pop_settings
-        for key, kinds in (("from_task", str), ("reason", str), ("budget_usd", (int, float))):
-            if body.get(key) is not None and (
-                not isinstance(body[key], kinds) or isinstance(body[key], bool)
-            ):
-                raise RequestError(f"{key} has the wrong type")
-        actions: dict[str, Callable[[], Any]] = {
-            "resume": lambda: service.resume_job(s, job_id, body.get("from_task"), body.get("budget_usd")),
-            "cancel": lambda: service.cancel(s, job_id),
-            "approve": lambda: service.approve(s, job_id),
-            "reject": lambda: service.reject(s, job_id, body.get("reason")),
-        }
-        await self.answer(actions[action])
+        s = self.pop_settings
+        if action == "resume":
+            resume = self.body(ResumeJob)
+            await self.answer(lambda: service.resume_job(s, job_id, resume.from_task, resume.budget_usd))
+        elif action == "reject":
+            reason = self.body(RejectJob).reason
+            await self.answer(lambda: service.reject(s, job_id, reason))
+        else:
+            self.body(NoBody)
+            act = service.cancel if action == "cancel" else service.approve
+            await self.answer(lambda: act(s, job_id))
 
 
 class CostsHandler(PopHandler):
@@ -237,6 +234,17 @@ class CostsHandler(PopHandler):
         if by not in GROUPINGS:
             raise RequestError(f"by must be one of {', '.join(GROUPINGS)}")
         await self.answer(lambda: service.costs(self.pop_settings, by))
+
+
+class OpenAPIHandler(PopHandler):
+    """``GET /pop/api/openapi.json``: the REST contract, written from the models (``server.openapi``)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from pop_nb.server.openapi import document
+
+        await self.answer(document)
 
 
 class EventsHandler(PopHandler):
@@ -283,5 +291,6 @@ def handlers() -> list[tuple[str, type[PopHandler]]]:
         (rf"/pop/api/jobs/{ID}/(?P<action>resume|cancel|approve|reject)", ActionHandler),
         (r"/pop/api/costs", CostsHandler),
         (r"/pop/api/events", EventsHandler),
+        (r"/pop/api/openapi.json", OpenAPIHandler),
         (r"/pop/api(/.*)?", NotFoundHandler),
     ]

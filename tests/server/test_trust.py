@@ -188,3 +188,37 @@ def test_one_rule_says_what_a_job_allows_and_every_summary_carries_it(
     from pop_nb.models.api import allowed_actions
 
     assert allowed_actions(place, activity) == actions  # type: ignore[arg-type]
+
+
+def test_the_committed_openapi_document_is_the_one_the_models_write() -> None:
+    from pop_nb.server.openapi import COMMITTED, text
+
+    assert COMMITTED.read_text() == text(), "the API models changed: run `python -m pop_nb.server.openapi`"
+
+
+async def test_what_the_api_answers_fits_its_openapi_document(project: Project, jp_fetch: Any) -> None:
+    """Real answers, and real errors, checked against the served document's schemas."""
+    from jsonschema import Draft202012Validator
+
+    project.pipeline("tiny", {"a": {"cells": [("inference", "pop.output(pop.seed)")]}})
+    code, doc = await call(jp_fetch, "GET", "pop/api/openapi.json")
+    assert code == 200 and doc["openapi"].startswith("3.1")
+
+    def fits(name: str, value: Any, many: bool = False) -> None:
+        ref = {"$ref": f"#/components/schemas/{name}"}
+        schema = {"components": doc["components"], **({"type": "array", "items": ref} if many else ref)}
+        errors = [e.message for e in Draft202012Validator(schema).iter_errors(value)]
+        assert errors == [], (name, errors[:3])
+
+    code, started = await call(
+        jp_fetch, "POST", "pop/api/jobs", {"pipeline": "tiny", "data": {"n": 1}, "id": "o1"}
+    )
+    assert code == 201
+    fits("JobSummary", started)
+    fits("JobDetail", await wait_until(jp_fetch, "o1", lambda j: j["place"] == "complete"))
+    fits("JobPage", (await call(jp_fetch, "GET", "pop/api/jobs"))[1])
+    fits("PipelineInfo", (await call(jp_fetch, "GET", "pop/api/pipelines"))[1], many=True)
+    code, refused = await call(jp_fetch, "POST", "pop/api/jobs/o1/resume", {"from-task": "a"})
+    assert code == 400 and "from-task" in refused["message"]  # a misspelt key is refused, not lost
+    fits("ErrorBody", refused)
+    assert set(doc["paths"]) >= {"/pop/api/jobs", "/pop/api/jobs/{job_id}", "/pop/api/openapi.json"}
