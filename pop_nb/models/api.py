@@ -189,7 +189,9 @@ class Overview(Model):
 class Request(Model):
     """A request body: exactly these keys, of exactly these types (a misspelt key is refused, not lost)."""
 
-    model_config = ConfigDict(defer_build=True, strict=True, extra="forbid")
+    model_config = ConfigDict(
+        defer_build=True, json_schema_serialization_defaults_required=True, strict=True, extra="forbid"
+    )
 
 
 class StartJob(Request):

@@ -12,4 +12,6 @@ class Model(BaseModel):
     building them all took ~100 ms of every command's start. Subclasses add to ``model_config`` as usual.
     """
 
-    model_config = ConfigDict(defer_build=True)
+    # what is always written (a field with a default too) is required in the JSON Schema of what we
+    # write: the OpenAPI document, and the TypeScript types generated from it, say so
+    model_config = ConfigDict(defer_build=True, json_schema_serialization_defaults_required=True)
