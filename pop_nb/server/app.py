@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Int
+from traitlets import Float, Int, Unicode
 
 from pop_nb.config import find_root, load_settings
 from pop_nb.server.events import EventBus
@@ -18,6 +19,11 @@ class PopExtension(ExtensionApp):
     name = "pop_nb"
     heartbeat_s = Float(15.0, help="Seconds between heartbeats on a quiet event stream.").tag(config=True)
     poll_s = Float(0.05, help="Seconds between looks at the open jobs' event logs.").tag(config=True)
+    service = Unicode(
+        "pop_nb.service",
+        help="The module of job functions the API calls (list_jobs, get_job, start_job, ...): another "
+        "implementation of them can be put in its place.",
+    ).tag(config=True)
     threads = Int(8, help="Threads that run the API's requests (never the server's event loop).").tag(
         config=True
     )
@@ -29,9 +35,14 @@ class PopExtension(ExtensionApp):
         root = None if os.environ.get("POP_ROOT") else find_root(Path(self.serverapp.root_dir))
         settings = load_settings(root)
         bus = EventBus(settings.data, poll_s=self.poll_s)  # follows the files once a client listens
+        service = importlib.import_module(self.service)
         pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="pop-api")
         self.settings.update(
-            pop_settings=settings, pop_bus=bus, pop_heartbeat_s=self.heartbeat_s, pop_pool=pool
+            pop_settings=settings,
+            pop_bus=bus,
+            pop_heartbeat_s=self.heartbeat_s,
+            pop_pool=pool,
+            pop_service=service,
         )
         self.log.info(f"pop-nb: serving {settings.root} (jobs in {settings.data})")
 

@@ -1,6 +1,6 @@
-"""REST handlers of ``/pop/api``. Each asks :mod:`pop_nb.service` (in a thread pool) and writes the model
-it returns as JSON; errors become HTTP statuses in one place (:meth:`PopHandler.write_error`, from
-``errors.ERROR_CODES``), in one shape.
+"""REST handlers of ``/pop/api``. Each asks the service (:mod:`pop_nb.service`, in a thread pool) and
+writes the model it returns as JSON; errors become HTTP statuses in one place
+(:meth:`PopHandler.write_error`, from ``errors.ERROR_CODES``), in one shape.
 Every route is behind Jupyter's authentication (``@web.authenticated``) and authorization
 (``@authorized``, resource ``pop``); POSTs also need the XSRF token (Jupyter checks it for cookie
 sessions)."""
@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 from jupyter_server.auth.decorator import authorized
@@ -21,7 +22,6 @@ from pydantic import BaseModel
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from pop_nb import service
 from pop_nb.config import PopSettings
 from pop_nb.errors import PopError, RequestError, SeedTooLarge, http_status
 from pop_nb.models.api import CheckSeed, JobDetail, NoBody, RejectJob, Request, ResumeJob, StartJob
@@ -49,6 +49,12 @@ class PopHandler(ExtensionHandlerMixin, APIHandler):
     @property
     def pop_settings(self) -> PopSettings:
         return self.settings["pop_settings"]  # type: ignore[no-any-return]
+
+    @property
+    def service(self) -> ModuleType:
+        """The job functions the API calls: :mod:`pop_nb.service`, or the module ``PopExtension.service``
+        names (the same functions, another implementation)."""
+        return self.settings["pop_service"]  # type: ignore[no-any-return]
 
     async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler's own
         await super().prepare()
@@ -146,7 +152,7 @@ class PipelinesHandler(PopHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        await self.answer(lambda: service.pipelines(self.pop_settings))
+        await self.answer(lambda: self.service.pipelines(self.pop_settings))
 
 
 class JobsHandler(PopHandler):
@@ -154,7 +160,7 @@ class JobsHandler(PopHandler):
     @authorized
     async def get(self) -> None:
         await self.answer(
-            lambda: service.list_jobs(
+            lambda: self.service.list_jobs(
                 self.pop_settings,
                 state=self.get_argument("state", None),
                 pipeline=self.get_argument("pipeline", None),
@@ -174,7 +180,7 @@ class JobsHandler(PopHandler):
             check_job_id(start.id)
         self.set_status(201)
         await self.answer(
-            lambda: service.start_job(
+            lambda: self.service.start_job(
                 self.pop_settings, start.pipeline, start.data, seed=start.seed, job_id=start.id
             )
         )
@@ -185,7 +191,7 @@ class JobHandler(PopHandler):
     @authorized
     async def get(self, job_id: str) -> None:
         def detail() -> JobDetail:
-            job = service.get_job(self.pop_settings, job_id)
+            job = self.service.get_job(self.pop_settings, job_id)
             root = Path(self.settings.get("server_root_dir") or os.getcwd()).expanduser()
             job.lab_dir = lab_path(root, Path(job.path))
             return job
@@ -201,7 +207,7 @@ class CheckHandler(PopHandler):
     @authorized
     async def post(self, slug: str) -> None:
         seed = self.body(CheckSeed).seed
-        await self.answer(lambda: service.check_seed(self.pop_settings, slug, seed))
+        await self.answer(lambda: self.service.check_seed(self.pop_settings, slug, seed))
 
 
 class ActionHandler(PopHandler):
@@ -214,13 +220,13 @@ class ActionHandler(PopHandler):
         s = self.pop_settings
         if action == "resume":
             resume = self.body(ResumeJob)
-            await self.answer(lambda: service.resume_job(s, job_id, resume.from_task, resume.budget_usd))
+            await self.answer(lambda: self.service.resume_job(s, job_id, resume.from_task, resume.budget_usd))
         elif action == "reject":
             reason = self.body(RejectJob).reason
-            await self.answer(lambda: service.reject(s, job_id, reason))
+            await self.answer(lambda: self.service.reject(s, job_id, reason))
         else:
             self.body(NoBody)
-            act = service.cancel if action == "cancel" else service.approve
+            act = self.service.cancel if action == "cancel" else self.service.approve
             await self.answer(lambda: act(s, job_id))
 
 
@@ -233,7 +239,7 @@ class CostsHandler(PopHandler):
         by = self.get_argument("by", "pipeline")
         if by not in GROUPINGS:
             raise RequestError(f"by must be one of {', '.join(GROUPINGS)}")
-        await self.answer(lambda: service.costs(self.pop_settings, by))
+        await self.answer(lambda: self.service.costs(self.pop_settings, by))
 
 
 class OpenAPIHandler(PopHandler):
