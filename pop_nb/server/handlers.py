@@ -191,7 +191,7 @@ class JobHandler(PopHandler):
     @authorized
     async def get(self, job_id: str) -> None:
         def detail() -> JobDetail:
-            job = self.service.get_job(self.pop_settings, job_id)
+            job: JobDetail = self.service.get_job(self.pop_settings, job_id)
             root = Path(self.settings.get("server_root_dir") or os.getcwd()).expanduser()
             job.lab_dir = lab_path(root, Path(job.path))
             return job
