@@ -5,7 +5,6 @@ waits forever."""
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 
 import pytest
@@ -108,14 +107,11 @@ def test_a_batch_with_no_worker_stops_waiting_and_says_why(
     monkeypatch.setenv("POP_BATCH_STALL_S", "3")
     project.pipeline("tiny", {"a": {}})
     (project.root / "two.jsonl").write_text('{"data": {}}\n{"data": {}}\n')
-    started = time.monotonic()
-    run = pop("batch", "tiny", "--seeds", "two.jsonl", "--name", "n", "--json", timeout=100)
-    took = time.monotonic() - started
+    run = pop("batch", "tiny", "--seeds", "two.jsonl", "--name", "n", "--json", timeout=100)  # not forever
     assert run.returncode == 1, run.stdout + run.stderr
     summary = json.loads(run.stdout)
     assert summary["done"] == 0 and summary["failed"] == 2, summary
     assert "no worker answers" in summary["stalled"] and "pop worker" in summary["stalled"]
-    assert took < 60  # it did not wait forever (a bound far above the 3 s asked for, not a timing)
     assert {job["state"] for job in summary["jobs"]} == {"pending"}  # kept, to run when a worker comes
     text = pop("batch", "tiny", "--seeds", "two.jsonl", "--name", "n", timeout=100)
     assert text.returncode == 1 and "stopped waiting: nothing moved" in text.stdout, text.stdout
