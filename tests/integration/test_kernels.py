@@ -216,15 +216,24 @@ def kernels_in_tmp() -> list[psutil.Process]:
     return found
 
 
-def test_a_killed_kernel_server_is_started_again_by_the_next_runner(project: Project) -> None:
+def kill_kernel_server() -> None:
+    """SIGKILL the shared kernel server (started, and ready, first) and wait until it is gone: reaped if
+    this process started it (a zombie child of ours never ends by itself), else until the system says so."""
     from pop_nb.execution.forkserver import shared_server
 
     server = shared_server(["litellm"], 300)
     server.wait_ready(120)
     for proc in psutil.process_iter(["cmdline"]):
         if server.path in (proc.info["cmdline"] or []) and proc.cwd() == "/":
-            proc.kill()  # kill -9: its socket file stays behind, its lock goes
-            proc.wait(10)
+            proc.kill()
+            if server._process is not None and server._process.pid == proc.pid:
+                server._process.wait(10)
+            else:
+                proc.wait(10)  # not our child: psutil follows it until it is gone
+
+
+def test_a_killed_kernel_server_is_started_again_by_the_next_runner(project: Project) -> None:
+    kill_kernel_server()  # kill -9: its socket file stays behind, its lock goes
     project.pipeline("again", {"t": {"cells": [("inference", LOOK_FOR_TRACES)]}})
     job = project.run("again")
     assert job.state == "done", job.status.error
@@ -355,14 +364,9 @@ def test_the_kernel_server_and_what_it_forks_show_no_environment_of_whoever_star
     """The server is shared by every runner of this user; /proc/<pid>/environ of it and of every kernel
     forked from it is the environment it was started with: only what preloading needs, never another
     project's POP_*, a broker URL or whatever the starting shell held. The stage still has its own."""
-    from pop_nb.execution.forkserver import SERVER_ENV, SERVER_ENV_PREFIXES, shared_server
+    from pop_nb.execution.forkserver import SERVER_ENV, SERVER_ENV_PREFIXES
 
-    server = shared_server(["litellm"], 300)
-    server.wait_ready(120)
-    for proc in psutil.process_iter(["cmdline"]):
-        if server.path in (proc.info["cmdline"] or []) and proc.cwd() == "/":
-            proc.kill()  # whoever started it before, this test's environment starts the next
-            proc.wait(10)
+    kill_kernel_server()  # whoever started it before, this test's environment starts the next
     monkeypatch.setenv("LEFT_IN_THE_SHELL", "canary-0f3e")
     monkeypatch.setenv("POP_BROKER_URL", "redis://10.9.8.7:6379/0")
     project.pipeline("env", {"t": {"cells": [("inference", READ_OWN_ENVIRON)]}})
