@@ -203,6 +203,12 @@ def _mark_failed(nb_man: NotebookExecutionManager, index: int | None, ename: str
     """Leave the reason in the notebook itself, on the cell that was running, and save it."""
     if index is not None:
         cell = nb_man.nb.cells[index]
+        if cell.get("execution_count") is None:
+            # The kernel died (or hung) before it said which number it gave the cell: it is the next one
+            # (each cell before it was executed in this kernel), so the banner and the error still say
+            # In [n] rather than In [None], whichever way the race went.
+            counts = [c.get("execution_count") or 0 for c in nb_man.nb.cells[:index] if c.cell_type == "code"]
+            cell.execution_count = max(counts, default=0) + 1
         cell.outputs.append(
             nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
         )
