@@ -222,3 +222,30 @@ async def test_what_the_api_answers_fits_its_openapi_document(project: Project, 
     assert code == 400 and "from-task" in refused["message"]  # a misspelt key is refused, not lost
     fits("ErrorBody", refused)
     assert set(doc["paths"]) >= {"/pop/api/jobs", "/pop/api/jobs/{job_id}", "/pop/api/openapi.json"}
+
+
+async def test_a_chunked_body_over_the_limit_is_refused_and_not_kept(
+    project: Project, jp_fetch: Any, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
+) -> None:
+    """No Content-Length to judge by: the chunks past the limit are dropped as they come, and it is 413."""
+    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+    project.pipeline("tiny", {"a": {}})
+
+    async def produce(write: Any) -> None:
+        await write(b'{"pipeline": "tiny", "data": {"x": "')
+        for _ in range(48):  # 3 MiB in 64 KiB chunks
+            await write(b"y" * 65536)
+        await write(b'"}}')
+
+    request = HTTPRequest(
+        f"{base(jp_http_port, jp_base_url)}pop/api/jobs",
+        method="POST",
+        headers={**jp_auth_header, "Transfer-Encoding": "chunked"},
+        body_producer=produce,
+        request_timeout=60,
+    )
+    answer = await AsyncHTTPClient().fetch(request, raise_error=False)
+    assert answer.code == 413, answer.body[:300]
+    assert json.loads(answer.body)["error"] == "SeedTooLarge"
+    assert (await call(jp_fetch, "GET", "pop/api/jobs"))[0] == 200 and not any(project.data.glob("current/*"))
