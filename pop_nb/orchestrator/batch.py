@@ -272,11 +272,15 @@ class BatchRun:
         jobs = ", ".join(waiting[:5]) + (f" and {len(waiting) - 5} more" if len(waiting) > 5 else "")
         if self.resend_error:
             who += f"; sending them again failed: {self.resend_error}"
+        fix = (
+            "start `pop worker` where the data folder is shared (or check the one that runs)"
+            if executor.remote
+            else "see each waiting job's runner.log"
+        )
         return (
             f"nothing moved for {idle_s:.0f} s and no runner holds any of its jobs ({jobs} wait, "
-            f"executor {executor.name}{who}). Fix: start `pop worker` where the data folder is shared (or "
-            f"check the one that runs), then run the same `pop batch` command again: done jobs are kept "
-            f"(POP_BATCH_STALL_S={self.settings.batch_stall_s:g} sets how long to wait)"
+            f"executor {executor.name}{who}). Fix: {fix}, then run the same `pop batch` command again: "
+            f"done jobs are kept (POP_BATCH_STALL_S={self.settings.batch_stall_s:g} sets how long to wait)"
         )
 
     def _orphaned(self, handle: JobHandle) -> bool:
