@@ -123,7 +123,9 @@ def parse_seed(value: Any, where: str, pipeline: str | None = None) -> Seed:
     if json_depth(value) > MAX_SEED_DEPTH:
         raise too_deep(where)
     try:
-        size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        # allow_nan=False: NaN and 1e999 (infinity) are not JSON; Python reads them, and they would reach
+        # the task as null
+        size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
     except (TypeError, ValueError) as exc:
         raise SeedError("invalid_seed", f"{where} is not JSON data ({exc}). Fix: pass JSON values") from None
     check_seed_size(size, where)

@@ -23,6 +23,8 @@ BIG = {"data": {"text": "y" * MAX_SEED_BYTES}}
         ([1, 2], "invalid_seed"),
         ({"pipeline": "other", "data": {}}, "invalid_seed"),
         ({"data": {}, "budget": 3}, "invalid_seed"),
+        ({"data": {"x": float("nan")}}, "invalid_seed"),  # NaN and infinity read by Python are not JSON
+        (json.loads('{"data": {"x": 1e999}}'), "invalid_seed"),
     ],
 )
 def test_the_seed_rule_gives_one_reason_for_each_fault(value: object, reason: str) -> None:
