@@ -172,8 +172,10 @@ class BatchRun:
                     running[line.job] = handle
                 else:
                     progress.failed += 1
+            stamps: dict[str, str | None] = {}  # what each running job's status said: has anything moved?
             for job_id, handle in list(running.items()):
                 status = self._status(job_id)  # only running jobs are read: at most `concurrency` a poll
+                stamps[job_id] = status.updated_at if status is not None else None
                 if status is not None:
                     self.costs[job_id] = status.totals.cost_usd
                 if handle.ended():
@@ -191,7 +193,7 @@ class BatchRun:
                     self._resend_if_lost(executor, job_id)
             # Never wait forever: while a runner holds a job, or anything changes, it can move on.
             now = time.monotonic()
-            looks = (progress.counts(), len(queue), {j: self._stamp(j) for j in running})
+            looks = (progress.counts(), len(queue), stamps)
             if looks != seen or any(handle.running() for handle in running.values()):
                 moved_at, seen = now, looks
             elif now - moved_at > self.settings.batch_stall_s:
@@ -253,11 +255,6 @@ class BatchRun:
             self.resend_error = None
         except PopError as exc:  # the broker is gone too: the next look tries again
             self.resend_error = str(exc)
-
-    def _stamp(self, job_id: str) -> str | None:
-        folder = self.store.find(job_id)
-        status = self._status(job_id) if folder else None
-        return f"{folder.place if folder else '-'} {status.updated_at if status else '-'}"
 
     def _why_stalled(self, executor: Executor, waiting: list[str], idle_s: float) -> str:
         """Why nothing could move, in words a user can act on."""
