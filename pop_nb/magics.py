@@ -53,7 +53,7 @@ def pop_magic(line: str) -> Any:
         if "--id" in rest:
             job_id = rest[rest.index("--id") + 1]
         if wait and not _shown():  # a terminal: progress lines and the outcome, as `pop run` prints them
-            from pop_nb.cli import follow_job
+            from pop_nb.cli.follow import follow_job
 
             job = pop_nb.run(slug, data, job_id=job_id, wait=False)
             follow_job(job, quiet=True)

@@ -114,7 +114,7 @@ def redact_bytes(data: bytes, *, compact: bool = False) -> bytes:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return data
-    from pop_nb.store.atomic import loads
+    from pop_nb.safejson import loads
 
     try:
         value = loads(text)

@@ -294,14 +294,10 @@ def chat(messages: str | list[dict[str, Any]], **kwargs: Any) -> Any:
         call_index=w.calls,
     )
     w.calls += 1
-    settings = w.ctx.llm
-    if w.job_dir is None and isinstance(settings.mock_responses, str):
-        settings = settings.model_copy(
-            update={"mock_responses": str(Path(settings.mock_responses).resolve())}
-        )
     ctx = w.ctx
+    settings = ctx.llm if w.job_dir else ctx.llm.anchored(Path.cwd())  # by hand: from the notebook's folder
     msgs = normalize_messages(messages, kwargs.pop("system", None) or ctx.personality)
-    model = kwargs.get("model") or settings.model or ctx.default_model
+    model = settings.model_for(kwargs.get("model"), ctx.default_model)
     wants_schema = "response_format" not in kwargs and "response_format" not in (settings.model_extra or {})
     if w.stage in OUTPUT_STAGES and wants_schema:
         if ctx.output_example is not None:

@@ -12,16 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
+from pop_nb.analytics.cost_query import costs_sql
 from pop_nb.analytics.store import Analytics, connect
-
-GROUPINGS: dict[str, str] = {
-    "pipeline": "pipeline",
-    "task": "pipeline || '/' || task",
-    "stage": "pipeline || '/' || task || '/' || stage",
-    "model": "model",
-    "day": "day",
-    "job": "job",
-}
 
 
 def _analytics(source: Analytics | Path | str) -> Analytics:
@@ -33,35 +25,6 @@ def costs(source: Analytics | Path | str, by: str = "pipeline") -> pd.DataFrame:
     too), tokens, cost, cache hits and savings, and how many calls were unpriced (their cost is unknown,
     not zero)."""
     return _analytics(source).frame(costs_sql(by))
-
-
-# The columns of `pop costs` after ``key``, in order: sums over call_totals (money rounded to 1e-9 USD).
-COLUMNS = (
-    "calls",
-    "attempts",
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "cost_usd",
-    "cache_hits",
-    "saved_usd",
-    "unpriced_calls",
-)
-MONEY = ("cost_usd", "saved_usd")
-
-
-def costs_sql(by: str, where: str = "") -> str:
-    """The query behind :func:`costs` (``Analytics.query`` runs it without pandas, for the CLI);
-    ``where`` narrows the calls it sums (the snapshot's rollup: its own jobs)."""
-    if by not in GROUPINGS:
-        raise ValueError(f"cannot group costs by {by!r}; use one of {', '.join(GROUPINGS)}")
-    sums = ", ".join(
-        f"round(sum({c}), 9) AS {c}" if c in MONEY else f"sum({c})::BIGINT AS {c}" for c in COLUMNS
-    )
-    return f"""
-        SELECT coalesce({GROUPINGS[by]}, '(none)') AS key, {sums}
-        FROM call_totals {where} GROUP BY 1 ORDER BY cost_usd DESC, key
-    """
 
 
 def stage_durations(source: Analytics | Path | str) -> pd.DataFrame:

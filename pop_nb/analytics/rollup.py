@@ -2,7 +2,7 @@
 over the open jobs' files alone, summed.
 
 The snapshot's manifest keeps, for each grouping, the rows of ``pop costs --by <by>`` over the jobs it
-holds (computed by the same :func:`~pop_nb.analytics.costs.costs_sql` when it was written). While every
+holds (computed by the same :func:`~pop_nb.analytics.cost_query.costs_sql` when it was written). While every
 finished folder is as the manifest saw it, those rows are the finished jobs' share; the open jobs (a
 few, in ``current/``) are read from their files by DuckDB, and the two sets of rows are added up by key.
 When anything finished changed (a new, moved, replaced or deleted folder, a new ``runs.jsonl`` line, an
@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pop_nb.analytics.costs import COLUMNS, MONEY, costs_sql
+from pop_nb.analytics.cost_query import COLUMNS, MONEY, costs_sql
 from pop_nb.analytics.schema import CALL_TOTALS, LOGS
 from pop_nb.analytics.store import FINISHED, connect, job_folders, read_log, rows_of, run_lines, table_shape
-from pop_nb.store.atomic import loads
+from pop_nb.safejson import loads
 
 
 def cost_rows(data_dir: Path, by: str) -> list[dict[str, Any]]:
@@ -92,7 +92,7 @@ def _well_formed(rows: Any) -> bool:
 
 
 def add_rows(*parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of :func:`~pop_nb.analytics.costs.costs_sql` over disjoint sets of jobs, as one query over
+    """Rows of :func:`~pop_nb.analytics.cost_query.costs_sql` over disjoint sets of jobs, as one query over
     all of them would give: every column but ``key`` summed by key, money rounded, the same order."""
     totals: dict[str, dict[str, Any]] = {}
     for rows in parts:

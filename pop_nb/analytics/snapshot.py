@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop_nb.analytics.schema import JOB_TABLES, SCHEMA, literal_path
-from pop_nb.store.atomic import atomic_write_bytes, loads
+from pop_nb.safejson import loads
+from pop_nb.store.atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
     import duckdb
@@ -263,7 +264,7 @@ class Snapshot:
 def _cost_rollup(con: duckdb.DuckDBPyConnection, jobs: list[str]) -> dict[str, str]:
     """``pop costs --by <each grouping>`` over these jobs, as the CLI prints them: a new process asks
     the manifest instead of DuckDB while nothing has changed since (``rollup.finished_costs``)."""
-    from pop_nb.analytics.costs import GROUPINGS, costs_sql
+    from pop_nb.analytics.cost_query import GROUPINGS, costs_sql
 
     con.execute("CREATE OR REPLACE TEMP TABLE rollup_jobs AS SELECT unnest(?::VARCHAR[]) AS job", [jobs])
     rollup = {}

@@ -46,7 +46,8 @@ from pop_nb.analytics.schema import (
     struct,
 )
 from pop_nb.analytics.snapshot import Key, Manifest, Snapshot, SnapshotError
-from pop_nb.store.atomic import loads, read_json
+from pop_nb.safejson import loads
+from pop_nb.store.atomic import read_json
 
 if TYPE_CHECKING:
     import duckdb

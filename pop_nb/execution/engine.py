@@ -10,22 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 
-class StageDeadlineExceeded(Exception):
-    """The stage ran past its deadline; its kernel has been stopped and the notebook saved."""
-
-    def __init__(self, cell_index: int | None) -> None:
-        self.cell_index = cell_index
-        super().__init__(f"stage deadline exceeded in cell {cell_index}")
-
-
-class KernelDied(Exception):
-    """The stage's kernel died (``os._exit``, a segfault, the OOM killer, or a cancel)."""
-
-    def __init__(self, cell_index: int | None) -> None:
-        self.cell_index = cell_index
-        super().__init__(f"kernel died while running cell {cell_index}")
-
-
 def get_engine() -> Any:
     """The ``PopEngine`` class, registered with papermill under the name ``pop``."""
     import papermill  # noqa: F401  (completes papermill's own import, entry points included)

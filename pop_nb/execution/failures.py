@@ -1,4 +1,5 @@
-"""What to do about a failed task: one sentence, with the command, for the status file and every view."""
+"""How a stage fails (past its deadline, its kernel dead) and what to do about a failed task: one sentence,
+with the command, for the status file and every view."""
 
 from __future__ import annotations
 
@@ -8,6 +9,22 @@ from typing import Any
 from pop_nb.models.status import ErrorInfo
 
 _MISSING_NAME = re.compile(r"^'([^']+)' is undefined|^'([^']+)'$|has no attribute '([^']+)'")
+
+
+class StageDeadlineExceeded(Exception):
+    """The stage ran past its deadline; its kernel has been stopped and the notebook saved."""
+
+    def __init__(self, cell_index: int | None) -> None:
+        self.cell_index = cell_index
+        super().__init__(f"stage deadline exceeded in cell {cell_index}")
+
+
+class KernelDied(Exception):
+    """The stage's kernel died (``os._exit``, a segfault, the OOM killer, or a cancel)."""
+
+    def __init__(self, cell_index: int | None) -> None:
+        self.cell_index = cell_index
+        super().__init__(f"kernel died while running cell {cell_index}")
 
 
 def suggest_fix(error: ErrorInfo, job_id: str, seed_data: dict[str, Any], has_seed_schema: bool) -> str:

@@ -284,10 +284,12 @@ class ForkedProcess:
             os.close(self._pidfd)
             self._pidfd = None
 
-    def __del__(self) -> None:
+    def __del__(self, _close: Any = os.close) -> None:  # bound now: at exit module globals may be gone
         if self._pidfd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._pidfd)
+            try:  # noqa: SIM105 (not contextlib.suppress: at exit, module globals may already be None)
+                _close(self._pidfd)
+            except OSError:
+                pass
 
 
 class ForkedKernelProvisioner(LocalProvisioner):

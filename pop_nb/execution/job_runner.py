@@ -14,6 +14,7 @@ from pop_nb.errors import ConditionError, TaskFailed
 from pop_nb.execution.failures import suggest_fix
 from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider
 from pop_nb.execution.lifecycle import StageHooks, TaskRun
+from pop_nb.execution.routes import SKIP_CONDITION, SKIP_UPSTREAM, Routes
 from pop_nb.llm.personalities import resolve_personality
 from pop_nb.models.context import StageContext
 from pop_nb.models.pipeline import STAGES, LLMSettings
@@ -26,11 +27,6 @@ from pop_nb.pipeline.task_notebook import load_task_notebook
 from pop_nb.store.atomic import atomic_write_bytes, atomic_write_json, read_json
 from pop_nb.store.jobs import CANCEL_POLL_S, HEARTBEAT_S, JobFolder, JobStore
 from pop_nb.store.usage import UsageTally
-
-SKIP_CONDITION = "condition"
-SKIP_UPSTREAM = "upstream"
-SKIP_UNUSED_FALLBACK = "unused_fallback"
-SKIP_NOT_ROUTED = "not_routed"
 
 
 class JobRunner:
@@ -58,20 +54,7 @@ class JobRunner:
         self.status: JobStatus = folder.read_status()
         self.cancelled = threading.Event()
         self._ended = threading.Event()
-        self._fallbacks = {
-            spec.on_failure
-            for spec in pipeline.spec.tasks.values()
-            if spec.on_failure not in ("fail", "continue")
-        }
-        # tasks that run only when a route of another task leads to them: fallbacks (on_failure) and
-        # the targets of on_success and of on_false
-        self._routed = self._fallbacks | {
-            target
-            for spec in pipeline.spec.tasks.values()
-            for target in (spec.on_success, spec.on_false)
-            if target is not None and target not in ("skip", "fail")
-        }
-        self._triggered: set[str] = set()
+        self.routes = Routes(pipeline, self.status)
         self._stop = False  # a task failed with on_failure: fail; start nothing new
         self._gated = False  # a gated task is done and not approved: start nothing new
         self._usage = UsageTally(folder.usage_file, folder.job_id)
@@ -93,11 +76,9 @@ class JobRunner:
             st.host, st.worker = os.uname().nodename, os.environ.get("POP_WORKER")
             for name in self.pipeline.spec.tasks:
                 st.tasks.setdefault(name, TaskStatus())
-            for name, task in st.tasks.items():
+            for task in st.tasks.values():
                 if task.state == "running":  # interrupted by a crash: run it again
                     task.state = "pending"
-                if task.state == "failed" and name in self._fallbacks:
-                    self._triggered.add(name)
             self._save()
         started = now_iso()
         self._beat(started)
@@ -145,7 +126,7 @@ class JobRunner:
         ) as pool:
             while True:
                 if not self._stop and not self._gated and not self.cancelled.is_set():
-                    for name in self._ready():
+                    for name in self.routes.ready():
                         if self._admit(name):
                             futures[pool.submit(self._run_task, name)] = name
                 if not futures:
@@ -156,8 +137,8 @@ class JobRunner:
                     name = futures.pop(fut)
                     if fut.result():
                         self._route(name, self.pipeline.task(name).on_success, "succeeded")
-                    elif self._must_stop(name):
-                        self._stop = True
+                    else:
+                        self._after_failure(name)
 
     def _warm_kernels(self, running: set[str]) -> None:
         """Keep kernels started ahead for the stages that could start next: the next stage of each
@@ -171,7 +152,9 @@ class JobRunner:
                 for name, task in tasks.items()
                 if task.state == "pending"
                 and name not in running
-                and all(need in running or self._settled(need) for need in self.pipeline.task(name).needs)
+                and all(
+                    need in running or self.routes.settled(need) for need in self.pipeline.task(name).needs
+                )
             ]
         first = next((name for name in tasks if name in running or name in soon), None)
         if first is None:
@@ -196,48 +179,13 @@ class JobRunner:
         home = self.pipeline.notebook_home(task)
         return home.parent if home.parent.is_dir() else self.pipeline.notebook_path(task).parent
 
-    def _ready(self) -> list[str]:
-        """Pending tasks whose needs have all settled, in YAML order."""
-        tasks = self.status.tasks
-        ready = []
-        for name in self.pipeline.topological_order():
-            if tasks[name].state != "pending":
-                continue
-            if name in self._routed and name not in self._triggered:
-                continue
-            if all(self._settled(need) for need in self.pipeline.task(name).needs):
-                ready.append(name)
-        return ready
-
-    def _settled(self, name: str) -> bool:
-        state = self.status.tasks[name]
-        if state.state in ("done", "skipped"):
-            return True
-        if state.state == "failed":
-            fallback = self.pipeline.task(name).on_failure
-            if fallback in self._fallbacks:
-                return self.status.tasks[fallback].state in ("done", "failed", "skipped")
-            return True
-        return False
-
-    def _provider_of(self, name: str) -> str | None:
-        """The task whose final output stands for ``name`` (itself, or its fallback), or None."""
-        state = self.status.tasks[name]
-        if state.state == "done":
-            return name
-        if state.state == "failed":
-            fallback = self.pipeline.task(name).on_failure
-            if fallback in self._fallbacks and self.status.tasks[fallback].state == "done":
-                return fallback
-        return None
-
     def _admit(self, name: str) -> bool:
         """Decide whether ``name`` runs; record skips and condition failures. True: submit it."""
         spec = self.pipeline.task(name)
         for need in spec.needs:
             need_state = self.status.tasks[need]
             condition_skipped = need_state.state == "skipped" and need_state.skip_kind == SKIP_CONDITION
-            if self._provider_of(need) is None and not condition_skipped:
+            if self.routes.provider_of(need) is None and not condition_skipped:
                 self._skip(name, SKIP_UPSTREAM, f"upstream task {need!r} did not succeed")
                 return False
         if spec.condition:
@@ -274,20 +222,8 @@ class JobRunner:
         if target is None:
             return
         with self._lock:
-            self._triggered.add(target)
+            self.routes.trigger(target)
         self._event("task", "routed", task=target, message=f"from {name}: {why}")
-
-    def _must_stop(self, name: str) -> bool:
-        """After ``name`` failed: True if the job must stop scheduling (``on_failure: fail``)."""
-        policy = self.pipeline.task(name).on_failure
-        if policy == "continue":
-            return False
-        if policy in self._fallbacks:
-            with self._lock:
-                self._triggered.add(policy)
-                self.status.tasks[policy].fallback_for = name
-            return False
-        return True
 
     # -- one task ------------------------------------------------------------------------------------
     def _run_task(self, name: str) -> bool:
@@ -367,9 +303,9 @@ class JobRunner:
 
     def _context(self, name: str) -> StageContext:
         spec, pipe = self.pipeline.task(name), self.pipeline.spec
-        llm = self._resolve_path(pipe.llm, self.pipeline.dir)
-        llm = llm.merged(self._resolve_path(self.seed.llm, self.settings.root) if self.seed.llm else None)
-        llm = llm.merged(self._resolve_path(spec.llm, self.pipeline.dir) if spec.llm else None)
+        llm = LLMSettings.layered(
+            (pipe.llm, self.pipeline.dir), (self.seed.llm, self.settings.root), (spec.llm, self.pipeline.dir)
+        )
         fallbacks: list[str] = []
         explicit = (spec.llm and spec.llm.model) or (self.seed.llm and self.seed.llm.model)
         if spec.expert and not explicit:
@@ -377,8 +313,8 @@ class JobRunner:
             llm, fallbacks = llm.merged({"model": ranked[0]}), ranked[1:]
         schema = self.pipeline.output_schema(name)
         inputs = {}
-        for up in sorted(self._ancestors(name)):
-            source = self._provider_of(up)
+        for up in sorted(self.routes.ancestors(name)):
+            source = self.routes.provider_of(up)
             if source is not None:
                 inputs[up] = self.job.rel(self.job.final_output(source))
         return StageContext(
@@ -419,30 +355,14 @@ class JobRunner:
         )
         return choice.ranked
 
-    @staticmethod
-    def _resolve_path(llm: LLMSettings, base: Path) -> LLMSettings:
-        if isinstance(llm.mock_responses, str):
-            return llm.model_copy(update={"mock_responses": str((base / llm.mock_responses).resolve())})
-        return llm
-
     def _config(self, name: str) -> dict[str, Any]:
         override = self.seed.config.get(name)
         return {**self.pipeline.task(name).config, **(override if isinstance(override, dict) else {})}
 
-    def _ancestors(self, name: str) -> set[str]:
-        found: set[str] = set()
-        todo = list(self.pipeline.task(name).needs)
-        while todo:
-            up = todo.pop()
-            if up not in found:
-                found.add(up)
-                todo += self.pipeline.task(up).needs
-        return found
-
     def _input_values(self, name: str) -> dict[str, Any]:
         values = {}
-        for up in self._ancestors(name):
-            source = self._provider_of(up)
+        for up in self.routes.ancestors(name):
+            source = self.routes.provider_of(up)
             path = self.job.final_output(source) if source else None
             values[up] = read_json(path) if path and path.exists() else None
         return values
@@ -499,10 +419,14 @@ class JobRunner:
             self._save()
         self._event("task", "skipped", task=name, message=reason)
 
+    def _after_failure(self, name: str) -> None:
+        """``name`` failed: its fallback may run; with ``on_failure: fail`` nothing new starts."""
+        with self._lock:
+            self._stop = self.routes.after_failure(name) or self._stop
+
     def _fail_before_start(self, name: str, kind: str, message: str) -> None:
         self._task_failed(name, ErrorInfo(task=name, type=kind, message=message))
-        if self._must_stop(name):
-            self._stop = True
+        self._after_failure(name)
 
     def _task_failed(self, name: str, error: ErrorInfo) -> None:
         where = f"task {name}" + (f", stage {error.stage}" if error.stage else "")
@@ -530,7 +454,7 @@ class JobRunner:
         with self._lock:
             self._ended.set()  # no heartbeat after this: the folder is about to move
             st = self.status
-            if self._gated and not self.cancelled.is_set() and self._job_failure() is None:
+            if self._gated and not self.cancelled.is_set() and self.routes.job_failure() is None:
                 st.state, st.current_task, st.current_stage = "waiting", None, None
                 self._save()
                 self.job.runner_file.unlink(missing_ok=True)
@@ -539,13 +463,12 @@ class JobRunner:
             for name, task in st.tasks.items():
                 if task.state != "pending":
                     continue
-                if name in self._fallbacks and name not in self._triggered:
-                    self._skip(name, SKIP_UNUSED_FALLBACK, "fallback task, not needed")
-                elif name in self._routed and name not in self._triggered:
-                    self._skip(name, SKIP_NOT_ROUTED, "no on_success or on_false route led here")
+                unneeded = self.routes.never_reached(name)
+                if unneeded is not None:
+                    self._skip(name, *unneeded)
                 elif not self.cancelled.is_set():
                     self._skip(name, SKIP_UPSTREAM, "not started: the job stopped after a failure")
-            failure = self._job_failure()
+            failure = self.routes.job_failure()
             if self.cancelled.is_set():
                 st.state = "cancelled"
                 st.error = failure or ErrorInfo(type="Cancelled", message="the job was cancelled")
@@ -561,24 +484,12 @@ class JobRunner:
             self.job = self.store.close(self.job, st)
         return st
 
-    def _job_failure(self) -> ErrorInfo | None:
-        """The first failure the job cannot absorb (``continue`` and a successful fallback absorb)."""
-        for name in self.pipeline.topological_order():
-            task = self.status.tasks[name]
-            if task.state != "failed" or task.error is None:
-                continue
-            policy = self.pipeline.task(name).on_failure
-            if policy == "continue" or (policy in self._fallbacks and self._provider_of(name) is not None):
-                continue
-            return task.error
-        return None
-
     def _write_products(self) -> None:
         from pop_nb.store import products
         from pop_nb.store.paths import inside
 
         for product in self.pipeline.spec.products:
-            source = self._provider_of(product.from_)
+            source = self.routes.provider_of(product.from_)
             if source is None:
                 continue
             if product.kind == "zip":

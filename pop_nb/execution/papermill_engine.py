@@ -23,7 +23,7 @@ from nbclient.util import run_hook, run_sync
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager
 
-from pop_nb.execution.engine import KernelDied, StageDeadlineExceeded
+from pop_nb.execution.failures import KernelDied, StageDeadlineExceeded
 from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider
 from pop_nb.redaction import redact_notebook
 

@@ -21,6 +21,7 @@ from pop_nb import _lean
 from pop_nb.config import load_settings
 from pop_nb.errors import PopError
 from pop_nb.execution.job_runner import JobRunner
+from pop_nb.models.lifecycle import why_not_runnable
 from pop_nb.models.status import ErrorInfo, JobStatus
 from pop_nb.pipeline.snapshot import job_pipeline
 from pop_nb.redaction import load_dotenv_file, redact
@@ -58,11 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"job {args.job_id} already has a runner; this one exits", file=sys.stderr)
         return EXIT_ALREADY_RUNNING
     # Checked again under the lock: a runner that just finished may have moved or closed the job.
-    if not folder.status_file.exists() or folder.read_status().state in ("done", "failed", "cancelled"):
-        print(f"job {args.job_id} has already ended; nothing to run", file=sys.stderr)
-        return EXIT_ALREADY_RUNNING
-    if folder.read_status().state == "waiting":
-        print(f"job {args.job_id} waits at a gate: `pop approve {args.job_id}` first", file=sys.stderr)
+    refusal = (
+        why_not_runnable(args.job_id, folder.place, folder.read_status().state)
+        if folder.status_file.exists()
+        else f"job {args.job_id} has already ended; nothing to run"
+    )
+    if refusal:
+        print(refusal, file=sys.stderr)
         return EXIT_ALREADY_RUNNING
     status = folder.read_status()
     try:  # what the job was created with (its snapshot), found where the pipeline lives now

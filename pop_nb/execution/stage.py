@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from pop_nb.errors import TRANSIENT_ERRORS, CellEvidence, StageTimeout, TaskFailed
-from pop_nb.execution.engine import KernelDied, StageDeadlineExceeded, get_engine
+from pop_nb.execution.engine import get_engine
+from pop_nb.execution.failures import KernelDied, StageDeadlineExceeded
 from pop_nb.execution.kernels import KERNEL_NAME, KernelProvider
 from pop_nb.pipeline.task_notebook import TaskNotebook
 from pop_nb.redaction import RedactingWriter, redact

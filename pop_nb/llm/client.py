@@ -141,8 +141,9 @@ def chat(
     If the model refuses for good (auth, content policy, unknown model, context window, retries used
     up), each of ``fallbacks`` is tried in turn.
     """
-    extra = {**(settings or LLMSettings()).model_dump(exclude_none=True), **params}
-    chosen = model or extra.get("model") or default_model
+    settings = settings or LLMSettings()
+    extra = {**settings.model_dump(exclude_none=True), **params}
+    chosen = settings.model_for(model or params.get("model"), default_model)
     send = {k: v for k, v in extra.items() if k not in OWN_KEYS}
     call = _Call(
         messages=normalize_messages(messages, system),

@@ -3,30 +3,13 @@ widgets and the server's REST API (the JSON a client gets is ``model_dump(mode="
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
 from pop_nb.models.base import Model
+from pop_nb.models.lifecycle import Action, Activity, allowed_actions
 from pop_nb.models.status import ErrorInfo, JobStatus, TaskStatus, Totals
-
-Activity = Literal["running", "queued", "waiting", "ended"]
-Action = Literal["resume", "cancel", "approve", "reject"]
-
-
-def allowed_actions(place: str, activity: Activity) -> list[Action]:
-    """What may be done to a job now: the one rule the CLI's hints, the dashboard and the Lab panel show
-    (each job's ``actions``). Resume once it has ended (a done one too: from a task, after a prompt
-    changed) or when it sits queued without a runner; cancel while it is open; approve or reject at a
-    gate."""
-    actions: list[Action] = []
-    if activity in ("ended", "queued"):
-        actions.append("resume")
-    if place == "current" and activity != "ended":
-        actions.append("cancel")
-    if activity == "waiting":
-        actions += ["approve", "reject"]
-    return actions
 
 
 class JobSummary(Model):

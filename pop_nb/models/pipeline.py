@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -70,6 +71,27 @@ class LLMSettings(Model):
             return self
         theirs = other if isinstance(other, dict) else other.model_dump(exclude_none=True)
         return LLMSettings(**{**self.model_dump(exclude_none=True), **theirs})
+
+    def anchored(self, base: Path) -> LLMSettings:
+        """These settings with the files they name (``mock_responses``) made absolute from ``base``: the
+        folder of the file they were written in (a pipeline's, the project's for a seed)."""
+        if isinstance(self.mock_responses, str):
+            return self.model_copy(update={"mock_responses": str((base / self.mock_responses).resolve())})
+        return self
+
+    def model_for(self, asked: str | None, default: str) -> str:
+        """The model a call goes to: the one it asked for, else ours, else ``default``."""
+        return asked or self.model or default
+
+    @classmethod
+    def layered(cls, *layers: tuple[LLMSettings | None, Path]) -> LLMSettings:
+        """The settings of a call, from ``(settings, the folder they were written in)`` layers, later ones
+        winning key by key: pipeline, then seed, then task (the runner's order)."""
+        found = cls()
+        for settings, base in layers:
+            if settings is not None:
+                found = found.merged(settings.anchored(base))
+        return found
 
 
 class OutputSpec(_Strict):

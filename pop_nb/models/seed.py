@@ -81,7 +81,7 @@ def loads_seed(raw: bytes | str, where: str) -> Any:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError:
         raise SeedError("not_utf8", f"{where} is not UTF-8 text (binary?); a seed is a JSON file") from None
-    from pop_nb.store.atomic import nesting_over
+    from pop_nb.safejson import nesting_over
 
     if nesting_over(text, MAX_SEED_DEPTH):  # never let the parser reach the recursion limit
         raise too_deep(where)

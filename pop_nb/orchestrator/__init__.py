@@ -4,6 +4,7 @@ each ended. ``batch``: one pipeline over many seeds. ``executors``: local runner
 workers (``celery_app``, ``worker``: ``pop worker``) on machines sharing the data folder."""
 
 from pop_nb.orchestrator.daemon import Orchestrator
-from pop_nb.orchestrator.intake import Intake, submit_seed
+from pop_nb.orchestrator.intake import Intake
+from pop_nb.store.pending import submit_seed
 
 __all__ = ["Intake", "Orchestrator", "submit_seed"]

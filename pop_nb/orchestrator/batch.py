@@ -207,8 +207,8 @@ class BatchRun:
             time.sleep(POLL_S)
 
     def _start(self, executor: Executor, line: ManifestLine) -> JobHandle | None:
-        from pop_nb.jobs import create_job, reset_for_resume
         from pop_nb.models.seed import parse_seed
+        from pop_nb.service import create_job, reset_for_resume
 
         assert line.job is not None
         folder = self.store.find(line.job)
@@ -293,7 +293,7 @@ class BatchRun:
         return status is not None and status.state == "running"
 
     def _take_up(self, executor: Executor, handle: JobHandle) -> None:
-        from pop_nb.jobs import recover
+        from pop_nb.service import recover
 
         folder = self.store.get(handle.job_id)
         lock = FileLock(folder.runner_lock)

@@ -96,8 +96,8 @@ def plan(
     settings: PopSettings, slug: str, name: str, seeds: list[tuple[str, dict[str, Any] | str]]
 ) -> list[ManifestLine]:
     """Check every seed against the pipeline (compiled once); nothing is made here."""
-    from pop_nb.jobs import validate_seed
     from pop_nb.models.seed import parse_seed
+    from pop_nb.service import validate_seed
 
     check_job_id(f"{name}-1")
     lines = []

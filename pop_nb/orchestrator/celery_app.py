@@ -18,6 +18,7 @@ from pathlib import Path
 from celery import Celery, Task
 
 from pop_nb.config import PopSettings, load_settings
+from pop_nb.models.lifecycle import is_final
 from pop_nb.store.jobs import JobStore
 from pop_nb.store.locks import FileLock, is_locked
 
@@ -75,8 +76,8 @@ def run_job(task: Task, job_id: str, data: str) -> str:
 
     ``data``: the id of the data folder it was dispatched in (see :func:`data_id`).
     """
-    from pop_nb.jobs import recover
     from pop_nb.orchestrator.executors.local import start_runner
+    from pop_nb.service import recover
 
     settings = load_settings()
     id_file = settings.data / DATA_ID_FILE
@@ -107,7 +108,7 @@ def run_job(task: Task, job_id: str, data: str) -> str:
         status = folder.read_status()
         if status.state not in ("pending", "running"):
             lock.release()
-            if status.state in ("done", "failed", "cancelled"):
+            if is_final(status.state):
                 store.close(folder, status)  # its runner died between the end and the move
             return f"{status.state} after {ran} run(s)"
         if status.state == "running" and not recover(store, folder, settings.max_recoveries):

@@ -21,6 +21,7 @@ from typing import Any
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import ExecutorError, JobStateError
+from pop_nb.models.lifecycle import is_final
 from pop_nb.models.records import Dispatch
 from pop_nb.models.seed import shown_name
 from pop_nb.models.status import JobStatus
@@ -300,7 +301,7 @@ class Orchestrator:
         return self.spill
 
     def _recover(self, folder: JobFolder) -> bool:
-        from pop_nb.jobs import recover
+        from pop_nb.service import recover
 
         if recover(self.store, folder, self.settings.max_recoveries):
             self._say(f"recovering {folder.job_id}: its runner died; going on from the interrupted stage")
@@ -324,7 +325,7 @@ class Orchestrator:
         self, folder: JobFolder, status: JobStatus, dispatch: Dispatch | None
     ) -> tuple[int, str] | None:
         """Under the job's lock: its place in the queue (recoveries first, then oldest), or None."""
-        if status.state in ("done", "failed", "cancelled"):  # the runner died between status and move
+        if is_final(status.state):  # the runner died between status and move
             self.store.close(folder, status.model_copy(deep=True))
             return None
         if status.state == "waiting":

@@ -20,10 +20,11 @@ from pop_nb.config import PopSettings
 from pop_nb.errors import PipelineError, PipelineNotFound, PopError, SeedError
 from pop_nb.models.seed import JOB_ID_RE, MAX_SEED_BYTES, check_seed_size, loads_seed, parse_seed, shown_name
 from pop_nb.models.status import now_iso
-from pop_nb.store.atomic import atomic_write_bytes, atomic_write_json, nesting_over
+from pop_nb.safejson import nesting_over
+from pop_nb.store.atomic import atomic_write_json
 from pop_nb.store.jobs import JobStore
+from pop_nb.store.pending import SEED_SUFFIX, scan_pending
 
-SEED_SUFFIX = "-seed.json"
 SETTLE_S = 2.0  # how long a seed that is not yet whole JSON may still be being written
 
 
@@ -51,25 +52,6 @@ class Rejected(Exception):
         self.reason = reason
         self.message = message
         super().__init__(message)
-
-
-def scan_pending(folder: Path) -> tuple[list[str], list[str]]:
-    """``(seed file names oldest first, names of strays)`` in ``folder``; see :meth:`Intake.strays`."""
-    seeds, strays = [], []
-    if not folder.is_dir():
-        return [], []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            try:
-                if entry.name.endswith(SEED_SUFFIX) and entry.is_file(follow_symlinks=False):
-                    seeds.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
-                else:
-                    strays.append(shown_name(entry.name))
-            except FileNotFoundError:  # taken by another daemon meanwhile
-                continue
-    return [name for _, name in sorted(seeds)], sorted(strays)
 
 
 class Intake:
@@ -141,7 +123,7 @@ class Intake:
                 f'job id "{shown_name(job_id)[:80]}" (from "{shown[:100]}") is not allowed: use 1-128 '
                 "characters from A-Z a-z 0-9 _ -, starting with a letter or digit",
             )
-        from pop_nb.jobs import create_job
+        from pop_nb.service import create_job
 
         try:
             check_seed_size(claimed.stat().st_size, shown)  # before reading a file of any size
@@ -210,15 +192,3 @@ class Intake:
                 back += 1
             owner.rmdir()
         return back
-
-
-def submit_seed(settings: PopSettings, seed: dict[str, object], job_id: str) -> Path:
-    """Write ``pending/<id>-seed.json`` atomically: a hidden temporary, then a rename."""
-    from pop_nb.models.seed import check_job_id
-
-    check_job_id(job_id)
-    target = JobStore(settings.data).dir("pending") / f"{job_id}{SEED_SUFFIX}"
-    if target.exists():
-        raise SeedError("duplicate_id", f"{target} is already waiting; use a new id")
-    atomic_write_bytes(target, (json.dumps(seed, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    return target

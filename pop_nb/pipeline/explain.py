@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pop_nb.errors import PopError
 from pop_nb.models.pipeline import LLMSettings, ProductSpec
 from pop_nb.models.status import now_iso
-from pop_nb.pipeline.load import Pipeline
 from pop_nb.store.atomic import atomic_write_json, read_json
+
+if TYPE_CHECKING:
+    from pop_nb.pipeline.load import Pipeline
 
 FILE = "explain.json"
 LEDGER = ".explain"
@@ -82,10 +84,8 @@ class ExplainError(PopError):
 
 def content_hash(pipeline: Pipeline) -> str:
     """sha256 of the definition and every file it names: what the explanation is of."""
-    from pop_nb.pipeline.snapshot import named_files
-
     digest = hashlib.sha256(pipeline.text.encode())
-    for name, path in sorted(named_files(pipeline).items()):
+    for name, path in sorted(pipeline.named_files().items()):
         digest.update(name.encode() + b"\0")
         digest.update(path.read_bytes() if path.is_file() else b"(missing)")
     return digest.hexdigest()
@@ -195,10 +195,8 @@ def explain(
     from pop_nb.pipeline.schemas import schema_errors
 
     steps = architecture(pipeline)
-    llm = pipeline.spec.llm
-    if isinstance(llm.mock_responses, str):  # relative to the pipeline, as in its stages
-        llm = llm.model_copy(update={"mock_responses": str(pipeline.resolve(llm.mock_responses))})
-    model = model or llm.model or first_candidate(pipeline) or default_model
+    llm = pipeline.spec.llm.anchored(pipeline.dir)  # as in its stages
+    model = llm.model_for(model, first_candidate(pipeline) or default_model)
     messages = [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": _prompt(pipeline, steps)},

@@ -86,6 +86,18 @@ class Pipeline:
     def task(self, name: str) -> TaskSpec:
         return self.spec.tasks[name]
 
+    def named_files(self) -> dict[str, Path]:
+        """Every file the definition names, by the name a job's snapshot keeps it under
+        (``notebooks/<task>.ipynb``, ``schemas/<task>.json``, ``seed_schema.json``)."""
+        files = {}
+        for name, task in self.spec.tasks.items():
+            files[f"notebooks/{name}.ipynb"] = self.resolve(task.notebook)
+            if task.output_schema:
+                files[f"schemas/{name}.json"] = self.resolve(task.output_schema)
+        if self.spec.seed_schema:
+            files["seed_schema.json"] = self.resolve(self.spec.seed_schema)
+        return files
+
     def resolve(self, relative: str) -> Path:
         """A path named in the YAML, relative to the pipeline's folder."""
         return (self.dir / relative).resolve()

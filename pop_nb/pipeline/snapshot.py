@@ -24,18 +24,6 @@ from pop_nb.store.jobs import JobFolder
 MANIFEST = "manifest.json"
 
 
-def named_files(pipeline: Pipeline) -> dict[str, Path]:
-    """snapshot name -> the live file, for every file the definition names."""
-    files = {}
-    for name, task in pipeline.spec.tasks.items():
-        files[f"notebooks/{name}.ipynb"] = pipeline.resolve(task.notebook)
-        if task.output_schema:
-            files[f"schemas/{name}.json"] = pipeline.resolve(task.output_schema)
-    if pipeline.spec.seed_schema:
-        files["seed_schema.json"] = pipeline.resolve(pipeline.spec.seed_schema)
-    return files
-
-
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -45,7 +33,7 @@ def write_snapshot(folder: JobFolder, pipeline: Pipeline) -> dict[str, str]:
     text = pipeline.text.encode("utf-8")
     atomic_write_bytes(folder.pipeline_file, text)
     hashes = {"pipeline.yaml": _digest(text)}
-    for name, source in named_files(pipeline).items():
+    for name, source in pipeline.named_files().items():
         data = source.read_bytes()
         atomic_write_bytes(folder.snapshot_dir / name, data, durable=False)
         hashes[name] = _digest(data)

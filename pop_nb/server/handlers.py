@@ -27,7 +27,7 @@ from pop_nb.errors import PopError, RequestError, SeedTooLarge, http_status
 from pop_nb.models.api import CheckSeed, JobDetail, NoBody, RejectJob, Request, ResumeJob, StartJob
 from pop_nb.models.seed import MAX_SEED_BYTES, check_job_id
 from pop_nb.redaction import redact_bytes
-from pop_nb.store.atomic import loads
+from pop_nb.safejson import loads
 
 RequestModel = TypeVar("RequestModel", bound=Request)
 ID = r"(?P<job_id>[A-Za-z0-9][A-Za-z0-9_-]{0,127})"
@@ -226,8 +226,10 @@ class ActionHandler(PopHandler):
             await self.answer(lambda: self.service.reject(s, job_id, reason))
         else:
             self.body(NoBody)
-            act = self.service.cancel if action == "cancel" else self.service.approve
-            await self.answer(lambda: act(s, job_id))
+            if action == "cancel":  # answered at once; the job's end comes as an event
+                await self.answer(lambda: self.service.cancel(s, job_id, wait=False))
+            else:
+                await self.answer(lambda: self.service.approve(s, job_id))
 
 
 class CostsHandler(PopHandler):

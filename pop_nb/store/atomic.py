@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop_nb.redaction import redact_bytes
+from pop_nb.safejson import loads
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -104,37 +104,3 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 def read_json(path: Path) -> Any:
     return loads(path.read_text(encoding="utf-8"))
-
-
-MAX_NESTING = 500  # arrays and objects in each other: far past any file of ours, far below the parser's limit
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_BRACKET = re.compile(rb"[\[\]{}]")
-
-
-def nesting_over(text: str | bytes, limit: int = MAX_NESTING) -> bool:
-    """Whether JSON ``text`` nests arrays and objects more than ``limit`` deep, found without recursion
-    (strings, which may hold brackets, are skipped). Cheap for the common case: two counts."""
-    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if data.count(b"[") + data.count(b"{") <= limit:
-        return False
-    depth = 0
-    for match in _BRACKET.finditer(_STRING.sub(b"", data)):
-        if match.group() in (b"[", b"{"):
-            depth += 1
-            if depth > limit:
-                return True
-        else:
-            depth -= 1
-    return False
-
-
-def loads(text: str | bytes) -> Any:
-    """``json.loads`` of what may be hostile: JSON nested past :data:`MAX_NESTING` is refused before it
-    is parsed (a scan, not a thousand recursive calls that end in a RecursionError wherever the
-    interpreter's limit is), as a ValueError like any other JSON that cannot be read."""
-    if nesting_over(text):
-        raise ValueError(f"JSON nested too deep to read (over {MAX_NESTING} levels)")
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise ValueError("JSON nested too deep to read") from None

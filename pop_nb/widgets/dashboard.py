@@ -15,14 +15,14 @@ import html
 import json
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pop_nb.analytics import Analytics, costs
 from pop_nb.models.api import PipelineInfo
-from pop_nb.models.status import cost_text
+from pop_nb.models.status import JobState, cost_text
 from pop_nb.widgets.job import COLOURS, render_job, show_html
 
-STATES = ("all", "running", "pending", "waiting", "done", "failed", "cancelled")
+STATES = ("all", *get_args(JobState))
 MAX_ROWS = 200
 PIPELINES_TAB = 3
 COLUMNS = ("job", "pipeline", "state", "%", "cost", "calls", "created", "ran on", "error")
@@ -342,7 +342,7 @@ class Dashboard:
 
         job_id = self.job_pick.value
         try:
-            service.cancel(self.settings, job_id, grace_s=5)
+            service.cancel(self.settings, job_id, grace_s=5, wait=False)
             self.message.value = f"cancelled {html.escape(job_id)}"
         except Exception as exc:
             self.message.value = f"<span style='color:{COLOURS['failed']}'>{html.escape(str(exc))}</span>"

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from pop_nb.models.lifecycle import is_settled
 from pop_nb.models.pipeline import STAGES
 from pop_nb.models.status import JobStatus
 
@@ -25,7 +26,6 @@ COLOURS = {
     "waiting": "#ef6c00",
     "cancelled": "#6d4c41",
 }
-FINAL = ("done", "failed", "cancelled")
 SHORT = {
     "ingestion": "ingest",
     "preProcessing": "pre",
@@ -188,7 +188,7 @@ class JobWidget:
 
     @property
     def ended(self) -> bool:
-        return self.status is not None and self.status.state in (*FINAL, "waiting")
+        return self.status is not None and is_settled(self.status.state)
 
     def _freeze(self) -> None:
         """Replace the live view in the cell by the last grid as static HTML."""

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from pop_nb.errors import SeedError
-from pop_nb.jobs import create_job
 from pop_nb.models.seed import parse_seed
 from pop_nb.orchestrator.executors import submit
+from pop_nb.service import create_job
 from tests.conftest import Project, pop, write_notebook
 
 

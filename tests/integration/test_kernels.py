@@ -267,9 +267,9 @@ def test_a_stage_takes_the_kernel_being_started_ahead_instead_of_starting_anothe
 
 
 def test_kernels_are_started_ahead_only_for_stages_that_will_need_them(project: Project) -> None:
-    from pop_nb.jobs import create_job
     from pop_nb.models.seed import parse_seed
     from pop_nb.pipeline.snapshot import job_pipeline
+    from pop_nb.service import create_job
 
     three = [("inference", "pop.output(1)"), ("parsing", "pop.output(2)"), ("integration", "pop.output(3)")]
     project.pipeline("single", {"only": {}})  # one task of one stage

@@ -189,18 +189,18 @@ def test_gates_wait_for_approve_or_reject(project: Project) -> None:
 
 
 def test_cancel_of_a_queued_job_ends_it_without_a_runner(project: Project) -> None:
-    from pop_nb.jobs import cancel_job, create_job
     from pop_nb.models.seed import parse_seed
+    from pop_nb.service import cancel, create_job
     from pop_nb.store.jobs import JobStore
 
     project.pipeline("tiny", {"a": {}})
     settings = project.settings()
     folder = create_job(settings, parse_seed({"pipeline": "tiny"}, "test"), "queued-1")
     assert "queued   queued-1" in pop("status").stdout
-    assert cancel_job(settings, "queued-1") is True
+    assert cancel(settings, "queued-1").state == "cancelled"
     status = json.loads((project.data / "failed" / "queued-1" / "tasks-status.json").read_text())
     assert status["state"] == "cancelled" and not folder.path.exists()
-    assert cancel_job(settings, "queued-1") is True  # asking again: it is cancelled
+    assert cancel(settings, "queued-1").state == "cancelled"  # asking again: it is cancelled
     assert pop("cancel", "queued-1").returncode == 0
 
     ended = create_job(settings, parse_seed({"pipeline": "tiny"}, "test"), "ended-1")
@@ -261,7 +261,7 @@ def _hostile_files(rng: random.Random, n: int) -> list[tuple[bytes, bytes]]:
 
 
 def test_no_file_name_or_content_stops_the_daemon(project: Project) -> None:
-    from pop_nb.orchestrator.intake import scan_pending
+    from pop_nb.store.pending import scan_pending
 
     project.pipeline("tiny", {"a": {"cells": [("inference", "pop.output({'n': pop.seed.get('n')})")]}})
     pending = project.data / "pending"
@@ -365,10 +365,10 @@ def test_a_queued_jobs_files_are_parsed_again_only_once_replaced(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every wake looks at every queued job: unchanged files are not parsed again, replaced ones are."""
-    from pop_nb.jobs import create_job
     from pop_nb.models.records import Dispatch
     from pop_nb.models.seed import parse_seed
     from pop_nb.orchestrator import Orchestrator
+    from pop_nb.service import create_job
     from pop_nb.store.atomic import atomic_write_json
     from pop_nb.store.jobs import JobFolder
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +183,9 @@ async def test_a_seed_form_gets_the_schema_and_examples_and_checks_before_submit
     assert not (project.data / "current").exists()  # checking never makes a job
 
 
-async def test_resume_and_cancel_through_the_api(project: Project, jp_fetch: Any) -> None:
+async def test_resume_and_cancel_through_the_api(
+    project: Project, jp_fetch: Any, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]
+) -> None:
     go = project.root / "go"
     project.pipeline(
         "two",
@@ -192,9 +196,27 @@ async def test_resume_and_cancel_through_the_api(project: Project, jp_fetch: Any
     )
     await call(jp_fetch, "POST", "pop/api/jobs", {"pipeline": "two", "id": "r1"})
     await wait_until(jp_fetch, "r1", lambda j: j["current_task"] == "b" and j["activity"] == "running")
-    code, cancelled = await call(jp_fetch, "POST", "pop/api/jobs/r1/cancel")
-    assert code == 200, cancelled
-    assert cancelled["state"] == "cancelled" and cancelled["place"] == "failed"
+    # The cancel is answered at once, with the job as it is; its end comes over the event stream. The
+    # runner is stopped (SIGSTOP) while asked, so it cannot have ended before the answer: a cancel that
+    # waited for the end would wait out its grace period and answer "cancelled".
+    stream = Stream(f"{base(jp_http_port, jp_base_url)}pop/api/events", jp_auth_header)
+    await stream.until(lambda events: any(e["event"] == "heartbeat" for e in events))
+    runner = json.loads((project.data / "current/r1/runner.json").read_text())["pid"]
+    os.kill(runner, signal.SIGSTOP)
+    try:
+        code, answer = await call(jp_fetch, "POST", "pop/api/jobs/r1/cancel")
+    finally:
+        os.kill(runner, signal.SIGCONT)
+    assert code == 200, answer
+    assert answer["place"] == "current" and answer["activity"] == "running", answer
+    await stream.until(
+        lambda events: any(
+            e["event"] == "job" and e["data"]["event"]["status"] == "cancelled" for e in events
+        )
+    )
+    stream.close()
+    cancelled = await wait_until(jp_fetch, "r1", lambda j: j["place"] == "failed")
+    assert cancelled["state"] == "cancelled" and cancelled["error"]["type"] == "Cancelled"
     go.touch()
     code, resumed = await call(jp_fetch, "POST", "pop/api/jobs/r1/resume", {"from_task": "b"})
     assert code == 200 and resumed["place"] == "current"

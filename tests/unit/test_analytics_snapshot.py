@@ -330,7 +330,7 @@ def test_costs_come_from_the_manifest_without_duckdb_while_nothing_finished_chan
     import subprocess
     import sys
 
-    from pop_nb.analytics.costs import GROUPINGS, costs_sql
+    from pop_nb.analytics.cost_query import GROUPINGS, costs_sql
 
     for i in range(4):
         finish(tmp_path, "complete", f"done-{i}")
@@ -369,7 +369,7 @@ def test_costs_come_from_the_manifest_without_duckdb_while_nothing_finished_chan
 def test_costs_with_jobs_open_add_their_files_to_the_rollup_without_loading_the_snapshot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pop_nb.analytics.costs import GROUPINGS, costs_sql
+    from pop_nb.analytics.cost_query import GROUPINGS, costs_sql
 
     for i in range(3):
         finish(tmp_path, "complete", f"done-{i}")
@@ -429,7 +429,7 @@ def test_run_lines_count_the_whole_json_objects_that_name_a_job() -> None:
     ids=["not-json", "too-deep", "an-object", "lists", "columns-missing", "wrong-types"],
 )
 def test_a_tampered_cost_rollup_is_not_believed(tmp_path: Path, text: str) -> None:
-    from pop_nb.analytics.costs import costs_sql
+    from pop_nb.analytics.cost_query import costs_sql
 
     finish(tmp_path, "complete", "done-1")
     connect_fresh(tmp_path)

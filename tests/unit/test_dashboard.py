@@ -63,8 +63,8 @@ def test_filters_detail_and_cost_figures_on_a_full_folder(project: Project, boar
 def test_cancel_from_the_dashboard(project: Project, board_of, elsewhere: bool) -> None:
     """Its buttons act on the folder it shows, the project's own or another given as data_dir."""
     from pop_nb.config import load_settings
-    from pop_nb.jobs import create_job
     from pop_nb.models.seed import parse_seed
+    from pop_nb.service import create_job
 
     data = project.root / "other-data" if elsewhere else project.data
     project.pipeline("tiny", {"a": {}})

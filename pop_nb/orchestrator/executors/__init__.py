@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 from pop_nb.config import PopSettings
 from pop_nb.errors import ExecutorError, did_you_mean
 from pop_nb.orchestrator.executors.base import Executor, JobHandle
+from pop_nb.store.jobs import JobStore
 
 GROUP = "pop_nb.executors"
 _registered: dict[str, type[Executor]] = {}
@@ -68,14 +69,37 @@ def get_executor(settings: PopSettings, name: str | None = None) -> Executor:
     return executor
 
 
+KEEP_HANDLES = 256
+_runners: dict[tuple[str, str], JobHandle] = {}  # (data folder, job id) -> the handle submit returned
+
+
 def submit(settings: PopSettings, job_id: str, executor: Executor | None = None) -> JobHandle:
-    """Hand ``job_id`` (in ``current/``) to ``executor`` (default: the configured one): what ``pop run``,
-    ``pop resume``, ``pop approve``, a notebook's ``pop_nb.run()`` and the server's start/resume do."""
+    """Hand ``job_id`` (in ``current/``) to ``executor`` (default: the configured one, closed after):
+    what :mod:`pop_nb.service` does to start, resume and approve a job. The handle is kept for
+    :func:`handle_of` (a runner this process started is followed by its process, not only its files)."""
+    owned = executor is None
     executor = executor or get_executor(settings)
     try:
-        return executor.submit(job_id)
+        handle = executor.submit(job_id)
     finally:
-        executor.close()
+        if owned:
+            executor.close()
+    if len(_runners) >= KEEP_HANDLES:  # a long-lived process (the Jupyter server) starts many jobs
+        for key in [k for k, h in _runners.items() if h.process is None or h.process.poll() is not None]:
+            del _runners[key]
+    _runners[(str(settings.data), job_id)] = handle
+    return handle
+
+
+def handle_of(settings: PopSettings, job_id: str) -> JobHandle:
+    """A handle on ``job_id``: the one :func:`submit` returned in this process, if it was here, or one
+    that follows the job by its folder."""
+    handle = _runners.get((str(settings.data), job_id))
+    if handle is None:
+        folder = JobStore(settings.data).find(job_id)
+        dispatch = folder.read_dispatch() if folder is not None else None
+        handle = JobHandle(settings, job_id, dispatch.executor if dispatch else "unknown")
+    return handle
 
 
 __all__ = [
@@ -83,6 +107,7 @@ __all__ = [
     "JobHandle",
     "executor_class",
     "get_executor",
+    "handle_of",
     "is_remote",
     "known_executors",
     "register",

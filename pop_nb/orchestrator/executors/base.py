@@ -19,14 +19,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from pop_nb.config import PopSettings
+from pop_nb.models.lifecycle import is_settled
 from pop_nb.models.records import Dispatch, Event
 from pop_nb.store.atomic import atomic_write_json
 from pop_nb.store.jobs import JobFolder, JobStore
 
 if TYPE_CHECKING:
     from pop_nb.store.locks import FileLock
-
-FINAL_STATES = ("done", "failed", "cancelled")
 
 
 def this_host() -> str:
@@ -87,7 +86,7 @@ class JobHandle:
             state = folder.read_status().state
         except (OSError, ValueError):  # being rewritten, or the folder just moved
             return False
-        return state in (*FINAL_STATES, "waiting") and not folder.has_runner()
+        return is_settled(state) and not folder.has_runner()
 
     def wait(self, timeout: float | None = None, poll_s: float = 0.2) -> bool:
         """Block until :meth:`ended` (True) or ``timeout`` seconds pass (False)."""
@@ -101,11 +100,6 @@ class JobHandle:
             else:
                 time.sleep(poll_s)
         return True
-
-    def cancel(self, grace_s: float = 10.0) -> bool:
-        from pop_nb.jobs import cancel_job
-
-        return cancel_job(self.settings, self.job_id, grace_s)
 
 
 class Executor(ABC):

@@ -1,9 +1,5 @@
-"""The job functions: one layer that decides job state and returns :mod:`pop_nb.models.api` models.
-
-The CLI, ``%pop``, the widgets and the Jupyter server call these and only render what they return.
-Errors are :class:`~pop_nb.errors.PopError` subclasses; :func:`pop_nb.errors.http_status` and
-:func:`pop_nb.errors.exit_code` map them in one table.
-"""
+"""What the job functions read: jobs (listed from a warm index), one job in detail, the overview, the
+pipelines with their seed forms, costs. Nothing here changes a job."""
 
 from __future__ import annotations
 
@@ -14,8 +10,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import PopError
+from pop_nb.models import lifecycle
 from pop_nb.models.api import (
-    Activity,
     Explanation,
     JobDetail,
     JobPage,
@@ -24,9 +20,10 @@ from pop_nb.models.api import (
     PipelineInfo,
     StageView,
 )
-from pop_nb.models.seed import MAX_SEED_DEPTH, json_depth, parse_seed
+from pop_nb.models.lifecycle import Activity
+from pop_nb.models.seed import MAX_SEED_DEPTH, json_depth
 from pop_nb.models.status import JobStatus, Totals
-from pop_nb.store.atomic import loads
+from pop_nb.safejson import loads
 from pop_nb.store.jobs import PLACES, JobFolder, JobStore
 
 if TYPE_CHECKING:
@@ -36,12 +33,10 @@ MAX_PAGE = 500
 
 
 def activity(folder: JobFolder, status: JobStatus) -> Activity:
-    """What the job is doing now, from where it is, its state and whether a runner holds its lock."""
-    if folder.place != "current":
-        return "ended"
-    if status.state == "waiting":
-        return "waiting"
-    return "running" if folder.has_runner() else "queued"
+    """What the job is doing now (:func:`pop_nb.models.lifecycle.activity`), its runner looked for only
+    where it matters: in ``current/``, not waiting."""
+    has_runner = folder.place == "current" and status.state != "waiting" and folder.has_runner()
+    return lifecycle.activity(folder.place, status.state, has_runner)
 
 
 def summary(folder: JobFolder, status: JobStatus | None = None) -> JobSummary:
@@ -173,7 +168,7 @@ def list_jobs(
 
 def overview(settings: PopSettings) -> Overview:
     """``pop status`` without an id: running, queued, waiting, failures (newest first), done."""
-    from pop_nb.orchestrator.intake import scan_pending
+    from pop_nb.store.pending import scan_pending
 
     groups: dict[str, list[JobSummary]] = {"running": [], "queued": [], "waiting": [], "failed": []}
     entries = index_of(settings).refresh()
@@ -242,66 +237,6 @@ def get_job(settings: PopSettings, job_id: str) -> JobDetail:
     )
 
 
-def start_job(
-    settings: PopSettings,
-    pipeline: str,
-    data: dict[str, Any] | None = None,
-    *,
-    seed: dict[str, Any] | None = None,
-    job_id: str | None = None,
-) -> JobSummary:
-    """Check the seed, make the job and start its runner (it goes on in its own process)."""
-    from pop_nb.jobs import create_job
-    from pop_nb.orchestrator.executors import get_executor, submit
-
-    executor = get_executor(settings)
-    parsed = parse_seed({"data": data or {}} if seed is None else seed, "the seed", pipeline)
-    folder = create_job(settings, parsed, job_id, where="the seed")
-    submit(settings, folder.job_id, executor)
-    return summary(JobStore(settings.data).get(folder.job_id))
-
-
-def resume_job(
-    settings: PopSettings, job_id: str, from_task: str | None = None, budget_usd: float | None = None
-) -> JobSummary:
-    from pop_nb.jobs import reset_for_resume
-    from pop_nb.orchestrator.executors import get_executor, submit
-
-    executor = get_executor(settings)
-    reset_for_resume(settings, job_id, from_task, budget_usd)
-    submit(settings, job_id, executor)
-    return summary(JobStore(settings.data).get(job_id))
-
-
-def cancel(settings: PopSettings, job_id: str, grace_s: float = 10.0) -> JobSummary:
-    from pop_nb.errors import JobStateError
-    from pop_nb.jobs import cancel_job
-
-    if not cancel_job(settings, job_id, grace_s):
-        folder = JobStore(settings.data).get(job_id)
-        raise JobStateError(
-            f"job {job_id} has already ended ({folder.read_status().state}, in {folder.place}/); "
-            "there is nothing to cancel"
-        )
-    return summary(JobStore(settings.data).get(job_id))
-
-
-def approve(settings: PopSettings, job_id: str) -> JobSummary:
-    from pop_nb.jobs import approve_gate
-    from pop_nb.orchestrator.executors import get_executor, submit
-
-    executor = get_executor(settings)
-    approve_gate(settings, job_id)
-    submit(settings, job_id, executor)
-    return summary(JobStore(settings.data).get(job_id))
-
-
-def reject(settings: PopSettings, job_id: str, reason: str | None = None) -> JobSummary:
-    from pop_nb.jobs import reject_gate
-
-    return summary(reject_gate(settings, job_id, reason))
-
-
 def pipelines(settings: PopSettings, detail: bool = True) -> list[PipelineInfo]:
     """Every pipeline under the root, loaded (a broken one says why instead of hiding), with its seed
     schema and example seeds (what a seed form starts from), its architecture and saved explanation;
@@ -364,15 +299,6 @@ def _example_seeds(folder: Path) -> dict[str, dict[str, Any]]:
         if seed is not None:
             examples[file.name] = seed
     return examples
-
-
-def check_seed(settings: PopSettings, pipeline: str, seed: dict[str, Any]) -> dict[str, Any]:
-    """Check a seed as a submit would (its shape, its pipeline, the pipeline's seed_schema) without making
-    a job; raises the error a submit would raise."""
-    from pop_nb.jobs import validate_seed
-
-    validate_seed(settings, parse_seed(seed, "the seed", pipeline), "the seed")
-    return {"ok": True, "pipeline": pipeline}
 
 
 def costs(settings: PopSettings, by: str = "pipeline") -> list[dict[str, Any]]:

@@ -1,0 +1,64 @@
+"""``pop orchestrate``, ``batch``, ``worker``: the long-running front ends."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pop_nb.cli.common import load_settings
+from pop_nb.errors import (
+    EXIT_DONE,
+    EXIT_FAILED,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+def cmd_orchestrate(args: argparse.Namespace) -> int:
+    from pop_nb.orchestrator import Orchestrator
+
+    daemon = Orchestrator(
+        load_settings(), poll_s=args.poll, watch=not args.no_watch, once=args.once, drain=args.drain
+    )
+    return daemon.run()
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from pop_nb.orchestrator.batch import BatchRun, default_name, read_manifest, read_seeds, summary_text
+
+    settings = load_settings()
+    name = args.name or default_name(args.slug, args.seeds, args.glob)
+    seeds = list(read_seeds(args.seeds, args.glob, Path.cwd()))
+    live = sys.stderr.isatty() and not args.json
+
+    def show(progress: Any) -> None:
+        print(("\r" if live else "") + progress.line(), end="" if live else "\n", file=sys.stderr, flush=True)
+
+    batch = BatchRun(
+        settings,
+        args.slug,
+        name,
+        seeds,
+        concurrency=args.concurrency,
+        executor=args.executor,
+        on_progress=show,
+    )
+    print(f"batch {name}: {len(seeds)} seed(s) -> {batch.folder}", file=sys.stderr)
+    summary = batch.run()
+    if live:
+        print(file=sys.stderr)
+    if args.json:
+        print(summary.model_dump_json(indent=2))
+    else:
+        print(summary_text(summary, read_manifest(batch.manifest_file)))
+    return EXIT_DONE if summary.failed == 0 and summary.rejected == 0 else EXIT_FAILED
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from pop_nb.orchestrator.worker import run_worker
+
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
+    return run_worker(load_settings(), queues, args.concurrency, args.name)

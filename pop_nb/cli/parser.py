@@ -1,0 +1,146 @@
+"""The ``pop`` command line: one subcommand per job function or tool, each handled in a module of
+:mod:`pop_nb.cli`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    pass
+
+from pop_nb.cli.jobs import cmd_approve, cmd_cancel, cmd_reject, cmd_resume, cmd_run, cmd_submit
+from pop_nb.cli.orchestrate import cmd_batch, cmd_orchestrate, cmd_worker
+from pop_nb.cli.project import cmd_compile, cmd_init, cmd_pipelines
+from pop_nb.cli.status import cmd_costs, cmd_logs, cmd_status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pop", description="Notebook-native prompt orchestration pipelines.")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    c = sub.add_parser("run", help="run a pipeline on one seed, in the foreground, with live progress")
+    c.add_argument("slug")
+    src = c.add_mutually_exclusive_group()
+    src.add_argument("--seed", type=Path, help="seed file: {pipeline?, name?, data, llm?, config?}")
+    src.add_argument("--data", help="seed data as JSON")
+    c.add_argument("--id", help="job id (default: <slug>-<time>-<random>)")
+    c.add_argument(
+        "--model",
+        help="the model of this job's calls, as a seed's llm.model (e.g. local/smollm2, openai/gpt-4o-mini); "
+        "a task that names its own model keeps it",
+    )
+    c.add_argument("--quiet", action="store_true", help="no progress display")
+    c.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("status", help="running, queued, waiting, recent failures; or one job in detail")
+    c.add_argument("job_id", nargs="?")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--recent", type=int, default=10, help="how many recent failures to list")
+    c.set_defaults(func=cmd_status)
+
+    c = sub.add_parser(
+        "logs",
+        help="stage logs of a job (the output its cells printed)",
+        description="Print what each stage's cells printed (stdout and stderr, secrets masked), in the "
+        "order the stages ran; a failed stage's log ends with its traceback.",
+    )
+    c.add_argument("job_id", help="the job's id (see `pop status`)")
+    c.add_argument("--task", help="only this task's stages")
+    c.add_argument("--stage", help="only this stage (e.g. inference; refine passes included)")
+    c.set_defaults(func=cmd_logs)
+
+    c = sub.add_parser("resume", help="re-run a failed job, keeping finished upstream work")
+    c.add_argument("job_id")
+    c.add_argument("--from-task", help="reset this task and everything downstream of it")
+    c.add_argument("--budget-usd", type=float, help="a new budget for the job (after BudgetExceeded)")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(func=cmd_resume)
+
+    c = sub.add_parser(
+        "orchestrate", help="the daemon: turn seeds dropped in pending/ into jobs and run them"
+    )
+    c.add_argument("--once", action="store_true", help="take what is pending, run it all, then exit")
+    c.add_argument("--drain", action="store_true", help="on SIGTERM/SIGINT, wait for running jobs")
+    c.add_argument("--poll", type=float, default=1.0, help="seconds between scans (default 1)")
+    c.add_argument("--no-watch", action="store_true", help="poll only (network file systems)")
+    c.set_defaults(func=cmd_orchestrate)
+
+    c = sub.add_parser(
+        "batch",
+        help="run one pipeline over many seeds: plan, dispatch, execute, verify (again: resume it)",
+        description="Check every seed, then run a job per seed, at most --concurrency at once, through "
+        "the executor; print a summary (done, failed, cost, slowest tasks, how to resume each failure). "
+        "The same command again resumes the batch: done jobs are kept, failed ones resumed.",
+    )
+    c.add_argument("slug")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--seeds", type=Path, help="a JSON Lines file: one seed per line")
+    src.add_argument("--glob", help="seed files, e.g. 'seeds/*.json' (quote it)")
+    c.add_argument("--concurrency", type=int, help="jobs at once (default: POP_MAX_RUNNING_JOBS)")
+    c.add_argument("--executor", help="local, celery, ... (default: POP_EXECUTOR)")
+    c.add_argument("--name", help="the batch's name (default: from the pipeline and the seeds' source)")
+    c.add_argument("--json", action="store_true", help="print the summary as JSON")
+    c.set_defaults(func=cmd_batch)
+
+    c = sub.add_parser(
+        "worker",
+        help="run jobs of the celery executor on this machine (a Celery worker; needs pop-nb[celery])",
+        description="A Celery worker that runs the jobs dispatched to its queues (POP_EXECUTOR=celery, "
+        "POP_BROKER_URL), each in a runner process of its own, in the shared data folder (POP_DATA_DIR).",
+    )
+    c.add_argument("--queues", help="comma-separated queues to take jobs from (default: POP_QUEUE)")
+    c.add_argument("--concurrency", type=int, help="jobs at once (default: POP_MAX_RUNNING_JOBS)")
+    c.add_argument("--name", help="worker name, name@host (default: pop-<pid>@<host>)")
+    c.set_defaults(func=cmd_worker)
+
+    c = sub.add_parser("submit", help="drop a seed into pending/ for the daemon (written atomically)")
+    c.add_argument("slug")
+    g = c.add_mutually_exclusive_group(required=True)
+    g.add_argument("--seed", type=Path, help="a seed file")
+    g.add_argument("--data", help="the seed's data, as JSON")
+    c.add_argument("--id", help="job id (default: <slug>-<time>-<random>)")
+    c.set_defaults(func=cmd_submit)
+
+    c = sub.add_parser("approve", help="let a job waiting at a gate go on")
+    c.add_argument("job_id")
+    c.add_argument("--detach", action="store_true", help="start its runner and return at once")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(func=cmd_approve)
+
+    c = sub.add_parser("reject", help="end a job waiting at a gate (it fails with GateRejected)")
+    c.add_argument("job_id")
+    c.add_argument("--reason")
+    c.set_defaults(func=cmd_reject)
+
+    c = sub.add_parser("cancel", help="stop a running job (SIGTERM, then SIGKILL after a grace period)")
+    c.add_argument("job_id")
+    c.set_defaults(func=cmd_cancel)
+
+    c = sub.add_parser("pipelines", help="list the pipelines found under the root")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_pipelines)
+
+    c = sub.add_parser("compile", help="validate a pipeline (YAML, notebooks, tags, conditions, schemas)")
+    c.add_argument("slug")
+    c.add_argument("--json", action="store_true")
+    c.add_argument(
+        "--explain",
+        action="store_true",
+        help="also write what it is for (intention, by its model), how it runs (architecture) and whether "
+        "the one serves the other; saved as <pipeline>/explain.json, asked again only when it changed",
+    )
+    c.add_argument("--strict", action="store_true", help="with --explain: a misaligned pipeline is an error")
+    c.add_argument("--model", help="with --explain: the model that writes it (default: the pipeline's)")
+    c.set_defaults(func=cmd_compile)
+
+    c = sub.add_parser("costs", help="LLM spend over every job: calls, tokens, cost, cache savings")
+    c.add_argument("--by", default="pipeline", choices=["pipeline", "task", "stage", "model", "day", "job"])
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_costs)
+
+    c = sub.add_parser("init", help="scaffold a project with an example pipeline")
+    c.add_argument("dir", nargs="?", default=".", type=Path)
+    c.set_defaults(func=cmd_init)
+    return p

@@ -1,0 +1,42 @@
+"""JSON from bytes that may be hostile (a seed, a request, a file someone else wrote): refused, as a
+``ValueError`` like any JSON that cannot be read, when it nests too deep for the parser to survive.
+The bottom of the house: it imports nothing of pop-nb's."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+MAX_NESTING = 500  # arrays and objects in each other: far past any file of ours, far below the parser's limit
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def nesting_over(text: str | bytes, limit: int = MAX_NESTING) -> bool:
+    """Whether JSON ``text`` nests arrays and objects more than ``limit`` deep, found without recursion
+    (strings, which may hold brackets, are skipped). Cheap for the common case: two counts."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    depth = 0
+    for match in _BRACKET.finditer(_STRING.sub(b"", data)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` of what may be hostile: JSON nested past :data:`MAX_NESTING` is refused before it
+    is parsed (a scan, not a thousand recursive calls that end in a RecursionError wherever the
+    interpreter's limit is), as a ValueError like any other JSON that cannot be read."""
+    if nesting_over(text):
+        raise ValueError(f"JSON nested too deep to read (over {MAX_NESTING} levels)")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deep to read") from None
