@@ -26,6 +26,10 @@ class ConfigError(PopError):
     """A setting in the environment or ``pop.toml`` is invalid."""
 
 
+class IncompatibleLibrary(ConfigError):
+    """An installed library lacks an internal pop-nb relies on (see :mod:`pop_nb.compat`)."""
+
+
 class PipelineError(PopError):
     """A pipeline definition is invalid.
 

@@ -30,7 +30,13 @@ function Inline(props: { text: string }): JSX.Element {
   return (
     <>
       {inlineParts(props.text).map((part, i) =>
-        part.kind === 'bold' ? <b key={i}>{part.text}</b> : part.kind === 'code' ? <code key={i}>{part.text}</code> : part.text
+        part.kind === 'bold' ? (
+          <b key={i}>{part.text}</b>
+        ) : part.kind === 'code' ? (
+          <code key={i}>{part.text}</code>
+        ) : (
+          part.text
+        )
       )}
     </>
   );
@@ -43,7 +49,8 @@ export function About(props: { pipeline: PipelineInfo }): JSX.Element {
   return (
     <details className="pop-About">
       <summary>
-        About {pipeline.slug} · <span className={`pop-About-verdict pop-About-${explained?.aligned ?? 'unknown'}`}>{verdict}</span>
+        About {pipeline.slug} ·{' '}
+        <span className={`pop-About-verdict pop-About-${explained?.aligned ?? 'unknown'}`}>{verdict}</span>
       </summary>
       {explained ? (
         <div className="pop-About-intention">

@@ -7,7 +7,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import { SSEParser } from './sse';
-import { BusData, JobDetail, JobPage, JobSummary, PipelineInfo } from './types';
+import { BusData, ErrorBody, JobDetail, JobPage, JobSummary, PipelineInfo } from './types';
 
 /** Why a request failed, in the terms the panel shows. */
 export type Failure = 'missing' | 'forbidden' | 'invalid' | 'not_found' | 'conflict' | 'error';
@@ -71,7 +71,11 @@ export class PopAPI {
     return params ? `${url}?${params}` : url;
   }
 
-  async request<T>(path: string, init: RequestInit = {}, query: Record<string, string | number | undefined> = {}): Promise<T> {
+  async request<T>(
+    path: string,
+    init: RequestInit = {},
+    query: Record<string, string | number | undefined> = {}
+  ): Promise<T> {
     let response: Response;
     try {
       response = await ServerConnection.makeRequest(this.url(path, query), init, this.settings);
@@ -79,15 +83,16 @@ export class PopAPI {
       throw new PopApiError(0, 'error', `The Jupyter server cannot be reached: ${String(reason)}`);
     }
     const text = await response.text();
-    let body: any = null;
+    let body: unknown = null;
     try {
       body = text ? JSON.parse(text) : null;
     } catch {
       body = null;
     }
     if (!response.ok) {
-      const failure = failureOf(response.status, body);
-      const message = messageOf(failure, body?.message ?? `${response.status} ${response.statusText}`);
+      const error = (typeof body === 'object' ? body : null) as Partial<ErrorBody> | null;
+      const failure = failureOf(response.status, error);
+      const message = messageOf(failure, error?.message ?? `${response.status} ${response.statusText}`);
       throw new PopApiError(response.status, failure, message);
     }
     return body as T;
@@ -177,7 +182,7 @@ export async function followEvents(api: PopAPI, callbacks: StreamCallbacks, sign
           for (const message of parser.feed(value)) {
             let data: BusData = {};
             try {
-              data = JSON.parse(message.data);
+              data = JSON.parse(message.data) as BusData;
             } catch {
               continue;
             }

@@ -14,6 +14,7 @@ import { JobView } from './jobview';
 import { JobsModel } from './model';
 import { PipelinesPanel } from './panel';
 import { runPipelineDialog } from './runform';
+import { reasonText } from './reason';
 
 const ICON_SVG =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">' +
@@ -22,11 +23,11 @@ const ICON_SVG =
 
 export const pipelinesIcon = new LabIcon({ name: 'pop-nb:pipelines', svgstr: ICON_SVG });
 
-export namespace CommandIDs {
-  export const run = 'pop:run-pipeline';
-  export const openJob = 'pop:open-job';
-  export const showPanel = 'pop:show-panel';
-}
+export const CommandIDs = {
+  run: 'pop:run-pipeline',
+  openJob: 'pop:open-job',
+  showPanel: 'pop:show-panel'
+} as const;
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'pop-nb:plugin',
@@ -56,9 +57,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     model.start();
 
     app.commands.addCommand(CommandIDs.openJob, {
-      label: args => (args.id ? `Open pop-nb job ${args.id}` : 'Open pop-nb job'),
+      label: args => (typeof args.id === 'string' && args.id ? `Open pop-nb job ${args.id}` : 'Open pop-nb job'),
       execute: args => {
-        const id = String(args.id ?? '');
+        const id = typeof args.id === 'string' ? args.id : '';
         if (!id) {
           return;
         }
@@ -85,13 +86,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       icon: args => (args.isPalette ? undefined : pipelinesIcon),
       execute: async args => {
         try {
-          const id = await runPipelineDialog(api, args.pipeline ? String(args.pipeline) : undefined);
+          const id = await runPipelineDialog(api, typeof args.pipeline === 'string' ? args.pipeline : undefined);
           if (id) {
             app.shell.activateById(panel.id);
             await app.commands.execute(CommandIDs.openJob, { id });
           }
-        } catch (reason: any) {
-          await showErrorMessage('Run pipeline', reason.message ?? String(reason));
+        } catch (reason) {
+          await showErrorMessage('Run pipeline', reasonText(reason));
         }
       }
     });

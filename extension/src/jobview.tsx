@@ -12,13 +12,14 @@ import { JobsModel } from './model';
 import { labPath, runsByCell, SHORT, STAGES } from './grid';
 import { actionsFor, ranOn, whereNow } from './state';
 import { JobDetail } from './types';
+import { reasonText } from './reason';
 
 export interface JobViewOptions {
   id: string;
   api: PopAPI;
   model: JobsModel;
   /** Open a file (a path as Lab names it) in a tab. */
-  open(path: string): void;
+  open: (path: string) => void;
 }
 
 function duration(ms: number | null): string {
@@ -39,7 +40,7 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
     let live = true;
     api.job(id).then(
       detail => live && (setJob(detail), setProblem(null)),
-      reason => live && setProblem(reason.message ?? String(reason))
+      (reason: unknown) => live && setProblem(reasonText(reason))
     );
     return () => {
       live = false;
@@ -76,8 +77,25 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
     try {
       await action();
       bump();
-    } catch (reason: any) {
-      await showErrorMessage(`Could not ${what} ${id}`, reason.message ?? String(reason));
+    } catch (reason) {
+      await showErrorMessage(`Could not ${what} ${id}`, reasonText(reason));
+    }
+  };
+  const reject = async () => {
+    const reason = await InputDialog.getText({ title: `Reject ${id}`, label: 'Why (kept in the job log):' });
+    if (reason.button.accept) {
+      await act('reject', () => api.reject(id, reason.value ?? ''));
+    }
+  };
+  // answered at once; the job's end arrives over the event stream
+  const cancel = async () => {
+    const sure = await showDialog({
+      title: `Cancel ${id}?`,
+      body: 'The running stage is stopped; work already done is kept and the job can be resumed.',
+      buttons: [Dialog.cancelButton({ label: 'Keep running' }), Dialog.warnButton({ label: 'Cancel job' })]
+    });
+    if (sure.button.accept) {
+      await act('cancel', () => api.cancel(id));
     }
   };
   const allowed = actionsFor(job);
@@ -85,23 +103,24 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
   const tasks = Object.keys(job.tasks);
   // a done job has no "where it stopped": it is run again from a task (a prompt changed, say)
   const finished = job.state === 'done';
-  const from = fromTask || (finished ? tasks[0] ?? '' : '');
+  const from = fromTask || (finished ? (tasks[0] ?? '') : '');
 
   return (
     <div className="pop-JobView-body">
       <div className="pop-JobView-head">
         <h2>{job.name || job.id}</h2>
         <div className="pop-JobView-meta">
-          <code>{job.id}</code> · {job.pipeline} · <span className={`pop-Badge pop-state-${job.state}`}>{job.state}</span>{' '}
-          · {job.progress}% · {job.totals.calls} calls, {job.totals.input_tokens}+{job.totals.output_tokens} tokens ·{' '}
+          <code>{job.id}</code> · {job.pipeline} ·{' '}
+          <span className={`pop-Badge pop-state-${job.state}`}>{job.state}</span> · {job.progress}% · {job.totals.calls}{' '}
+          calls, {job.totals.input_tokens}+{job.totals.output_tokens} tokens ·{' '}
           <b className="pop-JobView-cost">{job.cost}</b>
           {whereNow(job) && <> · {whereNow(job)}</>}
           {ranOn(job) && <> · {ranOn(job)}</>}
         </div>
         {job.lab_dir === null && (
           <div className="pop-Message">
-            This job's folder ({job.path}) is outside the Jupyter server's root, so Lab cannot open its notebooks. Start
-            JupyterLab in the project folder (or above it).
+            This job&apos;s folder ({job.path}) is outside the Jupyter server&apos;s root, so Lab cannot open its
+            notebooks. Start JupyterLab in the project folder (or above it).
           </div>
         )}
       </div>
@@ -135,33 +154,13 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
             <button className="jp-mod-styled jp-mod-accept" onClick={() => void act('approve', () => api.approve(id))}>
               Approve
             </button>
-            <button
-              className="jp-mod-styled jp-mod-warn"
-              onClick={async () => {
-                const reason = await InputDialog.getText({ title: `Reject ${id}`, label: 'Why (kept in the job log):' });
-                if (reason.button.accept) {
-                  await act('reject', () => api.reject(id, reason.value ?? ''));
-                }
-              }}
-            >
+            <button className="jp-mod-styled jp-mod-warn" onClick={() => void reject()}>
               Reject
             </button>
           </>
         )}
         {allowed.cancel && (
-          <button
-            className="jp-mod-styled jp-mod-warn"
-            onClick={async () => {
-              const sure = await showDialog({
-                title: `Cancel ${id}?`,
-                body: 'The running stage is stopped; work already done is kept and the job can be resumed.',
-                buttons: [Dialog.cancelButton({ label: 'Keep running' }), Dialog.warnButton({ label: 'Cancel job' })]
-              });
-              if (sure.button.accept) {
-                await act('cancel', () => api.cancel(id));
-              }
-            }}
-          >
+          <button className="jp-mod-styled jp-mod-warn" onClick={() => void cancel()}>
             Cancel
           </button>
         )}
@@ -171,7 +170,8 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
         <div className="pop-Error">
           <div>
             <b>{job.error.type}</b>
-            {job.error.task && ` in ${job.error.task}${job.error.stage ? ' / ' + job.error.stage : ''}`}: {job.error.message}
+            {job.error.task && ` in ${job.error.task}${job.error.stage ? ' / ' + job.error.stage : ''}`}:{' '}
+            {job.error.message}
           </div>
           {job.error.cell_source && (
             <>
@@ -204,7 +204,10 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
         <tbody>
           {tasks.map(task => (
             <tr key={task}>
-              <th className={`pop-state-${job.tasks[task].state}`} title={job.tasks[task].skip_reason ?? job.tasks[task].state}>
+              <th
+                className={`pop-state-${job.tasks[task].state}`}
+                title={job.tasks[task].skip_reason ?? job.tasks[task].state}
+              >
                 {task}
               </th>
               {STAGES.map(stage => {

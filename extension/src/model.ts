@@ -10,7 +10,10 @@ import { initialState, JobsState, withEvent, withPage } from './state';
 import { BusData } from './types';
 
 export class JobsModel {
-  constructor(readonly api: PopAPI, limit = 200) {
+  constructor(
+    readonly api: PopAPI,
+    limit = 200
+  ) {
     this._state = initialState(limit);
   }
 

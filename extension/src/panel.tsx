@@ -30,7 +30,7 @@ const CONNECTION_TEXT: Record<string, string> = {
 };
 
 export interface PanelActions {
-  openJob(id: string): void;
+  openJob: (id: string) => void;
   runPipeline(): void;
 }
 
@@ -120,7 +120,8 @@ function PanelBody(props: { model: JobsModel; state: JobsState; actions: PanelAc
           </div>
           <div className="pop-Panel-counts">
             {tally.running} running · {tally.waiting} waiting · {tally.queued} queued · {tally.ended} ended
-            {state.total > Object.keys(state.jobs).length && ` (newest ${Object.keys(state.jobs).length} of ${state.total})`}
+            {state.total > Object.keys(state.jobs).length &&
+              ` (newest ${Object.keys(state.jobs).length} of ${state.total})`}
           </div>
           <ul className="pop-JobList">
             {jobs.map(job => (

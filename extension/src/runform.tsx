@@ -11,6 +11,7 @@ import { About } from './about';
 import { PopAPI } from './api';
 import { parseSeed, seedText, startingText } from './seed';
 import { PipelineInfo } from './types';
+import { reasonText } from './reason';
 
 export interface FormValue {
   pipeline: string;
@@ -36,10 +37,13 @@ function Form(props: { widget: RunForm }): JSX.Element {
     }
     setChecking(true);
     const timer = window.setTimeout(() => {
-      widget.api.check(slug, seed).then(
-        () => (setVerdict(null), widget.record(slug, text, seed, null)),
-        reason => (setVerdict(reason.message), widget.record(slug, text, seed, reason.message))
-      ).finally(() => setChecking(false));
+      widget.api
+        .check(slug, seed)
+        .then(
+          () => (setVerdict(null), widget.record(slug, text, seed, null)),
+          (reason: unknown) => (setVerdict(reasonText(reason)), widget.record(slug, text, seed, reasonText(reason)))
+        )
+        .finally(() => setChecking(false));
     }, 300);
     return () => window.clearTimeout(timer);
   }, [slug, text]);
@@ -83,8 +87,7 @@ function Form(props: { widget: RunForm }): JSX.Element {
       )}
       <label className="pop-RunForm-seed">
         <span>
-          Seed as JSON: <code>data</code>, and optionally <code>name</code>, <code>llm</code>,{' '}
-          <code>budget_usd</code>
+          Seed as JSON: <code>data</code>, and optionally <code>name</code>, <code>llm</code>, <code>budget_usd</code>
         </span>
         <textarea
           className="jp-mod-styled pop-SeedEditor"
@@ -95,7 +98,7 @@ function Form(props: { widget: RunForm }): JSX.Element {
         />
       </label>
       <div className={`pop-RunForm-verdict ${verdict ? 'pop-Message-error' : 'pop-RunForm-ok'}`} role="status">
-        {checking ? 'checking…' : verdict ?? `fits ${slug}`}
+        {checking ? 'checking…' : (verdict ?? `fits ${slug}`)}
       </div>
       {widget.pipelines
         .filter(p => p.error)
@@ -178,8 +181,8 @@ export async function runPipelineDialog(api: PopAPI, pipeline?: string): Promise
       await api.check(slug, seed);
       const job = await api.submit(slug, seed);
       return job.id;
-    } catch (reason: any) {
-      start = { pipeline: slug, text: form.text, problem: reason.message ?? String(reason) };
+    } catch (reason) {
+      start = { pipeline: slug, text: form.text, problem: reasonText(reason) };
     }
   }
 }

@@ -1,5 +1,6 @@
 /** The seed form's text, as plain functions. */
 
+import { reasonText } from './reason';
 import { PipelineInfo } from './types';
 
 /** The seed the text holds, or why it is not one. */
@@ -7,8 +8,8 @@ export function parseSeed(text: string): { seed: Record<string, unknown> | null;
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch (reason: any) {
-    return { seed: null, problem: `not JSON: ${reason.message ?? reason}` };
+  } catch (reason) {
+    return { seed: null, problem: `not JSON: ${reasonText(reason)}` };
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return { seed: null, problem: 'a seed is a JSON object: {"data": {...}}' };

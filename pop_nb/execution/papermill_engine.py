@@ -23,6 +23,7 @@ from nbclient.util import run_hook, run_sync
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager
 
+from pop_nb.compat.jupyter import kernel_alive, take_kernel_info
 from pop_nb.execution.failures import KernelDied, StageDeadlineExceeded
 from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider
 from pop_nb.redaction import redact_notebook
@@ -84,7 +85,7 @@ async def kernel_ready(kc: Any, timeout_s: float) -> None:
             try:
                 reply = await kc.shell_channel.get_msg(timeout=IOPUB_CHECK_S)
             except Empty:
-                if not await kc._async_is_alive():
+                if not await kernel_alive(kc):
                     raise RuntimeError("the kernel died before replying to kernel_info") from None
                 continue
             if reply["parent_header"].get("msg_id") == msg_id:
@@ -96,7 +97,7 @@ async def kernel_ready(kc: Any, timeout_s: float) -> None:
         except Empty:
             await asyncio.sleep(0)
             continue  # IOPub is not connected yet: ask again
-        kc._handle_kernel_info_reply(reply)
+        take_kernel_info(kc, reply)
         return
 
 

@@ -16,6 +16,9 @@ def load_litellm() -> Any:
     import litellm
 
     if not getattr(litellm, "_pop_ready", False):
+        from pop_nb.compat.litellm import check
+
+        check(litellm)  # what pop-nb touches inside it is there, or a named error now
         litellm.suppress_debug_info = True
         register_all(litellm)
         litellm._pop_ready = True
@@ -36,12 +39,9 @@ def warm_up(litellm: Any) -> None:
         litellm.token_counter(model=model, messages=messages)
     response = litellm.completion(model="openai/gpt-4o-mini", messages=messages, mock_response="ok")
     litellm.completion_cost(response)
-    from litellm.litellm_core_utils.thread_pool_executor import executor
+    from pop_nb.compat.litellm import reset_logging_pool
 
-    executor.shutdown(wait=True)
-    type(executor).__init__(
-        executor, max_workers=executor._max_workers, max_pending_tasks=executor._max_pending_tasks
-    )
+    reset_logging_pool()
 
 
 @dataclass

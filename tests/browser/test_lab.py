@@ -355,6 +355,54 @@ def test_the_pipelines_panel_runs_a_pipeline_and_opens_its_stages(
     shot(d, "panel-5-resumed")
 
 
+BADGE = ".pop-JobView-meta .pop-Badge"
+
+
+def test_a_running_job_is_cancelled_from_its_view(tmp_path: Path, browser: Any) -> None:
+    """As a user: a running job's view, Cancel, confirmed; the view answers at once and shows the job
+    cancelled when its end arrives over the event stream (no reload, no refresh click); Resume is then
+    what it offers."""
+    from selenium.webdriver.common.by import By
+
+    from tests.conftest import WAIT_FOR_GO, Project
+
+    project = Project(tmp_path / "project")
+    go = tmp_path / "go"
+    project.pipeline(
+        "slow", {"a": {"cells": [("inference", WAIT_FOR_GO.format(go=str(go)) + "pop.output(1)")]}}
+    )
+    d = browser
+    for url in start_lab(tmp_path, project.root):
+        project.run("slow", job_id="c1", wait=False)  # its runner: a process of its own
+        open_lab(d, url)
+        command(d, "pop:open-job", {"id": "c1"})
+        wait_for(
+            steady(lambda: any("running" in e.text for e in d.find_elements(By.CSS_SELECTOR, BADGE))), 90
+        )
+        buttons = {b.text: b for b in d.find_elements(By.CSS_SELECTOR, ".pop-JobView-actions button")}
+        assert sorted(buttons) == ["Cancel"], sorted(buttons)
+        buttons["Cancel"].click()
+        confirm = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-warn"), 30)
+        shot(d, "cancel-1-confirm")
+        confirm[0].click()
+        wait_for(
+            steady(lambda: any("cancelled" in e.text for e in d.find_elements(By.CSS_SELECTOR, BADGE))), 60
+        )
+        assert not d.find_elements(By.CSS_SELECTOR, ".jp-Dialog")  # no error shown
+        wait_for(
+            steady(
+                lambda: (
+                    [b.text for b in d.find_elements(By.CSS_SELECTOR, ".pop-JobView-actions button")]
+                    == ["Resume"]
+                )
+            ),
+            30,
+        )
+        shot(d, "cancel-2-cancelled")
+        status = json.loads((project.data / "failed" / "c1" / "tasks-status.json").read_text())
+        assert status["state"] == "cancelled" and status["error"]["type"] == "Cancelled"
+
+
 def test_the_panel_says_so_when_the_server_has_no_pop_extension(tmp_path: Path, browser: Any) -> None:
     from selenium.webdriver.common.by import By
 

@@ -53,3 +53,10 @@ def test_extension(name: str, report: tuple[dict[str, str], str]) -> None:
     if results.get(name) != "ok":
         at = output.find(f"# Subtest: {name}")
         pytest.fail(f"{results.get(name, 'did not run')}: {name}\n{output[at : at + 3000]}")
+
+
+def test_the_sources_pass_eslint_and_prettier(report: tuple[dict[str, str], str]) -> None:
+    """``jlpm lint:check``: prettier's formatting and ESLint's rules (typescript-eslint with types,
+    React), as configured in ``extension/eslint.config.mjs``. (After ``report``: node_modules is there.)"""
+    done = subprocess.run([JLPM, "lint:check"], cwd=EXTENSION, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]

@@ -27,6 +27,16 @@ BELOW = {
     ),
     "store": ("service", "cli", "server", "widgets", "orchestrator", "execution", "pipeline", "jobs"),
     "safejson": ("",),  # the bottom: nothing of pop-nb's
+    "compat": (
+        "service",
+        "cli",
+        "server",
+        "widgets",
+        "orchestrator",
+        "execution",
+        "pipeline",
+        "store",
+    ),
     "redaction": ("store", "service", "cli", "server", "widgets", "orchestrator", "execution", "jobs"),
     "pipeline": ("service", "cli", "server", "widgets", "orchestrator", "execution", "jobs"),
     "llm": ("service", "cli", "server", "widgets", "orchestrator", "jobs"),

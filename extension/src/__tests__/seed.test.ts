@@ -51,7 +51,11 @@ test('the grid keeps every run of a stage, refine passes included, in order', ()
     path: '/p/data/current/j1',
     lab_dir: 'data/current/j1',
     tasks: {},
-    stages: [run('a', 'critique', 'critique'), run('a', 'critique.r1', 'critique', 1), run('b', 'inference', 'inference')],
+    stages: [
+      run('a', 'critique', 'critique'),
+      run('a', 'critique.r1', 'critique', 1),
+      run('b', 'inference', 'inference')
+    ],
     outputs: {},
     products: []
   };

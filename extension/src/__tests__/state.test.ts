@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { actionsFor, counts, initialState, ranOn, visibleJobs, whereNow, withEvent, withPage } from '../state';
+import { JobSummary } from '../types';
 import { job } from './fixtures';
 
 const page = (jobs = [job()], total = jobs.length) => ({ jobs, total, offset: 0, limit: 200, data_dir: '/p/data' });
@@ -55,7 +56,18 @@ test('open jobs come first, then the newest; filters match state, activity and t
       state: 'failed',
       activity: 'ended',
       place: 'failed',
-      error: { ...job().error!, task: 'research', stage: 'parsing', type: 'JSONDecodeError', message: 'Expecting value' } as any
+      error: {
+        task: 'research',
+        stage: 'parsing',
+        type: 'JSONDecodeError',
+        message: 'Expecting value',
+        notebook: null,
+        cell_index: null,
+        exec_count: null,
+        cell_source: null,
+        traceback: [],
+        fix: null
+      }
     })
   ];
   const state = withPage(initialState(), page(jobs));
@@ -63,16 +75,31 @@ test('open jobs come first, then the newest; filters match state, activity and t
     visibleJobs(state).map(j => j.id),
     ['run', 'gate', 'queued', 'broke', 'done-new', 'done-old']
   );
-  assert.deepEqual(visibleJobs(state, { state: 'done' }).map(j => j.id), ['done-new', 'done-old']);
-  assert.deepEqual(visibleJobs(state, { state: 'ended' }).map(j => j.id), ['broke', 'done-new', 'done-old']);
-  assert.deepEqual(visibleJobs(state, { search: 'HEAT' }).map(j => j.id), ['run']);
-  assert.deepEqual(visibleJobs(state, { search: 'expecting' }).map(j => j.id), ['broke']);
+  assert.deepEqual(
+    visibleJobs(state, { state: 'done' }).map(j => j.id),
+    ['done-new', 'done-old']
+  );
+  assert.deepEqual(
+    visibleJobs(state, { state: 'ended' }).map(j => j.id),
+    ['broke', 'done-new', 'done-old']
+  );
+  assert.deepEqual(
+    visibleJobs(state, { search: 'HEAT' }).map(j => j.id),
+    ['run']
+  );
+  assert.deepEqual(
+    visibleJobs(state, { search: 'expecting' }).map(j => j.id),
+    ['broke']
+  );
   assert.deepEqual(counts(state), { running: 1, waiting: 1, queued: 1, ended: 3 });
 });
 
 test('what a row says the job is doing', () => {
   assert.equal(whereNow(job()), 'research / inference');
-  assert.equal(whereNow(job({ activity: 'waiting', waiting_gates: ['review', 'legal'] })), 'waiting for approval: review, legal');
+  assert.equal(
+    whereNow(job({ activity: 'waiting', waiting_gates: ['review', 'legal'] })),
+    'waiting for approval: review, legal'
+  );
   assert.equal(whereNow(job({ current_task: null, current_stage: null })), '');
 });
 
@@ -90,7 +117,11 @@ test('buttons are what the server says the job allows, never worked out here', (
     resume: false,
     approve: false
   });
-  assert.deepEqual(actionsFor(job({ actions: undefined as any })), { cancel: false, resume: false, approve: false });
+  assert.deepEqual(actionsFor({ ...job(), actions: undefined } as unknown as JobSummary), {
+    cancel: false,
+    resume: false,
+    approve: false
+  });
 });
 
 test('ranOn names the machine, and the Celery worker when there was one', () => {
