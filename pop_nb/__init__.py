@@ -14,20 +14,15 @@ __all__ = ["Job", "PopError", "__version__", "batch", "dashboard", "load_ipython
 
 if TYPE_CHECKING:
     from pop_nb.errors import PopError
-    from pop_nb.jobs import Job, run
-    from pop_nb.orchestrator.batch import batch
+    from pop_nb.jobs import Job, batch, run
     from pop_nb.widgets.dashboard import dashboard
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Job", "run"):
+    if name in ("Job", "run", "batch"):
         from pop_nb import jobs
 
         return getattr(jobs, name)
-    if name == "batch":
-        from pop_nb.orchestrator.batch import batch
-
-        return batch
     if name == "dashboard":
         from pop_nb.widgets.dashboard import dashboard
 

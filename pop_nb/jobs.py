@@ -1,18 +1,23 @@
-"""``pop_nb.run`` and :class:`Job`: a pipeline run from Python (a notebook cell, a script), over the job
-functions of :mod:`pop_nb.service` like every other front end."""
+"""``pop_nb.run``, ``pop_nb.batch`` and :class:`Job`: pipelines run from Python (a notebook cell, a
+script), over the job functions of :mod:`pop_nb.service` like every other front end."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop_nb.config import PopSettings, load_settings
+from pop_nb.errors import PopError
 from pop_nb.models.seed import check_job_id, loads_seed
 from pop_nb.models.status import JobStatus
 from pop_nb.store.jobs import JobFolder, JobStore
 
 if TYPE_CHECKING:
+    from pop_nb.models.batch import BatchSummary
     from pop_nb.orchestrator.executors.base import JobHandle
 
 
@@ -147,6 +152,62 @@ def run(
         job.wait()
         widget.finish()  # the final grid, as static HTML, before the cell ends
     return job
+
+
+def batch(
+    pipeline: str,
+    seeds: str | Path | list[dict[str, Any]] | None = None,
+    *,
+    data: list[dict[str, Any]] | None = None,
+    glob: str | None = None,
+    concurrency: int | None = None,
+    executor: str | None = None,
+    name: str | None = None,
+    root: str | Path | None = None,
+) -> BatchSummary:
+    """Run ``pipeline`` over many seeds and return the :class:`BatchSummary`; in a notebook, a live
+    widget shows the progress and then the summary. The seeds: ``seeds`` (a JSON Lines file, or a list
+    of seed objects ``{"data": ..., "name"?: ...}``), ``data`` (a list of seed data), or ``glob`` (seed
+    files, relative to the project root). Calling it again with the same seeds (or ``name``) resumes
+    the batch: done jobs are kept, failed ones resumed, paid calls answered from each job's ledger.
+    """
+    from pop_nb.orchestrator.batch import BatchRun
+    from pop_nb.orchestrator.batch_plan import default_name, read_manifest, read_seeds
+
+    settings = load_settings(root)
+    given = [x is not None for x in (seeds, data, glob)]
+    if sum(given) != 1:
+        raise PopError("pop_nb.batch: give exactly one of seeds=, data= or glob=")
+    listed: list[tuple[str, dict[str, Any] | str]]
+    if glob is not None:
+        listed = list(read_seeds(None, glob, settings.root))
+        name = name or default_name(pipeline, None, glob)
+    elif isinstance(seeds, (str, Path)):
+        path = Path(seeds) if Path(seeds).is_absolute() else settings.root / seeds
+        listed = list(read_seeds(path, None, settings.root))
+        name = name or default_name(pipeline, path, None)
+    else:
+        objects = seeds if seeds is not None else [{"data": d} for d in data or []]
+        listed = [(f"seeds[{n}]", obj) for n, obj in enumerate(objects, 1)]
+        digest = hashlib.sha256(json.dumps(objects, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        name = name or f"{pipeline}-{digest}"
+    show: Callable[[Any], None] | None = None
+    widget = None
+    if _in_notebook():
+        from IPython.display import display
+
+        from pop_nb.widgets.batch import BatchWidget
+
+        widget = BatchWidget(name)
+        display(widget.view, display_id=widget.display_id)
+        show = widget.update
+    run = BatchRun(
+        settings, pipeline, name, listed, concurrency=concurrency, executor=executor, on_progress=show
+    )
+    summary = run.run()
+    if widget is not None:
+        widget.finish(summary, read_manifest(run.manifest_file))
+    return summary
 
 
 def _in_notebook() -> bool:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from pop_nb.analytics.cost_query import COLUMNS, MONEY, costs_sql
+from pop_nb.analytics.folders import FINISHED, job_folders, read_log, rows_of, run_lines, table_shape
 from pop_nb.analytics.schema import CALL_TOTALS, LOGS
-from pop_nb.analytics.store import FINISHED, connect, job_folders, read_log, rows_of, run_lines, table_shape
+from pop_nb.analytics.store import connect
 from pop_nb.safejson import loads
 
 

@@ -24,7 +24,6 @@ calls can read the same folder at once.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections import Counter
@@ -32,9 +31,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pop_nb.analytics.folders import (
+    FINISHED,
+    file_signature,
+    is_json_object,
+    job_folders,
+    read_log,
+    rows_of,
+    run_lines,
+    sql_list,
+    table_shape,
+)
 from pop_nb.analytics.schema import (
     CALL_TOTALS,
-    FILES,
     JOB_TABLES,
     LOGS,
     PLACES,
@@ -42,18 +51,13 @@ from pop_nb.analytics.schema import (
     STATUS_COLUMNS,
     STATUS_TABLES,
     json_shape,
-    literal_path,
     struct,
 )
 from pop_nb.analytics.snapshot import Key, Manifest, Snapshot, SnapshotError
-from pop_nb.safejson import loads
-from pop_nb.store.atomic import read_json
 
 if TYPE_CHECKING:
-    import duckdb
     import pandas as pd
 
-FINISHED = ("complete", "failed")
 SAVE_EVERY_S = 10.0  # a live dashboard adds the jobs that finished to the snapshot at most this often
 SETTLE_S = 60.0  # a job ended this recently may not have its runs.jsonl line yet: snapshot it later
 RACY_S = 2  # a folder's mtime is trusted to show changes made this long after it (coarse clocks)
@@ -62,85 +66,6 @@ RACY_S = 2  # a folder's mtime is trusted to show changes made this long after i
 def _stored(table: str) -> str:
     """Where a table's rows are written: llm_calls is a view over its stored rows and the snapshot's."""
     return "llm_calls_live" if table == "llm_calls" else table
-
-
-def _sql_list(paths: list[str]) -> str:
-    """A list of files for DuckDB's readers, each read as named (no glob)."""
-    return "[" + ", ".join("'" + literal_path(p).replace("'", "''") + "'" for p in paths) + "]"
-
-
-def _file_signature(folder: str) -> tuple[int, ...]:
-    sig: list[int] = []
-    for name in FILES:
-        try:
-            st = os.stat(os.path.join(folder, name))
-            sig += [st.st_mtime_ns, st.st_size]
-        except FileNotFoundError:
-            sig += [0, -1]
-    return tuple(sig)
-
-
-def job_folders(path: Path) -> dict[str, tuple[str, int, int]]:
-    """The job folders in ``path``: name -> (path, inode, ctime). The ctime tells a folder made in place
-    of a deleted one, which may get the same inode back."""
-    entries: dict[str, tuple[str, int, int]] = {}
-    try:
-        with os.scandir(path) as found:
-            for entry in found:
-                if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
-                    try:
-                        ctime = entry.stat(follow_symlinks=False).st_ctime_ns
-                    except FileNotFoundError:
-                        continue
-                    entries[entry.name] = (entry.path, entry.inode(), ctime)
-    except FileNotFoundError:
-        return {}
-    return entries
-
-
-def table_shape(columns: dict[str, str]) -> str:
-    """``(name TYPE, ...)``: a CREATE TABLE's columns."""
-    return "(" + ", ".join(f"{k} {t}" for k, t in columns.items()) + ")"
-
-
-def read_log(con: duckdb.DuckDBPyConnection, table: str, folders: list[str]) -> None:
-    """``batch_<table>`` (a table of ``con``): the lines of that log (:data:`LOGS`) in ``folders``."""
-    name, columns, key = LOGS[table]
-    con.execute(f"DELETE FROM batch_{table}")
-    files = [p for f in folders if os.path.exists(p := os.path.join(f, name))]
-    if files:
-        # ignore_errors turns a torn last line (a crash mid-append) into NULLs: left out
-        con.execute(
-            f"INSERT INTO batch_{table} SELECT * FROM read_json({_sql_list(files)}, "
-            f"columns = {struct(columns)}, format = 'newline_delimited', "
-            f"ignore_errors = true) WHERE {key} IS NOT NULL"
-        )
-
-
-def rows_of(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """A query's rows as dicts."""
-    names = [d[0] for d in cursor.description or ()]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _json_object(path: str) -> bool:
-    try:
-        return isinstance(read_json(Path(path)), dict)
-    except (OSError, ValueError):
-        return False
-
-
-def run_lines(complete: bytes) -> Counter[str]:
-    """How many whole lines of ``runs.jsonl`` name each job (part of a finished job's key)."""
-    lines = [line for line in complete.splitlines() if line.strip()]
-    try:  # one parse of them all (twice as fast as a parse per line); a bad line: a parse per line
-        rows = loads(b"[" + b",".join(lines) + b"]")
-    except ValueError:
-        rows = []
-        for line in lines:
-            with contextlib.suppress(ValueError):
-                rows.append(loads(line))
-    return Counter(row["job"] for row in rows if isinstance(row, dict) and isinstance(row.get("job"), str))
 
 
 class Analytics:
@@ -214,7 +139,7 @@ class Analytics:
                 with os.scandir(self.data_dir / place) as entries:
                     for entry in entries:
                         if entry.is_dir() and not entry.name.startswith("."):
-                            listing[entry.name] = (entry.path, (place, *_file_signature(entry.path)))
+                            listing[entry.name] = (entry.path, (place, *file_signature(entry.path)))
             except FileNotFoundError:
                 continue
         return listing
@@ -248,7 +173,7 @@ class Analytics:
         except duckdb.InvalidInputException:
             # a status file that is not JSON (by hand, a broken disk: ours are written whole) fails the
             # whole read; read the others, and that job's logs: it shows without a status row
-            self._replace_with(jobs, folders, [p for p in status if _json_object(p)])
+            self._replace_with(jobs, folders, [p for p in status if is_json_object(p)])
 
     def _replace_with(self, jobs: list[str], folders: list[str], status: list[str]) -> None:
         con = self.con
@@ -262,7 +187,7 @@ class Analytics:
             if status:
                 con.execute(
                     "CREATE OR REPLACE TEMP TABLE status_batch AS SELECT * FROM read_json("
-                    f"{_sql_list(status)}, columns = {struct(STATUS_COLUMNS)}, format = 'auto', "
+                    f"{sql_list(status)}, columns = {struct(STATUS_COLUMNS)}, format = 'auto', "
                     "filename = true, ignore_errors = true) WHERE job_id IS NOT NULL"
                 )
                 for table, query in STATUS_TABLES.items():
@@ -381,7 +306,7 @@ class Analytics:
         view = "SELECT * FROM llm_calls_live"
         if files:
             view += (
-                f" UNION ALL SELECT p.* EXCLUDE (filename) FROM read_parquet({_sql_list(files)}, "
+                f" UNION ALL SELECT p.* EXCLUDE (filename) FROM read_parquet({sql_list(files)}, "
                 "filename = true) p SEMI JOIN calls_deferred d ON p.job = d.job AND p.filename = d.file"
             )
         import duckdb

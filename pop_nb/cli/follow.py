@@ -15,7 +15,6 @@ from pop_nb.errors import (
     EXIT_WAITING,
     JobStateError,
 )
-from pop_nb.models.lifecycle import is_final
 
 if TYPE_CHECKING:
     from pop_nb.models.status import JobStatus
@@ -79,6 +78,8 @@ def _progress_line(st: JobStatus, elapsed: float) -> str:
 
 
 def _print_outcome(job: Any, st: JobStatus) -> None:
+    from pop_nb.models.lifecycle import is_final  # here: `pop --help` imports no pydantic
+
     print(f"{st.state}: job {job.id} in {job.path}", file=sys.stderr)
     t = st.totals
     retried = f" ({t.attempts} attempts)" if t.attempts != t.calls else ""

@@ -14,6 +14,8 @@ from pop_nb.errors import (
 )
 
 if TYPE_CHECKING:
+    from pop_nb.models.batch import BatchSummary, ManifestLine
+
     pass
 
 
@@ -27,7 +29,8 @@ def cmd_orchestrate(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from pop_nb.orchestrator.batch import BatchRun, default_name, read_manifest, read_seeds, summary_text
+    from pop_nb.orchestrator.batch import BatchRun
+    from pop_nb.orchestrator.batch_plan import default_name, read_manifest, read_seeds
 
     settings = load_settings()
     name = args.name or default_name(args.slug, args.seeds, args.glob)
@@ -62,3 +65,33 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
     return run_worker(load_settings(), queues, args.concurrency, args.name)
+
+
+def summary_text(summary: BatchSummary, manifest: list[ManifestLine]) -> str:
+    """The summary as the CLI prints it."""
+    out = [
+        f"batch {summary.name}: {summary.done} done, {summary.failed} failed, {summary.rejected} rejected "
+        f"of {summary.seeds} seeds ({summary.skipped} already done) in {summary.duration_s:.1f}s on "
+        f"{summary.executor}; cost ${summary.cost_this_run_usd:.6f} this run, ${summary.cost_usd:.6f} in all",
+    ]
+    where = sorted({o.where for o in summary.jobs if o.where})
+    if where:
+        out.append(f"  ran on: {', '.join(where)}")
+    if summary.slowest_tasks:
+        out.append(
+            "  slowest tasks: "
+            + ", ".join(
+                f"{t['task']} {t['mean_s']}s mean ({t['max_s']}s max)" for t in summary.slowest_tasks[:3]
+            )
+        )
+    for line in manifest:
+        if line.error:
+            out.append(f"  rejected: {line.error}")
+    for job in summary.jobs:
+        if job.state != "done":
+            out.append(f"  {job.state} {job.job}: {job.error or '-'}  ->  {job.resume or ''}")
+    if summary.stalled:
+        out.append(f"  stopped waiting: {summary.stalled}")
+    elif summary.failed:
+        out.append("  run the same `pop batch` command again to resume every failure at once")
+    return "\n".join(out)

@@ -14,62 +14,25 @@ tasks, and starts what never started; calls already paid for are answered from e
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
 from pop_nb.config import PopSettings
 from pop_nb.errors import PopError
-from pop_nb.models.base import Model
+from pop_nb.models.batch import BatchSummary, JobOutcome, ManifestLine
 from pop_nb.models.seed import Seed, check_job_id
 from pop_nb.models.status import JobStatus, now_iso
-from pop_nb.orchestrator.batch_plan import ManifestLine, default_name, plan, read_manifest, read_seeds
+from pop_nb.orchestrator.batch_plan import plan
 from pop_nb.orchestrator.executors import Executor, JobHandle, get_executor
 from pop_nb.store.atomic import atomic_write_json, atomic_write_text
 from pop_nb.store.jobs import JobStore
 from pop_nb.store.locks import FileLock
 
 POLL_S = 0.25
-__all__ = ["BatchRun", "BatchSummary", "batch", "default_name", "read_manifest", "read_seeds", "summary_text"]
-
-
-class JobOutcome(Model):
-    job: str
-    state: str
-    cost_usd: float = 0.0
-    duration_s: float | None = None
-    where: str = ""
-    error: str | None = None
-    resume: str | None = Field(default=None, description="The command that resumes it, if it failed.")
-
-
-class BatchSummary(Model):
-    """What a batch run ended with (``batches/<name>/summary.json``)."""
-
-    name: str
-    pipeline: str
-    executor: str
-    started_at: str
-    ended_at: str
-    duration_s: float
-    seeds: int
-    rejected: int = Field(description="Seeds not submitted (see the manifest for why).")
-    done: int
-    failed: int
-    skipped: int = Field(description="Jobs already done before this run: not run again.")
-    cost_usd: float = Field(description="Cost of every job of the batch, earlier runs included.")
-    cost_this_run_usd: float
-    stalled: str | None = Field(
-        default=None, description="Why the batch stopped waiting before every job ended (nothing could move)."
-    )
-    slowest_tasks: list[dict[str, Any]]
-    jobs: list[JobOutcome]
+__all__ = ["BatchRun", "Progress"]
 
 
 @dataclass
@@ -396,90 +359,3 @@ class BatchRun:
         )
         atomic_write_json(self.folder / "summary.json", summary)
         return summary
-
-
-def summary_text(summary: BatchSummary, manifest: list[ManifestLine]) -> str:
-    """The summary as the CLI prints it."""
-    out = [
-        f"batch {summary.name}: {summary.done} done, {summary.failed} failed, {summary.rejected} rejected "
-        f"of {summary.seeds} seeds ({summary.skipped} already done) in {summary.duration_s:.1f}s on "
-        f"{summary.executor}; cost ${summary.cost_this_run_usd:.6f} this run, ${summary.cost_usd:.6f} in all",
-    ]
-    where = sorted({o.where for o in summary.jobs if o.where})
-    if where:
-        out.append(f"  ran on: {', '.join(where)}")
-    if summary.slowest_tasks:
-        out.append(
-            "  slowest tasks: "
-            + ", ".join(
-                f"{t['task']} {t['mean_s']}s mean ({t['max_s']}s max)" for t in summary.slowest_tasks[:3]
-            )
-        )
-    for line in manifest:
-        if line.error:
-            out.append(f"  rejected: {line.error}")
-    for job in summary.jobs:
-        if job.state != "done":
-            out.append(f"  {job.state} {job.job}: {job.error or '-'}  ->  {job.resume or ''}")
-    if summary.stalled:
-        out.append(f"  stopped waiting: {summary.stalled}")
-    elif summary.failed:
-        out.append("  run the same `pop batch` command again to resume every failure at once")
-    return "\n".join(out)
-
-
-def batch(
-    pipeline: str,
-    seeds: str | Path | list[dict[str, Any]] | None = None,
-    *,
-    data: list[dict[str, Any]] | None = None,
-    glob: str | None = None,
-    concurrency: int | None = None,
-    executor: str | None = None,
-    name: str | None = None,
-    root: str | Path | None = None,
-) -> BatchSummary:
-    """Run ``pipeline`` over many seeds and return the :class:`BatchSummary`; in a notebook, a live
-    widget shows the progress and then the summary. The seeds: ``seeds`` (a JSON Lines file, or a list
-    of seed objects ``{"data": ..., "name"?: ...}``), ``data`` (a list of seed data), or ``glob`` (seed
-    files, relative to the project root). Calling it again with the same seeds (or ``name``) resumes
-    the batch: done jobs are kept, failed ones resumed, paid calls answered from each job's ledger.
-    """
-    from pop_nb.config import load_settings
-
-    settings = load_settings(root)
-    given = [x is not None for x in (seeds, data, glob)]
-    if sum(given) != 1:
-        raise PopError("pop_nb.batch: give exactly one of seeds=, data= or glob=")
-    listed: list[tuple[str, dict[str, Any] | str]]
-    if glob is not None:
-        listed = list(read_seeds(None, glob, settings.root))
-        name = name or default_name(pipeline, None, glob)
-    elif isinstance(seeds, (str, Path)):
-        path = Path(seeds) if Path(seeds).is_absolute() else settings.root / seeds
-        listed = list(read_seeds(path, None, settings.root))
-        name = name or default_name(pipeline, path, None)
-    else:
-        objects = seeds if seeds is not None else [{"data": d} for d in data or []]
-        listed = [(f"seeds[{n}]", obj) for n, obj in enumerate(objects, 1)]
-        digest = hashlib.sha256(json.dumps(objects, sort_keys=True, default=str).encode()).hexdigest()[:8]
-        name = name or f"{pipeline}-{digest}"
-    show: Callable[[Progress], None] | None = None
-    widget = None
-    from pop_nb.jobs import _in_notebook
-
-    if _in_notebook():
-        from IPython.display import display
-
-        from pop_nb.widgets.batch import BatchWidget
-
-        widget = BatchWidget(name)
-        display(widget.view, display_id=widget.display_id)
-        show = widget.update
-    run = BatchRun(
-        settings, pipeline, name, listed, concurrency=concurrency, executor=executor, on_progress=show
-    )
-    summary = run.run()
-    if widget is not None:
-        widget.finish(summary, read_manifest(run.manifest_file))
-    return summary

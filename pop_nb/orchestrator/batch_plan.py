@@ -10,23 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
 from pop_nb.config import PopSettings
 from pop_nb.errors import PopError, SeedError
-from pop_nb.models.base import Model
+from pop_nb.models.batch import ManifestLine
 from pop_nb.models.seed import check_job_id, loads_seed
 
 MAX_SEEDS = 100_000
-
-
-class ManifestLine(Model):
-    """One seed of the batch: its job, or why it was not submitted."""
-
-    n: int = Field(description="1-based place of the seed in the list.")
-    source: str = Field(description="Where the seed came from: file, or file:line.")
-    job: str | None = None
-    error: str | None = Field(default=None, description="Why the seed was not submitted.")
 
 
 def read_manifest(path: Path) -> list[ManifestLine]:

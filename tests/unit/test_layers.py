@@ -172,3 +172,24 @@ def test_the_final_states_are_named_in_one_place() -> None:
         if spelt.search(file.read_text()) and file.name != "lifecycle.py" and file.name != "status.py"
     ]
     assert places == []
+
+
+def test_the_cli_starts_without_the_heavy_libraries() -> None:
+    """``pop --help`` and the parser import none of pydantic, litellm, papermill, duckdb, pandas: each
+    command imports what it needs when it runs."""
+    import subprocess
+    import sys
+
+    heavy = ("pydantic", "litellm", "papermill", "duckdb", "pandas", "nbclient")
+    found = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, pop_nb.cli.main; "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert found == "[]"
