@@ -15,17 +15,18 @@ from pop_nb.execution.failures import suggest_fix
 from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider
 from pop_nb.execution.lifecycle import StageHooks, TaskRun
 from pop_nb.execution.routes import SKIP_CONDITION, SKIP_UPSTREAM, Routes
-from pop_nb.llm.personalities import resolve_personality
-from pop_nb.models.context import StageContext
-from pop_nb.models.pipeline import STAGES, LLMSettings
+from pop_nb.execution.task_setup import input_values, stage_context, task_config
+from pop_nb.models import lifecycle
+from pop_nb.models.pipeline import STAGES
 from pop_nb.models.records import Event
 from pop_nb.models.seed import Seed
 from pop_nb.models.status import ErrorInfo, JobStatus, StageRun, TaskStatus, now_iso
 from pop_nb.pipeline.conditions import Condition
 from pop_nb.pipeline.load import Pipeline
 from pop_nb.pipeline.task_notebook import load_task_notebook
-from pop_nb.store.atomic import atomic_write_bytes, atomic_write_json, read_json
+from pop_nb.store.atomic import atomic_write_json
 from pop_nb.store.jobs import CANCEL_POLL_S, HEARTBEAT_S, JobFolder, JobStore
+from pop_nb.store.products import write_products
 from pop_nb.store.usage import UsageTally
 
 
@@ -190,9 +191,9 @@ class JobRunner:
                 return False
         if spec.condition:
             namespace = {
-                "inputs": self._input_values(name),
+                "inputs": input_values(self.job, self.routes, name),
                 "seed": self.seed.data,
-                "config": self._config(name),
+                "config": task_config(self.pipeline, self.seed, name),
             }
             try:
                 passed = Condition(spec.condition).evaluate(namespace)
@@ -244,7 +245,9 @@ class JobRunner:
                 name=name,
                 spec=spec,
                 notebook=notebook,
-                context=self._context(name),
+                context=stage_context(
+                    self.settings, self.pipeline, self.seed, self.job, self.routes, name, self._selected
+                ),
                 hooks=hooks,
                 provider=self.provider,
                 autosave_s=self.settings.notebook_autosave_s,
@@ -301,71 +304,11 @@ class JobRunner:
             )
         return True
 
-    def _context(self, name: str) -> StageContext:
-        spec, pipe = self.pipeline.task(name), self.pipeline.spec
-        llm = LLMSettings.layered(
-            (pipe.llm, self.pipeline.dir), (self.seed.llm, self.settings.root), (spec.llm, self.pipeline.dir)
-        )
-        fallbacks: list[str] = []
-        explicit = (spec.llm and spec.llm.model) or (self.seed.llm and self.seed.llm.model)
-        if spec.expert and not explicit:
-            ranked = self._select(name, spec.expert, llm)
-            llm, fallbacks = llm.merged({"model": ranked[0]}), ranked[1:]
-        schema = self.pipeline.output_schema(name)
-        inputs = {}
-        for up in sorted(self.routes.ancestors(name)):
-            source = self.routes.provider_of(up)
-            if source is not None:
-                inputs[up] = self.job.rel(self.job.final_output(source))
-        return StageContext(
-            job=self.job.job_id,
-            pipeline=pipe.name,
-            task=name,
-            config=self._config(name),
-            llm=llm,
-            default_model=self.settings.default_model,
-            personality=resolve_personality(spec.personality or pipe.personality, self.pipeline.dir.parent),
-            inputs=inputs,
-            max_refinements=spec.max_refinements,
-            output_schema=schema,
-            output_example=spec.output.example if spec.output else None,
-            price_overrides=self.settings.prices,
-            fallback_models=fallbacks,
-            budget_usd=self.seed.budget_usd if self.seed.budget_usd is not None else pipe.budget_usd,
-            task_budget_usd=spec.budget_usd,
-            cache=spec.cache,
-        )
-
-    def _select(self, task: str, role: str, llm: LLMSettings) -> list[str]:
-        """The expert's usable candidates, best first, with an event saying why."""
-        from pop_nb.llm.selection import select_model
-
-        pipe = self.pipeline.spec
-        choice = select_model(
-            role,
-            pipe.experts[role],
-            pipe.selection,
-            {**self.settings.model_scores, **pipe.model_scores},
-            llm.model_dump(exclude_none=True),
-            self.settings.prices,
-        )
+    def _selected(self, task: str, role: str, choice: Any) -> None:
         rejected = "".join(f"; skipped {m}: {why}" for m, why in choice.rejected.items())
         self._event(
             "llm", "selected", task=task, message=f"{role} -> {choice.model} ({choice.reason}){rejected}"
         )
-        return choice.ranked
-
-    def _config(self, name: str) -> dict[str, Any]:
-        override = self.seed.config.get(name)
-        return {**self.pipeline.task(name).config, **(override if isinstance(override, dict) else {})}
-
-    def _input_values(self, name: str) -> dict[str, Any]:
-        values = {}
-        for up in self.routes.ancestors(name):
-            source = self.routes.provider_of(up)
-            path = self.job.final_output(source) if source else None
-            values[up] = read_json(path) if path and path.exists() else None
-        return values
 
     # -- status bookkeeping (all under the lock; the status file is rewritten atomically) ---------
     def _save(self) -> None:
@@ -470,32 +413,14 @@ class JobRunner:
                     self._skip(name, SKIP_UPSTREAM, "not started: the job stopped after a failure")
             failure = self.routes.job_failure()
             if self.cancelled.is_set():
-                st.state = "cancelled"
-                st.error = failure or ErrorInfo(type="Cancelled", message="the job was cancelled")
+                lifecycle.cancel(st, failure)
             elif failure is not None:
-                st.state, st.error = "failed", failure
+                lifecycle.fail(st, failure)
             else:
                 try:
-                    self._write_products()
+                    write_products(self.job, self.pipeline.spec.products, self.routes.provider_of)
                     st.state = "done"
                 except Exception as exc:
-                    st.state = "failed"
-                    st.error = ErrorInfo(type="ProductError", message=str(exc))
+                    lifecycle.fail(st, ErrorInfo(type="ProductError", message=str(exc)))
             self.job = self.store.close(self.job, st)
         return st
-
-    def _write_products(self) -> None:
-        from pop_nb.store import products
-        from pop_nb.store.paths import inside
-
-        for product in self.pipeline.spec.products:
-            source = self.routes.provider_of(product.from_)
-            if source is None:
-                continue
-            if product.kind == "zip":
-                data = products.pack(self.job.artifacts_dir(source), product)
-            else:
-                data = products.render(
-                    products.select(read_json(self.job.final_output(source)), product), product
-                )
-            atomic_write_bytes(inside(self.job.products_dir, product.path, "product"), data)

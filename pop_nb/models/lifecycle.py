@@ -99,10 +99,11 @@ def reject(status: JobStatus, reason: str | None) -> list[str]:
     return gates
 
 
-def cancel(status: JobStatus) -> None:
-    """A job stopped by a cancel (its runner writes this itself when it was running)."""
+def cancel(status: JobStatus, error: ErrorInfo | None = None) -> None:
+    """A job stopped by a cancel: its runner writes this itself when it was running (``error``: the
+    task it stopped in), the service when it was not."""
     status.state = "cancelled"
-    status.error = ErrorInfo(type="Cancelled", message="the job was cancelled")
+    status.error = error or ErrorInfo(type="Cancelled", message="the job was cancelled")
 
 
 def fail(status: JobStatus, error: ErrorInfo) -> None:

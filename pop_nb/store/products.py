@@ -14,9 +14,16 @@ import json
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pop_nb.models.pipeline import ProductSpec
+from pop_nb.store.atomic import atomic_write_bytes, read_json
+from pop_nb.store.paths import inside
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pop_nb.store.jobs import JobFolder
 
 MANIFEST = "MANIFEST.json"
 """The manifest's name inside a zip product: ``{"files": [{"file", "size", "sha256"}]}``."""
@@ -134,3 +141,19 @@ def _entry(name: str) -> zipfile.ZipInfo:
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
     return info
+
+
+def write_products(
+    job: JobFolder, products: list[ProductSpec], provider_of: Callable[[str], str | None]
+) -> None:
+    """Write each product of a finished job into ``products/``, from the final output (or the files) of
+    the task that stands for its ``from`` (``provider_of``: itself, or its fallback)."""
+    for product in products:
+        source = provider_of(product.from_)
+        if source is None:
+            continue
+        if product.kind == "zip":
+            data = pack(job.artifacts_dir(source), product)
+        else:
+            data = render(select(read_json(job.final_output(source)), product), product)
+        atomic_write_bytes(inside(job.products_dir, product.path, "product"), data)
