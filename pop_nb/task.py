@@ -23,6 +23,7 @@ from typing import Any
 
 from pop_nb.models.context import StageContext
 from pop_nb.models.pipeline import LLMSettings
+from pop_nb.store import layout
 
 __all__ = [
     "chat",
@@ -148,7 +149,7 @@ class _World:
     def seed(self) -> Any:
         if self.job_dir is None:
             return self._sample.get("seed", {})
-        return json.loads((self.job_dir / "seed.json").read_text(encoding="utf-8")).get("data", {})
+        return json.loads((self.job_dir / layout.SEED).read_text(encoding="utf-8")).get("data", {})
 
     def inputs(self) -> dict[str, Any]:
         if self.job_dir is None:

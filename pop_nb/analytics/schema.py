@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 
+from pop_nb.store import layout
+
 PLACES = ("current", "complete", "failed")
-FILES = ("tasks-status.json", "usage.jsonl", "events.jsonl")
+FILES = (layout.STATUS, layout.USAGE, layout.EVENTS)
 
 USAGE_COLUMNS: dict[str, str] = {
     "ts": "TIMESTAMP",
@@ -157,8 +159,8 @@ STATUS_TABLES = {"jobs": _JOBS, "tasks": _TASKS, "stages": _STAGES}
 CALL_TOTALS = _CALL_TOTALS
 # Line logs read with read_json: table -> (file name, columns, a column no real line leaves empty)
 LOGS = {
-    "llm_calls": ("usage.jsonl", USAGE_COLUMNS, "request_hash"),
-    "events": ("events.jsonl", EVENT_COLUMNS, "kind"),
+    "llm_calls": (layout.USAGE, USAGE_COLUMNS, "request_hash"),
+    "events": (layout.EVENTS, EVENT_COLUMNS, "kind"),
 }
 
 SCHEMA = hashlib.sha256(

@@ -54,6 +54,7 @@ from pop_nb.analytics.schema import (
     struct,
 )
 from pop_nb.analytics.snapshot import Key, Manifest, Snapshot, SnapshotError
+from pop_nb.store import layout
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -167,7 +168,7 @@ class Analytics:
     def _replace(self, jobs: list[str], folders: list[str]) -> None:
         import duckdb
 
-        status = [p for f in folders if os.path.exists(p := os.path.join(f, "tasks-status.json"))]
+        status = [p for f in folders if os.path.exists(p := os.path.join(f, layout.STATUS))]
         try:
             self._replace_with(jobs, folders, status)
         except duckdb.InvalidInputException:

@@ -12,7 +12,7 @@ from typing import Any
 from pop_nb.config import PopSettings
 from pop_nb.errors import ConditionError, TaskFailed
 from pop_nb.execution.failures import suggest_fix
-from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider
+from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider, close_thread_loop
 from pop_nb.execution.lifecycle import StageHooks, TaskRun
 from pop_nb.execution.routes import SKIP_CONDITION, SKIP_UPSTREAM, Routes
 from pop_nb.execution.task_setup import input_values, stage_context, task_config
@@ -228,6 +228,12 @@ class JobRunner:
 
     # -- one task ------------------------------------------------------------------------------------
     def _run_task(self, name: str) -> bool:
+        try:
+            return self._run_task_here(name)
+        finally:
+            close_thread_loop()  # this pool thread's kernels are all released
+
+    def _run_task_here(self, name: str) -> bool:
         spec = self.pipeline.task(name)
         hooks = StageHooks(
             started=self._stage_started,

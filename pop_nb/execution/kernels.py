@@ -8,6 +8,7 @@ tracked, so a cancelled runner can stop them all at once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -137,6 +138,12 @@ class FreshKernelProvider:
             self._wanted.notify_all()
 
     def _fill(self) -> None:
+        try:
+            self._fill_until_closed()
+        finally:
+            close_thread_loop()
+
+    def _fill_until_closed(self) -> None:
         while True:
             with self._lock:
                 while not self._closed and len(self._spare.get(self._target[0], [])) >= self._target[1]:
@@ -201,11 +208,15 @@ class FreshKernelProvider:
     def shutdown_all(self) -> None:
         with self._lock:
             self._closed = True
+            spares = [km for kms in self._spare.values() for km in kms]
             self._spare.clear()
             self._wanted.notify_all()
             live = list(self._live)
         for km in live:
             kill_kernel(km)
+        for km in spares:  # nobody else holds these: their sockets and zmq context are let go of here
+            with contextlib.suppress(Exception):
+                self.release(km)
         shutil.rmtree(self._sockets, ignore_errors=True)
 
 
@@ -222,3 +233,18 @@ def kill_kernel(km: KernelManager) -> None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+
+def close_thread_loop() -> None:
+    """Close the event loop jupyter_core's ``run_sync`` made for this thread, if it made one: it keeps a
+    loop per thread and never closes it, so a thread that ends would leave the loop (and its two
+    sockets) to the garbage collector. Called where a thread of ours is done with kernels; the next
+    ``run_sync`` in the thread, if any, makes a new loop."""
+    if threading.current_thread() is threading.main_thread():
+        return  # the main thread's loop lives as long as the process
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:  # none was made here
+        return
+    if not loop.is_running() and not loop.is_closed():
+        loop.close()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pop_nb.models.records import UsageRow
+from pop_nb.store import layout
 from pop_nb.store.atomic import append_jsonl, atomic_write_bytes
 from pop_nb.store.usage import UsageTally
 
@@ -29,7 +30,7 @@ class Ledger:
 
     def __init__(self, job_dir: Path) -> None:
         self.job_dir = job_dir
-        self.usage_file = job_dir / "usage.jsonl"
+        self.usage_file = job_dir / layout.USAGE
         self.responses = job_dir / "llm" / "responses"
         self._tally = UsageTally(self.usage_file, job_id=None)
         self._seen: dict[tuple[str | None, str | None, int, str], int] = {}

@@ -21,6 +21,7 @@ from pop_nb.errors import PipelineError, PipelineNotFound, PopError, SeedError
 from pop_nb.models.seed import JOB_ID_RE, MAX_SEED_BYTES, check_seed_size, loads_seed, parse_seed, shown_name
 from pop_nb.models.status import now_iso
 from pop_nb.safejson import nesting_over
+from pop_nb.store import layout
 from pop_nb.store.atomic import atomic_write_json
 from pop_nb.store.jobs import JobStore
 from pop_nb.store.pending import SEED_SUFFIX, scan_pending
@@ -162,7 +163,7 @@ class Intake:
             n += 1
             folder = rejected / f"{base}-{n}"
         folder.mkdir()
-        os.rename(claimed, folder / "seed.json")
+        os.rename(claimed, folder / layout.SEED)
         atomic_write_json(
             folder / "rejection.json",
             {

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pop_nb.redaction import redact_bytes
+from pop_nb.store import layout
 from pop_nb.store.jobs import JobFolder
 
 BUFFER = 10_000
@@ -52,7 +53,7 @@ class EventBus:
     def _prime(self) -> None:
         """Start at the end of every open job's log: history is what ``/pop/api/jobs`` is for."""
         for job_dir in self._open_jobs():
-            log = job_dir / "events.jsonl"
+            log = job_dir / layout.EVENTS
             self._offsets[job_dir.name] = (log, log.stat().st_size if log.exists() else 0)
 
     def _open_jobs(self) -> list[Path]:
@@ -102,14 +103,14 @@ class EventBus:
         fresh: list[tuple[str, dict[str, Any]]] = []
         open_now = {p.name: p for p in self._open_jobs()}
         for job_id, job_dir in open_now.items():
-            log = job_dir / "events.jsonl"
+            log = job_dir / layout.EVENTS
             known = self._offsets.get(job_id)
             offset = known[1] if known is not None and known[0] == log else _run_start(log)
             fresh += self._read(job_id, log, offset)
         for job_id in [j for j in self._offsets if j not in open_now]:  # ended, or resumed elsewhere
             log, offset = self._offsets.pop(job_id)
             for place in ("complete", "failed"):
-                moved = self.data_dir / place / job_id / "events.jsonl"
+                moved = JobFolder(self.data_dir / place / job_id).events_file
                 if moved.exists():
                     fresh += self._read(job_id, moved, offset)
                     self._offsets.pop(job_id, None)

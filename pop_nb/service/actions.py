@@ -199,7 +199,7 @@ def reset_for_resume(
     else:
         rerun = {n for n in pipeline.spec.tasks if n not in status.tasks or status.tasks[n].state != "done"}
     lifecycle.reset(status, list(pipeline.spec.tasks), rerun)
-    history = folder.path / "history" / str(status.resumes)
+    history = folder.history_dir(status.resumes)
     for name in rerun:
         task_dir = folder.task_dir(name)
         if task_dir.exists():
@@ -326,7 +326,7 @@ def recover(store: JobStore, folder: JobFolder, max_recoveries: int) -> bool:
     interrupted stage (True), or, past ``max_recoveries``, fail it with the reason (False)."""
     status = folder.read_status()
     where = lifecycle.interrupted_at(status)
-    if not lifecycle.recover(status, max_recoveries, str(folder.path / "runner.log")):
+    if not lifecycle.recover(status, max_recoveries, str(folder.runner_log)):
         store.close(folder, status)
         return False
     folder.write_status(status)

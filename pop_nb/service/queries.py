@@ -24,6 +24,7 @@ from pop_nb.models.lifecycle import Activity
 from pop_nb.models.seed import MAX_SEED_DEPTH, json_depth
 from pop_nb.models.status import JobStatus, Totals
 from pop_nb.safejson import loads
+from pop_nb.store import layout
 from pop_nb.store.jobs import PLACES, JobFolder, JobStore
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ class JobIndex:
                 for dir_entry in entries:
                     if not dir_entry.is_dir() or dir_entry.name.startswith("."):
                         continue
-                    path = os.path.join(dir_entry.path, "tasks-status.json")
+                    path = os.path.join(dir_entry.path, layout.STATUS)
                     try:
                         mtime = os.stat(path).st_mtime_ns
                     except FileNotFoundError:  # being made, or not a job

@@ -14,6 +14,7 @@ from pop_nb.models.pipeline import stage_number
 from pop_nb.models.records import Dispatch, Event, EventStatus, RunRecord
 from pop_nb.models.seed import Seed, check_job_id
 from pop_nb.models.status import JobStatus, TaskStatus, now_iso
+from pop_nb.store import layout
 from pop_nb.store.atomic import (
     append_jsonl,
     atomic_write_bytes,
@@ -44,17 +45,22 @@ class JobFolder:
     def place(self) -> str:
         return self.path.parent.name
 
-    seed_file = property(lambda self: self.path / "seed.json")
+    seed_file = property(lambda self: self.path / layout.SEED)
     pipeline_file = property(lambda self: self.path / "pipeline.yaml")
-    status_file = property(lambda self: self.path / "tasks-status.json")
+    status_file = property(lambda self: self.path / layout.STATUS)
+    runner_log = property(lambda self: self.path / layout.RUNNER_LOG)  # the runner's own output
     runner_file = property(lambda self: self.path / "runner.json")
     runner_lock = property(lambda self: self.path / "runner.lock")
     dispatch_file = property(lambda self: self.path / "dispatch.json")  # which executor was given it
     cancel_file = property(lambda self: self.path / "cancel.request")  # cancel asked from another host
-    events_file = property(lambda self: self.path / "events.jsonl")
-    usage_file = property(lambda self: self.path / "usage.jsonl")
+    events_file = property(lambda self: self.path / layout.EVENTS)
+    usage_file = property(lambda self: self.path / layout.USAGE)
     products_dir = property(lambda self: self.path / "products")
     snapshot_dir = property(lambda self: self.path / "pipeline")
+
+    def history_dir(self, resume: int) -> Path:
+        """Where the files of the tasks a resume ran again are kept (``history/<n>/<task>``)."""
+        return self.path / "history" / str(resume)
 
     def task_dir(self, task: str) -> Path:
         return self.path / "tasks" / task
@@ -273,5 +279,5 @@ class JobStore:
                 entries = list((self.root / place).iterdir())
             except FileNotFoundError:
                 continue
-            found += [JobFolder(p) for p in entries if p.is_dir() and (p / "seed.json").exists()]
+            found += [JobFolder(p) for p in entries if p.is_dir() and (p / layout.SEED).exists()]
         return found

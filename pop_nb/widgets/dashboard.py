@@ -250,7 +250,7 @@ class Dashboard:
         )
         logs = sorted(folder.path.glob("tasks/*/logs/*.log"), key=lambda p: p.stat().st_mtime)
         tail = ""
-        for log in [folder.path / "runner.log", *logs[-1:]]:
+        for log in [folder.runner_log, *logs[-1:]]:
             if log.exists():
                 lines = log.read_text(errors="replace").splitlines()[-15:]
                 tail += (

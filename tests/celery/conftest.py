@@ -33,12 +33,13 @@ class Redis:
     def start(self) -> None:
         import redis
 
-        self.proc = subprocess.Popen(
-            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=(self.folder / "redis.log").open("a"),
-            stderr=subprocess.STDOUT,
-            cwd=self.folder,
-        )
+        with (self.folder / "redis.log").open("a") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.folder,
+            )
         wait_for(lambda: _pings(redis.Redis.from_url(self.url)), timeout=20)
 
     def kill9(self) -> None:
@@ -113,9 +114,8 @@ class Worker:
         ]
         if host:
             cmd = ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *cmd]
-        self.proc = subprocess.Popen(
-            cmd, stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with self.log.open("w") as out:  # the child keeps its own copy
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(lambda: "ready." in self.text() or self.proc.poll() is not None, timeout=60)
         assert self.proc.poll() is None, self.text()
 

@@ -25,11 +25,12 @@ pytestmark = pytest.mark.slow
 class Daemon:
     def __init__(self, project: Project, *args: str) -> None:
         self.log = project.root / f"daemon-{time.monotonic_ns()}.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pop_nb.cli", "orchestrate", "--poll", "0.2", *args],
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
+        with self.log.open("w") as out:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "pop_nb.cli", "orchestrate", "--poll", "0.2", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def wait(self, timeout: float = 180) -> int:
         return self.proc.wait(timeout)

@@ -79,7 +79,7 @@ def start_runner(
 
     folder = JobStore(settings.data).get(job_id)
     try:
-        with open(folder.path / "runner.log", "ab") as log:
+        with open(folder.runner_log, "ab") as log:
             if forks_runners(settings):
                 try:
                     server = shared_server(settings.kernel_preload, settings.kernel_server_idle_s)
@@ -144,7 +144,7 @@ class StandbyRunner:
         if self.process.poll() is not None:
             return None
         try:
-            with open(folder.path / "runner.log", "ab") as log:
+            with open(folder.runner_log, "ab") as log:
                 message = json.dumps({"job": folder.job_id}).encode()
                 socket.send_fds(self.channel, [message], [lock.hand_over(), log.fileno()])
         except OSError:

@@ -1,0 +1,79 @@
+"""The lists written by hand beside the models are checked against them: the analytics tables' columns
+(each a field of the model whose file it reads, of a matching type, every field either a column or
+left out with a reason) and the extension's stage list (the engine's, in its order)."""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+import typing
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from pop_nb.analytics.schema import EVENT_COLUMNS, RUN_COLUMNS, STATUS_COLUMNS, USAGE_COLUMNS
+from pop_nb.models.pipeline import STAGES
+from pop_nb.models.records import Event, RunRecord, UsageRow
+from pop_nb.models.status import JobStatus
+from tests.conftest import REPO
+
+# fields a table leaves out on purpose, and why
+LEFT_OUT = {
+    "usage": {},
+    "events": {},
+    "status": {
+        "schema_version": "the file's format, not the job's",
+        "updated_at": "changes at every write: the jobs table is about the job",
+    },
+    "runs": {},
+}
+CASES = [
+    ("usage", USAGE_COLUMNS, UsageRow),
+    ("events", EVENT_COLUMNS, Event),
+    ("status", STATUS_COLUMNS, JobStatus),
+    ("runs", RUN_COLUMNS, RunRecord),
+]
+SQL_TYPES = {
+    str: {"VARCHAR", "TIMESTAMP"},
+    int: {"INTEGER", "BIGINT"},
+    float: {"DOUBLE"},
+    bool: {"BOOLEAN"},
+}
+
+
+def _base(annotation: Any) -> Any:
+    """``int`` of ``int | None``; a Literal's value type; a model or a mapping is ``dict``."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        kinds = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _base(kinds[0]) if len(kinds) == 1 else dict
+    if typing.get_origin(annotation) is typing.Literal:
+        return type(typing.get_args(annotation)[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return dict
+    return typing.get_origin(annotation) or annotation
+
+
+@pytest.mark.parametrize(("table", "columns", "model"), CASES, ids=[c[0] for c in CASES])
+def test_a_tables_columns_are_its_models_fields(
+    table: str, columns: dict[str, str], model: type[BaseModel]
+) -> None:
+    fields = model.model_fields
+    assert sorted(set(columns) - set(fields)) == [], "columns that are no field of the model"
+    missing = set(fields) - set(columns) - set(LEFT_OUT[table])
+    assert sorted(missing) == [], "fields of the model with no column (add one, or say in LEFT_OUT why not)"
+    for name, sql in columns.items():
+        kind = _base(fields[name].annotation)
+        allowed = SQL_TYPES.get(kind, {"JSON"})
+        assert sql in allowed, f"{table}.{name}: {sql} for a {kind}"
+
+
+def test_the_extensions_stage_list_is_the_engines() -> None:
+    grid = (REPO / "extension" / "src" / "grid.ts").read_text()
+    listed = re.search(r"export const STAGES = (\[.*?\]);", grid, re.S)
+    assert listed is not None
+    assert json.loads(listed.group(1).replace("'", '"').replace(",\n]", "\n]")) == list(STAGES)
+    short = re.search(r"export const SHORT: Record<string, string> = (\{.*?\});", grid, re.S)
+    assert short is not None
+    assert re.findall(r"^\s+(\w+):", short.group(1), re.M) == list(STAGES)
