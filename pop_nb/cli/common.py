@@ -6,9 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pop_nb.errors import (
-    PopError,
-)
+from pop_nb.errors import PopError
 
 if TYPE_CHECKING:
     from pop_nb.config import PopSettings

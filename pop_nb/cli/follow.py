@@ -9,12 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pop_nb.errors import (
-    EXIT_DONE,
-    EXIT_FAILED,
-    EXIT_WAITING,
-    JobStateError,
-)
+from pop_nb.errors import EXIT_DONE, EXIT_FAILED, EXIT_WAITING, JobStateError
 
 if TYPE_CHECKING:
     from pop_nb.models.status import JobStatus

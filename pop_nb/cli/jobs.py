@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pop_nb.cli.common import load_settings, parse_data, read_json
 from pop_nb.cli.follow import follow_job
-from pop_nb.errors import (
-    PopError,
-)
-
-if TYPE_CHECKING:
-    pass
+from pop_nb.errors import PopError
 
 
 def cmd_run(args: argparse.Namespace) -> int:

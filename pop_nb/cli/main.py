@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from pop_nb import _lean
 from pop_nb.cli.parser import build_parser
-from pop_nb.errors import (
-    EXIT_CLOSED_PIPE,
-    EXIT_INTERRUPTED,
-    PopError,
-    exit_code,
-)
-
-if TYPE_CHECKING:
-    pass
+from pop_nb.errors import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, PopError, exit_code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,15 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop_nb.cli.common import load_settings
-from pop_nb.errors import (
-    EXIT_DONE,
-    EXIT_FAILED,
-)
+from pop_nb.errors import EXIT_DONE, EXIT_FAILED
 
 if TYPE_CHECKING:
     from pop_nb.models.batch import BatchSummary, ManifestLine
-
-    pass
 
 
 def cmd_orchestrate(args: argparse.Namespace) -> int:

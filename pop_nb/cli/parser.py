@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
 
 from pop_nb.cli.jobs import cmd_approve, cmd_cancel, cmd_reject, cmd_resume, cmd_run, cmd_submit
 from pop_nb.cli.orchestrate import cmd_batch, cmd_orchestrate, cmd_worker

@@ -5,15 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pop_nb.cli.common import load_settings
-from pop_nb.errors import (
-    PipelineError,
-)
-
-if TYPE_CHECKING:
-    pass
+from pop_nb.errors import PipelineError
 
 
 def cmd_pipelines(args: argparse.Namespace) -> int:

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pop_nb.cli.common import load_settings
 from pop_nb.cli.follow import error_lines
-from pop_nb.errors import (
-    PopError,
-    did_you_mean,
-)
-
-if TYPE_CHECKING:
-    pass
+from pop_nb.errors import PopError, did_you_mean
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from pop_nb.config import PopSettings
 from pop_nb.errors import ConditionError, TaskFailed
 from pop_nb.execution.failures import suggest_fix
+from pop_nb.execution.heartbeat import Heartbeat
 from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider, close_thread_loop
 from pop_nb.execution.lifecycle import StageHooks, TaskRun
 from pop_nb.execution.routes import SKIP_CONDITION, SKIP_UPSTREAM, Routes
@@ -24,8 +24,7 @@ from pop_nb.models.status import ErrorInfo, JobStatus, StageRun, TaskStatus, now
 from pop_nb.pipeline.conditions import Condition
 from pop_nb.pipeline.load import Pipeline
 from pop_nb.pipeline.task_notebook import load_task_notebook
-from pop_nb.store.atomic import atomic_write_json
-from pop_nb.store.jobs import CANCEL_POLL_S, HEARTBEAT_S, JobFolder, JobStore
+from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.products import write_products
 from pop_nb.store.usage import UsageTally
 
@@ -81,43 +80,13 @@ class JobRunner:
                 if task.state == "running":  # interrupted by a crash: run it again
                     task.state = "pending"
             self._save()
-        started = now_iso()
-        self._beat(started)
-        threading.Thread(target=self._heartbeat, args=(started,), daemon=True).start()
+        Heartbeat(self.job, self._lock, self._ended, self.cancelled, self.cancel).start()
         self._event("job", "started")
         try:
             self._schedule()
         finally:
             self.provider.shutdown_all()
         return self._finish()
-
-    def _heartbeat(self, started_at: str) -> None:
-        """Beat every ``HEARTBEAT_S``; and cancel when ``cancel.request`` appears (a cancel from another
-        machine, which cannot signal this process)."""
-        last = time.monotonic()
-        while not self._ended.wait(CANCEL_POLL_S):
-            if not self.cancelled.is_set() and self.job.cancel_file.exists():
-                self.cancel()
-            if time.monotonic() - last >= HEARTBEAT_S:
-                last = time.monotonic()
-                with self._lock:
-                    if self.job.path.exists():
-                        self._beat(started_at)
-
-    def _beat(self, started_at: str) -> None:
-        """``runner.json``: who runs the job, where, and that it is still alive (``heartbeat_at``)."""
-        atomic_write_json(
-            self.job.runner_file,
-            {
-                "pid": os.getpid(),
-                "pgid": os.getpgid(0),
-                "host": os.uname().nodename,
-                "worker": os.environ.get("POP_WORKER"),
-                "started_at": started_at,
-                "heartbeat_at": now_iso(),
-            },
-            durable=False,
-        )
 
     # -- scheduling ---------------------------------------------------------------------------------
     def _schedule(self) -> None:

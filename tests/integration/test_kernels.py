@@ -194,8 +194,8 @@ def test_a_thousand_stages_in_a_row_leave_nothing_behind(tmp_path: Path) -> None
         capture_output=True,
         text=True,
         timeout=900,
-        check=True,
     )
+    assert out.returncode == 0, out.stderr[-3000:]  # why it stopped, not only that it did
     samples = json.loads(out.stdout.strip().splitlines()[-1])
     early, late = samples["100"], samples["1000"]
     assert late["kernels"] <= early["kernels"] <= 3, samples  # the spares, no more
