@@ -277,8 +277,13 @@ def cancel(settings: PopSettings, job_id: str, grace_s: float = 10.0, *, wait: b
     if not folder.has_runner():
         _end_cancelled(store, folder)
         return summary(store.get(job_id))
-    request = ask_to_stop(folder)
     if not wait:
+        with _stopping_lock:  # a cancel asked again (a double click, a script) joins the one under way
+            key = (str(settings.data), job_id)
+            if key in _stopping:
+                return summary(store.get(job_id))
+            _stopping.add(key)
+        request = ask_to_stop(folder)
         threading.Thread(
             target=_finish_cancel_logged,
             args=(settings, job_id, request, grace_s),
@@ -286,6 +291,7 @@ def cancel(settings: PopSettings, job_id: str, grace_s: float = 10.0, *, wait: b
             daemon=True,
         ).start()
         return summary(store.get(job_id))
+    request = ask_to_stop(folder)
     _finish_cancel(settings, job_id, request, grace_s)
     return summary(store.get(job_id))
 
@@ -307,12 +313,19 @@ def _finish_cancel(settings: PopSettings, job_id: str, request: Any, grace_s: fl
     _end_cancelled(store, folder)  # killed before it could write its end: written here
 
 
+_stopping: set[tuple[str, str]] = set()  # (data folder, job id) of the stops going on in threads
+_stopping_lock = threading.Lock()
+
+
 def _finish_cancel_logged(settings: PopSettings, job_id: str, request: Any, grace_s: float) -> None:
     """:func:`_finish_cancel` in a thread: what goes wrong is logged (nobody is waiting for an answer)."""
     try:
         _finish_cancel(settings, job_id, request, grace_s)
     except (PopError, OSError) as exc:
         logging.getLogger("pop_nb").warning("cancel of job %s: %s", job_id, redact(str(exc)))
+    finally:
+        with _stopping_lock:
+            _stopping.discard((str(settings.data), job_id))
 
 
 def _end_cancelled(store: JobStore, folder: JobFolder) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -205,8 +206,11 @@ async def test_resume_and_cancel_through_the_api(
     os.kill(runner, signal.SIGSTOP)
     try:
         code, answer = await call(jp_fetch, "POST", "pop/api/jobs/r1/cancel")
+        again = await call(jp_fetch, "POST", "pop/api/jobs/r1/cancel")  # a double click
+        stops = [t for t in threading.enumerate() if t.name == "cancel r1"]
     finally:
         os.kill(runner, signal.SIGCONT)
+    assert again[0] == 200 and len(stops) == 1, stops  # joins the stop under way, starts no other
     assert code == 200, answer
     assert answer["place"] == "current" and answer["activity"] == "running", answer
     await stream.until(
