@@ -13,37 +13,20 @@ import pop_nb
 ROOT = Path(pop_nb.__file__).parent
 
 # A module of the first group may not import one of the second, lazily or not (TYPE_CHECKING aside).
+FRONT = ("cli", "server", "widgets", "jobs", "magics")  # what users touch
+ABOVE_EXECUTION = ("service", "orchestrator", *FRONT)
 BELOW = {
-    "models": (
-        "service",
-        "cli",
-        "server",
-        "widgets",
-        "orchestrator",
-        "execution",
-        "pipeline",
-        "store",
-        "jobs",
-    ),
-    "store": ("service", "cli", "server", "widgets", "orchestrator", "execution", "pipeline", "jobs"),
     "safejson": ("",),  # the bottom: nothing of pop-nb's
-    "compat": (
-        "service",
-        "cli",
-        "server",
-        "widgets",
-        "orchestrator",
-        "execution",
-        "pipeline",
-        "store",
-    ),
-    "redaction": ("store", "service", "cli", "server", "widgets", "orchestrator", "execution", "jobs"),
-    "pipeline": ("service", "cli", "server", "widgets", "orchestrator", "execution", "jobs"),
-    "llm": ("service", "cli", "server", "widgets", "orchestrator", "jobs"),
-    "analytics": ("service", "cli", "server", "widgets", "orchestrator", "execution", "jobs"),
-    "execution": ("service", "cli", "server", "widgets", "orchestrator", "jobs"),
-    "orchestrator.executors": ("service", "cli", "server", "widgets", "jobs", "magics"),
-    "service": ("cli", "server", "widgets", "jobs", "magics"),
+    "models": (*ABOVE_EXECUTION, "execution", "pipeline", "store"),
+    "compat": (*ABOVE_EXECUTION, "execution", "pipeline", "store"),
+    "redaction": (*ABOVE_EXECUTION, "execution", "store"),
+    "store": (*ABOVE_EXECUTION, "execution", "pipeline"),
+    "pipeline": (*ABOVE_EXECUTION, "execution"),
+    "analytics": (*ABOVE_EXECUTION, "execution"),
+    "execution": ABOVE_EXECUTION,
+    "llm": ABOVE_EXECUTION,
+    "orchestrator.executors": ("service", *FRONT),
+    "service": FRONT,
 }
 # Front ends: they call the service and render; they never submit to an executor themselves.
 FRONT_ENDS = ("cli", "magics", "widgets", "server", "jobs")
