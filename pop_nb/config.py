@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from pop_nb.errors import ConfigError
 from pop_nb.models.base import Model
+from pop_nb.models.pipeline import CacheMode
 
 # The root being loaded, when given explicitly: where pop.toml is looked for (else $POP_ROOT or cwd).
 _explicit_root: ContextVar[Path | None] = ContextVar("pop_explicit_root", default=None)
@@ -48,6 +49,11 @@ class PopSettings(Model):
     )
     default_model: str = Field(
         default="openai/gpt-4o-mini", description="Model used when no call, task, seed or pipeline names one."
+    )
+    llm_cache: CacheMode | None = Field(
+        default=None,
+        description="The response cache's mode for every call, over pipeline, seed and task: auto | "
+        "read-write | read-only | replay (send nothing; a miss fails) | off.",
     )
     max_running_jobs: int = Field(default=2, ge=1, description="Runner processes the daemon keeps at once.")
     max_recoveries: int = Field(

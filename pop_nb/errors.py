@@ -254,6 +254,21 @@ class BudgetExceeded(LLMError):
         )
 
 
+class ReplayMiss(LLMError):
+    """In ``replay`` mode a call found no recorded answer; nothing was sent."""
+
+    def __init__(self, model: str, task: str | None, stage: str | None, key: str) -> None:
+        self.key = key
+        where = f"task {task!r}, stage {stage!r}" if task else "this call"
+        super().__init__(
+            "ReplayMiss",
+            f"{where}: no recorded answer for this request to {model} (cache key {key[:12]}), and the cache "
+            "mode is replay, so nothing was sent. The prompt, model or parameters changed since the "
+            "recording. Fix: record again with `pop test <pipeline> --record`, or run with "
+            "POP_LLM_CACHE=read-write to pay for the new answers",
+        )
+
+
 class NoSuitableModel(PopError):
     """No candidate of an expert role can serve the task."""
 

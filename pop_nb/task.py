@@ -131,7 +131,8 @@ class _World:
         if self._ledger is None:
             from pop_nb.llm.ledger import Ledger
 
-            self._ledger = Ledger(self.job_dir)
+            shared = Path(self.ctx.cache_dir) if self.ctx.cache_dir else None
+            self._ledger = Ledger(self.job_dir, shared)
         return self._ledger
 
     @property
@@ -245,7 +246,11 @@ def __getattr__(name: str) -> Any:
             return w.stage
         case "output_schema":
             return w.ctx.output_schema
-    raise AttributeError(f"module 'pop_nb.task' has no attribute {name!r}")
+    raise AttributeError(
+        f"module 'pop_nb.task' has no attribute {name!r}; a stage reads pop.seed (the seed's data), "
+        "pop.inputs, pop.prev, pop.stages, pop.flags, pop.config, pop.validation_errors, pop.attempt, "
+        "pop.refinement, pop.job_id, pop.task_name, pop.stage, pop.output_schema"
+    )
 
 
 def output(value: Any) -> Any:
@@ -316,7 +321,6 @@ def chat(messages: str | list[dict[str, Any]], **kwargs: Any) -> Any:
         price_overrides=ctx.price_overrides,
         budget=Budget(ctx.budget_usd, ctx.task_budget_usd),
         fallbacks=() if "model" in kwargs else ctx.fallback_models,
-        cache=ctx.cache,
         **kwargs,
     )
 

@@ -33,6 +33,8 @@ USAGE_COLUMNS: dict[str, str] = {
     "request_hash": "VARCHAR",
     "cache_hit": "BOOLEAN",
     "saved_usd": "DOUBLE",
+    "paid_by": "VARCHAR",
+    "cache_key": "VARCHAR",
     "ok": "BOOLEAN",
     "error": "VARCHAR",
 }

@@ -134,11 +134,10 @@ class ForkServer:
         self.preload = preload
         self.idle_s = idle_s
         self._lock_path = Path(self.path + ".lock")
-        self._process: subprocess.Popen[bytes] | None = None
 
     def ensure_started(self) -> None:
-        """Start the server unless one is alive or starting (its lock is held). Returns at once; the
-        server preloads in the background (a few seconds with litellm)."""
+        """Start the server unless one is alive or starting (its lock is held). Returns as soon as it has
+        detached (a tenth of a second); it preloads in the background (a few seconds with litellm)."""
         lock = FileLock(self._lock_path)
         if not lock.acquire():
             return  # alive or starting
@@ -148,7 +147,7 @@ class ForkServer:
             env = server_env(os.environ)
             fd = lock.hand_over()
             with open(self.path + ".log", "ab") as log:
-                self._process = subprocess.Popen(
+                launcher = subprocess.Popen(
                     [
                         sys.executable,
                         "-m",
@@ -170,6 +169,9 @@ class ForkServer:
                     start_new_session=True,  # not in the runner's process group: a cancel does not end it
                     pass_fds=(fd,),
                 )
+            # it detaches at once (a second fork): the server is nobody's child, so it never lingers as
+            # a zombie of a long-lived caller (a notebook's kernel, the Jupyter server) once it ends
+            launcher.wait()
         finally:
             lock.forget()
 
@@ -179,12 +181,11 @@ class ForkServer:
         deadline = time.monotonic() + timeout_s
         restarted = False
         while not os.path.exists(self.path):
-            if self._process is not None and self._process.poll() is not None:
-                self._process = None
-                raise ForkServerError(f"the kernel server exited before it was ready; see {self.path}.log")
-            if self._process is None and not is_locked(self._lock_path):  # nobody is starting one
+            if not is_locked(self._lock_path):  # the server holds its lock from its start to its end
                 if restarted:
-                    raise ForkServerError(f"the kernel server did not start; see {self.path}.log")
+                    raise ForkServerError(
+                        f"the kernel server did not start, or exited before it was ready; see {self.path}.log"
+                    )
                 self.ensure_started()
                 restarted = True
             if time.monotonic() > deadline:

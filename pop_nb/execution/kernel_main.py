@@ -247,6 +247,8 @@ def _forget_dead(children: set[int]) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--serve"]:  # --serve <socket> --preload <a,b> --idle-s <seconds>
+        if os.fork():  # detach: the one who started us waits for this process alone, which ends now
+            os._exit(0)
         options = dict(zip(args[::2], args[1::2], strict=False))
         modules = [m for m in options.get("--preload", "").split(",") if m]
         lock_fd = int(options["--lock-fd"]) if "--lock-fd" in options else None

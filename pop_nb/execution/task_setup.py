@@ -8,6 +8,7 @@ from typing import Any
 
 from pop_nb.config import PopSettings
 from pop_nb.execution.routes import Routes
+from pop_nb.llm.cache import shared_store
 from pop_nb.llm.personalities import resolve_personality
 from pop_nb.models.context import StageContext
 from pop_nb.models.pipeline import LLMSettings
@@ -31,6 +32,8 @@ def stage_context(
     outputs of the tasks it needs, or their fallbacks'), config, personality, schema and budgets."""
     spec, pipe = pipeline.task(name), pipeline.spec
     llm = LLMSettings.layered((pipe.llm, pipeline.dir), (seed.llm, settings.root), (spec.llm, pipeline.dir))
+    if settings.llm_cache is not None:  # the operator's word (CI's replay) wins over every file
+        llm = llm.merged({"cache": settings.llm_cache})
     fallbacks: list[str] = []
     explicit = (spec.llm and spec.llm.model) or (seed.llm and seed.llm.model)
     if spec.expert and not explicit:
@@ -58,7 +61,7 @@ def stage_context(
         fallback_models=fallbacks,
         budget_usd=seed.budget_usd if seed.budget_usd is not None else pipe.budget_usd,
         task_budget_usd=spec.budget_usd,
-        cache=spec.cache,
+        cache_dir=str(shared_store(settings.data).root),
     )
 
 

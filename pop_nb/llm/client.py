@@ -6,7 +6,6 @@ and logged.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import random
 import re
@@ -20,22 +19,21 @@ from pop_nb.errors import (
     LLMError,
     MockScriptError,
     ProviderError,
+    ReplayMiss,
     TransientLLMError,
 )
 from pop_nb.llm.budget import Budget, check_budget, estimate_cost
+from pop_nb.llm.cache import DEFAULT_MODE, Policy, cache_key, cacheable, deterministic, key_fields, new_entry
 from pop_nb.llm.ledger import Ledger
 from pop_nb.llm.limits import call_slot
 from pop_nb.llm.pricing import cost_of
 from pop_nb.llm.providers import load_litellm
-from pop_nb.models.pipeline import LLMSettings
+from pop_nb.models.pipeline import CacheMode, LLMSettings
 from pop_nb.models.records import UsageRow
 from pop_nb.redaction import redact
 
 # Keys of LLMSettings that steer pop-nb itself and are never sent as completion parameters.
-OWN_KEYS = frozenset({"model", "max_retries", "retry_base_s", "max_concurrent_calls"})
-# Sent to the provider but not part of what the request *means* (excluded from the request hash);
-# each provider of ours adds its own (pop_nb.llm.registry.Provider.own_params).
-_UNHASHED = frozenset({"metadata", "timeout"})
+OWN_KEYS = frozenset({"model", "max_retries", "retry_base_s", "max_concurrent_calls", "cache", "sample"})
 _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n(.*?)\n```\s*$", re.DOTALL)
 MAX_BACKOFF_S = 30.0
 _sleep = time.sleep  # the one place retries wait; tests record it
@@ -68,6 +66,7 @@ class ChatResponse:
     request_hash: str
     cached_tokens: int = 0
     cache_hit: bool = False
+    saved_usd: float = 0.0
     raw: Any = field(default=None, repr=False)
 
     def __str__(self) -> str:
@@ -89,14 +88,16 @@ def normalize_messages(messages: str | list[dict[str, Any]], system: str | None)
 
 
 def request_hash(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
+    """What the call asks, hashed without where it was asked: the cache key of a deterministic request."""
+    return cache_key(key_fields(provider_of(model), model, messages, _asked(params), None))
+
+
+def _asked(params: dict[str, Any]) -> dict[str, Any]:
+    """The request's fields without the fields of our providers (how to reach them, not what is asked)."""
     from pop_nb.llm.registry import own_params
 
-    unhashed = _UNHASHED | own_params()
-    meaningful = {k: v for k, v in params.items() if k not in unhashed}
-    blob = json.dumps(
-        {"model": model, "messages": messages, "params": meaningful}, sort_keys=True, default=str
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
+    hidden = own_params()
+    return {k: v for k, v in params.items() if k not in hidden}
 
 
 def provider_of(model: str) -> str:
@@ -113,7 +114,8 @@ class _Call:
     ledger: Ledger | None
     prices: dict[str, dict[str, float]] | None
     budget: Budget
-    cache: bool
+    cache: CacheMode
+    repeat: int
     max_attempts: int
     base_s: float
     concurrency: int | dict[str, int] | None
@@ -131,7 +133,7 @@ def chat(
     price_overrides: dict[str, dict[str, float]] | None = None,
     budget: Budget | None = None,
     fallbacks: list[str] | tuple[str, ...] = (),
-    cache: bool = True,
+    cache: CacheMode | None = None,
     **params: Any,
 ) -> ChatResponse:
     """Send ``messages`` to the resolved model and log the call in ``ledger``.
@@ -139,7 +141,8 @@ def chat(
     Model: ``model`` argument > ``settings.model`` (already resolved by the runner: task > seed > expert >
     pipeline) > ``default_model``. Any litellm completion keyword may come from ``settings`` or ``params``.
     If the model refuses for good (auth, content policy, unknown model, context window, retries used
-    up), each of ``fallbacks`` is tried in turn.
+    up), each of ``fallbacks`` is tried in turn. ``cache``: the response cache's mode (default: the
+    settings', else ``auto``; see :mod:`pop_nb.llm.cache`).
     """
     settings = settings or LLMSettings()
     extra = {**settings.model_dump(exclude_none=True), **params}
@@ -152,7 +155,8 @@ def chat(
         ledger=ledger,
         prices=price_overrides,
         budget=budget or Budget(),
-        cache=cache,
+        cache=cache or settings.cache or DEFAULT_MODE,
+        repeat=int(extra.get("sample") or 0),
         max_attempts=int(extra.get("max_retries", 3)) + 1,
         base_s=float(extra.get("retry_base_s", 1.0)),
         concurrency=extra.get("max_concurrent_calls"),
@@ -172,14 +176,28 @@ def _call_model(call: _Call, model: str) -> ChatResponse:
 
     own = own_provider(model)  # a provider of ours that is declared but broken says so, with the fix
     foreign = own_params() - (own.own_params if own is not None else frozenset())  # e.g. mock_responses
-    digest = request_hash(model, call.messages, call.params)
     provider = provider_of(model)
-    who, key = call.who, None
-    if call.ledger is not None:
-        key = call.ledger.replay_key(digest, who.task, who.stage, who.refinement)
-        stored = call.ledger.cached(key) if call.cache else None
-        if stored is not None:
-            return _replay(call, model, provider, digest, stored)
+    asked = _asked(call.params)
+    digest = cache_key(key_fields(provider, model, call.messages, asked, None))
+    held = _Held.of(call, model, provider, asked, digest, positional=own is not None and own.positional)
+    if held is not None:
+        assert call.ledger is not None
+        entry = call.ledger.find(held.key, held.policy)
+        if entry is not None:
+            return _replay(call, model, provider, digest, held.key, entry)
+        if not held.policy.sends:
+            error = ReplayMiss(model, call.who.task, call.who.stage, held.key)
+            _log(
+                call,
+                provider,
+                model,
+                digest,
+                time.monotonic(),
+                ok=False,
+                error=str(error),
+                cache_key=held.key,
+            )
+            raise error
     if call.budget.active and call.ledger is not None:
         estimate = estimate_cost(model, call.messages, call.params, call.prices)
         check_budget(call.budget, call.ledger, call.who.job or "interactive", call.who.task, estimate)
@@ -216,14 +234,37 @@ def _call_model(call: _Call, model: str) -> ChatResponse:
                 raise TransientLLMError(name, f"{model}: {message} (after {attempt} attempts)") from None
             _sleep(backoff_s(exc, attempt, call.base_s))
             continue
-        return _settle(call, model, provider, digest, started, raw, key)
+        return _settle(call, model, provider, digest, started, raw, held)
     raise AssertionError("unreachable")
 
 
+@dataclass(frozen=True)
+class _Held:
+    """Where one call's answer is looked for and kept: its cache key and what its mode allows."""
+
+    key: str
+    fields: dict[str, Any]
+    policy: Policy
+
+    @classmethod
+    def of(
+        cls, call: _Call, model: str, provider: str, asked: dict[str, Any], digest: str, positional: bool
+    ) -> _Held | None:
+        if call.ledger is None or call.cache == "off":
+            return None
+        fixed = deterministic(asked) and not positional  # a positional provider answers by place
+        who = call.who
+        sample = (
+            None if fixed else call.ledger.sample(digest, who.task, who.stage, who.refinement, call.repeat)
+        )
+        fields = key_fields(provider, model, call.messages, asked, sample)
+        return cls(cache_key(fields), fields, Policy(call.cache, deterministic=fixed))
+
+
 def _settle(
-    call: _Call, model: str, provider: str, digest: str, started: float, raw: Any, key: str | None
+    call: _Call, model: str, provider: str, digest: str, started: float, raw: Any, held: _Held | None
 ) -> ChatResponse:
-    """Price a successful answer, store it for replay (under ``key``), log it."""
+    """Price a successful answer, keep it in the cache (unless it must not be), log it."""
     latency = int((time.monotonic() - started) * 1000)
     usage = getattr(raw, "usage", None)
     input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
@@ -249,10 +290,14 @@ def _settle(
         cached_tokens=cached,
         raw=raw,
     )
-    if call.ledger is not None and key is not None:
-        stored = {k: v for k, v in asdict(response).items() if k != "raw"}
-        stored["raw"] = raw.model_dump() if hasattr(raw, "model_dump") else None
-        call.ledger.store(key, stored)
+    kept = held is not None and cacheable(raw, call.params) is None
+    if kept:
+        assert held is not None and call.ledger is not None
+        answer = {k: v for k, v in asdict(response).items() if k not in ("raw", "cache_hit", "saved_usd")}
+        answer["raw"] = raw.model_dump() if hasattr(raw, "model_dump") else None
+        who = call.who
+        paid_by = {"job": who.job, "pipeline": who.pipeline, "task": who.task, "stage": who.stage}
+        call.ledger.keep(new_entry(held.key, held.fields, answer, paid_by), held.policy)
     _log(
         call,
         provider,
@@ -264,20 +309,37 @@ def _settle(
         cached_tokens=cached,
         cost_usd=cost,
         cost_source=source,
+        cache_key=held.key if kept and held is not None else None,
     )
     return response
 
 
-def _replay(call: _Call, model: str, provider: str, digest: str, stored: dict[str, Any]) -> ChatResponse:
-    """Answer from the ledger: the same request was paid for earlier in this job."""
+def _replay(
+    call: _Call, model: str, provider: str, digest: str, key: str, entry: dict[str, Any]
+) -> ChatResponse:
+    """Answer from the cache: the same request was paid for before (by this job or, as the mode allows,
+    another one). Logged at $0 with what it saved and who paid."""
     started = time.monotonic()
+    stored = entry.get("response") or {}
     raw: Any = stored.get("raw")
     if raw is not None:
         # a stored shape this litellm cannot rebuild stays a dict, which still carries it all
         with contextlib.suppress(Exception):
             raw = load_litellm().ModelResponse(**raw)
     saved = float(stored.get("cost_usd") or 0.0)
-    _log(call, provider, model, digest, started, cost_source="cache", cache_hit=True, saved_usd=saved)
+    payer = (entry.get("paid_by") or {}).get("job")
+    _log(
+        call,
+        provider,
+        model,
+        digest,
+        started,
+        cost_source="cache",
+        cache_hit=True,
+        saved_usd=saved,
+        paid_by=payer,
+        cache_key=key,
+    )
     return ChatResponse(
         content=str(stored.get("content") or ""),
         model=model,
@@ -289,6 +351,7 @@ def _replay(call: _Call, model: str, provider: str, digest: str, stored: dict[st
         request_hash=digest,
         cached_tokens=int(stored.get("cached_tokens") or 0),
         cache_hit=True,
+        saved_usd=saved,
         raw=raw,
     )
 

@@ -108,4 +108,6 @@ def answer(request: Request) -> Answer:
     )
 
 
-PROVIDER = Provider("mock", answer, pricing="imitated", own_params=frozenset({"mock_responses"}))
+PROVIDER = Provider(
+    "mock", answer, pricing="imitated", own_params=frozenset({"mock_responses"}), positional=True
+)

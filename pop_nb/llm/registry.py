@@ -43,6 +43,8 @@ class Provider:
     executable), and they are not sent to any other provider (a fallback, or ``--model``).
     ``response_schema``: whether it answers ``response_format`` with output constrained to the schema;
     None: as the model it imitates does.
+    ``positional``: its answer depends on where a call is made (task, stage, pass, call), not only on
+    what it asks (``mock``'s script): the response cache keys every call of it by that place.
     ``check``: given a model, what is wrong with it here (``"... Fix: ..."``) or None; ``pop compile``
     reports it, so a pipeline naming a model this machine cannot run is caught before a job starts.
 
@@ -63,6 +65,7 @@ class Provider:
     own_params: frozenset[str] = frozenset()
     response_schema: bool | None = None
     check: Callable[[str], str | None] | None = None
+    positional: bool = False
 
 
 _registered: dict[str, Provider] = {}

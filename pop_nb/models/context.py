@@ -35,4 +35,7 @@ class StageContext(Model):
     )
     budget_usd: float | None = Field(default=None, description="the job's budget (seed, else pipeline)")
     task_budget_usd: float | None = None
-    cache: bool = Field(default=True, description="answer repeated requests from the job's ledger")
+    cache_dir: str | None = Field(
+        default=None,
+        description="The shared response cache (absolute; the job's own store is in its folder).",
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -30,6 +30,11 @@ SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 TASK_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 
 
+CacheMode = Literal["auto", "read-write", "read-only", "replay", "off"]
+"""How a call uses the response cache (:mod:`pop_nb.llm.cache` says what each mode does)."""
+CACHE_MODES: tuple[str, ...] = get_args(CacheMode)
+
+
 def stage_number(stage: str) -> int:
     """1-based position of ``stage``: the ``NN`` of ``NN-<stage>.ipynb``."""
     return STAGES.index(stage) + 1
@@ -50,6 +55,16 @@ class LLMSettings(Model):
     model: str | None = None
     mock_responses: str | dict[str, Any] | None = Field(
         default=None, description="Scripted answers for mock/ models: a YAML file (relative) or a mapping."
+    )
+    cache: CacheMode | None = Field(
+        default=None,
+        description="The response cache: auto (default) | read-write | read-only | replay | off; "
+        "POP_LLM_CACHE wins over every file.",
+    )
+    sample: int | None = Field(
+        default=None,
+        ge=0,
+        description="Which repeat of the same seed this job is: jobs that differ only here sample anew.",
     )
 
     @model_validator(mode="after")
@@ -130,8 +145,15 @@ class TaskSpec(_Strict):
     timeout_s: float | None = Field(default=None, gt=0)
     config: dict[str, Any] = Field(default_factory=dict)
     budget_usd: float | None = Field(default=None, ge=0)
-    cache: bool = True
     gate: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cache_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "cache" in data:
+            mode = "off" if data["cache"] is False else data["cache"]
+            raise ValueError(f"a task's cache is set under llm now: write `llm: {{cache: {mode}}}` instead")
+        return data
 
 
 ProductFormat = Literal["text", "json", "csv", "zip"]

@@ -66,6 +66,10 @@ class UsageRow(Model):
     saved_usd: float = Field(
         default=0.0, description="what a cache hit would have cost: the original call's cost"
     )
+    paid_by: str | None = Field(default=None, description="on a cache hit: the job that paid for the answer")
+    cache_key: str | None = Field(
+        default=None, description="the response cache entry this call was answered from or kept in"
+    )
     ok: bool = True
     error: str | None = None
 

@@ -208,7 +208,7 @@ def explain(
         settings=LLMSettings.model_validate({**llm.model_dump(exclude_none=True), "model": model}),
         attribution=Attribution(pipeline=pipeline.slug, task=TASK, stage="explain"),
         ledger=Ledger(pipeline.dir / LEDGER),
-        cache=False,  # explain.json is the cache; asked again (a changed pipeline or model), ask anew
+        cache="off",  # explain.json is the cache; asked again (a changed pipeline or model), ask anew
         **params,
     )
     try:

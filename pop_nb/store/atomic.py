@@ -52,6 +52,23 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
         _fsync_dir(path.parent)
 
 
+def atomic_create_bytes(path: Path, data: bytes) -> bool:
+    """Write ``path`` (secrets masked) unless it exists: the first of racing writers wins and every
+    reader sees a whole file. Returns whether this call wrote it. Not fsynced."""
+    data = redact_bytes(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.link(tmp, path)  # atomic and exclusive, on local disks and NFS alike
+    except FileExistsError:
+        return False
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return True
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 

@@ -32,6 +32,7 @@ class Fault:
     delay_s: float = 0.0
     message: str = "injected fault"
     echo_key: bool = False  # quote the caller's API key in the error, as some providers do on a 401
+    finish_reason: str = "stop"  # of a 200 answer: "length" (cut off), "content_filter" (refused)
 
 
 @dataclass
@@ -167,19 +168,21 @@ class ProviderServer:
         payload = (
             self._anthropic(body, text, prompt, completion, cached)
             if anthropic
-            else self._openai(body, text, prompt, completion, cached)
+            else self._openai(body, text, prompt, completion, cached, fault.finish_reason)
         )
         self._send(handler, 200, payload, {})
 
     @staticmethod
-    def _openai(body: dict[str, Any], text: str, prompt: int, completion: int, cached: int) -> dict[str, Any]:
+    def _openai(
+        body: dict[str, Any], text: str, prompt: int, completion: int, cached: int, finish: str
+    ) -> dict[str, Any]:
         return {
             "id": f"chatcmpl-{time.monotonic_ns()}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "unknown"),
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
             ],
             "usage": {
                 "prompt_tokens": prompt,

@@ -169,7 +169,7 @@ def test_a_rerun_stage_is_answered_from_the_ledger_at_zero_cost(
     paid, hit = logged[0], logged[2]
     assert hit["cache_hit"] and hit["cost_usd"] == 0 and hit["cost_source"] == "cache"
     assert hit["saved_usd"] == pytest.approx(paid["cost_usd"]) and hit["request_hash"] == paid["request_hash"]
-    chat(PROMPT, ledger=Ledger(tmp_path), attribution=who, cache=False, **base)  # cache: false pays again
+    chat(PROMPT, ledger=Ledger(tmp_path), attribution=who, cache="off", **base)  # cache off pays again
     assert len(server.requests) == 5
 
 

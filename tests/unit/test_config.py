@@ -77,6 +77,7 @@ def test_every_variable_pop_nb_reads_or_documents_is_accepted(
         "POP_MODEL_SCORES": "{}",
         "POP_PRICES": "{}",
         "POP_KERNEL_START": "spawn",
+        "POP_LLM_CACHE": "replay",
     }
     for name in sorted(named):
         monkeypatch.setenv(

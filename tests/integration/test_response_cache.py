@@ -1,0 +1,74 @@
+"""The response cache across whole jobs: batches, re-runs and a changed task, from real kernels against
+the local protocol server (which counts what reaches the provider)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pop_nb
+from pop_nb.testing.provider_server import ProviderServer
+from tests.conftest import Project, write_notebook
+
+CANARY = "sk-canary-5e0b7c2a9d4f1e3b6a8c"
+OUTLINE = "pop.output(pop.chat(f\"Outline an article on {pop.seed['topic']}\").content)"
+TITLE = "pop.output(pop.chat(f\"Title for: {pop.inputs['outline']}\").content)"
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProviderServer]:
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
+    with ProviderServer(answer=lambda body: "About " + body["messages"][-1]["content"][-30:]) as srv:
+        yield srv
+
+
+def make_pipeline(project: Project, server: ProviderServer) -> Path:
+    return project.pipeline(
+        "cached",
+        {
+            "outline": {"cells": [("inference", OUTLINE)]},
+            "title": {"needs": ["outline"], "cells": [("inference", TITLE)]},
+        },
+        llm={"model": "openai/gpt-4o-mini", "api_base": server.openai_base, "temperature": 0},
+    )
+
+
+def usage(data: Path, jobs: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for job in jobs:
+        [folder] = data.glob(f"*/{job}")
+        rows += [json.loads(line) for line in (folder / "usage.jsonl").read_text().splitlines()]
+    return rows
+
+
+def test_a_second_batch_pays_nothing_and_a_changed_task_pays_only_for_itself(
+    project: Project, server: ProviderServer
+) -> None:
+    folder = make_pipeline(project, server)
+    seeds = [{"topic": f"battery chemistry no. {i}"} for i in range(20)]
+    first = pop_nb.batch("cached", data=seeds, name="first", root=project.root)
+    assert first.done == 20, first
+    assert len(server.requests) == 40  # two tasks, one call each
+
+    second = pop_nb.batch("cached", data=seeds, name="second", root=project.root)
+    assert second.done == 20 and len(server.requests) == 40  # nothing reached the provider
+    paid = usage(project.data, [o.job for o in first.jobs])
+    saved = usage(project.data, [o.job for o in second.jobs])
+    assert all(r["cache_hit"] and r["cost_usd"] == 0 and r["cost_source"] == "cache" for r in saved)
+    total = sum(r["cost_usd"] for r in paid)
+    assert total > 0 and abs(sum(r["saved_usd"] for r in saved) - total) < 1e-9
+    assert {r["paid_by"] for r in saved} == {o.job for o in first.jobs}
+
+    write_notebook(folder / "tasks" / "title.ipynb", [("inference", TITLE.replace("Title", "A title"))])
+    job = pop_nb.run("cached", seeds[0], root=project.root)
+    job.wait()
+    assert job.status.state == "done" and len(server.requests) == 41  # the changed task alone paid
+    rows = usage(project.data, [job.id])
+    assert [(r["task"], r["cache_hit"]) for r in rows] == [("outline", True), ("title", False)]
+    cache = project.data / ".cache" / "llm"
+    assert len(list(cache.rglob("*.json"))) == 41
+    assert not [p for p in project.data.rglob("*") if p.is_file() and CANARY.encode() in p.read_bytes()]
