@@ -44,6 +44,10 @@ class PipelineError(PopError):
         super().__init__("\n".join(lines))
 
 
+class DatasetError(PopError):
+    """A dataset file (``tests.jsonl``, ...) is missing or has a bad line; the message names file and line."""
+
+
 class Problem:
     """One finding of ``pop compile``: where, what, and how to fix it."""
 
@@ -257,15 +261,17 @@ class BudgetExceeded(LLMError):
 class ReplayMiss(LLMError):
     """In ``replay`` mode a call found no recorded answer; nothing was sent."""
 
-    def __init__(self, model: str, task: str | None, stage: str | None, key: str) -> None:
+    def __init__(
+        self, model: str, pipeline: str | None, task: str | None, stage: str | None, key: str
+    ) -> None:
         self.key = key
         where = f"task {task!r}, stage {stage!r}" if task else "this call"
         super().__init__(
             "ReplayMiss",
             f"{where}: no recorded answer for this request to {model} (cache key {key[:12]}), and the cache "
             "mode is replay, so nothing was sent. The prompt, model or parameters changed since the "
-            "recording. Fix: record again with `pop test <pipeline> --record`, or run with "
-            "POP_LLM_CACHE=read-write to pay for the new answers",
+            f"recording. Fix: record again with `pop test {pipeline or '<pipeline>'} --record`, or run "
+            "with POP_LLM_CACHE=read-write to pay for the new answers",
         )
 
 
@@ -301,6 +307,7 @@ EXIT_DONE = 0
 EXIT_FAILED = 1  # the job failed or was cancelled; a batch with a failed, rejected or stalled seed
 EXIT_ERROR = 2  # every PopError (see ERROR_CODES), and argparse's usage errors
 EXIT_WAITING = 3  # the job stopped at a gate: `pop approve` / `pop reject`
+EXIT_INFRA = 4  # `pop test`: a provider failed (429, timeout, connection, key), not the pipeline
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 EXIT_CLOSED_PIPE = 141  # its reader went away (`pop logs ... | head`; 128 + SIGPIPE)
 

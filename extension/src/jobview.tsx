@@ -114,6 +114,12 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
           <span className={`pop-Badge pop-state-${job.state}`}>{job.state}</span> · {job.progress}% · {job.totals.calls}{' '}
           calls, {job.totals.input_tokens}+{job.totals.output_tokens} tokens ·{' '}
           <b className="pop-JobView-cost">{job.cost}</b>
+          {job.saved && (
+            <>
+              {' '}
+              · <span className="pop-JobView-saved">{job.saved}</span>
+            </>
+          )}
           {whereNow(job) && <> · {whereNow(job)}</>}
           {ranOn(job) && <> · {ranOn(job)}</>}
         </div>

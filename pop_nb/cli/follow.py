@@ -78,9 +78,10 @@ def _print_outcome(job: Any, st: JobStatus) -> None:
     print(f"{st.state}: job {job.id} in {job.path}", file=sys.stderr)
     t = st.totals
     retried = f" ({t.attempts} attempts)" if t.attempts != t.calls else ""
+    saved = f", {t.saved_text()}" if t.cache_hits else ""
     print(
         f"  {t.calls} LLM calls{retried}, {t.input_tokens} input + {t.output_tokens} output tokens, "
-        f"{t.cost_text()}",
+        f"{t.cost_text()}{saved}",
         file=sys.stderr,
     )
     if st.state == "waiting":

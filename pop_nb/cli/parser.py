@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pop_nb.cli.cache import cmd_cache
 from pop_nb.cli.jobs import cmd_approve, cmd_cancel, cmd_reject, cmd_resume, cmd_run, cmd_submit
 from pop_nb.cli.orchestrate import cmd_batch, cmd_orchestrate, cmd_worker
 from pop_nb.cli.project import cmd_compile, cmd_init, cmd_pipelines
+from pop_nb.cli.prompt_tests import cmd_test
 from pop_nb.cli.status import cmd_costs, cmd_logs, cmd_status
 
 
@@ -135,6 +137,57 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--by", default="pipeline", choices=["pipeline", "task", "stage", "model", "day", "job"])
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_costs)
+
+    c = sub.add_parser(
+        "test",
+        help="prompt regression tests: run pipelines/<slug>/tests.jsonl, check each job's outputs",
+        description="Run each test (a seed and its `expect` checks) as a job, through the executor, and "
+        "check what it gave. By default in cache mode replay: no request leaves the machine, answers come "
+        "from the recording (tests.cache.jsonl); --record asks the providers what is not recorded and "
+        "writes the recording. Exit 0: all passed; 1: a regression; 4: a provider failed (429, timeout).",
+    )
+    c.add_argument("slug")
+    c.add_argument("--dataset", type=Path, help="a tests file (default: pipelines/<slug>/tests.jsonl)")
+    c.add_argument(
+        "--record",
+        action="store_true",
+        help="cache mode read-write, then write the answers used to tests.cache.jsonl (commit it)",
+    )
+    c.add_argument(
+        "--cache",
+        default="replay",
+        choices=["replay", "read-only", "read-write", "auto", "off"],
+        help="the jobs' cache mode (default: replay)",
+    )
+    c.add_argument("--only", help="comma-separated test ids")
+    c.add_argument("--concurrency", type=int, help="jobs at once (default: POP_MAX_RUNNING_JOBS)")
+    c.add_argument("--executor", help="local, celery, ... (default: POP_EXECUTOR)")
+    c.add_argument("--junit-xml", type=Path, help="also write a JUnit XML report here (for CI)")
+    c.add_argument("--json", action="store_true", help="print the report as JSON")
+    c.set_defaults(func=cmd_test)
+
+    c = sub.add_parser(
+        "cache",
+        help="the shared response cache: stats | prune | clear | export | import",
+        description="Answers already paid for, shared by every job of the data folder (<data>/.cache/llm).",
+    )
+    acts = c.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = acts.add_parser("stats", help="entries, size, last use; --by pipeline|model reads every entry")
+    a.add_argument("--by", choices=["pipeline", "model"])
+    a.add_argument("--json", action="store_true")
+    a = acts.add_parser("prune", help="remove entries unused for a while, or paid for by one pipeline")
+    a.add_argument("--older-than", help="unused for this long: 30d, 12h, 90m, 2w")
+    a.add_argument("--pipeline", help="only entries this pipeline paid for")
+    a.add_argument("--dry-run", action="store_true", help="say what would go; remove nothing")
+    acts.add_parser("clear", help="remove every entry")
+    a = acts.add_parser("export", help="write entries to a JSON Lines file (what some jobs used, or all)")
+    a.add_argument("file", type=Path)
+    a.add_argument("--jobs", nargs="+", metavar="ID", help="the entries these jobs used")
+    a.add_argument("--batch", help="the entries the jobs of this batch used")
+    a.add_argument("--all", action="store_true", help="every entry")
+    a = acts.add_parser("import", help="add the entries of an exported file (each checked against its key)")
+    a.add_argument("file", type=Path)
+    c.set_defaults(func=cmd_cache)
 
     c = sub.add_parser("init", help="scaffold a project with an example pipeline")
     c.add_argument("dir", nargs="?", default=".", type=Path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from pop_nb.cli.common import load_settings
@@ -25,6 +26,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(
             f"{st.job_id}  {st.pipeline}  {st.state}  {st.progress}%  in {folder.place}/  "
             f"{st.totals.calls} calls ({st.totals.attempts} attempts)  {st.totals.cost_text()}"
+            + (f"  {st.totals.saved_text()}" if st.totals.cache_hits else "")
         )
         if st.host:
             print(f"  ran on {st.host} ({st.executor}" + (f", worker {st.worker})" if st.worker else ")"))
@@ -48,7 +50,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not (view.running or view.queued or view.waiting or view.failed or view.done):
         print(f"no jobs in {settings.data}")
     _print_overview(view, args.recent)
+    _print_cache_size(settings.data)
     return 0
+
+
+def _print_cache_size(data: Path) -> None:
+    from pop_nb.llm.cache import shared_store
+    from pop_nb.llm.cache_admin import size
+
+    store = shared_store(data)
+    found = size(store)
+    if found.entries:
+        print(f"cache    {found.text()} in {store.root} (`pop cache stats`, `pop cache prune`)")
 
 
 def _print_overview(view: Any, recent: int) -> None:

@@ -34,6 +34,8 @@ def stage_context(
     llm = LLMSettings.layered((pipe.llm, pipeline.dir), (seed.llm, settings.root), (spec.llm, pipeline.dir))
     if settings.llm_cache is not None:  # the operator's word (CI's replay) wins over every file
         llm = llm.merged({"cache": settings.llm_cache})
+    elif any(layer is not None and layer.cache == "replay" for layer in (pipe.llm, seed.llm, spec.llm)):
+        llm = llm.merged({"cache": "replay"})  # a promise that nothing is sent: no other layer breaks it
     fallbacks: list[str] = []
     explicit = (spec.llm and spec.llm.model) or (seed.llm and seed.llm.model)
     if spec.expert and not explicit:

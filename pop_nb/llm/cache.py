@@ -155,13 +155,14 @@ class Store:
             return None
         return entry if isinstance(entry, dict) and entry.get("key") == key else None
 
-    def put(self, entry: dict[str, Any], *, first_wins: bool) -> None:
+    def put(self, entry: dict[str, Any], *, first_wins: bool) -> bool:
+        """Write ``entry``; with ``first_wins``, only if its key has none yet. Whether it wrote."""
         blob = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
         # no fsync: an entry lost to a power cut is only paid for again; the usage row stays
         if first_wins:
-            atomic_create_bytes(self.path(entry["key"]), blob)
-        else:
-            atomic_write_bytes(self.path(entry["key"]), blob, durable=False)
+            return atomic_create_bytes(self.path(entry["key"]), blob)
+        atomic_write_bytes(self.path(entry["key"]), blob, durable=False)
+        return True
 
     def touch(self, key: str) -> None:
         """Mark the entry used now (``pop cache prune --older-than`` goes by last use)."""

@@ -186,7 +186,7 @@ def _call_model(call: _Call, model: str) -> ChatResponse:
         if entry is not None:
             return _replay(call, model, provider, digest, held.key, entry)
         if not held.policy.sends:
-            error = ReplayMiss(model, call.who.task, call.who.stage, held.key)
+            error = ReplayMiss(model, call.who.pipeline, call.who.task, call.who.stage, held.key)
             _log(
                 call,
                 provider,

@@ -33,6 +33,9 @@ class JobSummary(Model):
     updated_at: str
     totals: Totals
     cost: str = Field(description="The cost as people should read it (unpriced calls make it unknown).")
+    saved: str = Field(
+        default="", description="What the response cache saved, as people read it; empty when nothing."
+    )
     error: ErrorInfo | None = None
     waiting_gates: list[str] = Field(default_factory=list)
     recoveries: int = 0
@@ -69,6 +72,7 @@ class JobSummary(Model):
             updated_at=status.updated_at,
             totals=status.totals,
             cost=status.totals.cost_text(),
+            saved=status.totals.saved_text(),
             error=status.error,
             waiting_gates=status.waiting_gates,
             recoveries=status.recoveries,

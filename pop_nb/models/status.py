@@ -48,6 +48,8 @@ class Totals(Model):
     output_tokens: int = 0
     cost_usd: float = Field(default=0.0, description="Known cost; unpriced calls are not in it.")
     unpriced_calls: int = Field(default=0, description="Answered calls whose model has no price.")
+    cache_hits: int = Field(default=0, description="Calls answered from the response cache, at $0.")
+    saved_usd: float = Field(default=0.0, description="What the cache hits cost when they were paid for.")
 
     def add(self, other: Totals) -> None:
         self.calls += other.calls
@@ -56,9 +58,18 @@ class Totals(Model):
         self.output_tokens += other.output_tokens
         self.cost_usd += other.cost_usd
         self.unpriced_calls += other.unpriced_calls
+        self.cache_hits += other.cache_hits
+        self.saved_usd += other.saved_usd
 
     def cost_text(self, digits: int = 6) -> str:
         return cost_text(self.cost_usd, self.unpriced_calls, self.calls, digits)
+
+    def saved_text(self, digits: int = 6) -> str:
+        """``saved $0.0012 (3 cache hits)``, or "" when nothing came from the cache."""
+        if not self.cache_hits:
+            return ""
+        hits = f"{self.cache_hits} cache hit{'s' if self.cache_hits != 1 else ''}"
+        return f"saved ${self.saved_usd:.{digits}f} ({hits})"
 
 
 def cost_text(cost_usd: float, unpriced_calls: int = 0, calls: int | None = None, digits: int = 6) -> str:

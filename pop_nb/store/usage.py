@@ -43,6 +43,8 @@ class UsageTally:
                 totals.input_tokens += int(row.get("input_tokens") or 0)
                 totals.output_tokens += int(row.get("output_tokens") or 0)
                 totals.cost_usd += float(row.get("cost_usd") or 0.0)
+                totals.cache_hits += bool(row.get("cache_hit"))
+                totals.saved_usd += float(row.get("saved_usd") or 0.0)
 
     def of(self, task: str) -> Totals:
         """The task's totals as of the last refresh (a copy)."""

@@ -85,7 +85,13 @@ def render_job(status: JobStatus, job_dir: Path, base: Path | None = None) -> st
         f'<span class="pop-state" style="color:{colour}"><b>{status.state}</b></span> '
         f"{' &middot; ' + html.escape(where) if where else ''} &middot; {totals.calls} calls, "
         f"{totals.input_tokens}+{totals.output_tokens} tokens, "
-        f'<b class="pop-cost">{html.escape(totals.cost_text(4))}</b></div>',
+        f'<b class="pop-cost">{html.escape(totals.cost_text(4))}</b>'
+        + (
+            f' &middot; <span class="pop-saved">{html.escape(totals.saved_text(4))}</span>'
+            if totals.cache_hits
+            else ""
+        )
+        + "</div>",
         f'<div style="background:#eee;width:100%;height:6px;margin:4px 0">'
         f'<div class="pop-progress" style="background:{colour};width:{status.progress}%;height:6px">'
         "</div></div>",

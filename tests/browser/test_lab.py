@@ -352,6 +352,9 @@ def test_the_pipelines_panel_runs_a_pipeline_and_opens_its_stages(
     wait_for(
         steady(lambda: "done" in d.find_element(By.CSS_SELECTOR, ".pop-JobView-meta .pop-Badge").text), 60
     )
+    # what the cache saved shows beside what was spent: the resumed run's calls cost nothing
+    saved = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".pop-JobView-saved"), 30)[0].text
+    assert saved.startswith("saved $0.0000") and "cache hits)" in saved, saved
     shot(d, "panel-5-resumed")
 
 
