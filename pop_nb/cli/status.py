@@ -56,12 +56,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _print_cache_size(data: Path) -> None:
     from pop_nb.llm.cache import shared_store
-    from pop_nb.llm.cache_admin import size
+    from pop_nb.llm.cache_admin import estimate
 
     store = shared_store(data)
-    found = size(store)
+    found, exact = estimate(store)
     if found.entries:
-        print(f"cache    {found.text()} in {store.root} (`pop cache stats`, `pop cache prune`)")
+        about = "" if exact else "about "
+        print(f"cache    {about}{found.text()} in {store.root} (`pop cache stats`, `pop cache prune`)")
 
 
 def _print_overview(view: Any, recent: int) -> None:

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pop_nb import safejson
 from pop_nb.models.pipeline import CacheMode
 from pop_nb.redaction import is_secret_name
 from pop_nb.store.atomic import atomic_create_bytes, atomic_write_bytes
@@ -150,7 +151,7 @@ class Store:
 
     def get(self, key: str) -> dict[str, Any] | None:
         try:
-            entry = json.loads(self.path(key).read_bytes())
+            entry = safejson.loads(self.path(key).read_bytes())
         except (OSError, ValueError):  # absent, unreadable, torn by a foreign writer: a miss
             return None
         return entry if isinstance(entry, dict) and entry.get("key") == key else None
@@ -171,23 +172,25 @@ class Store:
 
     def files(self) -> Iterator[os.DirEntry[str]]:
         """Every entry file (no order), skipping temp files."""
-        tops = [self.root] if not self.sharded else _subdirs(self.root)
-        for folder in tops:
-            try:
-                with os.scandir(folder) as it:
-                    for found in it:
-                        if found.name.endswith(".json") and not found.name.startswith("."):
-                            yield found
-            except FileNotFoundError:
-                continue
+        for folder in self.shards() if self.sharded else [self.root]:
+            yield from self.listing(folder)
 
+    def shards(self) -> list[Path]:
+        """The shard folders (``00`` .. ``ff``) there are, in order."""
+        try:
+            with os.scandir(self.root) as it:
+                return sorted(Path(d.path) for d in it if len(d.name) == 2 and d.is_dir())
+        except FileNotFoundError:
+            return []
 
-def _subdirs(root: Path) -> list[Path]:
-    try:
-        with os.scandir(root) as it:
-            return sorted(Path(d.path) for d in it if d.is_dir() and len(d.name) == 2)
-    except FileNotFoundError:
-        return []
+    @staticmethod
+    def listing(folder: Path) -> list[os.DirEntry[str]]:
+        """The entry files of one folder (temp files, which start with a dot, left out)."""
+        try:
+            with os.scandir(folder) as it:
+                return [e for e in it if e.name.endswith(".json") and not e.name.startswith(".")]
+        except FileNotFoundError:
+            return []
 
 
 def shared_store(data_dir: Path) -> Store:

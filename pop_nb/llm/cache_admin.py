@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pop_nb import safejson
 from pop_nb.errors import RequestError
 from pop_nb.llm.cache import FORMAT, Store, cache_key, job_store
 from pop_nb.store import layout
@@ -77,6 +78,27 @@ def size(store: Store) -> Size:
     return found
 
 
+def estimate(store: Store, shards: int = 16, exact_below: int = 20_000) -> tuple[Size, bool]:
+    """The size of a large cache in a few milliseconds, for ``pop status``: keys are SHA-256, spread
+    evenly over the 256 shard folders, so ``shards`` of them (evenly picked) are counted and scaled,
+    and bytes are their entries' mean size times the count. Exact (and says so) when small."""
+    folders = store.shards()
+    if len(folders) <= shards:
+        return size(store), True
+    picked = folders[:: len(folders) // shards][:shards]
+    names = [entry for folder in picked for entry in store.listing(folder)]
+    scale = len(folders) / len(picked)
+    if len(names) * scale < exact_below:
+        return size(store), True
+    sizes = []
+    for entry in names[:: max(len(names) // 200, 1)]:
+        with contextlib.suppress(FileNotFoundError):
+            sizes.append(entry.stat().st_size)
+    found = Size(entries=round(len(names) * scale))
+    found.bytes = round(found.entries * (sum(sizes) / len(sizes) if sizes else 0))
+    return found, False
+
+
 def stats(store: Store, by: str | None = None) -> Stats:
     """Size, and per ``by`` (``pipeline`` or ``model``: who paid, for what) when asked; that reads every
     entry."""
@@ -119,7 +141,8 @@ def keys_of_jobs(job_dirs: Iterable[Path]) -> set[str]:
             continue
         for line in lines:
             with contextlib.suppress(FileNotFoundError, ValueError):  # pruned or torn meanwhile
-                key = json.loads(line).get("cache_key")
+                row = safejson.loads(line)
+                key = row.get("cache_key") if isinstance(row, dict) else None
                 if isinstance(key, str):
                     keys.add(key)
     return keys
@@ -174,7 +197,7 @@ def import_(store: Store, source: Path) -> tuple[int, list[str]]:
 
 def _check(line: str) -> dict[str, Any] | str:
     try:
-        entry = json.loads(line)
+        entry = safejson.loads(line)
     except ValueError as exc:
         return f"not JSON ({exc})"
     if not isinstance(entry, dict) or entry.get("format") != FORMAT:
@@ -189,7 +212,7 @@ def _check(line: str) -> dict[str, Any] | str:
 
 def _read(path: Path) -> dict[str, Any] | None:
     try:
-        entry = json.loads(path.read_bytes())
+        entry = safejson.loads(path.read_bytes())
     except (OSError, ValueError):
         return None
     return entry if isinstance(entry, dict) and isinstance(entry.get("key"), str) else None

@@ -197,3 +197,19 @@ def test_a_pipeline_queue_routes_its_jobs_and_a_failure_on_a_worker_ends_in_fail
     assert project.job("p1").outputs() == {"a": "absent"}
     status = pop("status", "g1").stdout
     assert "ran on" in status and "worker gpuw@" in status
+
+
+def test_prompt_tests_run_on_workers_from_the_recording(
+    celery_project: Project, workers: list[Worker]
+) -> None:
+    project = celery_project
+    project.copy_example("ticket-triage")
+    workers.append(Worker(project, "w1"))
+    done = pop("test", "ticket-triage", "--json", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert [o["result"] for o in report["outcomes"]] == ["passed", "passed"]
+    for outcome in report["outcomes"]:
+        job = project.job(outcome["job"])
+        assert job.status.executor == "celery" and job.status.worker and job.status.worker.startswith("w1@")
+        assert job.status.totals.cache_hits == job.status.totals.calls == 3  # answered from the recording

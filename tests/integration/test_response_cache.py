@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import pop_nb
 from pop_nb.testing.provider_server import ProviderServer
@@ -72,3 +73,27 @@ def test_a_second_batch_pays_nothing_and_a_changed_task_pays_only_for_itself(
     cache = project.data / ".cache" / "llm"
     assert len(list(cache.rglob("*.json"))) == 41
     assert not [p for p in project.data.rglob("*") if p.is_file() and CANARY.encode() in p.read_bytes()]
+
+
+def test_replay_set_at_any_layer_wins_and_pop_llm_cache_wins_over_every_file(
+    project: Project, server: ProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = make_pipeline(project, server)
+    spec = yaml.safe_load((folder / "pipeline.yaml").read_text())
+    spec["tasks"]["outline"]["llm"] = {"cache": "off"}  # this task would always send
+    (folder / "pipeline.yaml").write_text(yaml.safe_dump(spec))
+    seed = {"data": {"topic": "flow batteries"}, "llm": {"cache": "replay"}}
+    job = pop_nb.run("cached", seed=seed, root=project.root)
+    job.wait()
+    assert job.status.state == "failed" and job.status.error.type == "ReplayMiss", job.status.error
+    assert len(server.requests) == 0  # the task's `off` did not break the seed's promise
+
+    monkeypatch.setenv("POP_LLM_CACHE", "read-write")  # the operator's word, over every file
+    job = pop_nb.run("cached", seed=seed, root=project.root)
+    job.wait()
+    assert job.status.state == "done" and len(server.requests) == 2
+    monkeypatch.setenv("POP_LLM_CACHE", "replay")
+    job = pop_nb.run("cached", seed["data"], root=project.root)
+    job.wait()
+    assert job.status.state == "done" and len(server.requests) == 2
+    assert job.status.totals.cache_hits == 2 and job.status.totals.saved_usd > 0

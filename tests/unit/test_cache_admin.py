@@ -83,12 +83,13 @@ def test_export_what_jobs_used_then_import_elsewhere_refusing_forged_lines(
     forged = json.loads(line)
     forged["response"]["content"] = "something else"  # an answer for a request it does not belong to
     forged["request"]["messages"][0]["content"] = "another question"
-    file.write_text(line + "\n" + json.dumps(forged) + "\nnot json\n")
+    file.write_text(line + "\n" + json.dumps(forged) + "\nnot json\n" + "[" * 100_000 + "\n")
     pop("cache", "clear")
     done = pop("cache", "import", str(file))
     assert done.returncode == 1 and "added 1 entry" in done.stdout
     assert "recording.jsonl:2: its key is not the hash of its request" in done.stdout
     assert "recording.jsonl:3: not JSON" in done.stdout
+    assert "recording.jsonl:4: not JSON (JSON nested too deep" in done.stdout
     assert store.get(used) is not None and len(list(store.files())) == 1
 
 
@@ -97,3 +98,27 @@ def test_export_needs_to_be_told_what(project: Project) -> None:
     assert done.returncode == 2 and "--jobs" in done.stderr
     done = pop("cache", "export", "x.jsonl", "--batch", "nope")
     assert done.returncode == 2 and "no batch 'nope'" in done.stderr
+
+
+def test_pop_status_estimates_a_large_cache_from_a_few_shards(project: Project, store: Store) -> None:
+    import random
+
+    from pop_nb.llm.cache_admin import estimate, size
+
+    rng = random.Random(7)
+    for _ in range(3000):  # entries of one size, at keys spread as SHA-256 spreads them
+        key = f"{rng.getrandbits(256):064x}"
+        store.put({"key": key, "pad": "x" * 100}, first_wins=True)
+    exact = size(store)
+    guess, is_exact = estimate(store, shards=16, exact_below=100)
+    assert not is_exact and abs(guess.entries - 3000) < 3000 * 0.25, guess
+    assert abs(guess.bytes - exact.bytes) < exact.bytes * 0.25
+    assert estimate(store)[1] and estimate(store)[0].entries == 3000  # small: counted exactly
+    assert "cache    3000 entries, " in pop("status").stdout
+
+
+def test_a_hostile_or_torn_entry_is_a_miss_never_a_crash(store: Store) -> None:
+    key = put(store, "question", "triage", "job-1")
+    for bad in (b"[" * 100_000, b'{"key": "', b"[1, 2]", json.dumps({"key": "another"}).encode()):
+        store.path(key).write_bytes(bad)
+        assert store.get(key) is None

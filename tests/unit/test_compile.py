@@ -232,3 +232,10 @@ def test_an_example_implies_its_schema() -> None:
         "output_schema: $.score: 'high' is not of type 'number'",
         "output_schema: $.tags[0]: 2 is not of type 'string'",
     ]
+
+
+def test_a_tasks_old_cache_key_is_refused_with_its_new_place(project: Project) -> None:
+    project.pipeline("old", {"a": {"cache": False}, "b": {"llm": {"cache": "sometimes"}}})
+    found = problems(project, "old")
+    assert any("tasks.a" in p and "llm: {cache: off}" in p for p in found), found
+    assert any("tasks.b.llm.cache" in p and "read-write" in p for p in found), found
