@@ -125,14 +125,26 @@ class _World:
             self._sample = {}
 
     def ledger(self) -> Any:
-        """The job's LLM ledger, one per kernel so its running totals are read incrementally."""
-        if self.job_dir is None:
-            return None
+        """The job's LLM ledger, one per kernel so its running totals are read incrementally. By hand, the
+        project's ``.pop-interactive/``: calls are logged there and the shared cache answers what it may
+        (a deterministic request already paid for); nothing is kept as "this job's", since by hand there
+        is no job to resume, and a mock script edited between two runs must be read again."""
         if self._ledger is None:
             from pop_nb.llm.ledger import Ledger
 
-            shared = Path(self.ctx.cache_dir) if self.ctx.cache_dir else None
-            self._ledger = Ledger(self.job_dir, shared)
+            if self.job_dir is None:
+                from pop_nb.config import find_root, load_settings
+                from pop_nb.errors import ConfigError
+                from pop_nb.llm.cache import shared_store
+
+                try:
+                    shared: Path | None = shared_store(load_settings().data).root
+                except ConfigError:  # a broken pop.toml: the call still goes, uncached
+                    shared = None
+                self._ledger = Ledger(find_root(Path.cwd()) / ".pop-interactive", shared, own=False)
+            else:
+                shared = Path(self.ctx.cache_dir) if self.ctx.cache_dir else None
+                self._ledger = Ledger(self.job_dir, shared)
         return self._ledger
 
     @property

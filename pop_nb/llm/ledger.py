@@ -26,10 +26,10 @@ class Ledger:
     """Reads and writes one job's calls. Safe across processes: appends are single writes and stored
     answers are written atomically."""
 
-    def __init__(self, job_dir: Path, shared: Path | None = None) -> None:
+    def __init__(self, job_dir: Path, shared: Path | None = None, *, own: bool = True) -> None:
         self.job_dir = job_dir
         self.usage_file = job_dir / layout.USAGE
-        self.own = job_store(job_dir)
+        self.own = job_store(job_dir) if own else None
         self.shared = Store(shared, sharded=True) if shared is not None else None
         self._tally = UsageTally(self.usage_file, job_id=None)
         self._seen: dict[tuple[str | None, str | None, int, str], int] = {}
@@ -49,16 +49,18 @@ class Ledger:
     def find(self, key: str, policy: Policy) -> dict[str, Any] | None:
         """The entry answering ``key``: the job's own, else the shared cache's (kept by the job too, so
         its record does not depend on the shared cache being there later)."""
-        entry = self.own.get(key)
+        entry = self.own.get(key) if self.own is not None else None
         if entry is None and self.shared is not None and policy.reads_shared:
             entry = self.shared.get(key)
             if entry is not None:
                 self.shared.touch(key)
-                self.own.put(entry, first_wins=False)
+                if self.own is not None:
+                    self.own.put(entry, first_wins=False)
         return entry
 
     def keep(self, entry: dict[str, Any], policy: Policy) -> None:
-        self.own.put(entry, first_wins=False)
+        if self.own is not None:
+            self.own.put(entry, first_wins=False)
         if self.shared is not None and policy.writes_shared:
             self.shared.put(entry, first_wins=True)
 

@@ -97,3 +97,28 @@ def test_replay_set_at_any_layer_wins_and_pop_llm_cache_wins_over_every_file(
     job.wait()
     assert job.status.state == "done" and len(server.requests) == 2
     assert job.status.totals.cache_hits == 2 and job.status.totals.saved_usd > 0
+
+
+def test_a_cell_run_by_hand_again_at_temperature_0_is_free_and_logged(
+    project: Project, server: ProviderServer
+) -> None:
+    import papermill
+
+    llm = {"model": "openai/gpt-4o-mini", "api_base": server.openai_base}
+    params = f"pop_job_dir = None\npop_sample = {{'seed': {{}}, 'llm': {llm!r}}}"
+    cells = [
+        (
+            "inference",
+            "a = pop.chat('Name a tide', temperature=0)\nb = pop.chat('Name a wave', temperature=0.7)",
+        ),
+        (None, "print('hits', a.cache_hit, b.cache_hit)"),
+    ]
+    notebook = write_notebook(project.root / "scratch" / "try.ipynb", cells, params=params)
+    for _ in range(2):  # the notebook run twice, each time in a fresh kernel, as a user does
+        papermill.execute_notebook(str(notebook), str(notebook), kernel_name="python3", progress_bar=False)
+    assert "hits True False" in notebook.read_text()  # the second run: the tide was free, the wave sampled
+    assert len(server.requests) == 3
+    log = project.root / ".pop-interactive" / "usage.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["cache_hit"] for r in rows] == [False, False, True, False]
+    assert rows[2]["saved_usd"] == rows[0]["cost_usd"] > 0
