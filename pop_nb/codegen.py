@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -72,6 +73,9 @@ def write_files(files: Sequence[dict[str, str]], folder: Path) -> list[Path]:
     return written
 
 
+_TIMING = re.compile(r" in \d+(\.\d+)?s$")  # unittest's "Ran 5 tests in 0.001s"
+
+
 @dataclass(frozen=True)
 class TestRun:
     """What running the generated tests showed."""
@@ -90,7 +94,10 @@ class TestRun:
             return "the tests did not finish in time (an endless loop, or a test waiting for input?)"
         lines = [line.strip() for line in self.output.splitlines() if line.strip()]
         failing = [line for line in lines if line.startswith(("FAIL:", "ERROR:")) or "Error: " in line]
-        tail = [line for line in lines[-3:] if not line.startswith("---") and line not in failing]
+        tail = [
+            _TIMING.sub("", line) for line in lines[-3:] if not line.startswith("---") and line not in failing
+        ]
+        # no timings: the same failure makes the same prompt, which the response cache can answer again
         return "\n".join(dict.fromkeys(failing[:20] + tail))
 
 

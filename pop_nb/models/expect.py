@@ -17,6 +17,7 @@ A line is a seed (``data``, and optionally ``name``, ``llm``, ``config``, ``budg
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ConfigDict, Field, model_validator
@@ -61,6 +62,11 @@ class Expect(Model):
             raise ValueError(f'a {given.pop()} check needs a path, e.g. "path": "classify.category"')
         if given & {"state", "notebook"} and self.path:
             raise ValueError(f"a {given.pop()} check takes no path")
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"regex {self.regex!r} is not a regular expression: {exc}") from None
         return self
 
     def describe(self) -> str:

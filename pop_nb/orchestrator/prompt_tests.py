@@ -23,6 +23,7 @@ from typing import Any
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import EXIT_FAILED, EXIT_INFRA, TRANSIENT_ERRORS, DatasetError
+from pop_nb.models.batch import JobOutcome, ManifestLine
 from pop_nb.models.expect import Expect, PromptTest
 from pop_nb.models.pipeline import CacheMode
 from pop_nb.models.seed import new_job_id
@@ -132,6 +133,8 @@ def run_tests(
     pipeline = load_pipeline(settings.root, slug)
     path = dataset or pipeline.dir / "tests.jsonl"
     tests = [(ident, test) for ident, test in read_tests(path) if only is None or ident in only]
+    for ident, test in tests:
+        _check_schemas(test, pipeline.dir, f"{path}: test {ident!r}")
     store = shared_store(settings.data)
     recording = recording_of(path)
     if recording.is_file():
@@ -143,7 +146,7 @@ def run_tests(
     ended = {o.job: o for o in summary.jobs}
     manifest = _manifest(settings, name)
     outcomes = [
-        _judge(settings, pipeline.dir, ident, test, manifest.get(n), ended.get(manifest.get(n) or ""))
+        _judge(settings, pipeline.dir, ident, test, manifest[n].job, manifest[n].error, ended)
         for n, (ident, test) in enumerate(tests, 1)
     ]
     report = Report(slug, mode, name, outcomes, round(time.monotonic() - started, 2))
@@ -154,7 +157,8 @@ def run_tests(
             cancel(settings, outcome.job)
     if record_to is not None:
         jobs = JobStore(settings.data)
-        folders = [folder.path for job in manifest.values() if job and (folder := jobs.find(job))]
+        found = (jobs.find(line.job) for line in manifest.values() if line.job)
+        folders = [folder.path for folder in found if folder is not None]
         keys = cache_admin.keys_of_jobs(folders)
         report.recorded = cache_admin.export([*cache_admin.job_stores(folders), store], keys, record_to)
     return report
@@ -165,20 +169,26 @@ def recording_of(tests_file: Path) -> Path:
     return tests_file.with_name(f"{tests_file.name.removesuffix('.jsonl')}.cache.jsonl")
 
 
-def _manifest(settings: PopSettings, name: str) -> dict[int, str | None]:
+def _manifest(settings: PopSettings, name: str) -> dict[int, ManifestLine]:
     from pop_nb.orchestrator.batch_plan import read_manifest
 
-    return {line.n: line.job for line in read_manifest(settings.data / "batches" / name / "manifest.jsonl")}
+    return {line.n: line for line in read_manifest(settings.data / "batches" / name / "manifest.jsonl")}
 
 
 def _judge(
-    settings: PopSettings, pipeline_dir: Path, ident: str, test: PromptTest, job_id: str | None, ended: Any
+    settings: PopSettings,
+    pipeline_dir: Path,
+    ident: str,
+    test: PromptTest,
+    job_id: str | None,
+    refused: str | None,
+    ended: dict[str, JobOutcome],
 ) -> Outcome:
     from pop_nb.store.jobs import JobStore
 
     folder = JobStore(settings.data).find(job_id) if job_id else None
     if folder is None:
-        why = getattr(ended, "error", None) or "its seed was refused (see the batch's manifest)"
+        why = refused or (ended[job_id].error if job_id in ended else None) or "it did not start"
         return Outcome(ident, job_id, "not started", "failed", [Failure("the job starts", "started", why)])
     status = folder.read_status()
     outcome = Outcome(
@@ -281,11 +291,33 @@ def _value_problem(check: Expect, value: Any, pipeline_dir: Path) -> tuple[Any, 
     return _schema_problem(check.schema_, value, pipeline_dir)
 
 
+def _check_schemas(test: PromptTest, pipeline_dir: Path, where: str) -> None:
+    """Every schema a test names can be read and is a JSON Schema, or a :class:`DatasetError` says which."""
+    import jsonschema
+
+    for check in test.expect:
+        if check.kind != "schema":
+            continue
+        try:
+            jsonschema.Draft202012Validator.check_schema(_schema(check.schema_, pipeline_dir))
+        except (OSError, ValueError, jsonschema.SchemaError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            raise DatasetError(
+                f"{where}: its schema {check.schema_ if isinstance(check.schema_, str) else '(inline)'} "
+                f"cannot be used: {message}. Fix: give a JSON Schema (a file: relative to the pipeline)"
+            ) from None
+
+
+def _schema(schema: Any, pipeline_dir: Path) -> Any:
+    from pop_nb.safejson import loads
+
+    return loads((pipeline_dir / schema).read_bytes()) if isinstance(schema, str) else schema
+
+
 def _schema_problem(schema: Any, value: Any, pipeline_dir: Path) -> tuple[Any, Any] | None:
     import jsonschema
 
-    if isinstance(schema, str):
-        schema = json.loads((pipeline_dir / schema).read_text(encoding="utf-8"))
+    schema = _schema(schema, pipeline_dir)
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))
     if not errors:
         return None

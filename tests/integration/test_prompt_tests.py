@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 
 import nbformat
 import pytest
+import yaml
 
 from pop_nb.testing.provider_server import Fault, ProviderServer
 from tests.conftest import REPO, Project, pop, write_notebook
@@ -138,6 +139,29 @@ def test_a_bad_tests_file_names_the_line_and_the_fix(project: Project, server: P
     (folder / "tests.jsonl").write_text('{"id": "a"}\n{"id": "a"}\n')
     code, out = run("triage")
     assert code == 2 and "tests.jsonl:2" in out and "used twice" in out, out
+    (folder / "tests.jsonl").write_text('{"id": "a", "expect": [{"path": "classify", "regex": "(("}]}\n')
+    code, out = run("triage")
+    assert code == 2 and "tests.jsonl:1" in out and "not a regular expression" in out, out
+    for schema in ('"nope.json"', '{"type": 12}'):
+        (folder / "tests.jsonl").write_text(
+            f'{{"id": "a", "expect": [{{"path": "c", "schema": {schema}}}]}}\n'
+        )
+        code, out = run("triage")
+        assert code == 2 and "test 'a': its schema" in out and "cannot be used" in out, out
+    assert len(server.requests) == 0 and not (project.data / "batches").exists()  # nothing ran
+
+
+def test_a_seed_the_pipeline_refuses_fails_its_test_and_says_why(
+    project: Project, server: ProviderServer
+) -> None:
+    folder = triage(project, server)
+    schema = {"type": "object", "required": ["ticket"]}
+    (folder / "seed.schema.json").write_text(json.dumps(schema))
+    spec = yaml.safe_load((folder / "pipeline.yaml").read_text())
+    (folder / "pipeline.yaml").write_text(yaml.safe_dump({**spec, "seed_schema": "seed.schema.json"}))
+    (folder / "tests.jsonl").write_text('{"id": "no-ticket", "data": {"subject": "x"}}\n')
+    code, out = run("triage")
+    assert code == 1 and "FAIL  no-ticket" in out and "'ticket' is a required property" in out, out
 
 
 @pytest.mark.parametrize("slug", EXAMPLES)
