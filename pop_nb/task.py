@@ -29,6 +29,7 @@ __all__ = [
     "chat",
     "flag",
     "invalid",
+    "metric",
     "output",
     "read_artifact",
     "render",
@@ -335,6 +336,40 @@ def chat(messages: str | list[dict[str, Any]], **kwargs: Any) -> Any:
         fallbacks=() if "model" in kwargs else ctx.fallback_models,
         **kwargs,
     )
+
+
+def metric(name: str, value: float | int | bool) -> float:
+    """Record a measurement of this stage (a score, a count, a pass/fail as 1/0) in the job's
+    ``metrics.jsonl``, which analytics reads as the ``metrics`` table and experiments compare. Run by
+    hand, it goes to ``.pop-interactive/metrics.jsonl``. Returns the value recorded."""
+    import math
+
+    from pop_nb.models.records import MetricRow
+    from pop_nb.store.atomic import append_jsonl
+
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise ValueError(
+            f"pop.metric: the name must be a non-empty text of at most 200 characters, not {name!r}"
+        )
+    if isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(
+            f"pop.metric({name!r}, {value!r}): the value must be a finite number (or True/False for 1/0)"
+        )
+    w = _w()
+    folder = w.job_dir if w.job_dir is not None else w.ledger().job_dir  # by hand: .pop-interactive/
+    row = MetricRow(
+        job=w.ctx.job if w.job_dir else None,
+        pipeline=w.ctx.pipeline,
+        task=w.task,
+        stage=w.stage,
+        refinement=w.refinement,
+        name=name,
+        value=float(value),
+    )
+    append_jsonl(folder / layout.METRICS, row)
+    return float(value)
 
 
 def render(template: str, **variables: Any) -> str:

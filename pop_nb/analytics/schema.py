@@ -12,7 +12,7 @@ import json
 from pop_nb.store import layout
 
 PLACES = ("current", "complete", "failed")
-FILES = (layout.STATUS, layout.USAGE, layout.EVENTS)
+FILES = (layout.STATUS, layout.USAGE, layout.EVENTS, layout.METRICS)
 
 USAGE_COLUMNS: dict[str, str] = {
     "ts": "TIMESTAMP",
@@ -51,6 +51,17 @@ EVENT_COLUMNS: dict[str, str] = {
     "duration_ms": "BIGINT",
     "message": "VARCHAR",
     "pid": "BIGINT",
+}
+METRIC_COLUMNS: dict[str, str] = {
+    "ts": "TIMESTAMP",
+    "job": "VARCHAR",
+    "pipeline": "VARCHAR",
+    "task": "VARCHAR",
+    "stage": "VARCHAR",
+    "refinement": "INTEGER",
+    "name": "VARCHAR",
+    "value": "DOUBLE",
+    "scorer": "VARCHAR",
 }
 STATUS_COLUMNS: dict[str, str] = {
     "job_id": "VARCHAR",
@@ -154,7 +165,7 @@ _CALL_TOTALS = """
 """
 
 # The tables with one job's rows in each (``job`` column): what a refresh replaces and a snapshot stores.
-JOB_TABLES = ("jobs", "tasks", "stages", "llm_calls", "events", "call_totals")
+JOB_TABLES = ("jobs", "tasks", "stages", "llm_calls", "events", "metrics", "call_totals")
 # Rows made from a batch of status files (the temp table ``status_batch``).
 STATUS_TABLES = {"jobs": _JOBS, "tasks": _TASKS, "stages": _STAGES}
 # Rows made from the calls just read (the temp table ``batch_llm_calls``).
@@ -163,10 +174,21 @@ CALL_TOTALS = _CALL_TOTALS
 LOGS = {
     "llm_calls": (layout.USAGE, USAGE_COLUMNS, "request_hash"),
     "events": (layout.EVENTS, EVENT_COLUMNS, "kind"),
+    "metrics": (layout.METRICS, METRIC_COLUMNS, "name"),
 }
 
 SCHEMA = hashlib.sha256(
-    repr((STATUS_COLUMNS, USAGE_COLUMNS, EVENT_COLUMNS, RUN_COLUMNS, STATUS_TABLES, CALL_TOTALS)).encode()
+    repr(
+        (
+            STATUS_COLUMNS,
+            USAGE_COLUMNS,
+            EVENT_COLUMNS,
+            METRIC_COLUMNS,
+            RUN_COLUMNS,
+            STATUS_TABLES,
+            CALL_TOTALS,
+        )
+    ).encode()
 ).hexdigest()[:16]
 
 

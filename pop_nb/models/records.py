@@ -74,6 +74,20 @@ class UsageRow(Model):
     error: str | None = None
 
 
+class MetricRow(Model):
+    """One line of a job's ``metrics.jsonl``: a number a stage (``pop.metric``) or a scorer measured."""
+
+    ts: str = Field(default_factory=now_iso)
+    job: str | None
+    pipeline: str | None
+    task: str | None
+    stage: str | None
+    refinement: int = 0
+    name: str
+    value: float
+    scorer: str | None = Field(default=None, description="the scorer that measured it; null from a stage")
+
+
 class RunRecord(Model):
     """One line of ``complete/runs.jsonl`` per finished job."""
 

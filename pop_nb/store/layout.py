@@ -5,5 +5,6 @@ event stream, analytics) names them from here. Imports nothing, so the fastest p
 STATUS = "tasks-status.json"
 EVENTS = "events.jsonl"
 USAGE = "usage.jsonl"
+METRICS = "metrics.jsonl"
 SEED = "seed.json"
 RUNNER_LOG = "runner.log"

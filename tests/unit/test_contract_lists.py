@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from pop_nb.analytics.schema import EVENT_COLUMNS, RUN_COLUMNS, STATUS_COLUMNS, USAGE_COLUMNS
+from pop_nb.analytics.schema import EVENT_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS, STATUS_COLUMNS, USAGE_COLUMNS
 from pop_nb.models.pipeline import STAGES
-from pop_nb.models.records import Event, RunRecord, UsageRow
+from pop_nb.models.records import Event, MetricRow, RunRecord, UsageRow
 from pop_nb.models.status import JobStatus
 from tests.conftest import REPO
 
@@ -23,6 +23,7 @@ from tests.conftest import REPO
 LEFT_OUT = {
     "usage": {},
     "events": {},
+    "metrics": {},
     "status": {
         "schema_version": "the file's format, not the job's",
         "updated_at": "changes at every write: the jobs table is about the job",
@@ -32,6 +33,7 @@ LEFT_OUT = {
 CASES = [
     ("usage", USAGE_COLUMNS, UsageRow),
     ("events", EVENT_COLUMNS, Event),
+    ("metrics", METRIC_COLUMNS, MetricRow),
     ("status", STATUS_COLUMNS, JobStatus),
     ("runs", RUN_COLUMNS, RunRecord),
 ]
