@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from pop_nb.cli.cache import cmd_cache
+from pop_nb.cli.experiments import cmd_experiment
 from pop_nb.cli.jobs import cmd_approve, cmd_cancel, cmd_reject, cmd_resume, cmd_run, cmd_submit
 from pop_nb.cli.orchestrate import cmd_batch, cmd_orchestrate, cmd_worker
 from pop_nb.cli.project import cmd_compile, cmd_init, cmd_pipelines
@@ -165,6 +166,25 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--junit-xml", type=Path, help="also write a JUnit XML report here (for CI)")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     c.set_defaults(func=cmd_test)
+
+    c = sub.add_parser(
+        "experiment",
+        help="variants of a pipeline over a dataset: run them, score them, compare them",
+        description="An experiment (experiments/<name>.yaml, or pipelines/<slug>/experiments/) runs its "
+        "pipeline over its dataset once per variant, through the executor, with the response cache on "
+        "(read-write): running it again pays only for what changed. compare scores each job and puts the "
+        "variants side by side: metric means with 95%% intervals, win/tie/loss against the baseline, cost.",
+    )
+    acts = c.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = acts.add_parser("run", help="run every variant (again: only what is missing or failed), then compare")
+    a.add_argument("name")
+    a.add_argument("--only", help="comma-separated variants")
+    a.add_argument("--concurrency", type=int, help="jobs at once (default: POP_MAX_RUNNING_JOBS)")
+    a.add_argument("--executor", help="local, celery, ... (default: POP_EXECUTOR)")
+    a = acts.add_parser("compare", help="score the finished jobs and compare the variants")
+    a.add_argument("name")
+    a.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_experiment)
 
     c = sub.add_parser(
         "cache",

@@ -178,6 +178,8 @@ def _call_model(call: _Call, model: str) -> ChatResponse:
     foreign = own_params() - (own.own_params if own is not None else frozenset())  # e.g. mock_responses
     provider = provider_of(model)
     asked = _asked(call.params)
+    if own is not None and own.key_of is not None:  # e.g. the mock's script: what it answers from
+        asked["pop_provider_state"] = own.key_of(call.params)
     digest = cache_key(key_fields(provider, model, call.messages, asked, None))
     held = _Held.of(call, model, provider, asked, digest, positional=own is not None and own.positional)
     if held is not None:

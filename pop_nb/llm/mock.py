@@ -39,7 +39,13 @@ def load_script(source: str | dict[str, Any] | None) -> dict[str, Any]:
         return source
     with _lock:
         if source not in _scripts:
-            data = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
+            try:
+                data = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
+            except FileNotFoundError:
+                raise MockScriptError(
+                    f"the mock script {source} does not exist. Fix: write it, or correct mock_responses (it "
+                    "is relative to the file naming it: pipeline.yaml, the seed's project, the experiment)"
+                ) from None
             if not isinstance(data, dict):
                 raise MockScriptError(f"mock script {source} must map task names to stages")
             _scripts[source] = data
@@ -108,6 +114,19 @@ def answer(request: Request) -> Answer:
     )
 
 
+def script_digest(params: dict[str, Any]) -> str:
+    """What of a call's fields decides a mock answer: its script's content (wherever the file is)."""
+    import hashlib
+
+    script = load_script(params.get("mock_responses"))
+    return hashlib.sha256(json.dumps(script, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 PROVIDER = Provider(
-    "mock", answer, pricing="imitated", own_params=frozenset({"mock_responses"}), positional=True
+    "mock",
+    answer,
+    pricing="imitated",
+    own_params=frozenset({"mock_responses"}),
+    positional=True,
+    key_of=script_digest,
 )

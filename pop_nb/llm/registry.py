@@ -45,6 +45,8 @@ class Provider:
     None: as the model it imitates does.
     ``positional``: its answer depends on where a call is made (task, stage, pass, call), not only on
     what it asks (``mock``'s script): the response cache keys every call of it by that place.
+    ``key_of``: given a call's parameters, what of its own fields decides the answer, as a JSON value
+    (``mock``: a digest of its script's content, not the script's path): it joins the cache key.
     ``check``: given a model, what is wrong with it here (``"... Fix: ..."``) or None; ``pop compile``
     reports it, so a pipeline naming a model this machine cannot run is caught before a job starts.
 
@@ -66,6 +68,7 @@ class Provider:
     response_schema: bool | None = None
     check: Callable[[str], str | None] | None = None
     positional: bool = False
+    key_of: Callable[[dict[str, Any]], Any] | None = None
 
 
 _registered: dict[str, Provider] = {}

@@ -1,0 +1,78 @@
+"""``pop experiment run | compare``: variants of a pipeline over a dataset, scored and compared."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from pop_nb.cli.common import load_settings
+from pop_nb.errors import EXIT_FAILED
+
+if TYPE_CHECKING:
+    from pop_nb.orchestrator.experiments import Comparison, MetricSummary
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from pop_nb.orchestrator import experiments
+
+    settings = load_settings()
+    experiment = experiments.find(settings, args.name)
+    if args.action == "run":
+        only = {v.strip() for v in args.only.split(",") if v.strip()} if args.only else None
+
+        def said(variant: str, summary: object) -> None:
+            done, failed = getattr(summary, "done", 0), getattr(summary, "failed", 0)
+            cost = getattr(summary, "cost_this_run_usd", 0.0)
+            print(f"variant {variant}: {done} done, {failed} failed, ${cost:.6f} this run", file=sys.stderr)
+
+        summaries = experiments.run(
+            settings,
+            experiment,
+            only=only,
+            concurrency=args.concurrency,
+            executor=args.executor,
+            on_variant=said,
+        )
+        print_comparison(experiments.compare(settings, experiment))
+        return EXIT_FAILED if any(s.failed for s in summaries.values()) else 0
+    comparison = experiments.compare(settings, experiment)
+    if args.json:
+        print(experiments.to_json(comparison))
+    else:
+        print_comparison(comparison)
+    return 0
+
+
+def print_comparison(c: Comparison) -> None:
+    print(f"experiment {c.experiment} ({c.pipeline}): {c.items} items x {c.repeat}, baseline {c.baseline}")
+    print(
+        f"  {'variant':<24} {'done':>5} {'failed':>6} {'cost USD':>11} {'per item':>10} {'tokens':>13} "
+        f"{'saved USD':>10} {'p50 s':>6} {'p95 s':>6}"
+    )
+    for v in c.variants:
+        tokens = f"{v.input_tokens}+{v.output_tokens}"
+        p50 = "-" if v.latency_p50_s is None else f"{v.latency_p50_s:.2f}"
+        p95 = "-" if v.latency_p95_s is None else f"{v.latency_p95_s:.2f}"
+        print(
+            f"  {v.name:<24} {v.done:>5} {v.failed:>6} {v.cost_usd:>11.6f} {v.cost_per_item_usd:>10.6f} "
+            f"{tokens:>13} {v.saved_usd:>10.6f} {p50:>6} {p95:>6}"
+        )
+        for metric, m in v.metrics.items():
+            print(f"      {metric:<20} {_metric_text(m)}")
+        for worst in v.regressed:
+            print(
+                f"      regressed: {worst['item']} ({worst['metric']} {worst['baseline']:.3f} -> "
+                f"{worst['variant']:.3f})"
+            )
+
+
+def _metric_text(m: MetricSummary) -> str:
+    if m.mean is None:
+        return f"no item scored ({m.errors} could not be)"
+    text = f"{m.mean:.3f} [{m.low:.3f}, {m.high:.3f}] over {m.items} items"
+    if m.errors:
+        text += f", {m.errors} not scored"
+    if m.win is not None:
+        text += f"; against the baseline: {m.win} better, {m.tie} same, {m.loss} worse"
+    return text

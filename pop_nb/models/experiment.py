@@ -1,0 +1,135 @@
+"""``experiments/<name>.yaml`` (or ``pipelines/<slug>/experiments/<name>.yaml``): a pipeline run over a
+dataset once per variant, scored, and compared against a baseline.
+
+::
+
+    pipeline: ticket-triage
+    dataset: tickets.jsonl          # one line an item: {"id"?, "data": {...}, "expected"?: {...}}
+    baseline: mini
+    repeat: 1
+    variants:
+      mini: {model: mock/gpt-4o-mini}
+      big:  {model: mock/gpt-4o, llm: {temperature: 0}}
+    grid:                            # or: every combination of these dimensions, named a+b
+      model: {mini: {model: mock/gpt-4o-mini}, big: {model: mock/gpt-4o}}
+      tone: {plain: {config: {reply: {tone: plain}}}, warm: {config: {reply: {tone: warm}}}}
+    scorers:
+      - {name: category, kind: exact, path: classify.category}          # expected.category
+      - {name: apology, kind: contains, path: reply.text, value: sorry}
+      - {name: severity, kind: tolerance, path: classify.score, tolerance: 0.1}
+      - {name: shape, kind: schema, path: classify, schema: schemas/classify.json}
+
+A variant sets what a seed may: the model of every call (``model``), ``llm`` settings, and task
+``config``. Its jobs are the items x repeats, each an ordinary job with cache mode ``read-write`` and the
+repeat as ``llm.sample``, so running again pays for nothing already answered.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from pop_nb.models.base import Model
+from pop_nb.models.pipeline import SLUG_PATTERN, LLMSettings
+
+VARIANT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"
+
+
+class _Strict(Model):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Variant(_Strict):
+    model: str | None = Field(default=None, description="The model of every call (a seed's llm.model).")
+    llm: LLMSettings | None = None
+    config: dict[str, Any] = Field(default_factory=dict, description="Task config, keyed by task.")
+
+    def merged(self, other: Variant) -> Variant:
+        """``other`` over this one (a grid's dimensions, left to right)."""
+        llm = (self.llm or LLMSettings()).merged(other.llm) if other.llm else self.llm
+        config = {k: {**self.config.get(k, {}), **v} for k, v in other.config.items()}
+        return Variant(model=other.model or self.model, llm=llm, config={**self.config, **config})
+
+    def seed_llm(self) -> dict[str, Any]:
+        llm = self.llm.model_dump(exclude_none=True) if self.llm else {}
+        return {**llm, **({"model": self.model} if self.model else {})}
+
+
+ScorerKind = Literal["exact", "contains", "tolerance", "schema"]
+
+
+class Scorer(_Strict):
+    """A built-in scorer: 1.0 when the item's output passes, 0.0 when not (None: it could not score)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    kind: ScorerKind
+    path: str = Field(description="<task>[.<key>...] into the job's outputs")
+    expected: str | None = Field(
+        default=None, description="A dotted key into the item's expected values (default: the name)."
+    )
+    value: Any = Field(default=None, description="contains: what the output must hold (else expected)")
+    tolerance: float = Field(default=0.0, ge=0, description="tolerance: how far from expected may be")
+    schema_: dict[str, Any] | str | None = Field(default=None, alias="schema")
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> Scorer:
+        if self.kind == "schema" and self.schema_ is None:
+            raise ValueError(f"scorer {self.name}: kind schema needs a schema (inline, or a file)")
+        return self
+
+
+class ExperimentSpec(_Strict):
+    pipeline: str = Field(pattern=SLUG_PATTERN)
+    dataset: str = Field(description="JSON Lines, relative to this file: {id?, data, expected?} a line")
+    variants: dict[str, Variant] = Field(default_factory=dict)
+    grid: dict[str, dict[str, Variant]] = Field(default_factory=dict)
+    baseline: str | None = None
+    repeat: int = Field(default=1, ge=1, le=100)
+    scorers: list[Scorer] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _variants_named(self) -> ExperimentSpec:
+        import re
+
+        names = list(self.all_variants())
+        if not names:
+            raise ValueError("an experiment needs variants: (or a grid:) to compare")
+        bad = [n for n in names if not re.fullmatch(VARIANT_NAME, n)]
+        if bad:
+            raise ValueError(f"variant names {bad} may use letters, digits and _ . + - (64 at most)")
+        if self.baseline is not None and self.baseline not in names:
+            from pop_nb.errors import did_you_mean
+
+            raise ValueError(
+                f"baseline {self.baseline!r} is not a variant{did_you_mean(self.baseline, names)}"
+            )
+        seen = [s.name for s in self.scorers]
+        if len(seen) != len(set(seen)):
+            raise ValueError("two scorers have the same name")
+        return self
+
+    def all_variants(self) -> dict[str, Variant]:
+        """``variants`` and every combination of the ``grid``'s dimensions (``a+b``), in order."""
+        found = dict(self.variants)
+        if self.grid:
+            dimensions = [list(values.items()) for values in self.grid.values()]
+            for combination in itertools.product(*dimensions):
+                variant = Variant()
+                for _, part in combination:
+                    variant = variant.merged(part)
+                found["+".join(name for name, _ in combination)] = variant
+        return found
+
+    @property
+    def baseline_name(self) -> str:
+        return self.baseline or next(iter(self.all_variants()))
+
+
+class Item(_Strict):
+    """One line of the dataset."""
+
+    id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    expected: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,118 @@
+"""``pop experiment run | compare``: variants of a pipeline over a labelled dataset, each an ordinary
+batch with the response cache on, scored by the built-in scorers and the stages' own metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project, pop
+
+TICKETS = [
+    ("printer", "The printer jams.", "hardware"),
+    ("laptop", "My laptop will not boot.", "hardware"),
+    ("monitor", "The monitor flickers.", "hardware"),
+    ("invoice", "The invoice is wrong.", "billing"),
+]
+EXPERIMENT = """
+pipeline: ticket-triage
+dataset: tickets.jsonl
+baseline: mini
+variants:
+  mini: {}
+  billing-minded: {llm: {mock_responses: billing-mock.yaml}}
+scorers:
+  - {name: category, kind: exact, path: classify.category}
+  - {name: technician, kind: contains, path: reply.text, value: technician}
+"""
+
+
+def setup(project: Project, experiment: str = EXPERIMENT) -> Path:
+    folder = project.copy_example("ticket-triage")
+    experiments = project.root / "experiments"
+    experiments.mkdir(exist_ok=True)
+    script = (folder / "mock-responses.yaml").read_text()
+    (experiments / "billing-mock.yaml").write_text(
+        script.replace('"category": "hardware"', '"category": "billing"')
+    )
+    lines = [
+        {"id": i, "data": {"ticket": t, "customer": "ACME"}, "expected": {"category": c}}
+        for i, t, c in TICKETS
+    ]
+    (experiments / "tickets.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (experiments / "triage.yaml").write_text(experiment)
+    return experiments
+
+
+def compare(project: Project) -> dict:
+    done = pop("experiment", "compare", "triage", "--json")
+    assert done.returncode == 0, done.stderr
+    return {v["name"]: v for v in json.loads(done.stdout)["variants"]}
+
+
+def test_two_variants_scored_and_compared_and_a_rerun_pays_nothing(project: Project) -> None:
+    setup(project)
+    ran = pop("experiment", "run", "triage", timeout=300)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "variant mini: 4 done, 0 failed" in ran.stderr and "category" in ran.stdout
+    variants = compare(project)
+    mini, billing = variants["mini"], variants["billing-minded"]
+    assert mini["done"] == billing["done"] == 4 and mini["failed"] == 0
+    assert mini["metrics"]["category"]["mean"] == 0.75 and billing["metrics"]["category"]["mean"] == 0.25
+    low, high = billing["metrics"]["category"]["low"], billing["metrics"]["category"]["high"]
+    assert 0.0 <= low <= 0.25 <= high <= 1.0
+    category = billing["metrics"]["category"]
+    assert (category["win"], category["tie"], category["loss"]) == (1, 0, 3)
+    assert [r["item"] for r in billing["regressed"]] == ["laptop", "monitor", "printer"]
+    assert mini["metrics"]["technician"]["mean"] == 1.0  # the reply is the same script in both
+    jobs = [json.loads(p.read_text()) for p in project.data.glob("complete/exp-triage-*/tasks-status.json")]
+    assert len(jobs) == 8 and mini["cost_usd"] == pytest.approx(
+        sum(j["totals"]["cost_usd"] for j in jobs if j["job_id"].startswith("exp-triage-mini-")), abs=1e-12
+    )
+    assert mini["cost_usd"] > 0 and mini["cost_per_item_usd"] == pytest.approx(mini["cost_usd"] / 4)
+
+    again = pop("experiment", "run", "triage", timeout=300)  # nothing missing: no job runs again
+    assert again.returncode == 0 and "$0.000000 this run" in again.stderr, again.stderr
+    assert len(list(project.data.glob("complete/exp-triage-*"))) == 8
+
+    # a scorer changed: compare scores anew, without one job run again
+    experiment = project.root / "experiments" / "triage.yaml"
+    experiment.write_text(EXPERIMENT.replace("value: technician", "value: roller"))
+    assert compare(project)["mini"]["metrics"]["technician"]["mean"] == 1.0
+    experiment.write_text(EXPERIMENT.replace("value: technician", "value: refund"))
+    assert compare(project)["mini"]["metrics"]["technician"]["mean"] == 0.0
+
+
+def test_a_variant_differing_only_in_a_later_task_pays_only_for_it(project: Project) -> None:
+    tone = EXPERIMENT.replace(
+        "billing-minded: {llm: {mock_responses: billing-mock.yaml}}", "warm: {config: {reply: {tone: warm}}}"
+    )
+    setup(project, tone)
+    assert pop("experiment", "run", "triage", "--only", "mini", timeout=300).returncode == 0
+    assert pop("experiment", "run", "triage", "--only", "warm", timeout=300).returncode == 0
+    warm = compare(project)["warm"]
+    assert warm["cache_hits"] == 12 and warm["cost_usd"] == 0  # the config reached no prompt: all answered
+    assert warm["saved_usd"] == pytest.approx(compare(project)["mini"]["cost_usd"], abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (("baseline: mini", "baseline: mni"), "Did you mean 'mini'?"),
+        (
+            ("path: classify.category", "path: clasify.category"),
+            "no task 'clasify'. Did you mean 'classify'?",
+        ),
+        (("mini: {}", "mini: {config: {replyy: {}}}"), "configures task 'replyy'"),
+        (("dataset: tickets.jsonl", "dataset: missing.jsonl"), "missing.jsonl (the dataset of"),
+    ],
+)
+def test_a_bad_experiment_is_refused_before_anything_runs(
+    project: Project, change: tuple[str, str], said: str
+) -> None:
+    setup(project, EXPERIMENT.replace(*change))
+    done = pop("experiment", "run", "triage")
+    assert done.returncode == 2 and said in done.stderr, done.stderr
+    assert not (project.data / "batches").exists()
