@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from pop_nb.config import PopSettings
+from pop_nb.dotted import MISSING, lookup
 from pop_nb.errors import DatasetError, PopError, did_you_mean
 from pop_nb.models.batch import BatchSummary
 from pop_nb.models.experiment import ExperimentSpec, Item, Scorer, Variant
 
 BOOTSTRAP = 2000
-_MISSING = object()
 
 
 @dataclass
@@ -351,10 +351,10 @@ def _stage_metrics(path: Path) -> dict[str, float]:
 
 def score(scorer: Scorer, outputs: dict[str, Any], expected: dict[str, Any], base: Path) -> float | None:
     """A built-in scorer on one job: 1.0 passes, 0.0 fails, None when it cannot say (nothing to score)."""
-    got = _at_path(outputs, scorer.path)
-    if got is _MISSING:
+    got = lookup(outputs, scorer.path)
+    if got is MISSING:
         return None
-    want = _at_path(expected, scorer.expected or scorer.name)
+    want = lookup(expected, scorer.expected or scorer.name)
     if scorer.kind == "schema":
         import jsonschema
 
@@ -371,29 +371,17 @@ def score(scorer: Scorer, outputs: dict[str, Any], expected: dict[str, Any], bas
             return None
     if scorer.kind == "contains":
         needle = scorer.value if scorer.value is not None else want
-        if needle is _MISSING:
+        if needle is MISSING:
             return None
         if isinstance(got, str) and isinstance(needle, str):
             return 1.0 if needle.lower() in got.lower() else 0.0
         return 1.0 if isinstance(got, list | dict) and needle in got else 0.0
-    if want is _MISSING:
+    if want is MISSING:
         return None
     if scorer.kind == "tolerance":
         numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (got, want))
         return (1.0 if abs(got - want) <= scorer.tolerance else 0.0) if numbers else 0.0
     return 1.0 if got == want else 0.0
-
-
-def _at_path(values: Any, path: str) -> Any:
-    node = values
-    for part in path.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return _MISSING
-    return node
 
 
 def _bootstrap(values: list[float], rng: random.Random) -> tuple[float | None, float | None]:

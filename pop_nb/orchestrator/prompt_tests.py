@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pop_nb.config import PopSettings
+from pop_nb.dotted import MISSING, lookup
 from pop_nb.errors import EXIT_FAILED, EXIT_INFRA, TRANSIENT_ERRORS, DatasetError
 from pop_nb.models.batch import JobOutcome, ManifestLine
 from pop_nb.models.expect import Expect, PromptTest
@@ -35,7 +36,6 @@ _INFRA_MESSAGE = re.compile(
     r"\b(AuthenticationError|PermissionDeniedError|APIConnectionError|RateLimitError|Timeout|"
     r"ServiceUnavailableError|InternalServerError|BadGatewayError)\b"
 )
-_MISSING = object()
 
 
 @dataclass
@@ -255,9 +255,9 @@ def _check(
         raised = _run_check_notebook(pipeline_dir / check.notebook, folder, outputs, test)
         return None if raised is None else Failure(check.describe(), "no exception", raised)
     task = (check.path or "").split(".", 1)[0] or None
-    value = _at_path(outputs, check.path) if check.path else outputs
+    value = lookup(outputs, check.path) if check.path else outputs
     notebook = _at(folder, _last_notebook(status, task)) if task else None
-    if value is _MISSING:
+    if value is MISSING:
         have = ", ".join(sorted(outputs)) or "none (no task finished)"
         return Failure(
             check.describe(),
@@ -324,18 +324,6 @@ def _schema_problem(schema: Any, value: Any, pipeline_dir: Path) -> tuple[Any, A
     first = errors[0]
     where = "/".join(str(p) for p in first.path) or "(top)"
     return "valid against the schema", f"{where}: {first.message}"
-
-
-def _at_path(outputs: dict[str, Any], path: str) -> Any:
-    node: Any = outputs
-    for part in path.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return _MISSING
-    return node
 
 
 def _last_notebook(status: JobStatus, task: str | None) -> str | None:

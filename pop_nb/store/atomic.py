@@ -29,12 +29,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` (secrets masked) so a reader sees the old file or the new one,
-    never a torn one.
-
-    ``durable`` also fsyncs file and folder, so the new file survives a power cut, not just a crash.
-    """
+def _temp_beside(path: Path, data: bytes, durable: bool) -> str:
+    """A temp file beside ``path`` holding ``data`` with secrets masked (fsynced if ``durable``)."""
     data = redact_bytes(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -44,6 +40,20 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` (secrets masked) so a reader sees the old file or the new one,
+    never a torn one.
+
+    ``durable`` also fsyncs file and folder, so the new file survives a power cut, not just a crash.
+    """
+    tmp = _temp_beside(path, data, durable)
+    try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -55,12 +65,8 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
 def atomic_create_bytes(path: Path, data: bytes) -> bool:
     """Write ``path`` (secrets masked) unless it exists: the first of racing writers wins and every
     reader sees a whole file. Returns whether this call wrote it. Not fsynced."""
-    data = redact_bytes(data)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = _temp_beside(path, data, durable=False)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
         os.link(tmp, path)  # atomic and exclusive, on local disks and NFS alike
     except FileExistsError:
         return False

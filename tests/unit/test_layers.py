@@ -17,6 +17,7 @@ FRONT = ("cli", "server", "widgets", "jobs", "magics")  # what users touch
 ABOVE_EXECUTION = ("service", "orchestrator", *FRONT)
 BELOW = {
     "safejson": ("",),  # the bottom: nothing of pop-nb's
+    "dotted": ("",),
     "models": (*ABOVE_EXECUTION, "execution", "pipeline", "store"),
     "compat": (*ABOVE_EXECUTION, "execution", "pipeline", "store"),
     "redaction": (*ABOVE_EXECUTION, "execution", "store"),
