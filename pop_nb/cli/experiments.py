@@ -10,6 +10,7 @@ from pop_nb.cli.common import load_settings
 from pop_nb.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
+    from pop_nb.orchestrator.batch import Progress
     from pop_nb.orchestrator.experiments import Comparison, MetricSummary
 
 
@@ -21,7 +22,15 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if args.action == "run":
         only = {v.strip() for v in args.only.split(",") if v.strip()} if args.only else None
 
+        live = sys.stderr.isatty()
+
+        def moved(variant: str, progress: Progress) -> None:
+            line = f"{variant}: {progress.line()}"
+            print(("\r" if live else "") + line, end="" if live else "\n", file=sys.stderr, flush=True)
+
         def said(variant: str, summary: object) -> None:
+            if live:
+                print(file=sys.stderr)
             done, failed = getattr(summary, "done", 0), getattr(summary, "failed", 0)
             cost = getattr(summary, "cost_this_run_usd", 0.0)
             print(f"variant {variant}: {done} done, {failed} failed, ${cost:.6f} this run", file=sys.stderr)
@@ -33,6 +42,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             executor=args.executor,
             on_variant=said,
+            on_progress=moved,
         )
         print_comparison(experiments.compare(settings, experiment))
         return EXIT_FAILED if any(s.failed for s in summaries.values()) else 0

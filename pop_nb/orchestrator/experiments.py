@@ -11,6 +11,7 @@ bootstrap interval, paired win/tie/loss against the baseline, exact cost, tokens
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -18,13 +19,16 @@ import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pop_nb.config import PopSettings
 from pop_nb.dotted import MISSING, lookup
 from pop_nb.errors import DatasetError, PopError, did_you_mean
 from pop_nb.models.batch import BatchSummary
 from pop_nb.models.experiment import ExperimentSpec, Item, Scorer, Variant
+
+if TYPE_CHECKING:
+    from pop_nb.orchestrator.batch import Progress
 
 BOOTSTRAP = 2000
 
@@ -134,6 +138,7 @@ def run(
     concurrency: int | None = None,
     executor: str | None = None,
     on_variant: Callable[[str, BatchSummary], None] | None = None,
+    on_progress: Callable[[str, Progress], None] | None = None,
 ) -> dict[str, BatchSummary]:
     """Run each variant (those in ``only``, if given) as a batch; returns each one's summary."""
     from pop_nb.orchestrator.batch import BatchRun
@@ -160,6 +165,7 @@ def run(
             seeds,
             concurrency=concurrency,
             executor=executor,
+            on_progress=None if on_progress is None else functools.partial(on_progress, name),
         )
         summaries[name] = batch.run()
         if on_variant is not None:
