@@ -53,6 +53,10 @@ def find(settings: PopSettings, name: str) -> Experiment:
     import yaml
     from pydantic import ValidationError
 
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}", name):
+        raise PopError(
+            f"experiment {name[:60]!r}: a name is 1-48 of A-Z a-z 0-9 _ - (the file experiments/<name>.yaml)"
+        )
     places = [settings.root / "experiments", *sorted((settings.root / "pipelines").glob("*/experiments"))]
     found = [p / f"{name}.yaml" for p in places if (p / f"{name}.yaml").is_file()]
     if not found:

@@ -116,3 +116,10 @@ def test_a_bad_experiment_is_refused_before_anything_runs(
     done = pop("experiment", "run", "triage")
     assert done.returncode == 2 and said in done.stderr, done.stderr
     assert not (project.data / "batches").exists()
+
+
+def test_an_experiment_name_is_a_name_not_a_path(project: Project) -> None:
+    setup(project)
+    for name in ("../pipelines/ticket-triage/pipeline", "a/b", "x" * 60):
+        done = pop("experiment", "compare", name)
+        assert done.returncode == 2 and "a name is 1-48 of" in done.stderr, done.stderr
