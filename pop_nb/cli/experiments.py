@@ -11,10 +11,11 @@ from pop_nb.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
     from pop_nb.orchestrator.batch import Progress
-    from pop_nb.orchestrator.experiments import Comparison, MetricSummary
+    from pop_nb.orchestrator.experiment_compare import Comparison, MetricSummary
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
+    from pop_nb.orchestrator import experiment_compare as comparing
     from pop_nb.orchestrator import experiments
 
     settings = load_settings()
@@ -44,11 +45,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             on_variant=said,
             on_progress=moved,
         )
-        print_comparison(experiments.compare(settings, experiment))
+        print_comparison(comparing.compare(settings, experiment))
         return EXIT_FAILED if any(s.failed for s in summaries.values()) else 0
-    comparison = experiments.compare(settings, experiment)
+    comparison = comparing.compare(settings, experiment)
     if args.json:
-        print(experiments.to_json(comparison))
+        print(comparing.to_json(comparison))
     else:
         print_comparison(comparison)
     return 0

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from pop_nb.orchestrator.prompt_tests import failure_text, junit_xml, recording_of, run_tests
+    from pop_nb.orchestrator.prompt_report import failure_text, junit_xml
+    from pop_nb.orchestrator.prompt_tests import recording_of, run_tests
     from pop_nb.pipeline.load import load_pipeline
     from pop_nb.store.atomic import atomic_write_text
 

@@ -80,7 +80,7 @@ class PromptTestItem(pytest.Item):
     """One line of a ``tests.jsonl``: its job held to its checks."""
 
     def runtest(self) -> None:
-        from pop_nb.orchestrator.prompt_tests import failure_text
+        from pop_nb.orchestrator.prompt_report import failure_text
 
         assert isinstance(self.parent, PipelineTests)
         outcome = self.parent.outcome(self.name)

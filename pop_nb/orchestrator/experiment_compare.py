@@ -1,0 +1,251 @@
+"""``pop experiment compare``: every finished job of an experiment scored, and the variants compared.
+
+The built-in scorers are worked out from each job's outputs and the item's ``expected`` when compared
+(so a changed scorer never runs a job again), beside the metrics the stages recorded (``pop.metric``);
+per variant, each metric's mean over items with a 95 % bootstrap interval, paired win/tie/loss against
+the baseline, exact cost, tokens, latency and what the cache saved, and the items that regressed most.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pop_nb.config import PopSettings
+from pop_nb.dotted import MISSING, lookup
+from pop_nb.models.experiment import Item, Scorer
+from pop_nb.orchestrator.experiments import Experiment, items
+
+BOOTSTRAP = 2000
+
+
+@dataclass
+class MetricSummary:
+    mean: float | None
+    low: float | None  # the 95 % bootstrap interval of the mean over items
+    high: float | None
+    items: int  # items scored
+    errors: int = 0  # items the scorer could not score (no output there, a schema that failed to load)
+    win: int | None = None  # paired against the baseline, per item
+    tie: int | None = None
+    loss: int | None = None
+
+
+@dataclass
+class VariantSummary:
+    name: str
+    jobs: int
+    done: int
+    failed: int
+    cost_usd: float
+    cost_per_item_usd: float
+    input_tokens: int
+    output_tokens: int
+    saved_usd: float
+    cache_hits: int
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+    metrics: dict[str, MetricSummary] = field(default_factory=dict)
+    regressed: list[dict[str, Any]] = field(default_factory=list)  # worst items against the baseline
+
+
+@dataclass
+class Comparison:
+    experiment: str
+    pipeline: str
+    baseline: str
+    items: int
+    repeat: int
+    variants: list[VariantSummary]
+
+
+def compare(settings: PopSettings, experiment: Experiment, rng_seed: int = 0) -> Comparison:
+    """Score every finished job and compare the variants (see the module's docstring)."""
+    listed = dict(items(experiment))
+    scores: dict[str, dict[str, dict[str, float | None]]] = {}  # variant -> metric -> item -> mean score
+    summaries = []
+    for name in experiment.spec.all_variants():
+        per_item, summary = _variant(settings, experiment, name, listed)
+        scores[name] = per_item
+        summaries.append(summary)
+    baseline = experiment.spec.baseline_name
+    rng = random.Random(rng_seed)
+    for summary in summaries:
+        for metric, by_item in scores[summary.name].items():
+            values = [v for v in by_item.values() if v is not None]
+            low, high = _bootstrap(values, rng)
+            result = MetricSummary(
+                mean=statistics.fmean(values) if values else None,
+                low=low,
+                high=high,
+                items=len(values),
+                errors=sum(1 for v in by_item.values() if v is None),
+            )
+            if summary.name != baseline:
+                pairs = _paired(by_item, scores.get(baseline, {}).get(metric, {}))
+                result.win = sum(1 for _, a, b in pairs if a > b + 1e-9)
+                result.loss = sum(1 for _, a, b in pairs if a < b - 1e-9)
+                result.tie = len(pairs) - result.win - result.loss
+            summary.metrics[metric] = result
+        if summary.name != baseline and summary.metrics:
+            primary = next(iter(summary.metrics))
+            pairs = _paired(scores[summary.name][primary], scores.get(baseline, {}).get(primary, {}))
+            worst = sorted((p for p in pairs if p[1] < p[2] - 1e-9), key=lambda p: (p[1] - p[2], p[0]))
+            summary.regressed = [
+                {"item": item, "metric": primary, "baseline": base, "variant": value}
+                for item, value, base in worst[:5]
+            ]
+    return Comparison(
+        experiment.name, experiment.spec.pipeline, baseline, len(listed), experiment.spec.repeat, summaries
+    )
+
+
+def _paired(
+    variant: dict[str, float | None], baseline: dict[str, float | None]
+) -> list[tuple[str, float, float]]:
+    """``(item, variant's score, baseline's score)`` for the items both scored."""
+    return [(i, v, b) for i, v in variant.items() if v is not None and (b := baseline.get(i)) is not None]
+
+
+def _variant(
+    settings: PopSettings, experiment: Experiment, name: str, listed: dict[str, Item]
+) -> tuple[dict[str, dict[str, float | None]], VariantSummary]:
+    from pop_nb.orchestrator.batch_plan import read_manifest
+    from pop_nb.store import layout
+    from pop_nb.store.jobs import JobStore
+
+    manifest = settings.data / "batches" / experiment.batch_name(name) / "manifest.jsonl"
+    lines = read_manifest(manifest) if manifest.is_file() else []
+    store = JobStore(settings.data)
+    raw: dict[str, dict[str, list[float | None]]] = {}
+    jobs = done = failed = hits = tokens_in = tokens_out = 0
+    cost = saved = 0.0
+    durations = []
+    for line in lines:
+        ident = line.source.rsplit("#", 1)[0]
+        folder = store.find(line.job) if line.job else None
+        jobs += 1
+        if folder is None or ident not in listed:
+            failed += 1
+            continue
+        status = folder.read_status()
+        totals = status.totals
+        cost, saved, hits = cost + totals.cost_usd, saved + totals.saved_usd, hits + totals.cache_hits
+        tokens_in, tokens_out = tokens_in + totals.input_tokens, tokens_out + totals.output_tokens
+        if status.state != "done":
+            failed += 1
+            continue
+        done += 1
+        if status.started_at and status.ended_at:
+            from datetime import datetime
+
+            took = datetime.fromisoformat(status.ended_at) - datetime.fromisoformat(status.started_at)
+            durations.append(took.total_seconds())
+        outputs = folder.final_outputs(status)
+        for scorer in experiment.spec.scorers:
+            value = score(scorer, outputs, listed[ident].expected, experiment.file.parent)
+            raw.setdefault(scorer.name, {}).setdefault(ident, []).append(value)
+        for metric, value in _stage_metrics(folder.path / layout.METRICS).items():
+            raw.setdefault(metric, {}).setdefault(ident, []).append(value)
+    per_item = {
+        metric: {i: (statistics.fmean(v) if (v := [x for x in values if x is not None]) else None)
+                 for i, values in by_item.items()}
+        for metric, by_item in raw.items()
+    }  # fmt: skip
+    n_items = len({line.source.rsplit("#", 1)[0] for line in lines}) or 1
+    summary = VariantSummary(
+        name=name,
+        jobs=jobs,
+        done=done,
+        failed=failed,
+        cost_usd=cost,
+        cost_per_item_usd=cost / n_items,
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        saved_usd=saved,
+        cache_hits=hits,
+        latency_p50_s=_quantile(durations, 0.5),
+        latency_p95_s=_quantile(durations, 0.95),
+    )
+    return per_item, summary
+
+
+def _stage_metrics(path: Path) -> dict[str, float]:
+    """The job's own ``pop.metric`` values, one per name (the mean when a stage recorded it again)."""
+    from pop_nb.safejson import loads
+
+    found: dict[str, list[float]] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return {}
+    for line in lines:
+        try:
+            row = loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and row.get("scorer") is None and isinstance(row.get("value"), int | float):
+            found.setdefault(str(row.get("name")), []).append(float(row["value"]))
+    return {name: statistics.fmean(values) for name, values in found.items()}
+
+
+def score(scorer: Scorer, outputs: dict[str, Any], expected: dict[str, Any], base: Path) -> float | None:
+    """A built-in scorer on one job: 1.0 passes, 0.0 fails, None when it cannot say (nothing to score)."""
+    got = lookup(outputs, scorer.path)
+    if got is MISSING:
+        return None
+    want = lookup(expected, scorer.expected or scorer.name)
+    if scorer.kind == "schema":
+        import jsonschema
+
+        from pop_nb.safejson import loads
+
+        try:
+            schema = (
+                loads((base / scorer.schema_).read_bytes())
+                if isinstance(scorer.schema_, str)
+                else scorer.schema_
+            )
+            return 1.0 if jsonschema.Draft202012Validator(schema or {}).is_valid(got) else 0.0
+        except (OSError, ValueError, jsonschema.SchemaError):  # `check` names it before a run
+            return None
+    if scorer.kind == "contains":
+        needle = scorer.value if scorer.value is not None else want
+        if needle is MISSING:
+            return None
+        if isinstance(got, str) and isinstance(needle, str):
+            return 1.0 if needle.lower() in got.lower() else 0.0
+        return 1.0 if isinstance(got, list | dict) and needle in got else 0.0
+    if want is MISSING:
+        return None
+    if scorer.kind == "tolerance":
+        numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (got, want))
+        return (1.0 if abs(got - want) <= scorer.tolerance else 0.0) if numbers else 0.0
+    return 1.0 if got == want else 0.0
+
+
+def _bootstrap(values: list[float], rng: random.Random) -> tuple[float | None, float | None]:
+    """The 95 % percentile bootstrap interval of the mean of ``values``."""
+    if not values:
+        return None, None
+    if len(values) == 1:
+        return values[0], values[0]
+    means = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(BOOTSTRAP))
+    return means[int(0.025 * BOOTSTRAP)], means[int(0.975 * BOOTSTRAP) - 1]
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(int(q * len(ordered)), len(ordered) - 1)], 3)
+
+
+def to_json(comparison: Comparison) -> str:
+    from dataclasses import asdict
+
+    return json.dumps(asdict(comparison), indent=2)
