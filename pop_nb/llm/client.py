@@ -89,15 +89,23 @@ def normalize_messages(messages: str | list[dict[str, Any]], system: str | None)
 
 def request_hash(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
     """What the call asks, hashed without where it was asked: the cache key of a deterministic request."""
-    return cache_key(key_fields(provider_of(model), model, messages, _asked(params), None))
+    return cache_key(key_fields(provider_of(model), model, messages, _asked(model, params), None))
 
 
-def _asked(params: dict[str, Any]) -> dict[str, Any]:
-    """The request's fields without the fields of our providers (how to reach them, not what is asked)."""
-    from pop_nb.llm.registry import own_params
+def _asked(model: str, params: dict[str, Any]) -> dict[str, Any]:
+    """What decides the answer among the request's fields: not our providers' own fields (how to reach
+    them), but what the model's provider of ours says of them (``key_of``: the mock's script content)."""
+    from pop_nb.llm.registry import own_params, own_provider
 
     hidden = own_params()
-    return {k: v for k, v in params.items() if k not in hidden}
+    asked = {k: v for k, v in params.items() if k not in hidden}
+    try:
+        own = own_provider(model)
+    except ProviderError:  # declared but broken: a call says so (``_call_model``); a hash need not
+        own = None
+    if own is not None and own.key_of is not None:
+        asked["pop_provider_state"] = own.key_of(params)
+    return asked
 
 
 def provider_of(model: str) -> str:
@@ -177,9 +185,7 @@ def _call_model(call: _Call, model: str) -> ChatResponse:
     own = own_provider(model)  # a provider of ours that is declared but broken says so, with the fix
     foreign = own_params() - (own.own_params if own is not None else frozenset())  # e.g. mock_responses
     provider = provider_of(model)
-    asked = _asked(call.params)
-    if own is not None and own.key_of is not None:  # e.g. the mock's script: what it answers from
-        asked["pop_provider_state"] = own.key_of(call.params)
+    asked = _asked(model, call.params)
     digest = cache_key(key_fields(provider, model, call.messages, asked, None))
     held = _Held.of(call, model, provider, asked, digest, positional=own is not None and own.positional)
     if held is not None:
