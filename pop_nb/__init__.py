@@ -10,16 +10,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Job", "PopError", "__version__", "batch", "dashboard", "load_ipython_extension", "run"]
+__all__ = [
+    "Job",
+    "PopError",
+    "__version__",
+    "batch",
+    "dashboard",
+    "experiment",
+    "load_ipython_extension",
+    "run",
+]
 
 if TYPE_CHECKING:
     from pop_nb.errors import PopError
-    from pop_nb.jobs import Job, batch, run
+    from pop_nb.jobs import Job, batch, experiment, run
     from pop_nb.widgets.dashboard import dashboard
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Job", "run", "batch"):
+    if name in ("Job", "run", "batch", "experiment"):
         from pop_nb import jobs
 
         return getattr(jobs, name)

@@ -210,6 +210,54 @@ def batch(
     return summary
 
 
+def experiment(
+    name: str,
+    *,
+    run: bool = True,
+    only: list[str] | None = None,
+    concurrency: int | None = None,
+    executor: str | None = None,
+    root: str | Path | None = None,
+) -> Any:
+    """Run the experiment ``name`` (``experiments/<name>.yaml``: only what is missing or failed runs) and
+    return its :class:`~pop_nb.orchestrator.experiment_compare.Comparison`; ``run=False`` only compares.
+    In a notebook a live widget follows each variant's batch, then the comparison shows as a table."""
+    from pop_nb.orchestrator import experiments
+    from pop_nb.orchestrator.experiment_compare import compare, rows
+
+    settings = load_settings(root)
+    found = experiments.find(settings, name)
+    shown = _in_notebook()
+    if run:
+        widgets: dict[str, Any] = {}
+
+        def follow(variant: str, progress: Any) -> None:
+            from IPython.display import display
+
+            from pop_nb.widgets.batch import BatchWidget
+
+            if variant not in widgets:
+                widgets[variant] = BatchWidget(found.batch_name(variant))
+                display(widgets[variant].view, display_id=widgets[variant].display_id)
+            widgets[variant].update(progress)
+
+        experiments.run(
+            settings,
+            found,
+            only=set(only) if only else None,
+            concurrency=concurrency,
+            executor=executor,
+            on_progress=follow if shown else None,
+        )
+    result = compare(settings, found)
+    if shown:
+        import pandas as pd
+        from IPython.display import display
+
+        display(pd.DataFrame(rows(result)))
+    return result
+
+
 def _in_notebook() -> bool:
     try:
         from IPython import get_ipython

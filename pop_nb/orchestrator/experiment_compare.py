@@ -63,6 +63,26 @@ class Comparison:
     variants: list[VariantSummary]
 
 
+def rows(comparison: Comparison) -> list[dict[str, Any]]:
+    """The comparison as a table: a row per variant and metric (a variant with no metric: one row)."""
+    found: list[dict[str, Any]] = []
+    for v in comparison.variants:
+        each: dict[str, Any] = {"variant": v.name, "done": v.done, "failed": v.failed}
+        after = {
+            "cost_usd": v.cost_usd,
+            "cost_per_item_usd": v.cost_per_item_usd,
+            "saved_usd": v.saved_usd,
+            "p50_s": v.latency_p50_s,
+            "p95_s": v.latency_p95_s,
+        }
+        for metric, m in v.metrics.items():
+            scores = {"metric": metric, "mean": m.mean, "low": m.low, "high": m.high}
+            found.append({**each, **scores, "win": m.win, "tie": m.tie, "loss": m.loss, **after})
+        if not v.metrics:
+            found.append({**each, "metric": None, **after})
+    return found
+
+
 def compare(settings: PopSettings, experiment: Experiment, rng_seed: int = 0) -> Comparison:
     """Score every finished job and compare the variants (see the module's docstring)."""
     listed = dict(items(experiment))

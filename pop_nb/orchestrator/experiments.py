@@ -149,7 +149,7 @@ def run(
         if only and name not in only:
             continue
         seeds: list[tuple[str, dict[str, Any] | str]] = [
-            (f"{ident}#{r}", _seed(experiment, variant, item, r))
+            (f"{ident}#{r}", _seed(experiment, name, variant, item, r))
             for ident, item in listed
             for r in range(experiment.spec.repeat)
         ]
@@ -168,7 +168,8 @@ def run(
     return summaries
 
 
-def _seed(experiment: Experiment, variant: Variant, item: Item, repeat: int) -> dict[str, Any]:
+def _seed(experiment: Experiment, name: str, variant: Variant, item: Item, repeat: int) -> dict[str, Any]:
+    """An item's seed under a variant; its job is named ``<experiment>/<variant>/<item>#<repeat>``."""
     # files a variant names (a mock script) are relative to the experiment's file
     anchored = (
         variant.model_copy(update={"llm": variant.llm.anchored(experiment.file.parent)})
@@ -177,4 +178,10 @@ def _seed(experiment: Experiment, variant: Variant, item: Item, repeat: int) -> 
     )
     llm = {**anchored.seed_llm(), "cache": "read-write", "sample": repeat}
     config = {task: dict(values) for task, values in variant.config.items()}
-    return {"pipeline": experiment.spec.pipeline, "data": item.data, "llm": llm, "config": config}
+    return {
+        "pipeline": experiment.spec.pipeline,
+        "name": f"{experiment.name}/{name}/{item.id or 'item'}#{repeat}",
+        "data": item.data,
+        "llm": llm,
+        "config": config,
+    }

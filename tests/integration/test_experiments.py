@@ -123,3 +123,24 @@ def test_an_experiment_name_is_a_name_not_a_path(project: Project) -> None:
     for name in ("../pipelines/ticket-triage/pipeline", "a/b", "x" * 60):
         done = pop("experiment", "compare", name)
         assert done.returncode == 2 and "a name is 1-48 of" in done.stderr, done.stderr
+
+
+def test_from_python_the_same_run_and_comparison_with_jobs_named_by_what_they_are(project: Project) -> None:
+    import pop_nb
+    from pop_nb.orchestrator.experiment_compare import rows
+
+    setup(project)
+    result = pop_nb.experiment("triage", root=project.root, only=["mini"])
+    [mini] = [v for v in result.variants if v.name == "mini"]
+    assert mini.done == 4 and mini.metrics["category"].mean == 0.75
+    table = rows(result)
+    assert {(r["variant"], r["metric"]) for r in table} >= {("mini", "category"), ("billing-minded", None)}
+    names = sorted(project.job(f"exp-triage-mini-{n}").status.name or "" for n in range(1, 5))
+    assert names == [
+        "triage/mini/invoice#0",
+        "triage/mini/laptop#0",
+        "triage/mini/monitor#0",
+        "triage/mini/printer#0",
+    ]
+    again = pop_nb.experiment("triage", root=project.root, run=False)
+    assert [v.name for v in again.variants] == ["mini", "billing-minded"] and again.variants[1].done == 0
