@@ -63,7 +63,6 @@ TRANSPORT = frozenset(
         "user",
         "max_retries",
         "num_retries",
-        "mock_response",
     }
 )
 

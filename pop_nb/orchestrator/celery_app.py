@@ -102,6 +102,13 @@ def run_job(task: Task, job_id: str, data: str) -> str:
         lock = FileLock(folder.runner_lock)
         try:
             if not lock.acquire():
+                if ran == 0 and folder.read_status().state == "pending":
+                    # whoever sent it holds the lock until the send returns: a fast worker is here first
+                    raise task.retry(
+                        countdown=1,
+                        max_retries=30,
+                        exc=RuntimeError(f"job {job_id} is still being dispatched (its lock is held)"),
+                    )
                 return "another runner has it"  # a second delivery while the first is alive
         except FileNotFoundError:  # moved on between the lookup and the lock
             continue

@@ -115,3 +115,38 @@ def test_a_batch_with_no_worker_stops_waiting_and_says_why(
     assert {job["state"] for job in summary["jobs"]} == {"pending"}  # kept, to run when a worker comes
     text = pop("batch", "tiny", "--seeds", "two.jsonl", "--name", "n", timeout=100)
     assert text.returncode == 1 and "stopped waiting: nothing moved" in text.stdout, text.stdout
+
+
+@pytest.mark.timeout(200)
+def test_a_worker_faster_than_the_dispatcher_waits_for_its_lock_instead_of_dropping_the_job(
+    celery_project: Project, workers: list[Worker]
+) -> None:
+    """The sender holds the job's lock until its send returns; a worker that gets the message first
+    used to answer "another runner has it" and leave the job to the dispatch lease (120 s)."""
+    import time
+
+    from pop_nb.models.seed import Seed
+    from pop_nb.orchestrator.executors import get_executor
+    from pop_nb.service import create_job
+    from pop_nb.store.jobs import JobStore
+    from pop_nb.store.locks import FileLock
+
+    project = celery_project
+    project.pipeline("quick", {"a": {"cells": [("inference", "pop.output('ran')")]}})
+    workers.append(Worker(project, "fast", concurrency=1))
+    settings = project.settings()
+    create_job(settings, Seed(pipeline="quick"), "quick-1", where="test")
+    folder = JobStore(settings.data).get("quick-1")
+    lock = FileLock(folder.runner_lock)
+    assert lock.acquire()
+    executor = get_executor(settings, "celery")
+    try:
+        executor.record(folder, queue="pop", ticket="t-1", sends=1)
+        executor._send("quick-1", "pop", "t-1")  # type: ignore[attr-defined]
+        wait_for(lambda: "received" in workers[0].text(), timeout=60)
+        time.sleep(1.5)  # the worker has the message; the sender still holds the lock
+    finally:
+        lock.release()
+        executor.close()
+    wait_for(lambda: (project.data / "complete" / "quick-1").is_dir(), timeout=60)  # not the 120 s lease
+    assert project.job("quick-1").outputs() == {"a": "ran"}

@@ -108,6 +108,8 @@ def test_sampling_samples_in_auto_mode_and_is_kept_by_position_in_read_write(job
         {"tool_choice": "none"},
         {"response_format": {"type": "json_object"}},
         {"model": "openai/gpt-4o"},
+        {"mock_response": "litellm's own canned answer"},
+        {"reasoning_effort": "high"},  # any field not known to be transport is in the key
     ],
 )
 def test_every_field_that_decides_the_answer_is_in_the_key(change: dict[str, Any]) -> None:
