@@ -66,29 +66,10 @@ def find(settings: PopSettings, name: str) -> Experiment:
 
 def items(experiment: Experiment) -> Iterator[tuple[str, Item]]:
     """The dataset's items with their ids, read a line at a time (a dataset of any length streams)."""
-    from pydantic import ValidationError
+    from pop_nb.orchestrator.datasets import read_lines
 
-    from pop_nb.safejson import loads
-
-    seen: set[str] = set()
-    try:
-        with experiment.dataset.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    item = Item.model_validate(loads(line))
-                except (ValueError, ValidationError) as exc:
-                    raise DatasetError(f"{experiment.dataset}:{number}: not an item: {exc}") from None
-                ident = item.id or f"item-{number}"
-                if ident in seen:
-                    raise DatasetError(f"{experiment.dataset}:{number}: the id {ident!r} is used twice")
-                seen.add(ident)
-                yield ident, item
-    except FileNotFoundError:
-        raise DatasetError(
-            f"{experiment.dataset} (the dataset of {experiment.file}) does not exist"
-        ) from None
+    fix = f'write it (the dataset of {experiment.file}): one {{"id", "data", "expected"}} a line'
+    yield from read_lines(experiment.dataset, Item, "an item", lambda i, n: i.id or f"item-{n}", fix)
 
 
 def check(settings: PopSettings, experiment: Experiment) -> None:

@@ -79,31 +79,12 @@ class Report:
 
 def read_tests(path: Path) -> list[tuple[str, PromptTest]]:
     """The tests of a ``tests.jsonl``, each with its id; a bad line is a :class:`DatasetError` naming it."""
-    from pydantic import ValidationError
+    from pop_nb.orchestrator.datasets import read_lines
 
-    from pop_nb.safejson import loads
-
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise DatasetError(
-            f"{path} does not exist. Fix: write one JSON object a line: "
-            '{"id": "...", "data": {...}, "expect": [{"path": "task.key", "equals": ...}]}'
-        ) from None
-    tests: list[tuple[str, PromptTest]] = []
-    seen: set[str] = set()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            test = PromptTest.model_validate(loads(line))
-        except (ValueError, ValidationError) as exc:
-            raise DatasetError(f"{path}:{number}: not a test: {exc}") from None
-        ident = test.id or test.name or f"line-{number}"
-        if ident in seen:
-            raise DatasetError(f"{path}:{number}: the id {ident!r} is used twice; give each test its own id")
-        seen.add(ident)
-        tests.append((ident, test))
+    fix = (
+        'one JSON object a line: {"id": "...", "data": {...}, "expect": [{"path": "task.key", "equals": 1}]}'
+    )
+    tests = list(read_lines(path, PromptTest, "a test", lambda t, n: t.id or t.name or f"line-{n}", fix))
     if not tests:
         raise DatasetError(f"{path} has no tests")
     return tests

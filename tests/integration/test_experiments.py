@@ -106,7 +106,9 @@ def test_a_variant_differing_only_in_a_later_task_pays_only_for_it(project: Proj
             "no task 'clasify'. Did you mean 'classify'?",
         ),
         (("mini: {}", "mini: {config: {replyy: {}}}"), "configures task 'replyy'"),
-        (("dataset: tickets.jsonl", "dataset: missing.jsonl"), "missing.jsonl (the dataset of"),
+        (("dataset: tickets.jsonl", "dataset: missing.jsonl"), "missing.jsonl does not exist"),
+        (("dataset: tickets.jsonl", "dataset: billing-mock.yaml"), "billing-mock.yaml:1: not an item"),
+        (("dataset: tickets.jsonl", "dataset: ."), "cannot be read"),
     ],
 )
 def test_a_bad_experiment_is_refused_before_anything_runs(

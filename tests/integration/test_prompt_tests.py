@@ -148,6 +148,11 @@ def test_a_bad_tests_file_names_the_line_and_the_fix(project: Project, server: P
         )
         code, out = run("triage")
         assert code == 2 and "test 'a': its schema" in out and "cannot be used" in out, out
+    (folder / "tests.jsonl").write_bytes(b'{"id": "a"}\n\xff\xfe\n')
+    code, out = run("triage")
+    assert code == 2 and "tests.jsonl:2: not UTF-8 text" in out, out
+    code, out = run("triage", "--dataset", str(folder))
+    assert code == 2 and "cannot be read" in out and "Traceback" not in out, out
     assert len(server.requests) == 0 and not (project.data / "batches").exists()  # nothing ran
 
 
