@@ -14,12 +14,18 @@ class PopError(Exception):
     """Base class for pop-nb errors."""
 
 
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """`` Did you mean 'x'?`` for the closest of ``known`` to a mistyped ``name``, or ``""``."""
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The one of ``known`` closest to a mistyped ``name`` (None when none is close)."""
     import difflib
 
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` Did you mean 'x'?`` for the closest of ``known`` to a mistyped ``name``, or ``""``."""
+    close = closest(name, known)
+    return f" Did you mean {close!r}?" if close else ""
 
 
 class ConfigError(PopError):

@@ -59,7 +59,7 @@ def print_comparison(c: Comparison) -> None:
     print(f"experiment {c.experiment} ({c.pipeline}): {c.items} items x {c.repeat}, baseline {c.baseline}")
     print(
         f"  {'variant':<24} {'done':>5} {'failed':>6} {'cost USD':>11} {'per item':>10} {'tokens':>13} "
-        f"{'saved USD':>10} {'p50 s':>6} {'p95 s':>6}"
+        f"{'saved USD':>10} {'p50 s':>6} {'p95 s':>6} {'judge USD':>10}"
     )
     for v in c.variants:
         tokens = f"{v.input_tokens}+{v.output_tokens}"
@@ -67,7 +67,7 @@ def print_comparison(c: Comparison) -> None:
         p95 = "-" if v.latency_p95_s is None else f"{v.latency_p95_s:.2f}"
         print(
             f"  {v.name:<24} {v.done:>5} {v.failed:>6} {v.cost_usd:>11.6f} {v.cost_per_item_usd:>10.6f} "
-            f"{tokens:>13} {v.saved_usd:>10.6f} {p50:>6} {p95:>6}"
+            f"{tokens:>13} {v.saved_usd:>10.6f} {p50:>6} {p95:>6} {v.judge_cost_usd:>10.6f}"
         )
         for metric, m in v.metrics.items():
             print(f"      {metric:<20} {_metric_text(m)}")

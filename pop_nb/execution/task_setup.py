@@ -31,13 +31,16 @@ def stage_context(
     seed, task; an expert's best usable model, ``selected`` told which and why), its inputs (the final
     outputs of the tasks it needs, or their fallbacks'), config, personality, schema and budgets."""
     spec, pipe = pipeline.task(name), pipeline.spec
-    llm = LLMSettings.layered((pipe.llm, pipeline.dir), (seed.llm, settings.root), (spec.llm, pipeline.dir))
+    mine = seed.tasks.get(name)  # what the seed changes of this task
+    layers = [(pipe.llm, pipeline.dir), (seed.llm, settings.root), (spec.llm, pipeline.dir)]
+    layers.append((mine.llm if mine else None, settings.root))
+    llm = LLMSettings.layered(*layers)
     if settings.llm_cache is not None:  # the operator's word (CI's replay) wins over every file
         llm = llm.merged({"cache": settings.llm_cache})
-    elif any(layer is not None and layer.cache == "replay" for layer in (pipe.llm, seed.llm, spec.llm)):
+    elif any(layer is not None and layer.cache == "replay" for layer, _ in layers):
         llm = llm.merged({"cache": "replay"})  # a promise that nothing is sent: no other layer breaks it
     fallbacks: list[str] = []
-    explicit = (spec.llm and spec.llm.model) or (seed.llm and seed.llm.model)
+    explicit = any(layer is not None and layer.model for layer, _ in layers[1:])
     if spec.expert and not explicit:
         ranked = _select(settings, pipeline, name, spec.expert, llm, selected)
         llm, fallbacks = llm.merged({"model": ranked[0]}), ranked[1:]
@@ -54,7 +57,9 @@ def stage_context(
         config=task_config(pipeline, seed, name),
         llm=llm,
         default_model=settings.default_model,
-        personality=resolve_personality(spec.personality or pipe.personality, pipeline.dir.parent),
+        personality=resolve_personality(
+            (mine and mine.personality) or spec.personality or pipe.personality, pipeline.dir.parent
+        ),
         inputs=inputs,
         max_refinements=spec.max_refinements,
         output_schema=schema,

@@ -11,13 +11,20 @@ A script is YAML (or a mapping) keyed by task, then stage::
       refine.r2: "..."                      # only in refinement pass 2
     "*":                                    # any task
       critique: "Tighten the summary."
+    classify:
+      inference:                            # or: answer by what the prompt says
+        match:
+          - {if: "(?i)printer|laptop", answer: {category: hardware}}   # a regex searched in the prompt
+          - {answer: {category: other}}     # no ``if``: the answer when nothing above matched
 
-A value that is a mapping or list of mappings is sent as JSON text.
+A value that is a mapping or list of mappings is sent as JSON text (except a mapping whose one key is
+``match``: those are rules, tried in order against the text of the call's last user message).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -53,7 +60,13 @@ def load_script(source: str | dict[str, Any] | None) -> dict[str, Any]:
 
 
 def scripted_answer(
-    script: dict[str, Any], task: str, stage: str, refinement: int, call_index: int, where: str
+    script: dict[str, Any],
+    task: str,
+    stage: str,
+    refinement: int,
+    call_index: int,
+    where: str,
+    prompt: str = "",
 ) -> str:
     """The scripted answer for the ``call_index``-th call of this stage run.
 
@@ -66,16 +79,43 @@ def scripted_answer(
         entries = script.get(task) or {}
         answers = [a for name in STAGES if name in entries for a in _answers(entries[name])]
         if answers:
-            return _as_text(answers[min(call_index, len(answers) - 1)])
+            return _chosen(answers[min(call_index, len(answers) - 1)], prompt, f"{where} ({task})")
     for task_key in (task, "*"):
         entries = script.get(task_key) or {}
         for stage_key in (f"{stage}.r{refinement}", stage):
             if stage_key in entries:
                 answers = _answers(entries[stage_key])
-                return _as_text(answers[min(call_index, len(answers) - 1)])
+                chosen = answers[min(call_index, len(answers) - 1)]
+                return _chosen(chosen, prompt, f"{where} ({task_key}: {stage_key})")
     raise MockScriptError(
         f"the mock script {where} has no answer for task {task!r}, stage {stage!r}. "
         f"Fix: add `{task}: {{{stage}: <answer>}}` to it (or a '*' entry for every task)."
+    )
+
+
+def _chosen(value: Any, prompt: str, where: str) -> str:
+    """A scripted answer as text; a ``match`` rule set answers with its first rule whose ``if`` (a regular
+    expression) is found in ``prompt``."""
+    if not (isinstance(value, dict) and set(value) == {"match"}):
+        return _as_text(value)
+    rules = value["match"]
+    if not isinstance(rules, list) or not all(isinstance(r, dict) and "answer" in r for r in rules):
+        raise MockScriptError(
+            f"the mock script {where}: `match` must be a list of {{if: <regex>, answer: ...}} rules "
+            "(the last may leave out `if`: the answer when none matched)"
+        )
+    for rule in rules:
+        pattern = rule.get("if")
+        try:
+            if pattern is None or re.search(str(pattern), prompt):
+                return _as_text(rule["answer"])
+        except re.error as exc:
+            raise MockScriptError(
+                f"the mock script {where}: `if: {pattern}` is not a regular expression ({exc})"
+            ) from None
+    raise MockScriptError(
+        f"the mock script {where}: no `match` rule fits the prompt {prompt[:80]!r}. Fix: add a last rule "
+        "without `if` (the answer when none matched)"
     )
 
 
@@ -105,6 +145,7 @@ def answer(request: Request) -> Answer:
         refinement=int(meta.get("refinement") or 0),
         call_index=int(meta.get("call_index") or 0),
         where=str(source) if isinstance(source, str) else "(inline mock_responses)",
+        prompt=_last_user_text(request.messages),
     )
     imitated = pricing_name(f"mock/{request.model}")
     return Answer(
@@ -112,6 +153,16 @@ def answer(request: Request) -> Answer:
         prompt_tokens=litellm.token_counter(model=imitated, messages=request.messages),
         completion_tokens=litellm.token_counter(model=imitated, text=text, count_response_tokens=True),
     )
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):  # parts: [{"type": "text", "text": ...}, ...]
+                return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            return str(content or "")
+    return ""
 
 
 def script_digest(params: dict[str, Any]) -> str:

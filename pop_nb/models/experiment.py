@@ -19,8 +19,12 @@ dataset once per variant, scored, and compared against a baseline.
       - {name: severity, kind: tolerance, path: classify.score, tolerance: 0.1}
       - {name: shape, kind: schema, path: classify, schema: schemas/classify.json}
 
-A variant sets what a seed may: the model of every call (``model``), ``llm`` settings, and task
-``config``. Its jobs are the items x repeats, each an ordinary job with cache mode ``read-write`` and the
+A variant sets what a seed may: the model of every call (``model``), ``llm`` settings, task
+``config``, and per task (``tasks:``) a notebook run in its place, its own llm settings and personality::
+
+    variants:
+      reworded: {tasks: {classify: {notebook: classify-reworded.ipynb, llm: {model: mock/gpt-4o}}}}
+ Its jobs are the items x repeats, each an ordinary job with cache mode ``read-write`` and the
 repeat as ``llm.sample``, so running again pays for nothing already answered.
 """
 
@@ -33,6 +37,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from pop_nb.models.base import Model
 from pop_nb.models.pipeline import SLUG_PATTERN, LLMSettings
+from pop_nb.models.seed import TaskOverride
 
 VARIANT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"
 
@@ -45,23 +50,53 @@ class Variant(_Strict):
     model: str | None = Field(default=None, description="The model of every call (a seed's llm.model).")
     llm: LLMSettings | None = None
     config: dict[str, Any] = Field(default_factory=dict, description="Task config, keyed by task.")
+    tasks: dict[str, TaskOverride] = Field(
+        default_factory=dict,
+        description="Per task: a notebook run in its place (relative to the experiment's file), its "
+        "llm settings (its model), its personality",
+    )
 
     def merged(self, other: Variant) -> Variant:
         """``other`` over this one (a grid's dimensions, left to right)."""
         llm = (self.llm or LLMSettings()).merged(other.llm) if other.llm else self.llm
         config = {k: {**self.config.get(k, {}), **v} for k, v in other.config.items()}
-        return Variant(model=other.model or self.model, llm=llm, config={**self.config, **config})
+        tasks = dict(self.tasks)
+        for name, change in other.tasks.items():
+            mine = tasks.get(name) or TaskOverride()
+            both = (mine.llm or LLMSettings()).merged(change.llm) if change.llm else mine.llm
+            tasks[name] = TaskOverride(
+                notebook=change.notebook or mine.notebook,
+                llm=both,
+                personality=change.personality or mine.personality,
+            )
+        return Variant(
+            model=other.model or self.model, llm=llm, config={**self.config, **config}, tasks=tasks
+        )
+
+    def models(self) -> list[tuple[str, str]]:
+        """``(key, model)`` of each model it names."""
+        named = [("model", self.model)] if self.model else []
+        named += [("llm.model", self.llm.model)] if self.llm and self.llm.model else []
+        for task, change in self.tasks.items():
+            if change.llm and change.llm.model:
+                named.append((f"tasks.{task}.llm.model", change.llm.model))
+        return named
 
     def seed_llm(self) -> dict[str, Any]:
         llm = self.llm.model_dump(exclude_none=True) if self.llm else {}
         return {**llm, **({"model": self.model} if self.model else {})}
 
 
-ScorerKind = Literal["exact", "contains", "tolerance", "schema"]
+ScorerKind = Literal["exact", "contains", "tolerance", "schema", "judge"]
 
 
 class Scorer(_Strict):
-    """A built-in scorer: 1.0 when the item's output passes, 0.0 when not (None: it could not score)."""
+    """A built-in scorer: 1.0 when the item's output passes, 0.0 when not (None: it could not score).
+
+    ``judge`` asks a model to grade the output against a ``rubric`` on a 1..``scale`` scale (the score is
+    ``(grade - 1) / (scale - 1)``); its calls are priced and logged under the experiment, and its grades
+    kept, so comparing again asks nothing until the scorer, its files or the output change.
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     kind: ScorerKind
@@ -72,11 +107,17 @@ class Scorer(_Strict):
     value: Any = Field(default=None, description="contains: what the output must hold (else expected)")
     tolerance: float = Field(default=0.0, ge=0, description="tolerance: how far from expected may be")
     schema_: dict[str, Any] | str | None = Field(default=None, alias="schema")
+    rubric: str | None = Field(default=None, description="judge: what a good output is, for the model")
+    model: str | None = Field(default=None, description="judge: the grading model (else the pipeline's)")
+    llm: LLMSettings | None = Field(default=None, description="judge: settings of its calls")
+    scale: int = Field(default=5, ge=2, le=100, description="judge: grades run from 1 to this")
 
     @model_validator(mode="after")
-    def _schema_given(self) -> Scorer:
+    def _needs(self) -> Scorer:
         if self.kind == "schema" and self.schema_ is None:
             raise ValueError(f"scorer {self.name}: kind schema needs a schema (inline, or a file)")
+        if self.kind == "judge" and not (self.rubric or "").strip():
+            raise ValueError(f"scorer {self.name}: kind judge needs a rubric (what a good output is)")
         return self
 
 

@@ -19,6 +19,18 @@ MAX_SEED_DEPTH = 64  # arrays and objects inside each other; real seeds stay far
 MAX_SEED_BYTES = 1 << 20  # a seed's JSON as given (a file, a request body), or as compact JSON (a value)
 
 
+class TaskOverride(Model):
+    """A seed's changes to one task, over the pipeline's definition of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    notebook: str | None = Field(
+        default=None, description="A notebook in the project (relative to its root) run in its place"
+    )
+    llm: LLMSettings | None = Field(default=None, description="Over the task's own llm settings")
+    personality: str | None = None
+
+
 class Seed(Model):
     model_config = ConfigDict(extra="forbid")
 
@@ -27,6 +39,11 @@ class Seed(Model):
     data: dict[str, Any] = Field(default_factory=dict)
     llm: LLMSettings | None = None
     config: dict[str, Any] = Field(default_factory=dict)
+    tasks: dict[str, TaskOverride] = Field(
+        default_factory=dict,
+        description="What this job changes of a task: its notebook, its llm settings, its personality "
+        "(an experiment's variant)",
+    )
     budget_usd: float | None = Field(default=None, ge=0)
 
 

@@ -13,12 +13,15 @@ import random
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pop_nb.config import PopSettings
 from pop_nb.dotted import MISSING, lookup
 from pop_nb.models.experiment import Item, Scorer
 from pop_nb.orchestrator.experiments import Experiment, items
+
+if TYPE_CHECKING:
+    from pop_nb.orchestrator.experiment_judge import Judges
 
 BOOTSTRAP = 2000
 
@@ -49,6 +52,7 @@ class VariantSummary:
     cache_hits: int
     latency_p50_s: float | None
     latency_p95_s: float | None
+    judge_cost_usd: float = 0.0  # what its judges' grades cost (logged under the experiment)
     metrics: dict[str, MetricSummary] = field(default_factory=dict)
     regressed: list[dict[str, Any]] = field(default_factory=list)  # worst items against the baseline
 
@@ -71,6 +75,7 @@ def rows(comparison: Comparison) -> list[dict[str, Any]]:
         after = {
             "cost_usd": v.cost_usd,
             "cost_per_item_usd": v.cost_per_item_usd,
+            "judge_cost_usd": v.judge_cost_usd,
             "saved_usd": v.saved_usd,
             "p50_s": v.latency_p50_s,
             "p95_s": v.latency_p95_s,
@@ -83,14 +88,29 @@ def rows(comparison: Comparison) -> list[dict[str, Any]]:
     return found
 
 
+@dataclass
+class _Done:
+    """A finished job of a variant: what scoring reads."""
+
+    item: str
+    job: str
+    outputs: dict[str, Any]
+    metrics: dict[str, float]  # its stages' own pop.metric values
+
+
 def compare(settings: PopSettings, experiment: Experiment, rng_seed: int = 0) -> Comparison:
     """Score every finished job and compare the variants (see the module's docstring)."""
+    from pop_nb.orchestrator.experiment_judge import Judges
+
     listed = dict(items(experiment))
+    names = list(experiment.spec.all_variants())
+    read = {name: _read(settings, experiment, name, listed) for name in names}
+    judges = Judges(settings, experiment)
     scores: dict[str, dict[str, dict[str, float | None]]] = {}  # variant -> metric -> item -> mean score
     summaries = []
-    for name in experiment.spec.all_variants():
-        per_item, summary = _variant(settings, experiment, name, listed)
-        scores[name] = per_item
+    for name in names:
+        summary, done = read[name]
+        scores[name] = _scores(experiment, judges, done, listed, summary)
         summaries.append(summary)
     baseline = experiment.spec.baseline_name
     rng = random.Random(rng_seed)
@@ -131,9 +151,46 @@ def _paired(
     return [(i, v, b) for i, v in variant.items() if v is not None and (b := baseline.get(i)) is not None]
 
 
-def _variant(
+def _scores(
+    experiment: Experiment,
+    judges: Judges,
+    done: list[_Done],
+    listed: dict[str, Item],
+    summary: VariantSummary,
+) -> dict[str, dict[str, float | None]]:
+    """``metric -> item -> score`` (the mean over the item's repeats; None: none could be scored)."""
+    from pop_nb.orchestrator.experiment_judge import Ask
+
+    raw: dict[str, dict[str, list[float | None]]] = {}
+    asks: list[tuple[str, Ask]] = []
+    for job in done:
+        expected = listed[job.item].expected
+        for scorer in experiment.spec.scorers:
+            if scorer.kind == "judge":
+                got = lookup(job.outputs, scorer.path)
+                if got is not MISSING:
+                    asks.append((job.item, Ask(scorer, job.job, listed[job.item], got)))
+                    continue
+                value = None
+            else:
+                value = score(scorer, job.outputs, expected, experiment.file.parent)
+            raw.setdefault(scorer.name, {}).setdefault(job.item, []).append(value)
+        for metric, value in job.metrics.items():
+            raw.setdefault(metric, {}).setdefault(job.item, []).append(value)
+    for (item, ask), grade in zip(asks, judges.grades([a for _, a in asks]), strict=True):
+        raw.setdefault(ask.scorer.name, {}).setdefault(item, []).append(grade.value)
+        summary.judge_cost_usd += grade.cost_usd
+    return {
+        metric: {i: (statistics.fmean(v) if (v := [x for x in values if x is not None]) else None)
+                 for i, values in by_item.items()}
+        for metric, by_item in raw.items()
+    }  # fmt: skip
+
+
+def _read(
     settings: PopSettings, experiment: Experiment, name: str, listed: dict[str, Item]
-) -> tuple[dict[str, dict[str, float | None]], VariantSummary]:
+) -> tuple[VariantSummary, list[_Done]]:
+    """A variant's jobs: its summary (counts, cost, latency) and its finished jobs."""
     from pop_nb.orchestrator.batch_plan import read_manifest
     from pop_nb.store import layout
     from pop_nb.store.jobs import JobStore
@@ -141,7 +198,7 @@ def _variant(
     manifest = settings.data / "batches" / experiment.batch_name(name) / "manifest.jsonl"
     lines = read_manifest(manifest) if manifest.is_file() else []
     store = JobStore(settings.data)
-    raw: dict[str, dict[str, list[float | None]]] = {}
+    finished: list[_Done] = []
     jobs = done = failed = hits = tokens_in = tokens_out = 0
     cost = saved = 0.0
     durations = []
@@ -166,16 +223,7 @@ def _variant(
             took = datetime.fromisoformat(status.ended_at) - datetime.fromisoformat(status.started_at)
             durations.append(took.total_seconds())
         outputs = folder.final_outputs(status)
-        for scorer in experiment.spec.scorers:
-            value = score(scorer, outputs, listed[ident].expected, experiment.file.parent)
-            raw.setdefault(scorer.name, {}).setdefault(ident, []).append(value)
-        for metric, value in _stage_metrics(folder.path / layout.METRICS).items():
-            raw.setdefault(metric, {}).setdefault(ident, []).append(value)
-    per_item = {
-        metric: {i: (statistics.fmean(v) if (v := [x for x in values if x is not None]) else None)
-                 for i, values in by_item.items()}
-        for metric, by_item in raw.items()
-    }  # fmt: skip
+        finished.append(_Done(ident, folder.job_id, outputs, _stage_metrics(folder.path / layout.METRICS)))
     n_items = len({line.source.rsplit("#", 1)[0] for line in lines}) or 1
     summary = VariantSummary(
         name=name,
@@ -191,7 +239,7 @@ def _variant(
         latency_p50_s=_quantile(durations, 0.5),
         latency_p95_s=_quantile(durations, 0.95),
     )
-    return per_item, summary
+    return summary, finished
 
 
 def _stage_metrics(path: Path) -> dict[str, float]:

@@ -19,6 +19,7 @@ from pop_nb.config import PopSettings
 from pop_nb.errors import DatasetError, PopError, did_you_mean
 from pop_nb.models.batch import BatchSummary
 from pop_nb.models.experiment import ExperimentSpec, Item, Variant
+from pop_nb.models.seed import TaskOverride
 
 if TYPE_CHECKING:
     from pop_nb.orchestrator.batch import Progress
@@ -76,10 +77,10 @@ def check(settings: PopSettings, experiment: Experiment) -> None:
     """What can be refused before anything runs: the pipeline, the tasks a variant configures."""
     import jsonschema
 
-    from pop_nb.pipeline.load import load_pipeline
+    from pop_nb.pipeline.compile import compile_pipeline
     from pop_nb.safejson import loads
 
-    pipeline = load_pipeline(settings.root, experiment.spec.pipeline)
+    pipeline = compile_pipeline(settings.root, experiment.spec.pipeline)
     tasks = list(pipeline.spec.tasks)
     for scorer in experiment.spec.scorers:
         task = scorer.path.split(".", 1)[0]
@@ -97,6 +98,8 @@ def check(settings: PopSettings, experiment: Experiment) -> None:
                     f"{experiment.file}: scorer {scorer.name!r}: its schema {scorer.schema_} cannot be used "
                     f"({getattr(exc, 'message', exc)}). Fix: a JSON Schema file, relative to the experiment"
                 ) from None
+    from pop_nb.pipeline.compile import model_problems, with_seed_tasks
+
     for name, variant in experiment.spec.all_variants().items():
         for task in variant.config:
             if task not in tasks:
@@ -104,6 +107,14 @@ def check(settings: PopSettings, experiment: Experiment) -> None:
                     f"{experiment.file}: variant {name!r} configures task {task!r}, which "
                     f"{experiment.spec.pipeline} does not have.{did_you_mean(task, tasks)}"
                 )
+        where = f"{experiment.file}: variant {name!r}"
+        try:
+            with_seed_tasks(pipeline, settings.root, seed_tasks(settings, experiment, variant), where)
+        except PopError as exc:
+            raise DatasetError(str(exc)) from None
+        problems = model_problems(experiment.file, variant.models(), settings.prices)
+        if problems:
+            raise DatasetError(f"{where}: " + "; ".join(str(p) for p in problems))
 
 
 def run(
@@ -130,7 +141,7 @@ def run(
         if only and name not in only:
             continue
         seeds: list[tuple[str, dict[str, Any] | str]] = [
-            (f"{ident}#{r}", _seed(experiment, name, variant, item, r))
+            (f"{ident}#{r}", _seed(settings, experiment, name, variant, item, r))
             for ident, item in listed
             for r in range(experiment.spec.repeat)
         ]
@@ -149,7 +160,9 @@ def run(
     return summaries
 
 
-def _seed(experiment: Experiment, name: str, variant: Variant, item: Item, repeat: int) -> dict[str, Any]:
+def _seed(
+    settings: PopSettings, experiment: Experiment, name: str, variant: Variant, item: Item, repeat: int
+) -> dict[str, Any]:
     """An item's seed under a variant; its job is named ``<experiment>/<variant>/<item>#<repeat>``."""
     # files a variant names (a mock script) are relative to the experiment's file
     anchored = (
@@ -165,4 +178,24 @@ def _seed(experiment: Experiment, name: str, variant: Variant, item: Item, repea
         "data": item.data,
         "llm": llm,
         "config": config,
+        "tasks": {
+            task: change.model_dump(mode="json", exclude_none=True)
+            for task, change in seed_tasks(settings, experiment, variant).items()
+        },
     }
+
+
+def seed_tasks(settings: PopSettings, experiment: Experiment, variant: Variant) -> dict[str, TaskOverride]:
+    """A variant's ``tasks`` as a seed names them: a notebook relative to the project's root (the
+    variant names it relative to the experiment's file), llm files anchored at the experiment."""
+    import os
+
+    found = {}
+    here = experiment.file.parent
+    for task, change in variant.tasks.items():
+        notebook = change.notebook
+        if notebook is not None:
+            notebook = os.path.relpath((here / notebook).resolve(), settings.root.resolve())
+        llm = change.llm.anchored(here) if change.llm else None
+        found[task] = change.model_copy(update={"notebook": notebook, "llm": llm})
+    return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pop_nb.errors import ConditionError, PipelineError, Problem
 from pop_nb.llm.personalities import personality_dirs, resolve_personality
@@ -13,6 +13,9 @@ from pop_nb.pipeline.conditions import Condition
 from pop_nb.pipeline.load import Pipeline, load_pipeline
 from pop_nb.pipeline.task_notebook import load_task_notebook
 from pop_nb.store.paths import path_problem
+
+if TYPE_CHECKING:
+    from pop_nb.models.seed import TaskOverride
 
 
 class _Add(Protocol):
@@ -162,10 +165,6 @@ def check_models(pipeline: Pipeline, prices: dict[str, dict[str, float]]) -> lis
 
     Run by ``pop compile`` (it imports litellm, which takes seconds), not on every job start.
     """
-    from pop_nb.errors import ProviderError
-    from pop_nb.llm.pricing import needs_price, price_entry
-    from pop_nb.llm.registry import own_provider
-
     spec = pipeline.spec
     named: list[tuple[str, str]] = []
     if spec.llm.model:
@@ -175,6 +174,18 @@ def check_models(pipeline: Pipeline, prices: dict[str, dict[str, float]]) -> lis
             named.append((f"tasks.{name}.llm.model", task.llm.model))
     for role, models in spec.experts.items():
         named += [(f"experts.{role}", model) for model in models]
+    return model_problems(pipeline.file, named, prices)
+
+
+def model_problems(
+    file: Path, named: list[tuple[str, str]], prices: dict[str, dict[str, float]]
+) -> list[Problem]:
+    """``(key, model)`` pairs named in ``file`` whose calls could not be used as intended (see
+    :func:`check_models`), with the closest priced model's name when one is near."""
+    from pop_nb.errors import ProviderError, closest
+    from pop_nb.llm.pricing import needs_price, price_entry, price_map, pricing_name
+    from pop_nb.llm.registry import own_provider
+
     problems = []
     for key, model in named:
         try:
@@ -184,14 +195,18 @@ def check_models(pipeline: Pipeline, prices: dict[str, dict[str, float]]) -> lis
             refused = str(exc)
         if refused:
             message, _, fix = refused.partition(" Fix: ")
-            problems.append(Problem(pipeline.file, key, message.rstrip("."), fix or "use another model"))
+            problems.append(Problem(file, key, message.rstrip("."), fix or "use another model"))
         elif needs_price(model) and price_entry(model, prices) is None:
+            imitated = pricing_name(model)  # mock/gpt-4o-mni: the near name keeps its mock/
+            near = closest(imitated, price_map())
+            prefix = model[: len(model) - len(imitated)]
+            close = f" Did you mean {prefix + near!r}?" if near else ""
             problems.append(
                 Problem(
-                    pipeline.file,
+                    file,
                     key,
                     f"model {model!r} has no price in litellm's price map, so its cost would be logged as "
-                    "unpriced",
+                    f"unpriced.{close}",
                     "check the spelling (provider/model), or give its prices in pop.toml: "
                     f'[prices."{model}"] input_cost_per_token = ..., output_cost_per_token = ... '
                     "(0 for a free local model)",
@@ -228,6 +243,50 @@ def _check_notebook(pipeline: Pipeline, name: str, add: _Add) -> None:
             "add a first code cell tagged 'parameters' with sample values for interactive runs",
             path,
         )
+
+
+def with_seed_tasks(pipeline: Pipeline, root: Path, tasks: dict[str, TaskOverride], seed: str) -> Pipeline:
+    """``pipeline`` as a seed's ``tasks`` change it: a task it names must exist, and a notebook it swaps in
+    (relative to the project ``root``, and inside it) is checked as ``pop compile`` checks a task
+    notebook; raises :class:`SeedError` naming the task, the file and the fix."""
+    from pop_nb.errors import SeedError, did_you_mean
+
+    names = list(pipeline.spec.tasks)
+    swaps: dict[str, Path] = {}
+    for task, override in tasks.items():
+        if task not in pipeline.spec.tasks:
+            raise SeedError(
+                "invalid_seed",
+                f"{seed}: tasks names {task!r}, which pipeline {pipeline.slug!r} does not have."
+                f"{did_you_mean(task, names)} Fix: one of {', '.join(names)}",
+            )
+        if override.notebook is None:
+            continue
+        path = (root / override.notebook).resolve()
+        if not path.is_relative_to(root.resolve()) or path.suffix != ".ipynb" or not path.is_file():
+            raise SeedError(
+                "invalid_seed",
+                f"{seed}: tasks.{task}.notebook {override.notebook!r} is not a notebook file in the project "
+                f"{root}. Fix: the path of an .ipynb file, relative to the project's root",
+            )
+        swaps[task] = path
+    swapped = pipeline.with_notebooks(swaps)
+    problems: list[Problem] = []
+
+    def add(key: str, message: str, fix: str, where: Path | None = None) -> None:
+        problems.append(Problem(where or swapped.file, key, message, fix))
+
+    for task in swaps:
+        _check_notebook(swapped, task, add)
+    for task, override in tasks.items():
+        if override.personality is not None:
+            _check_personality(swapped, f"tasks.{task}.personality", override.personality, root, add)
+    if problems:
+        raise SeedError(
+            "invalid_seed",
+            f"{seed}: what it changes of the tasks cannot run: " + "; ".join(str(p) for p in problems),
+        )
+    return swapped
 
 
 def _check_schema(pipeline: Pipeline, name: str, rel: str, add: _Add) -> None:

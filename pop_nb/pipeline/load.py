@@ -91,12 +91,18 @@ class Pipeline:
         (``notebooks/<task>.ipynb``, ``schemas/<task>.json``, ``seed_schema.json``)."""
         files = {}
         for name, task in self.spec.tasks.items():
-            files[f"notebooks/{name}.ipynb"] = self.resolve(task.notebook)
+            files[f"notebooks/{name}.ipynb"] = self.notebook_path(name)
             if task.output_schema:
                 files[f"schemas/{name}.json"] = self.resolve(task.output_schema)
         if self.spec.seed_schema:
             files["seed_schema.json"] = self.resolve(self.spec.seed_schema)
         return files
+
+    def with_notebooks(self, swaps: dict[str, Path]) -> Pipeline:
+        """This pipeline with some tasks' notebooks swapped for others (a seed's ``notebooks``); their
+        kernels still start in the task's own folder, so what the notebook reads by path stays found."""
+        files = {**self.files, **{f"notebooks/{task}.ipynb": path for task, path in swaps.items()}}
+        return Pipeline(slug=self.slug, file=self.file, text=self.text, spec=self.spec, files=files)
 
     def resolve(self, relative: str) -> Path:
         """A path named in the YAML, relative to the pipeline's folder."""

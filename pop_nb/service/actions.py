@@ -51,6 +51,10 @@ def validate_seed(settings: PopSettings, seed: Seed, where: str) -> Pipeline:
                 + "; ".join(problems)
                 + ". Fix: correct the seed's data and submit it again",
             )
+    if seed.tasks:
+        from pop_nb.pipeline.compile import with_seed_tasks
+
+        pipeline = with_seed_tasks(pipeline, settings.root, seed.tasks, where)
     return pipeline
 
 
@@ -188,6 +192,11 @@ def reset_for_resume(
         folder.append_event(Event(job=job_id, kind="job", status="resumed", message=how))
         return folder
     pipeline = compile_pipeline(settings.root, status.pipeline)
+    changed = folder.read_seed().tasks
+    if changed:  # the notebooks the job was made to run in place of the tasks' own
+        from pop_nb.pipeline.compile import with_seed_tasks
+
+        pipeline = with_seed_tasks(pipeline, settings.root, changed, f"job {job_id}'s seed")
     if from_task is not None and from_task not in pipeline.spec.tasks:
         raise PopError(
             f"job {job_id}: pipeline {status.pipeline!r} has no task {from_task!r}."

@@ -109,6 +109,21 @@ def test_a_variant_differing_only_in_a_later_task_pays_only_for_it(project: Proj
         (("dataset: tickets.jsonl", "dataset: missing.jsonl"), "missing.jsonl does not exist"),
         (("dataset: tickets.jsonl", "dataset: billing-mock.yaml"), "billing-mock.yaml:1: not an item"),
         (("dataset: tickets.jsonl", "dataset: ."), "cannot be read"),
+        (("mini: {}", "mini: {model: mock/gpt-4o-mni}"), "Did you mean 'mock/gpt-4o-mini'?"),
+        (("mini: {}", "mini: {tasks: {clasify: {}}}"), "Did you mean 'classify'?"),
+        (
+            ("mini: {}", "mini: {tasks: {reply: {llm: {model: mock/gpt-4o-mni}}}}"),
+            "tasks.reply.llm.model: model 'mock/gpt-4o-mni' has no price",
+        ),
+        (
+            ("mini: {}", "mini: {tasks: {classify: {notebook: nope.ipynb}}}"),
+            "tasks.classify.notebook 'experiments/nope.ipynb' is not a notebook file",
+        ),
+        (
+            ("mini: {}", "mini: {tasks: {classify: {notebook: ../../../../etc/passwd}}}"),
+            "is not a notebook file in the project",
+        ),
+        (("mini: {}", "mini: {tasks: {reply: {personality: nobody}}}"), "tasks.reply.personality"),
     ],
 )
 def test_a_bad_experiment_is_refused_before_anything_runs(
@@ -146,3 +161,34 @@ def test_from_python_the_same_run_and_comparison_with_jobs_named_by_what_they_ar
     ]
     again = pop_nb.experiment("triage", root=project.root, run=False)
     assert [v.name for v in again.variants] == ["mini", "billing-minded"] and again.variants[1].done == 0
+
+
+def test_a_seed_runs_another_notebook_for_a_task_and_a_resume_keeps_it(project: Project) -> None:
+    """A seed's ``tasks.<task>.notebook`` (what an experiment's variant sets) is the job's snapshot of the
+    task: the job runs it, and ``pop resume --from`` it again, while the pipeline keeps its own."""
+    folder = project.copy_example("ticket-triage")
+    swapped = "pipelines/ticket-triage/experiments/classify-reworded.ipynb"
+    seed = {
+        "pipeline": "ticket-triage",
+        "data": {"ticket": "Nobody can connect to the VPN.", "customer": "Northwind"},
+        "llm": {"mock_responses": "pipelines/ticket-triage/experiments/mini.yaml"},
+        "tasks": {"classify": {"notebook": swapped}},
+    }
+    (project.root / "seed.json").write_text(json.dumps(seed))
+    done = pop("run", "ticket-triage", "--seed", "seed.json", "--id", "swap", timeout=300)
+    assert done.returncode == 0, done.stderr
+    job = project.job("swap")
+    assert job.outputs()["classify"] == {"category": "network", "severity": "high"}  # the reworded prompt's
+    ran = (job.path / "tasks" / "classify").glob("*inference.ipynb")
+    assert "one of: hardware, billing, access, network" in next(ran).read_text()
+    snapshot = job.path / "pipeline" / "notebooks" / "classify.ipynb"
+    assert snapshot.read_bytes() == (project.root / swapped).read_bytes()
+    assert (folder / "tasks" / "classify.ipynb").read_bytes() != snapshot.read_bytes()
+    assert pop("resume", "swap", "--from-task", "classify", timeout=300).returncode == 0
+    assert snapshot.read_bytes() == (project.root / swapped).read_bytes()
+
+    seed["tasks"] = {"classify": {"notebook": "/etc/passwd"}}
+    (project.root / "bad.json").write_text(json.dumps(seed))
+    refused = pop("run", "ticket-triage", "--seed", "bad.json")
+    assert refused.returncode == 2, refused.stderr
+    assert "tasks.classify.notebook '/etc/passwd' is not a notebook file in the project" in refused.stderr

@@ -47,3 +47,46 @@ def test_mock_call_goes_through_litellm_and_is_priced_like_the_imitated_model(tm
     assert row["job"] == "j1" and row["task"] == "t" and row["stage"] == "inference"
     assert row["cost_source"] == "price_map" and row["ok"] is True
     assert row["input_tokens"] == reply.input_tokens and row["cost_usd"] == pytest.approx(reply.cost_usd)
+
+
+RULES = {
+    "classify": {
+        "inference": {
+            "match": [
+                {"if": "(?i)printer|laptop", "answer": {"category": "hardware"}},
+                {"if": "invoice", "answer": "billing"},
+                {"answer": {"category": "other"}},
+            ]
+        }
+    },
+    "strict": {"inference": {"match": [{"if": "vpn", "answer": "network"}]}},
+    "broken": {"inference": {"match": [{"if": "(unclosed", "answer": "x"}]}},
+}
+
+
+def test_match_rules_answer_by_what_the_prompt_says() -> None:
+    def ask(task: str, prompt: str) -> str:
+        return scripted_answer(RULES, task, "inference", 0, 0, "rules.yaml", prompt)
+
+    assert '"hardware"' in ask("classify", "My LAPTOP will not boot")
+    assert ask("classify", "The invoice is wrong") == "billing"
+    assert '"other"' in ask("classify", "Hello")  # the rule without `if`
+    with pytest.raises(MockScriptError, match=r"rules.yaml \(strict: inference\).*no `match` rule fits"):
+        ask("strict", "printer")
+    with pytest.raises(MockScriptError, match=r"not a regular expression"):
+        ask("broken", "anything")
+
+
+def test_match_rules_see_the_last_user_message_through_litellm(tmp_path) -> None:
+    settings = LLMSettings(model="mock/gpt-4o-mini", mock_responses=RULES)
+    messages = [
+        {"role": "system", "content": "You classify tickets; printer tickets are common."},
+        {"role": "user", "content": [{"type": "text", "text": "Our invoice lists twelve seats"}]},
+    ]
+    reply = chat(
+        messages,
+        settings=settings,
+        ledger=Ledger(tmp_path),
+        attribution=Attribution(job="j1", pipeline="p", task="classify", stage="inference"),
+    )
+    assert reply.content == "billing"  # the system message's "printer" is not the prompt
