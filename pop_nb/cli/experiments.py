@@ -12,6 +12,7 @@ from pop_nb.errors import EXIT_FAILED
 if TYPE_CHECKING:
     from pop_nb.orchestrator.batch import Progress
     from pop_nb.orchestrator.experiment_compare import Comparison, MetricSummary
+    from pop_nb.orchestrator.experiment_show import ItemView
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -47,6 +48,17 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         )
         print_comparison(comparing.compare(settings, experiment))
         return EXIT_FAILED if any(s.failed for s in summaries.values()) else 0
+    if args.action == "show":
+        from pop_nb.orchestrator.experiment_show import show
+
+        view = show(settings, experiment, args.item, args.repeat)
+        print_item(view)
+        if args.html is not None:
+            from pop_nb.cli.diff import write_html_of
+
+            diffs = [r.diff for r in view.runs if r.diff is not None]
+            write_html_of(f"experiment {view.experiment}, item {view.item}", diffs, args.html)
+        return 0
     comparison = comparing.compare(settings, experiment)
     if args.json:
         print(comparing.to_json(comparison))
@@ -76,6 +88,44 @@ def print_comparison(c: Comparison) -> None:
                 f"      regressed: {worst['item']} ({worst['metric']} {worst['baseline']:.3f} -> "
                 f"{worst['variant']:.3f})"
             )
+
+
+def print_item(view: ItemView) -> None:
+    import json
+
+    def line(value: object) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    print(
+        f"item {view.item} (repeat {view.repeat}) of experiment {view.experiment}; baseline {view.baseline}"
+    )
+    print(f"  data:     {line(view.data)}")
+    print(f"  expected: {line(view.expected)}")
+    for run in view.runs:
+        if run.job is None:
+            print(f"\n{run.variant}: not run (pop experiment run {view.experiment} --only {run.variant})")
+            continue
+        print(f"\n{run.variant}: job {run.job}, {run.state}, ${run.cost_usd:.6f}")
+        if run.scores:
+            scores = "  ".join(f"{k} {'-' if v is None else f'{v:.3f}'}" for k, v in run.scores.items())
+            print(f"  scores: {scores}")
+        for task, output in run.outputs.items():
+            print(f"  {task}: {line(output)}")
+        if run.diff is not None:
+            differ = [t for t in run.diff.tasks if not t.same]
+            print(f"  against {view.baseline}:" + ("" if differ else " the same"))
+            for t in differ:
+                what = [c.text().replace("\n", " ") for c in t.changes]
+                if t.prompt_diff:
+                    what.insert(0, "prompt changed")
+                if t.models_differ:
+                    what.insert(0, f"model {', '.join(t.a.models) or '-'} -> {', '.join(t.b.models) or '-'}")
+                print(f"    {t.task}: {'; '.join(what) or 'validation differs'}")
+            if differ:
+                print(f"    (pop diff {run.diff.a} {run.diff.b}: the prompts and the rest)")
+        if run.notebooks:
+            print(f"  stage notebooks (in {view.data_dir}):")
+            print("".join(f"    {n}\n" for n in run.notebooks), end="")
 
 
 def _metric_text(m: MetricSummary) -> str:

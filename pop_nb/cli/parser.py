@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from pop_nb.cli.cache import cmd_cache
+from pop_nb.cli.diff import cmd_diff
 from pop_nb.cli.experiments import cmd_experiment
 from pop_nb.cli.jobs import cmd_approve, cmd_cancel, cmd_reject, cmd_resume, cmd_run, cmd_submit
 from pop_nb.cli.orchestrate import cmd_batch, cmd_orchestrate, cmd_worker
@@ -184,7 +185,29 @@ def build_parser() -> argparse.ArgumentParser:
     a = acts.add_parser("compare", help="score the finished jobs and compare the variants")
     a.add_argument("name")
     a.add_argument("--json", action="store_true")
+    a = acts.add_parser(
+        "show", help="one item under every variant: outputs, scores, what differs from the baseline"
+    )
+    a.add_argument("name")
+    a.add_argument("--item", required=True, help="the item's id (its line's id, else item-<line>)")
+    a.add_argument("--repeat", type=int, default=0, help="which repeat (default 0)")
+    a.add_argument("--html", type=Path, help="also write the diffs against the baseline as one HTML file")
     c.set_defaults(func=cmd_experiment)
+
+    c = sub.add_parser(
+        "diff",
+        help="what changed between two jobs (or two refine passes of a task): prompts, output, errors, cost",
+        description="Task by task: the prompt text sent, the output compared as JSON, validation errors "
+        "fixed and new, tokens and cost before and after. With one job and --task: its first answer "
+        "against its last refine pass (or --passes I J).",
+    )
+    c.add_argument("job_a")
+    c.add_argument("job_b", nargs="?")
+    c.add_argument("--task", help="only this task")
+    c.add_argument("--passes", type=int, nargs=2, metavar=("I", "J"), help="with one job: passes I and J")
+    c.add_argument("--html", type=Path, help="also write it as one self-contained HTML file (no script)")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_diff)
 
     c = sub.add_parser(
         "cache",

@@ -89,7 +89,7 @@ def rows(comparison: Comparison) -> list[dict[str, Any]]:
 
 
 @dataclass
-class _Done:
+class Done:
     """A finished job of a variant: what scoring reads."""
 
     item: str
@@ -154,32 +154,16 @@ def _paired(
 def _scores(
     experiment: Experiment,
     judges: Judges,
-    done: list[_Done],
+    done: list[Done],
     listed: dict[str, Item],
     summary: VariantSummary,
 ) -> dict[str, dict[str, float | None]]:
     """``metric -> item -> score`` (the mean over the item's repeats; None: none could be scored)."""
-    from pop_nb.orchestrator.experiment_judge import Ask
-
     raw: dict[str, dict[str, list[float | None]]] = {}
-    asks: list[tuple[str, Ask]] = []
-    for job in done:
-        expected = listed[job.item].expected
-        for scorer in experiment.spec.scorers:
-            if scorer.kind == "judge":
-                got = lookup(job.outputs, scorer.path)
-                if got is not MISSING:
-                    asks.append((job.item, Ask(scorer, job.job, listed[job.item], got)))
-                    continue
-                value = None
-            else:
-                value = score(scorer, job.outputs, expected, experiment.file.parent)
-            raw.setdefault(scorer.name, {}).setdefault(job.item, []).append(value)
-        for metric, value in job.metrics.items():
+    each, summary.judge_cost_usd = scored(experiment, judges, done, listed)
+    for job, values in zip(done, each, strict=True):
+        for metric, value in values.items():
             raw.setdefault(metric, {}).setdefault(job.item, []).append(value)
-    for (item, ask), grade in zip(asks, judges.grades([a for _, a in asks]), strict=True):
-        raw.setdefault(ask.scorer.name, {}).setdefault(item, []).append(grade.value)
-        summary.judge_cost_usd += grade.cost_usd
     return {
         metric: {i: (statistics.fmean(v) if (v := [x for x in values if x is not None]) else None)
                  for i, values in by_item.items()}
@@ -187,9 +171,35 @@ def _scores(
     }  # fmt: skip
 
 
+def scored(
+    experiment: Experiment, judges: Judges, done: list[Done], listed: dict[str, Item]
+) -> tuple[list[dict[str, float | None]], float]:
+    """Each finished job's scores (the scorers', then its stages' own metrics), and what judging cost."""
+    from pop_nb.orchestrator.experiment_judge import Ask
+
+    each: list[dict[str, float | None]] = []
+    asks: list[tuple[int, Ask]] = []
+    for n, job in enumerate(done):
+        values: dict[str, float | None] = {}
+        for scorer in experiment.spec.scorers:
+            values[scorer.name] = None
+            if scorer.kind != "judge":
+                values[scorer.name] = score(
+                    scorer, job.outputs, listed[job.item].expected, experiment.file.parent
+                )
+            elif (got := lookup(job.outputs, scorer.path)) is not MISSING:
+                asks.append((n, Ask(scorer, job.job, listed[job.item], got)))
+        each.append({**values, **job.metrics})
+    cost = 0.0
+    for (n, ask), grade in zip(asks, judges.grades([a for _, a in asks]), strict=True):
+        each[n][ask.scorer.name] = grade.value
+        cost += grade.cost_usd
+    return each, cost
+
+
 def _read(
     settings: PopSettings, experiment: Experiment, name: str, listed: dict[str, Item]
-) -> tuple[VariantSummary, list[_Done]]:
+) -> tuple[VariantSummary, list[Done]]:
     """A variant's jobs: its summary (counts, cost, latency) and its finished jobs."""
     from pop_nb.orchestrator.batch_plan import read_manifest
     from pop_nb.store import layout
@@ -198,7 +208,7 @@ def _read(
     manifest = settings.data / "batches" / experiment.batch_name(name) / "manifest.jsonl"
     lines = read_manifest(manifest) if manifest.is_file() else []
     store = JobStore(settings.data)
-    finished: list[_Done] = []
+    finished: list[Done] = []
     jobs = done = failed = hits = tokens_in = tokens_out = 0
     cost = saved = 0.0
     durations = []
@@ -223,7 +233,7 @@ def _read(
             took = datetime.fromisoformat(status.ended_at) - datetime.fromisoformat(status.started_at)
             durations.append(took.total_seconds())
         outputs = folder.final_outputs(status)
-        finished.append(_Done(ident, folder.job_id, outputs, _stage_metrics(folder.path / layout.METRICS)))
+        finished.append(Done(ident, folder.job_id, outputs, stage_metrics(folder.path / layout.METRICS)))
     n_items = len({line.source.rsplit("#", 1)[0] for line in lines}) or 1
     summary = VariantSummary(
         name=name,
@@ -242,7 +252,7 @@ def _read(
     return summary, finished
 
 
-def _stage_metrics(path: Path) -> dict[str, float]:
+def stage_metrics(path: Path) -> dict[str, float]:
     """The job's own ``pop.metric`` values, one per name (the mean when a stage recorded it again)."""
     from pop_nb.safejson import loads
 

@@ -89,3 +89,43 @@ def test_a_judge_that_answers_nonsense_is_an_error_not_a_zero(ran: Project) -> N
         assert "the judge's answer is not {score: 1..5, reason}: 'I would rather not say.'" in grades
     finally:
         judge.write_text(text)
+
+
+def test_show_puts_one_item_side_by_side_with_what_differs_from_the_baseline(ran: Project) -> None:
+    page = ran.root / "laptop-wifi.html"
+    done = pop("experiment", "show", "triage", "--item", "laptop-wifi", "--html", str(page))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    mini, reworded, big = out.split("\nmini: ")[1], out.split("\nmini-reworded: ")[1], out.split("\nbig: ")[1]
+    assert "scores: category 0.000  helpful 0.250" in mini
+    assert 'classify: prompt changed; category: "hardware" -> "network"' in reworded
+    assert "scores: category 1.000  helpful 0.250" in reworded
+    assert "classify: model mock/gpt-4o-mini -> mock/gpt-4o\n" in big and "scores: category 0.000" in big
+    assert "tasks/classify/04-inference.ipynb" in big
+    html = page.read_text()
+    assert "<script" not in html and "default-src 'none'" in html
+    assert html.count("<h1>pop diff exp-triage-mini-") == 2  # each variant against the baseline
+    assert "+[user] Classify this support ticket. Its category is one of: hardware" in html
+    wrong = pop("experiment", "show", "triage", "--item", "laptop-wfi")
+    assert wrong.returncode == 2 and "Did you mean 'laptop-wifi'?" in wrong.stderr
+
+
+def test_pop_diff_between_two_variants_jobs_names_the_prompt_and_output_change(ran: Project) -> None:
+    jobs = {}
+    for variant in ("mini", "mini-reworded"):
+        manifest = ran.data / "batches" / f"exp-triage-{variant}" / "manifest.jsonl"
+        lines = map(json.loads, manifest.read_text().splitlines())
+        [jobs[variant]] = [r["job"] for r in lines if r["source"] == "vpn-leeds#0"]
+    done = pop("diff", jobs["mini"], jobs["mini-reworded"], "--task", "classify", "--json")
+    assert done.returncode == 0, done.stderr
+    [task] = json.loads(done.stdout)["tasks"]
+    assert [(c["path"], c["before"], c["after"]) for c in task["changes"]] == [
+        ("category", "other", "network"),
+        ("severity", "low", "high"),
+    ]
+    ticket = "Nobody in the Leeds office can connect to the VPN since this morning."
+    assert f"+Ticket: {ticket}" in task["prompt_diff"]
+    whole = pop("diff", jobs["mini"], jobs["mini-reworded"])
+    assert "== reply: the same; tokens 53+19 -> 0+0" in whole.stdout, whole.stdout
+    assert "(1 from the cache, saved $" in whole.stdout
+    assert "== escalate: differs" in whole.stdout and 'added {"note": "Escalation note' in whole.stdout
