@@ -231,7 +231,7 @@ def experiment(
     if run:
         widgets: dict[str, Any] = {}
 
-        def follow(variant: str, progress: Any) -> None:
+        def widget(variant: str) -> Any:
             from IPython.display import display
 
             from pop_nb.widgets.batch import BatchWidget
@@ -239,7 +239,17 @@ def experiment(
             if variant not in widgets:
                 widgets[variant] = BatchWidget(found.batch_name(variant))
                 display(widgets[variant].view, display_id=widgets[variant].display_id)
-            widgets[variant].update(progress)
+            return widgets[variant]
+
+        def follow(variant: str, progress: Any) -> None:
+            widget(variant).update(progress)
+
+        def finish(variant: str, summary: Any) -> None:
+            """The variant's summary in its widget's place, as HTML: a saved notebook shows it."""
+            from pop_nb.orchestrator.batch_plan import read_manifest
+
+            manifest = settings.data / "batches" / found.batch_name(variant) / "manifest.jsonl"
+            widget(variant).finish(summary, read_manifest(manifest) if manifest.is_file() else [])
 
         experiments.run(
             settings,
@@ -248,6 +258,7 @@ def experiment(
             concurrency=concurrency,
             executor=executor,
             on_progress=follow if shown else None,
+            on_variant=finish if shown else None,
         )
     result = compare(settings, found)
     if shown:

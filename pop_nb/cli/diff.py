@@ -35,9 +35,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def show(found: JobDiff, as_json: bool, html: Path | None) -> None:
     """Print ``found`` (text or JSON); write it as HTML to ``html`` when given."""
-    from pop_nb.service import diff
-
     from pop_nb.redaction import redact
+    from pop_nb.service import diff
 
     if as_json:
         import json

@@ -44,8 +44,8 @@ class VariantSummary:
     jobs: int
     done: int
     failed: int
-    cost_usd: float
-    cost_per_item_usd: float
+    cost_usd: float  # what its jobs paid
+    cost_per_item_usd: float  # what an item costs under it: calls the cache answered count at their price
     input_tokens: int
     output_tokens: int
     saved_usd: float
@@ -65,6 +65,25 @@ class Comparison:
     items: int
     repeat: int
     variants: list[VariantSummary]
+    # variant -> metric -> item -> score (the mean over its repeats); not in --json, which stays small
+    scores: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict, repr=False)
+
+    def primary(self) -> str | None:
+        """The metric a comparison leads with: the first scorer's (else the first any variant has)."""
+        return next((m for v in self.variants for m in v.metrics), None)
+
+    def pareto(self, metric: str) -> list[str]:
+        """The variants no other beats on both cost per item (lower) and ``metric`` (higher)."""
+        points = [
+            (v.name, v.cost_per_item_usd, m.mean)
+            for v in self.variants
+            if (m := v.metrics.get(metric)) is not None and m.mean is not None and v.done
+        ]
+        return [
+            name
+            for name, cost, score in points
+            if not any(c <= cost and s >= score and (c < cost or s > score) for _, c, s in points)
+        ]
 
 
 def rows(comparison: Comparison) -> list[dict[str, Any]]:
@@ -140,7 +159,13 @@ def compare(settings: PopSettings, experiment: Experiment, rng_seed: int = 0) ->
                 for item, value, base in worst[:5]
             ]
     return Comparison(
-        experiment.name, experiment.spec.pipeline, baseline, len(listed), experiment.spec.repeat, summaries
+        experiment.name,
+        experiment.spec.pipeline,
+        baseline,
+        len(listed),
+        experiment.spec.repeat,
+        summaries,
+        scores,
     )
 
 
@@ -241,7 +266,7 @@ def _read(
         done=done,
         failed=failed,
         cost_usd=cost,
-        cost_per_item_usd=cost / n_items,
+        cost_per_item_usd=(cost + saved) / n_items,
         input_tokens=tokens_in,
         output_tokens=tokens_out,
         saved_usd=saved,
@@ -326,4 +351,16 @@ def _quantile(values: list[float], q: float) -> float | None:
 def to_json(comparison: Comparison) -> str:
     from dataclasses import asdict
 
-    return json.dumps(asdict(comparison), indent=2)
+    found = asdict(comparison)
+    found.pop("scores")
+    return json.dumps(found, indent=2)
+
+
+def item_rows(comparison: Comparison) -> list[dict[str, Any]]:
+    """Every item's score per variant and metric: ``{variant, metric, item, score}`` rows."""
+    return [
+        {"variant": variant, "metric": metric, "item": item, "score": value}
+        for variant, metrics in comparison.scores.items()
+        for metric, by_item in metrics.items()
+        for item, value in by_item.items()
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -279,17 +280,16 @@ def text_diff(before: Any, after: Any) -> list[str]:
     return []
 
 
-def money(a: Side, b: Side, arrow: str = "->") -> str:
-    """Tokens and cost before and after (a side answered from the cache says so)."""
+def money(a: Side, b: Side, arrow: str = "->", usd: Callable[[float], str] = "${:.6f}".format) -> str:
+    """Tokens and cost before and after (a side answered from the cache says so); ``usd`` writes an
+    amount."""
 
     def hits(side: Side) -> str:
-        if not side.cache_hits:
-            return ""
-        return f" ({side.cache_hits} from the cache, saved ${side.saved_usd:.6f})"
+        return f" ({side.cache_hits} from the cache, saved {usd(side.saved_usd)})" if side.cache_hits else ""
 
     return (
         f"tokens {a.input_tokens}+{a.output_tokens} {arrow} {b.input_tokens}+{b.output_tokens}, "
-        f"cost ${a.cost_usd:.6f}{hits(a)} {arrow} ${b.cost_usd:.6f}{hits(b)}"
+        f"cost {usd(a.cost_usd)}{hits(a)} {arrow} {usd(b.cost_usd)}{hits(b)}"
     )
 
 

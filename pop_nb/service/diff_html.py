@@ -7,17 +7,22 @@ import html
 
 from pop_nb.service.diff import Change, JobDiff, TaskDiff, money, shown, text_diff
 
+# every rule is under .pop-diff: the same rules style the page and a diff shown in a notebook's output
 STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #1f2328; }
-h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin-top: 2em; border-bottom: 1px solid #d0d7de; }
-.same { color: #59636e; } .money { color: #59636e; font-weight: normal; font-size: .9em; }
-pre { background: #f6f8fa; padding: .6em; overflow-x: auto; white-space: pre-wrap; }
-.add { background: #dafbe1; display: block; } .del { background: #ffebe9; display: block; }
-.hunk { color: #8250df; display: block; }
-table { border-collapse: collapse; } td, th { border: 1px solid #d0d7de; padding: .25em .6em;
-  vertical-align: top; text-align: left; }
-td.before { background: #ffebe9; } td.after { background: #dafbe1; }
-li.fixed { color: #1a7f37; } li.new { color: #cf222e; }
+.pop-diff { font: 14px/1.45 system-ui, sans-serif; color: #1f2328; }
+.pop-diff h1 { font-size: 1.3em; }
+.pop-diff h2 { font-size: 1.1em; margin-top: 2em; border-bottom: 1px solid #d0d7de; }
+.pop-diff .same, .pop-diff .money { color: #59636e; }
+.pop-diff .money { font-weight: normal; font-size: .9em; }
+.pop-diff pre { background: #f6f8fa; padding: .6em; overflow-x: auto; white-space: pre-wrap; }
+.pop-diff .add { background: #dafbe1; display: block; }
+.pop-diff .del { background: #ffebe9; display: block; }
+.pop-diff .hunk { color: #8250df; display: block; }
+.pop-diff table { border-collapse: collapse; }
+.pop-diff td, .pop-diff th { border: 1px solid #d0d7de; padding: .25em .6em; vertical-align: top; }
+.pop-diff th { text-align: left; }
+.pop-diff td.before { background: #ffebe9; } .pop-diff td.after { background: #dafbe1; }
+.pop-diff li.fixed { color: #1a7f37; } .pop-diff li.new { color: #cf222e; }
 """
 
 
@@ -36,10 +41,14 @@ def document(title: str, sections: list[str]) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         # no script may run, nothing may be fetched: the page is what it shows
         f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">'
-        f"<title>{e(title)}</title><style>{STYLE}</style></head>\n<body>\n"
-        + "\n".join(sections)
-        + "\n</body></html>\n"
+        f"<title>{e(title)}</title><style>body {{ margin: 2em auto; max-width: 70em; }}{STYLE}</style>"
+        '</head>\n<body class="pop-diff">\n' + "\n".join(sections) + "\n</body></html>\n"
     )
+
+
+def fragment(diff: JobDiff) -> str:
+    """One diff with its style, for a notebook's output (the style touches nothing outside it)."""
+    return f'<div class="pop-diff"><style>{STYLE}</style>{section(diff)}</div>'
 
 
 def section(diff: JobDiff) -> str:
@@ -59,7 +68,8 @@ def section(diff: JobDiff) -> str:
 def _task(t: TaskDiff) -> str:
     e = html.escape
     a, b = t.a, t.b
-    cost = e(money(a, b, "\u2192"))
+    # each amount in an element of its own: Lab typesets text between two "$" as TeX
+    cost = money(a, b, "&rarr;", "<span class='pop-cost'>${:.6f}</span>".format)
     head = f'<h2>{e(t.task)} <span class="money">{cost}</span></h2>'
     if t.same:
         return head + '<p class="same">The same prompts, output and validation.</p>'
@@ -76,8 +86,8 @@ def _task(t: TaskDiff) -> str:
             f"<h3>Output</h3><table><tr><th>key</th><th>{e(a.label)}</th><th>{e(b.label)}</th></tr>"
             f"{rows}</table>"
         )
-    errors = [f'<li class="fixed">fixed: {e(x)}</li>' for x in t.fixed]
-    errors += [f'<li class="new">new: {e(x)}</li>' for x in t.new]
+    errors = [f'<li class="fixed">fixed: <code>{e(x)}</code></li>' for x in t.fixed]
+    errors += [f'<li class="new">new: <code>{e(x)}</code></li>' for x in t.new]
     if errors:
         parts.append("<h3>Validation</h3><ul>" + "".join(errors) + "</ul>")
     notebooks = [*a.notebooks, *(n for n in b.notebooks if n not in a.notebooks)]

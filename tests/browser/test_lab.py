@@ -497,3 +497,68 @@ def test_the_batch_notebook_in_jupyterlab(tmp_path: Path, browser: Any) -> None:
         wait_for(lambda: any("3 done" in text for text in d.execute_script(BATCH)), 60)
         assert "Error displaying widget" not in d.page_source
         shot(d, "batch-3-reopened")
+
+
+PLOTS = "return document.querySelectorAll('.jp-OutputArea .js-plotly-plot').length"
+# scroll the notebook a screen down (Lab draws the cells near the view) and say which cells (by their
+# prompt, "[5]:") show a chart drawn: plotly's, or (reopened) the picture of it saved beside it
+SCROLL_CHARTS = """
+const outer = window.jupyterapp.shell.currentWidget.node.querySelector('.jp-WindowedPanel-outer');
+outer.scrollTop += outer.clientHeight * 0.8;
+const charts = [...document.querySelectorAll(
+  '.jp-OutputArea .js-plotly-plot, .jp-OutputArea .jp-RenderedPlotly img')];
+return [charts.map(e => e.closest('.jp-Cell').querySelector('.jp-InputPrompt').textContent.trim()),
+        outer.scrollTop + outer.clientHeight >= outer.scrollHeight - 2];
+"""
+
+
+REPORT_CHARTS = {"[4]:", "[5]:", "[7]:"}  # the cells of the means, cost against quality, the items
+
+
+def charts_seen(d: Any) -> set[str]:
+    """The cells showing a chart in the open notebook, scrolled through from the top as a reader would."""
+    seen: set[str] = set()
+    d.execute_script(
+        "window.jupyterapp.shell.currentWidget.node.querySelector('.jp-WindowedPanel-outer').scrollTop = 0"
+    )
+    for _ in range(100):
+        time.sleep(1)  # plotly draws a chart some time after its cell comes into view
+        titles, bottom = d.execute_script(SCROLL_CHARTS)
+        seen.update(titles)
+        if bottom:
+            time.sleep(1)
+            seen.update(d.execute_script(SCROLL_CHARTS)[0])
+            return seen
+    return seen
+
+
+DIFFS = "return [...document.querySelectorAll('.jp-OutputArea .pop-diff h1')].map(e => e.textContent)"
+
+
+def test_the_experiment_report_in_jupyterlab(tmp_path: Path, browser: Any) -> None:
+    """notebooks/05-experiments.ipynb run as a user would: the experiment's 60 jobs, then the report's
+    charts (plotly) and the worst regression's diff; saved and reopened without a kernel, all still show."""
+    from tests.notebooks.golden import scratch_project
+
+    root = scratch_project(tmp_path)
+    path = root / "notebooks" / "05-experiments.ipynb"
+    d = browser
+    for url in start_lab(tmp_path, root):
+        open_notebook(d, url, "notebooks/05-experiments.ipynb")
+        command(d, "notebook:run-all-cells")
+        wait_for(lambda: d.execute_script(FINISHED) and d.execute_script(PLOTS) >= 1, 600)
+        assert d.execute_script(DIFFS) == [
+            "pop diff exp-triage-mini-10 -> exp-triage-mini-reworded-10"
+        ]  # vpn-invoice
+        d.execute_script("document.querySelector('.jp-OutputArea .js-plotly-plot').scrollIntoView()")
+        shot(d, "experiment-1-charts")
+        d.execute_script("document.querySelector('.jp-OutputArea .pop-diff').scrollIntoView()")
+        shot(d, "experiment-2-regression")
+        command(d, "docmanager:save")
+        wait_for(lambda: "pop-diff" in json.dumps(saved_notebook(path) or {}), 30)
+        command(d, "kernelmenu:shutdown")
+        open_lab(d, url, "notebooks/05-experiments.ipynb")
+        wait_for(lambda: d.execute_script("return !!document.querySelector('.jp-Notebook .jp-Cell')"), 60)
+        wait_for(lambda: charts_seen(d) >= REPORT_CHARTS, 90)
+        assert "Error displaying widget" not in d.page_source
+        shot(d, "experiment-3-reopened")

@@ -24,7 +24,10 @@ def test_the_passes_of_a_refined_task_show_the_errors_fixed_and_the_output_added
     assert "findings[1].source: added" in out and "confidence: 0.65 -> 0.72" in out
     assert "+## critique.r1" in out and "+## refine.r1" in out
     html = (project.root / "passes.html").read_text()
-    assert '<li class="fixed">fixed: no finding covers the &#x27;policy&#x27; focus area</li>' in html
+    assert (
+        '<li class="fixed">fixed: <code>no finding covers the &#x27;policy&#x27; focus area</code></li>'
+        in html
+    )
     for bad, said in [
         (("cg", "--task", "researc"), "no task 'researc'. Did you mean 'research'?"),
         (("cg", "--task", "research", "--passes", "0", "3"), "no refine pass 3; it has 0, 1"),

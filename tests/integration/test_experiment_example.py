@@ -38,17 +38,27 @@ def test_the_variants_differ_for_the_reasons_their_scripts_and_notebooks_give(ra
     v = compared(ran)
     mini, reworded, big = v["mini"], v["mini-reworded"], v["big"]
     assert [x["done"] for x in (mini, reworded, big)] == [20, 20, 20]
-    # the small model knows no network or access words: 9 of 20; naming the categories fixes it; the
-    # large model takes "my laptop cannot connect to the Wi-Fi" for hardware
+    # the small model knows no network or access words: 9 of 20; naming the categories fixes them, but
+    # sends "the invoice for our VPN licences" to network; the large model takes "my laptop cannot
+    # connect to the Wi-Fi" for hardware
     assert mini["metrics"]["category"]["mean"] == pytest.approx(0.45)
-    assert reworded["metrics"]["category"]["mean"] == 1.0
+    assert reworded["metrics"]["category"]["mean"] == pytest.approx(0.95)
     assert big["metrics"]["category"]["mean"] == pytest.approx(0.95)
-    assert (reworded["metrics"]["category"]["win"], reworded["metrics"]["category"]["loss"]) == (11, 0)
+    category = reworded["metrics"]["category"]
+    assert (category["win"], category["tie"], category["loss"]) == (11, 8, 1)
+    assert reworded["regressed"] == [
+        {"item": "vpn-invoice", "metric": "category", "baseline": 1.0, "variant": 0.0}
+    ]
+    assert big["regressed"] == []
     # the judge: the small model's generic reply gets 2 of 5 (0.25), the large model's 5 of 5
     assert mini["metrics"]["helpful"]["mean"] == 0.25 and big["metrics"]["helpful"]["mean"] == 1.0
     assert big["cost_per_item_usd"] > 10 * mini["cost_per_item_usd"]  # gpt-4o's price against mini's
     # the reworded variant differs from mini only in classify: reply, tags, escalate come from the cache
     assert reworded["cache_hits"] >= 40 and reworded["cost_usd"] < mini["cost_usd"]
+    # per item, a call the cache answered counts at its price: what the variant costs on its own
+    paid = reworded["cost_usd"] + reworded["saved_usd"]
+    assert reworded["cost_per_item_usd"] == pytest.approx(paid / 20)
+    assert reworded["cost_per_item_usd"] > mini["cost_per_item_usd"]  # a longer prompt, and escalations
     judged = ran.data / "experiments" / "triage" / "usage.jsonl"
     rows = [json.loads(line) for line in judged.read_text().splitlines()]
     assert len(rows) == 60 and {r["task"] for r in rows} == {"helpful"}

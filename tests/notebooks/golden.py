@@ -20,6 +20,7 @@ NOTEBOOKS = (
     "02-inspect-a-job.ipynb",
     "03-cost-analysis.ipynb",
     "04-batch.ipynb",
+    "05-experiments.ipynb",
 )
 
 
