@@ -104,7 +104,20 @@ class _World:
         self.calls = 0
         self._ledger: Any = None
         self._memory: dict[str, Any] = {"flags": {}, "stages": {}, "prev": None}
-        if self.job_dir is None:
+        # an experiment's scorer notebook: its metrics and calls are the experiment's, for the job it scores
+        self.scorer: dict[str, Any] | None = ns.get("pop_scorer") or None
+        if self.scorer is not None:
+            self.job_dir = None
+            self.task, self.stage = str(self.scorer["name"]), "score"
+            self.ctx = StageContext(
+                job=str(self.scorer["job"]),
+                pipeline=str(self.scorer["pipeline"]),
+                task=self.task,
+                llm=LLMSettings.model_validate(self.scorer.get("llm") or {}),
+                default_model=str(self.scorer.get("default_model") or "openai/gpt-4o-mini"),
+            )
+            self._sample: dict[str, Any] = {}
+        elif self.job_dir is None:
             sample = ns.get("pop_sample") or {}
             self.ctx = StageContext(
                 job="interactive",
@@ -133,7 +146,9 @@ class _World:
         if self._ledger is None:
             from pop_nb.llm.ledger import Ledger
 
-            if self.job_dir is None:
+            if self.scorer is not None:
+                self._ledger = Ledger(Path(self.scorer["ledger"]), Path(self.scorer["cache"]), own=False)
+            elif self.job_dir is None:
                 from pop_nb.config import find_root, load_settings
                 from pop_nb.errors import ConfigError
                 from pop_nb.llm.cache import shared_store
@@ -304,7 +319,7 @@ def chat(messages: str | list[dict[str, Any]], **kwargs: Any) -> Any:
 
     w = _w()
     who = Attribution(
-        job=w.ctx.job if w.job_dir else None,
+        job=w.ctx.job if w.job_dir or w.scorer else None,
         pipeline=w.ctx.pipeline,
         task=w.task,
         stage=w.stage,
@@ -314,7 +329,8 @@ def chat(messages: str | list[dict[str, Any]], **kwargs: Any) -> Any:
     )
     w.calls += 1
     ctx = w.ctx
-    settings = ctx.llm if w.job_dir else ctx.llm.anchored(Path.cwd())  # by hand: from the notebook's folder
+    by_hand = w.job_dir is None and w.scorer is None
+    settings = ctx.llm.anchored(Path.cwd()) if by_hand else ctx.llm  # by hand: from the notebook's folder
     msgs = normalize_messages(messages, kwargs.pop("system", None) or ctx.personality)
     model = settings.model_for(kwargs.get("model"), ctx.default_model)
     wants_schema = "response_format" not in kwargs and "response_format" not in (settings.model_extra or {})
@@ -340,7 +356,8 @@ def chat(messages: str | list[dict[str, Any]], **kwargs: Any) -> Any:
 
 def metric(name: str, value: float | int | bool) -> float:
     """Record a measurement of this stage (a score, a count, a pass/fail as 1/0) in the job's
-    ``metrics.jsonl``, which analytics reads as the ``metrics`` table and experiments compare. Run by
+    ``metrics.jsonl``, which analytics reads as the ``metrics`` table and experiments compare (in an
+    experiment's scorer notebook: that scorer's score of the job it is given). Run by
     hand, it goes to ``.pop-interactive/metrics.jsonl``. Returns the value recorded."""
     import math
 
@@ -360,15 +377,16 @@ def metric(name: str, value: float | int | bool) -> float:
     w = _w()
     folder = w.job_dir if w.job_dir is not None else w.ledger().job_dir  # by hand: .pop-interactive/
     row = MetricRow(
-        job=w.ctx.job if w.job_dir else None,
+        job=w.ctx.job if w.job_dir or w.scorer else None,
         pipeline=w.ctx.pipeline,
         task=w.task,
         stage=w.stage,
         refinement=w.refinement,
         name=name,
         value=float(value),
+        scorer=w.scorer["name"] if w.scorer else None,
     )
-    append_jsonl(folder / layout.METRICS, row)
+    append_jsonl(Path(w.scorer["metrics"]) if w.scorer else folder / layout.METRICS, row)
     return float(value)
 
 

@@ -87,7 +87,7 @@ class Variant(_Strict):
         return {**llm, **({"model": self.model} if self.model else {})}
 
 
-ScorerKind = Literal["exact", "contains", "tolerance", "schema", "judge"]
+ScorerKind = Literal["exact", "contains", "tolerance", "schema", "judge", "notebook"]
 
 
 class Scorer(_Strict):
@@ -96,11 +96,15 @@ class Scorer(_Strict):
     ``judge`` asks a model to grade the output against a ``rubric`` on a 1..``scale`` scale (the score is
     ``(grade - 1) / (scale - 1)``); its calls are priced and logged under the experiment, and its grades
     kept, so comparing again asks nothing until the scorer, its files or the output change.
+
+    ``notebook`` runs a notebook per job (papermill, a fresh kernel), given ``job_dir``, ``item``,
+    ``variant``, ``outputs`` and ``expected`` as parameters; what it records with ``pop.metric`` are its
+    scores (kept like a judge's grades; a notebook that raises leaves the item unscored).
     """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     kind: ScorerKind
-    path: str = Field(description="<task>[.<key>...] into the job's outputs")
+    path: str = Field(default="", description="<task>[.<key>...] into the job's outputs (not: notebook)")
     expected: str | None = Field(
         default=None, description="A dotted key into the item's expected values (default: the name)."
     )
@@ -111,6 +115,7 @@ class Scorer(_Strict):
     model: str | None = Field(default=None, description="judge: the grading model (else the pipeline's)")
     llm: LLMSettings | None = Field(default=None, description="judge: settings of its calls")
     scale: int = Field(default=5, ge=2, le=100, description="judge: grades run from 1 to this")
+    notebook: str | None = Field(default=None, description="notebook: its file, relative to the experiment")
 
     @model_validator(mode="after")
     def _needs(self) -> Scorer:
@@ -118,6 +123,10 @@ class Scorer(_Strict):
             raise ValueError(f"scorer {self.name}: kind schema needs a schema (inline, or a file)")
         if self.kind == "judge" and not (self.rubric or "").strip():
             raise ValueError(f"scorer {self.name}: kind judge needs a rubric (what a good output is)")
+        if (self.kind == "notebook") != (self.notebook is not None):
+            raise ValueError(f"scorer {self.name}: notebook: is for kind notebook, which needs it")
+        if self.kind != "notebook" and not self.path:
+            raise ValueError(f"scorer {self.name}: kind {self.kind} needs a path (<task>[.<key>...])")
         return self
 
 

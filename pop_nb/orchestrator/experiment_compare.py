@@ -21,7 +21,7 @@ from pop_nb.models.experiment import Item, Scorer
 from pop_nb.orchestrator.experiments import Experiment, items
 
 if TYPE_CHECKING:
-    from pop_nb.orchestrator.experiment_judge import Judges
+    from pop_nb.orchestrator.experiment_scoring import Scoring
 
 BOOTSTRAP = 2000
 
@@ -52,7 +52,7 @@ class VariantSummary:
     cache_hits: int
     latency_p50_s: float | None
     latency_p95_s: float | None
-    judge_cost_usd: float = 0.0  # what its judges' grades cost (logged under the experiment)
+    judge_cost_usd: float = 0.0  # what its scoring' grades cost (logged under the experiment)
     metrics: dict[str, MetricSummary] = field(default_factory=dict)
     regressed: list[dict[str, Any]] = field(default_factory=list)  # worst items against the baseline
 
@@ -115,21 +115,23 @@ class Done:
     job: str
     outputs: dict[str, Any]
     metrics: dict[str, float]  # its stages' own pop.metric values
+    variant: str = ""
+    path: Path | None = None
 
 
 def compare(settings: PopSettings, experiment: Experiment, rng_seed: int = 0) -> Comparison:
     """Score every finished job and compare the variants (see the module's docstring)."""
-    from pop_nb.orchestrator.experiment_judge import Judges
+    from pop_nb.orchestrator.experiment_scoring import Scoring
 
     listed = dict(items(experiment))
     names = list(experiment.spec.all_variants())
     read = {name: _read(settings, experiment, name, listed) for name in names}
-    judges = Judges(settings, experiment)
+    scoring = Scoring(settings, experiment)
     scores: dict[str, dict[str, dict[str, float | None]]] = {}  # variant -> metric -> item -> mean score
     summaries = []
     for name in names:
         summary, done = read[name]
-        scores[name] = _scores(experiment, judges, done, listed, summary)
+        scores[name] = _scores(experiment, scoring, done, listed, summary)
         summaries.append(summary)
     baseline = experiment.spec.baseline_name
     rng = random.Random(rng_seed)
@@ -178,14 +180,14 @@ def _paired(
 
 def _scores(
     experiment: Experiment,
-    judges: Judges,
+    scoring: Scoring,
     done: list[Done],
     listed: dict[str, Item],
     summary: VariantSummary,
 ) -> dict[str, dict[str, float | None]]:
     """``metric -> item -> score`` (the mean over the item's repeats; None: none could be scored)."""
     raw: dict[str, dict[str, list[float | None]]] = {}
-    each, summary.judge_cost_usd = scored(experiment, judges, done, listed)
+    each, summary.judge_cost_usd = scored(experiment, scoring, done, listed)
     for job, values in zip(done, each, strict=True):
         for metric, value in values.items():
             raw.setdefault(metric, {}).setdefault(job.item, []).append(value)
@@ -197,27 +199,29 @@ def _scores(
 
 
 def scored(
-    experiment: Experiment, judges: Judges, done: list[Done], listed: dict[str, Item]
+    experiment: Experiment, scoring: Scoring, done: list[Done], listed: dict[str, Item]
 ) -> tuple[list[dict[str, float | None]], float]:
     """Each finished job's scores (the scorers', then its stages' own metrics), and what judging cost."""
-    from pop_nb.orchestrator.experiment_judge import Ask
+    from pop_nb.orchestrator.experiment_scoring import Ask
 
     each: list[dict[str, float | None]] = []
     asks: list[tuple[int, Ask]] = []
     for n, job in enumerate(done):
         values: dict[str, float | None] = {}
         for scorer in experiment.spec.scorers:
-            values[scorer.name] = None
+            item = listed[job.item]
+            if scorer.kind == "notebook":  # its metrics are named by the notebook
+                asks.append((n, Ask(scorer, job.job, item, job.outputs, job.variant, job.path)))
+                continue
+            values[scorer.name] = None  # in the scorers' order; None: nothing there to score
             if scorer.kind != "judge":
-                values[scorer.name] = score(
-                    scorer, job.outputs, listed[job.item].expected, experiment.file.parent
-                )
+                values[scorer.name] = score(scorer, job.outputs, item.expected, experiment.file.parent)
             elif (got := lookup(job.outputs, scorer.path)) is not MISSING:
-                asks.append((n, Ask(scorer, job.job, listed[job.item], got)))
+                asks.append((n, Ask(scorer, job.job, item, got, job.variant, job.path)))
         each.append({**values, **job.metrics})
     cost = 0.0
-    for (n, ask), grade in zip(asks, judges.grades([a for _, a in asks]), strict=True):
-        each[n][ask.scorer.name] = grade.value
+    for (n, _), grade in zip(asks, scoring.grades([a for _, a in asks]), strict=True):
+        each[n].update(grade.values)
         cost += grade.cost_usd
     return each, cost
 
@@ -258,7 +262,8 @@ def _read(
             took = datetime.fromisoformat(status.ended_at) - datetime.fromisoformat(status.started_at)
             durations.append(took.total_seconds())
         outputs = folder.final_outputs(status)
-        finished.append(Done(ident, folder.job_id, outputs, stage_metrics(folder.path / layout.METRICS)))
+        metrics = stage_metrics(folder.path / layout.METRICS)
+        finished.append(Done(ident, folder.job_id, outputs, metrics, name, folder.path))
     n_items = len({line.source.rsplit("#", 1)[0] for line in lines}) or 1
     summary = VariantSummary(
         name=name,

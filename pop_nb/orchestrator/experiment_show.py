@@ -40,7 +40,7 @@ class ItemView:
 def show(settings: PopSettings, experiment: Experiment, item: str, repeat: int = 0) -> ItemView:
     from pop_nb.orchestrator.batch_plan import read_manifest
     from pop_nb.orchestrator.experiment_compare import Done, scored, stage_metrics
-    from pop_nb.orchestrator.experiment_judge import Judges
+    from pop_nb.orchestrator.experiment_scoring import Scoring
     from pop_nb.service.diff import diff_jobs
     from pop_nb.store import layout
     from pop_nb.store.jobs import JobStore
@@ -62,7 +62,7 @@ def show(settings: PopSettings, experiment: Experiment, item: str, repeat: int =
             f"experiment {experiment.name} repeats each item {times} times: --repeat 0 to {times - 1}"
         )
     store = JobStore(settings.data)
-    judges = Judges(settings, experiment)
+    scoring = Scoring(settings, experiment)
     runs = []
     source = f"{item}#{repeat}"
     for name in experiment.spec.all_variants():
@@ -78,8 +78,9 @@ def show(settings: PopSettings, experiment: Experiment, item: str, repeat: int =
             data = settings.data
             run.notebooks = [str(p.relative_to(data)) for p in sorted(folder.path.glob("tasks/*/*.ipynb"))]
             if status.state == "done":
-                done = Done(item, folder.job_id, run.outputs, stage_metrics(folder.path / layout.METRICS))
-                [run.scores], _ = scored(experiment, judges, [done], {item: found})
+                metrics = stage_metrics(folder.path / layout.METRICS)
+                done = Done(item, folder.job_id, run.outputs, metrics, name, folder.path)
+                [run.scores], _ = scored(experiment, scoring, [done], {item: found})
         runs.append(run)
     baseline = experiment.spec.baseline_name
     base = next((r for r in runs if r.variant == baseline), None)

@@ -83,6 +83,14 @@ def check(settings: PopSettings, experiment: Experiment) -> None:
     pipeline = compile_pipeline(settings.root, experiment.spec.pipeline)
     tasks = list(pipeline.spec.tasks)
     for scorer in experiment.spec.scorers:
+        if scorer.notebook is not None:
+            notebook = experiment.file.parent / scorer.notebook
+            if notebook.suffix != ".ipynb" or not notebook.is_file():
+                raise DatasetError(
+                    f"{experiment.file}: scorer {scorer.name!r}: its notebook {scorer.notebook} is not a "
+                    "notebook file. Fix: the path of an .ipynb, relative to the experiment"
+                )
+            continue
         task = scorer.path.split(".", 1)[0]
         if task not in tasks:
             raise DatasetError(

@@ -192,3 +192,59 @@ def test_a_seed_runs_another_notebook_for_a_task_and_a_resume_keeps_it(project: 
     refused = pop("run", "ticket-triage", "--seed", "bad.json")
     assert refused.returncode == 2, refused.stderr
     assert "tasks.classify.notebook '/etc/passwd' is not a notebook file in the project" in refused.stderr
+
+
+SCORER = """
+text = outputs["reply"]["text"]
+pop.metric("words", len(text.split()))
+pop.metric("short", len(text.split()) < 40)
+if item == "invoice":
+    raise ValueError("this scorer cannot score invoices")
+verdict = pop.chat(f"Is this reply polite? Answer yes or no.\\n{text}")
+pop.metric("polite", verdict.content.strip() == "yes")
+"""
+
+
+def test_a_notebook_scorer_runs_per_job_once_and_a_raise_is_an_error_not_a_zero(project: Project) -> None:
+    from tests.conftest import write_notebook
+
+    experiments = setup(
+        project,
+        EXPERIMENT.replace(
+            "  - {name: technician, kind: contains, path: reply.text, value: technician}",
+            "  - {name: brevity, kind: notebook, notebook: scorers/brevity.ipynb,\n"
+            "     model: mock/gpt-4o-mini, llm: {mock_responses: polite.yaml}}",
+        ),
+    )
+    write_notebook(
+        experiments / "scorers" / "brevity.ipynb",
+        [(None, SCORER)],
+        params='job_dir = None\nitem = "printer"\nvariant = ""\noutputs = {"reply": {"text": "Hi"}}'
+        "\nexpected = {}",
+    )
+    (experiments / "polite.yaml").write_text("brevity:\n  score: 'yes'\n")
+    assert pop("experiment", "run", "triage", "--only", "mini", timeout=300).returncode == 0
+    mini = compare(project)["mini"]
+    words = mini["metrics"]["words"]
+    assert words["items"] == 3 and words["errors"] == 1  # the invoice's scorer raised: unscored
+    import yaml
+
+    reply = yaml.safe_load((project.root / "pipelines/ticket-triage/mock-responses.yaml").read_text())[
+        "reply"
+    ]
+    assert words["mean"] == len(reply["inference"].split()) and mini["metrics"]["short"]["mean"] == 1.0
+    assert mini["metrics"]["polite"]["mean"] == 1.0 and mini["metrics"]["category"]["mean"] == 0.75
+    assert mini["judge_cost_usd"] > 0
+    kept = project.data / "experiments" / "triage" / "scores"
+    ran = sorted(p.name for p in (kept / "brevity").glob("*.ipynb"))
+    assert ran == [f"exp-triage-mini-{n}.ipynb" for n in (1, 2, 3, 4)]
+    rows = [json.loads(line) for line in (kept / "brevity.jsonl").read_text().splitlines()]
+    [failed] = [r for r in rows if r["error"]]
+    assert "ValueError: this scorer cannot score invoices" in failed["error"] and failed["values"] == {
+        "words": None,
+        "short": None,
+    }
+    calls = [json.loads(line) for line in (kept.parent / "usage.jsonl").read_text().splitlines()]
+    assert {(c["task"], c["stage"]) for c in calls} == {("brevity", "score")} and len(calls) == 3
+    assert compare(project)["mini"]["metrics"]["words"]["mean"] == words["mean"]
+    assert len((kept / "brevity.jsonl").read_text().splitlines()) == 4  # compared again: nothing ran
