@@ -164,6 +164,19 @@ _CALL_TOTALS = """
     FROM batch_llm_calls GROUP BY ALL
 """
 
+# An experiment's jobs (named ``<experiment>/<variant>/<item>#<repeat>`` by ``pop experiment run``, their
+# ids ``exp-<experiment>-...``), by variant and item: a view of ``jobs``, as current as it is.
+EXPERIMENTS = """
+    SELECT split_part(name, '/', 1) AS experiment, split_part(name, '/', 2) AS variant,
+           regexp_extract(name, '^[^/]+/[^/]+/(.*)#[0-9]+$', 1) AS item,
+           CAST(regexp_extract(name, '#([0-9]+)$', 1) AS INTEGER) AS repeat,
+           job, pipeline, state, place, started_at, ended_at, duration_ms, calls, input_tokens,
+           output_tokens, cost_usd
+    FROM jobs
+    WHERE regexp_full_match(name, '[^/]+/[^/]+/.+#[0-9]+')
+      AND starts_with(job, 'exp-' || split_part(name, '/', 1) || '-')
+"""
+
 # The tables with one job's rows in each (``job`` column): what a refresh replaces and a snapshot stores.
 JOB_TABLES = ("jobs", "tasks", "stages", "llm_calls", "events", "metrics", "call_totals")
 # Rows made from a batch of status files (the temp table ``status_batch``).

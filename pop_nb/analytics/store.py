@@ -44,6 +44,7 @@ from pop_nb.analytics.folders import (
 )
 from pop_nb.analytics.schema import (
     CALL_TOTALS,
+    EXPERIMENTS,
     JOB_TABLES,
     LOGS,
     PLACES,
@@ -110,6 +111,7 @@ class Analytics:
         self.con.execute("CREATE TEMP TABLE calls_deferred (job VARCHAR, file VARCHAR)")
         self._point_calls([])
         self.con.execute("CREATE TABLE runs (" + ", ".join(f"{k} {t}" for k, t in RUN_COLUMNS.items()) + ")")
+        self.con.execute(f"CREATE VIEW experiments AS {EXPERIMENTS}")
 
     # -- ingest -----------------------------------------------------------------------------------
     def refresh(self) -> int:

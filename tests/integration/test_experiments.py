@@ -159,6 +159,16 @@ def test_from_python_the_same_run_and_comparison_with_jobs_named_by_what_they_ar
         "triage/mini/monitor#0",
         "triage/mini/printer#0",
     ]
+    from pop_nb.analytics import connect
+
+    analytics = connect(project.data)
+    analytics.refresh()
+    found = analytics.query(
+        "SELECT variant, item, repeat, state, cost_usd > 0 AS paid FROM experiments ORDER BY item"
+    )
+    assert [(r["variant"], r["item"], r["repeat"], r["state"], r["paid"]) for r in found] == [
+        ("mini", item, 0, "done", True) for item in ("invoice", "laptop", "monitor", "printer")
+    ]
     again = pop_nb.experiment("triage", root=project.root, run=False)
     assert [v.name for v in again.variants] == ["mini", "billing-minded"] and again.variants[1].done == 0
 
