@@ -83,6 +83,10 @@ def print_comparison(c: Comparison) -> None:
         )
         for metric, m in v.metrics.items():
             print(f"      {metric:<20} {_metric_text(m)}")
+        for refused in v.rejected[:5]:
+            print(f"      not run: {refused['item']}: {refused['error']}")
+        if len(v.rejected) > 5:
+            print(f"      not run: {len(v.rejected) - 5} more (--json lists them)")
         for worst in v.regressed:
             print(
                 f"      regressed: {worst['item']} ({worst['metric']} {worst['baseline']:.3f} -> "

@@ -55,6 +55,7 @@ class VariantSummary:
     judge_cost_usd: float = 0.0  # what its scoring' grades cost (logged under the experiment)
     metrics: dict[str, MetricSummary] = field(default_factory=dict)
     regressed: list[dict[str, Any]] = field(default_factory=list)  # worst items against the baseline
+    rejected: list[dict[str, str]] = field(default_factory=list)  # items whose seed was refused, and why
 
 
 @dataclass
@@ -241,9 +242,13 @@ def _read(
     jobs = done = failed = hits = tokens_in = tokens_out = 0
     cost = saved = 0.0
     durations = []
+    rejected: list[dict[str, str]] = []
     for line in lines:
         ident = line.source.rsplit("#", 1)[0]
-        folder = store.find(line.job) if line.job else None
+        if line.job is None:  # its seed was refused (the pipeline's seed_schema): named, not run
+            rejected.append({"item": ident, "error": line.error or "refused"})
+            continue
+        folder = store.find(line.job)
         jobs += 1
         if folder is None or ident not in listed:
             failed += 1
@@ -278,6 +283,7 @@ def _read(
         cache_hits=hits,
         latency_p50_s=_quantile(durations, 0.5),
         latency_p95_s=_quantile(durations, 0.95),
+        rejected=rejected,
     )
     return summary, finished
 

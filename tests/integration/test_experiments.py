@@ -258,3 +258,22 @@ def test_a_notebook_scorer_runs_per_job_once_and_a_raise_is_an_error_not_a_zero(
     assert {(c["task"], c["stage"]) for c in calls} == {("brevity", "score")} and len(calls) == 3
     assert compare(project)["mini"]["metrics"]["words"]["mean"] == words["mean"]
     assert len((kept / "brevity.jsonl").read_text().splitlines()) == 4  # compared again: nothing ran
+
+
+def test_an_item_the_seed_schema_refuses_is_named_and_the_rest_run(project: Project) -> None:
+    experiments = setup(project)
+    folder = project.root / "pipelines" / "ticket-triage"
+    (folder / "seed.schema.json").write_text(
+        json.dumps({"type": "object", "required": ["ticket"], "properties": {"ticket": {"type": "string"}}})
+    )
+    spec = folder / "pipeline.yaml"
+    spec.write_text(spec.read_text().replace("llm:\n", "seed_schema: seed.schema.json\nllm:\n", 1))
+    with (experiments / "tickets.jsonl").open("a") as fh:
+        fh.write(json.dumps({"id": "no-ticket", "data": {"customer": "ACME"}, "expected": {}}) + "\n")
+    ran = pop("experiment", "run", "triage", "--only", "mini", timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    assert "not run: no-ticket: " in ran.stdout and "'ticket' is a required property" in ran.stdout
+    mini = compare(project)["mini"]
+    assert mini["done"] == 4 and mini["failed"] == 0
+    [refused] = mini["rejected"]
+    assert refused["item"] == "no-ticket" and "seed_schema" in refused["error"]
