@@ -9,7 +9,7 @@
    provider (none: the response cache answers) and the time.
 4. ``compare`` over many finished jobs (default 30,000: 10,000 a variant), written straight to disk.
 
-    python benchmarks/experiment.py [--items 100] [--jobs 30000]
+    python benchmarks/experiment.py [--items 100] [--jobs 30000] [--only-compare]
 """
 
 from __future__ import annotations
@@ -137,6 +137,8 @@ def many_jobs(tmp: Path, jobs: int) -> None:
     status = json.loads((model / "tasks-status.json").read_text())
     finals = {t: model / "tasks" / t / "outputs" / "final.json" for t in status["tasks"]}
     outputs = {t: path.read_bytes() for t, path in finals.items() if path.exists()}
+    spec = root / "pipelines" / "ticket-triage" / "experiments" / "triage.yaml"
+    spec.write_text(spec.read_text().split("  - name: helpful")[0])  # compare's own time, not a judge's
     settings = load_settings(root)
     found = experiments.find(settings, "triage")
     listed = [ident for ident, _ in experiments.items(found)]
@@ -151,14 +153,12 @@ def many_jobs(tmp: Path, jobs: int) -> None:
                 (folder / "tasks" / task / "outputs").mkdir(parents=True, exist_ok=True)
                 (folder / "tasks" / task / "outputs" / "final.json").write_bytes(data)
             (folder / "tasks-status.json").write_text(json.dumps({**status, "job_id": job}))
-            manifest.append({"source": f"{ident}#0", "job": job})
+            manifest.append({"n": n + 1, "source": f"{ident}#0", "job": job})
         (root / "pipeline-data" / "batches" / batch).mkdir(parents=True, exist_ok=True)
         (root / "pipeline-data" / "batches" / batch / "manifest.jsonl").write_text(
             "".join(json.dumps(line) + "\n" for line in manifest)
         )
     print(f"wrote {3 * len(listed)} finished jobs in {time.perf_counter() - started:.1f} s")
-    spec = root / "pipelines" / "ticket-triage" / "experiments" / "triage.yaml"
-    spec.write_text(spec.read_text().split("  - name: helpful")[0])  # compare's own time, not a judge's
     started = time.perf_counter()
     comparison = experiment_compare.compare(settings, found)
     took = time.perf_counter() - started
@@ -174,10 +174,12 @@ def main() -> None:
     )
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=30000)
+    parser.add_argument("--only-compare", action="store_true", help="only part 4")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        a = run_and_batches(Path(tmp), args.items)
-        scoring(a, args.items)
+        if not args.only_compare:
+            a = run_and_batches(Path(tmp), args.items)
+            scoring(a, args.items)
         many_jobs(Path(tmp), args.jobs)
 
 

@@ -9,7 +9,6 @@ the baseline, exact cost, tokens, latency and what the cache saved, and the item
 from __future__ import annotations
 
 import json
-import random
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,7 +134,9 @@ def compare(settings: PopSettings, experiment: Experiment, rng_seed: int = 0) ->
         scores[name] = _scores(experiment, scoring, done, listed, summary)
         summaries.append(summary)
     baseline = experiment.spec.baseline_name
-    rng = random.Random(rng_seed)
+    import numpy as np
+
+    rng = np.random.default_rng(rng_seed)
     for summary in summaries:
         for metric, by_item in scores[summary.name].items():
             values = [v for v in by_item.values() if v is not None]
@@ -230,7 +231,10 @@ def scored(
 def _read(
     settings: PopSettings, experiment: Experiment, name: str, listed: dict[str, Item]
 ) -> tuple[VariantSummary, list[Done]]:
-    """A variant's jobs: its summary (counts, cost, latency) and its finished jobs."""
+    """A variant's jobs: its summary (counts, cost, latency) and its finished jobs. Status files are
+    read as plain JSON and only the outputs the scorers read: tens of thousands of jobs are compared."""
+    from datetime import datetime
+
     from pop_nb.orchestrator.batch_plan import read_manifest
     from pop_nb.store import layout
     from pop_nb.store.jobs import JobStore
@@ -238,6 +242,8 @@ def _read(
     manifest = settings.data / "batches" / experiment.batch_name(name) / "manifest.jsonl"
     lines = read_manifest(manifest) if manifest.is_file() else []
     store = JobStore(settings.data)
+    scorers = experiment.spec.scorers
+    wanted = None if any(s.kind == "notebook" for s in scorers) else {s.path.split(".")[0] for s in scorers}
     finished: list[Done] = []
     jobs = done = failed = hits = tokens_in = tokens_out = 0
     cost = saved = 0.0
@@ -248,27 +254,26 @@ def _read(
         if line.job is None:  # its seed was refused (the pipeline's seed_schema): named, not run
             rejected.append({"item": ident, "error": line.error or "refused"})
             continue
-        folder = store.find(line.job)
         jobs += 1
-        if folder is None or ident not in listed:
+        folder, status = _status(store, line.job)
+        if folder is None or status is None or ident not in listed:
             failed += 1
             continue
-        status = folder.read_status()
-        totals = status.totals
-        cost, saved, hits = cost + totals.cost_usd, saved + totals.saved_usd, hits + totals.cache_hits
-        tokens_in, tokens_out = tokens_in + totals.input_tokens, tokens_out + totals.output_tokens
-        if status.state != "done":
+        totals = status.get("totals") or {}
+        cost, saved = cost + float(totals.get("cost_usd") or 0), saved + float(totals.get("saved_usd") or 0)
+        hits += int(totals.get("cache_hits") or 0)
+        tokens_in += int(totals.get("input_tokens") or 0)
+        tokens_out += int(totals.get("output_tokens") or 0)
+        if status.get("state") != "done":
             failed += 1
             continue
         done += 1
-        if status.started_at and status.ended_at:
-            from datetime import datetime
-
-            took = datetime.fromisoformat(status.ended_at) - datetime.fromisoformat(status.started_at)
+        if status.get("started_at") and status.get("ended_at"):
+            took = datetime.fromisoformat(status["ended_at"]) - datetime.fromisoformat(status["started_at"])
             durations.append(took.total_seconds())
-        outputs = folder.final_outputs(status)
-        metrics = stage_metrics(folder.path / layout.METRICS)
-        finished.append(Done(ident, folder.job_id, outputs, metrics, name, folder.path))
+        outputs = _outputs(folder, status, wanted)
+        metrics = stage_metrics(folder / layout.METRICS)
+        finished.append(Done(ident, line.job, outputs, metrics, name, folder))
     n_items = len({line.source.rsplit("#", 1)[0] for line in lines}) or 1
     summary = VariantSummary(
         name=name,
@@ -286,6 +291,41 @@ def _read(
         rejected=rejected,
     )
     return summary, finished
+
+
+def _status(store: Any, job: str) -> tuple[Path | None, dict[str, Any] | None]:
+    """A job's folder and its status as JSON (``None`` when it cannot be read); most are finished."""
+    from pop_nb.safejson import loads
+    from pop_nb.store import layout
+
+    folder = store.root / "complete" / job
+    for attempt in range(2):
+        try:
+            status = loads((folder / layout.STATUS).read_bytes())
+            return folder, status if isinstance(status, dict) else None
+        except FileNotFoundError:
+            found = store.find(job) if attempt == 0 else None
+            if found is None:
+                return None, None
+            folder = found.path
+        except ValueError:
+            return folder, None
+    return None, None
+
+
+def _outputs(folder: Path, status: dict[str, Any], wanted: set[str] | None) -> dict[str, Any]:
+    """The final outputs of the done tasks among ``wanted`` (None: every task)."""
+    from pop_nb.safejson import loads
+
+    found = {}
+    tasks = status.get("tasks") or {}
+    for name, task in tasks.items():
+        if (wanted is None or name in wanted) and isinstance(task, dict) and task.get("state") == "done":
+            try:
+                found[name] = loads((folder / "tasks" / name / "outputs" / "final.json").read_bytes())
+            except (FileNotFoundError, ValueError):
+                continue
+    return found
 
 
 def stage_metrics(path: Path) -> dict[str, float]:
@@ -342,14 +382,23 @@ def score(scorer: Scorer, outputs: dict[str, Any], expected: dict[str, Any], bas
     return 1.0 if got == want else 0.0
 
 
-def _bootstrap(values: list[float], rng: random.Random) -> tuple[float | None, float | None]:
-    """The 95 % percentile bootstrap interval of the mean of ``values``."""
+def _bootstrap(values: list[float], rng: Any) -> tuple[float | None, float | None]:
+    """The 95 % percentile bootstrap interval of the mean of ``values`` (``rng``: numpy's Generator),
+    drawn in slices of at most about two million picks, so memory stays small at any size."""
+    import numpy as np
+
     if not values:
         return None, None
     if len(values) == 1:
         return values[0], values[0]
-    means = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(BOOTSTRAP))
-    return means[int(0.025 * BOOTSTRAP)], means[int(0.975 * BOOTSTRAP) - 1]
+    data = np.asarray(values, dtype=float)
+    means = np.empty(BOOTSTRAP)
+    step = max(1, min(BOOTSTRAP, 2_000_000 // len(data)))
+    for start in range(0, BOOTSTRAP, step):
+        count = min(step, BOOTSTRAP - start)
+        means[start : start + count] = data[rng.integers(0, len(data), size=(count, len(data)))].mean(axis=1)
+    means.sort()
+    return float(means[int(0.025 * BOOTSTRAP)]), float(means[int(0.975 * BOOTSTRAP) - 1])
 
 
 def _quantile(values: list[float], q: float) -> float | None:
