@@ -330,18 +330,10 @@ def _outputs(folder: Path, status: dict[str, Any], wanted: set[str] | None) -> d
 
 def stage_metrics(path: Path) -> dict[str, float]:
     """The job's own ``pop.metric`` values, one per name (the mean when a stage recorded it again)."""
-    from pop_nb.safejson import loads
+    from pop_nb.store.atomic import read_jsonl
 
     found: dict[str, list[float]] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return {}
-    for line in lines:
-        try:
-            row = loads(line)
-        except ValueError:
-            continue
+    for row in read_jsonl(path):
         if isinstance(row, dict) and row.get("scorer") is None and isinstance(row.get("value"), int | float):
             found.setdefault(str(row.get("name")), []).append(float(row["value"]))
     return {name: statistics.fmean(values) for name, values in found.items()}

@@ -109,19 +109,11 @@ class Scoring:
         """``(job, output digest) -> result`` of this version of the scorer (a later line wins)."""
         if scorer.name in self._kept:
             return self._kept[scorer.name]
-        from pop_nb.safejson import loads
+        from pop_nb.store.atomic import read_jsonl
 
         found: dict[tuple[str, str], Grade] = {}
         version = self._digest(scorer)
-        try:
-            lines = self._file(scorer).read_bytes().splitlines()
-        except FileNotFoundError:
-            lines = []
-        for line in lines:
-            try:
-                row = loads(line)
-            except ValueError:
-                continue  # a torn last line: that one runs again
+        for row in read_jsonl(self._file(scorer)):  # a torn last line is skipped: that one runs again
             if isinstance(row, dict) and row.get("digest") == version and isinstance(row.get("values"), dict):
                 kept = Grade(
                     row["values"],
@@ -240,7 +232,7 @@ class Scoring:
         from pop_nb.execution.kernels import KERNEL_NAME, FreshKernelProvider
         from pop_nb.execution.stage import _register_engine
         from pop_nb.llm.cache import shared_store
-        from pop_nb.safejson import loads
+        from pop_nb.store.atomic import read_jsonl
 
         scorer = ask.scorer
         source = (self.experiment.file.parent / str(scorer.notebook)).resolve()
@@ -290,15 +282,7 @@ class Scoring:
         except Exception as exc:  # a kernel that would not start, a notebook papermill cannot read
             error = f"the scorer notebook could not run: {type(exc).__name__}: {exc}"
         values: dict[str, float | None] = {}
-        try:
-            lines = metrics.read_bytes().splitlines()
-        except FileNotFoundError:
-            lines = []
-        for line in lines:
-            try:
-                row = loads(line)
-            except ValueError:
-                continue
+        for row in read_jsonl(metrics):
             if isinstance(row, dict) and isinstance(row.get("value"), int | float):
                 values[str(row.get("name"))] = float(row["value"])
         metrics.unlink(missing_ok=True)
