@@ -236,14 +236,14 @@ def _read(
     from datetime import datetime
 
     from pop_nb.orchestrator.batch_plan import read_manifest
-    from pop_nb.store import layout
     from pop_nb.store.jobs import JobStore
 
     manifest = settings.data / "batches" / experiment.batch_name(name) / "manifest.jsonl"
     lines = read_manifest(manifest) if manifest.is_file() else []
-    store = JobStore(settings.data)
     scorers = experiment.spec.scorers
     wanted = None if any(s.kind == "notebook" for s in scorers) else {s.path.split(".")[0] for s in scorers}
+    kept = settings.data / "experiments" / experiment.name / "read" / f"{experiment.batch_name(name)}.jsonl"
+    read = _Read(JobStore(settings.data), kept, wanted)
     finished: list[Done] = []
     jobs = done = failed = hits = tokens_in = tokens_out = 0
     cost = saved = 0.0
@@ -255,10 +255,11 @@ def _read(
             rejected.append({"item": ident, "error": line.error or "refused"})
             continue
         jobs += 1
-        folder, status = _status(store, line.job)
-        if folder is None or status is None or ident not in listed:
+        seen = read.job(line.job)
+        if seen is None or ident not in listed:
             failed += 1
             continue
+        folder, status = seen.folder, seen.status
         totals = status.get("totals") or {}
         cost, saved = cost + float(totals.get("cost_usd") or 0), saved + float(totals.get("saved_usd") or 0)
         hits += int(totals.get("cache_hits") or 0)
@@ -271,9 +272,8 @@ def _read(
         if status.get("started_at") and status.get("ended_at"):
             took = datetime.fromisoformat(status["ended_at"]) - datetime.fromisoformat(status["started_at"])
             durations.append(took.total_seconds())
-        outputs = _outputs(folder, status, wanted)
-        metrics = stage_metrics(folder / layout.METRICS)
-        finished.append(Done(ident, line.job, outputs, metrics, name, folder))
+        finished.append(Done(ident, line.job, seen.outputs, seen.metrics, name, folder))
+    read.save()
     n_items = len({line.source.rsplit("#", 1)[0] for line in lines}) or 1
     summary = VariantSummary(
         name=name,
@@ -293,24 +293,93 @@ def _read(
     return summary, finished
 
 
-def _status(store: Any, job: str) -> tuple[Path | None, dict[str, Any] | None]:
-    """A job's folder and its status as JSON (``None`` when it cannot be read); most are finished."""
+@dataclass
+class _Seen:
+    folder: Path
+    status: dict[str, Any]  # state, started_at, ended_at, totals
+    outputs: dict[str, Any]  # the final outputs of the tasks the scorers read
+    metrics: dict[str, float]
+
+
+class _Read:
+    """What compare read of each job; a finished job's is kept in ``file``, keyed by its status file's
+    identity (place, mtime, size: a job resumed or moved is read again) and the tasks whose outputs it
+    holds, so comparing again reads one file and a ``stat`` a job."""
+
+    def __init__(self, store: Any, file: Path, wanted: set[str] | None) -> None:
+        from pop_nb.store.atomic import read_jsonl
+
+        self.store, self.file, self.wanted = store, file, wanted
+        # a line a job (small lines: the hostile-JSON scan stays two counts)
+        self.kept: dict[str, Any] = {
+            row["job"]: row for row in read_jsonl(file) if isinstance(row, dict) and "job" in row
+        }
+        self.changed = False
+
+    def job(self, job: str) -> _Seen | None:
+        import os
+
+        from pop_nb.store import layout
+
+        where = f"{self.store.root}/complete/{job}"  # strings: a stat a job, and nothing more
+        try:
+            stat = os.stat(f"{where}/{layout.STATUS}")
+        except FileNotFoundError:
+            found = self.store.find(job)
+            if found is None:
+                return None
+            where = str(found.path)
+            try:
+                stat = os.stat(f"{where}/{layout.STATUS}")
+            except FileNotFoundError:
+                return None
+        key = [where, stat.st_mtime_ns, stat.st_size]
+        kept = self.kept.get(job)
+        holds = kept.get("tasks", []) if kept else []
+        fits = holds is None or (self.wanted is not None and self.wanted <= set(holds))
+        if kept and kept.get("key") == key and fits:
+            return _Seen(Path(where), kept["status"], kept["outputs"], kept["metrics"])
+        seen = _read_job(Path(where), self.wanted)
+        if seen is not None and seen.status.get("state") in ("done", "failed"):
+            self.kept[job] = {
+                "job": job,
+                "key": key,
+                "tasks": None if self.wanted is None else sorted(self.wanted),
+                "status": seen.status,
+                "outputs": seen.outputs,
+                "metrics": seen.metrics,
+            }
+            self.changed = True
+        return seen
+
+    def save(self) -> None:
+        if self.changed:
+            import json
+
+            from pop_nb.store.atomic import atomic_write_bytes
+
+            lines = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in self.kept.values())
+            atomic_write_bytes(self.file, lines.encode(), durable=False)  # a cache: lost, it is read again
+
+
+def _read_job(folder: Path, wanted: set[str] | None) -> _Seen | None:
+    """A job's status (as plain JSON), the outputs the scorers read, and its stages' metrics."""
     from pop_nb.safejson import loads
     from pop_nb.store import layout
 
-    folder = store.root / "complete" / job
-    for attempt in range(2):
-        try:
-            status = loads((folder / layout.STATUS).read_bytes())
-            return folder, status if isinstance(status, dict) else None
-        except FileNotFoundError:
-            found = store.find(job) if attempt == 0 else None
-            if found is None:
-                return None, None
-            folder = found.path
-        except ValueError:
-            return folder, None
-    return None, None
+    try:
+        status = loads((folder / layout.STATUS).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(status, dict):
+        return None
+    found = status.get("totals")
+    totals: dict[str, Any] = found if isinstance(found, dict) else {}
+    reduced = {k: status.get(k) for k in ("state", "started_at", "ended_at")}
+    reduced["totals"] = {
+        k: totals.get(k) for k in ("cost_usd", "saved_usd", "cache_hits", "input_tokens", "output_tokens")
+    }
+    return _Seen(folder, reduced, _outputs(folder, status, wanted), stage_metrics(folder / layout.METRICS))
 
 
 def _outputs(folder: Path, status: dict[str, Any], wanted: set[str] | None) -> dict[str, Any]:
@@ -375,8 +444,11 @@ def score(scorer: Scorer, outputs: dict[str, Any], expected: dict[str, Any], bas
 
 
 def _bootstrap(values: list[float], rng: Any) -> tuple[float | None, float | None]:
-    """The 95 % percentile bootstrap interval of the mean of ``values`` (``rng``: numpy's Generator),
-    drawn in slices of at most about two million picks, so memory stays small at any size."""
+    """The 95 % percentile bootstrap interval of the mean of ``values`` (``rng``: numpy's Generator).
+
+    When the values are few distinct ones (0 and 1, a judge's grades), a resample is drawn as how many
+    times it takes each (a multinomial over their shares), the same distribution as drawing items, so
+    ten thousand items cost what ten do; else items are drawn."""
     import numpy as np
 
     if not values:
@@ -384,11 +456,17 @@ def _bootstrap(values: list[float], rng: Any) -> tuple[float | None, float | Non
     if len(values) == 1:
         return values[0], values[0]
     data = np.asarray(values, dtype=float)
+    distinct, counts = np.unique(data, return_counts=True)
+    n = len(values)
+    by_counts = len(distinct) * 10 < n  # few distinct values: draw counts; else draw items
     means = np.empty(BOOTSTRAP)
-    step = max(1, min(BOOTSTRAP, 2_000_000 // len(data)))
+    step = max(1, min(BOOTSTRAP, 2_000_000 // (len(distinct) if by_counts else n)))  # small memory
     for start in range(0, BOOTSTRAP, step):
         count = min(step, BOOTSTRAP - start)
-        means[start : start + count] = data[rng.integers(0, len(data), size=(count, len(data)))].mean(axis=1)
+        if by_counts:
+            means[start : start + count] = rng.multinomial(n, counts / n, size=count) @ distinct / n
+        else:
+            means[start : start + count] = data[rng.integers(0, n, size=(count, n))].mean(axis=1)
     means.sort()
     return float(means[int(0.025 * BOOTSTRAP)]), float(means[int(0.975 * BOOTSTRAP) - 1])
 
