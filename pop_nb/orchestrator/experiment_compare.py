@@ -354,12 +354,14 @@ class _Read:
 
     def save(self) -> None:
         if self.changed:
+            import contextlib
             import json
 
             from pop_nb.store.atomic import atomic_write_bytes
 
             lines = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in self.kept.values())
-            atomic_write_bytes(self.file, lines.encode(), durable=False)  # a cache: lost, it is read again
+            with contextlib.suppress(OSError):  # a cache: a data folder we may not write goes without
+                atomic_write_bytes(self.file, lines.encode(), durable=False)
 
 
 def _read_job(folder: Path, wanted: set[str] | None) -> _Seen | None:
