@@ -12,7 +12,7 @@ from pop_nb.models.pipeline import TASK_NAME_PATTERN
 from pop_nb.pipeline.conditions import Condition
 from pop_nb.pipeline.load import Pipeline, load_pipeline
 from pop_nb.pipeline.task_notebook import load_task_notebook
-from pop_nb.store.paths import path_problem
+from pop_nb.store.paths import inside, path_problem
 
 if TYPE_CHECKING:
     from pop_nb.models.seed import TaskOverride
@@ -262,12 +262,15 @@ def with_seed_tasks(pipeline: Pipeline, root: Path, tasks: dict[str, TaskOverrid
             )
         if override.notebook is None:
             continue
-        path = (root / override.notebook).resolve()
-        if not path.is_relative_to(root.resolve()) or path.suffix != ".ipynb" or not path.is_file():
+        try:  # the one rule for a relative path that must stay inside a folder (null bytes, .., symlinks)
+            path, why = inside(root, override.notebook, "the notebook"), ""
+        except ValueError as exc:
+            path, why = None, f" ({exc})"
+        if path is None or path.suffix != ".ipynb" or not path.is_file():
             raise SeedError(
                 "invalid_seed",
-                f"{seed}: tasks.{task}.notebook {override.notebook!r} is not a notebook file in the project "
-                f"{root}. Fix: the path of an .ipynb file, relative to the project's root",
+                f"{seed}: tasks.{task}.notebook {override.notebook[:200]!r} is not a notebook file in the "
+                f"project {root}{why}. Fix: the path of an .ipynb file, relative to the project's root",
             )
         swaps[task] = path
     swapped = pipeline.with_notebooks(swaps)

@@ -197,11 +197,18 @@ def test_a_seed_runs_another_notebook_for_a_task_and_a_resume_keeps_it(project: 
     assert pop("resume", "swap", "--from-task", "classify", timeout=300).returncode == 0
     assert snapshot.read_bytes() == (project.root / swapped).read_bytes()
 
-    seed["tasks"] = {"classify": {"notebook": "/etc/passwd"}}
-    (project.root / "bad.json").write_text(json.dumps(seed))
-    refused = pop("run", "ticket-triage", "--seed", "bad.json")
-    assert refused.returncode == 2, refused.stderr
-    assert "tasks.classify.notebook '/etc/passwd' is not a notebook file in the project" in refused.stderr
+    for name, why in [
+        ("/etc/passwd", "is absolute"),
+        ("a\x00b.ipynb", "contains a control character"),  # a crash (ValueError) before
+        ("x" * 300 + ".ipynb", "longer than 255 bytes"),  # OSError ENAMETOOLONG before
+        ("../" * 6 + "etc/x.ipynb", "goes up with '..'"),
+    ]:
+        seed["tasks"] = {"classify": {"notebook": name}}
+        (project.root / "bad.json").write_text(json.dumps(seed))
+        refused = pop("run", "ticket-triage", "--seed", "bad.json")
+        assert refused.returncode == 2, refused.stderr
+        assert "tasks.classify.notebook " in refused.stderr and why in refused.stderr, refused.stderr
+        assert "is not a notebook file in the project" in refused.stderr
 
 
 SCORER = """
