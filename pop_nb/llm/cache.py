@@ -33,6 +33,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -137,6 +138,9 @@ def cacheable(raw: Any, params: dict[str, Any]) -> str | None:
     return None
 
 
+_KEY = re.compile(r"[0-9a-f]{64}")
+
+
 class Store:
     """A folder of entries, one JSON file each. ``sharded``: under ``<key[:2]>/`` (the shared cache,
     which may hold millions); a job's own store is flat."""
@@ -149,6 +153,8 @@ class Store:
         return self.root / key[:2] / f"{key}.json" if self.sharded else self.root / f"{key}.json"
 
     def get(self, key: str) -> dict[str, Any] | None:
+        if not _KEY.fullmatch(key):  # keys are SHA-256 hex; one read from a file a cell wrote is not a path
+            return None
         try:
             entry = safejson.loads(self.path(key).read_bytes())
         except (OSError, ValueError):  # absent, unreadable, torn by a foreign writer: a miss

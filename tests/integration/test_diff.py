@@ -52,3 +52,22 @@ def test_markup_in_an_output_is_shown_not_run_and_a_key_never_written(
     html = (project.root / "ab.html").read_text()
     assert "<script>" not in html and "<img" not in html and "&lt;script&gt;alert(1)" in html
     assert KEY not in html and KEY not in done.stdout and "[REDACTED]" in html
+
+
+def test_a_usage_row_a_cell_forged_reads_nothing_outside_the_job(project: Project) -> None:
+    """``pop diff`` reads each call's prompt by the row's ``cache_key``: a key that is not a SHA-256 (a
+    path, a null byte) is no entry at all, not a file read from elsewhere, and not a crash."""
+    project.pipeline("p", {"t": {"cells": [("inference", "pop.output({'ok': True})")]}})
+    for job in ("a", "b"):
+        assert pop("run", "p", "--data", "{}", "--id", job).returncode == 0
+    usage = project.data / "complete" / "b" / "usage.jsonl"
+    (usage.parent / "llm" / "responses").mkdir(parents=True, exist_ok=True)  # as after a call
+    outside = project.root / "x.json"
+    outside.write_text(
+        json.dumps({"key": "../../../../../x", "request": {"messages": [{"content": "LEAK"}]}})
+    )
+    rows = [{"task": "t", "stage": "inference", "cache_key": k} for k in ("../../../../../x", "a\u0000b")]
+    usage.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    done = pop("diff", "a", "b")
+    assert done.returncode == 0, done.stderr
+    assert "LEAK" not in done.stdout and "== t: the same" in done.stdout
