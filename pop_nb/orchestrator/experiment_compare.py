@@ -236,6 +236,7 @@ def _read(
     from datetime import datetime
 
     from pop_nb.orchestrator.batch_plan import read_manifest
+    from pop_nb.orchestrator.experiment_jobs import JobReader
     from pop_nb.store.jobs import JobStore
 
     manifest = settings.data / "batches" / experiment.batch_name(name) / "manifest.jsonl"
@@ -243,7 +244,7 @@ def _read(
     scorers = experiment.spec.scorers
     wanted = None if any(s.kind == "notebook" for s in scorers) else {s.path.split(".")[0] for s in scorers}
     kept = settings.data / "experiments" / experiment.name / "read" / f"{experiment.batch_name(name)}.jsonl"
-    read = _Read(JobStore(settings.data), kept, wanted)
+    read = JobReader(JobStore(settings.data), kept, wanted)
     finished: list[Done] = []
     jobs = done = failed = hits = tokens_in = tokens_out = 0
     cost = saved = 0.0
@@ -291,123 +292,6 @@ def _read(
         rejected=rejected,
     )
     return summary, finished
-
-
-@dataclass
-class _Seen:
-    folder: Path
-    status: dict[str, Any]  # state, started_at, ended_at, totals
-    outputs: dict[str, Any]  # the final outputs of the tasks the scorers read
-    metrics: dict[str, float]
-
-
-class _Read:
-    """What compare read of each job; a finished job's is kept in ``file``, keyed by its status file's
-    identity (place, mtime, size: a job resumed or moved is read again) and the tasks whose outputs it
-    holds, so comparing again reads one file and a ``stat`` a job."""
-
-    def __init__(self, store: Any, file: Path, wanted: set[str] | None) -> None:
-        from pop_nb.store.atomic import read_jsonl
-
-        self.store, self.file, self.wanted = store, file, wanted
-        # a line a job (small lines: the hostile-JSON scan stays two counts)
-        self.kept: dict[str, Any] = {
-            row["job"]: row for row in read_jsonl(file) if isinstance(row, dict) and "job" in row
-        }
-        self.changed = False
-
-    def job(self, job: str) -> _Seen | None:
-        import os
-
-        from pop_nb.store import layout
-
-        where = f"{self.store.root}/complete/{job}"  # strings: a stat a job, and nothing more
-        try:
-            stat = os.stat(f"{where}/{layout.STATUS}")
-        except FileNotFoundError:
-            found = self.store.find(job)
-            if found is None:
-                return None
-            where = str(found.path)
-            try:
-                stat = os.stat(f"{where}/{layout.STATUS}")
-            except FileNotFoundError:
-                return None
-        key = [where, stat.st_mtime_ns, stat.st_size]
-        kept = self.kept.get(job)
-        holds = kept.get("tasks", []) if kept else []
-        fits = holds is None or (self.wanted is not None and self.wanted <= set(holds))
-        if kept and kept.get("key") == key and fits:
-            return _Seen(Path(where), kept["status"], kept["outputs"], kept["metrics"])
-        seen = _read_job(Path(where), self.wanted)
-        if seen is not None and seen.status.get("state") in ("done", "failed"):
-            self.kept[job] = {
-                "job": job,
-                "key": key,
-                "tasks": None if self.wanted is None else sorted(self.wanted),
-                "status": seen.status,
-                "outputs": seen.outputs,
-                "metrics": seen.metrics,
-            }
-            self.changed = True
-        return seen
-
-    def save(self) -> None:
-        if self.changed:
-            import contextlib
-            import json
-
-            from pop_nb.store.atomic import atomic_write_bytes
-
-            lines = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in self.kept.values())
-            with contextlib.suppress(OSError):  # a cache: a data folder we may not write goes without
-                atomic_write_bytes(self.file, lines.encode(), durable=False)
-
-
-def _read_job(folder: Path, wanted: set[str] | None) -> _Seen | None:
-    """A job's status (as plain JSON), the outputs the scorers read, and its stages' metrics."""
-    from pop_nb.safejson import loads
-    from pop_nb.store import layout
-
-    try:
-        status = loads((folder / layout.STATUS).read_bytes())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(status, dict):
-        return None
-    found = status.get("totals")
-    totals: dict[str, Any] = found if isinstance(found, dict) else {}
-    reduced = {k: status.get(k) for k in ("state", "started_at", "ended_at")}
-    reduced["totals"] = {
-        k: totals.get(k) for k in ("cost_usd", "saved_usd", "cache_hits", "input_tokens", "output_tokens")
-    }
-    return _Seen(folder, reduced, _outputs(folder, status, wanted), stage_metrics(folder / layout.METRICS))
-
-
-def _outputs(folder: Path, status: dict[str, Any], wanted: set[str] | None) -> dict[str, Any]:
-    """The final outputs of the done tasks among ``wanted`` (None: every task)."""
-    from pop_nb.safejson import loads
-
-    found = {}
-    tasks = status.get("tasks") or {}
-    for name, task in tasks.items():
-        if (wanted is None or name in wanted) and isinstance(task, dict) and task.get("state") == "done":
-            try:
-                found[name] = loads((folder / "tasks" / name / "outputs" / "final.json").read_bytes())
-            except (FileNotFoundError, ValueError):
-                continue
-    return found
-
-
-def stage_metrics(path: Path) -> dict[str, float]:
-    """The job's own ``pop.metric`` values, one per name (the mean when a stage recorded it again)."""
-    from pop_nb.store.atomic import read_jsonl
-
-    found: dict[str, list[float]] = {}
-    for row in read_jsonl(path):
-        if isinstance(row, dict) and row.get("scorer") is None and isinstance(row.get("value"), int | float):
-            found.setdefault(str(row.get("name")), []).append(float(row["value"]))
-    return {name: statistics.fmean(values) for name, values in found.items()}
 
 
 def score(scorer: Scorer, outputs: dict[str, Any], expected: dict[str, Any], base: Path) -> float | None:

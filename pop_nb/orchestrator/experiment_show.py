@@ -39,7 +39,8 @@ class ItemView:
 
 def show(settings: PopSettings, experiment: Experiment, item: str, repeat: int = 0) -> ItemView:
     from pop_nb.orchestrator.batch_plan import read_manifest
-    from pop_nb.orchestrator.experiment_compare import Done, scored, stage_metrics
+    from pop_nb.orchestrator.experiment_compare import Done, scored
+    from pop_nb.orchestrator.experiment_jobs import stage_metrics
     from pop_nb.orchestrator.experiment_scoring import Scoring
     from pop_nb.service.diff import diff_jobs
     from pop_nb.store import layout
