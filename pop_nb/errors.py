@@ -86,6 +86,10 @@ class PipelineNotFound(PopError):
         )
 
 
+class ExperimentNotFound(PopError):
+    """No experiment of that name, or no item of that id in its dataset (the message names the nearest)."""
+
+
 class SeedError(PopError):
     """A seed file or seed data is invalid; ``reason`` is a short machine-readable code."""
 
@@ -322,6 +326,7 @@ EXIT_CLOSED_PIPE = 141  # its reader went away (`pop logs ... | head`; 128 + SIG
 ERROR_CODES: tuple[tuple[type[Exception], int, int], ...] = (
     (JobNotFound, 404, EXIT_ERROR),
     (PipelineNotFound, 404, EXIT_ERROR),
+    (ExperimentNotFound, 404, EXIT_ERROR),
     (SeedTooLarge, 413, EXIT_ERROR),
     (SeedError, 400, EXIT_ERROR),
     (RequestError, 400, EXIT_ERROR),

@@ -10,7 +10,7 @@ from pop_nb.cli.common import load_settings
 from pop_nb.errors import PopError
 
 if TYPE_CHECKING:
-    from pop_nb.service.diff import JobDiff
+    from pop_nb.models.compare import JobDiff
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -39,10 +39,7 @@ def show(found: JobDiff, as_json: bool, html: Path | None) -> None:
     from pop_nb.service import diff
 
     if as_json:
-        import json
-        from dataclasses import asdict
-
-        print(redact(json.dumps(asdict(found), indent=2, default=lambda _: None)))
+        print(redact(found.model_dump_json(indent=2)))
     else:
         print(redact(diff.text(found)))  # what the job's files hold is masked; a key set since, too
     if html is not None:

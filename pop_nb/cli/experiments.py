@@ -10,9 +10,8 @@ from pop_nb.cli.common import load_settings
 from pop_nb.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
+    from pop_nb.models.compare import Comparison, ItemView, MetricSummary
     from pop_nb.orchestrator.batch import Progress
-    from pop_nb.orchestrator.experiment_compare import Comparison, MetricSummary
-    from pop_nb.orchestrator.experiment_show import ItemView
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -84,18 +83,19 @@ def print_comparison(c: Comparison) -> None:
         for metric, m in v.metrics.items():
             print(f"      {metric:<20} {_metric_text(m)}")
         for refused in v.rejected[:5]:
-            print(f"      not run: {refused['item']}: {refused['error']}")
+            print(f"      not run: {refused.item}: {refused.error}")
         if len(v.rejected) > 5:
             print(f"      not run: {len(v.rejected) - 5} more (--json lists them)")
         for worst in v.regressed:
             print(
-                f"      regressed: {worst['item']} ({worst['metric']} {worst['baseline']:.3f} -> "
-                f"{worst['variant']:.3f})"
+                f"      regressed: {worst.item} ({worst.metric} {worst.baseline:.3f} -> {worst.variant:.3f})"
             )
 
 
 def print_item(view: ItemView) -> None:
     import json
+
+    from pop_nb.service import diff
 
     def line(value: object) -> str:
         return json.dumps(value, ensure_ascii=False)
@@ -119,7 +119,7 @@ def print_item(view: ItemView) -> None:
             differ = [t for t in run.diff.tasks if not t.same]
             print(f"  against {view.baseline}:" + ("" if differ else " the same"))
             for t in differ:
-                what = [c.text().replace("\n", " ") for c in t.changes]
+                what = [diff.change_text(c).replace("\n", " ") for c in t.changes]
                 if t.prompt_diff:
                     what.insert(0, "prompt changed")
                 if t.models_differ:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ConfigDict, Field
 
 from pop_nb.models.base import Model
+from pop_nb.models.compare import Comparison, ItemView
 from pop_nb.models.lifecycle import Action, Activity, allowed_actions
 from pop_nb.models.status import ErrorInfo, JobStatus, TaskStatus, Totals
 
@@ -168,6 +169,59 @@ class Overview(Model):
     done_totals: Totals
     latest_done: str | None = None
     strays: list[str] = Field(default_factory=list, description="Files in pending/ that are not seeds.")
+
+
+class VariantProgress(Model):
+    """How far one variant of an experiment has got (its batch's jobs, from where their folders are)."""
+
+    name: str
+    batch: str = Field(description="The batch that runs it: exp-<experiment>-<variant>.")
+    planned: int = Field(description="Items x repeat.")
+    submitted: int = Field(description="Jobs made so far.")
+    running: int = Field(description="Jobs in current/: running or queued.")
+    done: int
+    failed: int = Field(description="Jobs in failed/ (failed or cancelled).")
+    rejected: int = Field(description="Items whose seed the pipeline refused.")
+
+
+class ExperimentInfo(Model):
+    """An experiment as the Pipelines panel lists it."""
+
+    name: str
+    file: str = Field(description="Its YAML, relative to the project.")
+    lab_file: str | None = Field(
+        default=None, description="Its YAML as JupyterLab names it (None: unreachable)."
+    )
+    pipeline: str | None = None
+    baseline: str | None = None
+    repeat: int = 1
+    items: int | None = Field(default=None, description="Lines in its dataset (None: no dataset there).")
+    variants: list[VariantProgress] = Field(default_factory=list)
+    error: str | None = Field(default=None, description="Why it does not load, if it does not.")
+
+
+class ItemScores(Model):
+    item: str
+    scores: dict[str, dict[str, float | None]] = Field(
+        description="variant -> metric -> score (repeats' mean)."
+    )
+
+
+class ExperimentDetail(Model):
+    """``GET /pop/api/experiments/<name>``: the comparison of what is finished, graded with what is kept
+    (``pending`` grades are asked for by ``POST .../score``), and every item's scores."""
+
+    info: ExperimentInfo
+    comparison: Comparison
+    items: list[ItemScores] = Field(description="The dataset's first items (at most 2,000), in its order.")
+    items_total: int
+    lab_data: str | None = Field(default=None, description="The data folder as JupyterLab names it.")
+
+
+class ExperimentItem(ItemView):
+    """``GET /pop/api/experiments/<name>/item?id=K``: one item under every variant."""
+
+    lab_data: str | None = Field(default=None, description="The data folder as JupyterLab names it.")
 
 
 # -- request bodies and the error body: the rest of the REST contract --------------------------------

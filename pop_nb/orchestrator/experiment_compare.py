@@ -8,14 +8,14 @@ the baseline, exact cost, tokens, latency and what the cache saved, and the item
 
 from __future__ import annotations
 
-import json
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop_nb.config import PopSettings
 from pop_nb.dotted import MISSING, lookup
+from pop_nb.models.compare import Comparison, MetricSummary, Regression, Rejected, VariantSummary
 from pop_nb.models.experiment import Item, Scorer
 from pop_nb.orchestrator.experiments import Experiment, items
 
@@ -23,67 +23,6 @@ if TYPE_CHECKING:
     from pop_nb.orchestrator.experiment_scoring import Scoring
 
 BOOTSTRAP = 2000
-
-
-@dataclass
-class MetricSummary:
-    mean: float | None
-    low: float | None  # the 95 % bootstrap interval of the mean over items
-    high: float | None
-    items: int  # items scored
-    errors: int = 0  # items the scorer could not score (no output there, a schema that failed to load)
-    win: int | None = None  # paired against the baseline, per item
-    tie: int | None = None
-    loss: int | None = None
-
-
-@dataclass
-class VariantSummary:
-    name: str
-    jobs: int
-    done: int
-    failed: int
-    cost_usd: float  # what its jobs paid
-    cost_per_item_usd: float  # what an item costs under it: calls the cache answered count at their price
-    input_tokens: int
-    output_tokens: int
-    saved_usd: float
-    cache_hits: int
-    latency_p50_s: float | None
-    latency_p95_s: float | None
-    judge_cost_usd: float = 0.0  # what its scoring' grades cost (logged under the experiment)
-    metrics: dict[str, MetricSummary] = field(default_factory=dict)
-    regressed: list[dict[str, Any]] = field(default_factory=list)  # worst items against the baseline
-    rejected: list[dict[str, str]] = field(default_factory=list)  # items whose seed was refused, and why
-
-
-@dataclass
-class Comparison:
-    experiment: str
-    pipeline: str
-    baseline: str
-    items: int
-    repeat: int
-    variants: list[VariantSummary]
-    # variant -> metric -> item -> score (the mean over its repeats); not in --json, which stays small
-    scores: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict, repr=False)
-
-    def primary(self) -> str | None:
-        """The metric a comparison leads with: the first scorer's (else the first any variant has)."""
-        return next((m for v in self.variants for m in v.metrics), None)
-
-    def pareto(self, metric: str) -> list[str]:
-        """The variants no other beats on both cost per item (lower) and ``metric`` (higher)."""
-        points = [
-            (v.name, v.cost_per_item_usd, m.mean)
-            for v in self.variants
-            if (m := v.metrics.get(metric)) is not None and m.mean is not None and v.done
-        ]
-        return [
-            name
-            for name, cost, score in points
-            if not any(c <= cost and s >= score and (c < cost or s > score) for _, c, s in points)
-        ]
 
 
 def rows(comparison: Comparison) -> list[dict[str, Any]]:
@@ -119,14 +58,17 @@ class Done:
     path: Path | None = None
 
 
-def compare(settings: PopSettings, experiment: Experiment, rng_seed: int = 0) -> Comparison:
-    """Score every finished job and compare the variants (see the module's docstring)."""
+def compare(
+    settings: PopSettings, experiment: Experiment, rng_seed: int = 0, *, ask: bool = True
+) -> Comparison:
+    """Score every finished job and compare the variants (see the module's docstring). ``ask=False``
+    grades with what is kept only (nothing is sent to a judge; the rest is counted as pending)."""
     from pop_nb.orchestrator.experiment_scoring import Scoring
 
     listed = dict(items(experiment))
     names = list(experiment.spec.all_variants())
     read = {name: _read(settings, experiment, name, listed) for name in names}
-    scoring = Scoring(settings, experiment)
+    scoring = Scoring(settings, experiment, ask=ask)
     scores: dict[str, dict[str, dict[str, float | None]]] = {}  # variant -> metric -> item -> mean score
     summaries = []
     for name in names:
@@ -159,17 +101,17 @@ def compare(settings: PopSettings, experiment: Experiment, rng_seed: int = 0) ->
             pairs = _paired(scores[summary.name][primary], scores.get(baseline, {}).get(primary, {}))
             worst = sorted((p for p in pairs if p[1] < p[2] - 1e-9), key=lambda p: (p[1] - p[2], p[0]))
             summary.regressed = [
-                {"item": item, "metric": primary, "baseline": base, "variant": value}
+                Regression(item=item, metric=primary, baseline=base, variant=value)
                 for item, value, base in worst[:5]
             ]
     return Comparison(
-        experiment.name,
-        experiment.spec.pipeline,
-        baseline,
-        len(listed),
-        experiment.spec.repeat,
-        summaries,
-        scores,
+        experiment=experiment.name,
+        pipeline=experiment.spec.pipeline,
+        baseline=baseline,
+        items=len(listed),
+        repeat=experiment.spec.repeat,
+        variants=summaries,
+        scores=scores,
     )
 
 
@@ -189,7 +131,7 @@ def _scores(
 ) -> dict[str, dict[str, float | None]]:
     """``metric -> item -> score`` (the mean over the item's repeats; None: none could be scored)."""
     raw: dict[str, dict[str, list[float | None]]] = {}
-    each, summary.judge_cost_usd = scored(experiment, scoring, done, listed)
+    each, summary.judge_cost_usd, summary.pending = scored(experiment, scoring, done, listed)
     for job, values in zip(done, each, strict=True):
         for metric, value in values.items():
             raw.setdefault(metric, {}).setdefault(job.item, []).append(value)
@@ -202,8 +144,9 @@ def _scores(
 
 def scored(
     experiment: Experiment, scoring: Scoring, done: list[Done], listed: dict[str, Item]
-) -> tuple[list[dict[str, float | None]], float]:
-    """Each finished job's scores (the scorers', then its stages' own metrics), and what judging cost."""
+) -> tuple[list[dict[str, float | None]], float, int]:
+    """Each finished job's scores (the scorers', then its stages' own metrics), what judging cost, and
+    how many grades are pending (not kept, and the scoring may not ask)."""
     from pop_nb.orchestrator.experiment_scoring import Ask
 
     each: list[dict[str, float | None]] = []
@@ -221,11 +164,14 @@ def scored(
             elif (got := lookup(job.outputs, scorer.path)) is not MISSING:
                 asks.append((n, Ask(scorer, job.job, item, got, job.variant, job.path)))
         each.append({**values, **job.metrics})
-    cost = 0.0
-    for (n, _), grade in zip(asks, scoring.grades([a for _, a in asks]), strict=True):
+    cost, pending = 0.0, 0
+    for (n, ask), grade in zip(asks, scoring.grades([a for _, a in asks]), strict=True):
+        if grade.pending:  # not asked for: neither a score nor an error
+            each[n].pop(ask.scorer.name, None)
+            pending += 1
         each[n].update(grade.values)
         cost += grade.cost_usd
-    return each, cost
+    return each, cost, pending
 
 
 def _read(
@@ -249,11 +195,11 @@ def _read(
     jobs = done = failed = hits = tokens_in = tokens_out = 0
     cost = saved = 0.0
     durations = []
-    rejected: list[dict[str, str]] = []
+    rejected: list[Rejected] = []
     for line in lines:
         ident = line.source.rsplit("#", 1)[0]
         if line.job is None:  # its seed was refused (the pipeline's seed_schema): named, not run
-            rejected.append({"item": ident, "error": line.error or "refused"})
+            rejected.append(Rejected(item=ident, error=line.error or "refused"))
             continue
         jobs += 1
         seen = read.job(line.job)
@@ -365,11 +311,7 @@ def _quantile(values: list[float], q: float) -> float | None:
 
 
 def to_json(comparison: Comparison) -> str:
-    from dataclasses import asdict
-
-    found = asdict(comparison)
-    found.pop("scores")
-    return json.dumps(found, indent=2)
+    return comparison.model_dump_json(indent=2)
 
 
 def item_rows(comparison: Comparison) -> list[dict[str, Any]]:

@@ -48,6 +48,7 @@ class Grade:
     error: str | None = None
     cost_usd: float = 0.0
     notebook: str | None = None  # a notebook scorer's executed notebook, relative to the data folder
+    pending: bool = False  # not kept, and not asked for (``Scoring(ask=False)``)
 
 
 @dataclass
@@ -86,13 +87,17 @@ def _output_digest(value: Any) -> str:
 
 
 class Scoring:
-    """Results for one comparison: kept ones read once, missing ones run (``concurrency`` at a time)."""
+    """Results for one comparison: kept ones read once, missing ones run (``concurrency`` at a time)
+    unless ``ask`` is False."""
 
-    def __init__(self, settings: PopSettings, experiment: Experiment, concurrency: int = 4) -> None:
+    def __init__(
+        self, settings: PopSettings, experiment: Experiment, concurrency: int = 4, *, ask: bool = True
+    ) -> None:
         self.settings = settings
         self.experiment = experiment
         self.folder = folder(settings, experiment)
         self.concurrency = concurrency
+        self.ask = ask  # False: what is not kept stays pending (a view that must not spend)
         self._kept: dict[str, dict[tuple[str, str], Grade]] = {}
         self._digests: dict[str, str] = {}
         self._kernels: Any = None
@@ -135,6 +140,8 @@ class Scoring:
             found.append(grade)
             if grade is None:
                 missing.append(n)
+        if missing and not self.ask:
+            return [g if g is not None else Grade({}, pending=True) for g in found]
         if missing:
             try:
                 with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(missing)))) as pool:

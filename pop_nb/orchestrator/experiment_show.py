@@ -4,40 +4,16 @@ outputs and scores, its cost, its stage notebooks, and what differs from the bas
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from pop_nb.config import PopSettings
-from pop_nb.errors import PopError, did_you_mean
+from pop_nb.errors import ExperimentNotFound, PopError, did_you_mean
+from pop_nb.models.compare import ItemRun, ItemView
 from pop_nb.orchestrator.experiments import Experiment, items
-from pop_nb.service.diff import JobDiff
 
 
-@dataclass
-class ItemRun:
-    variant: str
-    job: str | None  # None: the variant has not run this item
-    state: str | None = None
-    outputs: dict[str, Any] = field(default_factory=dict)
-    scores: dict[str, float | None] = field(default_factory=dict)
-    cost_usd: float = 0.0
-    notebooks: list[str] = field(default_factory=list)  # relative to the data folder
-    diff: JobDiff | None = None  # against the baseline's job for this item
-
-
-@dataclass
-class ItemView:
-    experiment: str
-    item: str
-    repeat: int
-    data: dict[str, Any]
-    expected: dict[str, Any]
-    baseline: str
-    runs: list[ItemRun]
-    data_dir: str  # where the notebooks' paths start
-
-
-def show(settings: PopSettings, experiment: Experiment, item: str, repeat: int = 0) -> ItemView:
+def show(
+    settings: PopSettings, experiment: Experiment, item: str, repeat: int = 0, *, ask: bool = True
+) -> ItemView:
+    """``item`` (its ``repeat``) under every variant; ``ask=False`` shows only grades already kept."""
     from pop_nb.orchestrator.batch_plan import read_manifest
     from pop_nb.orchestrator.experiment_compare import Done, scored
     from pop_nb.orchestrator.experiment_jobs import stage_metrics
@@ -53,7 +29,7 @@ def show(settings: PopSettings, experiment: Experiment, item: str, repeat: int =
             break
     if found is None:
         known = [ident for ident, _ in items(experiment)]
-        raise PopError(
+        raise ExperimentNotFound(
             f"experiment {experiment.name}: no item {item!r} in {experiment.dataset}."
             f"{did_you_mean(item, known)}"
         )
@@ -63,7 +39,7 @@ def show(settings: PopSettings, experiment: Experiment, item: str, repeat: int =
             f"experiment {experiment.name} repeats each item {times} times: --repeat 0 to {times - 1}"
         )
     store = JobStore(settings.data)
-    scoring = Scoring(settings, experiment)
+    scoring = Scoring(settings, experiment, ask=ask)
     runs = []
     source = f"{item}#{repeat}"
     for name in experiment.spec.all_variants():
@@ -71,7 +47,7 @@ def show(settings: PopSettings, experiment: Experiment, item: str, repeat: int =
         lines = read_manifest(manifest) if manifest.is_file() else []
         job = next((line.job for line in lines if line.source == source and line.job), None)
         folder = store.find(job) if job else None
-        run = ItemRun(name, job if folder else None)
+        run = ItemRun(variant=name, job=job if folder else None)
         if folder is not None:
             status = folder.read_status()
             run.state, run.cost_usd = status.state, status.totals.cost_usd
@@ -81,7 +57,7 @@ def show(settings: PopSettings, experiment: Experiment, item: str, repeat: int =
             if status.state == "done":
                 metrics = stage_metrics(folder.path / layout.METRICS)
                 done = Done(item, folder.job_id, run.outputs, metrics, name, folder.path)
-                [run.scores], _ = scored(experiment, scoring, [done], {item: found})
+                [run.scores], _, _ = scored(experiment, scoring, [done], {item: found})
         runs.append(run)
     baseline = experiment.spec.baseline_name
     base = next((r for r in runs if r.variant == baseline), None)
@@ -89,5 +65,12 @@ def show(settings: PopSettings, experiment: Experiment, item: str, repeat: int =
         if run is not base and base is not None and base.job and run.job:
             run.diff = diff_jobs(settings, base.job, run.job)
     return ItemView(
-        experiment.name, item, repeat, found.data, found.expected, baseline, runs, str(settings.data)
+        experiment=experiment.name,
+        item=item,
+        repeat=repeat,
+        data=found.data,
+        expected=found.expected,
+        baseline=baseline,
+        runs=runs,
+        data_dir=str(settings.data),
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop_nb.config import PopSettings
-from pop_nb.errors import DatasetError, PopError, did_you_mean
+from pop_nb.errors import DatasetError, ExperimentNotFound, PopError, did_you_mean
 from pop_nb.models.batch import BatchSummary
 from pop_nb.models.experiment import ExperimentSpec, Item, Variant
 from pop_nb.models.seed import TaskOverride
@@ -40,28 +40,46 @@ class Experiment:
         return f"exp-{self.name}-{safe}"
 
 
-def find(settings: PopSettings, name: str) -> Experiment:
-    """``experiments/<name>.yaml`` in the project, else ``pipelines/<slug>/experiments/<name>.yaml``."""
-    import yaml
-    from pydantic import ValidationError
+NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}"
 
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}", name):
+
+def files(settings: PopSettings) -> dict[str, Path]:
+    """Every experiment's file by name: ``experiments/<name>.yaml`` in the project, else
+    ``pipelines/<slug>/experiments/<name>.yaml`` (the first one a name has)."""
+    places = [settings.root / "experiments", *sorted((settings.root / "pipelines").glob("*/experiments"))]
+    found: dict[str, Path] = {}
+    for place in places:
+        for file in sorted(place.glob("*.yaml")):
+            if re.fullmatch(NAME, file.stem) and file.is_file():
+                found.setdefault(file.stem, file)
+    return found
+
+
+def find(settings: PopSettings, name: str) -> Experiment:
+    """The experiment ``name`` (:func:`files`), its file read and checked."""
+    if not re.fullmatch(NAME, name):
         raise PopError(
             f"experiment {name[:60]!r}: a name is 1-48 of A-Z a-z 0-9 _ - (the file experiments/<name>.yaml)"
         )
-    places = [settings.root / "experiments", *sorted((settings.root / "pipelines").glob("*/experiments"))]
-    found = [p / f"{name}.yaml" for p in places if (p / f"{name}.yaml").is_file()]
-    if not found:
-        known = sorted({f.stem for p in places for f in p.glob("*.yaml")})
-        raise PopError(
+    known = files(settings)
+    if name not in known:
+        raise ExperimentNotFound(
             f"no experiment {name!r} in {settings.root / 'experiments'} or pipelines/*/experiments/"
-            f"{did_you_mean(name, known)} (known: {', '.join(known) or 'none'})"
+            f"{did_you_mean(name, list(known))} (known: {', '.join(sorted(known)) or 'none'})"
         )
-    file = found[0]
+    return load(name, known[name])
+
+
+def load(name: str, file: Path) -> Experiment:
+    import yaml
+    from pydantic import ValidationError
+
     try:
         spec = ExperimentSpec.model_validate(yaml.safe_load(file.read_text(encoding="utf-8")) or {})
     except (ValidationError, yaml.YAMLError) as exc:
         raise DatasetError(f"{file} is not an experiment: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{file} cannot be read ({exc}). Fix: a UTF-8 YAML file") from None
     return Experiment(name, file, spec)
 
 

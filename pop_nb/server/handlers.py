@@ -32,6 +32,7 @@ from pop_nb.safejson import loads
 RequestModel = TypeVar("RequestModel", bound=Request)
 ID = r"(?P<job_id>[A-Za-z0-9][A-Za-z0-9_-]{0,127})"
 SLUG = r"[^/]{1,200}"  # checked by the seed model: a bad slug is a 400 that says why
+NAME = r"(?P<name>[^/]{1,200})"  # an experiment's: checked by the service (a bad one is a 400 saying why)
 
 
 MAX_BODY_BYTES = MAX_SEED_BYTES + 4096  # a seed and the envelope around it ({"pipeline", "id"})
@@ -126,6 +127,10 @@ class PopHandler(ExtensionHandlerMixin, APIHandler):
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise RequestError(f"the request body: {problems}") from None
 
+    def lab(self, path: Path) -> str | None:
+        """``path`` as JupyterLab names it (None: outside what the server serves)."""
+        return lab_path(Path(self.settings.get("server_root_dir") or os.getcwd()).expanduser(), path)
+
     def int_arg(self, name: str, default: int) -> int:
         raw = self.get_argument(name, None)
         try:
@@ -192,8 +197,7 @@ class JobHandler(PopHandler):
     async def get(self, job_id: str) -> None:
         def detail() -> JobDetail:
             job: JobDetail = self.service.get_job(self.pop_settings, job_id)
-            root = Path(self.settings.get("server_root_dir") or os.getcwd()).expanduser()
-            job.lab_dir = lab_path(root, Path(job.path))
+            job.lab_dir = self.lab(Path(job.path))
             return job
 
         await self.answer(detail)
@@ -242,6 +246,74 @@ class CostsHandler(PopHandler):
         if by not in GROUPINGS:
             raise RequestError(f"by must be one of {', '.join(GROUPINGS)}")
         await self.answer(lambda: self.service.costs(self.pop_settings, by))
+
+
+class ExperimentsHandler(PopHandler):
+    """``GET /pop/api/experiments``: every experiment with each variant's progress."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from pop_nb.service import experiments
+
+        def listed() -> list[Any]:
+            found = experiments.experiments(self.pop_settings)
+            for each in found:
+                each.lab_file = self.lab(self.pop_settings.root / each.file)
+            return found
+
+        await self.answer(listed)
+
+
+class ExperimentHandler(PopHandler):
+    """``GET /pop/api/experiments/<name>``: the comparison, graded with what is kept."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        await self.answer(lambda: _experiment(self, name, ask=False))
+
+
+class ScoreHandler(PopHandler):
+    """``POST /pop/api/experiments/<name>/score``: the comparison after asking for the grades not kept
+    (a judge's calls are paid for)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        self.body(NoBody)
+        await self.answer(lambda: _experiment(self, name, ask=True))
+
+
+def _experiment(handler: PopHandler, name: str, *, ask: bool) -> Any:
+    from pop_nb.service import experiments
+
+    settings = handler.pop_settings
+    found = experiments.experiment(settings, name, ask=ask)
+    found.info.lab_file = handler.lab(settings.root / found.info.file)
+    found.lab_data = handler.lab(settings.data)
+    return found
+
+
+class ExperimentItemHandler(PopHandler):
+    """``GET /pop/api/experiments/<name>/item?id=K&repeat=R``: one item under every variant."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        from pop_nb.service import experiments
+
+        ident = self.get_argument("id", None)
+        if not ident:
+            raise RequestError("id: the item's id (its dataset line's id) is needed")
+        repeat = self.int_arg("repeat", 0)
+
+        def found() -> Any:
+            view = experiments.item(self.pop_settings, name, ident, repeat)
+            view.lab_data = self.lab(self.pop_settings.data)
+            return view
+
+        await self.answer(found)
 
 
 class OpenAPIHandler(PopHandler):
@@ -298,6 +370,10 @@ def handlers() -> list[tuple[str, type[PopHandler]]]:
         (rf"/pop/api/jobs/{ID}", JobHandler),
         (rf"/pop/api/jobs/{ID}/(?P<action>resume|cancel|approve|reject)", ActionHandler),
         (r"/pop/api/costs", CostsHandler),
+        (r"/pop/api/experiments", ExperimentsHandler),
+        (rf"/pop/api/experiments/{NAME}", ExperimentHandler),
+        (rf"/pop/api/experiments/{NAME}/score", ScoreHandler),
+        (rf"/pop/api/experiments/{NAME}/item", ExperimentItemHandler),
         (r"/pop/api/events", EventsHandler),
         (r"/pop/api/openapi.json", OpenAPIHandler),
         (r"/pop/api(/.*)?", NotFoundHandler),

@@ -17,6 +17,7 @@ from pop_nb.models import api
 COMMITTED = Path(__file__).with_name("openapi.json")
 JOB = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 
 # (method, path, summary, path parameters, query parameters, request model, answer model, list of it?, status)
 ROUTES: list[tuple[str, str, str, list[dict[str, Any]], list[str], type[BaseModel] | None, Any, int]] = [
@@ -93,6 +94,46 @@ ROUTES: list[tuple[str, str, str, list[dict[str, Any]], list[str], type[BaseMode
         200,
     ),
     ("get", "/pop/api/costs", "pop costs as rows", [], ["by"], None, None, 200),
+    (
+        "get",
+        "/pop/api/experiments",
+        "Every experiment, each variant with its progress",
+        [],
+        [],
+        None,
+        [api.ExperimentInfo],
+        200,
+    ),
+    (
+        "get",
+        "/pop/api/experiments/{name}",
+        "The variants compared, graded with what is kept",
+        [NAME],
+        [],
+        None,
+        api.ExperimentDetail,
+        200,
+    ),
+    (
+        "post",
+        "/pop/api/experiments/{name}/score",
+        "Ask for the grades not kept (a judge is paid), then compare",
+        [NAME],
+        [],
+        None,
+        api.ExperimentDetail,
+        200,
+    ),
+    (
+        "get",
+        "/pop/api/experiments/{name}/item",
+        "One item under every variant, with its diffs against the baseline",
+        [NAME],
+        ["id", "repeat"],
+        None,
+        api.ExperimentItem,
+        200,
+    ),
     ("get", "/pop/api/openapi.json", "This document", [], [], None, None, 200),
 ]
 

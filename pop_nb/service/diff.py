@@ -11,75 +11,13 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import PopError, did_you_mean
+from pop_nb.models.compare import NOTHING as _NOTHING
+from pop_nb.models.compare import Change, JobDiff, Side, TaskDiff
 from pop_nb.store.jobs import JobFolder, JobStore
-
-_NOTHING = object()
-
-
-@dataclass
-class Change:
-    path: str  # "category", "findings[1].source"; "" for the whole value
-    kind: str  # changed | added | removed
-    before: Any = None
-    after: Any = None
-
-    def text(self) -> str:
-        """``path: before -> after`` (``path: added value``), a long value on its own lines."""
-        where = self.path or "(the output)"
-        if self.kind == "changed":
-            return f"{where}: {shown(self.before)} -> {shown(self.after)}"
-        return f"{where}: {self.kind} {shown(self.after if self.kind == 'added' else self.before)}"
-
-
-@dataclass
-class Side:
-    """One side of a task's comparison: a job's task, or one refine pass of it."""
-
-    label: str
-    prompts: str  # every call's messages, in order
-    output: Any
-    errors: list[str]
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    calls: int = 0
-    models: list[str] = field(default_factory=list)  # the models its calls went to, in order
-    cache_hits: int = 0
-    saved_usd: float = 0.0
-    notebooks: list[str] = field(default_factory=list)  # the stage notebooks, relative to the data folder
-
-
-@dataclass
-class TaskDiff:
-    task: str
-    a: Side
-    b: Side
-    prompt_diff: list[str]  # unified diff lines; empty: the same prompts
-    changes: list[Change]  # of the output
-    fixed: list[str]  # validation errors in a, not in b
-    new: list[str]  # in b, not in a
-
-    @property
-    def same(self) -> bool:
-        return not (self.prompt_diff or self.changes or self.fixed or self.new or self.models_differ)
-
-    @property
-    def models_differ(self) -> bool:
-        """Both sides called a model, not the same one (a side without calls shows as added output)."""
-        return bool(self.a.models and self.b.models) and self.a.models != self.b.models
-
-
-@dataclass
-class JobDiff:
-    a: str
-    b: str
-    title: str
-    tasks: list[TaskDiff]
 
 
 def diff_jobs(settings: PopSettings, job_a: str, job_b: str, task: str | None = None) -> JobDiff:
@@ -91,7 +29,7 @@ def diff_jobs(settings: PopSettings, job_a: str, job_b: str, task: str | None = 
         _check_task(task, names, f"jobs {job_a} and {job_b}")
         names = [task]
     tasks = [_compare(name, _side(a, name, None, job_a), _side(b, name, None, job_b)) for name in names]
-    return JobDiff(job_a, job_b, f"{job_a} -> {job_b}", tasks)
+    return JobDiff(a=job_a, b=job_b, title=f"{job_a} -> {job_b}", tasks=tasks)
 
 
 def diff_passes(
@@ -110,9 +48,8 @@ def diff_passes(
                 "(0 is the first answer). Fix: --passes with two of them"
             )
     a, b = _side(folder, task, first, f"pass {first}"), _side(folder, task, last, f"pass {last}")
-    return JobDiff(f"{job} pass {first}", f"{job} pass {last}", f"{job} {task}: pass {first} -> {last}", [
-        _compare(task, a, b)
-    ])  # fmt: skip
+    title = f"{job} {task}: pass {first} -> {last}"
+    return JobDiff(a=f"{job} pass {first}", b=f"{job} pass {last}", title=title, tasks=[_compare(task, a, b)])
 
 
 def _task_names(a: JobFolder, b: JobFolder) -> list[str]:
@@ -177,7 +114,12 @@ def _side(folder: JobFolder, task: str, refinement: int | None, label: str) -> S
     from pop_nb.store import layout
     from pop_nb.store.atomic import read_jsonl
 
-    side = Side(label, "", _output(folder, task, refinement), _errors(folder, task, refinement))
+    side = Side(
+        label=label,
+        prompts="",
+        output=_output(folder, task, refinement),
+        errors=_errors(folder, task, refinement),
+    )
     answers = job_store(folder.path)
     parts = []
     for row in read_jsonl(folder.path / layout.USAGE):
@@ -244,9 +186,9 @@ def json_changes(a: Any, b: Any, path: str = "") -> list[Change]:
     if a is _NOTHING and b is _NOTHING:
         return []
     if a is _NOTHING:
-        return [Change(path, "added", after=b)]
+        return [Change(path=path, kind="added", after=b)]
     if b is _NOTHING:
-        return [Change(path, "removed", before=a)]
+        return [Change(path=path, kind="removed", before=a)]
     if isinstance(a, dict) and isinstance(b, dict):
         found = []
         for key in [*a, *(k for k in b if k not in a)]:
@@ -262,7 +204,15 @@ def json_changes(a: Any, b: Any, path: str = "") -> list[Change]:
         return found
     if a == b and type(a) is type(b):
         return []
-    return [Change(path, "changed", a, b)]
+    return [Change(path=path, kind="changed", before=a, after=b)]
+
+
+def change_text(change: Change) -> str:
+    """``path: before -> after`` (``path: added value``), a long value on its own lines."""
+    where = change.path or "(the output)"
+    if change.kind == "changed":
+        return f"{where}: {shown(change.before)} -> {shown(change.after)}"
+    return f"{where}: {change.kind} {shown(change.after if change.kind == 'added' else change.before)}"
 
 
 def shown(value: Any) -> str:
@@ -313,7 +263,7 @@ def text(diff: JobDiff) -> str:
                     lines.append(f"   {c.path or '(the output)'}:")
                     lines += [f"     {line}" for line in long]
                 else:
-                    lines.append("   " + c.text().replace("\n", "\n     "))
+                    lines.append("   " + change_text(c).replace("\n", "\n     "))
         for label, errors in (("fixed", t.fixed), ("new", t.new)):
             lines += [f"   validation error {label}: {e}" for e in errors]
     return "\n".join(lines)

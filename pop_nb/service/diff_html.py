@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import html
 
-from pop_nb.service.diff import Change, JobDiff, TaskDiff, money, shown, text_diff
+from pop_nb.models.compare import Change, JobDiff, TaskDiff
+from pop_nb.service.diff import money, shown, text_diff
 
 # every rule is under .pop-diff: the same rules style the page and a diff shown in a notebook's output
 STYLE = """

@@ -27,6 +27,10 @@ ROUTES = [
     ("POST", "pop/api/jobs/some-job/approve"),
     ("POST", "pop/api/jobs/some-job/reject"),
     ("GET", "pop/api/costs"),
+    ("GET", "pop/api/experiments"),
+    ("GET", "pop/api/experiments/triage"),
+    ("POST", "pop/api/experiments/triage/score"),
+    ("GET", "pop/api/experiments/triage/item"),
     ("GET", "pop/api/events"),
 ]
 
