@@ -7,7 +7,17 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import { SSEParser } from './sse';
-import { BusData, ErrorBody, JobDetail, JobPage, JobSummary, PipelineInfo } from './types';
+import {
+  BusData,
+  ErrorBody,
+  ExperimentDetail,
+  ExperimentInfo,
+  ExperimentItem,
+  JobDetail,
+  JobPage,
+  JobSummary,
+  PipelineInfo
+} from './types';
 
 /** Why a request failed, in the terms the panel shows. */
 export type Failure = 'missing' | 'forbidden' | 'invalid' | 'not_found' | 'conflict' | 'error';
@@ -137,6 +147,24 @@ export class PopAPI {
 
   reject(id: string, reason: string): Promise<JobSummary> {
     return this.post(`jobs/${encodeURIComponent(id)}/reject`, reason ? { reason } : {});
+  }
+
+  experiments(): Promise<ExperimentInfo[]> {
+    return this.request<ExperimentInfo[]>('experiments');
+  }
+
+  /** The comparison, graded with what the server keeps: a judge is never asked (see `score`). */
+  experiment(name: string): Promise<ExperimentDetail> {
+    return this.request<ExperimentDetail>(`experiments/${encodeURIComponent(name)}`);
+  }
+
+  /** Ask for the grades not kept yet (a judge's calls are paid for), then compare. */
+  score(name: string): Promise<ExperimentDetail> {
+    return this.post<ExperimentDetail>(`experiments/${encodeURIComponent(name)}/score`, {});
+  }
+
+  experimentItem(name: string, item: string, repeat = 0): Promise<ExperimentItem> {
+    return this.request<ExperimentItem>(`experiments/${encodeURIComponent(name)}/item`, {}, { id: item, repeat });
   }
 }
 

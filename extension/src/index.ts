@@ -1,6 +1,6 @@
 /**
- * pop-nb in JupyterLab: the Pipelines panel (left sidebar), a view per job in the main area, and the
- * "Run pipeline" command (palette and launcher).
+ * pop-nb in JupyterLab: the Pipelines panel (left sidebar), a view per job and per experiment in the
+ * main area, and the "Run pipeline" command (palette and launcher).
  */
 
 import { ILabShell, ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -10,6 +10,8 @@ import { ILauncher } from '@jupyterlab/launcher';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { PopAPI } from './api';
+import { ExperimentsModel } from './experiments';
+import { ExperimentView } from './experimentview';
 import { JobView } from './jobview';
 import { JobsModel } from './model';
 import { PipelinesPanel } from './panel';
@@ -26,6 +28,7 @@ export const pipelinesIcon = new LabIcon({ name: 'pop-nb:pipelines', svgstr: ICO
 export const CommandIDs = {
   run: 'pop:run-pipeline',
   openJob: 'pop:open-job',
+  openExperiment: 'pop:open-experiment',
   showPanel: 'pop:show-panel'
 } as const;
 
@@ -44,17 +47,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const api = new PopAPI(app.serviceManager.serverSettings);
     const model = new JobsModel(api);
+    const experiments = new ExperimentsModel(api, model);
     const tracker = new WidgetTracker<MainAreaWidget<JobView>>({ namespace: 'pop-job' });
+    const experimentTracker = new WidgetTracker<MainAreaWidget<ExperimentView>>({ namespace: 'pop-experiment' });
     const open = (path: string) => docManager.openOrReveal(path);
 
-    const panel = new PipelinesPanel(model, {
-      openJob: id => void app.commands.execute(CommandIDs.openJob, { id }),
+    const openJob = (id: string) => void app.commands.execute(CommandIDs.openJob, { id });
+    const panel = new PipelinesPanel(model, experiments, {
+      openJob,
+      openExperiment: name => void app.commands.execute(CommandIDs.openExperiment, { name }),
       runPipeline: () => void app.commands.execute(CommandIDs.run)
     });
     panel.title.icon = pipelinesIcon;
     app.shell.add(panel, 'left', { rank: 300 });
     restorer?.add(panel, 'pop-pipelines');
     model.start();
+    void experiments.refresh();
 
     app.commands.addCommand(CommandIDs.openJob, {
       label: args => (typeof args.id === 'string' && args.id ? `Open pop-nb job ${args.id}` : 'Open pop-nb job'),
@@ -74,6 +82,32 @@ const plugin: JupyterFrontEndPlugin<void> = {
         widget.title.icon = pipelinesIcon;
         widget.title.closable = true;
         void tracker.add(widget);
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+        return widget;
+      }
+    });
+
+    app.commands.addCommand(CommandIDs.openExperiment, {
+      label: args =>
+        typeof args.name === 'string' && args.name ? `Open pop-nb experiment ${args.name}` : 'Open pop-nb experiment',
+      execute: args => {
+        const name = typeof args.name === 'string' ? args.name : '';
+        if (!name) {
+          return;
+        }
+        const existing = experimentTracker.find(w => w.content.options.name === name);
+        if (existing) {
+          app.shell.activateById(existing.id);
+          return existing;
+        }
+        const content = new ExperimentView({ name, api, experiments, open, openJob });
+        const widget = new MainAreaWidget({ content });
+        widget.id = `pop-experiment-${name}`;
+        widget.title.label = `${name} (experiment)`;
+        widget.title.icon = pipelinesIcon;
+        widget.title.closable = true;
+        void experimentTracker.add(widget);
         app.shell.add(widget, 'main');
         app.shell.activateById(widget.id);
         return widget;
@@ -111,6 +145,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
         command: CommandIDs.openJob,
         args: widget => ({ id: widget.content.options.id }),
         name: widget => widget.content.options.id
+      });
+      void restorer.restore(experimentTracker, {
+        command: CommandIDs.openExperiment,
+        args: widget => ({ name: widget.content.options.name }),
+        name: widget => widget.content.options.name
       });
     }
   }

@@ -1,14 +1,16 @@
 /**
  * The left-sidebar Pipelines panel: every job, live, with its state, progress, where it is and what it
- * has cost. A click opens the job's view.
+ * has cost, and the project's experiments with each variant's progress. A click opens the job's (or the
+ * experiment's) view.
  */
 
 import { ReactWidget } from '@jupyterlab/apputils';
 import React, { useState } from 'react';
 
+import { ExperimentsModel, percentDone, progressText } from './experiments';
 import { JobsModel } from './model';
 import { counts, Filter, JobsState, visibleJobs, whereNow } from './state';
-import { JobSummary } from './types';
+import { ExperimentInfo, JobSummary } from './types';
 
 const FILTERS: [string, string][] = [
   ['', 'all'],
@@ -31,7 +33,79 @@ const CONNECTION_TEXT: Record<string, string> = {
 
 export interface PanelActions {
   openJob: (id: string) => void;
+  openExperiment: (name: string) => void;
   runPipeline(): void;
+}
+
+function ExperimentRow(props: { experiment: ExperimentInfo; open: (name: string) => void }): JSX.Element {
+  const { experiment, open } = props;
+  const broken = experiment.error !== null;
+  return (
+    <li
+      className={`pop-ExperimentRow ${broken ? 'pop-ExperimentRow-broken' : ''}`}
+      data-experiment={experiment.name}
+      title={broken ? experiment.error! : `${experiment.file}\nopen the comparison`}
+      tabIndex={0}
+      onClick={() => !broken && open(experiment.name)}
+      onKeyDown={event => {
+        if (!broken && (event.key === 'Enter' || event.key === ' ')) {
+          event.preventDefault();
+          open(experiment.name);
+        }
+      }}
+    >
+      <div className="pop-JobRow-top">
+        <span className="pop-JobRow-name">{experiment.name}</span>
+        <span className="pop-JobRow-meta">{experiment.pipeline ?? ''}</span>
+      </div>
+      {broken ? (
+        <div className="pop-Message pop-Message-error">{experiment.error}</div>
+      ) : (
+        <>
+          <div className="pop-JobRow-meta">
+            <span>
+              {experiment.variants.length} variants × {experiment.items ?? '?'} items
+              {experiment.repeat > 1 ? ` × ${experiment.repeat}` : ''}
+            </span>
+            <span className="pop-ExperimentRow-progress">{progressText(experiment)}</span>
+          </div>
+          {experiment.variants.map(v => (
+            <div
+              key={v.name}
+              className="pop-ExperimentRow-variant"
+              title={`${v.name}: ${v.done} done, ${v.failed} failed, ${v.running} running of ${v.planned}`}
+            >
+              <span className="pop-ExperimentRow-variantName">{v.name}</span>
+              <div className="pop-Progress" aria-label={`${v.name}: ${percentDone(v)}% done`}>
+                <div
+                  className={`pop-Progress-bar ${v.failed ? 'pop-Progress-failed' : ''}`}
+                  style={{ width: `${percentDone(v)}%` }}
+                />
+              </div>
+            </div>
+          ))}
+        </>
+      )}
+    </li>
+  );
+}
+
+function ExperimentList(props: { experiments: ExperimentsModel; open: (name: string) => void }): JSX.Element | null {
+  const { experiments, open } = props;
+  if (experiments.list.length === 0 && !experiments.problem) {
+    return null;
+  }
+  return (
+    <details className="pop-Experiments" open>
+      <summary>Experiments ({experiments.list.length})</summary>
+      {experiments.problem && <div className="pop-Message pop-Message-error">{experiments.problem}</div>}
+      <ul className="pop-JobList">
+        {experiments.list.map(experiment => (
+          <ExperimentRow key={experiment.name} experiment={experiment} open={open} />
+        ))}
+      </ul>
+    </details>
+  );
 }
 
 function JobRow(props: { job: JobSummary; open: (id: string) => void }): JSX.Element {
@@ -67,8 +141,13 @@ function JobRow(props: { job: JobSummary; open: (id: string) => void }): JSX.Ele
   );
 }
 
-function PanelBody(props: { model: JobsModel; state: JobsState; actions: PanelActions }): JSX.Element {
-  const { model, state, actions } = props;
+function PanelBody(props: {
+  model: JobsModel;
+  experiments: ExperimentsModel;
+  state: JobsState;
+  actions: PanelActions;
+}): JSX.Element {
+  const { model, experiments, state, actions } = props;
   const [filter, setFilter] = useState<Filter>({});
   const jobs = visibleJobs(state, filter);
   const tally = counts(state);
@@ -93,10 +172,15 @@ function PanelBody(props: { model: JobsModel; state: JobsState; actions: PanelAc
             <button className="jp-mod-styled jp-mod-accept pop-RunButton" onClick={() => actions.runPipeline()}>
               Run pipeline…
             </button>
-            <button className="jp-mod-styled" title="Fetch the job list again" onClick={() => void model.refresh()}>
+            <button
+              className="jp-mod-styled"
+              title="Fetch the jobs and experiments again"
+              onClick={() => void Promise.all([model.refresh(), experiments.refresh()])}
+            >
               ↻
             </button>
           </div>
+          <ExperimentList experiments={experiments} open={actions.openExperiment} />
           <div className="pop-Panel-filters">
             <select
               className="jp-mod-styled"
@@ -145,6 +229,7 @@ function PanelBody(props: { model: JobsModel; state: JobsState; actions: PanelAc
 export class PipelinesPanel extends ReactWidget {
   constructor(
     readonly model: JobsModel,
+    readonly experiments: ExperimentsModel,
     readonly actions: PanelActions
   ) {
     super();
@@ -154,9 +239,12 @@ export class PipelinesPanel extends ReactWidget {
     // every change re-renders from the model's state as it is then: nothing depends on when React
     // mounts relative to the first page and the stream's first events
     model.changed.connect(() => this.update(), this);
+    experiments.changed.connect(() => this.update(), this);
   }
 
   render(): JSX.Element {
-    return <PanelBody model={this.model} state={this.model.state} actions={this.actions} />;
+    return (
+      <PanelBody model={this.model} experiments={this.experiments} state={this.model.state} actions={this.actions} />
+    );
   }
 }

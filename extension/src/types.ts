@@ -21,6 +21,14 @@ export type Finding = Schemas['Finding'];
 export type Explanation = Schemas['Explanation'];
 export type PipelineInfo = Schemas['PipelineInfo'];
 export type ErrorBody = Schemas['ErrorBody'];
+export type ExperimentInfo = Schemas['ExperimentInfo'];
+export type VariantProgress = Schemas['VariantProgress'];
+export type ExperimentDetail = Schemas['ExperimentDetail'];
+export type VariantSummary = Schemas['VariantSummary'];
+export type MetricSummary = Schemas['MetricSummary'];
+export type ExperimentItem = Schemas['ExperimentItem'];
+export type ItemRun = Schemas['ItemRun'];
+export type TaskDiff = Schemas['TaskDiff'];
 
 /** What every event of `/pop/api/events` carries (a `reset` or `heartbeat` carries less). */
 export interface BusData {

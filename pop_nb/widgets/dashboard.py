@@ -5,6 +5,8 @@
   outputs and artifacts; actions: resume from a task, cancel.
 - **Costs**: plotly charts of cost by model, task and day, tokens by model, cache savings by day.
 - **Pipelines**: each pipeline's intention and verdict (``pop compile --explain``) and architecture.
+- **Experiments**: each variant's jobs, its scores against the baseline, cost against quality
+  (:mod:`pop_nb.widgets.experiments`).
 
 It refreshes itself every ``refresh_s`` seconds (only changed job folders are read again).
 """
@@ -20,11 +22,13 @@ from typing import Any, get_args
 from pop_nb.analytics import Analytics, costs
 from pop_nb.models.api import PipelineInfo
 from pop_nb.models.status import JobState, cost_text
+from pop_nb.widgets.experiments import ExperimentsTab
 from pop_nb.widgets.job import COLOURS, render_job, show_html
 
 STATES = ("all", *get_args(JobState))
 MAX_ROWS = 200
 PIPELINES_TAB = 3
+EXPERIMENTS_TAB = 4
 COLUMNS = ("job", "pipeline", "state", "%", "cost", "calls", "created", "ran on", "error")
 LIST_CSS = (  # one monospace font and size for the header and the rows, so the columns line up
     ".pop-job-list.widget-select select, .pop-job-head {font-family: var(--jp-code-font-family, monospace);"
@@ -118,8 +122,18 @@ class Dashboard:
         self.pipelines: dict[str, PipelineInfo] | None = None
         self.pipeline_pick.observe(lambda _: self._show_pipeline(), names="value")
         pipelines_tab = w.VBox([self.pipeline_pick, self.pipeline_view])
-        self.tabs = w.Tab(children=[jobs_tab, job_tab, w.VBox([self.summary, self.charts]), pipelines_tab])
-        for i, title in enumerate(("Jobs", "Job", "Costs", "Pipelines")):
+        self.experiments = ExperimentsTab(self.settings, self.analytics)
+        self._experiments_loaded = False
+        self.tabs = w.Tab(
+            children=[
+                jobs_tab,
+                job_tab,
+                w.VBox([self.summary, self.charts]),
+                pipelines_tab,
+                self.experiments.widget,
+            ]
+        )
+        for i, title in enumerate(("Jobs", "Job", "Costs", "Pipelines", "Experiments")):
             self.tabs.set_title(i, title)
         self.tabs.observe(lambda change: self._on_tab(change["new"]), names="selected_index")
         self.widget = w.VBox([w.HBox([refresh, self.live]), self.tabs])
@@ -135,10 +149,15 @@ class Dashboard:
         self._refresh_jobs()
         if self.pipelines is not None:
             self._load_pipelines()
+        if self._experiments_loaded:
+            self.experiments.load()
 
     def _on_tab(self, index: int | None) -> None:
         if index == PIPELINES_TAB and self.pipelines is None:
             self._load_pipelines()  # first shown: reading every pipeline's notebooks waits until then
+        if index == EXPERIMENTS_TAB and not self._experiments_loaded:
+            self._experiments_loaded = True  # likewise: comparing waits until it is looked at
+            self.experiments.load()
 
     def _load_pipelines(self) -> None:
         from pop_nb.service import pipelines
@@ -165,6 +184,8 @@ class Dashboard:
         self._show_jobs()
         self._show_job()
         self._show_costs()
+        if self._experiments_loaded:
+            self.experiments.show()
 
     def _filters(self) -> tuple[str, list[Any]]:
         where, params = ["1=1"], []

@@ -172,6 +172,24 @@ def test_from_python_the_same_run_and_comparison_with_jobs_named_by_what_they_ar
     again = pop_nb.experiment("triage", root=project.root, run=False)
     assert [v.name for v in again.variants] == ["mini", "billing-minded"] and again.variants[1].done == 0
 
+    # the dashboard's Experiments tab: the jobs from DuckDB, the scores, cost against quality
+    from pop_nb.widgets.dashboard import EXPERIMENTS_TAB, Dashboard
+
+    board = Dashboard(project.data, refresh_s=3600, root=project.root)
+    try:
+        assert board.experiments.pick.options == ()  # nothing is read before the tab is looked at
+        board.tabs.selected_index = EXPERIMENTS_TAB
+        tab = board.experiments
+        assert tab.pick.options == ("triage",) and board.tabs.get_title(EXPERIMENTS_TAB) == "Experiments"
+        assert "<td>mini</td><td>4</td><td>4</td><td>0</td><td>0</td><td>$0.000" in tab.jobs.value
+        assert "<td>billing-minded</td><td colspan=7><i>not run yet</i>" in tab.jobs.value
+        assert "<b>0.75</b> [" in tab.scores.value and "(baseline)" in tab.scores.value
+        assert tab.comparison is not None and tab.comparison.pareto("category") == ["mini"]
+        [points] = tab.figure.data  # cost per item against the category score, mini on the front
+        assert list(points.text) == ["mini"] and list(points.y) == [0.75] and points.x[0] > 0
+    finally:
+        board.stop()
+
 
 def test_a_seed_runs_another_notebook_for_a_task_and_a_resume_keeps_it(project: Project) -> None:
     """A seed's ``tasks.<task>.notebook`` (what an experiment's variant sets) is the job's snapshot of the
