@@ -8,8 +8,11 @@
 3. Re-scoring with the cache warm: the kept grades removed, ``compare`` again: the requests sent to the
    provider (none: the response cache answers) and the time.
 4. ``compare`` over many finished jobs (default 30,000: 10,000 a variant), written straight to disk.
+5. A dataset of many lines (default 100,000): the peak memory of a variant's seeds as the batch reads
+   them (made one at a time from the line's place in the file) against the same seeds held in a list
+   (what ``run`` did before), by tracemalloc.
 
-    python benchmarks/experiment.py [--items 100] [--jobs 30000] [--only-compare]
+    python benchmarks/experiment.py [--items 100] [--jobs 30000] [--lines 100000] [--only-compare]
 """
 
 from __future__ import annotations
@@ -170,12 +173,52 @@ def many_jobs(tmp: Path, jobs: int) -> None:
     print(f"compare again: {took:.2f} s (goal: under 1 s; {took / done * 1e6:.0f} µs a job)")
 
 
+def streamed(tmp: Path, lines: int) -> None:
+    """A variant's seeds over a dataset of ``lines`` lines: streamed, against listed."""
+    import tracemalloc
+
+    from pop_nb.config import load_settings
+    from pop_nb.orchestrator import experiments
+
+    root = tmp / "stream"
+    project(root, lines)
+    settings = load_settings(root)
+    found = experiments.find(settings, "triage")
+    name, variant = next(iter(found.spec.all_variants().items()))
+    started = time.perf_counter()
+    places: list[tuple[int, int]] = []
+    for _ in experiments.items(found, places):  # what `run` does once: every line checked, places kept
+        pass
+    seeds = experiments.VariantSeeds(settings, found, name, variant, places)
+    count = sum(1 for _ in seeds)  # what the batch's plan does: each seed once, in order
+    took = time.perf_counter() - started
+    tracemalloc.start()  # again, for memory (tracemalloc slows Python down several times)
+    places = []
+    for _ in experiments.items(found, places):
+        pass
+    seeds = experiments.VariantSeeds(settings, found, name, variant, places)
+    for _ in seeds:
+        pass
+    _, streamed_peak = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    held = list(seeds)
+    _, listed_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del held
+    print(
+        f"{count} seeds of one variant streamed: peak {streamed_peak / 1e6:.1f} MB in {took:.1f} s "
+        f"({took / count * 1e6:.0f} µs a seed); held in a list: {listed_peak / 1e6:.1f} MB "
+        f"({listed_peak / max(streamed_peak, 1):.0f}x)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=30000)
+    parser.add_argument("--lines", type=int, default=100000)
     parser.add_argument("--only-compare", action="store_true", help="only part 4")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,6 +226,7 @@ def main() -> None:
             a = run_and_batches(Path(tmp), args.items)
             scoring(a, args.items)
         many_jobs(Path(tmp), args.jobs)
+        streamed(Path(tmp), args.lines)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ tasks, and starts what never started; calls already paid for are answered from e
 
 from __future__ import annotations
 
+import collections
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ class BatchRun:
         settings: PopSettings,
         slug: str,
         name: str,
-        seeds: list[tuple[str, dict[str, Any] | str]],
+        seeds: Sequence[tuple[str, dict[str, Any] | str]],
         *,
         concurrency: int | None = None,
         executor: str | None = None,
@@ -118,13 +119,13 @@ class BatchRun:
 
     # -- execute ---------------------------------------------------------------------------------------
     def _execute(self, executor: Executor, todo: list[ManifestLine], progress: Progress) -> None:
-        queue = list(todo)
+        queue = collections.deque(todo)
         running: dict[str, JobHandle] = {}
         shown: tuple[int, int, int] | None = None
         moved_at, seen = time.monotonic(), None
         while queue or running:
             while queue and len(running) < self.concurrency:
-                line = queue.pop(0)
+                line = queue.popleft()
                 assert line.job is not None
                 try:
                     handle = self._start(executor, line)

@@ -3,10 +3,11 @@ runs, and the manifest that records, per seed, its job or why it was not submitt
 
 from __future__ import annotations
 
+import functools
 import glob as globlib
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,23 @@ MAX_SEEDS = 100_000
 
 
 def read_manifest(path: Path) -> list[ManifestLine]:
-    return [
-        ManifestLine.model_validate(json.loads(line))
-        for line in path.read_text().splitlines()
-        if line.strip()
-    ]
+    """The batch's lines (written whole by each run, never appended: one parse of them all, as a JSON
+    array; a line that is not one is found and named by reading them one by one)."""
+    from pydantic import ValidationError
+
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    try:
+        found: list[ManifestLine] = _lines_adapter().validate_json("[" + ",".join(lines) + "]")
+        return found
+    except ValidationError:
+        return [ManifestLine.model_validate(json.loads(line)) for line in lines]
+
+
+@functools.cache
+def _lines_adapter() -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(list[ManifestLine])
 
 
 def default_name(slug: str, seeds: Path | None, pattern: str | None) -> str:
@@ -82,7 +95,7 @@ def _one(source: str, data: bytes) -> Iterator[tuple[str, dict[str, Any] | str]]
 
 
 def plan(
-    settings: PopSettings, slug: str, name: str, seeds: list[tuple[str, dict[str, Any] | str]]
+    settings: PopSettings, slug: str, name: str, seeds: Iterable[tuple[str, dict[str, Any] | str]]
 ) -> list[ManifestLine]:
     """Check every seed against the pipeline (compiled once); nothing is made here."""
     from pop_nb.models.seed import parse_seed

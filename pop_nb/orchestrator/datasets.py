@@ -17,30 +17,35 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def read_lines(
-    path: Path, model: type[M], what: str, ident: Callable[[M, int], str], fix: str = ""
+    path: Path,
+    model: type[M],
+    what: str,
+    ident: Callable[[M, int], str],
+    fix: str = "",
+    *,
+    where: list[tuple[int, int]] | None = None,
 ) -> Iterator[tuple[str, M]]:
     """``(id, line as model)`` for each non-blank line of ``path``; ``ident`` names a line (its model and
-    line number); ``what`` is what a line is (``a test``), ``fix`` what to write when the file is absent."""
+    line number); ``what`` is what a line is (``a test``), ``fix`` what to write when the file is absent.
+    ``where``, when given, gets each line's ``(byte offset, line number)``: :func:`read_line` reads it
+    again alone, so a caller can keep those two numbers instead of every line."""
     seen: set[str] = set()
     try:
         with path.open("rb") as lines:
+            offset = 0
             for number, raw in enumerate(lines, 1):
+                at, offset = offset, offset + len(raw)
                 if not raw.strip():
                     continue
-                try:
-                    value = model.model_validate(loads(raw.decode("utf-8")))
-                except UnicodeDecodeError:
-                    raise DatasetError(
-                        f"{path}:{number}: not UTF-8 text. Fix: save the file as UTF-8"
-                    ) from None
-                except (ValueError, ValidationError) as exc:
-                    raise DatasetError(f"{path}:{number}: not {what}: {exc}") from None
+                value = _parse(path, number, raw, model, what)
                 name = ident(value, number)
                 if name in seen:
                     raise DatasetError(
                         f"{path}:{number}: the id {name!r} is used twice; give each its own id"
                     )
                 seen.add(name)
+                if where is not None:
+                    where.append((at, number))
                 yield name, value
     except FileNotFoundError:
         raise DatasetError(f"{path} does not exist.{' Fix: ' + fix if fix else ''}") from None
@@ -48,3 +53,23 @@ def read_lines(
         raise DatasetError(
             f"{path} cannot be read ({exc.strerror or exc}). Fix: name a JSON Lines file"
         ) from None
+
+
+def read_line(path: Path, offset: int, number: int, model: type[M], what: str) -> M:
+    """The line at ``offset`` (line ``number``, as :func:`read_lines` gave it) as ``model``."""
+    try:
+        with path.open("rb") as lines:
+            lines.seek(offset)
+            raw = lines.readline()
+    except OSError as exc:
+        raise DatasetError(f"{path} cannot be read again ({exc.strerror or exc})") from None
+    return _parse(path, number, raw, model, what)
+
+
+def _parse(path: Path, number: int, raw: bytes, model: type[M], what: str) -> M:
+    try:
+        return model.model_validate(loads(raw.decode("utf-8")))
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}:{number}: not UTF-8 text. Fix: save the file as UTF-8") from None
+    except (ValueError, ValidationError) as exc:
+        raise DatasetError(f"{path}:{number}: not {what}: {exc}") from None

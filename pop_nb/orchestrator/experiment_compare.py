@@ -55,7 +55,7 @@ class Done:
     outputs: dict[str, Any]
     metrics: dict[str, float]  # its stages' own pop.metric values
     variant: str = ""
-    path: Path | None = None
+    path: str | None = None  # its folder
 
 
 def compare(
@@ -151,16 +151,17 @@ def scored(
 
     each: list[dict[str, float | None]] = []
     asks: list[tuple[int, Ask]] = []
+    base = experiment.file.parent
     for n, job in enumerate(done):
         values: dict[str, float | None] = {}
+        item = listed[job.item]
         for scorer in experiment.spec.scorers:
-            item = listed[job.item]
             if scorer.kind == "notebook":  # its metrics are named by the notebook
                 asks.append((n, Ask(scorer, job.job, item, job.outputs, job.variant, job.path)))
                 continue
             values[scorer.name] = None  # in the scorers' order; None: nothing there to score
             if scorer.kind != "judge":
-                values[scorer.name] = score(scorer, job.outputs, item.expected, experiment.file.parent)
+                values[scorer.name] = score(scorer, job.outputs, item.expected, base)
             elif (got := lookup(job.outputs, scorer.path)) is not MISSING:
                 asks.append((n, Ask(scorer, job.job, item, got, job.variant, job.path)))
         each.append({**values, **job.metrics})
@@ -179,8 +180,6 @@ def _read(
 ) -> tuple[VariantSummary, list[Done]]:
     """A variant's jobs: its summary (counts, cost, latency) and its finished jobs. Status files are
     read as plain JSON and only the outputs the scorers read: tens of thousands of jobs are compared."""
-    from datetime import datetime
-
     from pop_nb.orchestrator.batch_plan import read_manifest
     from pop_nb.orchestrator.experiment_jobs import JobReader
     from pop_nb.store.jobs import JobStore
@@ -189,7 +188,7 @@ def _read(
     lines = read_manifest(manifest) if manifest.is_file() else []
     scorers = experiment.spec.scorers
     wanted = None if any(s.kind == "notebook" for s in scorers) else {s.path.split(".")[0] for s in scorers}
-    kept = settings.data / "experiments" / experiment.name / "read" / f"{experiment.batch_name(name)}.jsonl"
+    kept = settings.data / "experiments" / experiment.name / "read" / f"{experiment.batch_name(name)}.json"
     read = JobReader(JobStore(settings.data), kept, wanted)
     finished: list[Done] = []
     jobs = done = failed = hits = tokens_in = tokens_out = 0
@@ -216,9 +215,8 @@ def _read(
             failed += 1
             continue
         done += 1
-        if status.get("started_at") and status.get("ended_at"):
-            took = datetime.fromisoformat(status["ended_at"]) - datetime.fromisoformat(status["started_at"])
-            durations.append(took.total_seconds())
+        if seen.duration_s is not None:
+            durations.append(seen.duration_s)
         finished.append(Done(ident, line.job, seen.outputs, seen.metrics, name, folder))
     read.save()
     n_items = len({line.source.rsplit("#", 1)[0] for line in lines}) or 1

@@ -12,25 +12,32 @@ from typing import Any
 
 @dataclass
 class Seen:
-    folder: Path
+    folder: str  # the job's folder (a string: a Path a job was a third of what comparing again took)
     status: dict[str, Any]  # state, started_at, ended_at, totals
     outputs: dict[str, Any]  # the final outputs of the tasks the scorers read
     metrics: dict[str, float]
+    duration_s: float | None = None  # started to ended, when it has both
+
+
+VERSION = 2  # of the kept file: one of another version is read as empty (every job read once again)
 
 
 class JobReader:
     """What compare read of each job; a finished job's is kept in ``file``, keyed by its status file's
     identity (place, mtime, size: a job resumed or moved is read again) and the tasks whose outputs it
-    holds, so comparing again reads one file and a ``stat`` a job."""
+    holds, so comparing again reads one file and a ``stat`` a job. The file is one JSON document,
+    written whole (atomically) and parsed in one call."""
 
     def __init__(self, store: Any, file: Path, wanted: set[str] | None) -> None:
-        from pop_nb.store.atomic import read_jsonl
+        import json
 
         self.store, self.file, self.wanted = store, file, wanted
-        # a line a job (small lines: the hostile-JSON scan stays two counts)
-        self.kept: dict[str, Any] = {
-            row["job"]: row for row in read_jsonl(file) if isinstance(row, dict) and "job" in row
-        }
+        try:
+            found = json.loads(file.read_bytes())  # ours, written whole; a deep or torn one: not kept
+        except (OSError, ValueError, RecursionError):
+            found = None
+        jobs = found.get("jobs") if isinstance(found, dict) and found.get("version") == VERSION else None
+        self.kept = jobs if isinstance(jobs, dict) else {}
         self.changed = False
 
     def job(self, job: str) -> Seen | None:
@@ -52,19 +59,19 @@ class JobReader:
                 return None
         key = [where, stat.st_mtime_ns, stat.st_size]
         kept = self.kept.get(job)
-        holds = kept.get("tasks", []) if kept else []
-        fits = holds is None or (self.wanted is not None and self.wanted <= set(holds))
-        if kept and kept.get("key") == key and fits:
-            return Seen(Path(where), kept["status"], kept["outputs"], kept["metrics"])
+        if isinstance(kept, dict) and kept.get("key") == key:
+            holds = kept.get("tasks")
+            if holds is None or (self.wanted is not None and self.wanted <= set(holds)):
+                return Seen(where, kept["status"], kept["outputs"], kept["metrics"], kept.get("duration_s"))
         seen = read_job(Path(where), self.wanted)
         if seen is not None and seen.status.get("state") in ("done", "failed"):
             self.kept[job] = {
-                "job": job,
                 "key": key,
                 "tasks": None if self.wanted is None else sorted(self.wanted),
                 "status": seen.status,
                 "outputs": seen.outputs,
                 "metrics": seen.metrics,
+                "duration_s": seen.duration_s,
             }
             self.changed = True
         return seen
@@ -76,9 +83,10 @@ class JobReader:
 
             from pop_nb.store.atomic import atomic_write_bytes
 
-            lines = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in self.kept.values())
+            document = json.dumps({"version": VERSION, "jobs": self.kept}, separators=(",", ":"))
             with contextlib.suppress(OSError):  # a cache: a data folder we may not write goes without
-                atomic_write_bytes(self.file, lines.encode(), durable=False)
+                atomic_write_bytes(self.file, document.encode(), durable=False)
+                self.file.with_suffix(".jsonl").unlink(missing_ok=True)  # the first version's
 
 
 def read_job(folder: Path, wanted: set[str] | None) -> Seen | None:
@@ -98,7 +106,18 @@ def read_job(folder: Path, wanted: set[str] | None) -> Seen | None:
     reduced["totals"] = {
         k: totals.get(k) for k in ("cost_usd", "saved_usd", "cache_hits", "input_tokens", "output_tokens")
     }
-    return Seen(folder, reduced, _outputs(folder, status, wanted), stage_metrics(folder / layout.METRICS))
+    outputs, metrics = _outputs(folder, status, wanted), stage_metrics(folder / layout.METRICS)
+    return Seen(str(folder), reduced, outputs, metrics, _duration(status))
+
+
+def _duration(status: dict[str, Any]) -> float | None:
+    from datetime import datetime
+
+    try:
+        took = datetime.fromisoformat(status["ended_at"]) - datetime.fromisoformat(status["started_at"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return took.total_seconds()
 
 
 def _outputs(folder: Path, status: dict[str, Any], wanted: set[str] | None) -> dict[str, Any]:

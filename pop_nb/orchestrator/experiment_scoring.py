@@ -61,7 +61,7 @@ class Ask:
     item: Item
     output: Any
     variant: str = ""
-    job_dir: Path | None = field(default=None, repr=False)
+    job_dir: str | None = field(default=None, repr=False)
 
 
 def folder(settings: PopSettings, experiment: Experiment) -> Path:

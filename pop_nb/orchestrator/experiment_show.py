@@ -56,7 +56,7 @@ def show(
             run.notebooks = [str(p.relative_to(data)) for p in sorted(folder.path.glob("tasks/*/*.ipynb"))]
             if status.state == "done":
                 metrics = stage_metrics(folder.path / layout.METRICS)
-                done = Done(item, folder.job_id, run.outputs, metrics, name, folder.path)
+                done = Done(item, folder.job_id, run.outputs, metrics, name, str(folder.path))
                 [run.scores], _, _ = scored(experiment, scoring, [done], {item: found})
         runs.append(run)
     baseline = experiment.spec.baseline_name

@@ -9,11 +9,12 @@ already answered comes from the response cache. Comparing is :mod:`pop_nb.orches
 from __future__ import annotations
 
 import functools
+import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import DatasetError, ExperimentNotFound, PopError, did_you_mean
@@ -83,12 +84,71 @@ def load(name: str, file: Path) -> Experiment:
     return Experiment(name, file, spec)
 
 
-def items(experiment: Experiment) -> Iterator[tuple[str, Item]]:
-    """The dataset's items with their ids, read a line at a time (a dataset of any length streams)."""
+def items(experiment: Experiment, where: list[tuple[int, int]] | None = None) -> Iterator[tuple[str, Item]]:
+    """The dataset's items with their ids, read a line at a time (a dataset of any length streams);
+    ``where`` gets each one's place in the file (``datasets.read_lines``)."""
     from pop_nb.orchestrator.datasets import read_lines
 
     fix = f'write it (the dataset of {experiment.file}): one {{"id", "data", "expected"}} a line'
-    yield from read_lines(experiment.dataset, Item, "an item", lambda i, n: i.id or f"item-{n}", fix)
+    yield from read_lines(experiment.dataset, Item, "an item", _ident, fix, where=where)
+
+
+def _ident(item: Item, number: int) -> str:
+    return item.id or f"item-{number}"
+
+
+class VariantSeeds(Sequence[tuple[str, "dict[str, Any] | str"]]):
+    """A variant's seeds, an item x repeat each, made when the batch asks for one: only each item's place
+    in the dataset is held (two numbers), so a dataset of 100,000 lines is never in memory whole.
+
+    A seed is ``{pipeline, name: <experiment>/<variant>/<item>#<repeat>, data, llm: {...the variant's,
+    cache: read-write, sample: <repeat>}, config, tasks}``; files the variant names (a mock script, a
+    task's notebook) are relative to the experiment's file."""
+
+    def __init__(
+        self,
+        settings: PopSettings,
+        experiment: Experiment,
+        name: str,
+        variant: Variant,
+        places: list[tuple[int, int]],
+    ) -> None:
+        self.experiment, self.name, self.places = experiment, name, places
+        self.repeat, self.dataset = experiment.spec.repeat, experiment.dataset
+        llm = variant.llm.anchored(experiment.file.parent) if variant.llm else None
+        same = {  # what every seed of the variant has, worked out once
+            "pipeline": experiment.spec.pipeline,
+            "llm": {**variant.model_copy(update={"llm": llm}).seed_llm(), "cache": "read-write"},
+            "config": {task: dict(values) for task, values in variant.config.items()},
+            "tasks": {
+                task: change.model_dump(mode="json", exclude_none=True)
+                for task, change in seed_tasks(settings, experiment, variant).items()
+            },
+        }
+        self._same = json.dumps(same)  # each seed parses its own copy: whoever reads one may change it
+
+    def __len__(self) -> int:
+        return len(self.places) * self.repeat
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, dict[str, Any] | str]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[str, dict[str, Any] | str]]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        from pop_nb.orchestrator.datasets import read_line
+
+        line, repeat = divmod(index % len(self), self.repeat)
+        offset, number = self.places[line]
+        item = read_line(self.dataset, offset, number, Item, "an item")
+        source = f"{_ident(item, number)}#{repeat}"
+        seed = json.loads(self._same)
+        seed["llm"]["sample"] = repeat
+        seed.update(name=f"{self.experiment.name}/{self.name}/{source}", data=item.data)
+        return source, seed
 
 
 def check(settings: PopSettings, experiment: Experiment) -> None:
@@ -161,21 +221,18 @@ def run(
     unknown = sorted((only or set()) - set(variants))
     if unknown:
         raise PopError(f"--only {', '.join(unknown)}: no such variant{did_you_mean(unknown[0], variants)}")
-    listed = list(items(experiment))
+    places: list[tuple[int, int]] = []
+    for _ in items(experiment, places):  # every line checked before anything runs; only places kept
+        pass
     summaries = {}
     for name, variant in variants.items():
         if only and name not in only:
             continue
-        seeds: list[tuple[str, dict[str, Any] | str]] = [
-            (f"{ident}#{r}", _seed(settings, experiment, name, variant, item, r))
-            for ident, item in listed
-            for r in range(experiment.spec.repeat)
-        ]
         batch = BatchRun(
             settings,
             experiment.spec.pipeline,
             experiment.batch_name(name),
-            seeds,
+            VariantSeeds(settings, experiment, name, variant, places),
             concurrency=concurrency,
             executor=executor,
             on_progress=None if on_progress is None else functools.partial(on_progress, name),
@@ -184,31 +241,6 @@ def run(
         if on_variant is not None:
             on_variant(name, summaries[name])
     return summaries
-
-
-def _seed(
-    settings: PopSettings, experiment: Experiment, name: str, variant: Variant, item: Item, repeat: int
-) -> dict[str, Any]:
-    """An item's seed under a variant; its job is named ``<experiment>/<variant>/<item>#<repeat>``."""
-    # files a variant names (a mock script) are relative to the experiment's file
-    anchored = (
-        variant.model_copy(update={"llm": variant.llm.anchored(experiment.file.parent)})
-        if variant.llm
-        else variant
-    )
-    llm = {**anchored.seed_llm(), "cache": "read-write", "sample": repeat}
-    config = {task: dict(values) for task, values in variant.config.items()}
-    return {
-        "pipeline": experiment.spec.pipeline,
-        "name": f"{experiment.name}/{name}/{item.id or 'item'}#{repeat}",
-        "data": item.data,
-        "llm": llm,
-        "config": config,
-        "tasks": {
-            task: change.model_dump(mode="json", exclude_none=True)
-            for task, change in seed_tasks(settings, experiment, variant).items()
-        },
-    }
 
 
 def seed_tasks(settings: PopSettings, experiment: Experiment, variant: Variant) -> dict[str, TaskOverride]:

@@ -302,3 +302,41 @@ def test_an_item_the_seed_schema_refuses_is_named_and_the_rest_run(project: Proj
     assert mini["done"] == 4 and mini["failed"] == 0
     [refused] = mini["rejected"]
     assert refused["item"] == "no-ticket" and "seed_schema" in refused["error"]
+
+
+def test_a_variant_s_seeds_are_made_one_at_a_time_from_the_dataset(project: Project) -> None:
+    """A batch asks for each seed when it needs it: the dataset is read a line at a time, and only each
+    item's place in the file is held (a dataset of 100,000 lines is never in memory whole)."""
+    from pop_nb.config import load_settings
+    from pop_nb.orchestrator import experiments
+
+    folder = setup(project, EXPERIMENT + "repeat: 2\n")
+    lines = [
+        json.dumps({"id": f"t{n}", "data": {"ticket": f"ticket {n}", "customer": "ACME"}}) if n % 7 else ""
+        for n in range(1, 301)
+    ]  # blank lines between, as a hand-edited file has them
+    lines[9] = json.dumps({"data": {"ticket": "no id", "customer": "ACME"}})  # line 10: id item-10
+    (folder / "tickets.jsonl").write_text("\n".join(lines) + "\n")
+    settings = load_settings(project.root)
+    found = experiments.find(settings, "triage")
+    places: list[tuple[int, int]] = []
+    listed = list(experiments.items(found, places))
+    variant = found.spec.all_variants()["billing-minded"]
+    seeds = experiments.VariantSeeds(settings, found, "billing-minded", variant, places)
+    assert len(places) == len(listed) == 258 and len(seeds) == 516
+    for index in (0, 1, 17, 515, -1):
+        source, seed = seeds[index]
+        ident, item = listed[(index % 516) // 2]
+        assert source == f"{ident}#{index % 2}"
+        assert isinstance(seed, dict) and seed["data"] == item.data and seed["llm"]["sample"] == index % 2
+        assert seed["name"] == f"triage/billing-minded/{ident}#{index % 2}"
+        assert seed["llm"]["mock_responses"].endswith("experiments/billing-mock.yaml")
+    assert seeds[16][0] == "item-10#0"  # the line without an id is named by its line number
+    assert [s for s, _ in seeds[:4]] == ["t1#0", "t1#1", "t2#0", "t2#1"]
+    assert [s for s, _ in seeds] == [f"{i}#{r}" for i, _ in listed for r in (0, 1)]
+    with pytest.raises(IndexError):
+        seeds[516]
+    # the file changes under a run: a line that is no longer an item is named, not a crash
+    (folder / "tickets.jsonl").write_text("not json\n" * 300)
+    with pytest.raises(Exception, match=r"tickets.jsonl:\d+: not an item"):
+        seeds[0]
