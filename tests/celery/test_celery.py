@@ -213,3 +213,25 @@ def test_prompt_tests_run_on_workers_from_the_recording(
         job = project.job(outcome["job"])
         assert job.status.executor == "celery" and job.status.worker and job.status.worker.startswith("w1@")
         assert job.status.totals.cache_hits == job.status.totals.calls == 3  # answered from the recording
+
+
+def test_an_experiment_runs_on_workers_and_compares_as_it_does_here(
+    celery_project: Project, workers: list[Worker]
+) -> None:
+    from tests.integration.test_experiments import compare, setup
+
+    project = celery_project
+    setup(project)
+    workers += [Worker(project, "w1"), Worker(project, "w2")]
+    ran = pop("experiment", "run", "triage", "--executor", "celery", "--concurrency", "4", timeout=600)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    variants = compare(project)
+    assert variants["mini"]["metrics"]["category"]["mean"] == 0.75  # what the local run gives
+    assert variants["billing-minded"]["metrics"]["category"]["mean"] == 0.25
+    jobs = [project.job(f"exp-triage-{v}-{n}") for v in ("mini", "billing-minded") for n in range(1, 5)]
+    assert all(job.status.executor == "celery" and job.status.state == "done" for job in jobs)
+    assert {job.status.worker.split("@")[0] for job in jobs if job.status.worker} == {"w1", "w2"}
+    stamps = {job.id: job.status.updated_at for job in jobs}
+    again = pop("experiment", "run", "triage", "--executor", "celery", timeout=120)
+    assert again.returncode == 0 and "4 done, 0 failed" in again.stderr
+    assert {job.id: job.status.updated_at for job in jobs} == stamps  # done: nothing sent again
