@@ -9,6 +9,7 @@ grades with what is kept unless told to ``ask``: opening a view never spends mon
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from pop_nb.orchestrator.experiments import Experiment
 
 MAX_ITEMS = 2000  # item rows a detail carries (a heat map of more is not read by anyone)
+_GRADING: dict[str, threading.Lock] = {}  # experiment -> held while its grades are asked for
+_GUARD = threading.Lock()
 _LINES: dict[tuple[str, int, int], int] = {}  # (dataset, mtime_ns, size) -> non-blank lines
 
 
@@ -56,7 +59,13 @@ def experiment(settings: PopSettings, name: str, *, ask: bool = False) -> Experi
     from pop_nb.orchestrator.experiment_compare import compare
 
     found = known.find(settings, name)
-    comparison = compare(settings, found, ask=ask)
+    if ask:  # two presses of Grade at once ask (and pay) once: the second finds the grades kept
+        with _GUARD:
+            lock = _GRADING.setdefault(f"{settings.data}\0{name}", threading.Lock())
+        with lock:
+            comparison = compare(settings, found, ask=True)
+    else:
+        comparison = compare(settings, found, ask=False)
     ids = [ident for ident, _ in known.items(found)]
     rows = [
         ItemScores(

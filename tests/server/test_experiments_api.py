@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import Project, pop
 from tests.integration.test_experiments import EXPERIMENT, setup
 from tests.server.test_api import call
+from tests.server.test_trust import KEY
 
 JUDGED = (
     EXPERIMENT
@@ -41,8 +42,9 @@ def judge_requests(project: Project) -> int:
 
 
 async def test_experiments_listed_compared_scored_and_shown_item_by_item(
-    project: Project, jp_fetch: Any
+    project: Project, jp_fetch: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
     folder = setup(project, JUDGED)
     judge = project.root / "pipelines" / "ticket-triage" / "experiments" / "judge.yaml"
     (folder / "judge.yaml").write_text(judge.read_text() if judge.exists() else _JUDGE)
@@ -80,9 +82,12 @@ async def test_experiments_listed_compared_scored_and_shown_item_by_item(
     rows = {row["item"]: row["scores"] for row in detail["items"]}
     assert rows["invoice"]["billing-minded"]["category"] == 1.0 and rows["laptop"]["mini"]["category"] == 1.0
 
-    # scoring asks the judge once per job, then a GET shows what was kept
-    code, scored = await call(jp_fetch, "POST", "pop/api/experiments/triage/score")
-    assert code == 200, scored
+    # scoring asks the judge once per job, then a GET shows what was kept; two presses at once pay once
+    (code, scored), (again, _) = await asyncio.gather(
+        call(jp_fetch, "POST", "pop/api/experiments/triage/score"),
+        call(jp_fetch, "POST", "pop/api/experiments/triage/score"),
+    )
+    assert code == again == 200, scored
     assert judge_requests(project) == 16
     code, detail = await call(jp_fetch, "GET", "pop/api/experiments/triage")
     variants = {v["name"]: v for v in detail["comparison"]["variants"]}
@@ -100,6 +105,29 @@ async def test_experiments_listed_compared_scored_and_shown_item_by_item(
     assert shown["lab_data"] == "pipeline-data"
     notebook = runs["mini"]["notebooks"][0]
     assert (project.data / notebook).is_file() and notebook.endswith(".ipynb")
+
+    # every answer fits the served OpenAPI document
+    code, doc = await call(jp_fetch, "GET", "pop/api/openapi.json")
+    fits(doc, "ExperimentInfo", listed, many=True)
+    fits(doc, "ExperimentDetail", detail)
+    fits(doc, "ExperimentItem", shown)
+
+    # a key that reached a job's output is masked on the way out, in the item and in the comparison
+    final = project.data / "complete" / runs["mini"]["job"] / "tasks" / "reply" / "outputs" / "final.json"
+    final.write_text(json.dumps({"text": f"call us, key {KEY}"}))
+    _, shown = await call(jp_fetch, "GET", "pop/api/experiments/triage/item", id="laptop")
+    _, detail = await call(jp_fetch, "GET", "pop/api/experiments/triage")
+    assert KEY not in json.dumps(shown) + json.dumps(detail)
+    assert "[REDACTED]" in json.dumps({r["variant"]: r["outputs"] for r in shown["runs"]})
+
+
+def fits(doc: dict[str, Any], name: str, value: Any, many: bool = False) -> None:
+    from jsonschema import Draft202012Validator
+
+    ref = {"$ref": f"#/components/schemas/{name}"}
+    schema = {"components": doc["components"], **({"type": "array", "items": ref} if many else ref)}
+    errors = [e.message for e in Draft202012Validator(schema).iter_errors(value)]
+    assert errors == [], (name, errors[:3])
 
 
 async def test_experiment_errors_name_what_is_wrong(project: Project, jp_fetch: Any) -> None:
