@@ -33,6 +33,9 @@ def scratch_project(where: Path) -> Path:
     return root
 
 
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
 def refresh() -> None:
     from nbclient import NotebookClient
 
@@ -44,6 +47,9 @@ def refresh() -> None:
                 nb, kernel_name="python3", resources={"metadata": {"path": str(root / "notebooks")}}
             ).execute()
             stored = nbformat.read(REPO / "notebooks" / name, as_version=4)
+            # what Lab writes when it opens one with the project's kernel: stored so, it opens clean
+            stored.metadata["kernelspec"] = KERNELSPEC
+            stored.metadata["language_info"] = nb.metadata["language_info"]
             for cell, ran in zip(stored.cells, nb.cells, strict=True):
                 if cell.cell_type == "code":
                     cell.outputs = ran.outputs
