@@ -190,7 +190,7 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
           {job.error.fix && <div className="pop-Error-fix">Fix: {job.error.fix}</div>}
           {job.error.notebook && job.lab_dir !== null && (
             <button className="jp-mod-styled" onClick={() => openFile(job.error!.notebook)}>
-              Open the failed notebook
+              {job.error.type === 'Cancelled' ? 'Open the notebook where it stopped' : 'Open the failed notebook'}
             </button>
           )}
         </div>

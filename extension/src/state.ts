@@ -121,7 +121,11 @@ export function whereNow(job: JobSummary): string {
     return job.current_stage ? `${job.current_task} / ${job.current_stage}` : job.current_task;
   }
   if (job.error) {
-    return `${job.error.task ?? ''}${job.error.stage ? ' / ' + job.error.stage : ''}: ${job.error.type}`;
+    const at = [job.error.task, job.error.stage].filter(Boolean).join(' / ');
+    if (job.error.type === 'Cancelled') {
+      return at ? `cancelled in ${at}` : 'cancelled';
+    }
+    return at ? `${at}: ${job.error.type}` : job.error.type;
   }
   return '';
 }

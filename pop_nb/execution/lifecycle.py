@@ -179,7 +179,9 @@ class TaskRun:
                     startup_timeout_s=self.startup_timeout_s,
                 )
             except TaskFailed as failure:
-                run.state, run.ended_at, run.notebook = "failed", now_iso(), failure.notebook
+                # a cancel kills the kernel mid-stage: that stage was stopped, it did not fail
+                run.state = "cancelled" if self.should_stop() else "failed"
+                run.ended_at, run.notebook = now_iso(), failure.notebook
                 if failure.transient and attempt <= self.spec.retries and not self.should_stop():
                     kept = self._keep_failed_attempt(stage, refinement, attempt)
                     run.notebook = kept

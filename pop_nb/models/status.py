@@ -16,7 +16,7 @@ SCHEMA_VERSION = 1
 
 JobState = Literal["pending", "running", "waiting", "done", "failed", "cancelled"]
 TaskState = Literal["pending", "running", "done", "failed", "skipped"]
-StageState = Literal["running", "done", "failed"]
+StageState = Literal["running", "done", "failed", "cancelled"]  # cancelled: stopped by a cancel
 
 
 def now_iso() -> str:

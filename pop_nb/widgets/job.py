@@ -126,11 +126,12 @@ def render_job(status: JobStatus, job_dir: Path, base: Path | None = None) -> st
     parts.append("</table>")
     if status.error:
         err = status.error
+        cancelled = err.type == "Cancelled"
+        where = "/".join(part for part in (err.task, err.stage) if part)
         parts.append(
-            f'<div class="pop-error" style="color:{COLOURS["failed"]};margin-top:4px">'
-            f"<b>{html.escape(err.type)}</b>"
-            f" in {html.escape(err.task or '?')}/{html.escape(err.stage or '?')}: "
-            f"{html.escape(err.message[:500])}</div>"
+            f'<div class="pop-error" style="color:{COLOURS["cancelled" if cancelled else "failed"]};'
+            f'margin-top:4px"><b>{html.escape(err.type)}</b>'
+            f"{' in ' + html.escape(where) if where else ''}: {html.escape(err.message[:500])}</div>"
         )
         if err.cell_source is not None:
             label = f"In [{err.exec_count}]" if err.exec_count is not None else "the failing cell"
@@ -141,7 +142,8 @@ def render_job(status: JobStatus, job_dir: Path, base: Path | None = None) -> st
             )
         href = _link(job_dir, err.notebook, base)
         if href:
-            parts.append(f'<a href="{html.escape(href)}">open the failed notebook</a>')
+            what = "the notebook where it stopped" if cancelled else "the failed notebook"
+            parts.append(f'<a href="{html.escape(href)}">open {what}</a>')
         if err.fix:
             parts.append(f'<div class="pop-fix"><b>fix:</b> {html.escape(err.fix)}</div>')
     parts.append("</div>")

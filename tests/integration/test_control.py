@@ -20,6 +20,15 @@ def test_cancel_stops_the_runner_and_its_kernels(project: Project) -> None:
     st = job.wait(timeout=60)
     assert st.state == "cancelled" and job.folder.place == "failed"
     assert st.error.type == "Cancelled"
+    # the stage it stopped reads as stopped, not failed, wherever the job is shown
+    assert st.tasks["t"].stages["inference"].state == "cancelled"
+    stopped = [e for e in project.events(job) if e["kind"] == "stage" and e.get("stage") == "inference"]
+    assert stopped[-1]["status"] == "cancelled"
+    from pop_nb.widgets.job import render_job
+
+    shown = render_job(st, job.folder.path)
+    assert 'data-state="cancelled"' in shown and "<b>Cancelled</b> in t/inference:" in shown
+    assert "failed notebook" not in shown
     wait_for(lambda: kernels_of(project.data) == [], timeout=10)  # none outlives its runner
     assert job.handle is not None and job.handle.process is not None
     assert job.handle.process.poll() is not None

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { actionsFor, counts, initialState, ranOn, visibleJobs, whereNow, withEvent, withPage } from '../state';
-import { JobSummary } from '../types';
+import { ErrorInfo, JobSummary } from '../types';
 import { job } from './fixtures';
 
 const page = (jobs = [job()], total = jobs.length) => ({ jobs, total, offset: 0, limit: 200, data_dir: '/p/data' });
@@ -101,6 +101,18 @@ test('what a row says the job is doing', () => {
     'waiting for approval: review, legal'
   );
   assert.equal(whereNow(job({ current_task: null, current_stage: null })), '');
+  const ended = { current_task: null, current_stage: null };
+  const error = (over: Partial<ErrorInfo>): ErrorInfo =>
+    ({ task: null, stage: null, type: 'ValueError', message: 'bad', ...over }) as ErrorInfo;
+  assert.equal(whereNow(job({ ...ended, error: error({ task: 'a', stage: 'parsing' }) })), 'a / parsing: ValueError');
+  assert.equal(whereNow(job({ ...ended, error: error({ type: 'BudgetExceeded' }) })), 'BudgetExceeded');
+  // a cancel is not a failure: it says so, and a job cancelled at a gate has no ": Cancelled" stub
+  const cancelled = error({ type: 'Cancelled', message: 'the job was cancelled' });
+  assert.equal(whereNow(job({ ...ended, state: 'cancelled', error: cancelled })), 'cancelled');
+  assert.equal(
+    whereNow(job({ ...ended, state: 'cancelled', error: { ...cancelled, task: 'a', stage: 'inference' } })),
+    'cancelled in a / inference'
+  );
 });
 
 test('buttons are what the server says the job allows, never worked out here', () => {
