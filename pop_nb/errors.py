@@ -240,7 +240,9 @@ class LLMError(PopError):
 
     def __init__(self, error_type: str, message: str) -> None:
         self.error_type = error_type
-        super().__init__(f"{error_type}: {message}")
+        # a subclass's name already says what it is (the banner shows it): "BudgetExceeded: BudgetExceeded"
+        named = error_type == type(self).__name__
+        super().__init__(message if named else f"{error_type}: {message}")
 
 
 class TransientLLMError(LLMError):

@@ -133,8 +133,12 @@ export class PopAPI {
     return this.post<JobSummary>('jobs', { pipeline, seed });
   }
 
-  resume(id: string, fromTask?: string): Promise<JobSummary> {
-    return this.post(`jobs/${encodeURIComponent(id)}/resume`, fromTask ? { from_task: fromTask } : {});
+  /** Run it again from where it stopped (or `fromTask`), with a new budget if `budgetUsd` is given. */
+  resume(id: string, fromTask?: string, budgetUsd?: number): Promise<JobSummary> {
+    return this.post(`jobs/${encodeURIComponent(id)}/resume`, {
+      ...(fromTask ? { from_task: fromTask } : {}),
+      ...(budgetUsd !== undefined ? { budget_usd: budgetUsd } : {})
+    });
   }
 
   cancel(id: string): Promise<JobSummary> {

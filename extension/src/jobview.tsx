@@ -34,6 +34,7 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
   const [job, setJob] = useState<JobDetail | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [fromTask, setFromTask] = useState('');
+  const [budget, setBudget] = useState('');
   const [version, bump] = useReducer((n: number) => n + 1, 0);
 
   useEffect(() => {
@@ -104,6 +105,8 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
   // a done job has no "where it stopped": it is run again from a task (a prompt changed, say)
   const finished = job.state === 'done';
   const from = fromTask || (finished ? (tasks[0] ?? '') : '');
+  // stopped by its budget: resuming as it is would stop again, so the view asks for a new one
+  const overBudget = job.error?.type === 'BudgetExceeded' && allowed.resume;
 
   return (
     <div className="pop-JobView-body">
@@ -147,11 +150,30 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
                 </option>
               ))}
             </select>
+            {overBudget && (
+              <label className="pop-Budget" title="The job's new budget_usd: calls that fit it are sent">
+                new budget $
+                <input
+                  className="jp-mod-styled"
+                  type="number"
+                  min="0"
+                  step="any"
+                  aria-label="new budget in USD"
+                  placeholder="e.g. 2.00"
+                  value={budget}
+                  onChange={event => setBudget(event.target.value)}
+                />
+              </label>
+            )}
             <button
               className="jp-mod-styled jp-mod-accept"
-              onClick={() => void act('resume', () => api.resume(id, from || undefined))}
+              disabled={overBudget && !(Number(budget) > 0)}
+              title={overBudget && !(Number(budget) > 0) ? 'Give the job a larger budget first' : ''}
+              onClick={() =>
+                void act('resume', () => api.resume(id, from || undefined, overBudget ? Number(budget) : undefined))
+              }
             >
-              Resume
+              {overBudget ? 'Resume with this budget' : 'Resume'}
             </button>
           </>
         )}
@@ -188,6 +210,9 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
             </>
           )}
           {job.error.fix && <div className="pop-Error-fix">Fix: {job.error.fix}</div>}
+          {overBudget && (
+            <div className="pop-Error-fix">Or here: a new budget above, then Resume with this budget.</div>
+          )}
           {job.error.notebook && job.lab_dir !== null && (
             <button className="jp-mod-styled" onClick={() => openFile(job.error!.notebook)}>
               {job.error.type === 'Cancelled' ? 'Open the notebook where it stopped' : 'Open the failed notebook'}

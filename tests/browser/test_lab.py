@@ -402,6 +402,10 @@ def test_a_running_job_is_cancelled_from_its_view(tmp_path: Path, browser: Any) 
             30,
         )
         shot(d, "cancel-2-cancelled")
+        cell = d.find_element(By.CSS_SELECTOR, ".pop-Grid td[data-stage='inference']")
+        assert "pop-state-cancelled" in cell.get_attribute("class")  # stopped, not failed: not red
+        assert "failed" not in d.find_element(By.CSS_SELECTOR, ".pop-Runs").text
+        assert "Open the failed notebook" not in d.find_element(By.CSS_SELECTOR, ".pop-JobView-body").text
         status = json.loads((project.data / "failed" / "c1" / "tasks-status.json").read_text())
         assert status["state"] == "cancelled" and status["error"]["type"] == "Cancelled"
 

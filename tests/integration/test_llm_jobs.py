@@ -130,6 +130,7 @@ def test_budget_stops_the_job_before_paying_and_resume_raises_it(
     error = job.status.error
     assert error.type == "BudgetExceeded" and "budget_usd of $0.000010" in error.message
     assert f"pop resume {job.id} --budget-usd" in error.message
+    assert not error.message.startswith("BudgetExceeded")  # the banner shows the type once, before it
 
     job.resume(budget_usd=0.05)
     assert job.state == "done" and len(server.requests) == 1

@@ -1,0 +1,61 @@
+"""A job's view in JupyterLab for what stops a job: a budget (Lab raises it, where only the CLI could) and
+a cancel (the stopped stage reads as cancelled, not failed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.test_lab import BADGE, TOKEN, command, open_lab, shot, steady
+from tests.conftest import Project, needs_programs, wait_for
+
+pytestmark = [pytest.mark.slow]
+
+ACTIONS = ".pop-JobView-actions"
+
+
+@pytest.fixture
+def browser() -> Any:
+    needs_programs("chromium", "chromedriver", install="apt-get install chromium chromium-driver")
+    from pop_nb.testing.lab import chromium
+
+    with chromium() as driver:
+        yield driver
+
+
+def test_a_job_stopped_by_its_budget_is_resumed_with_a_larger_one_from_its_view(
+    tmp_path: Path, browser: Any
+) -> None:
+    from pop_nb.testing.lab import jupyter_lab
+
+    project = Project(tmp_path / "project")
+    project.pipeline(
+        "costly",
+        {"a": {"cells": [("inference", "pop.output({'text': pop.chat('Write an essay').content})")]}},
+        llm={"model": "mock/gpt-4o", "mock_responses": {"*": {"inference": "An essay."}}},
+        budget_usd=0.000001,
+    )
+    project.run("costly", job_id="b1")
+    assert project.job("b1").status.error.type == "BudgetExceeded"
+    d = browser
+    with jupyter_lab(project.root, tmp_path, TOKEN) as url:
+        open_lab(d, url)
+        command(d, "pop:open-job", {"id": "b1"})
+        error = wait_for(lambda: d.find_elements("css selector", ".pop-Error"), 60)[0]
+        assert error.text.count("BudgetExceeded") == 1, error.text  # once, not "X: X: ..."
+        assert "Or here: a new budget above" in error.text  # the fix says how, in Lab too
+        resume = wait_for(lambda: d.find_elements("css selector", f"{ACTIONS} button.jp-mod-accept"), 30)[0]
+        assert resume.text == "Resume with this budget" and not resume.is_enabled()  # as it is: no use
+        field = d.find_element("css selector", f"{ACTIONS} .pop-Budget input")
+        field.send_keys("0.5")
+        wait_for(lambda: resume.is_enabled(), 10)
+        shot(d, "budget-1-raise")
+        resume.click()
+        wait_for(steady(lambda: any("done" in e.text for e in d.find_elements("css selector", BADGE))), 90)
+        assert not d.find_elements("css selector", ".pop-Error")
+        shot(d, "budget-2-done")
+    seed = json.loads((project.data / "complete" / "b1" / "seed.json").read_text())
+    assert seed["budget_usd"] == 0.5 and project.job("b1").outputs() == {"a": {"text": "An essay."}}
