@@ -50,7 +50,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const experiments = new ExperimentsModel(api, model);
     const tracker = new WidgetTracker<MainAreaWidget<JobView>>({ namespace: 'pop-job' });
     const experimentTracker = new WidgetTracker<MainAreaWidget<ExperimentView>>({ namespace: 'pop-experiment' });
-    const open = (path: string) => docManager.openOrReveal(path);
+    // Markdown a job wrote (a product, a report) opens rendered, as a reader wants it
+    const open = (path: string) =>
+      docManager.openOrReveal(path, path.toLowerCase().endsWith('.md') ? 'Markdown Preview' : undefined);
 
     const openJob = (id: string) => void app.commands.execute(CommandIDs.openJob, { id });
     const panel = new PipelinesPanel(model, experiments, {

@@ -10,7 +10,7 @@ import React, { useEffect, useReducer, useState } from 'react';
 import { PopAPI } from './api';
 import { JobsModel } from './model';
 import { labPath, runsByCell, SHORT, STAGES } from './grid';
-import { actionsFor, ranOn, whereNow } from './state';
+import { actionsFor, ranOn, tabLabel, whereNow } from './state';
 import { JobDetail } from './types';
 import { reasonText } from './reason';
 
@@ -29,7 +29,7 @@ function duration(ms: number | null): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
-function JobBody(props: { options: JobViewOptions }): JSX.Element {
+function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => void }): JSX.Element {
   const { id, api, model, open } = props.options;
   const [job, setJob] = useState<JobDetail | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
@@ -40,7 +40,7 @@ function JobBody(props: { options: JobViewOptions }): JSX.Element {
   useEffect(() => {
     let live = true;
     api.job(id).then(
-      detail => live && (setJob(detail), setProblem(null)),
+      detail => live && (setJob(detail), setProblem(null), props.named(detail)),
       (reason: unknown) => live && setProblem(reasonText(reason))
     );
     return () => {
@@ -347,6 +347,12 @@ export class JobView extends ReactWidget {
   }
 
   render(): JSX.Element {
-    return <JobBody options={this.options} />;
+    return <JobBody options={this.options} named={job => this.named(job)} />;
+  }
+
+  /** The tab says which job it is: its name and the end of its id; the whole id on hover. */
+  named(job: JobDetail): void {
+    this.title.label = tabLabel(job.id, job.name);
+    this.title.caption = `pop-nb job ${job.id}${job.name ? `\n${job.name}` : ''}\n${job.pipeline} · ${job.state}`;
   }
 }

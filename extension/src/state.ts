@@ -140,3 +140,13 @@ export function actionsFor(job: JobSummary): { resume: boolean; cancel: boolean;
     approve: allowed.includes('approve')
   };
 }
+
+/** A tab's label: the job's name and the end of its id, so two jobs of one pipeline tell apart. */
+export function tabLabel(id: string, name: string | null | undefined): string {
+  const short = id.length > 14 ? `…${id.slice(-6)}` : id;
+  if (!name) {
+    return id.length > 28 ? `${id.slice(0, 20)}${short}` : id;
+  }
+  const title = name.length > 24 ? `${name.slice(0, 23)}…` : name;
+  return `${title} (${short})`;
+}

@@ -222,11 +222,7 @@ def get_job(settings: PopSettings, job_id: str) -> JobDetail:
     ]
     stages.sort(key=lambda s: s.started_at or "")
     outputs = folder.final_outputs(status)
-    products = (
-        sorted(str(p.relative_to(folder.products_dir)) for p in folder.products_dir.rglob("*") if p.is_file())
-        if folder.products_dir.is_dir()
-        else []
-    )
+    products = _products(folder.products_dir)
     base = summary(folder, status)
     return JobDetail(
         **base.model_dump(),
@@ -307,3 +303,12 @@ def costs(settings: PopSettings, by: str = "pipeline") -> list[dict[str, Any]]:
     from pop_nb.analytics.rollup import cost_rows
 
     return cost_rows(settings.data, by)
+
+
+def _products(products_dir: Path) -> list[str]:
+    """A job's product files, relative to ``products/``: not what Jupyter keeps beside a file opened in
+    Lab (``.ipynb_checkpoints/``), nor any other hidden file."""
+    if not products_dir.is_dir():
+        return []
+    found = (p.relative_to(products_dir) for p in products_dir.rglob("*") if p.is_file())
+    return sorted(rel.as_posix() for rel in found if not any(part.startswith(".") for part in rel.parts))

@@ -287,6 +287,26 @@ def test_the_pipelines_panel_runs_a_pipeline_and_opens_its_stages(
     )
     shot(d, "panel-3-done")
     assert d.find_element(By.CSS_SELECTOR, ".pop-JobView-cost").text.startswith("$")
+    # its tab says which job it is (name and the end of its id; the whole id on hover)
+    tab = d.execute_script(
+        "const t = window.jupyterapp.shell.currentWidget.title; return {label: t.label, caption: t.caption}"
+    )
+    assert tab["label"].startswith("Wave power (…") and tab["caption"].startswith("pop-nb job hello-"), tab
+    # a Markdown product opens rendered, not as source in the text editor
+    d.find_element(By.CSS_SELECTOR, ".pop-Products a").click()
+    opened = "return window.jupyterapp.shell.currentWidget?.context?.path || ''"
+    wait_for(lambda: d.execute_script(opened).endswith("products/explainer.md"), 60)
+    wait_for(
+        lambda: d.find_elements(
+            By.CSS_SELECTOR,
+            ".jp-MarkdownViewer .jp-RenderedMarkdown h1, .jp-MarkdownViewer .jp-RenderedMarkdown p",
+        ),
+        30,
+    )
+    assert not d.find_elements(By.CSS_SELECTOR, ".jp-FileEditor")
+    d.find_element(By.CSS_SELECTOR, ".pop-JobRow").click()  # back to the job's view
+    current_id = "return window.jupyterapp.shell.currentWidget.id"
+    wait_for(lambda: d.execute_script(current_id).startswith("pop-job-"))
     # what a done job allows, as the server says: run again from a task (no cancel, no approve)
     buttons = [b.text for b in d.find_elements(By.CSS_SELECTOR, ".pop-JobView-actions button")]
     assert buttons == ["Resume"], buttons

@@ -171,3 +171,17 @@ def test_generated_tests_run_apart_without_secrets_and_are_killed_when_they_hang
     )
     run = codegen.run_tests([{"path": "test_hang.py", "content": hang}], timeout_s=2)
     assert run.timed_out and not run.ok and "did not finish in time" in run.summary
+
+
+def test_a_job_lists_its_products_not_what_lab_keeps_beside_them(tmp_path: Path) -> None:
+    from pop_nb.service.queries import _products
+
+    made = tmp_path / "products"
+    (made / "code").mkdir(parents=True)
+    (made / "report.md").write_text("# r")
+    (made / "code" / "main.py").write_text("print(1)")
+    (made / ".ipynb_checkpoints").mkdir()
+    (made / ".ipynb_checkpoints" / "report-checkpoint.md").write_text("# r")  # opened in Lab
+    (made / "code" / ".hidden").write_text("x")
+    assert _products(made) == ["code/main.py", "report.md"]
+    assert _products(tmp_path / "none") == []

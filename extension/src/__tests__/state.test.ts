@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { actionsFor, counts, initialState, ranOn, visibleJobs, whereNow, withEvent, withPage } from '../state';
+import {
+  actionsFor,
+  counts,
+  initialState,
+  ranOn,
+  tabLabel,
+  visibleJobs,
+  whereNow,
+  withEvent,
+  withPage
+} from '../state';
 import { ErrorInfo, JobSummary } from '../types';
 import { job } from './fixtures';
 
@@ -140,4 +150,17 @@ test('ranOn names the machine, and the Celery worker when there was one', () => 
   assert.equal(ranOn(job()), 'ran on vm');
   assert.equal(ranOn(job({ executor: 'celery', host: 'b', worker: 'pop-1@b' })), 'ran on celery worker pop-1@b');
   assert.equal(ranOn(job({ host: null })), '');
+});
+
+test("a job's tab says which job it is: its name and the end of its id", () => {
+  const id = 'release-notes-20261205-040312-a1b2c3';
+  assert.equal(tabLabel(id, 'Release notes for 4.2'), 'Release notes for 4.2 (…a1b2c3)');
+  assert.notEqual(
+    tabLabel('release-notes-20261205-040312-a1b2c3', 'Release'),
+    tabLabel('release-notes-20261205-040313-ffee00', 'Release'),
+    'two jobs of one pipeline tell apart'
+  );
+  assert.equal(tabLabel('c1', null), 'c1', 'a short id is the label');
+  assert.equal(tabLabel(id, null), 'release-notes-202612…a1b2c3');
+  assert.equal(tabLabel(id, 'x'.repeat(40)), `${'x'.repeat(23)}… (…a1b2c3)`);
 });
