@@ -255,6 +255,16 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
                     data-task={task}
                     data-stage={stage}
                     title={`${task} / ${last.key}: ${last.state}${last.notebook ? '\nopen ' + last.notebook : ''}`}
+                    // reachable with Tab, opened with Enter or Space, as a button is
+                    tabIndex={openable ? 0 : -1}
+                    role={openable ? 'button' : undefined}
+                    aria-label={`${task} ${last.key}: ${last.state}${openable ? ', open its notebook' : ''}`}
+                    onKeyDown={event => {
+                      if (openable && (event.key === 'Enter' || event.key === ' ')) {
+                        event.preventDefault();
+                        openFile(last.notebook);
+                      }
+                    }}
                     onClick={() => openFile(last.notebook)}
                   >
                     {runs.length > 1 ? `×${runs.length}` : ''}

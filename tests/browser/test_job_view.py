@@ -29,6 +29,8 @@ def browser() -> Any:
 def test_a_job_stopped_by_its_budget_is_resumed_with_a_larger_one_from_its_view(
     tmp_path: Path, browser: Any
 ) -> None:
+    from selenium.webdriver.common.keys import Keys
+
     from pop_nb.testing.lab import jupyter_lab
 
     project = Project(tmp_path / "project")
@@ -47,6 +49,15 @@ def test_a_job_stopped_by_its_budget_is_resumed_with_a_larger_one_from_its_view(
         error = wait_for(lambda: d.find_elements("css selector", ".pop-Error"), 60)[0]
         assert error.text.count("BudgetExceeded") == 1, error.text  # once, not "X: X: ..."
         assert "Or here: a new budget above" in error.text  # the fix says how, in Lab too
+        # the grid is reachable with the keyboard: a square is a button Enter opens
+        cell = d.find_element("css selector", ".pop-Grid td[data-stage='inference']")
+        assert cell.get_attribute("tabindex") == "0" and cell.get_attribute("role") == "button"
+        empty = d.find_element("css selector", ".pop-Grid td.pop-Cell-empty")
+        assert empty.get_attribute("tabindex") in (None, "-1")  # nothing to open: not a stop
+        cell.send_keys(Keys.ENTER)
+        opened = "return window.jupyterapp.shell.currentWidget?.context?.path || ''"
+        wait_for(lambda: d.execute_script(opened).endswith("b1/tasks/a/04-inference.ipynb"), 60)
+        command(d, "pop:open-job", {"id": "b1"})  # back to the view
         resume = wait_for(lambda: d.find_elements("css selector", f"{ACTIONS} button.jp-mod-accept"), 30)[0]
         assert resume.text == "Resume with this budget" and not resume.is_enabled()  # as it is: no use
         field = d.find_element("css selector", f"{ACTIONS} .pop-Budget input")
