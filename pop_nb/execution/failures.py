@@ -8,6 +8,7 @@ from typing import Any
 
 from pop_nb.models.status import ErrorInfo
 
+_UNDEFINED = re.compile(r"name '([^']+)' is not defined")
 _MISSING_NAME = re.compile(r"^'([^']+)' is undefined|^'([^']+)'$|has no attribute '([^']+)'")
 
 
@@ -27,9 +28,16 @@ class KernelDied(Exception):
         super().__init__(f"kernel died while running cell {cell_index}")
 
 
-def suggest_fix(error: ErrorInfo, job_id: str, seed_data: dict[str, Any], has_seed_schema: bool) -> str:
+def suggest_fix(
+    error: ErrorInfo,
+    job_id: str,
+    seed_data: dict[str, Any],
+    has_seed_schema: bool,
+    source: str | None = None,
+) -> str:
     """The fix for ``error`` in job ``job_id``. A failure caused by the seed cannot be fixed by resuming
-    (resume keeps the seed), so it says to submit a corrected seed as a new job."""
+    (resume keeps the seed), so it says to submit a corrected seed as a new job. ``source`` names the
+    task notebook to change (``tasks/t.ipynb of pipeline p``), not the executed copy that failed."""
     resume = f"`pop resume {job_id}`"
     task = error.task or "<task>"
     kind = error.type
@@ -65,5 +73,16 @@ def suggest_fix(error: ErrorInfo, job_id: str, seed_data: dict[str, Any], has_se
                 f"as a new job{guard}; resume keeps the seed. If the notebook is wrong instead, fix it, "
                 f"then {resume}"
             )
-    where = f" (cell In [{error.exec_count}] of {error.notebook})" if error.exec_count is not None else ""
-    return f"fix the cause in the task notebook{where}, then {resume}"
+    task_notebook = f"the task notebook {source}" if source else "the task notebook"
+    if kind == "NameError":
+        match = _UNDEFINED.search(error.message)
+        name = repr(match.group(1)) if match else "a name"
+        return (
+            f"{name} is not defined in stage {error.stage or '?'}: each stage runs in a fresh kernel, so "
+            "what an earlier stage set is gone. Set it in an untagged setup cell (those run before every "
+            f"stage) or in this stage's cells of {task_notebook}; a value an earlier stage made reaches "
+            f"this one as its pop.output, read with pop.prev or pop.stages. Then {resume}"
+        )
+    cell = error.exec_count
+    where = f" (it failed in cell In [{cell}] of {error.notebook})" if cell is not None else ""
+    return f"fix the cause in {task_notebook}{where}, then {resume}"

@@ -250,8 +250,9 @@ class JobRunner:
                 cell_source=evidence.source if evidence else None,
                 traceback=list(evidence.traceback) if evidence else [],
             )
+            source = f"{self.pipeline.spec.tasks[name].notebook} of pipeline {self.pipeline.slug}"
             error.fix = suggest_fix(
-                error, self.job.job_id, self.seed.data, bool(self.pipeline.spec.seed_schema)
+                error, self.job.job_id, self.seed.data, bool(self.pipeline.spec.seed_schema), source
             )
             self._task_failed(name, error)
             return False

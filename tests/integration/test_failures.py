@@ -252,3 +252,16 @@ def test_exhausted_refinements_fail_with_the_last_errors(project: Project) -> No
         "09-refine.r1.ipynb",
         "09-refine.r2.ipynb",
     ]
+
+
+def test_a_name_set_in_an_earlier_stage_gets_a_fix_about_fresh_kernels(project: Project) -> None:
+    """The common mistake: each stage is a fresh kernel, so a variable of an earlier stage is gone. The
+    fix says so, and names the task notebook to change, not the executed copy."""
+    cells = [("preProcessing", "topic = pop.seed['topic']"), ("inference", "pop.output(topic)")]
+    project.pipeline("forgetful", {"t": {"cells": cells}})
+    job = project.run("forgetful", {"topic": "tides"})
+    error = job.status.error
+    assert error.type == "NameError" and error.stage == "inference"
+    assert error.fix.startswith("'topic' is not defined in stage inference: each stage runs in a fresh")
+    assert "untagged setup cell" in error.fix and "tasks/t.ipynb of pipeline forgetful" in error.fix
+    assert "pop.prev" in error.fix and error.fix.endswith(f"Then `pop resume {job.id}`")
