@@ -4,9 +4,10 @@
  */
 
 import { ILabShell, ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
+import { ICommandPalette, MainAreaWidget, Notification, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { ILauncher } from '@jupyterlab/launcher';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { PopAPI } from './api';
@@ -15,6 +16,7 @@ import { ExperimentView } from './experimentview';
 import { JobView } from './jobview';
 import { JobsModel } from './model';
 import { PipelinesPanel } from './panel';
+import { NoticeKind } from './state';
 import { runPipelineDialog } from './runform';
 import { reasonText } from './reason';
 
@@ -24,6 +26,13 @@ const ICON_SVG =
   '<rect x="16" y="16" width="6" height="4" rx="1"/><path d="M5 8v4h4v1H4V8zm7 6v4h4v1h-5v-5z"/></g></svg>';
 
 export const pipelinesIcon = new LabIcon({ name: 'pop-nb:pipelines', svgstr: ICON_SVG });
+
+const NOTIFICATION_TYPE: Record<NoticeKind, 'error' | 'warning' | 'info' | 'success'> = {
+  failed: 'error',
+  cancelled: 'warning',
+  waiting: 'info',
+  done: 'success'
+};
 
 export const CommandIDs = {
   run: 'pop:run-pipeline',
@@ -37,13 +46,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Live pop-nb jobs, job views that open stage notebooks in tabs, and a Run pipeline command.',
   autoStart: true,
   requires: [IDocumentManager],
-  optional: [ICommandPalette, ILauncher, ILayoutRestorer, ILabShell],
+  optional: [ICommandPalette, ILauncher, ILayoutRestorer, ILabShell, ISettingRegistry],
   activate: (
     app: JupyterFrontEnd,
     docManager: IDocumentManager,
     palette: ICommandPalette | null,
     launcher: ILauncher | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    _labShell: ILabShell | null,
+    settingRegistry: ISettingRegistry | null
   ) => {
     const api = new PopAPI(app.serviceManager.serverSettings);
     const model = new JobsModel(api);
@@ -65,6 +76,33 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer?.add(panel, 'pop-pipelines');
     model.start();
     void experiments.refresh();
+
+    // a job that fails, is cancelled or stops at a gate (or, when asked, finishes): a notification with
+    // a button to it, and a count on the Pipelines icon until the panel is looked at
+    const notify = { notify: true, notifyDone: false };
+    if (settingRegistry) {
+      void settingRegistry.load(plugin.id).then(
+        settings => {
+          const read = () => {
+            notify.notify = settings.get('notify').composite !== false;
+            notify.notifyDone = settings.get('notifyDone').composite === true;
+          };
+          read();
+          settings.changed.connect(read);
+        },
+        () => undefined // no settings (a build without its schema): the defaults stand
+      );
+    }
+    model.noticed.connect((_, notice) => {
+      if (!notify.notify || (notice.kind === 'done' && !notify.notifyDone)) {
+        return;
+      }
+      Notification.emit(notice.text, NOTIFICATION_TYPE[notice.kind], {
+        autoClose: notice.kind === 'done' ? 6000 : false,
+        actions: [{ label: 'Open job', callback: () => openJob(notice.job.id), displayType: 'accent' }]
+      });
+      panel.noticed();
+    });
 
     app.commands.addCommand(CommandIDs.openJob, {
       label: args => (typeof args.id === 'string' && args.id ? `Open pop-nb job ${args.id}` : 'Open pop-nb job'),

@@ -6,7 +6,7 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { followEvents, PopAPI, PopApiError } from './api';
-import { initialState, JobsState, withEvent, withPage } from './state';
+import { initialState, JobsState, Notice, noticeOf, withEvent, withPage } from './state';
 import { BusData } from './types';
 
 export class JobsModel {
@@ -29,6 +29,11 @@ export class JobsModel {
   /** Emitted with a job's id when an event about it arrives (or with null after a reset). */
   get jobChanged(): ISignal<this, string | null> {
     return this._jobChanged;
+  }
+
+  /** Emitted when a job fails, is cancelled, stops at a gate or finishes, as it happens. */
+  get noticed(): ISignal<this, Notice> {
+    return this._noticed;
   }
 
   /** Load the newest jobs and follow the event stream until `dispose()`. */
@@ -93,9 +98,14 @@ export class JobsModel {
     if (name === 'heartbeat') {
       return;
     }
+    const before = data.job ? this._state.jobs[data.job.id] : undefined;
     const folded = withEvent(this._state, name, data);
     if (folded.state !== this._state) {
       this._set(folded.state);
+      const notice = data.job ? noticeOf(before, data.job) : null;
+      if (notice) {
+        this._noticed.emit(notice);
+      }
     }
     if (folded.refetch) {
       void this.refresh();
@@ -115,4 +125,5 @@ export class JobsModel {
   private _abort: AbortController | null = null;
   private _changed = new Signal<this, JobsState>(this);
   private _jobChanged = new Signal<this, string | null>(this);
+  private _noticed = new Signal<this, Notice>(this);
 }

@@ -5,6 +5,7 @@
  */
 
 import { ReactWidget } from '@jupyterlab/apputils';
+import { Message } from '@lumino/messaging';
 import React, { useState } from 'react';
 
 import { ExperimentsModel, percentDone, progressText } from './experiments';
@@ -241,6 +242,29 @@ export class PipelinesPanel extends ReactWidget {
     model.changed.connect(() => this.update(), this);
     experiments.changed.connect(() => this.update(), this);
   }
+
+  /** News the user has not seen: counted on the sidebar icon until the panel is shown. */
+  noticed(): void {
+    if (this.isVisible) {
+      return;
+    }
+    this._unseen += 1;
+    this.title.className = 'pop-has-news';
+    this.title.dataset = { ...this.title.dataset, 'pop-unseen': String(this._unseen) };
+    this.title.caption = `Pipelines (pop-nb jobs): ${this._unseen} new`;
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this._unseen = 0;
+    this.title.className = '';
+    const rest = { ...this.title.dataset }; // Lab keeps the tab's data-id here: only ours goes
+    delete rest['pop-unseen'];
+    this.title.dataset = rest;
+    this.title.caption = 'Pipelines (pop-nb jobs)';
+  }
+
+  private _unseen = 0;
 
   render(): JSX.Element {
     return (

@@ -150,3 +150,39 @@ export function tabLabel(id: string, name: string | null | undefined): string {
   const title = name.length > 24 ? `${name.slice(0, 23)}…` : name;
   return `${title} (${short})`;
 }
+
+/** What a user hears about when a job moves. */
+export type NoticeKind = 'failed' | 'cancelled' | 'waiting' | 'done';
+
+export interface Notice {
+  kind: NoticeKind;
+  job: JobSummary;
+  text: string;
+}
+
+/**
+ * The news in a job's change from `before` (undefined: not known until now) to `after`: it failed, was
+ * cancelled, stopped at a gate, or finished. Nothing when it was already so: a page read on load or
+ * after a reconnection is the state of things, not news.
+ */
+export function noticeOf(before: JobSummary | undefined, after: JobSummary): Notice | null {
+  const name = after.name || after.id;
+  if (after.activity === 'waiting' && before?.activity !== 'waiting') {
+    const gates = after.waiting_gates.join(', ');
+    return { kind: 'waiting', job: after, text: `${name} waits for approval${gates ? `: ${gates}` : ''}` };
+  }
+  if (before?.state === after.state) {
+    return null;
+  }
+  if (after.state === 'failed') {
+    const what = after.error ? `: ${whereNow({ ...after, current_task: null, current_stage: null })}` : '';
+    return { kind: 'failed', job: after, text: `${name} failed${what}` };
+  }
+  if (after.state === 'cancelled') {
+    return { kind: 'cancelled', job: after, text: `${name} was cancelled` };
+  }
+  if (after.state === 'done') {
+    return { kind: 'done', job: after, text: `${name} is done (${after.cost})` };
+  }
+  return null;
+}

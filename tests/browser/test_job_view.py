@@ -4,6 +4,7 @@ a cancel (the stopped stage reads as cancelled, not failed)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,51 @@ def test_a_job_stopped_by_its_budget_is_resumed_with_a_larger_one_from_its_view(
         shot(d, "budget-2-done")
     seed = json.loads((project.data / "complete" / "b1" / "seed.json").read_text())
     assert seed["budget_usd"] == 0.5 and project.job("b1").outputs() == {"a": {"text": "An essay."}}
+
+
+def test_a_job_failing_in_the_background_is_a_notification_and_a_count_on_the_panel_icon(
+    tmp_path: Path, browser: Any
+) -> None:
+    from selenium.common.exceptions import ElementNotInteractableException
+
+    from pop_nb.testing.lab import jupyter_lab
+    from tests.conftest import WAIT_FOR_GO
+
+    project = Project(tmp_path / "project")
+    go = tmp_path / "go"
+    cells = [("inference", WAIT_FOR_GO.format(go=str(go)) + "raise ValueError('the source was empty')")]
+    project.pipeline("fragile", {"a": {"cells": cells}})
+    d = browser
+    with jupyter_lab(project.root, tmp_path, TOKEN) as url:
+        project.run("fragile", job_id="n1", wait=False)
+        open_lab(d, url)  # the file browser shows; the Pipelines panel is not open
+        icon = ".jp-SideBar .lm-TabBar-tab[data-id='pop-pipelines']"
+        wait_for(lambda: d.find_elements("css selector", icon), 60)
+        wait_for(lambda: (project.data / "current" / "n1").is_dir(), 60)
+        go.write_text("go")
+
+        def toasts() -> list[Any]:
+            return [t for t in d.find_elements("css selector", ".Toastify__toast") if "n1 failed" in t.text]
+
+        toast = wait_for(steady(toasts), 90)[0]
+        assert "a / inference: ValueError" in toast.text
+        tab = d.find_element("css selector", icon)
+        assert "pop-has-news" in tab.get_attribute("class") and tab.get_attribute("data-pop-unseen") == "1"
+        button = toast.find_element("xpath", ".//button[normalize-space()='Open job']")
+
+        def clicked() -> bool:  # once the toast has slid in
+            try:
+                button.click()
+            except ElementNotInteractableException:
+                return False
+            return True
+
+        time.sleep(1)
+        shot(d, "notify-1-failed")
+        wait_for(clicked, 30, every=0.2)
+        current = "return window.jupyterapp.shell.currentWidget.id"
+        wait_for(lambda: d.execute_script(current) == "pop-job-n1", 30)
+        d.find_element("css selector", icon).click()  # the panel seen: the count goes
+        classes = lambda: d.find_element("css selector", icon).get_attribute("class")  # noqa: E731
+        wait_for(lambda: "pop-has-news" not in classes(), 30)
+        assert d.find_element("css selector", icon).get_attribute("data-pop-unseen") is None

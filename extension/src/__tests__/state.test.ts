@@ -5,6 +5,7 @@ import {
   actionsFor,
   counts,
   initialState,
+  noticeOf,
   ranOn,
   tabLabel,
   visibleJobs,
@@ -163,4 +164,31 @@ test("a job's tab says which job it is: its name and the end of its id", () => {
   assert.equal(tabLabel('c1', null), 'c1', 'a short id is the label');
   assert.equal(tabLabel(id, null), 'release-notes-202612…a1b2c3');
   assert.equal(tabLabel(id, 'x'.repeat(40)), `${'x'.repeat(23)}… (…a1b2c3)`);
+});
+
+test('a job failing, cancelled, at a gate or done is news once, as it happens', () => {
+  const running = job({ name: 'Tides' });
+  const failed = job({
+    name: 'Tides',
+    state: 'failed',
+    activity: 'ended',
+    current_task: null,
+    current_stage: null,
+    error: { task: 'research', stage: 'parsing', type: 'ValueError', message: 'bad' } as ErrorInfo
+  });
+  assert.deepEqual(noticeOf(running, failed), {
+    kind: 'failed',
+    job: failed,
+    text: 'Tides failed: research / parsing: ValueError'
+  });
+  assert.equal(noticeOf(failed, { ...failed, updated_at: 'later' }), null, 'still failed: not news again');
+  const gated = job({ activity: 'waiting', state: 'waiting', waiting_gates: ['review'] });
+  assert.equal(noticeOf(running, gated)?.text, 'j1 waits for approval: review');
+  assert.equal(noticeOf(gated, { ...gated, progress: 60 }), null);
+  const cancelled = job({ state: 'cancelled', activity: 'ended' });
+  assert.equal(noticeOf(running, cancelled)?.kind, 'cancelled');
+  const done = job({ state: 'done', activity: 'ended', cost: '$0.0020' });
+  assert.deepEqual(noticeOf(running, done)?.text, 'j1 is done ($0.0020)');
+  assert.equal(noticeOf(undefined, job({ state: 'pending', activity: 'queued' })), null, 'a new job: not news');
+  assert.equal(noticeOf(running, job({ progress: 80 })), null, 'moving on: not news');
 });
