@@ -202,7 +202,7 @@ def _call_model(call: _Call, model: str) -> ChatResponse:
                 digest,
                 time.monotonic(),
                 ok=False,
-                error=str(error),
+                error=f"{type(error).__name__}: {error}",  # the ledger names what refused it
                 cache_key=held.key,
             )
             raise error
