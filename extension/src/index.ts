@@ -6,6 +6,7 @@
 import { ILabShell, ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget, Notification, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
+import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
@@ -16,7 +17,7 @@ import { ExperimentView } from './experimentview';
 import { JobView } from './jobview';
 import { JobsModel } from './model';
 import { PipelinesPanel } from './panel';
-import { NoticeKind } from './state';
+import { NoticeKind, pipelineOfPath } from './state';
 import { runPipelineDialog } from './runform';
 import { reasonText } from './reason';
 
@@ -38,6 +39,7 @@ export const CommandIDs = {
   run: 'pop:run-pipeline',
   openJob: 'pop:open-job',
   openExperiment: 'pop:open-experiment',
+  runFromFile: 'pop:run-pipeline-of-file',
   showPanel: 'pop:show-panel'
 } as const;
 
@@ -46,7 +48,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Live pop-nb jobs, job views that open stage notebooks in tabs, and a Run pipeline command.',
   autoStart: true,
   requires: [IDocumentManager],
-  optional: [ICommandPalette, ILauncher, ILayoutRestorer, ILabShell, ISettingRegistry],
+  optional: [ICommandPalette, ILauncher, ILayoutRestorer, ILabShell, ISettingRegistry, IFileBrowserFactory],
   activate: (
     app: JupyterFrontEnd,
     docManager: IDocumentManager,
@@ -54,7 +56,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     launcher: ILauncher | null,
     restorer: ILayoutRestorer | null,
     _labShell: ILabShell | null,
-    settingRegistry: ISettingRegistry | null
+    settingRegistry: ISettingRegistry | null,
+    browsers: IFileBrowserFactory | null
   ) => {
     const api = new PopAPI(app.serviceManager.serverSettings);
     const model = new JobsModel(api);
@@ -169,6 +172,24 @@ const plugin: JupyterFrontEndPlugin<void> = {
           await showErrorMessage('Run pipeline', reasonText(reason));
         }
       }
+    });
+
+    // the file browser's context menu on a pipeline.yaml or a task notebook: run that pipeline
+    const selectedPipeline = (): string | null => {
+      const item = browsers?.tracker.currentWidget?.selectedItems().next();
+      return item && !item.done ? pipelineOfPath(item.value.path) : null;
+    };
+    app.commands.addCommand(CommandIDs.runFromFile, {
+      label: () => `Run pipeline ${selectedPipeline() ?? ''}…`.replace('  ', ' '),
+      caption: 'Start the pipeline this file belongs to, on a seed',
+      icon: pipelinesIcon,
+      isVisible: () => selectedPipeline() !== null,
+      execute: () => app.commands.execute(CommandIDs.run, { pipeline: selectedPipeline() ?? '' })
+    });
+    app.contextMenu.addItem({
+      command: CommandIDs.runFromFile,
+      selector: '.jp-DirListing-item[data-isdir="false"]',
+      rank: 3
     });
 
     app.commands.addCommand(CommandIDs.showPanel, {

@@ -186,3 +186,22 @@ export function noticeOf(before: JobSummary | undefined, after: JobSummary): Not
   }
   return null;
 }
+
+/**
+ * The pipeline a file belongs to, from its path as Lab names it: `pipelines/<slug>/pipeline.yaml`, or a
+ * notebook anywhere under `pipelines/<slug>/` (a task notebook). Null for any other file.
+ */
+export function pipelineOfPath(path: string): string | null {
+  const parts = path.split('/');
+  const at = parts.lastIndexOf('pipelines');
+  if (at < 0 || parts.length < at + 3) {
+    return null;
+  }
+  const slug = parts[at + 1];
+  const rest = parts.slice(at + 2);
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(slug) || rest.some(p => p.startsWith('.'))) {
+    return null; // not a slug; a checkpoint copy under .ipynb_checkpoints/
+  }
+  const name = rest[rest.length - 1];
+  return (rest.length === 1 && name === 'pipeline.yaml') || name.endsWith('.ipynb') ? slug : null;
+}

@@ -119,3 +119,41 @@ def test_a_job_failing_in_the_background_is_a_notification_and_a_count_on_the_pa
         classes = lambda: d.find_element("css selector", icon).get_attribute("class")  # noqa: E731
         wait_for(lambda: "pop-has-news" not in classes(), 30)
         assert d.find_element("css selector", icon).get_attribute("data-pop-unseen") is None
+
+
+def test_run_pipeline_from_the_file_browser_on_its_pipeline_yaml(tmp_path: Path, browser: Any) -> None:
+    """jupyter-scheduler's "Create job", for a pipeline: the file browser's context menu on a
+    pipeline.yaml (or a task notebook) offers Run pipeline <slug>..., and the form opens on it."""
+    import shutil
+
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    from pop_nb.testing.lab import jupyter_lab
+    from tests.conftest import REPO
+
+    root = tmp_path / "project"
+    (root / "pipelines").mkdir(parents=True)
+    shutil.copytree(REPO / "pop_nb" / "templates" / "hello", root / "pipelines" / "hello")
+    d = browser
+
+    def shown(css: str) -> list[Any]:  # Lab keeps more than one listing; the one on screen
+        return [e for e in d.find_elements("css selector", css) if e.is_displayed()]
+
+    with jupyter_lab(root, tmp_path, TOKEN) as url:
+        open_lab(d, url, "pipelines/hello")
+        item = ".jp-DirListing-item[title*='pipeline.yaml']"
+        ActionChains(d).context_click(wait_for(lambda: shown(item), 60)[0]).perform()
+        entry = ".lm-Menu-item[data-command='pop:run-pipeline-of-file']"
+        wait_for(lambda: d.find_elements("css selector", entry), 30)
+        assert d.find_element("css selector", entry).text.strip().startswith("Run pipeline hello")
+        shot(d, "file-1-context-menu")
+        d.find_element("css selector", entry).click()
+        picked = wait_for(lambda: d.find_elements("css selector", ".jp-Dialog .pop-RunForm select"), 30)[0]
+        assert picked.get_attribute("value") == "hello"
+        d.find_element("css selector", ".jp-Dialog .jp-mod-reject").click()
+        # a file that is not the definition nor a notebook: not offered
+        wait_for(lambda: not d.find_elements("css selector", ".jp-Dialog"), 30)
+        other = ".jp-DirListing-item[title*='mock-responses.yaml']"
+        ActionChains(d).context_click(wait_for(lambda: shown(other), 60)[0]).perform()
+        wait_for(lambda: d.find_elements("css selector", ".lm-Menu-item"), 30)
+        assert not [e for e in d.find_elements("css selector", entry) if e.is_displayed()]

@@ -6,6 +6,7 @@ import {
   counts,
   initialState,
   noticeOf,
+  pipelineOfPath,
   ranOn,
   tabLabel,
   visibleJobs,
@@ -191,4 +192,16 @@ test('a job failing, cancelled, at a gate or done is news once, as it happens', 
   assert.deepEqual(noticeOf(running, done)?.text, 'j1 is done ($0.0020)');
   assert.equal(noticeOf(undefined, job({ state: 'pending', activity: 'queued' })), null, 'a new job: not news');
   assert.equal(noticeOf(running, job({ progress: 80 })), null, 'moving on: not news');
+});
+
+test("a file's pipeline: its pipeline.yaml or a notebook under pipelines/<slug>/", () => {
+  assert.equal(pipelineOfPath('pipelines/hello/pipeline.yaml'), 'hello');
+  assert.equal(pipelineOfPath('proj/pipelines/ticket-triage/tasks/classify.ipynb'), 'ticket-triage');
+  assert.equal(pipelineOfPath('pipelines/ticket-triage/experiments/classify-reworded.ipynb'), 'ticket-triage');
+  assert.equal(pipelineOfPath('pipelines/hello/tasks/.ipynb_checkpoints/explain-checkpoint.ipynb'), null);
+  assert.equal(pipelineOfPath('pipelines/hello/schemas/out.json'), null);
+  assert.equal(pipelineOfPath('pipelines/hello/sub/pipeline.yaml'), null, 'only the definition itself');
+  assert.equal(pipelineOfPath('pipelines/registry.yaml'), null);
+  assert.equal(pipelineOfPath('notebooks/01-quickstart.ipynb'), null);
+  assert.equal(pipelineOfPath('pipelines/Bad Name/pipeline.yaml'), null);
 });
