@@ -10,6 +10,7 @@ import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
 
 import { PopAPI } from './api';
 import { ExperimentsModel } from './experiments';
@@ -107,27 +108,34 @@ const plugin: JupyterFrontEndPlugin<void> = {
       panel.noticed();
     });
 
+    /** The main-area view `id` of `views`: revealed if open, else made by ``make`` and shown. */
+    function reveal<T extends Widget>(
+      views: WidgetTracker<MainAreaWidget<T>>,
+      id: string,
+      label: string,
+      make: () => T
+    ): MainAreaWidget<T> {
+      const existing = views.find(w => w.id === id);
+      if (existing) {
+        app.shell.activateById(existing.id);
+        return existing;
+      }
+      const widget = new MainAreaWidget({ content: make() });
+      widget.id = id;
+      widget.title.label = label;
+      widget.title.icon = pipelinesIcon;
+      widget.title.closable = true;
+      void views.add(widget);
+      app.shell.add(widget, 'main');
+      app.shell.activateById(widget.id);
+      return widget;
+    }
+
     app.commands.addCommand(CommandIDs.openJob, {
       label: args => (typeof args.id === 'string' && args.id ? `Open pop-nb job ${args.id}` : 'Open pop-nb job'),
       execute: args => {
         const id = typeof args.id === 'string' ? args.id : '';
-        if (!id) {
-          return;
-        }
-        const existing = tracker.find(w => w.content.options.id === id);
-        if (existing) {
-          app.shell.activateById(existing.id);
-          return existing;
-        }
-        const widget = new MainAreaWidget({ content: new JobView({ id, api, model, open }) });
-        widget.id = `pop-job-${id}`;
-        widget.title.label = id;
-        widget.title.icon = pipelinesIcon;
-        widget.title.closable = true;
-        void tracker.add(widget);
-        app.shell.add(widget, 'main');
-        app.shell.activateById(widget.id);
-        return widget;
+        return id ? reveal(tracker, `pop-job-${id}`, id, () => new JobView({ id, api, model, open })) : undefined;
       }
     });
 
@@ -136,24 +144,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         typeof args.name === 'string' && args.name ? `Open pop-nb experiment ${args.name}` : 'Open pop-nb experiment',
       execute: args => {
         const name = typeof args.name === 'string' ? args.name : '';
-        if (!name) {
-          return;
-        }
-        const existing = experimentTracker.find(w => w.content.options.name === name);
-        if (existing) {
-          app.shell.activateById(existing.id);
-          return existing;
-        }
-        const content = new ExperimentView({ name, api, experiments, open, openJob });
-        const widget = new MainAreaWidget({ content });
-        widget.id = `pop-experiment-${name}`;
-        widget.title.label = `${name} (experiment)`;
-        widget.title.icon = pipelinesIcon;
-        widget.title.closable = true;
-        void experimentTracker.add(widget);
-        app.shell.add(widget, 'main');
-        app.shell.activateById(widget.id);
-        return widget;
+        const make = () => new ExperimentView({ name, api, experiments, open, openJob });
+        return name ? reveal(experimentTracker, `pop-experiment-${name}`, `${name} (experiment)`, make) : undefined;
       }
     });
 

@@ -198,7 +198,8 @@ function PanelBody(props: {
             <input
               className="jp-mod-styled pop-Search"
               type="search"
-              placeholder="search id, pipeline, task, error"
+              placeholder="search"
+              title="search the jobs' id, name, pipeline, task and error"
               value={filter.search ?? ''}
               onChange={event => setFilter({ ...filter, search: event.target.value })}
             />

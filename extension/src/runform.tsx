@@ -89,17 +89,18 @@ function Form(props: { widget: RunForm }): JSX.Element {
         <span>
           Seed as JSON: <code>data</code>, and optionally <code>name</code>, <code>llm</code>, <code>budget_usd</code>
         </span>
+        {/* the verdict above the editor, where it is seen while typing (not below the fold) */}
+        <div className={`pop-RunForm-verdict ${verdict ? 'pop-Message-error' : 'pop-RunForm-ok'}`} role="status">
+          {checking ? 'checking…' : (verdict ?? `fits ${slug}`)}
+        </div>
         <textarea
           className="jp-mod-styled pop-SeedEditor"
           spellCheck={false}
-          rows={16}
+          rows={12}
           value={text}
           onChange={event => setText(event.target.value)}
         />
       </label>
-      <div className={`pop-RunForm-verdict ${verdict ? 'pop-Message-error' : 'pop-RunForm-ok'}`} role="status">
-        {checking ? 'checking…' : (verdict ?? `fits ${slug}`)}
-      </div>
       {widget.pipelines
         .filter(p => p.error)
         .map(p => (

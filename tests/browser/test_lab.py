@@ -258,6 +258,9 @@ def test_the_pipelines_panel_runs_a_pipeline_and_opens_its_stages(
     editor.send_keys(Keys.CONTROL, "a")
     editor.send_keys('{"data": {"subject": "wave power"}}')
     wait_for(lambda: "'topic' is a required property" in d.find_element(By.CSS_SELECTOR, verdict).text, 30)
+    # the verdict sits above the editor, seen while typing, however long the About fold above it
+    said, typed = d.find_element(By.CSS_SELECTOR, verdict), d.find_element(By.CSS_SELECTOR, ".pop-SeedEditor")
+    assert said.location["y"] < typed.location["y"] and said.is_displayed()
     shot(d, "panel-2-seed-refused")
     d.find_element(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept").click()
     again = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".jp-Dialog .pop-SeedEditor"), 30)[0]
