@@ -43,7 +43,7 @@ function ExperimentRow(props: { experiment: ExperimentInfo; open: (name: string)
   const broken = experiment.error !== null;
   return (
     <li
-      className={`pop-ExperimentRow ${broken ? 'pop-ExperimentRow-broken' : ''}`}
+      className={`pop-JobRow pop-ExperimentRow ${broken ? 'pop-ExperimentRow-broken' : ''}`}
       data-experiment={experiment.name}
       title={broken ? experiment.error! : `${experiment.file}\nopen the comparison`}
       tabIndex={0}
