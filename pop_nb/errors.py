@@ -122,6 +122,17 @@ class JobNotFound(PopError):
         )
 
 
+class JobFileNotFound(PopError):
+    """A path that is not in the job's folder (the job exists)."""
+
+    def __init__(self, job_id: str, path: str, job_dir: Path) -> None:
+        self.job_id = job_id
+        super().__init__(
+            f"job {job_id} has no file {path!r} (its folder is {job_dir}). Fix: pick a file the job view "
+            "lists, or `ls` the folder."
+        )
+
+
 class JobStateError(PopError):
     """An action does not fit the job's current state (e.g. resuming a running job)."""
 
@@ -327,6 +338,7 @@ EXIT_CLOSED_PIPE = 141  # its reader went away (`pop logs ... | head`; 128 + SIG
 # matching class wins, so subclasses come before their bases. README.md shows it (a test compares).
 ERROR_CODES: tuple[tuple[type[Exception], int, int], ...] = (
     (JobNotFound, 404, EXIT_ERROR),
+    (JobFileNotFound, 404, EXIT_ERROR),
     (PipelineNotFound, 404, EXIT_ERROR),
     (ExperimentNotFound, 404, EXIT_ERROR),
     (SeedTooLarge, 413, EXIT_ERROR),

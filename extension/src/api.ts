@@ -13,7 +13,9 @@ import {
   ExperimentDetail,
   ExperimentInfo,
   ExperimentItem,
+  CopyMade,
   JobDetail,
+  JobFile,
   JobPage,
   JobSummary,
   PipelineInfo
@@ -151,6 +153,21 @@ export class PopAPI {
 
   reject(id: string, reason: string): Promise<JobSummary> {
     return this.post(`jobs/${encodeURIComponent(id)}/reject`, reason ? { reason } : {});
+  }
+
+  /** A file of the job (`path` relative to its folder), wherever the job is now, read-only. */
+  file(id: string, path: string, content = true): Promise<JobFile> {
+    return this.request<JobFile>(`jobs/${encodeURIComponent(id)}/file`, {}, { path, content: content ? 1 : 0 });
+  }
+
+  /** The URL of a job file's bytes (a download, an image a Markdown product links). */
+  fileUrl(id: string, path: string): string {
+    return this.url(`jobs/${encodeURIComponent(id)}/file`, { path, raw: 1 });
+  }
+
+  /** An editable copy of one of the job's notebooks, under `scratch/<id>/` at the project root. */
+  copy(id: string, path: string): Promise<CopyMade> {
+    return this.post<CopyMade>(`jobs/${encodeURIComponent(id)}/copy`, { path });
   }
 
   experiments(): Promise<ExperimentInfo[]> {

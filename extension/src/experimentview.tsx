@@ -11,6 +11,7 @@ import React, { useEffect, useReducer, useState } from 'react';
 
 import { PopAPI } from './api';
 import { dataFile, ExperimentsModel, heat, scoreText, usd } from './experiments';
+import { recordOfDataPath } from './records';
 import { reasonText } from './reason';
 import { ExperimentDetail, ExperimentItem, ItemRun, MetricSummary, TaskDiff, VariantSummary } from './types';
 
@@ -347,7 +348,8 @@ function ItemPanel(props: { options: ExperimentViewOptions; item: string; versio
     return <div className="pop-Exp-item">{problem ?? `Loading ${item}…`}</div>;
   }
   const openFile = (relative: string) => {
-    const path = dataFile(view.lab_data, relative);
+    // a job's file opens as its record (wherever the job moves); anything else as Lab serves it
+    const path = recordOfDataPath(relative) ?? dataFile(view.lab_data, relative);
     if (path !== null) {
       options.open(path);
     }
@@ -368,11 +370,6 @@ function ItemPanel(props: { options: ExperimentViewOptions; item: string; versio
           <Json value={view.expected} />
         </div>
       </div>
-      {view.lab_data === null && (
-        <div className="pop-Message">
-          The data folder is outside the Jupyter server&apos;s root, so Lab cannot open its notebooks.
-        </div>
-      )}
       <div className="pop-Exp-runs">
         {view.runs.map(run => (
           <RunColumn key={run.variant} run={run} view={view} openFile={openFile} openJob={options.openJob} />

@@ -40,11 +40,3 @@ export function runsByCell(job: JobDetail): Map<string, StageView[]> {
   }
   return cells;
 }
-
-/** A file of the job (relative to its folder) as Lab names it, or null when Lab cannot reach the folder. */
-export function labPath(job: JobDetail, relative: string): string | null {
-  if (job.lab_dir === null) {
-    return null;
-  }
-  return job.lab_dir ? `${job.lab_dir}/${relative}` : relative;
-}

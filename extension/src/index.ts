@@ -6,21 +6,25 @@
 import { ILabShell, ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget, Notification, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
+import { DocumentRegistry } from '@jupyterlab/docregistry';
+import { INotebookModel, INotebookWidgetFactory, NotebookPanel, NotebookWidgetFactory } from '@jupyterlab/notebook';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import { LabIcon } from '@jupyterlab/ui-components';
+import { LabIcon, ToolbarButton } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { PopAPI } from './api';
 import { ExperimentsModel } from './experiments';
 import { ExperimentView } from './experimentview';
+import { JobRecordDrive, lockRecord, recordFactory, RECORD_FACTORY } from './drive';
 import { JobView } from './jobview';
 import { JobsModel } from './model';
 import { PipelinesPanel } from './panel';
 import { NoticeKind, pipelineOfPath } from './state';
 import { runPipelineDialog } from './runform';
 import { reasonText } from './reason';
+import { RECORD_DRIVE } from './records';
 
 const ICON_SVG =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">' +
@@ -49,7 +53,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Live pop-nb jobs, job views that open stage notebooks in tabs, and a Run pipeline command.',
   autoStart: true,
   requires: [IDocumentManager],
-  optional: [ICommandPalette, ILauncher, ILayoutRestorer, ILabShell, ISettingRegistry, IFileBrowserFactory],
+  optional: [
+    ICommandPalette,
+    ILauncher,
+    ILayoutRestorer,
+    ILabShell,
+    ISettingRegistry,
+    IFileBrowserFactory,
+    INotebookWidgetFactory
+  ],
   activate: (
     app: JupyterFrontEnd,
     docManager: IDocumentManager,
@@ -58,16 +70,46 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null,
     _labShell: ILabShell | null,
     settingRegistry: ISettingRegistry | null,
-    browsers: IFileBrowserFactory | null
+    browsers: IFileBrowserFactory | null,
+    notebooks: NotebookWidgetFactory.IFactory | null
   ) => {
     const api = new PopAPI(app.serviceManager.serverSettings);
     const model = new JobsModel(api);
     const experiments = new ExperimentsModel(api, model);
     const tracker = new WidgetTracker<MainAreaWidget<JobView>>({ namespace: 'pop-job' });
     const experimentTracker = new WidgetTracker<MainAreaWidget<ExperimentView>>({ namespace: 'pop-experiment' });
-    // Markdown a job wrote (a product, a report) opens rendered, as a reader wants it
-    const open = (path: string) =>
-      docManager.openOrReveal(path, path.toLowerCase().endsWith('.md') ? 'Markdown Preview' : undefined);
+    // a job's files are read through the pop-job: drive, by job id: valid wherever the job moves
+    app.serviceManager.contents.addDrive(new JobRecordDrive(api));
+    let recordNotebook: string | undefined;
+    const open = (path: string) => {
+      const lower = path.toLowerCase();
+      const record = path.startsWith(`${RECORD_DRIVE}:`);
+      // Markdown a job wrote (a product, a report) opens rendered, as a reader wants it
+      const factory = lower.endsWith('.md')
+        ? 'Markdown Preview'
+        : record && lower.endsWith('.ipynb')
+          ? recordNotebook
+          : undefined;
+      // (a tab keeps the file's name: Lab reads a new label as a rename; its caption has the whole path)
+      const widget = docManager.openOrReveal(path, factory);
+      if (widget && record) {
+        lockRecord(widget);
+      }
+    };
+    if (notebooks) {
+      // Lab's notebook factory is a NotebookWidgetFactory: the record's reuses its rendering and settings
+      const factory = recordFactory(notebooks as NotebookWidgetFactory, { api, open });
+      app.docRegistry.addWidgetFactory(factory);
+      // a factory's widgets are put back after a reload by its own tracker
+      const records = new WidgetTracker<NotebookPanel>({ namespace: 'pop-record' });
+      factory.widgetCreated.connect((_, panel) => void records.add(panel));
+      void restorer?.restore(records, {
+        command: 'docmanager:open',
+        args: panel => ({ path: panel.context.path, factory: RECORD_FACTORY }),
+        name: panel => panel.context.path
+      });
+      recordNotebook = RECORD_FACTORY;
+    }
 
     const openJob = (id: string) => void app.commands.execute(CommandIDs.openJob, { id });
     const panel = new PipelinesPanel(model, experiments, {
@@ -182,6 +224,25 @@ const plugin: JupyterFrontEndPlugin<void> = {
       command: CommandIDs.runFromFile,
       selector: '.jp-DirListing-item[data-isdir="false"]',
       rank: 3
+    });
+
+    // a task notebook's toolbar: run the pipeline it belongs to (jupyter-scheduler's "Create job")
+    app.docRegistry.addWidgetExtension('Notebook', {
+      createNew: (panel: NotebookPanel, context: DocumentRegistry.IContext<INotebookModel>) => {
+        const slug = context.path.includes(':') ? null : pipelineOfPath(context.path);
+        if (!slug) {
+          return;
+        }
+        const button = new ToolbarButton({
+          className: 'pop-RunFromNotebook',
+          icon: pipelinesIcon,
+          label: 'Run pipeline…',
+          tooltip: `Start pipeline ${slug} on a seed (this notebook is one of its tasks)`,
+          onClick: () => void app.commands.execute(CommandIDs.run, { pipeline: slug })
+        });
+        panel.toolbar.addItem('pop-run', button);
+        return button;
+      }
     });
 
     app.commands.addCommand(CommandIDs.showPanel, {

@@ -9,7 +9,8 @@ import React, { useEffect, useReducer, useState } from 'react';
 
 import { PopAPI } from './api';
 import { JobsModel } from './model';
-import { labPath, runsByCell, SHORT, STAGES } from './grid';
+import { runsByCell, SHORT, STAGES } from './grid';
+import { recordPath } from './records';
 import { actionsFor, ranOn, tabLabel, whereNow } from './state';
 import { JobDetail } from './types';
 import { reasonText } from './reason';
@@ -69,9 +70,8 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
   }
 
   const openFile = (relative: string | null) => {
-    const path = relative ? labPath(job, relative) : null;
-    if (path !== null) {
-      open(path);
+    if (relative) {
+      open(recordPath(job.id, relative));
     }
   };
   const act = async (what: string, action: () => Promise<unknown>) => {
@@ -126,12 +126,6 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
           {whereNow(job) && <> · {whereNow(job)}</>}
           {ranOn(job) && <> · {ranOn(job)}</>}
         </div>
-        {job.lab_dir === null && (
-          <div className="pop-Message">
-            This job&apos;s folder ({job.path}) is outside the Jupyter server&apos;s root, so Lab cannot open its
-            notebooks. Start JupyterLab in the project folder (or above it).
-          </div>
-        )}
       </div>
 
       <div className="pop-JobView-actions">
@@ -213,7 +207,7 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
           {overBudget && (
             <div className="pop-Error-fix">Or here: a new budget above, then Resume with this budget.</div>
           )}
-          {job.error.notebook && job.lab_dir !== null && (
+          {job.error.notebook && (
             <button className="jp-mod-styled" onClick={() => openFile(job.error!.notebook)}>
               {job.error.type === 'Cancelled' ? 'Open the notebook where it stopped' : 'Open the failed notebook'}
             </button>
@@ -247,7 +241,7 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
                 if (!last) {
                   return <td key={stage} className="pop-Cell pop-Cell-empty" />;
                 }
-                const openable = !!last.notebook && job.lab_dir !== null;
+                const openable = !!last.notebook;
                 return (
                   <td
                     key={stage}
@@ -282,7 +276,7 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
           {job.stages.map(run => (
             <li key={`${run.task}/${run.key}/${run.attempt}`}>
               <span className={`pop-Dot pop-state-${run.state}`} />
-              {run.notebook && job.lab_dir !== null ? (
+              {run.notebook ? (
                 <a
                   href="#"
                   className="pop-RunLink"
@@ -312,19 +306,15 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
           <ul>
             {job.products.map(product => (
               <li key={product}>
-                {job.lab_dir !== null ? (
-                  <a
-                    href="#"
-                    onClick={event => {
-                      event.preventDefault();
-                      openFile(`products/${product}`);
-                    }}
-                  >
-                    {product}
-                  </a>
-                ) : (
-                  product
-                )}
+                <a
+                  href="#"
+                  onClick={event => {
+                    event.preventDefault();
+                    openFile(`products/${product}`);
+                  }}
+                >
+                  {product}
+                </a>
               </li>
             ))}
           </ul>

@@ -29,6 +29,8 @@ export type MetricSummary = Schemas['MetricSummary'];
 export type ExperimentItem = Schemas['ExperimentItem'];
 export type ItemRun = Schemas['ItemRun'];
 export type TaskDiff = Schemas['TaskDiff'];
+export type JobFile = Schemas['JobFile'];
+export type CopyMade = Schemas['CopyMade'];
 
 /** What every event of `/pop/api/events` carries (a `reset` or `heartbeat` carries less). */
 export interface BusData {

@@ -224,6 +224,37 @@ class ExperimentItem(ItemView):
     lab_data: str | None = Field(default=None, description="The data folder as JupyterLab names it.")
 
 
+class JobFile(Model):
+    """A file (or folder) of a job in the shape of Jupyter's Contents API, read-only: what the
+    ``pop-job:`` drive of the Lab extension opens, found by job id wherever the job's folder is now."""
+
+    name: str
+    path: str = Field(description="<job id>/<path in the job folder>.")
+    type: str = Field(description="notebook | file | directory")
+    format: str | None = Field(default=None, description="json | text | base64; None without content.")
+    mimetype: str | None = None
+    content: Any = Field(
+        default=None,
+        description="The notebook (cells trusted and locked), the text, base64, or a folder's entries "
+        "(without their content); None when asked without content.",
+    )
+    writable: bool = Field(default=False, description="Always false: a job's record is not edited in place.")
+    created: str
+    last_modified: str
+    size: int | None = None
+
+
+class CopyMade(Model):
+    """``POST /pop/api/jobs/<id>/copy``: the editable copy of one of the job's notebooks."""
+
+    job: str
+    source: str = Field(description="The notebook copied, relative to the job folder.")
+    path: str = Field(description="The copy (absolute), under scratch/<job id>/ at the project root.")
+    lab_path: str | None = Field(
+        default=None, description="The copy as JupyterLab names it (None: outside the server's root)."
+    )
+
+
 # -- request bodies and the error body: the rest of the REST contract --------------------------------
 
 
@@ -257,6 +288,10 @@ class ResumeJob(Request):
 
 class RejectJob(Request):
     reason: str | None = None
+
+
+class CopyNotebook(Request):
+    path: str = Field(description="The notebook to copy, relative to the job folder.")
 
 
 class NoBody(Request):

@@ -24,7 +24,17 @@ from tornado.iostream import StreamClosedError
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import PopError, RequestError, SeedTooLarge, http_status
-from pop_nb.models.api import CheckSeed, JobDetail, NoBody, RejectJob, Request, ResumeJob, StartJob
+from pop_nb.models.api import (
+    CheckSeed,
+    CopyMade,
+    CopyNotebook,
+    JobDetail,
+    NoBody,
+    RejectJob,
+    Request,
+    ResumeJob,
+    StartJob,
+)
 from pop_nb.models.seed import MAX_SEED_BYTES, check_job_id
 from pop_nb.redaction import redact_bytes
 from pop_nb.safejson import loads
@@ -236,6 +246,50 @@ class ActionHandler(PopHandler):
                 await self.answer(lambda: self.service.approve(s, job_id))
 
 
+class JobFileHandler(PopHandler):
+    """``GET /pop/api/jobs/<id>/file?path=&content=0|1``: a file of the job as a Contents model (Lab's
+    ``pop-job:`` drive); ``raw=1``: its bytes (a download, an image a Markdown product links)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        from pop_nb.service import records
+
+        path = self.get_argument("path", "")
+        if self.get_argument("raw", "0") == "1":
+            loop = asyncio.get_running_loop()
+            work = lambda: records.job_file_bytes(self.pop_settings, job_id, path)  # noqa: E731
+            data, mimetype = await loop.run_in_executor(self.settings["pop_pool"], work)
+            if mimetype.startswith("text/") or mimetype in ("application/json", "image/svg+xml"):
+                data = redact_bytes(data)  # text a user opens is masked as everything pop-nb serves
+            self.set_header("Content-Disposition", "inline")
+            self.set_header("X-Content-Type-Options", "nosniff")
+            self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
+            self.finish(data, set_content_type=mimetype)
+            return
+        content = self.get_argument("content", "1") != "0"
+        await self.answer(lambda: records.job_file(self.pop_settings, job_id, path, content))
+
+
+class CopyHandler(PopHandler):
+    """``POST /pop/api/jobs/<id>/copy`` {path}: an editable copy of one of its notebooks (201)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        from pop_nb.service import records
+
+        path = self.body(CopyNotebook).path
+
+        def copy() -> CopyMade:
+            made: CopyMade = records.copy_notebook(self.pop_settings, job_id, path)
+            made.lab_path = self.lab(Path(made.path))
+            return made
+
+        self.set_status(201)
+        await self.answer(copy)
+
+
 class CostsHandler(PopHandler):
     @web.authenticated
     @authorized
@@ -369,6 +423,8 @@ def handlers() -> list[tuple[str, type[PopHandler]]]:
         (r"/pop/api/jobs", JobsHandler),
         (rf"/pop/api/jobs/{ID}", JobHandler),
         (rf"/pop/api/jobs/{ID}/(?P<action>resume|cancel|approve|reject)", ActionHandler),
+        (rf"/pop/api/jobs/{ID}/file", JobFileHandler),
+        (rf"/pop/api/jobs/{ID}/copy", CopyHandler),
         (r"/pop/api/costs", CostsHandler),
         (r"/pop/api/experiments", ExperimentsHandler),
         (rf"/pop/api/experiments/{NAME}", ExperimentHandler),

@@ -24,7 +24,7 @@ SHOWN = "const w = window.jupyterapp.shell.currentWidget; return w.isRevealed ? 
 PARTWAY = re.compile(r"\b([1-9]|[1-5]\d)/60 done")
 ROWS = ".pop-Exp-comparison tbody tr"
 REWORDED = ".pop-Exp-run[data-variant='mini-reworded']"
-NOTEBOOK = "pipeline-data/complete/exp-triage-mini-reworded-10/tasks/classify/04-inference.ipynb"
+NOTEBOOK = "pop-job:exp-triage-mini-reworded-10/tasks/classify/04-inference.ipynb"
 
 
 def text(d: Any, css: str) -> str:

@@ -26,6 +26,8 @@ ROUTES = [
     ("POST", "pop/api/jobs/some-job/cancel"),
     ("POST", "pop/api/jobs/some-job/approve"),
     ("POST", "pop/api/jobs/some-job/reject"),
+    ("GET", "pop/api/jobs/some-job/file"),
+    ("POST", "pop/api/jobs/some-job/copy"),
     ("GET", "pop/api/costs"),
     ("GET", "pop/api/experiments"),
     ("GET", "pop/api/experiments/triage"),

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { labPath, runsByCell } from '../grid';
+import { runsByCell } from '../grid';
+import { parseRecord, recordOfDataPath, recordPath } from '../records';
 import { inlineParts } from '../about';
 import { parseSeed, startingText } from '../seed';
 import { JobDetail, PipelineInfo, StageView } from '../types';
@@ -68,11 +69,16 @@ test('the grid keeps every run of a stage, refine passes included, in order', ()
   assert.equal(cells.get('a\u0000inference'), undefined);
 });
 
-test("a job's files are named as Lab names them, or not at all outside its root", () => {
-  const detail = { ...job(), lab_dir: 'data/complete/j1' } as JobDetail;
-  assert.equal(labPath(detail, 'tasks/a/04-inference.ipynb'), 'data/complete/j1/tasks/a/04-inference.ipynb');
-  assert.equal(labPath({ ...detail, lab_dir: '' }, 'products/r.md'), 'products/r.md'); // Lab serves the job folder itself
-  assert.equal(labPath({ ...detail, lab_dir: null }, 'products/r.md'), null);
+test("a job's files are named by the job's id, never by the folder it is in now", () => {
+  const path = recordPath('j1', 'tasks/a/04-inference.ipynb');
+  assert.equal(path, 'pop-job:j1/tasks/a/04-inference.ipynb');
+  assert.deepEqual(parseRecord(path), { job: 'j1', relative: 'tasks/a/04-inference.ipynb' });
+  assert.deepEqual(parseRecord('j1'), { job: 'j1', relative: '' }); // the drive's local path of the folder
+  assert.equal(parseRecord('pop-job:../etc/passwd'), null); // not an id: never asked for
+  // an experiment names a run's notebook under the data folder: the same record, wherever it moves
+  assert.equal(recordOfDataPath('complete/j1/tasks/a/04-inference.ipynb'), path);
+  assert.equal(recordOfDataPath('failed/j1/tasks/a/04-inference.ipynb'), path);
+  assert.equal(recordOfDataPath('experiments/x.yaml'), null);
 });
 
 test('the explanation is shown with bold and code, and nothing else is interpreted', () => {
