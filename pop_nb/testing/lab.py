@@ -38,6 +38,8 @@ def jupyter_lab(
         (scratch / "config").mkdir(exist_ok=True)
         (scratch / "config" / "jupyter_server_config.json").write_text(json.dumps(config))
         env["JUPYTER_CONFIG_DIR"] = str(scratch / "config")
+    # Lab's settings, where its kernels look too (pop-nb's charts follow the theme picked there)
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(scratch / "settings")
     port = free_port()
     args = [
         *(sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1"),
@@ -48,7 +50,6 @@ def jupyter_lab(
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, for the tests' commands
         "--LabApp.news_url=None",
         f"--LabApp.workspaces_dir={scratch / 'workspaces'}",
-        f"--LabApp.user_settings_dir={scratch / 'settings'}",
     ]
     with (scratch / "lab.log").open("w") as log:
         proc = subprocess.Popen(args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)

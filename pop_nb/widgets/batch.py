@@ -7,7 +7,8 @@ import html
 import uuid
 from typing import Any
 
-from pop_nb.widgets.job import COLOURS, show_html
+from pop_nb.widgets.job import show_html
+from pop_nb.widgets.theme import STATE
 
 
 def money(usd: float) -> str:
@@ -32,7 +33,7 @@ def render_progress(name: str, progress: Any | None) -> str:
 def render_summary(summary: Any, manifest: list[Any]) -> str:
     """The summary as HTML: the outcome, where jobs ran, the slowest tasks, rejected seeds, failures."""
     e = html.escape
-    colour = COLOURS["done" if summary.failed == 0 and summary.rejected == 0 else "failed"]
+    colour = STATE["done" if summary.failed == 0 and summary.rejected == 0 else "failed"]
     parts = [
         f"<div class='pop-batch'><b style='color:{colour}'>batch {e(summary.name)}</b>: "
         f"{summary.done} done, {summary.failed} failed, {summary.rejected} rejected of {summary.seeds} seeds "

@@ -23,7 +23,8 @@ from pop_nb.analytics import Analytics, costs
 from pop_nb.models.api import PipelineInfo
 from pop_nb.models.status import JobState, cost_text
 from pop_nb.widgets.experiments import ExperimentsTab
-from pop_nb.widgets.job import COLOURS, render_job, show_html
+from pop_nb.widgets.job import render_job, show_html
+from pop_nb.widgets.theme import STATE, themed
 
 STATES = ("all", *get_args(JobState))
 MAX_ROWS = 200
@@ -341,7 +342,7 @@ class Dashboard:
         self.charts.clear_output(wait=True)
         with self.charts:
             for fig in self.figures:
-                fig.update_layout(height=280, margin={"t": 40, "b": 30, "l": 40, "r": 10})
+                themed(fig, height=280, margin={"t": 40, "b": 30, "l": 40, "r": 10})
                 display(fig)
 
     # -- actions ------------------------------------------------------------------------------------
@@ -355,7 +356,7 @@ class Dashboard:
                 f"resumed {html.escape(job_id)} from {html.escape(self.from_task.value or '')}"
             )
         except Exception as exc:  # shown, not raised: a button has no caller to catch it
-            self.message.value = f"<span style='color:{COLOURS['failed']}'>{html.escape(str(exc))}</span>"
+            self.message.value = f"<span style='color:{STATE['failed']}'>{html.escape(str(exc))}</span>"
         self._refresh_jobs()
 
     def cancel(self) -> None:
@@ -366,7 +367,7 @@ class Dashboard:
             service.cancel(self.settings, job_id, grace_s=5, wait=False)
             self.message.value = f"cancelled {html.escape(job_id)}"
         except Exception as exc:
-            self.message.value = f"<span style='color:{COLOURS['failed']}'>{html.escape(str(exc))}</span>"
+            self.message.value = f"<span style='color:{STATE['failed']}'>{html.escape(str(exc))}</span>"
         self._refresh_jobs()
 
     def _follow(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
-from pop_nb.widgets.job import COLOURS
+from pop_nb.widgets.theme import STATE, themed
 
 if TYPE_CHECKING:
     from pop_nb.analytics import Analytics
@@ -42,7 +42,7 @@ def jobs_table(rows: list[dict[str, Any]], order: list[str]) -> str:
         if r is None:
             body.append(f"<tr><td>{html.escape(name)}</td><td colspan=7><i>not run yet</i></td></tr>")
             continue
-        failed = f"<span style='color:{COLOURS['failed']}'>{r['failed']}</span>" if r["failed"] else "0"
+        failed = f"<span style='color:{STATE['failed']}'>{r['failed']}</span>" if r["failed"] else "0"
         median = "" if r["median_s"] is None else f"{r['median_s']:.2f} s"
         body.append(
             f"<tr><td>{html.escape(name)}</td><td>{r['jobs']}</td><td>{r['done']}</td><td>{failed}</td>"
@@ -97,7 +97,7 @@ class ExperimentsTab:
         found = experiments(self.settings)
         self.order = {e.name: [v.name for v in e.variants] for e in found if e.error is None}
         broken = [e for e in found if e.error is not None]
-        red = f"<div style='color:{COLOURS['failed']}'>"
+        red = f"<div style='color:{STATE['failed']}'>"
         self.message.value = "".join(
             f"{red}{html.escape(e.name)}: {html.escape(e.error or '')}</div>" for e in broken
         )
@@ -129,7 +129,7 @@ class ExperimentsTab:
         try:
             self.comparison = experiment(self.settings, name, ask=False).comparison
         except PopError as exc:
-            self.scores.value = f"<span style='color:{COLOURS['failed']}'>{html.escape(str(exc))}</span>"
+            self.scores.value = f"<span style='color:{STATE['failed']}'>{html.escape(str(exc))}</span>"
             return
         self.scores.value = scores_table(self.comparison)
         self._chart(self.comparison)
@@ -157,7 +157,7 @@ class ExperimentsTab:
                 textposition="top center",
                 marker={
                     "size": 12,
-                    "color": [COLOURS["done"] if p[0] in front else "#9e9e9e" for p in points],
+                    "color": [STATE["done"] if p[0] in front else STATE["skipped"] for p in points],
                 },
             ),
             layout={
@@ -168,5 +168,6 @@ class ExperimentsTab:
                 "margin": {"t": 40, "b": 40, "l": 50, "r": 10},
             },
         )
+        themed(self.figure)
         with self.chart:
             display(self.figure)

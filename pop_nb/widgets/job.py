@@ -8,6 +8,7 @@ a cell blocked in ``job.wait()`` still sees it move). :func:`render_job` is the 
 from __future__ import annotations
 
 import html
+import json
 import os
 import threading
 from pathlib import Path
@@ -16,16 +17,8 @@ from typing import Any
 from pop_nb.models.lifecycle import is_settled
 from pop_nb.models.pipeline import STAGES
 from pop_nb.models.status import JobStatus
+from pop_nb.widgets.theme import EMPTY, ERROR_BG, GAP, STATE, TRACK, state_fill
 
-COLOURS = {
-    "done": "#2e7d32",
-    "running": "#1565c0",
-    "failed": "#c62828",
-    "skipped": "#9e9e9e",
-    "pending": "#e0e0e0",
-    "waiting": "#ef6c00",
-    "cancelled": "#6d4c41",
-}
 SHORT = {
     "ingestion": "ingest",
     "preProcessing": "pre",
@@ -42,14 +35,21 @@ SHORT = {
 
 
 def _link(job_dir: Path, notebook: str | None, base: Path) -> str | None:
-    """A link JupyterLab opens in a tab: relative to the notebook showing the widget when possible."""
+    """The attributes of a link that opens a stage notebook in a Lab tab: in Lab with pop-nb's extension,
+    the job's read-only record (``pop-job:<id>/...``, valid wherever the job's folder moves, no kernel),
+    through Lab's command linker; elsewhere the ``href``, relative to the notebook showing the widget."""
     if not notebook:
         return None
     target = job_dir / notebook
     try:
-        return os.path.relpath(target, base)
+        href = os.path.relpath(target, base)
     except ValueError:
-        return str(target)
+        href = str(target)
+    record = json.dumps({"path": f"pop-job:{job_dir.name}/{notebook}", "factory": "pop-nb record"})
+    return (
+        f'href="{html.escape(href)}" data-commandlinker-command="docmanager:open" '
+        f'data-commandlinker-args="{html.escape(record)}"'
+    )
 
 
 def show_html(view: Any, markup: str, text: str = "") -> None:
@@ -76,7 +76,7 @@ def grid(status: JobStatus) -> dict[str, dict[str, dict[str, Any]]]:
 def render_job(status: JobStatus, job_dir: Path, base: Path | None = None) -> str:
     """The widget's HTML for one moment of the job."""
     base = base or Path.cwd()
-    colour = COLOURS.get(status.state, "#e0e0e0")
+    colour = STATE.get(status.state, STATE["pending"])
     where = f"{status.current_task}/{status.current_stage}" if status.current_task else ""
     totals = status.totals
     parts = [
@@ -92,7 +92,7 @@ def render_job(status: JobStatus, job_dir: Path, base: Path | None = None) -> st
             else ""
         )
         + "</div>",
-        f'<div style="background:#eee;width:100%;height:6px;margin:4px 0">'
+        f'<div style="background:{TRACK};width:100%;height:6px;margin:4px 0">'
         f'<div class="pop-progress" style="background:{colour};width:{status.progress}%;height:6px">'
         "</div></div>",
         '<table style="border-collapse:collapse"><tr><th></th>',
@@ -106,21 +106,21 @@ def render_job(status: JobStatus, job_dir: Path, base: Path | None = None) -> st
         for stage in used:
             cell = cells[name].get(stage)
             if cell is None:
-                parts.append('<td style="background:#fafafa;border:1px solid #fff"></td>')
+                parts.append(f'<td style="background:{EMPTY};border:1px solid {GAP}"></td>')
                 continue
             label = f"&times;{cell['runs']}" if cell["runs"] > 1 else "&nbsp;"
-            href = _link(job_dir, cell.get("notebook"), base)
+            link = _link(job_dir, cell.get("notebook"), base)
             inner = (  # the whole square is the link: Lab opens the stage notebook in a tab
-                f'<a href="{html.escape(href)}" title="open {html.escape(cell.get("notebook") or "")}" '
+                f'<a {link} title="open {html.escape(cell.get("notebook") or "")}" '
                 f'style="display:block;color:#fff;text-decoration:none;line-height:22px">{label}</a>'
-                if href
+                if link
                 else label
             )
             parts.append(
                 f'<td class="pop-cell" data-task="{html.escape(name)}" data-stage="{stage}" '
                 f'data-state="{cell["state"]}" title="{stage}: {cell["state"]}" '
-                f'style="background:{COLOURS.get(cell["state"], "#e0e0e0")};min-width:38px;'
-                f'text-align:center;border:1px solid #fff">{inner}</td>'
+                f'style="background:{state_fill(cell["state"])};min-width:38px;'
+                f'text-align:center;border:1px solid {GAP}">{inner}</td>'
             )
         parts.append("</tr>")
     parts.append("</table>")
@@ -129,7 +129,7 @@ def render_job(status: JobStatus, job_dir: Path, base: Path | None = None) -> st
         cancelled = err.type == "Cancelled"
         where = "/".join(part for part in (err.task, err.stage) if part)
         parts.append(
-            f'<div class="pop-error" style="color:{COLOURS["cancelled" if cancelled else "failed"]};'
+            f'<div class="pop-error" style="color:{STATE["cancelled" if cancelled else "failed"]};'
             f'margin-top:4px"><b>{html.escape(err.type)}</b>'
             f"{' in ' + html.escape(where) if where else ''}: {html.escape(err.message[:500])}</div>"
         )
@@ -137,13 +137,14 @@ def render_job(status: JobStatus, job_dir: Path, base: Path | None = None) -> st
             label = f"In [{err.exec_count}]" if err.exec_count is not None else "the failing cell"
             parts.append(
                 f'<div class="pop-failing-cell">{label}:</div>'
-                f'<pre style="background:#fff5f5;padding:4px;margin:2px 0">{html.escape(err.cell_source)}\n'
+                f'<pre style="background:{ERROR_BG};padding:4px;margin:2px 0">'
+                f"{html.escape(err.cell_source)}\n"
                 f"&rarr; {html.escape(err.type)}: {html.escape(err.message[:500])}</pre>"
             )
-        href = _link(job_dir, err.notebook, base)
-        if href:
+        link = _link(job_dir, err.notebook, base)
+        if link:
             what = "the notebook where it stopped" if cancelled else "the failed notebook"
-            parts.append(f'<a href="{html.escape(href)}">open {what}</a>')
+            parts.append(f"<a {link}>open {what}</a>")
         if err.fix:
             parts.append(f'<div class="pop-fix"><b>fix:</b> {html.escape(err.fix)}</div>')
     parts.append("</div>")

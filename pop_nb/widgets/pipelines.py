@@ -7,6 +7,7 @@ import html
 import re
 
 from pop_nb.models.api import PipelineInfo
+from pop_nb.widgets.theme import MUTED, STATE
 
 _INLINE = re.compile(r"\*\*([^*]+)\*\*|`([^`]+)`")
 _NUMBER = re.compile(r"^\d+\.\s*")
@@ -23,15 +24,15 @@ def inline(text: str) -> str:
     return "".join(out)
 
 
-SEVERITY = {"error": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
+SEVERITY = {"error": STATE["failed"], "warning": STATE["waiting"], "info": STATE["running"]}
 
 
 def render_pipeline(info: PipelineInfo) -> str:
     """One pipeline as HTML (all of its text escaped: it comes from files and from a model)."""
     head = f"<h3 style='margin:4px 0'>{html.escape(info.slug)}</h3>"
     if info.error:
-        return head + f"<div style='color:#c62828'>does not load: {html.escape(info.error)}</div>"
-    parts = [head, f"<div style='color:#666'>{html.escape(info.description)}</div>"]
+        return head + f"<div style='color:{STATE['failed']}'>does not load: {html.escape(info.error)}</div>"
+    parts = [head, f"<div style='color:{MUTED}'>{html.escape(info.description)}</div>"]
     explained = info.explanation
     if explained is None:
         parts.append(
@@ -41,7 +42,7 @@ def render_pipeline(info: PipelineInfo) -> str:
         )
     else:
         verdict = "aligned" if explained.aligned else "not aligned"
-        colour = "#2e7d32" if explained.aligned else "#c62828"
+        colour = STATE["done"] if explained.aligned else STATE["failed"]
         parts.append(
             f"<h4 style='margin:8px 0 2px'>Intention · <span style='color:{colour}'>{verdict}</span></h4>"
         )
@@ -53,13 +54,13 @@ def render_pipeline(info: PipelineInfo) -> str:
     if explained is not None and explained.findings:
         parts.append("<h4 style='margin:8px 0 2px'>Findings</h4><ul style='margin:0'>")
         for f in explained.findings:
-            colour = SEVERITY.get(f.severity, "#666")
-            fix = f" <span style='color:#666'>Fix: {html.escape(f.fix)}</span>" if f.fix else ""
+            colour = SEVERITY.get(f.severity, MUTED)
+            fix = f" <span style='color:{MUTED}'>Fix: {html.escape(f.fix)}</span>" if f.fix else ""
             severity = f"<b style='color:{colour}'>{html.escape(f.severity)}</b>"
             parts.append(f"<li>{severity} {html.escape(f.finding)}{fix}</li>")
         parts.append("</ul>")
     if explained is not None:
         parts.append(
-            f"<div style='color:#666;margin-top:6px'>explained by {html.escape(explained.model)}</div>"
+            f"<div style='color:{MUTED};margin-top:6px'>explained by {html.escape(explained.model)}</div>"
         )
     return "".join(parts)

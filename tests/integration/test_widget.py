@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 
@@ -41,6 +43,12 @@ def test_the_widget_follows_a_running_job(project: Project) -> None:
     # each stage links to its executed notebook, relative to where the widget is shown
     href = re.search(r'data-stage="inference"[^>]*><a href="([^"]+)"', widget.markup).group(1)
     assert (project.root / href).resolve() == (job.path / "tasks/a/04-inference.ipynb").resolve()
+    # in Lab, the link opens the job's record by its id (its folder has moved since), with no kernel
+    args = re.search(r'data-stage="inference"[^>]*><a [^>]*data-commandlinker-args="([^"]+)"', widget.markup)
+    assert json.loads(html.unescape(args.group(1))) == {
+        "path": f"pop-job:{job.id}/tasks/a/04-inference.ipynb",
+        "factory": "pop-nb record",
+    }
     assert "100%" in widget.markup and "<b>done</b>" in widget.markup
 
 
@@ -51,4 +59,4 @@ def test_a_failure_shows_the_error_and_the_failing_cell(project: Project) -> Non
     assert 'class="pop-error"' in markup and "KeyError" in markup and "t/inference" in markup
     assert "x = {&#x27;a&#x27;: 1}" in markup  # the failing cell's source
     link = os.path.relpath(job.path / "tasks/t/04-inference.ipynb", project.root)
-    assert f'href="{link}">open the failed notebook' in markup
+    assert re.search(rf'href="{re.escape(link)}" data-commandlinker-[^>]*>open the failed notebook', markup)
