@@ -141,7 +141,20 @@ class PopSettings(Model):
 
 
 # POP_* variables read outside the settings model (by the provider that needs them).
-_OTHER_VARIABLES = frozenset({"POP_CLAUDE_PATH", "POP_LOCAL_IDLE_S", "POP_RUNNER_JOB", "POP_WORKER"})
+_OTHER_VARIABLES = frozenset(
+    {
+        "POP_CLAUDE_PATH",
+        "POP_LOCAL_IDLE_S",
+        "POP_RUNNER_JOB",
+        "POP_WORKER",
+        # read where they are used, by whichever process ends a job or draws a chart (pop_nb.notify,
+        # pop_nb.widgets.theme): environment or .env only, since a URL may hold a key
+        "POP_NOTIFY_URL",
+        "POP_NOTIFY_ON",
+        "POP_NOTIFY_RETRY_S",
+        "POP_PLOTLY_TEMPLATE",
+    }
+)
 
 
 def _from_toml() -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pop_nb.models.pipeline import STAGES
 from pop_nb.models.records import Event
 from pop_nb.models.seed import Seed
 from pop_nb.models.status import ErrorInfo, JobStatus, StageRun, TaskStatus, now_iso
+from pop_nb.notify import announce
 from pop_nb.pipeline.conditions import Condition
 from pop_nb.pipeline.load import Pipeline
 from pop_nb.pipeline.task_notebook import load_task_notebook
@@ -378,6 +379,7 @@ class JobRunner:
                 self._save()
                 self.job.runner_file.unlink(missing_ok=True)
                 self._event("job", "waiting", message="a gate waits for `pop approve` or `pop reject`")
+                announce(self.job.path, st)
                 return st
             for name, task in st.tasks.items():
                 if task.state != "pending":

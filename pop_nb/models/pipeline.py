@@ -181,6 +181,34 @@ class ProductSpec(_Strict):
         return {"json": "json", "csv": "csv", "zip": "zip"}.get(suffix, "text")  # type: ignore[return-value]
 
 
+NoticeKind = Literal["failed", "cancelled", "waiting", "done"]
+DEFAULT_NOTICES: tuple[NoticeKind, ...] = ("failed", "cancelled", "waiting")  # "done" when asked
+
+
+class NotifySpec(_Strict):
+    """Where a job's ending (or its stop at a gate) is posted: a webhook. The URL may name environment
+    variables (``${SLACK_WEBHOOK_URL}``) so a secret in it stays in the environment."""
+
+    url: str = Field(description="http(s) URL, ${VAR} expanded from the environment when sent.")
+    on: list[NoticeKind] = Field(
+        default_factory=lambda: list(DEFAULT_NOTICES),
+        description="Which of failed, cancelled, waiting, done are posted.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://", "${")):
+            raise ValueError("must be an http:// or https:// URL (or ${VAR} naming one in the environment)")
+        return url
+
+
+def notify_entries(value: Any) -> list[Any]:
+    """``notify: URL``, ``notify: {url, on}``, or a list of either, as a list of entries."""
+    items = value if isinstance(value, list) else [value]
+    return [{"url": item} if isinstance(item, str) else item for item in items if item is not None]
+
+
 class PipelineSpec(_Strict):
     name: str = Field(pattern=SLUG_PATTERN)
     version: int | str = 1
@@ -201,6 +229,14 @@ class PipelineSpec(_Strict):
     )
     tasks: dict[str, TaskSpec]
     products: list[ProductSpec] = Field(default_factory=list)
+    notify: list[NotifySpec] = Field(
+        default_factory=list, description="Webhooks told when a job fails, is cancelled, waits or is done."
+    )
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _notify_forms(cls, value: Any) -> Any:
+        return notify_entries(value)
 
     @field_validator("tasks")
     @classmethod

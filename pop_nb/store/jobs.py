@@ -238,6 +238,9 @@ class JobStore:
         folder.cancel_file.unlink(missing_ok=True)
         final = self.move(folder, "complete" if status.state == "done" else "failed")
         self.record_run(final, status)
+        from pop_nb.notify import announce  # webhooks, if any: posted by a process of their own
+
+        announce(final.path, status)
         return final
 
     def record_run(self, folder: JobFolder, status: JobStatus) -> None:
