@@ -52,6 +52,12 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
   useEffect(() => {
     let timer: number | null = null;
     const onChange = (_: unknown, changed: string | null) => {
+      // what the event carried (state, progress, cost, actions) shows at once, as in the panel; the
+      // rest of the detail (stages, outputs) follows with the fetch
+      const summary = changed === id ? model.state.jobs[id] : undefined;
+      if (summary) {
+        setJob(previous => (previous ? { ...previous, ...summary } : previous));
+      }
       if ((changed === id || changed === null) && timer === null) {
         timer = window.setTimeout(() => ((timer = null), bump()), 150); // a burst of events, one fetch
       }

@@ -144,6 +144,10 @@ def reset(status: JobStatus, tasks: list[str], rerun: set[str]) -> None:
     status.resumes += 1
     for name in tasks:
         if name in rerun or name not in status.tasks:
-            status.tasks[name] = TaskStatus()
+            # what its earlier runs used stays counted (a task's usage is all its usage.jsonl rows,
+            # as the runner's tally reads them): a resumed job's cost never drops to $0 and back
+            earlier = status.tasks[name].usage if name in status.tasks else None
+            status.tasks[name] = TaskStatus() if earlier is None else TaskStatus(usage=earlier)
     status.state, status.error, status.ended_at = "pending", None, None
     status.current_task = status.current_stage = None
+    status.refresh_progress()

@@ -135,7 +135,10 @@ class JobStatus(Model):
     updated_at: str = Field(default_factory=now_iso)
     ended_at: str | None = None
     error: ErrorInfo | None = None
-    totals: Totals = Field(default_factory=Totals)
+    totals: Totals = Field(
+        default_factory=Totals,
+        description="Everything the job has used, earlier runs included: the sum of its usage.jsonl.",
+    )
     tasks: dict[str, TaskStatus] = Field(default_factory=dict)
     resumes: int = 0
     recoveries: int = Field(default=0, description="Times a dead runner's job was picked up again.")

@@ -8,7 +8,7 @@ from typing import get_args
 import pytest
 
 from pop_nb.models import lifecycle
-from pop_nb.models.status import JobState, JobStatus, TaskStatus
+from pop_nb.models.status import JobState, JobStatus, TaskStatus, Totals
 
 
 def status(state: JobState = "pending", **tasks: TaskStatus) -> JobStatus:
@@ -95,6 +95,17 @@ def test_a_reset_keeps_what_is_not_run_again() -> None:
     lifecycle.reset(st, ["a", "b", "c"], rerun={"b"})
     assert st.state == "pending" and st.resumes == 1 and st.ended_at is None and st.current_task is None
     assert st.tasks["a"] is done and st.tasks["b"].state == "pending" and st.tasks["c"].state == "pending"
+
+
+def test_a_reset_task_keeps_what_it_spent_so_a_resumed_job_never_shows_zero_cost() -> None:
+    spent = Totals(calls=2, attempts=2, cost_usd=0.25)
+    st = status("failed", a=TaskStatus(state="done", usage=Totals(calls=1, cost_usd=0.5)))
+    st.tasks["b"] = TaskStatus(state="failed", usage=spent)
+    st.refresh_progress()
+    assert st.totals.cost_usd == 0.75
+    lifecycle.reset(st, ["a", "b"], rerun={"a", "b"})
+    assert st.state == "pending" and st.tasks["b"].state == "pending" and st.tasks["b"].attempts == 0
+    assert st.totals.cost_usd == 0.75 and st.totals.calls == 3  # as usage.jsonl still says
 
 
 def test_a_cancel_ends_it_cancelled() -> None:
