@@ -306,6 +306,45 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
         </ul>
       </details>
 
+      {job.runs.length > 1 && (
+        <details className="pop-History" open>
+          <summary>Runs ({job.runs.length})</summary>
+          <ol>
+            {job.runs.map(run => (
+              <li key={run.n} data-run={run.n}>
+                <span className={`pop-Dot pop-state-${run.state}`} />
+                <b>Run {run.n}</b> {run.state} · {run.cost}
+                {run.cache_hits > 0 && ` (${run.cache_hits} answered from the cache)`} · {run.calls} calls
+                {run.ended_at && ` · ended ${run.ended_at.slice(0, 19).replace('T', ' ')}`}
+                {run.how && <div className="pop-History-how">resumed {run.how}</div>}
+                {run.error && <div className="pop-History-error">{run.error}</div>}
+                {run.n === job.runs.length ? (
+                  <div className="pop-History-how">this run: its notebooks are the stages above</div>
+                ) : (
+                  <div className="pop-History-notebooks">
+                    {run.notebooks.map(notebook => (
+                      <a
+                        key={notebook}
+                        href="#"
+                        className="pop-RunLink"
+                        data-notebook={notebook}
+                        title={`open ${notebook} (kept when run ${run.n + 1} ran its task again)`}
+                        onClick={event => {
+                          event.preventDefault();
+                          openFile(notebook);
+                        }}
+                      >
+                        {notebook.replace(/^history\/\d+\//, '')}
+                      </a>
+                    ))}
+                  </div>
+                )}
+              </li>
+            ))}
+          </ol>
+        </details>
+      )}
+
       {job.products.length > 0 && (
         <div className="pop-Products">
           <h3>Products</h3>

@@ -109,6 +109,26 @@ class StageView(Model):
     path: str | None = Field(default=None, description="Absolute path of the executed notebook.")
 
 
+class RunView(Model):
+    """One run of a job: the first, and one per resume (read from its events and usage)."""
+
+    n: int = Field(description="1 for the first run, then one more per resume.")
+    how: str | None = Field(default=None, description="What the resume reset (None for the first run).")
+    started_at: str | None = None
+    ended_at: str | None = None
+    state: str = Field(description="done | failed | cancelled | waiting, or running / pending (the last).")
+    error: str | None = Field(default=None, description="<type>: <message>, when it failed.")
+    calls: int = 0
+    cache_hits: int = 0
+    cost_usd: float = 0.0
+    cost: str = Field(description="Its cost as people read it.")
+    notebooks: list[str] = Field(
+        default_factory=list,
+        description="Executed notebooks it left in history/<n>/ (relative to the job folder); the last "
+        "run's are the job's stages.",
+    )
+
+
 class JobDetail(JobSummary):
     """One job with everything a job view shows."""
 
@@ -122,6 +142,7 @@ class JobDetail(JobSummary):
     stages: list[StageView]
     outputs: dict[str, Any]
     products: list[str]
+    runs: list[RunView] = Field(default_factory=list, description="Every run, the first first.")
 
 
 class Finding(Model):

@@ -24,6 +24,7 @@ from pop_nb.models.lifecycle import Activity
 from pop_nb.models.seed import MAX_SEED_DEPTH, json_depth
 from pop_nb.models.status import JobStatus, Totals
 from pop_nb.safejson import loads
+from pop_nb.service.runs import job_runs
 from pop_nb.store import layout
 from pop_nb.store.jobs import PLACES, JobFolder, JobStore
 
@@ -231,6 +232,7 @@ def get_job(settings: PopSettings, job_id: str) -> JobDetail:
         stages=stages,
         outputs=outputs,
         products=products,
+        runs=job_runs(folder, status),
     )
 
 

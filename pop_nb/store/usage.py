@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pop_nb.models.status import Totals
+
+
+def add_row(totals: Totals, row: dict[str, Any]) -> None:
+    """Count one ``usage.jsonl`` row (an attempt; a call when it answered) into ``totals``."""
+    ok = row.get("ok", True) is not False
+    totals.attempts += 1
+    totals.calls += ok
+    totals.unpriced_calls += ok and row.get("cost_source") == "unpriced"
+    totals.input_tokens += int(row.get("input_tokens") or 0)
+    totals.output_tokens += int(row.get("output_tokens") or 0)
+    totals.cost_usd += float(row.get("cost_usd") or 0.0)
+    totals.cache_hits += bool(row.get("cache_hit"))
+    totals.saved_usd += float(row.get("saved_usd") or 0.0)
 
 
 class UsageTally:
@@ -35,16 +49,8 @@ class UsageTally:
                 continue
             if self.job_id is not None and row.get("job") != self.job_id:
                 continue
-            ok = row.get("ok", True) is not False
-            for totals in (self.total, self._totals.setdefault(row.get("task") or "", Totals())):
-                totals.attempts += 1
-                totals.calls += ok
-                totals.unpriced_calls += ok and row.get("cost_source") == "unpriced"
-                totals.input_tokens += int(row.get("input_tokens") or 0)
-                totals.output_tokens += int(row.get("output_tokens") or 0)
-                totals.cost_usd += float(row.get("cost_usd") or 0.0)
-                totals.cache_hits += bool(row.get("cache_hit"))
-                totals.saved_usd += float(row.get("saved_usd") or 0.0)
+            add_row(self.total, row)
+            add_row(self._totals.setdefault(row.get("task") or "", Totals()), row)
 
     def of(self, task: str) -> Totals:
         """The task's totals as of the last refresh (a copy)."""

@@ -377,7 +377,15 @@ def test_the_pipelines_panel_runs_a_pipeline_and_opens_its_stages(
     # what the cache saved shows beside what was spent: the resumed run's calls cost nothing
     saved = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".pop-JobView-saved"), 30)[0].text
     assert saved.startswith("saved $0.0000") and "cache hits)" in saved, saved
+    # its runs: the first with the notebooks it left in history/1/ (one opens as a record), then this one
+    runs = wait_for(steady(lambda: d.find_elements(By.CSS_SELECTOR, ".pop-History li")), 30)
+    assert [r.get_attribute("data-run") for r in runs] == ["1", "2"]
+    assert "Run 1 done" in runs[0].text and "resumed from task explain" in runs[1].text
     shot(d, "panel-5-resumed")
+    kept = d.find_element(By.CSS_SELECTOR, ".pop-History li[data-run='1'] a.pop-RunLink")
+    assert kept.get_attribute("data-notebook").startswith("history/1/explain/")
+    kept.click()
+    wait_for(lambda: "/history/1/explain/" in d.execute_script(opened), 60)
 
 
 BADGE = ".pop-JobView-meta .pop-Badge"
