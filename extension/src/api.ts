@@ -147,8 +147,9 @@ export class PopAPI {
     return this.post(`jobs/${encodeURIComponent(id)}/cancel`, {});
   }
 
-  approve(id: string): Promise<JobSummary> {
-    return this.post(`jobs/${encodeURIComponent(id)}/approve`, {});
+  /** Let it go on past its gate; `outputs` (task -> value) is the approver's edit of a waiting output. */
+  approve(id: string, outputs?: Record<string, unknown>): Promise<JobSummary> {
+    return this.post(`jobs/${encodeURIComponent(id)}/approve`, outputs ? { outputs } : {});
   }
 
   reject(id: string, reason: string): Promise<JobSummary> {

@@ -10,6 +10,7 @@ import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { INotebookModel, INotebookWidgetFactory, NotebookPanel, NotebookWidgetFactory } from '@jupyterlab/notebook';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon, ToolbarButton } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
@@ -60,7 +61,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     ILabShell,
     ISettingRegistry,
     IFileBrowserFactory,
-    INotebookWidgetFactory
+    INotebookWidgetFactory,
+    IRenderMimeRegistry
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -71,7 +73,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     _labShell: ILabShell | null,
     settingRegistry: ISettingRegistry | null,
     browsers: IFileBrowserFactory | null,
-    notebooks: NotebookWidgetFactory.IFactory | null
+    notebooks: NotebookWidgetFactory.IFactory | null,
+    rendermime: IRenderMimeRegistry | null
   ) => {
     const api = new PopAPI(app.serviceManager.serverSettings);
     const model = new JobsModel(api);
@@ -177,7 +180,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: args => (typeof args.id === 'string' && args.id ? `Open pop-nb job ${args.id}` : 'Open pop-nb job'),
       execute: args => {
         const id = typeof args.id === 'string' ? args.id : '';
-        return id ? reveal(tracker, `pop-job-${id}`, id, () => new JobView({ id, api, model, open })) : undefined;
+        return id
+          ? reveal(tracker, `pop-job-${id}`, id, () => new JobView({ id, api, model, open, rendermime }))
+          : undefined;
       }
     });
 

@@ -7,7 +7,10 @@
 import { Dialog, InputDialog, ReactWidget, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import React, { useEffect, useReducer, useState } from 'react';
 
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+
 import { PopAPI } from './api';
+import { GateReview } from './review';
 import { JobsModel } from './model';
 import { runsByCell, SHORT, STAGES } from './grid';
 import { recordPath } from './records';
@@ -21,6 +24,8 @@ export interface JobViewOptions {
   model: JobsModel;
   /** Open a file (a path as Lab names it) in a tab. */
   open: (path: string) => void;
+  /** Lab's renderers, for a gate's output (Markdown, JSON); without them it shows as text. */
+  rendermime?: IRenderMimeRegistry | null;
 }
 
 function duration(ms: number | null): string {
@@ -177,7 +182,7 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
             </button>
           </>
         )}
-        {allowed.approve && (
+        {allowed.approve && job.waiting_gates.length === 0 && (
           <>
             <button className="jp-mod-styled jp-mod-accept" onClick={() => void act('approve', () => api.approve(id))}>
               Approve
@@ -193,6 +198,20 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
           </button>
         )}
       </div>
+
+      {allowed.approve &&
+        job.waiting_gates.map(task => (
+          <GateReview
+            key={task}
+            task={task}
+            value={job.outputs[task]}
+            rendermime={props.options.rendermime ?? null}
+            approve={edited =>
+              void act('approve', () => api.approve(id, edited === undefined ? undefined : { [task]: edited }))
+            }
+            reject={() => void reject()}
+          />
+        ))}
 
       {job.error && (
         <div className="pop-Error">
@@ -234,12 +253,17 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
         </thead>
         <tbody>
           {tasks.map(task => (
-            <tr key={task}>
+            <tr key={task} className={job.tasks[task].gate === 'waiting' ? 'pop-Row-waiting' : undefined}>
               <th
                 className={`pop-state-${job.tasks[task].state}`}
-                title={job.tasks[task].skip_reason ?? job.tasks[task].state}
+                title={
+                  job.tasks[task].gate === 'waiting'
+                    ? 'done; waits for your approval (below)'
+                    : (job.tasks[task].skip_reason ?? job.tasks[task].state)
+                }
               >
                 {task}
+                {job.tasks[task].gate === 'waiting' && <span className="pop-Row-tag"> waits</span>}
               </th>
               {STAGES.map(stage => {
                 const runs = cells.get(`${task}\u0000${stage}`) ?? [];

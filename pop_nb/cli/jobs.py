@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
+from pathlib import Path
 from typing import Any
 
 from pop_nb.cli.common import load_settings, parse_data, read_json
 from pop_nb.cli.follow import follow_job
-from pop_nb.errors import PopError
+from pop_nb.errors import PopError, RequestError
+from pop_nb.safejson import loads
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -68,7 +71,18 @@ def cmd_approve(args: argparse.Namespace) -> int:
     from pop_nb.jobs import Job
 
     settings = load_settings()
-    service.approve(settings, args.job_id)
+    outputs = {}
+    for given in args.output:
+        task, sep, file = given.partition("=")
+        if not sep or not task or not file:
+            raise RequestError(f"--output {given!r}: write it TASK=FILE (a JSON file of the task's output)")
+        try:
+            outputs[task] = loads(Path(file).read_bytes())
+        except OSError as exc:
+            raise RequestError(f"--output {given!r}: cannot read {file}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise RequestError(f"--output {given!r}: {file} is not JSON ({exc})") from None
+    service.approve(settings, args.job_id, outputs or None, by=getpass.getuser())
     job = Job(args.job_id, settings)
     if args.detach:
         print(f"approved: job {args.job_id} goes on ({job.handle.executor}); `pop status {args.job_id}`")

@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("approve", help="let a job waiting at a gate go on")
     c.add_argument("job_id")
+    c.add_argument(
+        "--output",
+        action="append",
+        default=[],
+        metavar="TASK=FILE",
+        help="approve with your correction of a waiting task's output (a JSON file); repeatable",
+    )
     c.add_argument("--detach", action="store_true", help="start its runner and return at once")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=cmd_approve)

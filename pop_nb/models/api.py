@@ -307,6 +307,14 @@ class ResumeJob(Request):
     budget_usd: float | None = Field(default=None, description="A new budget for the job.")
 
 
+class ApproveJob(Request):
+    outputs: dict[str, Any] | None = Field(
+        default=None,
+        description="task -> the approver's correction of a waiting task's output (checked against its "
+        "schema; downstream tasks read it; the task's own is kept).",
+    )
+
+
 class RejectJob(Request):
     reason: str | None = None
 
@@ -316,7 +324,7 @@ class CopyNotebook(Request):
 
 
 class NoBody(Request):
-    """cancel and approve take no fields (an empty object, or no body)."""
+    """cancel takes no fields (an empty object, or no body)."""
 
 
 class ErrorBody(Model):

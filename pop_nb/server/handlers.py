@@ -25,6 +25,7 @@ from tornado.iostream import StreamClosedError
 from pop_nb.config import PopSettings
 from pop_nb.errors import PopError, RequestError, SeedTooLarge, http_status
 from pop_nb.models.api import (
+    ApproveJob,
     CheckSeed,
     CopyMade,
     CopyNotebook,
@@ -225,8 +226,8 @@ class CheckHandler(PopHandler):
 
 
 class ActionHandler(PopHandler):
-    """``POST /pop/api/jobs/<id>/<action>``: resume {from_task?, budget_usd?}, cancel, approve,
-    reject {reason?}."""
+    """``POST /pop/api/jobs/<id>/<action>``: resume {from_task?, budget_usd?}, cancel, approve
+    {outputs?}, reject {reason?}."""
 
     @web.authenticated
     @authorized
@@ -238,12 +239,14 @@ class ActionHandler(PopHandler):
         elif action == "reject":
             reason = self.body(RejectJob).reason
             await self.answer(lambda: self.service.reject(s, job_id, reason))
+        elif action == "approve":
+            outputs = self.body(ApproveJob).outputs
+            user = self.current_user
+            by = getattr(user, "display_name", None) or getattr(user, "username", None) or None
+            await self.answer(lambda: self.service.approve(s, job_id, outputs, by=by))
         else:
-            self.body(NoBody)
-            if action == "cancel":  # answered at once; the job's end comes as an event
-                await self.answer(lambda: self.service.cancel(s, job_id, wait=False))
-            else:
-                await self.answer(lambda: self.service.approve(s, job_id))
+            self.body(NoBody)  # cancel: answered at once; the job's end comes as an event
+            await self.answer(lambda: self.service.cancel(s, job_id, wait=False))
 
 
 class JobFileHandler(PopHandler):

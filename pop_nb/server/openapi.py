@@ -76,10 +76,10 @@ ROUTES: list[tuple[str, str, str, list[dict[str, Any]], list[str], type[BaseMode
     (
         "post",
         "/pop/api/jobs/{job_id}/approve",
-        "Let it go on past its gate",
+        "Let it go on past its gate (outputs: the approver's edit of a waiting task's output)",
         [JOB],
         [],
-        None,
+        api.ApproveJob,
         api.JobSummary,
         200,
     ),
