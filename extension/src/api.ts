@@ -16,6 +16,8 @@ import {
   CopyMade,
   JobDetail,
   JobFile,
+  LogChunk,
+  StageSnapshot,
   JobPage,
   JobSummary,
   PipelineInfo
@@ -169,6 +171,16 @@ export class PopAPI {
   /** An editable copy of one of the job's notebooks, under `scratch/<id>/` at the project root. */
   copy(id: string, path: string): Promise<CopyMade> {
     return this.post<CopyMade>(`jobs/${encodeURIComponent(id)}/copy`, { path });
+  }
+
+  /** A stage's log from byte `offset` (whole lines while it runs). */
+  log(id: string, task: string, stage: string, refinement: number, offset: number): Promise<LogChunk> {
+    return this.request<LogChunk>(`jobs/${encodeURIComponent(id)}/log`, {}, { task, stage, refinement, offset });
+  }
+
+  /** Have a running stage write its notebook as it stands. */
+  snapshot(id: string, task: string, stage: string, refinement: number): Promise<StageSnapshot> {
+    return this.post<StageSnapshot>(`jobs/${encodeURIComponent(id)}/snapshot`, { task, stage, refinement });
   }
 
   experiments(): Promise<ExperimentInfo[]> {

@@ -5,11 +5,12 @@
  */
 
 import { Dialog, InputDialog, ReactWidget, showDialog, showErrorMessage } from '@jupyterlab/apputils';
-import React, { useEffect, useReducer, useState } from 'react';
+import React, { useEffect, useReducer, useRef, useState } from 'react';
 
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 
 import { PopAPI } from './api';
+import { LiveLog, StageRef } from './livelog';
 import { GateReview } from './review';
 import { JobsModel } from './model';
 import { runsByCell, SHORT, STAGES } from './grid';
@@ -42,6 +43,10 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
   const [fromTask, setFromTask] = useState('');
   const [budget, setBudget] = useState('');
   const [version, bump] = useReducer((n: number) => n + 1, 0);
+  // the stage whose log is shown: one picked by a click, else the one running (unless closed)
+  const [chosen, setChosen] = useState<StageRef | null>(null);
+  const [following, setFollowing] = useState(true);
+  const lastRunning = useRef<StageRef | null>(null);
 
   useEffect(() => {
     let live = true;
@@ -110,6 +115,12 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
       await act('cancel', () => api.cancel(id));
     }
   };
+  const running = job.stages.filter(s => s.state === 'running').pop();
+  if (running) {
+    lastRunning.current = { task: running.task, stage: running.stage, refinement: running.refinement };
+  }
+  // the last stage seen running stays shown when it ends, until another starts
+  const followed: StageRef | null = chosen ?? (following ? lastRunning.current : null);
   const allowed = actionsFor(job);
   const cells = runsByCell(job);
   const tasks = Object.keys(job.tasks);
@@ -271,25 +282,31 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
                 if (!last) {
                   return <td key={stage} className="pop-Cell pop-Cell-empty" />;
                 }
-                const openable = !!last.notebook;
+                // a running stage is followed (its log, live); one that ran opens its notebook
+                const live = last.state === 'running';
+                const openable = !!last.notebook || live;
+                const activate = () =>
+                  live
+                    ? (setChosen({ task, stage: last.stage, refinement: last.refinement }), setFollowing(true))
+                    : openFile(last.notebook);
                 return (
                   <td
                     key={stage}
                     className={`pop-Cell pop-state-${last.state} ${openable ? 'pop-Cell-open' : ''}`}
                     data-task={task}
                     data-stage={stage}
-                    title={`${task} / ${last.key}: ${last.state}${last.notebook ? '\nopen ' + last.notebook : ''}`}
+                    title={`${task} / ${last.key}: ${last.state}${live ? '\nfollow its output' : last.notebook ? '\nopen ' + last.notebook : ''}`}
                     // reachable with Tab, opened with Enter or Space, as a button is
                     tabIndex={openable ? 0 : -1}
                     role={openable ? 'button' : undefined}
-                    aria-label={`${task} ${last.key}: ${last.state}${openable ? ', open its notebook' : ''}`}
+                    aria-label={`${task} ${last.key}: ${last.state}${live ? ', follow its output' : openable ? ', open its notebook' : ''}`}
                     onKeyDown={event => {
                       if (openable && (event.key === 'Enter' || event.key === ' ')) {
                         event.preventDefault();
-                        openFile(last.notebook);
+                        activate();
                       }
                     }}
-                    onClick={() => openFile(last.notebook)}
+                    onClick={activate}
                   >
                     {runs.length > 1 ? `×${runs.length}` : ''}
                   </td>
@@ -299,6 +316,10 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
           ))}
         </tbody>
       </table>
+
+      {followed && (
+        <LiveLog api={api} job={id} run={followed} open={open} close={() => (setChosen(null), setFollowing(false))} />
+      )}
 
       <details className="pop-Runs" open={job.stages.length <= 40}>
         <summary>Stage runs ({job.stages.length})</summary>

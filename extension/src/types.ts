@@ -31,6 +31,8 @@ export type ItemRun = Schemas['ItemRun'];
 export type TaskDiff = Schemas['TaskDiff'];
 export type JobFile = Schemas['JobFile'];
 export type CopyMade = Schemas['CopyMade'];
+export type LogChunk = Schemas['LogChunk'];
+export type StageSnapshot = Schemas['StageSnapshot'];
 
 /** What every event of `/pop/api/events` carries (a `reset` or `heartbeat` carries less). */
 export interface BusData {

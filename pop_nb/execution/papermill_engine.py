@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from queue import Empty
 from typing import Any
 
@@ -27,6 +28,7 @@ from pop_nb.compat.jupyter import kernel_alive, take_kernel_info
 from pop_nb.execution.failures import KernelDied, StageDeadlineExceeded
 from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider
 from pop_nb.redaction import redact_notebook
+from pop_nb.store import layout
 
 
 class ThrottledExecutionManager(NotebookExecutionManager):
@@ -36,10 +38,15 @@ class ThrottledExecutionManager(NotebookExecutionManager):
         super().__init__(*args, **kwargs)
         self.autosave_s = autosave_s
         self._last_write = time.monotonic()
+        output = Path(self.output_path) if self.output_path else None
+        self._request = output.with_name(layout.save_request(output.name)) if output else None
 
     def save(self, force: bool = False, **kwargs: Any) -> None:
         if self.output_path is None:
             return
+        if self._request is not None and self._request.exists():  # someone asked to see it as it stands
+            self._request.unlink(missing_ok=True)
+            force = True
         if not force and (self.autosave_s <= 0 or time.monotonic() - self._last_write < self.autosave_s):
             return
         self._last_write = time.monotonic()

@@ -265,6 +265,29 @@ class JobFile(Model):
     size: int | None = None
 
 
+class LogChunk(Model):
+    """``GET /pop/api/jobs/<id>/log``: a stage's log from ``offset`` (whole lines while it runs)."""
+
+    task: str
+    stage: str
+    refinement: int = 0
+    state: str = Field(description="The stage run's state: running, done, failed, ... (pending: not yet).")
+    text: str
+    offset: int = Field(description="Where the next read starts (bytes).")
+    size: int = Field(description="The log's size now (bytes).")
+    skipped: int = Field(
+        default=0, description="Bytes left out before text (a long log is read from its end)."
+    )
+
+
+class StageSnapshot(Model):
+    """``POST /pop/api/jobs/<id>/snapshot``: a running stage asked to write its notebook as it stands."""
+
+    notebook: str = Field(description="The stage's notebook, relative to the job folder.")
+    saved: bool = Field(description="Whether it is there, written since the request (or the stage ended).")
+    message: str | None = None
+
+
 class CopyMade(Model):
     """``POST /pop/api/jobs/<id>/copy``: the editable copy of one of the job's notebooks."""
 
@@ -317,6 +340,12 @@ class ApproveJob(Request):
 
 class RejectJob(Request):
     reason: str | None = None
+
+
+class StageRef(Request):
+    task: str
+    stage: str
+    refinement: int = Field(default=0, ge=0, le=100)
 
 
 class CopyNotebook(Request):

@@ -34,6 +34,7 @@ from pop_nb.models.api import (
     RejectJob,
     Request,
     ResumeJob,
+    StageRef,
     StartJob,
 )
 from pop_nb.models.seed import MAX_SEED_BYTES, check_job_id
@@ -274,6 +275,37 @@ class JobFileHandler(PopHandler):
         await self.answer(lambda: records.job_file(self.pop_settings, job_id, path, content))
 
 
+class LogHandler(PopHandler):
+    """``GET /pop/api/jobs/<id>/log?task=&stage=&refinement=&offset=``: a stage's log from ``offset`` (a
+    job view follows a running stage by asking again from the offset it was given)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        from pop_nb.service import records
+
+        task, stage = self.get_argument("task", ""), self.get_argument("stage", "")
+        refinement, offset = self.int_arg("refinement", 0), self.int_arg("offset", 0)
+        await self.answer(
+            lambda: records.stage_log(self.pop_settings, job_id, task, stage, refinement, offset)
+        )
+
+
+class SnapshotHandler(PopHandler):
+    """``POST /pop/api/jobs/<id>/snapshot`` {task, stage, refinement?}: the running stage writes its
+    notebook as it stands (waited for up to 3 s, in the pool)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        from pop_nb.service import records
+
+        ref = self.body(StageRef)
+        await self.answer(
+            lambda: records.snapshot_stage(self.pop_settings, job_id, ref.task, ref.stage, ref.refinement)
+        )
+
+
 class CopyHandler(PopHandler):
     """``POST /pop/api/jobs/<id>/copy`` {path}: an editable copy of one of its notebooks (201)."""
 
@@ -428,6 +460,8 @@ def handlers() -> list[tuple[str, type[PopHandler]]]:
         (rf"/pop/api/jobs/{ID}/(?P<action>resume|cancel|approve|reject)", ActionHandler),
         (rf"/pop/api/jobs/{ID}/file", JobFileHandler),
         (rf"/pop/api/jobs/{ID}/copy", CopyHandler),
+        (rf"/pop/api/jobs/{ID}/log", LogHandler),
+        (rf"/pop/api/jobs/{ID}/snapshot", SnapshotHandler),
         (r"/pop/api/costs", CostsHandler),
         (r"/pop/api/experiments", ExperimentsHandler),
         (rf"/pop/api/experiments/{NAME}", ExperimentHandler),

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import JobFileNotFound, RequestError
-from pop_nb.models.api import CopyMade, JobFile
+from pop_nb.models.api import CopyMade, JobFile, LogChunk, StageSnapshot
 from pop_nb.safejson import loads
+from pop_nb.store import layout
 from pop_nb.store.atomic import atomic_create_bytes
 from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.paths import path_problem
@@ -162,3 +165,80 @@ def _signed(notebook: dict[str, Any]) -> str:
         return str(nbformat.writes(node))
     except Exception:  # no notary database, a read-only Jupyter data dir: the copy opens untrusted
         return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+
+
+MAX_LOG_CHUNK = 256 * 1024
+"""At most this much of a log per read; a first read of a longer log starts this far from its end."""
+
+
+def _stage_run(
+    settings: PopSettings, job_id: str, task: str, stage: str, refinement: int
+) -> tuple[JobFolder, str]:
+    """The job's folder and the state of one of its stage runs (``pending`` if it has not started)."""
+    from pop_nb.models.pipeline import STAGES
+    from pop_nb.store.jobs import run_suffix
+
+    folder = JobStore(settings.data).get(job_id)
+    if stage not in STAGES:
+        raise RequestError(f"{stage!r} is not a stage; the stages are {', '.join(STAGES)}")
+    status = folder.read_status()
+    if task not in status.tasks:
+        raise RequestError(f"job {job_id} has no task {task!r} (its tasks: {', '.join(status.tasks)})")
+    run = status.tasks[task].stages.get(f"{stage}{run_suffix(refinement)}")
+    return folder, run.state if run is not None else "pending"
+
+
+def stage_log(
+    settings: PopSettings, job_id: str, task: str, stage: str, refinement: int = 0, offset: int = 0
+) -> LogChunk:
+    """A stage's log from byte ``offset``: what its cells printed so far, whole lines while it runs."""
+    folder, state = _stage_run(settings, job_id, task, stage, refinement)
+    log = folder.stage_log(task, stage, refinement)
+    start, data, size = max(offset, 0), b"", 0
+    try:
+        with log.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            start = max(min(start, size), size - MAX_LOG_CHUNK)
+            fh.seek(start)
+            data = fh.read(MAX_LOG_CHUNK)
+    except FileNotFoundError:
+        pass
+    if state == "running" and b"\n" in data:
+        data = data[: data.rfind(b"\n") + 1]  # a line still being written comes whole next time
+    elif state == "running":
+        data = b""
+    return LogChunk(
+        task=task,
+        stage=stage,
+        refinement=refinement,
+        state=state,
+        text=data.decode("utf-8", errors="replace"),
+        offset=start + len(data),
+        size=size,
+        skipped=max(0, start - max(offset, 0)),
+    )
+
+
+def snapshot_stage(
+    settings: PopSettings, job_id: str, task: str, stage: str, refinement: int = 0, wait_s: float = 3.0
+) -> StageSnapshot:
+    """Ask a running stage to write its notebook as it stands (it does at its next cell or output) and
+    wait up to ``wait_s`` for it. A stage that is not running answers with its notebook as it is."""
+    folder, state = _stage_run(settings, job_id, task, stage, refinement)
+    notebook = folder.stage_notebook(task, stage, refinement)
+    rel = folder.rel(notebook)
+    if state != "running":
+        return StageSnapshot(notebook=rel, saved=notebook.exists())
+    before = notebook.stat().st_mtime_ns if notebook.exists() else None
+    notebook.with_name(layout.save_request(notebook.name)).touch()
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if notebook.exists() and notebook.stat().st_mtime_ns != before:
+            return StageSnapshot(notebook=rel, saved=True)
+        time.sleep(0.05)
+    return StageSnapshot(
+        notebook=rel,
+        saved=notebook.exists(),
+        message="the running cell has printed nothing since; the notebook is written when it prints or "
+        "ends" + ("" if notebook.exists() else " (nothing has been written yet)"),
+    )

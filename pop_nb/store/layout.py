@@ -8,3 +8,9 @@ USAGE = "usage.jsonl"
 METRICS = "metrics.jsonl"
 SEED = "seed.json"
 RUNNER_LOG = "runner.log"
+
+
+def save_request(notebook_name: str) -> str:
+    """The name of the file, beside a running stage's notebook, that asks the stage to write the notebook
+    as it stands (it looks at each cell and output)."""
+    return f".{notebook_name}.save-request"

@@ -4,6 +4,7 @@ against paths that try to leave the job, masked like every answer; and ``.../cop
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -170,3 +171,55 @@ async def test_open_a_copy_makes_an_editable_notebook_under_scratch_and_never_ov
         assert (await call(jp_fetch, "POST", "pop/api/jobs/r1/copy", body))[0] == status, body
     with pytest.raises(HTTPClientError):
         await jp_fetch("pop", "api", "jobs", "r1", "copy", method="GET")
+
+
+async def test_a_running_stage_is_followed_by_its_log_and_its_notebook_is_written_on_request(
+    project: Project, jp_fetch: Any, tmp_path: Path
+) -> None:
+    go = tmp_path / "go"
+    cell = (
+        "import pathlib, time\nprint('line one', flush=True)\n"
+        f"while not pathlib.Path({str(go)!r}).exists():\n"
+        "    print('.', end='', flush=True)\n    time.sleep(0.1)\n"
+        "print('\\nline two')\npop.output(2)"
+    )
+    project.pipeline("live", {"a": {"cells": [("inference", cell)]}})
+    assert (await call(jp_fetch, "POST", "pop/api/jobs", {"pipeline": "live", "id": "l1"}))[0] == 201
+    await wait_until(jp_fetch, "l1", lambda j: j["current_stage"] == "inference")
+
+    async def log(offset: int = 0) -> dict[str, Any]:
+        params = {"task": "a", "stage": "inference", "offset": str(offset)}
+        response = await jp_fetch("pop", "api", "jobs", "l1", "log", params=params)
+        return json.loads(response.body)
+
+    for _ in range(100):
+        first = await log()
+        if "line one" in first["text"]:
+            break
+        await asyncio.sleep(0.1)
+    assert first["state"] == "running" and first["text"].startswith("line one")
+    assert first["text"].endswith("\n")  # whole lines only while it runs
+    notebook = project.data / "current/l1/tasks/a/04-inference.ipynb"
+    assert not notebook.exists()  # a stage writes its notebook when it ends, unless asked
+    code, snap = await call(jp_fetch, "POST", "pop/api/jobs/l1/snapshot", {"task": "a", "stage": "inference"})
+    assert code == 200 and snap["saved"] is True and snap["notebook"] == "tasks/a/04-inference.ipynb"
+    assert "line one" in notebook.read_text()  # the notebook as it stands, outputs so far
+    code, record = await file(jp_fetch, "l1", snap["notebook"])  # and the record reads it
+    assert code == 200 and "line one" in json.dumps(record["content"])
+
+    go.write_text("go")
+    await wait_until(jp_fetch, "l1", lambda j: j["place"] == "complete")
+    rest = await log(first["offset"])
+    assert rest["state"] == "done" and "line two" in rest["text"] and "line one" not in rest["text"]
+    assert rest["offset"] == rest["size"]
+    # bad names: 400 naming what is wrong; the server stays up
+    for params, status in [
+        ({"task": "a", "stage": "nonsense"}, 400),
+        ({"task": "zz", "stage": "inference"}, 400),
+        ({"task": "a", "stage": "inference", "offset": "x"}, 400),
+    ]:
+        with pytest.raises(HTTPClientError) as refused:
+            await jp_fetch("pop", "api", "jobs", "l1", "log", params=params)
+        assert refused.value.code == status, params
+    code, done = await call(jp_fetch, "POST", "pop/api/jobs/l1/snapshot", {"task": "a", "stage": "inference"})
+    assert code == 200 and done["saved"] is True  # ended: its notebook as it is
