@@ -117,7 +117,7 @@ class JobNotFound(PopError):
     def __init__(self, job_id: str, data_dir: Path) -> None:
         self.job_id = job_id
         super().__init__(
-            f"no job {job_id!r} in {data_dir} (looked in current/, complete/, failed/). "
+            f"no job {job_id!r} in {data_dir} (looked in current/, complete/, failed/, archive/). "
             "Fix: check the id with `pop status`."
         )
 

@@ -14,6 +14,7 @@ import {
   ExperimentInfo,
   ExperimentItem,
   CopyMade,
+  JobDeleted,
   JobDetail,
   JobFile,
   LogChunk,
@@ -71,6 +72,10 @@ export interface JobQuery {
   search?: string;
   offset?: number;
   limit?: number;
+  /** created, started, ended, duration, cost, state, name, pipeline; a leading '-' for descending */
+  sort?: string;
+  /** 1: the archived jobs instead of the live ones */
+  archived?: number;
 }
 
 export class PopAPI {
@@ -156,6 +161,25 @@ export class PopAPI {
 
   reject(id: string, reason: string): Promise<JobSummary> {
     return this.post(`jobs/${encodeURIComponent(id)}/reject`, reason ? { reason } : {});
+  }
+
+  /** Move an ended job out of the way (archive/); it stays readable. */
+  archive(id: string): Promise<JobSummary> {
+    return this.post(`jobs/${encodeURIComponent(id)}/archive`, {});
+  }
+
+  restore(id: string): Promise<JobSummary> {
+    return this.post(`jobs/${encodeURIComponent(id)}/restore`, {});
+  }
+
+  /** Remove an ended job's folder for good. */
+  remove(id: string): Promise<JobDeleted> {
+    return this.request<JobDeleted>(`jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  }
+
+  /** The URL of the job's folder as one zip. */
+  zipUrl(id: string): string {
+    return this.url(`jobs/${encodeURIComponent(id)}/zip`);
   }
 
   /** A file of the job (`path` relative to its folder), wherever the job is now, read-only. */

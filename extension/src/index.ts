@@ -19,6 +19,7 @@ import { PopAPI } from './api';
 import { ExperimentsModel } from './experiments';
 import { ExperimentView } from './experimentview';
 import { JobRecordDrive, lockRecord, recordFactory, RECORD_FACTORY } from './drive';
+import { JobsTable } from './jobstable';
 import { JobView } from './jobview';
 import { JobsModel } from './model';
 import { PipelinesPanel } from './panel';
@@ -45,6 +46,7 @@ export const CommandIDs = {
   run: 'pop:run-pipeline',
   openJob: 'pop:open-job',
   openExperiment: 'pop:open-experiment',
+  openJobsTable: 'pop:open-jobs-table',
   runFromFile: 'pop:run-pipeline-of-file',
   showPanel: 'pop:show-panel'
 } as const;
@@ -115,10 +117,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
 
     const openJob = (id: string) => void app.commands.execute(CommandIDs.openJob, { id });
+    const runAgain = (pipeline: string, seed: string) => void app.commands.execute(CommandIDs.run, { pipeline, seed });
     const panel = new PipelinesPanel(model, experiments, {
       openJob,
       openExperiment: name => void app.commands.execute(CommandIDs.openExperiment, { name }),
-      runPipeline: () => void app.commands.execute(CommandIDs.run)
+      runPipeline: () => void app.commands.execute(CommandIDs.run),
+      openTable: () => void app.commands.execute(CommandIDs.openJobsTable)
     });
     panel.title.icon = pipelinesIcon;
     app.shell.add(panel, 'left', { rank: 300 });
@@ -181,7 +185,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: args => {
         const id = typeof args.id === 'string' ? args.id : '';
         return id
-          ? reveal(tracker, `pop-job-${id}`, id, () => new JobView({ id, api, model, open, rendermime }))
+          ? reveal(tracker, `pop-job-${id}`, id, () => new JobView({ id, api, model, open, rendermime, runAgain }))
           : undefined;
       }
     });
@@ -196,13 +200,24 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    const tableTracker = new WidgetTracker<MainAreaWidget<JobsTable>>({ namespace: 'pop-jobs-table' });
+    app.commands.addCommand(CommandIDs.openJobsTable, {
+      label: 'Open the jobs table',
+      caption: 'Every pop-nb job in a sortable table (created, started, ended, duration, cost, state)',
+      execute: () => reveal(tableTracker, 'pop-jobs-table', 'pop-nb jobs', () => new JobsTable({ api, model, openJob }))
+    });
+
     app.commands.addCommand(CommandIDs.run, {
       label: 'Run pipeline…',
       caption: 'Start a pop-nb pipeline on a seed',
       icon: args => (args.isPalette ? undefined : pipelinesIcon),
       execute: async args => {
         try {
-          const id = await runPipelineDialog(api, typeof args.pipeline === 'string' ? args.pipeline : undefined);
+          const id = await runPipelineDialog(
+            api,
+            typeof args.pipeline === 'string' ? args.pipeline : undefined,
+            typeof args.seed === 'string' ? args.seed : undefined
+          );
           if (id) {
             app.shell.activateById(panel.id);
             await app.commands.execute(CommandIDs.openJob, { id });
@@ -257,6 +272,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     palette?.addItem({ command: CommandIDs.run, category: 'pop-nb' });
     palette?.addItem({ command: CommandIDs.showPanel, category: 'pop-nb' });
+    palette?.addItem({ command: CommandIDs.openJobsTable, category: 'pop-nb' });
     launcher?.add({ command: CommandIDs.run, category: 'Other', rank: 1 });
 
     if (restorer) {
@@ -270,6 +286,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         args: widget => ({ name: widget.content.options.name }),
         name: widget => widget.content.options.name
       });
+      void restorer.restore(tableTracker, { command: CommandIDs.openJobsTable, name: () => 'jobs' });
     }
   }
 };

@@ -12,6 +12,8 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { PopAPI } from './api';
 import { LiveLog, StageRef } from './livelog';
 import { GateReview } from './review';
+import { seedText } from './seed';
+import { usd } from './experiments';
 import { JobsModel } from './model';
 import { runsByCell, SHORT, STAGES } from './grid';
 import { recordPath } from './records';
@@ -27,6 +29,8 @@ export interface JobViewOptions {
   open: (path: string) => void;
   /** Lab's renderers, for a gate's output (Markdown, JSON); without them it shows as text. */
   rendermime?: IRenderMimeRegistry | null;
+  /** Open the Run form on `pipeline`, filled with `seed` (a seed's text). */
+  runAgain?: (pipeline: string, seed: string) => void;
 }
 
 function duration(ms: number | null): string {
@@ -47,9 +51,13 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
   const [chosen, setChosen] = useState<StageRef | null>(null);
   const [following, setFollowing] = useState(true);
   const lastRunning = useRef<StageRef | null>(null);
+  const deleted = useRef(false);
 
   useEffect(() => {
     let live = true;
+    if (deleted.current) {
+      return; // nothing to fetch: it is gone, and the view says so
+    }
     api.job(id).then(
       detail => live && (setJob(detail), setProblem(null), props.named(detail)),
       (reason: unknown) => live && setProblem(reasonText(reason))
@@ -102,6 +110,36 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
     const reason = await InputDialog.getText({ title: `Reject ${id}`, label: 'Why (kept in the job log):' });
     if (reason.button.accept) {
       await act('reject', () => api.reject(id, reason.value ?? ''));
+    }
+  };
+  // archive (out of the way, still readable) or delete (for good), each confirmed
+  const tidy = async (what: 'archive' | 'delete') => {
+    const sure = await showDialog({
+      title: what === 'archive' ? `Archive ${id}?` : `Delete ${id}?`,
+      body:
+        what === 'archive'
+          ? 'It moves to archive/: no longer listed with the other jobs, still opened from here, restored with one click.'
+          : 'Its folder (notebooks, outputs, logs, products) is removed for good. This cannot be undone.',
+      buttons: [
+        Dialog.cancelButton({ label: 'Keep it' }),
+        what === 'archive' ? Dialog.okButton({ label: 'Archive' }) : Dialog.warnButton({ label: 'Delete for good' })
+      ]
+    });
+    if (!sure.button.accept) {
+      return;
+    }
+    if (what === 'archive') {
+      await act('archive', () => api.archive(id).then(() => model.touched(id)));
+      return;
+    }
+    try {
+      const gone = await api.remove(id);
+      deleted.current = true;
+      setJob(null);
+      setProblem(`Deleted: job ${gone.id} (${gone.files} files) is gone from ${gone.place}/.`);
+      void model.touched(id);
+    } catch (reason) {
+      await showErrorMessage(`Could not delete ${id}`, reasonText(reason));
     }
   };
   // answered at once; the job's end arrives over the event stream
@@ -208,6 +246,38 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
             Cancel
           </button>
         )}
+        <span className="pop-JobView-more">
+          {props.options.runAgain && Object.keys(job.seed).length > 0 && (
+            <button
+              className="jp-mod-styled"
+              title="The Run form, filled with this job's seed: change what you like, then Run"
+              onClick={() => props.options.runAgain!(job.pipeline, seedText(job.seed))}
+            >
+              Run again with these inputs
+            </button>
+          )}
+          <a className="jp-mod-styled pop-ButtonLink" href={api.zipUrl(id)} download={`${id}.zip`}>
+            Download zip
+          </a>
+          {allowed.archive && (
+            <button className="jp-mod-styled" onClick={() => void tidy('archive')}>
+              Archive
+            </button>
+          )}
+          {allowed.restore && (
+            <button
+              className="jp-mod-styled"
+              onClick={() => void act('restore', () => api.restore(id).then(() => model.touched(id)))}
+            >
+              Restore
+            </button>
+          )}
+          {allowed.delete && (
+            <button className="jp-mod-styled jp-mod-warn" onClick={() => void tidy('delete')}>
+              Delete
+            </button>
+          )}
+        </span>
       </div>
 
       {allowed.approve &&
@@ -345,6 +415,7 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
                 </span>
               )}{' '}
               {run.state} {duration(run.duration_ms)}
+              {run.calls > 0 && ` · ${usd(run.cost_usd)} · ${run.calls} call${run.calls === 1 ? '' : 's'}`}
               {run.attempt > 1 && ` (attempt ${run.attempt})`}
             </li>
           ))}
@@ -409,6 +480,13 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
             ))}
           </ul>
         </div>
+      )}
+
+      {Object.keys(job.seed).length > 0 && (
+        <details className="pop-Seed">
+          <summary>Seed</summary>
+          <pre>{seedText(job.seed)}</pre>
+        </details>
       )}
 
       {Object.keys(job.outputs).length > 0 && (

@@ -82,6 +82,15 @@ export class JobsModel {
     }
   }
 
+  /**
+   * This client changed a job in a way the event stream does not follow (archived, restored, deleted:
+   * moves outside current/): the list again, and a word to whoever shows the job.
+   */
+  async touched(id: string): Promise<void> {
+    await this.refresh();
+    this._jobChanged.emit(id);
+  }
+
   /** Show more of the older jobs. */
   async showMore(by = 200): Promise<void> {
     this._state = { ...this._state, limit: this._state.limit + by };

@@ -36,6 +36,7 @@ export interface PanelActions {
   openJob: (id: string) => void;
   openExperiment: (name: string) => void;
   runPipeline(): void;
+  openTable(): void;
 }
 
 function ExperimentRow(props: { experiment: ExperimentInfo; open: (name: string) => void }): JSX.Element {
@@ -179,6 +180,13 @@ function PanelBody(props: {
               onClick={() => void Promise.all([model.refresh(), experiments.refresh()])}
             >
               ↻
+            </button>
+            <button
+              className="jp-mod-styled pop-TableButton"
+              title="Every job in a sortable table (created, started, ended, duration, cost), archived ones too"
+              onClick={() => actions.openTable()}
+            >
+              Table
             </button>
           </div>
           <ExperimentList experiments={experiments} open={actions.openExperiment} />

@@ -149,7 +149,7 @@ export class RunForm extends ReactWidget {
  * Ask for a seed and submit it; on a refusal, show the form again with what was typed and why. Returns
  * the new job's id, or null if the user gave up.
  */
-export async function runPipelineDialog(api: PopAPI, pipeline?: string): Promise<string | null> {
+export async function runPipelineDialog(api: PopAPI, pipeline?: string, text?: string): Promise<string | null> {
   const pipelines = await api.pipelines();
   if (!pipelines.some(p => !p.error)) {
     await showDialog({
@@ -161,7 +161,8 @@ export async function runPipelineDialog(api: PopAPI, pipeline?: string): Promise
     });
     return null;
   }
-  let start: { pipeline?: string; text?: string; problem?: string | null } = { pipeline };
+  // `text`: a seed to start from (Run again with these inputs), else the pipeline's example
+  let start: { pipeline?: string; text?: string; problem?: string | null } = { pipeline, text };
   for (;;) {
     const form = new RunForm(api, pipelines, start);
     const result = await showDialog({

@@ -132,12 +132,22 @@ export function whereNow(job: JobSummary): string {
 
 /** Which buttons a job's view offers, from what the job is doing (as the dashboard decides). */
 /** The buttons a job gets: what the server says it allows (never re-derived here). */
-export function actionsFor(job: JobSummary): { resume: boolean; cancel: boolean; approve: boolean } {
+export function actionsFor(job: JobSummary): {
+  resume: boolean;
+  cancel: boolean;
+  approve: boolean;
+  archive: boolean;
+  restore: boolean;
+  delete: boolean;
+} {
   const allowed = job.actions ?? [];
   return {
     cancel: allowed.includes('cancel'),
     resume: allowed.includes('resume'),
-    approve: allowed.includes('approve')
+    approve: allowed.includes('approve'),
+    archive: allowed.includes('archive'),
+    restore: allowed.includes('restore'),
+    delete: allowed.includes('delete')
   };
 }
 
@@ -204,4 +214,35 @@ export function pipelineOfPath(path: string): string | null {
   }
   const name = rest[rest.length - 1];
   return (rest.length === 1 && name === 'pipeline.yaml') || name.endsWith('.ipynb') ? slug : null;
+}
+
+/** "2026-12-05 08:01:34" from an ISO time (the local clock is not guessed: what the job wrote). */
+export function when(iso: string | null | undefined): string {
+  return iso ? iso.slice(0, 19).replace('T', ' ') : '';
+}
+
+/** How long a job ran, as people read it ("" when it has not both started and ended). */
+export function took(job: Pick<JobSummary, 'started_at' | 'ended_at'>): string {
+  if (!job.started_at || !job.ended_at) {
+    return '';
+  }
+  const seconds = (Date.parse(job.ended_at) - Date.parse(job.started_at)) / 1000;
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    return '';
+  }
+  if (seconds < 60) {
+    return `${seconds.toFixed(1)} s`;
+  }
+  const minutes = Math.floor(seconds / 60);
+  return minutes < 60
+    ? `${minutes} min ${Math.round(seconds % 60)} s`
+    : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+/** The sort after a click on a column: the same column flips its direction; a new one starts descending. */
+export function nextSort(current: string, key: string): string {
+  if (current === `-${key}`) {
+    return key;
+  }
+  return `-${key}`;
 }

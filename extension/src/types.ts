@@ -31,6 +31,7 @@ export type ItemRun = Schemas['ItemRun'];
 export type TaskDiff = Schemas['TaskDiff'];
 export type JobFile = Schemas['JobFile'];
 export type CopyMade = Schemas['CopyMade'];
+export type JobDeleted = Schemas['JobDeleted'];
 export type LogChunk = Schemas['LogChunk'];
 export type StageSnapshot = Schemas['StageSnapshot'];
 

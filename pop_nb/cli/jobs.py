@@ -104,3 +104,26 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     job = service.cancel(load_settings(), args.job_id)  # JobStateError (exit 2) if it had ended
     print(f"cancelled {job.id}")
     return 0
+
+
+def cmd_tidy(args: argparse.Namespace) -> int:
+    """``pop archive|restore|delete <id>``."""
+    from pop_nb import service
+    from pop_nb.store.jobs import JobStore
+
+    settings = load_settings()
+    if args.action == "delete" and not args.yes:
+        folder = JobStore(settings.data).get(args.job_id)
+        print(f"would delete {folder.path} for good; run again with --yes to do it")
+        return 0
+    if args.action == "delete":
+        gone = service.delete(settings, args.job_id)
+        print(f"deleted job {gone.id} from {gone.place}/ ({gone.files} files, {gone.bytes} bytes)")
+        return 0
+    job = (
+        service.archive(settings, args.job_id)
+        if args.action == "archive"
+        else service.restore(settings, args.job_id)
+    )
+    print(f"job {job.id} is in {job.place}/ now")
+    return 0

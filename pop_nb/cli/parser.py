@@ -9,7 +9,7 @@ from pathlib import Path
 from pop_nb.cli.cache import cmd_cache
 from pop_nb.cli.diff import cmd_diff
 from pop_nb.cli.experiments import cmd_experiment
-from pop_nb.cli.jobs import cmd_approve, cmd_cancel, cmd_reject, cmd_resume, cmd_run, cmd_submit
+from pop_nb.cli.jobs import cmd_approve, cmd_cancel, cmd_reject, cmd_resume, cmd_run, cmd_submit, cmd_tidy
 from pop_nb.cli.orchestrate import cmd_batch, cmd_orchestrate, cmd_worker
 from pop_nb.cli.project import cmd_compile, cmd_init, cmd_pipelines
 from pop_nb.cli.prompt_tests import cmd_test
@@ -120,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("job_id")
     c.add_argument("--reason")
     c.set_defaults(func=cmd_reject)
+
+    for name, what in (
+        ("archive", "move an ended job out of the way (archive/; found by id, not listed)"),
+        ("restore", "bring an archived job back to complete/ or failed/"),
+        ("delete", "remove an ended job's folder for good"),
+    ):
+        c = sub.add_parser(name, help=what)
+        c.add_argument("job_id")
+        if name == "delete":
+            c.add_argument("--yes", action="store_true", help="do it (without it, say what would go)")
+        c.set_defaults(func=cmd_tidy, action=name)
 
     c = sub.add_parser("cancel", help="stop a running job (SIGTERM, then SIGKILL after a grace period)")
     c.add_argument("job_id")

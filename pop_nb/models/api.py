@@ -84,6 +84,15 @@ class JobSummary(Model):
         )
 
 
+class JobDeleted(Model):
+    """``DELETE /pop/api/jobs/<id>``: what was removed."""
+
+    id: str
+    place: str = Field(description="Where it was: complete, failed or archive.")
+    files: int
+    bytes: int
+
+
 class JobPage(Model):
     """A page of jobs, newest first, with how many match the filters in all."""
 
@@ -107,6 +116,8 @@ class StageView(Model):
     duration_ms: int | None = None
     notebook: str | None = Field(default=None, description="Relative to the job folder.")
     path: str | None = Field(default=None, description="Absolute path of the executed notebook.")
+    calls: int = Field(default=0, description="LLM calls of this run of the stage (since it started).")
+    cost_usd: float = Field(default=0.0, description="What they cost.")
 
 
 class RunView(Model):
@@ -143,6 +154,9 @@ class JobDetail(JobSummary):
     outputs: dict[str, Any]
     products: list[str]
     runs: list[RunView] = Field(default_factory=list, description="Every run, the first first.")
+    seed: dict[str, Any] = Field(
+        default_factory=dict, description="Its seed.json (pipeline, name, data, llm, config, ...)."
+    )
 
 
 class Finding(Model):

@@ -21,7 +21,7 @@ FINAL_STATES: tuple[JobState, ...] = ("done", "failed", "cancelled")
 """A job in one of these has ended: its folder is (or is about to be) in ``complete/`` or ``failed/``."""
 
 Activity = Literal["running", "queued", "waiting", "ended"]
-Action = Literal["resume", "cancel", "approve", "reject"]
+Action = Literal["resume", "cancel", "approve", "reject", "archive", "restore", "delete"]
 
 
 def is_final(state: str) -> bool:
@@ -46,7 +46,9 @@ def allowed_actions(place: str, activity: Activity) -> list[Action]:
     """What may be done to a job now: the one rule the CLI's hints, the dashboard and the Lab panel show
     (each job's ``actions``). Resume once it has ended (a done one too: from a task, after a prompt
     changed) or when it sits queued without a runner; cancel while it is open; approve or reject at a
-    gate."""
+    gate; archive or delete once it has ended (an archived one is restored or deleted)."""
+    if place == "archive":
+        return ["restore", "delete"]
     actions: list[Action] = []
     if activity in ("ended", "queued"):
         actions.append("resume")
@@ -54,6 +56,8 @@ def allowed_actions(place: str, activity: Activity) -> list[Action]:
         actions.append("cancel")
     if activity == "waiting":
         actions += ["approve", "reject"]
+    if activity == "ended":
+        actions += ["archive", "delete"]
     return actions
 
 

@@ -23,6 +23,8 @@ EventStatus = Literal[
     "waiting",
     "approved",
     "rejected",
+    "archived",
+    "restored",
     "routed",
     "recovered",
     "dispatched",

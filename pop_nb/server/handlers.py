@@ -184,6 +184,8 @@ class JobsHandler(PopHandler):
                 search=self.get_argument("search", None),
                 offset=self.int_arg("offset", 0),
                 limit=self.int_arg("limit", 50),
+                sort=self.get_argument("sort", "-created"),
+                archived=self.get_argument("archived", "0") == "1",
             )
         )
 
@@ -214,6 +216,12 @@ class JobHandler(PopHandler):
 
         await self.answer(detail)
 
+    @web.authenticated
+    @authorized
+    async def delete(self, job_id: str) -> None:
+        """An ended (or archived) job removed for good."""
+        await self.answer(lambda: self.service.delete(self.pop_settings, job_id))
+
 
 class CheckHandler(PopHandler):
     """``POST /pop/api/pipelines/<slug>/check`` {seed}: would this seed be accepted? 200, or the 4xx a
@@ -228,7 +236,7 @@ class CheckHandler(PopHandler):
 
 class ActionHandler(PopHandler):
     """``POST /pop/api/jobs/<id>/<action>``: resume {from_task?, budget_usd?}, cancel, approve
-    {outputs?}, reject {reason?}."""
+    {outputs?}, reject {reason?}, archive, restore."""
 
     @web.authenticated
     @authorized
@@ -240,6 +248,10 @@ class ActionHandler(PopHandler):
         elif action == "reject":
             reason = self.body(RejectJob).reason
             await self.answer(lambda: self.service.reject(s, job_id, reason))
+        elif action in ("archive", "restore"):
+            self.body(NoBody)
+            act = self.service.archive if action == "archive" else self.service.restore
+            await self.answer(lambda: act(s, job_id))
         elif action == "approve":
             outputs = self.body(ApproveJob).outputs
             user = self.current_user
@@ -273,6 +285,29 @@ class JobFileHandler(PopHandler):
             return
         content = self.get_argument("content", "1") != "0"
         await self.answer(lambda: records.job_file(self.pop_settings, job_id, path, content))
+
+
+class ZipHandler(PopHandler):
+    """``GET /pop/api/jobs/<id>/zip``: the job's folder as one zip (built in the pool, sent in chunks)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        import tempfile
+
+        from pop_nb.service import records
+
+        loop = asyncio.get_running_loop()
+        pool = self.settings["pop_pool"]
+        with tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024) as spool:
+            await loop.run_in_executor(pool, lambda: records.zip_job(self.pop_settings, job_id, spool))
+            spool.seek(0)
+            self.set_header("Content-Type", "application/zip")  # sent with the first chunk
+            self.set_header("Content-Disposition", f'attachment; filename="{job_id}.zip"')
+            while chunk := await loop.run_in_executor(pool, spool.read, 1 << 16):
+                self.write(chunk)
+                await self.flush()
+        self.finish(set_content_type="application/zip")
 
 
 class LogHandler(PopHandler):
@@ -457,10 +492,11 @@ def handlers() -> list[tuple[str, type[PopHandler]]]:
         (rf"/pop/api/pipelines/(?P<slug>{SLUG})/check", CheckHandler),
         (r"/pop/api/jobs", JobsHandler),
         (rf"/pop/api/jobs/{ID}", JobHandler),
-        (rf"/pop/api/jobs/{ID}/(?P<action>resume|cancel|approve|reject)", ActionHandler),
+        (rf"/pop/api/jobs/{ID}/(?P<action>resume|cancel|approve|reject|archive|restore)", ActionHandler),
         (rf"/pop/api/jobs/{ID}/file", JobFileHandler),
         (rf"/pop/api/jobs/{ID}/copy", CopyHandler),
         (rf"/pop/api/jobs/{ID}/log", LogHandler),
+        (rf"/pop/api/jobs/{ID}/zip", ZipHandler),
         (rf"/pop/api/jobs/{ID}/snapshot", SnapshotHandler),
         (r"/pop/api/costs", CostsHandler),
         (r"/pop/api/experiments", ExperimentsHandler),

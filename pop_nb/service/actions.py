@@ -10,6 +10,7 @@ Celery worker.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -20,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 from pop_nb.config import PopSettings
 from pop_nb.errors import JobStateError, PopError, RequestError, SeedError, did_you_mean
 from pop_nb.models import lifecycle
-from pop_nb.models.api import JobSummary
+from pop_nb.models.api import JobDeleted, JobSummary
 from pop_nb.models.records import Event
 from pop_nb.models.seed import Seed, check_job_id, new_job_id, parse_seed
 from pop_nb.models.status import JobStatus
 from pop_nb.redaction import redact
 from pop_nb.service.queries import summary
 from pop_nb.store.atomic import atomic_write_bytes, atomic_write_json, read_json
-from pop_nb.store.jobs import JobFolder, JobStore
+from pop_nb.store.jobs import ARCHIVE, JobFolder, JobStore, Place
 
 if TYPE_CHECKING:
     from pop_nb.orchestrator.executors import Executor
@@ -307,6 +308,55 @@ def reject(settings: PopSettings, job_id: str, reason: str | None = None) -> Job
     lifecycle.reject(status, reason)
     folder.append_event(Event(job=job_id, kind="job", status="rejected", message=reason))
     return summary(store.close(folder, status))
+
+
+def archive(settings: PopSettings, job_id: str) -> JobSummary:
+    """Move an ended job out of the way (``archive/<id>``): no longer listed with the live ones, still
+    found by its id, read and opened as before; :func:`restore` brings it back."""
+    store = JobStore(settings.data)
+    folder = store.get(job_id)
+    if folder.place == ARCHIVE:
+        return summary(folder)
+    if folder.place == "current":
+        raise JobStateError(
+            f"job {job_id} is in current/ (running, queued or waiting); only an ended job is archived. "
+            f"Fix: wait for it, or `pop cancel {job_id}` first."
+        )
+    moved = store.move(folder, ARCHIVE)
+    moved.append_event(Event(job=job_id, kind="job", status="archived", message=f"from {folder.place}/"))
+    return summary(moved)
+
+
+def restore(settings: PopSettings, job_id: str) -> JobSummary:
+    """An archived job back where it ended (``complete/`` if done, else ``failed/``)."""
+    store = JobStore(settings.data)
+    folder = store.get(job_id)
+    if folder.place != ARCHIVE:
+        return summary(folder)
+    place: Place = "complete" if folder.read_status().state == "done" else "failed"
+    moved = store.move(folder, place)
+    moved.append_event(Event(job=job_id, kind="job", status="restored", message=f"to {place}/"))
+    return summary(moved)
+
+
+def delete(settings: PopSettings, job_id: str) -> JobDeleted:
+    """Remove an ended (or archived) job's folder for good; its line in ``complete/runs.jsonl`` stays."""
+    store = JobStore(settings.data)
+    folder = store.get(job_id)
+    if folder.place == "current":
+        raise JobStateError(
+            f"job {job_id} is in current/ (running, queued or waiting); only an ended job is deleted. "
+            f"Fix: wait for it, or `pop cancel {job_id}` first."
+        )
+    files = size = 0
+    for path in folder.path.rglob("*"):
+        if path.is_file():
+            files, size = files + 1, size + path.stat().st_size
+    # renamed first (one atomic step: no reader sees half a job), then removed
+    doomed = folder.path.with_name(f".deleting-{job_id}-{os.getpid()}")
+    os.rename(folder.path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+    return JobDeleted(id=job_id, place=folder.place, files=files, bytes=size)
 
 
 def cancel(settings: PopSettings, job_id: str, grace_s: float = 10.0, *, wait: bool = True) -> JobSummary:

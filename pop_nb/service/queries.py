@@ -26,7 +26,7 @@ from pop_nb.models.status import JobStatus, Totals
 from pop_nb.safejson import loads
 from pop_nb.service.runs import job_runs
 from pop_nb.store import layout
-from pop_nb.store.jobs import PLACES, JobFolder, JobStore
+from pop_nb.store.jobs import ARCHIVE, PLACES, JobFolder, JobStore
 
 if TYPE_CHECKING:
     from pop_nb.pipeline.load import Pipeline
@@ -60,6 +60,8 @@ class Entry(NamedTuple):
     pipeline: str
     created_at: str
     totals: tuple[int, int, int, int, float, int]  # Totals' fields, in order
+    started_at: str = ""
+    ended_at: str = ""
 
     @property
     def folder(self) -> JobFolder:
@@ -78,15 +80,16 @@ class JobIndex:
     reads only those that changed (a finished job is read once), so listing ten thousand jobs costs a
     directory scan."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, places: tuple[str, ...] = PLACES) -> None:
         self.data_dir = data_dir
+        self.places = places
         self._seen: dict[str, Entry] = {}  # status path -> entry
         self._lock = threading.Lock()
 
     def refresh(self) -> list[Entry]:
         found: dict[str, Entry] = {}
         with self._lock:
-            for place in PLACES:
+            for place in self.places:
                 try:
                     entries = list(os.scandir(self.data_dir / place))
                 except FileNotFoundError:
@@ -127,18 +130,48 @@ def _entry(path: str, mtime: int, job_dir: str) -> Entry | None:
         st.pipeline,
         st.created_at,
         (t.calls, t.attempts, t.input_tokens, t.output_tokens, t.cost_usd, t.unpriced_calls),
+        st.started_at or "",
+        st.ended_at or "",
     )
 
 
-_indexes: dict[Path, JobIndex] = {}
+_indexes: dict[tuple[Path, bool], JobIndex] = {}
 
 
-def index_of(settings: PopSettings) -> JobIndex:
-    """The process's :class:`JobIndex` of a data folder (kept between calls: that is what makes it warm)."""
-    data = settings.data
-    if data not in _indexes:
-        _indexes[data] = JobIndex(data)
-    return _indexes[data]
+def index_of(settings: PopSettings, archived: bool = False) -> JobIndex:
+    """The process's :class:`JobIndex` of a data folder's live jobs, or of its ``archive/`` (kept between
+    calls: that is what makes it warm)."""
+    key = (settings.data, archived)
+    if key not in _indexes:
+        _indexes[key] = JobIndex(settings.data, (ARCHIVE,) if archived else PLACES)
+    return _indexes[key]
+
+
+def _seconds(entry: Entry) -> float:
+    """How long it ran (started to ended; -1 when it has not both)."""
+    from datetime import datetime
+
+    if not (entry.started_at and entry.ended_at):
+        return -1.0
+    try:
+        return (
+            datetime.fromisoformat(entry.ended_at) - datetime.fromisoformat(entry.started_at)
+        ).total_seconds()
+    except ValueError:
+        return -1.0
+
+
+SORTS: dict[str, Any] = {
+    "created": lambda e: e.created_at,
+    "started": lambda e: e.started_at,
+    "ended": lambda e: e.ended_at,
+    "duration": _seconds,
+    "cost": lambda e: e.totals[4],
+    "state": lambda e: (e.state, e.created_at),
+    "name": lambda e: (e.name or e.job_id).lower(),
+    "pipeline": lambda e: (e.pipeline, e.created_at),
+}
+"""What a list sorts on (``sort=<key>`` ascending, ``sort=-<key>`` descending)."""
 
 
 def list_jobs(
@@ -149,21 +182,29 @@ def list_jobs(
     search: str | None = None,
     offset: int = 0,
     limit: int = 50,
+    sort: str = "-created",
+    archived: bool = False,
 ) -> JobPage:
-    """Jobs newest first, filtered by state, pipeline and a substring of the id or name; one page."""
+    """Jobs filtered by state, pipeline and a substring of the id or name, sorted (newest first unless
+    ``sort`` says otherwise), one page; ``archived``: the archived ones instead of the live ones."""
     if limit < 1 or limit > MAX_PAGE or offset < 0:
         raise PopError(
             f"paging: limit must be 1-{MAX_PAGE} and offset >= 0 (got limit={limit}, offset={offset})"
         )
+    key = SORTS.get(sort.lstrip("-"))
+    if key is None:
+        raise PopError(
+            f"sort {sort!r}: sort on one of {', '.join(SORTS)} (a leading '-' for descending, e.g. -cost)"
+        )
     needle = (search or "").lower()
     chosen = [
         e
-        for e in index_of(settings).refresh()
+        for e in index_of(settings, archived).refresh()
         if (state is None or e.state == state)
         and (pipeline is None or e.pipeline == pipeline)
         and (not needle or needle in e.job_id.lower() or needle in e.name.lower())
     ]
-    chosen.sort(key=lambda e: e.created_at, reverse=True)
+    chosen.sort(key=key, reverse=sort.startswith("-"))
     page = [summary(e.folder, e.status()) for e in chosen[offset : offset + limit]]
     return JobPage(jobs=page, total=len(chosen), offset=offset, limit=limit, data_dir=str(settings.data))
 
@@ -205,6 +246,7 @@ def get_job(settings: PopSettings, job_id: str) -> JobDetail:
     """One job with its tasks, every stage run and its notebook, final outputs and products."""
     folder = JobStore(settings.data).get(job_id)
     status = folder.read_status()
+    spent = _stage_spending(folder, status)
     stages = [
         StageView(
             task=name,
@@ -217,6 +259,8 @@ def get_job(settings: PopSettings, job_id: str) -> JobDetail:
             duration_ms=run.duration_ms,
             notebook=run.notebook,
             path=str(folder.path / run.notebook) if run.notebook else None,
+            calls=spent.get((name, key), Totals()).calls,
+            cost_usd=spent.get((name, key), Totals()).cost_usd,
         )
         for name, task in status.tasks.items()
         for key, run in task.stages.items()
@@ -233,7 +277,30 @@ def get_job(settings: PopSettings, job_id: str) -> JobDetail:
         outputs=outputs,
         products=products,
         runs=job_runs(folder, status),
+        seed=_seed_of(folder),
     )
+
+
+def _stage_spending(folder: JobFolder, status: JobStatus) -> dict[tuple[str, str], Totals]:
+    """(task, stage key) -> what the stage's latest run used: its usage rows since it started."""
+    from pop_nb.store.jobs import run_suffix
+    from pop_nb.store.usage import add_row
+
+    found: dict[tuple[str, str], Totals] = {}
+    for row in folder.usage():
+        task, stage = row.get("task"), row.get("stage")
+        run_key = f"{stage}{run_suffix(int(row.get('refinement') or 0))}"
+        run = status.tasks[task].stages.get(run_key) if task in status.tasks else None
+        if run is not None and run.started_at and str(row.get("ts") or "") >= run.started_at:
+            add_row(found.setdefault((str(task), run_key), Totals()), row)
+    return found
+
+
+def _seed_of(folder: JobFolder) -> dict[str, Any]:
+    try:
+        return folder.read_seed().model_dump(mode="json", exclude_defaults=True)
+    except (OSError, ValueError):  # a seed that no longer reads: the job view shows none
+        return {}
 
 
 def pipelines(settings: PopSettings, detail: bool = True) -> list[PipelineInfo]:

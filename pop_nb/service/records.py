@@ -17,7 +17,7 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import JobFileNotFound, RequestError
@@ -165,6 +165,38 @@ def _signed(notebook: dict[str, Any]) -> str:
         return str(nbformat.writes(node))
     except Exception:  # no notary database, a read-only Jupyter data dir: the copy opens untrusted
         return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+
+
+TEXT_SUFFIXES = frozenset(
+    {".json", ".jsonl", ".ipynb", ".log", ".md", ".txt", ".csv", ".yaml", ".yml", ".py"}
+)
+
+
+def zip_job(settings: PopSettings, job_id: str, into: IO[bytes]) -> int:
+    """The job's folder as one zip (``<id>/...``) written into ``into``: every file but hidden ones and
+    the runner's lock, text masked by the redaction rule as everything pop-nb serves. Returns the count."""
+    import zipfile
+
+    from pop_nb.redaction import redact_bytes
+
+    folder = JobStore(settings.data).get(job_id)
+    count = 0
+    with zipfile.ZipFile(into, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.path.rglob("*")):
+            rel = path.relative_to(folder.path)
+            if not path.is_file() or path.is_symlink() or any(p.startswith(".") for p in rel.parts):
+                continue
+            if rel.name == "runner.lock":
+                continue
+            try:
+                data = path.read_bytes()
+            except OSError:  # gone since the listing (a running job): left out
+                continue
+            archive.writestr(
+                f"{job_id}/{rel.as_posix()}", redact_bytes(data) if path.suffix in TEXT_SUFFIXES else data
+            )
+            count += 1
+    return count
 
 
 MAX_LOG_CHUNK = 256 * 1024

@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from pop_nb.models.api import RunView
+from pop_nb.models.lifecycle import FINAL_STATES
 from pop_nb.models.status import JobStatus, Totals
 from pop_nb.store.jobs import JobFolder
 from pop_nb.store.usage import add_row
 
-_ENDS = ("done", "failed", "cancelled", "waiting")
+_ENDS = (*FINAL_STATES, "waiting")
 
 
 def job_runs(folder: JobFolder, status: JobStatus) -> list[RunView]:
@@ -33,7 +34,7 @@ def job_runs(folder: JobFolder, status: JobStatus) -> list[RunView]:
     if not runs:
         return []
     runs[-1]["state"] = status.state  # what the job says now wins over a line not written yet
-    if status.state not in _ENDS[:3]:
+    if status.state not in FINAL_STATES:
         runs[-1]["ended_at"] = None
     totals = [Totals() for _ in runs]
     begins = [run["begun"] for run in runs]

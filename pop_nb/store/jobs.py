@@ -27,8 +27,11 @@ from pop_nb.store.atomic import (
 HEARTBEAT_S = 5.0  # a runner rewrites runner.json this often
 CANCEL_POLL_S = 0.5  # and looks for cancel.request this often
 
-Place = Literal["current", "complete", "failed"]
+Place = Literal["current", "complete", "failed", "archive"]
 PLACES: tuple[Place, ...] = ("current", "complete", "failed")
+ARCHIVE: Place = (
+    "archive"  # ended jobs moved out of the way (`pop archive`): found by id, never listed as live
+)
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,7 @@ class JobStore:
 
     def find(self, job_id: str) -> JobFolder | None:
         check_job_id(job_id)
-        for place in PLACES:
+        for place in (*PLACES, ARCHIVE):
             path = self.root / place / job_id
             if path.is_dir():
                 return JobFolder(path)

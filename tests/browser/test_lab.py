@@ -312,7 +312,7 @@ def test_the_pipelines_panel_runs_a_pipeline_and_opens_its_stages(
     wait_for(lambda: d.execute_script(current_id).startswith("pop-job-"))
     # what a done job allows, as the server says: run again from a task (no cancel, no approve)
     buttons = [b.text for b in d.find_elements(By.CSS_SELECTOR, ".pop-JobView-actions button")]
-    assert buttons == ["Resume"], buttons
+    assert buttons == ["Resume", "Run again with these inputs", "Archive", "Delete"], buttons
     picked = d.find_element(By.CSS_SELECTOR, ".pop-JobView-actions select")
     assert (
         picked.get_attribute("value") == "explain"
@@ -413,7 +413,7 @@ def test_a_running_job_is_cancelled_from_its_view(tmp_path: Path, browser: Any) 
             steady(lambda: any("running" in e.text for e in d.find_elements(By.CSS_SELECTOR, BADGE))), 90
         )
         buttons = {b.text: b for b in d.find_elements(By.CSS_SELECTOR, ".pop-JobView-actions button")}
-        assert sorted(buttons) == ["Cancel"], sorted(buttons)
+        assert sorted(buttons) == ["Cancel", "Run again with these inputs"], sorted(buttons)
         buttons["Cancel"].click()
         confirm = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-warn"), 30)
         shot(d, "cancel-1-confirm")
@@ -426,7 +426,7 @@ def test_a_running_job_is_cancelled_from_its_view(tmp_path: Path, browser: Any) 
             steady(
                 lambda: (
                     [b.text for b in d.find_elements(By.CSS_SELECTOR, ".pop-JobView-actions button")]
-                    == ["Resume"]
+                    == ["Resume", "Run again with these inputs", "Archive", "Delete"]
                 )
             ),
             30,

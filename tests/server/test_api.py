@@ -28,6 +28,12 @@ ROUTES = [
     ("POST", "pop/api/jobs/some-job/reject"),
     ("GET", "pop/api/jobs/some-job/file"),
     ("POST", "pop/api/jobs/some-job/copy"),
+    ("GET", "pop/api/jobs/some-job/log"),
+    ("POST", "pop/api/jobs/some-job/snapshot"),
+    ("GET", "pop/api/jobs/some-job/zip"),
+    ("POST", "pop/api/jobs/some-job/archive"),
+    ("POST", "pop/api/jobs/some-job/restore"),
+    ("DELETE", "pop/api/jobs/some-job"),
     ("GET", "pop/api/costs"),
     ("GET", "pop/api/experiments"),
     ("GET", "pop/api/experiments/triage"),
@@ -85,7 +91,7 @@ async def test_every_route_is_refused_without_a_token(
     url = f"{base(jp_http_port, jp_base_url)}{path}"
     with pytest.raises(HTTPClientError) as refused:
         await AsyncHTTPClient().fetch(
-            url, method=method, body=None if method == "GET" else "{}", request_timeout=10
+            url, method=method, body=None if method in ("GET", "DELETE") else "{}", request_timeout=10
         )
     assert refused.value.code == 403
 

@@ -223,3 +223,18 @@ async def test_a_running_stage_is_followed_by_its_log_and_its_notebook_is_writte
         assert refused.value.code == status, params
     code, done = await call(jp_fetch, "POST", "pop/api/jobs/l1/snapshot", {"task": "a", "stage": "inference"})
     assert code == 200 and done["saved"] is True  # ended: its notebook as it is
+
+
+async def test_a_job_downloads_as_one_zip(project: Project, jp_fetch: Any) -> None:
+    import io
+    import zipfile
+
+    await _done_job(project, jp_fetch)
+    response = await jp_fetch("pop", "api", "jobs", "r1", "zip")
+    assert response.headers["Content-Type"] == "application/zip"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="r1.zip"'
+    with zipfile.ZipFile(io.BytesIO(response.body)) as archive:
+        assert "r1/tasks/a/04-inference.ipynb" in archive.namelist()
+    with pytest.raises(HTTPClientError) as missing:
+        await jp_fetch("pop", "api", "jobs", "nope", "zip")
+    assert missing.value.code == 404

@@ -54,7 +54,7 @@ async def test_a_key_in_a_jobs_files_is_never_served(
             lambda events: any(e["data"].get("event", {}).get("status") == "failed" for e in events)
         )
         assert job["outputs"]["a"] == {"k": "[REDACTED]"} and "[REDACTED]" in job["error"]["message"]
-        assert job["actions"] == ["resume"]  # what a failed job allows, sent with it
+        assert job["actions"] == ["resume", "archive", "delete"]  # what a failed job allows, sent with it
         # A key that reached a file some other way (written before it was set, by hand, by an older
         # version) is masked on the way out too: the answer and the event stream each apply the rule.
         final = project.data / "failed/k1/tasks/a/outputs/final.json"
@@ -178,8 +178,9 @@ async def test_a_slow_request_does_not_hold_up_the_others(
         ("current", "running", ["cancel"]),
         ("current", "queued", ["resume", "cancel"]),
         ("current", "waiting", ["cancel", "approve", "reject"]),
-        ("failed", "ended", ["resume"]),
-        ("complete", "ended", ["resume"]),  # from a task, after a prompt changed
+        ("failed", "ended", ["resume", "archive", "delete"]),
+        ("complete", "ended", ["resume", "archive", "delete"]),  # resume: from a task
+        ("archive", "ended", ["restore", "delete"]),
     ],
 )
 def test_one_rule_says_what_a_job_allows_and_every_summary_carries_it(

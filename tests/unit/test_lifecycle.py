@@ -36,9 +36,10 @@ def test_every_state_is_final_or_open_and_settled_means_final_or_waiting() -> No
         ("current", "pending", False, "queued", ["resume", "cancel"]),
         ("current", "running", False, "queued", ["resume", "cancel"]),  # its runner died
         ("current", "waiting", False, "waiting", ["cancel", "approve", "reject"]),
-        ("failed", "failed", False, "ended", ["resume"]),
-        ("failed", "cancelled", False, "ended", ["resume"]),
-        ("complete", "done", False, "ended", ["resume"]),  # from a task, after a prompt changed
+        ("failed", "failed", False, "ended", ["resume", "archive", "delete"]),
+        ("failed", "cancelled", False, "ended", ["resume", "archive", "delete"]),
+        ("complete", "done", False, "ended", ["resume", "archive", "delete"]),  # resume: from a task
+        ("archive", "done", False, "ended", ["restore", "delete"]),  # moved aside: back, or gone
     ],
 )
 def test_what_each_state_allows(

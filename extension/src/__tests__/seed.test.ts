@@ -45,7 +45,9 @@ test('the grid keeps every run of a stage, refine passes included, in order', ()
     started_at: null,
     duration_ms: 5,
     notebook: `tasks/${task}/${key}.ipynb`,
-    path: null
+    path: null,
+    calls: 0,
+    cost_usd: 0
   });
   const detail: JobDetail = {
     ...job(),
@@ -58,7 +60,9 @@ test('the grid keeps every run of a stage, refine passes included, in order', ()
       run('b', 'inference', 'inference')
     ],
     outputs: {},
-    products: []
+    products: [],
+    runs: [],
+    seed: {}
   };
   const cells = runsByCell(detail);
   assert.deepEqual(

@@ -128,24 +128,23 @@ test('what a row says the job is doing', () => {
 });
 
 test('buttons are what the server says the job allows, never worked out here', () => {
-  assert.deepEqual(actionsFor(job()), { cancel: true, resume: false, approve: false });
-  assert.deepEqual(actionsFor(job({ actions: ['resume'] })), { cancel: false, resume: true, approve: false });
+  const none = { cancel: false, resume: false, approve: false, archive: false, restore: false, delete: false };
+  assert.deepEqual(actionsFor(job()), { ...none, cancel: true });
+  assert.deepEqual(actionsFor(job({ actions: ['resume', 'archive', 'delete'] })), {
+    ...none,
+    resume: true,
+    archive: true,
+    delete: true
+  });
   assert.deepEqual(actionsFor(job({ actions: ['cancel', 'approve', 'reject'] })), {
+    ...none,
     cancel: true,
-    resume: false,
     approve: true
   });
+  assert.deepEqual(actionsFor(job({ actions: ['restore', 'delete'] })), { ...none, restore: true, delete: true });
   // the same states as before the server sent actions: the state alone decides nothing here
-  assert.deepEqual(actionsFor(job({ state: 'failed', activity: 'ended', place: 'failed', actions: [] })), {
-    cancel: false,
-    resume: false,
-    approve: false
-  });
-  assert.deepEqual(actionsFor({ ...job(), actions: undefined } as unknown as JobSummary), {
-    cancel: false,
-    resume: false,
-    approve: false
-  });
+  assert.deepEqual(actionsFor(job({ state: 'failed', activity: 'ended', place: 'failed', actions: [] })), none);
+  assert.deepEqual(actionsFor({ ...job(), actions: undefined } as unknown as JobSummary), none);
 });
 
 test('ranOn names the machine, and the Celery worker when there was one', () => {
