@@ -17,7 +17,7 @@ import { usd } from './experiments';
 import { JobsModel } from './model';
 import { runsByCell, SHORT, STAGES } from './grid';
 import { recordPath } from './records';
-import { actionsFor, ranOn, tabLabel, whereNow } from './state';
+import { actionsFor, ranOn, tabLabel, whereNow, withSummary } from './state';
 import { JobDetail } from './types';
 import { reasonText } from './reason';
 
@@ -72,9 +72,8 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
     const onChange = (_: unknown, changed: string | null) => {
       // what the event carried (state, progress, cost, actions) shows at once, as in the panel; the
       // rest of the detail (stages, outputs) follows with the fetch
-      const summary = changed === id ? model.state.jobs[id] : undefined;
-      if (summary) {
-        setJob(previous => (previous ? { ...previous, ...summary } : previous));
+      if (changed === id) {
+        setJob(previous => (previous ? withSummary(previous, model.state.jobs[id]) : previous));
       }
       if ((changed === id || changed === null) && timer === null) {
         timer = window.setTimeout(() => ((timer = null), bump()), 150); // a burst of events, one fetch

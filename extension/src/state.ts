@@ -3,7 +3,7 @@
  * `GET /pop/api/jobs`, then the event stream's job summaries folded in as they come.
  */
 
-import { BusData, JobPage, JobSummary } from './types';
+import { BusData, JobDetail, JobPage, JobSummary } from './types';
 
 /** Where the panel's connection to the server stands. */
 export type Connection =
@@ -245,4 +245,16 @@ export function nextSort(current: string, key: string): string {
     return key;
   }
   return `-${key}`;
+}
+
+/**
+ * A job view's detail with what an event's summary says at once (state, progress, cost, actions, error),
+ * before the detail is fetched again; a summary older than the detail, or of another job, changes
+ * nothing.
+ */
+export function withSummary(detail: JobDetail, summary: JobSummary | undefined): JobDetail {
+  if (!summary || summary.id !== detail.id || summary.updated_at < detail.updated_at) {
+    return detail;
+  }
+  return { ...detail, ...summary };
 }

@@ -310,6 +310,14 @@ def reject(settings: PopSettings, job_id: str, reason: str | None = None) -> Job
     return summary(store.close(folder, status))
 
 
+def _ended_only(folder: JobFolder, done_to_it: str) -> None:
+    if folder.place == "current":
+        raise JobStateError(
+            f"job {folder.job_id} is in current/ (running, queued or waiting); only an ended job is "
+            f"{done_to_it}. Fix: wait for it, or `pop cancel {folder.job_id}` first."
+        )
+
+
 def archive(settings: PopSettings, job_id: str) -> JobSummary:
     """Move an ended job out of the way (``archive/<id>``): no longer listed with the live ones, still
     found by its id, read and opened as before; :func:`restore` brings it back."""
@@ -317,11 +325,7 @@ def archive(settings: PopSettings, job_id: str) -> JobSummary:
     folder = store.get(job_id)
     if folder.place == ARCHIVE:
         return summary(folder)
-    if folder.place == "current":
-        raise JobStateError(
-            f"job {job_id} is in current/ (running, queued or waiting); only an ended job is archived. "
-            f"Fix: wait for it, or `pop cancel {job_id}` first."
-        )
+    _ended_only(folder, "archived")
     moved = store.move(folder, ARCHIVE)
     moved.append_event(Event(job=job_id, kind="job", status="archived", message=f"from {folder.place}/"))
     return summary(moved)
@@ -343,11 +347,7 @@ def delete(settings: PopSettings, job_id: str) -> JobDeleted:
     """Remove an ended (or archived) job's folder for good; its line in ``complete/runs.jsonl`` stays."""
     store = JobStore(settings.data)
     folder = store.get(job_id)
-    if folder.place == "current":
-        raise JobStateError(
-            f"job {job_id} is in current/ (running, queued or waiting); only an ended job is deleted. "
-            f"Fix: wait for it, or `pop cancel {job_id}` first."
-        )
+    _ended_only(folder, "deleted")
     files = size = 0
     for path in folder.path.rglob("*"):
         if path.is_file():

@@ -139,6 +139,10 @@ def copy_notebook(settings: PopSettings, job_id: str, path: str) -> CopyMade:
     folder, file = _located(settings, job_id, path)
     if file.suffix != ".ipynb" or not file.is_file():
         raise RequestError(f"{path!r} of job {job_id} is not a notebook; only notebooks are copied to run")
+    if file.stat().st_size > MAX_FILE_BYTES:
+        raise RequestError(
+            f"{path!r} of job {job_id} is over {MAX_FILE_BYTES} bytes; copy it from disk: {file}"
+        )
     notebook = loads(file.read_bytes())
     text = _signed(notebook) if isinstance(notebook, dict) else file.read_text(encoding="utf-8")
     parts = Path(path).parts

@@ -12,20 +12,11 @@ from typing import Any
 import pytest
 
 from tests.browser.test_lab import BADGE, TOKEN, command, open_lab, shot, steady
-from tests.conftest import Project, needs_programs, wait_for
+from tests.conftest import Project, wait_for
 
 pytestmark = [pytest.mark.slow]
 
 DRAFT = "# Launch notes\\n\\nWe ship **teh** new feature on Monday."
-
-
-@pytest.fixture
-def browser() -> Any:
-    needs_programs("chromium", "chromedriver", install="apt-get install chromium chromium-driver")
-    from pop_nb.testing.lab import chromium
-
-    with chromium() as driver:
-        yield driver
 
 
 def test_a_gate_shows_its_output_and_is_approved_with_an_edit(tmp_path: Path, browser: Any) -> None:

@@ -11,20 +11,11 @@ from typing import Any
 import pytest
 
 from tests.browser.test_lab import BADGE, TOKEN, command, open_lab, shot, steady
-from tests.conftest import Project, needs_programs, wait_for
+from tests.conftest import Project, wait_for
 
 pytestmark = [pytest.mark.slow]
 
 ACTIONS = ".pop-JobView-actions"
-
-
-@pytest.fixture
-def browser() -> Any:
-    needs_programs("chromium", "chromedriver", install="apt-get install chromium chromium-driver")
-    from pop_nb.testing.lab import chromium
-
-    with chromium() as driver:
-        yield driver
 
 
 def test_a_job_stopped_by_its_budget_is_resumed_with_a_larger_one_from_its_view(

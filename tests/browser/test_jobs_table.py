@@ -14,20 +14,11 @@ from typing import Any
 import pytest
 
 from tests.browser.test_lab import TOKEN, command, open_lab, shot, steady
-from tests.conftest import Project, needs_programs, wait_for
+from tests.conftest import Project, wait_for
 
 pytestmark = [pytest.mark.slow]
 
 ROWS = "#pop-jobs-table tbody tr"
-
-
-@pytest.fixture
-def browser() -> Any:
-    needs_programs("chromium", "chromedriver", install="apt-get install chromium chromium-driver")
-    from pop_nb.testing.lab import chromium
-
-    with chromium() as driver:
-        yield driver
 
 
 def test_the_jobs_table_sorts_and_a_job_is_run_again_archived_and_deleted(

@@ -20,7 +20,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from pop_nb.testing.lab import chromium, jupyter_lab
+from pop_nb.testing.lab import jupyter_lab
 from tests.conftest import REPO, needs_programs, wait_for
 
 pytestmark = [pytest.mark.slow]
@@ -58,12 +58,6 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     nbformat.write(nb, root / "run.ipynb")
     for url in start_lab(tmp_path, root):
         yield url, root
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with chromium() as driver:
-        yield driver
 
 
 def shot(driver: object, name: str) -> None:

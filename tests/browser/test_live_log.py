@@ -9,21 +9,12 @@ from typing import Any
 import pytest
 
 from tests.browser.test_lab import TOKEN, command, open_lab, shot, steady
-from tests.conftest import Project, needs_programs, wait_for
+from tests.conftest import Project, wait_for
 
 pytestmark = [pytest.mark.slow]
 
 LOG = "#pop-job-l1 .pop-LiveLog"
 PATH = "const w = window.jupyterapp.shell.currentWidget; return w?.context ? w.context.path : null"
-
-
-@pytest.fixture
-def browser() -> Any:
-    needs_programs("chromium", "chromedriver", install="apt-get install chromium chromium-driver")
-    from pop_nb.testing.lab import chromium
-
-    with chromium() as driver:
-        yield driver
 
 
 def test_the_running_stage_is_followed_live_and_opens_as_it_stands(tmp_path: Path, browser: Any) -> None:

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from tests.browser.test_lab import TOKEN, command, open_lab, shot, steady
-from tests.conftest import WAIT_FOR_GO, Project, needs_programs, wait_for
+from tests.conftest import WAIT_FOR_GO, Project, wait_for
 
 pytestmark = [pytest.mark.slow]
 
@@ -25,15 +25,6 @@ PROBE = (
     "from IPython.display import Javascript, display\n"
     "display(Javascript(\"document.body.dataset.popProbe = 'ran'\"))"
 )
-
-
-@pytest.fixture
-def browser() -> Any:
-    needs_programs("chromium", "chromedriver", install="apt-get install chromium chromium-driver")
-    from pop_nb.testing.lab import chromium
-
-    with chromium() as driver:
-        yield driver
 
 
 def sessions(d: Any) -> list[Any]:

@@ -22,14 +22,6 @@ const lum = c => { const [r, g, b] = rgb(c); return (0.2126 * r + 0.7152 * g + 0
 """
 
 
-@pytest.fixture
-def browser() -> Any:
-    from pop_nb.testing.lab import chromium
-
-    with chromium() as driver:
-        yield driver
-
-
 def test_in_jupyterlab_dark_the_widget_and_charts_follow_the_theme(
     lab: tuple[str, Path], browser: Any
 ) -> None:

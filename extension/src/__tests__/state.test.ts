@@ -12,9 +12,10 @@ import {
   visibleJobs,
   whereNow,
   withEvent,
-  withPage
+  withPage,
+  withSummary
 } from '../state';
-import { ErrorInfo, JobSummary } from '../types';
+import { ErrorInfo, JobDetail, JobSummary } from '../types';
 import { job } from './fixtures';
 
 const page = (jobs = [job()], total = jobs.length) => ({ jobs, total, offset: 0, limit: 200, data_dir: '/p/data' });
@@ -203,4 +204,19 @@ test("a file's pipeline: its pipeline.yaml or a notebook under pipelines/<slug>/
   assert.equal(pipelineOfPath('pipelines/registry.yaml'), null);
   assert.equal(pipelineOfPath('notebooks/01-quickstart.ipynb'), null);
   assert.equal(pipelineOfPath('pipelines/Bad Name/pipeline.yaml'), null);
+});
+
+test("a job view shows an event's summary at once, never an older one's", () => {
+  const detail = {
+    ...job({ state: 'running', updated_at: '2026-12-05T08:00:01' }),
+    stages: []
+  } as unknown as JobDetail;
+  const later = job({ state: 'done', progress: 100, cost: '$0.5', updated_at: '2026-12-05T08:00:02' });
+  const shown = withSummary(detail, later);
+  assert.equal(shown.state, 'done');
+  assert.equal(shown.cost, '$0.5');
+  assert.deepEqual((shown as unknown as { stages: unknown[] }).stages, []); // the detail's own parts stay
+  assert.equal(withSummary(detail, job({ state: 'pending', updated_at: '2026-12-05T08:00:00' })), detail);
+  assert.equal(withSummary(detail, { ...later, id: 'another' }), detail);
+  assert.equal(withSummary(detail, undefined), detail);
 });
