@@ -22,7 +22,7 @@ from pop_nb.config import PopSettings
 from pop_nb.errors import JobStateError, PopError, RequestError, SeedError, did_you_mean
 from pop_nb.models import lifecycle
 from pop_nb.models.api import JobDeleted, JobSummary
-from pop_nb.models.records import Event
+from pop_nb.models.records import Event, EventStatus
 from pop_nb.models.seed import Seed, check_job_id, new_job_id, parse_seed
 from pop_nb.models.status import JobStatus
 from pop_nb.redaction import redact
@@ -318,6 +318,12 @@ def _ended_only(folder: JobFolder, done_to_it: str) -> None:
         )
 
 
+def _moved(store: JobStore, folder: JobFolder, place: Place, event: EventStatus, message: str) -> JobSummary:
+    moved = store.move(folder, place)
+    moved.append_event(Event(job=folder.job_id, kind="job", status=event, message=message))
+    return summary(moved)
+
+
 def archive(settings: PopSettings, job_id: str) -> JobSummary:
     """Move an ended job out of the way (``archive/<id>``): no longer listed with the live ones, still
     found by its id, read and opened as before; :func:`restore` brings it back."""
@@ -326,9 +332,7 @@ def archive(settings: PopSettings, job_id: str) -> JobSummary:
     if folder.place == ARCHIVE:
         return summary(folder)
     _ended_only(folder, "archived")
-    moved = store.move(folder, ARCHIVE)
-    moved.append_event(Event(job=job_id, kind="job", status="archived", message=f"from {folder.place}/"))
-    return summary(moved)
+    return _moved(store, folder, ARCHIVE, "archived", f"from {folder.place}/")
 
 
 def restore(settings: PopSettings, job_id: str) -> JobSummary:
@@ -338,9 +342,7 @@ def restore(settings: PopSettings, job_id: str) -> JobSummary:
     if folder.place != ARCHIVE:
         return summary(folder)
     place: Place = "complete" if folder.read_status().state == "done" else "failed"
-    moved = store.move(folder, place)
-    moved.append_event(Event(job=job_id, kind="job", status="restored", message=f"to {place}/"))
-    return summary(moved)
+    return _moved(store, folder, place, "restored", f"to {place}/")
 
 
 def delete(settings: PopSettings, job_id: str) -> JobDeleted:
