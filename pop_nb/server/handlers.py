@@ -275,9 +275,7 @@ class JobFileHandler(PopHandler):
         if self.get_argument("raw", "0") == "1":
             loop = asyncio.get_running_loop()
             work = lambda: records.job_file_bytes(self.pop_settings, job_id, path)  # noqa: E731
-            data, mimetype = await loop.run_in_executor(self.settings["pop_pool"], work)
-            if mimetype.startswith("text/") or mimetype in ("application/json", "image/svg+xml"):
-                data = redact_bytes(data)  # text a user opens is masked as everything pop-nb serves
+            data, mimetype = await loop.run_in_executor(self.settings["pop_pool"], work)  # masked there
             self.set_header("Content-Disposition", "inline")
             self.set_header("X-Content-Type-Options", "nosniff")
             self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")

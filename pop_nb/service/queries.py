@@ -246,7 +246,8 @@ def get_job(settings: PopSettings, job_id: str) -> JobDetail:
     """One job with its tasks, every stage run and its notebook, final outputs and products."""
     folder = JobStore(settings.data).get(job_id)
     status = folder.read_status()
-    spent = _stage_spending(folder, status)
+    usage = folder.usage()  # read once: each stage's cost and each run's
+    spent = _stage_spending(usage, status)
     stages = [
         StageView(
             task=name,
@@ -276,18 +277,18 @@ def get_job(settings: PopSettings, job_id: str) -> JobDetail:
         stages=stages,
         outputs=outputs,
         products=products,
-        runs=job_runs(folder, status),
+        runs=job_runs(folder, status, usage),
         seed=_seed_of(folder),
     )
 
 
-def _stage_spending(folder: JobFolder, status: JobStatus) -> dict[tuple[str, str], Totals]:
+def _stage_spending(usage: list[dict[str, Any]], status: JobStatus) -> dict[tuple[str, str], Totals]:
     """(task, stage key) -> what the stage's latest run used: its usage rows since it started."""
     from pop_nb.store.jobs import run_suffix
     from pop_nb.store.usage import add_row
 
     found: dict[tuple[str, str], Totals] = {}
-    for row in folder.usage():
+    for row in usage:
         task, stage = row.get("task"), row.get("stage")
         run_key = f"{stage}{run_suffix(int(row.get('refinement') or 0))}"
         run = status.tasks[task].stages.get(run_key) if task in status.tasks else None

@@ -129,7 +129,18 @@ def job_file_bytes(settings: PopSettings, job_id: str, path: str) -> tuple[bytes
         raise RequestError(
             f"file {path!r} of job {job_id} is over {MAX_FILE_BYTES} bytes; open it from disk: {file}"
         )
-    return file.read_bytes(), mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    mimetype = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    return _masked(file, file.read_bytes()), mimetype
+
+
+def _masked(file: Path, data: bytes) -> bytes:
+    """A job file's bytes as pop-nb serves them: text (by its suffix or media type) through the
+    redaction rule, as every answer is; other bytes as they are."""
+    from pop_nb.redaction import redact_bytes
+
+    kind = mimetypes.guess_type(file.name)[0] or ""
+    text = file.suffix in TEXT_SUFFIXES or kind.startswith("text/") or kind == "image/svg+xml"
+    return redact_bytes(data) if text else data
 
 
 def copy_notebook(settings: PopSettings, job_id: str, path: str) -> CopyMade:
@@ -181,8 +192,6 @@ def zip_job(settings: PopSettings, job_id: str, into: IO[bytes]) -> int:
     the runner's lock, text masked by the redaction rule as everything pop-nb serves. Returns the count."""
     import zipfile
 
-    from pop_nb.redaction import redact_bytes
-
     folder = JobStore(settings.data).get(job_id)
     count = 0
     with zipfile.ZipFile(into, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -196,9 +205,7 @@ def zip_job(settings: PopSettings, job_id: str, into: IO[bytes]) -> int:
                 data = path.read_bytes()
             except OSError:  # gone since the listing (a running job): left out
                 continue
-            archive.writestr(
-                f"{job_id}/{rel.as_posix()}", redact_bytes(data) if path.suffix in TEXT_SUFFIXES else data
-            )
+            archive.writestr(f"{job_id}/{rel.as_posix()}", _masked(path, data))
             count += 1
     return count
 

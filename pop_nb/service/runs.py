@@ -15,8 +15,9 @@ from pop_nb.store.usage import add_row
 _ENDS = (*FINAL_STATES, "waiting")
 
 
-def job_runs(folder: JobFolder, status: JobStatus) -> list[RunView]:
-    """Every run of the job, the first first; the last one's state is the job's own."""
+def job_runs(folder: JobFolder, status: JobStatus, usage: list[dict[str, Any]]) -> list[RunView]:
+    """Every run of the job, the first first; the last one's state is the job's own. ``usage``: the
+    rows of its ``usage.jsonl``."""
     runs: list[dict[str, Any]] = []
     for event in folder.events():
         if event.get("kind") != "job":
@@ -38,7 +39,7 @@ def job_runs(folder: JobFolder, status: JobStatus) -> list[RunView]:
         runs[-1]["ended_at"] = None
     totals = [Totals() for _ in runs]
     begins = [run["begun"] for run in runs]
-    for row in folder.usage():
+    for row in usage:
         ts = str(row.get("ts") or "")
         n = max((i for i, begun in enumerate(begins) if begun <= ts), default=0)
         add_row(totals[n], row)
