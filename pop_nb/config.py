@@ -32,6 +32,24 @@ def _toml_path() -> Path:
     return (_explicit_root.get() or Path(os.environ.get("POP_ROOT") or find_root())) / "pop.toml"
 
 
+class OtelSettings(Model):
+    """``[otel]`` in pop.toml: where a job's spans go besides its ``spans.jsonl``. The standard
+    ``OTEL_EXPORTER_OTLP_*`` variables win over it; headers (which hold keys) come from them only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str | None = Field(
+        default=None,
+        description="OTLP over HTTP, as OTEL_EXPORTER_OTLP_ENDPOINT: http://host:4318 (/v1/traces is added).",
+    )
+    capture_content: bool = Field(
+        default=False,
+        description="Put prompts and answers, redacted, on LLM spans (also "
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true).",
+    )
+    timeout_s: float = Field(default=5.0, gt=0, description="One export's time limit; then it is dropped.")
+
+
 class PopSettings(Model):
     """Every knob of pop-nb, typed and documented. Read once per process with :func:`load_settings`:
     a field ``x`` is set by ``POP_X`` in the environment, then in ``./.env``, then ``x`` in
@@ -124,6 +142,9 @@ class PopSettings(Model):
         default_factory=dict,
         description="Price overrides per model: {input_cost_per_token, output_cost_per_token, ...}.",
     )
+    otel: OtelSettings = Field(
+        default_factory=OtelSettings, description="Trace export: the [otel] table (see OtelSettings)."
+    )
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> PopSettings:
@@ -192,7 +213,8 @@ def _from_variables(variables: dict[str, str], where: str) -> dict[str, Any]:
         if raw is None:
             continue
         origin = getattr(field.annotation, "__origin__", None)
-        if origin in (list, dict):
+        table = isinstance(field.annotation, type) and issubclass(field.annotation, Model)
+        if origin in (list, dict) or table:
             try:
                 values[name] = json.loads(raw)
             except ValueError as exc:

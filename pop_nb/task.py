@@ -326,6 +326,8 @@ def chat(messages: str | list[dict[str, Any]], **kwargs: Any) -> Any:
         attempt=w.attempt,
         refinement=w.refinement,
         call_index=w.calls,
+        trace=w.ctx.trace.traceparent if w.ctx.trace is not None and w.job_dir is not None else None,
+        capture_content=w.ctx.trace is not None and w.ctx.trace.capture_content,
     )
     w.calls += 1
     ctx = w.ctx

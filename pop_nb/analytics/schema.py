@@ -12,7 +12,7 @@ import json
 from pop_nb.store import layout
 
 PLACES = ("current", "complete", "failed")
-FILES = (layout.STATUS, layout.USAGE, layout.EVENTS, layout.METRICS)
+FILES = (layout.STATUS, layout.USAGE, layout.EVENTS, layout.METRICS, layout.SPANS)
 
 USAGE_COLUMNS: dict[str, str] = {
     "ts": "TIMESTAMP",
@@ -82,6 +82,21 @@ STATUS_COLUMNS: dict[str, str] = {
     "executor": "VARCHAR",
     "host": "VARCHAR",
     "worker": "VARCHAR",
+}
+SPAN_COLUMNS: dict[str, str] = {
+    "trace_id": "VARCHAR",
+    "span_id": "VARCHAR",
+    "parent_id": "VARCHAR",
+    "name": "VARCHAR",
+    "kind": "VARCHAR",
+    "start_ns": "BIGINT",
+    "end_ns": "BIGINT",
+    "status": "VARCHAR",
+    "status_message": "VARCHAR",
+    "job": "VARCHAR",
+    "task": "VARCHAR",
+    "stage": "VARCHAR",
+    "attributes": "JSON",
 }
 RUN_COLUMNS: dict[str, str] = {
     "ts": "TIMESTAMP",
@@ -178,7 +193,7 @@ EXPERIMENTS = """
 """
 
 # The tables with one job's rows in each (``job`` column): what a refresh replaces and a snapshot stores.
-JOB_TABLES = ("jobs", "tasks", "stages", "llm_calls", "events", "metrics", "call_totals")
+JOB_TABLES = ("jobs", "tasks", "stages", "llm_calls", "events", "metrics", "spans", "call_totals")
 # Rows made from a batch of status files (the temp table ``status_batch``).
 STATUS_TABLES = {"jobs": _JOBS, "tasks": _TASKS, "stages": _STAGES}
 # Rows made from the calls just read (the temp table ``batch_llm_calls``).
@@ -188,6 +203,7 @@ LOGS = {
     "llm_calls": (layout.USAGE, USAGE_COLUMNS, "request_hash"),
     "events": (layout.EVENTS, EVENT_COLUMNS, "kind"),
     "metrics": (layout.METRICS, METRIC_COLUMNS, "name"),
+    "spans": (layout.SPANS, SPAN_COLUMNS, "span_id"),
 }
 
 SCHEMA = hashlib.sha256(
@@ -197,6 +213,7 @@ SCHEMA = hashlib.sha256(
             USAGE_COLUMNS,
             EVENT_COLUMNS,
             METRIC_COLUMNS,
+            SPAN_COLUMNS,
             RUN_COLUMNS,
             STATUS_TABLES,
             CALL_TOTALS,

@@ -14,6 +14,7 @@ from pop_nb.cli.orchestrate import cmd_batch, cmd_orchestrate, cmd_worker
 from pop_nb.cli.project import cmd_compile, cmd_init, cmd_pipelines
 from pop_nb.cli.prompt_tests import cmd_test
 from pop_nb.cli.status import cmd_costs, cmd_logs, cmd_status
+from pop_nb.cli.trace import cmd_trace
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--task", help="only this task's stages")
     c.add_argument("--stage", help="only this stage (e.g. inference; refine passes included)")
     c.set_defaults(func=cmd_logs)
+
+    c = sub.add_parser(
+        "trace",
+        help="a job's span tree: job > task > stage > LLM call, with durations, tokens and cost",
+        description="Print the job's trace (its spans.jsonl, and what is still running), one tree per run: "
+        "each span's state and duration, and what the LLM calls under it used and cost.",
+    )
+    c.add_argument("job_id", help="the job's id (see `pop status`)")
+    c.add_argument("--json", action="store_true", help="the trees as JSON (JobTrace)")
+    c.add_argument("--attributes", action="store_true", help="every span's attributes too")
+    c.set_defaults(func=cmd_trace)
 
     c = sub.add_parser("resume", help="re-run a failed job, keeping finished upstream work")
     c.add_argument("job_id")

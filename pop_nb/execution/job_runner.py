@@ -21,6 +21,7 @@ from pop_nb.models.pipeline import STAGES
 from pop_nb.models.records import Event
 from pop_nb.models.seed import Seed
 from pop_nb.models.status import ErrorInfo, JobStatus, StageRun, TaskStatus, now_iso
+from pop_nb.models.trace import StageTrace
 from pop_nb.notify import announce
 from pop_nb.pipeline.conditions import Condition
 from pop_nb.pipeline.load import Pipeline
@@ -28,6 +29,8 @@ from pop_nb.pipeline.task_notebook import load_task_notebook
 from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.products import write_products
 from pop_nb.store.usage import UsageTally
+from pop_nb.tracing.otlp import Shipper, capture_content, export_target
+from pop_nb.tracing.recorder import JobTracer
 
 
 class JobRunner:
@@ -60,6 +63,9 @@ class JobRunner:
         self._gated = False  # a gated task is done and not approved: start nothing new
         self._usage = UsageTally(folder.usage_file, folder.job_id)
         self._stage_counts: dict[str, int] = {}
+        self.tracer = JobTracer(folder.path, pipeline.slug, capture_content(settings.otel))
+        target = export_target(settings.otel)
+        self.shipper = Shipper(folder.path, target) if target is not None else None
 
     # -- public -----------------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -77,10 +83,16 @@ class JobRunner:
             st.host, st.worker = os.uname().nodename, os.environ.get("POP_WORKER")
             for name in self.pipeline.spec.tasks:
                 st.tasks.setdefault(name, TaskStatus())
-            for task in st.tasks.values():
+            self.tracer.begin(st)
+            for name, task in st.tasks.items():
                 if task.state == "running":  # interrupted by a crash: run it again
                     task.state = "pending"
+                    for run in task.stages.values():
+                        if run.state == "running":
+                            self.tracer.interrupted(name, run)
             self._save()
+        if self.shipper is not None:
+            self.shipper.start()
         Heartbeat(self.job, self._lock, self._ended, self.cancelled, self.cancel).start()
         self._event("job", "started")
         try:
@@ -183,6 +195,7 @@ class JobRunner:
             task = self.status.tasks[name]
             task.state, task.started_at, task.ended_at, task.error = "running", now_iso(), None, None
             task.skip_reason = task.skip_kind = None
+            self.tracer.task_started(task)
             self.status.current_task = name
             self._save()
         self._event("task", "started", task=name)
@@ -273,6 +286,7 @@ class JobRunner:
                 task.gate = "waiting"
                 self._gated = True
             self._add_usage(name)
+            self.tracer.task_ended(name, task)
             self._save()
         self._event("task", "done", task=name)
         if gated:
@@ -294,22 +308,27 @@ class JobRunner:
     def _event(self, kind: Any, status: Any, **fields: Any) -> None:
         self.job.append_event(Event(job=self.job.job_id, kind=kind, status=status, pid=os.getpid(), **fields))
 
-    def _stage_started(self, task: str, key: str, run: StageRun) -> None:
+    def _stage_started(self, task: str, key: str, run: StageRun) -> StageTrace | None:
         with self._lock:
+            trace = self.tracer.stage_started(self.status.tasks[task], run)
             self.status.tasks[task].stages[key] = run
             self.status.current_task, self.status.current_stage = task, key
             self._save()
         self._stage_event("started", task, run)
+        return trace
 
-    def _stage_finished(self, task: str, key: str, run: StageRun) -> None:
+    def _stage_finished(self, task: str, key: str, run: StageRun, failure: TaskFailed | None) -> None:
         with self._lock:
             self.status.tasks[task].stages[key] = run
             self._add_usage(task)
             self._save()
+            error = (failure.error_type, failure.message) if failure is not None else (None, None)
+            self.tracer.stage_ended(task, run, *error)
         self._stage_event(run.state, task, run, notebook=run.notebook, duration_ms=run.duration_ms)
 
     def _stage_retried(self, task: str, run: StageRun, failure: TaskFailed) -> None:
         message = f"{failure.error_type}: {failure.message}"
+        self.tracer.stage_ended(task, run, failure.error_type, failure.message)
         self._stage_event("retried", task, run, notebook=run.notebook, message=message)
 
     def _stage_event(self, status: Any, task: str, run: StageRun, **fields: Any) -> None:
@@ -336,6 +355,7 @@ class JobRunner:
         with self._lock:
             task = self.status.tasks[name]
             task.state, task.skip_kind, task.skip_reason, task.ended_at = "skipped", kind, reason, now_iso()
+            self.tracer.task_ended(name, task)
             self._save()
         self._event("task", "skipped", task=name, message=reason)
 
@@ -359,6 +379,7 @@ class JobRunner:
             task = self.status.tasks[name]
             task.state, task.ended_at, task.error = "failed", now_iso(), error
             self._add_usage(name)
+            self.tracer.task_ended(name, task)
             self._save()
         self._event(
             "task",
@@ -380,6 +401,7 @@ class JobRunner:
                 self.job.runner_file.unlink(missing_ok=True)
                 self._event("job", "waiting", message="a gate waits for `pop approve` or `pop reject`")
                 announce(self.job.path, st)
+                self._ship_rest()
                 return st
             for name, task in st.tasks.items():
                 if task.state != "pending":
@@ -400,5 +422,14 @@ class JobRunner:
                     st.state = "done"
                 except Exception as exc:
                     lifecycle.fail(st, ErrorInfo(type="ProductError", message=str(exc)))
+            st.ended_at = st.ended_at or now_iso()
+            self.tracer.job_ended(st)
             self.job = self.store.close(self.job, st)
+            self.tracer.job_dir = self.job.path
+        self._ship_rest()
         return st
+
+    def _ship_rest(self) -> None:
+        """Send the spans not sent yet (the job's own last among them), from where the job is now."""
+        if self.shipper is not None:
+            self.shipper.finish(self.job.path)

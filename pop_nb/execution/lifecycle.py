@@ -13,6 +13,7 @@ from pop_nb.execution.stage import StageResult, execute_stage
 from pop_nb.models.context import StageContext
 from pop_nb.models.pipeline import STAGES, VALIDATION_STAGES, TaskSpec
 from pop_nb.models.status import StageRun, now_iso
+from pop_nb.models.trace import StageTrace
 from pop_nb.pipeline.schemas import schema_errors
 from pop_nb.pipeline.task_notebook import TaskNotebook
 from pop_nb.store.atomic import atomic_write_json, read_json
@@ -27,8 +28,8 @@ _RETRY_BACKOFF_S = (1.0, 2.0, 4.0, 8.0)
 class StageHooks:
     """How a task reports progress to the job runner (which owns the status file)."""
 
-    started: Callable[[str, str, StageRun], None]
-    finished: Callable[[str, str, StageRun], None]
+    started: Callable[[str, str, StageRun], StageTrace | None]  # what the stage's kernel is told of its span
+    finished: Callable[[str, str, StageRun, TaskFailed | None], None]
     retried: Callable[[str, StageRun, TaskFailed], None]
     refined: Callable[[str, int], None]
 
@@ -156,7 +157,6 @@ class TaskRun:
             return None
         self.context.prev = self.prev
         self.context.stages = dict(self.outputs)
-        atomic_write_json(self.job.stage_context(self.name, stage, refinement), self.context)
         output_file = self.job.stage_output(self.name, stage, refinement)
         output_file.unlink(missing_ok=True)
         attempt = 1
@@ -164,7 +164,8 @@ class TaskRun:
             run = StageRun(
                 stage=stage, state="running", refinement=refinement, attempt=attempt, started_at=now_iso()
             )
-            self.hooks.started(self.name, key, run)
+            self.context.trace = self.hooks.started(self.name, key, run)
+            atomic_write_json(self.job.stage_context(self.name, stage, refinement), self.context)
             try:
                 result = execute_stage(
                     self.job,
@@ -189,7 +190,7 @@ class TaskRun:
                     time.sleep(_RETRY_BACKOFF_S[min(attempt - 1, len(_RETRY_BACKOFF_S) - 1)])
                     attempt += 1
                     continue
-                self.hooks.finished(self.name, key, run)
+                self.hooks.finished(self.name, key, run, failure)
                 raise
             break
         run.state, run.ended_at = "done", now_iso()
@@ -200,7 +201,7 @@ class TaskRun:
             run.output = rel
             self.outputs[stage] = rel
             self.prev = rel
-        self.hooks.finished(self.name, key, run)
+        self.hooks.finished(self.name, key, run, None)
         return result
 
     def _keep_failed_attempt(self, stage: str, refinement: int, attempt: int) -> str | None:

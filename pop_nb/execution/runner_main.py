@@ -27,6 +27,7 @@ from pop_nb.pipeline.snapshot import job_pipeline
 from pop_nb.redaction import load_dotenv_file, redact
 from pop_nb.store.jobs import JobStore
 from pop_nb.store.locks import FileLock
+from pop_nb.tracing.spans import offer_to_kernels
 
 EXIT_ALREADY_RUNNING = 3  # another runner has (or had) the job: not an error of the job
 
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(redact(str(exc)), file=sys.stderr)
         return 1
     os.environ["POP_RUNNER_JOB"] = args.job_id  # its stage kernels write into the job; by hand they do not
+    offer_to_kernels()  # spans a cell makes go under its stage
     runner = JobRunner(settings, folder, pipeline)
 
     def on_term(signum: int, frame: FrameType | None) -> None:

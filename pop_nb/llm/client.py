@@ -31,6 +31,8 @@ from pop_nb.llm.providers import load_litellm
 from pop_nb.models.pipeline import CacheMode, LLMSettings
 from pop_nb.models.records import UsageRow
 from pop_nb.redaction import redact
+from pop_nb.tracing.calls import CallDetail, call_span
+from pop_nb.tracing.spans import write_span
 
 # Keys of LLMSettings that steer pop-nb itself and are never sent as completion parameters.
 OWN_KEYS = frozenset({"model", "max_retries", "retry_base_s", "max_concurrent_calls", "cache", "sample"})
@@ -50,6 +52,8 @@ class Attribution:
     attempt: int = 1
     refinement: int = 0
     call_index: int = 0
+    trace: str | None = None  # the stage span's traceparent: each request's span goes under it
+    capture_content: bool = False  # put the prompt and the answer on the span
 
 
 @dataclass
@@ -201,6 +205,7 @@ def _call_model(call: _Call, model: str) -> ChatResponse:
                 model,
                 digest,
                 time.monotonic(),
+                CallDetail(),
                 ok=False,
                 error=f"{type(error).__name__}: {error}",  # the ledger names what refused it
                 cache_key=held.key,
@@ -235,14 +240,14 @@ def _call_model(call: _Call, model: str) -> ChatResponse:
                 name = type(exc).__name__
                 transient, message = name in TRANSIENT_ERRORS, f"{name}: {exc}"
             message = redact(message)[:2000]
-            _log(call, provider, model, digest, started, ok=False, error=message)
+            _log(call, provider, model, digest, started, CallDetail(tries=attempt), ok=False, error=message)
             if not transient:
                 raise LLMError(name, f"{model}: {message}") from None
             if attempt == call.max_attempts:
                 raise TransientLLMError(name, f"{model}: {message} (after {attempt} attempts)") from None
             _sleep(backoff_s(exc, attempt, call.base_s))
             continue
-        return _settle(call, model, provider, digest, started, raw, held)
+        return _settle(call, model, provider, digest, started, raw, held, attempt)
     raise AssertionError("unreachable")
 
 
@@ -270,7 +275,14 @@ class _Held:
 
 
 def _settle(
-    call: _Call, model: str, provider: str, digest: str, started: float, raw: Any, held: _Held | None
+    call: _Call,
+    model: str,
+    provider: str,
+    digest: str,
+    started: float,
+    raw: Any,
+    held: _Held | None,
+    tries: int,
 ) -> ChatResponse:
     """Price a successful answer, keep it in the cache (unless it must not be), log it."""
     latency = int((time.monotonic() - started) * 1000)
@@ -306,12 +318,15 @@ def _settle(
         who = call.who
         paid_by = {"job": who.job, "pipeline": who.pipeline, "task": who.task, "stage": who.stage}
         call.ledger.keep(new_entry(held.key, held.fields, answer, paid_by), held.policy)
+    detail = CallDetail.of_response(raw, tries)
+    detail.answer = content
     _log(
         call,
         provider,
         model,
         digest,
         started,
+        detail,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cached_tokens=cached,
@@ -336,12 +351,15 @@ def _replay(
             raw = load_litellm().ModelResponse(**raw)
     saved = float(stored.get("cost_usd") or 0.0)
     payer = (entry.get("paid_by") or {}).get("job")
+    replayed = CallDetail.of_response(raw, 1)
+    replayed.answer = str(stored.get("content") or "")
     _log(
         call,
         provider,
         model,
         digest,
         started,
+        replayed,
         cost_source="cache",
         cache_hit=True,
         saved_usd=saved,
@@ -395,22 +413,34 @@ def _retry_after(exc: Exception) -> float | None:
     return None
 
 
-def _log(call: _Call, provider: str, model: str, digest: str, started: float, **fields: Any) -> None:
+def _log(
+    call: _Call, provider: str, model: str, digest: str, started: float, detail: CallDetail, **fields: Any
+) -> None:
+    """Write the request's ``usage.jsonl`` row and, in a job's stage, its span, built from that row."""
     if call.ledger is None:
         return
     who = call.who
-    call.ledger.record(
-        UsageRow(
-            job=who.job,
-            pipeline=who.pipeline,
-            task=who.task,
-            stage=who.stage,
-            attempt=who.attempt,
-            refinement=who.refinement,
-            provider=provider,
-            model=model,
-            latency_ms=int((time.monotonic() - started) * 1000),
-            request_hash=digest,
-            **fields,
-        )
+    elapsed = time.monotonic() - started
+    row = UsageRow(
+        job=who.job,
+        pipeline=who.pipeline,
+        task=who.task,
+        stage=who.stage,
+        attempt=who.attempt,
+        refinement=who.refinement,
+        provider=provider,
+        model=model,
+        latency_ms=int(elapsed * 1000),
+        request_hash=digest,
+        **fields,
     )
+    call.ledger.record(row)
+    if who.trace is not None:
+        detail.params = call.params
+        if not who.capture_content:
+            detail.messages, detail.answer = None, None
+        else:
+            detail.messages = call.messages
+        span = call_span(row, who.trace, detail, started_ns=time.time_ns() - int(elapsed * 1e9))
+        if span is not None:
+            write_span(call.ledger.job_dir, span)

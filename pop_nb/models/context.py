@@ -12,6 +12,7 @@ from pydantic import Field
 
 from pop_nb.models.base import Model
 from pop_nb.models.pipeline import LLMSettings
+from pop_nb.models.trace import StageTrace
 
 
 class StageContext(Model):
@@ -38,4 +39,7 @@ class StageContext(Model):
     cache_dir: str | None = Field(
         default=None,
         description="The shared response cache (absolute; the job's own store is in its folder).",
+    )
+    trace: StageTrace | None = Field(
+        default=None, description="The stage span: parent of its LLM and user spans."
     )

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from pop_nb.models.base import Model
+from pop_nb.models.trace import TraceRef
 
 SCHEMA_VERSION = 1
 
@@ -96,10 +97,12 @@ class StageRun(Model):
     cells_ms: int | None = Field(default=None, description="Time spent executing cells, from papermill.")
     notebook: str | None = Field(default=None, description="Executed notebook, relative to the job folder.")
     output: str | None = Field(default=None, description="Output file, relative to the job folder.")
+    span_id: str | None = Field(default=None, description="Its span in the job's trace (spans.jsonl).")
 
 
 class TaskStatus(Model):
     state: TaskState = "pending"
+    span_id: str | None = Field(default=None, description="Its span in the job's trace (spans.jsonl).")
     started_at: str | None = None
     ended_at: str | None = None
     stages: dict[str, StageRun] = Field(default_factory=dict)
@@ -145,6 +148,7 @@ class JobStatus(Model):
     executor: str | None = Field(default=None, description="The executor that ran it last: local, celery.")
     host: str | None = Field(default=None, description="The machine its runner ran on last.")
     worker: str | None = Field(default=None, description="The Celery worker (name@host) that ran it, if any.")
+    trace: TraceRef | None = Field(default=None, description="The trace of its current run (spans.jsonl).")
 
     @property
     def waiting_gates(self) -> list[str]:

@@ -8,6 +8,7 @@ USAGE = "usage.jsonl"
 METRICS = "metrics.jsonl"
 SEED = "seed.json"
 RUNNER_LOG = "runner.log"
+SPANS = "spans.jsonl"
 
 
 def save_request(notebook_name: str) -> str:

@@ -13,10 +13,18 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from pop_nb.analytics.schema import EVENT_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS, STATUS_COLUMNS, USAGE_COLUMNS
+from pop_nb.analytics.schema import (
+    EVENT_COLUMNS,
+    METRIC_COLUMNS,
+    RUN_COLUMNS,
+    SPAN_COLUMNS,
+    STATUS_COLUMNS,
+    USAGE_COLUMNS,
+)
 from pop_nb.models.pipeline import STAGES
 from pop_nb.models.records import Event, MetricRow, RunRecord, UsageRow
 from pop_nb.models.status import JobStatus
+from pop_nb.models.trace import SpanRecord
 from tests.conftest import REPO
 
 # fields a table leaves out on purpose, and why
@@ -27,7 +35,9 @@ LEFT_OUT = {
     "status": {
         "schema_version": "the file's format, not the job's",
         "updated_at": "changes at every write: the jobs table is about the job",
+        "trace": "the current run's trace ids: the spans table has every run's spans",
     },
+    "spans": {},
     "runs": {},
 }
 CASES = [
@@ -35,6 +45,7 @@ CASES = [
     ("events", EVENT_COLUMNS, Event),
     ("metrics", METRIC_COLUMNS, MetricRow),
     ("status", STATUS_COLUMNS, JobStatus),
+    ("spans", SPAN_COLUMNS, SpanRecord),
     ("runs", RUN_COLUMNS, RunRecord),
 ]
 SQL_TYPES = {
