@@ -29,10 +29,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _temp_beside(path: Path, data: bytes, durable: bool) -> str:
+def _temp_beside(path: Path, data: bytes, durable: bool, make_parents: bool = True) -> str:
     """A temp file beside ``path`` holding ``data`` with secrets masked (fsynced if ``durable``)."""
     data = redact_bytes(data)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -46,13 +47,15 @@ def _temp_beside(path: Path, data: bytes, durable: bool) -> str:
     return tmp
 
 
-def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True, make_parents: bool = True) -> None:
     """Replace ``path`` with ``data`` (secrets masked) so a reader sees the old file or the new one,
     never a torn one.
 
     ``durable`` also fsyncs file and folder, so the new file survives a power cut, not just a crash.
+    ``make_parents=False``: a folder that is gone stays gone (a job folder that moved is not made again
+    where it was); the write raises ``FileNotFoundError``.
     """
-    tmp = _temp_beside(path, data, durable)
+    tmp = _temp_beside(path, data, durable, make_parents)
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -85,12 +88,12 @@ def _is_model(value: object) -> bool:
     return pydantic is not None and isinstance(value, pydantic.BaseModel)
 
 
-def atomic_write_json(path: Path, value: Any, durable: bool = True) -> None:
+def atomic_write_json(path: Path, value: Any, durable: bool = True, make_parents: bool = True) -> None:
     if _is_model(value):
         text = value.model_dump_json(indent=2)
     else:
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    atomic_write_bytes(path, (text + "\n").encode("utf-8"), durable=durable)
+    atomic_write_bytes(path, (text + "\n").encode("utf-8"), durable=durable, make_parents=make_parents)
 
 
 def append_jsonl(path: Path, row: BaseModel | dict[str, Any]) -> None:

@@ -155,6 +155,7 @@ def _content(messages: list[dict[str, Any]], answer: str | None, reasons: list[s
         ]
         out["gen_ai.output.messages"] = _clip(json.dumps(said, ensure_ascii=False))
         out["output.value"] = _clip(answer)
+        out["output.mime_type"] = "text/plain"
     return out
 
 

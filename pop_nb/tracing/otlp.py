@@ -13,9 +13,11 @@ exporter), over ``[otel] endpoint`` in pop.toml. ``OTEL_SDK_DISABLED=true`` turn
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -72,23 +74,27 @@ class Shipper:
         self.target = target
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._offset: int | None = None  # how far spans.jsonl was sent; the file's copy is for a later runner
         self._quiet_until = 0.0
-        self._failures = 0
         self._exporter: Any = None
         self._resource: Any = None
         self._thread = threading.Thread(target=self._loop, name="pop-spans", daemon=True)
         self.sent = 0
+        self.dropped = 0
 
     def start(self) -> Shipper:
         self._thread.start()
         return self
 
     def finish(self, job_dir: Path | None = None) -> None:
-        """Stop the thread, then send the rest from ``job_dir`` (where the job is now)."""
+        """Stop the thread (waiting for an export under way, at most its time limit), then send the
+        rest from ``job_dir``, where the job is now."""
         self._stop.set()
-        self._thread.join(timeout=self.target.timeout_s + 1)
-        if job_dir is not None:
-            self.job_dir = job_dir
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.target.timeout_s + 1)
+        with self._lock:
+            if job_dir is not None:
+                self.job_dir = job_dir
         self.ship()
         if self._exporter is not None:
             self._exporter.shutdown()
@@ -98,49 +104,75 @@ class Shipper:
             self.ship()
 
     def ship(self) -> None:
-        """Send what was appended since the last call; a failure drops the batch and says so once."""
+        """Send what was appended since the last call. A failure drops what was read, says so in one
+        line (runner.log), and nothing is tried for a while after."""
         with self._lock:
             sent_file = self.job_dir / SENT
-            offset = _offset(sent_file)
+            if self._offset is None:
+                self._offset = _offset(sent_file)
             try:
                 with (self.job_dir / layout.SPANS).open("rb") as fh:
-                    fh.seek(offset)
+                    fh.seek(self._offset)
                     chunk = fh.read()
-            except FileNotFoundError:
+            except FileNotFoundError:  # none yet, or the folder just moved: finish() reads it there
                 return
             whole = chunk[: chunk.rfind(b"\n") + 1]
             if not whole:
                 return
-            if time.monotonic() >= self._quiet_until:
-                records = [r for line in whole.splitlines() if (r := _record(line)) is not None]
-                for start in range(0, len(records), BATCH):
-                    if not self._export(records[start : start + BATCH]):
-                        print(
-                            f"spans: {len(records) - start} span(s) not sent to {self.target.endpoint} "
-                            f"(dropped; trying again in {QUIET_AFTER_FAILURE_S:.0f} s). They are kept in "
-                            f"{layout.SPANS}.",
-                            flush=True,
-                        )
-                        self._quiet_until = time.monotonic() + QUIET_AFTER_FAILURE_S
-                        break
-                    self.sent += len(records[start : start + BATCH])
-            atomic_write_json(sent_file, {"offset": offset + len(whole)}, durable=False)
+            records = [r for line in whole.splitlines() if (r := _record(line)) is not None]
+            why = "the collector failed a moment ago" if time.monotonic() < self._quiet_until else None
+            for start in range(0, len(records), BATCH):
+                batch = records[start : start + BATCH]
+                why = why or self._export(batch)
+                if why is not None:
+                    self._drop(len(records) - start, why)
+                    break
+                self.sent += len(batch)
+            self._offset += len(whole)
+            # never into a folder that moved: that would make the job's folder again where it was
+            with contextlib.suppress(FileNotFoundError):
+                atomic_write_json(sent_file, {"offset": self._offset}, durable=False, make_parents=False)
 
-    def _export(self, records: list[dict[str, Any]]) -> bool:
+    def _drop(self, count: int, why: str) -> None:
+        """Count spans not sent; say so in runner.log once per failure (not per batch or second)."""
+        self.dropped += count
+        if time.monotonic() < self._quiet_until:
+            return
+        print(
+            f"spans: {count} span(s) not sent to {self.target.endpoint}: {why}. Dropped; they are kept in "
+            f"{layout.SPANS} (next try in {QUIET_AFTER_FAILURE_S:.0f} s).",
+            flush=True,
+        )
+        self._quiet_until = time.monotonic() + QUIET_AFTER_FAILURE_S
+
+    def _export(self, records: list[dict[str, Any]]) -> str | None:
+        """Send one batch; None when it was taken, else why not."""
+        if not _listening(self.target.endpoint):
+            return "nothing listens there"
         try:
             from opentelemetry.sdk.trace.export import SpanExportResult
 
             if self._exporter is None:
                 self._exporter, self._resource = _exporter(self.target)
             spans = [_readable(r, self._resource) for r in records]
-            return bool(self._exporter.export(spans) == SpanExportResult.SUCCESS)
+            result = self._exporter.export(spans)
         except Exception as exc:  # never the job's problem
-            self._failures += 1
-            if self._failures == 1:
-                print(
-                    f"spans: export to {self.target.endpoint} failed: {type(exc).__name__}: {exc}", flush=True
-                )
-            return False
+            return f"{type(exc).__name__}: {exc}"
+        return None if result == SpanExportResult.SUCCESS else "the collector refused them or did not answer"
+
+
+def _listening(endpoint: str) -> bool:
+    """Whether something accepts connections at the endpoint's host and port: a dead collector is known
+    at once, not after the exporter's retries (a slow one still takes up to the time limit)."""
+    from urllib.parse import urlsplit
+
+    try:
+        url = urlsplit(endpoint)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        with socket.create_connection((url.hostname or "localhost", port), timeout=0.5):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def _offset(sent_file: Path) -> int:

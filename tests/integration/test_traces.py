@@ -14,6 +14,7 @@ from pop_nb.testing.provider_server import Fault, ProviderServer
 from tests.conftest import Project, pop
 
 CANARY = "sk-canary-2b9e71c04d5a4f3e8d6c"
+CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard: nothing listens there
 
 USER_SPAN = """
 from opentelemetry import trace
@@ -35,13 +36,15 @@ def spans_of(job_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (job_dir / "spans.jsonl").read_text().splitlines()]
 
 
-def traced_pipeline(project: Project, server: ProviderServer) -> None:
+def traced_pipeline(
+    project: Project, server: ProviderServer, prompt: str = "pop.output('Say something')"
+) -> None:
     project.pipeline(
         "traced",
         {
             "a": {
                 "cells": [
-                    ("promptTemplating", "pop.output('Say something')"),
+                    ("promptTemplating", prompt),
                     ("inference", USER_SPAN + "\npop.output(pop.chat(pop.prev).content)"),
                     ("integration", "pop.output({'said': pop.prev, 'again': pop.chat('Once more').content})"),
                 ]
@@ -169,3 +172,20 @@ def test_a_failed_stage_its_task_and_the_job_are_error_spans_and_a_resume_is_a_n
     assert root["attributes"]["pop.run"] == 2 and root["status"] == "ok"
     shown = pop("trace", job.id).stdout
     assert "run 1" in shown and "run 2" in shown
+
+
+def test_a_dead_collector_costs_the_job_nothing_and_is_said_once(
+    project: Project, server: ProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", CLOSED_PORT_URL)
+    traced_pipeline(project, server)
+    job = project.run("traced", {"topic": "x"})
+    assert job.wait(120).state == "done"
+    folder = project.job(job.id).path
+    log = (folder / "runner.log").read_text()
+    said = [line for line in log.splitlines() if line.startswith("spans: ")]
+    assert len(said) == 1, log  # once, however many batches
+    assert f"not sent to {CLOSED_PORT_URL}/v1/traces: nothing listens there" in said[0]
+    assert "kept in spans.jsonl" in said[0]
+    assert not (project.data / "current" / job.id).exists(), "nothing made the moved folder again"
+    assert len(spans_of(folder)) >= 10, "every span is still in the file"
