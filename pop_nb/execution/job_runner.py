@@ -87,9 +87,7 @@ class JobRunner:
             for name, task in st.tasks.items():
                 if task.state == "running":  # interrupted by a crash: run it again
                     task.state = "pending"
-                    for run in task.stages.values():
-                        if run.state == "running":
-                            self.tracer.interrupted(name, run)
+                    self.tracer.interrupted(name, task)
             self._save()
         if self.shipper is not None:
             self.shipper.start()
@@ -195,7 +193,7 @@ class JobRunner:
             task = self.status.tasks[name]
             task.state, task.started_at, task.ended_at, task.error = "running", now_iso(), None, None
             task.skip_reason = task.skip_kind = None
-            self.tracer.task_started(task)
+            self.tracer.task_started(name, task)
             self.status.current_task = name
             self._save()
         self._event("task", "started", task=name)

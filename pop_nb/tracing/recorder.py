@@ -27,6 +27,7 @@ class JobTracer:
         self.capture_content = capture_content
         self.ref: TraceRef | None = None
         self.status: JobStatus | None = None
+        self._carried: dict[str, str | None] = {}  # task -> when it began, for tasks a dead runner left
 
     def begin(self, status: JobStatus) -> TraceRef:
         """The trace of the run ``status`` is on: its own if it has one, else a new one."""
@@ -37,8 +38,10 @@ class JobTracer:
         self.ref, self.status = status.trace, status
         return status.trace
 
-    def task_started(self, task: TaskStatus) -> None:
-        task.span_id = new_span_id()
+    def task_started(self, name: str, task: TaskStatus) -> None:
+        """Give the task its span, or keep the one it had when its runner died (same trace)."""
+        if name not in self._carried or task.span_id is None:
+            task.span_id = new_span_id()
 
     def stage_started(self, task: TaskStatus, run: StageRun) -> StageTrace | None:
         """Give the stage run its span; what its kernel is told of it."""
@@ -105,7 +108,7 @@ class JobTracer:
             self.ref.span_id,
             f"task {name}",
             "task",
-            task.started_at or task.ended_at,
+            self._carried.get(name) or task.started_at or task.ended_at,
             task.ended_at,
             _status(task.state, error.type if error else None),
             _message(error),
@@ -141,8 +144,15 @@ class JobTracer:
             {**attributes, **_error_attributes(error)},
         )
 
-    def interrupted(self, name: str, run: StageRun) -> None:
-        """A stage that was running when its runner died: its span ends now, as an error."""
+    def interrupted(self, name: str, task: TaskStatus) -> None:
+        """A task that was running when its runner died: it goes on under the same span, and the stage
+        that was running ends now, as an error."""
+        self._carried[name] = task.started_at
+        for run in task.stages.values():
+            if run.state == "running":
+                self._stage_interrupted(name, run)
+
+    def _stage_interrupted(self, name: str, run: StageRun) -> None:
         stopped = run.model_copy(update={"state": "failed", "ended_at": now_iso()})
         self.stage_ended(
             name, stopped, "RunnerDied", "the runner stopped while this stage ran; the job was recovered"

@@ -103,6 +103,7 @@ def test_spans_nest_job_task_stage_call_and_each_call_span_is_its_usage_row(
         assert a["pop.cost_usd"] == row["cost_usd"] and a["pop.cost_source"] == row["cost_source"]
         assert a["pop.request_hash"] == row["request_hash"] and a["pop.cache_hit"] == row["cache_hit"]
         assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.provider.name"] == "openai"
+        assert "gen_ai.input.messages" not in a and "output.value" not in a, "no prompt unless asked for"
         assert a["gen_ai.request.model"] == "gpt-4o-mini" and span["status"] == (
             "ok" if row["ok"] else "error"
         )

@@ -135,6 +135,13 @@ def test_a_runner_killed_mid_stage_is_recovered_from_that_stage(project: Project
     }
     assert any(e["status"] == "recovered" for e in events(done))
     assert "recovering victim" in daemon.output()
+    # its trace goes on: one trace, the interrupted stage an error span, the stage run again beside it
+    spans = [json.loads(line) for line in (done / "spans.jsonl").read_text().splitlines()]
+    assert {s["trace_id"] for s in spans} == {status["trace"]["trace_id"]}
+    inference = [s for s in spans if s["kind"] == "stage" and s["stage"] == "inference"]
+    assert sorted(s["status"] for s in inference) == ["error", "ok"]
+    assert next(s for s in inference if s["status"] == "error")["attributes"]["error.type"] == "RunnerDied"
+    assert len({s["parent_id"] for s in inference}) == 1, "both under the one task span"
 
 
 def test_a_killed_daemon_restarted_loses_and_repeats_nothing(
