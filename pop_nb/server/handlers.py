@@ -324,6 +324,17 @@ class LogHandler(PopHandler):
         )
 
 
+class TraceHandler(PopHandler):
+    """``GET /pop/api/jobs/<id>/trace``: the job's spans as trees, one per run (``pop trace``)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        from pop_nb.service.traces import job_trace
+
+        await self.answer(lambda: job_trace(self.pop_settings, job_id))
+
+
 class SnapshotHandler(PopHandler):
     """``POST /pop/api/jobs/<id>/snapshot`` {task, stage, refinement?}: the running stage writes its
     notebook as it stands (waited for up to 3 s, in the pool)."""
@@ -494,6 +505,7 @@ def handlers() -> list[tuple[str, type[PopHandler]]]:
         (rf"/pop/api/jobs/{ID}/file", JobFileHandler),
         (rf"/pop/api/jobs/{ID}/copy", CopyHandler),
         (rf"/pop/api/jobs/{ID}/log", LogHandler),
+        (rf"/pop/api/jobs/{ID}/trace", TraceHandler),
         (rf"/pop/api/jobs/{ID}/zip", ZipHandler),
         (rf"/pop/api/jobs/{ID}/snapshot", SnapshotHandler),
         (r"/pop/api/costs", CostsHandler),

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from pop_nb.errors import ERROR_CODES
 from pop_nb.models import api
+from pop_nb.models.trace import JobTrace
 
 COMMITTED = Path(__file__).with_name("openapi.json")
 JOB = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -121,6 +122,16 @@ ROUTES: list[tuple[str, str, str, list[dict[str, Any]], list[str], type[BaseMode
         ["task", "stage", "refinement", "offset"],
         None,
         api.LogChunk,
+        200,
+    ),
+    (
+        "get",
+        "/pop/api/jobs/{job_id}/trace",
+        "Its spans as trees, one per run: job > task > stage > LLM request, with tokens and cost",
+        [JOB],
+        [],
+        None,
+        JobTrace,
         200,
     ),
     (
