@@ -1,8 +1,10 @@
 """The span of one request to a model, built from its ``usage.jsonl`` row, so that the two always agree.
 
 Attributes follow OpenTelemetry's GenAI semantic conventions (``gen_ai.*``), with pop-nb's exact cost
-beside them (``pop.*``) and OpenInference's names (``llm.*``, ``openinference.span.kind``) so that
-Arize Phoenix shows tokens and cost in its own views. Prompts and answers are added only when the
+beside them (``pop.*``), and the names the backends read a cost from (``gen_ai.usage.cost``,
+OpenInference's ``llm.*`` for Arize Phoenix, ``langfuse.observation.cost_details``), so that a backend
+shows pop-nb's figure instead of pricing the call itself (and getting cached tokens or an unmapped
+model wrong). Prompts and answers are added only when the
 user opts in (``[otel] capture_content``); they are masked like everything written.
 """
 
@@ -99,8 +101,11 @@ def call_span(
         "llm.token_count.completion": row.output_tokens,
         "llm.token_count.total": total,
         "llm.token_count.prompt_details.cache_read": row.cached_tokens,
-        "llm.cost.total": row.cost_usd,
     }
+    if row.cost_source != "unpriced":  # an unknown cost is left out, never sent as $0
+        attributes["gen_ai.usage.cost"] = row.cost_usd  # what Langfuse and others read as the cost
+        attributes["llm.cost.total"] = row.cost_usd  # OpenInference's (Phoenix)
+        attributes["langfuse.observation.cost_details"] = json.dumps({"total": row.cost_usd})
     optional = {
         "gen_ai.response.model": detail.response_model,
         "gen_ai.response.id": detail.response_id,

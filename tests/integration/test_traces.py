@@ -101,6 +101,8 @@ def test_spans_nest_job_task_stage_call_and_each_call_span_is_its_usage_row(
         assert a["gen_ai.usage.output_tokens"] == row["output_tokens"]
         assert a["gen_ai.usage.cache_read.input_tokens"] == row["cached_tokens"]
         assert a["pop.cost_usd"] == row["cost_usd"] and a["pop.cost_source"] == row["cost_source"]
+        assert a["gen_ai.usage.cost"] == a["llm.cost.total"] == row["cost_usd"]
+        assert json.loads(a["langfuse.observation.cost_details"]) == {"total": row["cost_usd"]}
         assert a["pop.request_hash"] == row["request_hash"] and a["pop.cache_hit"] == row["cache_hit"]
         assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.provider.name"] == "openai"
         assert "gen_ai.input.messages" not in a and "output.value" not in a, "no prompt unless asked for"

@@ -173,3 +173,27 @@ def test_a_running_job_shows_its_open_spans_from_the_status_file(tmp_path: Path)
     (stage,) = task.children
     assert (task.span_id, stage.span_id, stage.children[0].span_id) == (K, S, C)
     assert "running" in render(trace).splitlines()[1]
+
+
+def test_an_unpriced_calls_span_says_so_and_claims_no_cost() -> None:
+    from pop_nb.models.records import UsageRow
+    from pop_nb.tracing.calls import CallDetail, call_span
+
+    row = UsageRow(
+        job="j",
+        pipeline="p",
+        task="t",
+        stage="inference",
+        provider="openai",
+        model="openai/some-new-model",
+        input_tokens=5,
+        output_tokens=2,
+        cost_source="unpriced",
+        request_hash="h",
+    )
+    made = call_span(row, traceparent(T, S), CallDetail())
+    assert made is not None and made.parent_id == S and made.trace_id == T
+    a = made.attributes
+    assert a["pop.cost_source"] == "unpriced" and a["gen_ai.request.model"] == "some-new-model"
+    assert not {"gen_ai.usage.cost", "llm.cost.total", "langfuse.observation.cost_details"} & set(a)
+    assert call_span(row, "not a traceparent", CallDetail()) is None
