@@ -133,6 +133,18 @@ class JobFileNotFound(PopError):
         )
 
 
+class ScheduleNotFound(PopError):
+    """No schedule of that name in the project (pipeline.yaml ``schedules:`` or schedules.yaml)."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        listed = ", ".join(sorted(known)) or "none"
+        super().__init__(
+            f"no schedule named {name!r}.{did_you_mean(name, known)} Fix: use one of {listed} "
+            "(`pop schedules` lists them)"
+        )
+
+
 class JobStateError(PopError):
     """An action does not fit the job's current state (e.g. resuming a running job)."""
 
@@ -339,6 +351,7 @@ EXIT_CLOSED_PIPE = 141  # its reader went away (`pop logs ... | head`; 128 + SIG
 ERROR_CODES: tuple[tuple[type[Exception], int, int], ...] = (
     (JobNotFound, 404, EXIT_ERROR),
     (JobFileNotFound, 404, EXIT_ERROR),
+    (ScheduleNotFound, 404, EXIT_ERROR),
     (PipelineNotFound, 404, EXIT_ERROR),
     (ExperimentNotFound, 404, EXIT_ERROR),
     (SeedTooLarge, 413, EXIT_ERROR),

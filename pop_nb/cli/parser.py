@@ -13,6 +13,7 @@ from pop_nb.cli.jobs import cmd_approve, cmd_cancel, cmd_reject, cmd_resume, cmd
 from pop_nb.cli.orchestrate import cmd_batch, cmd_orchestrate, cmd_worker
 from pop_nb.cli.project import cmd_compile, cmd_init, cmd_pipelines
 from pop_nb.cli.prompt_tests import cmd_test
+from pop_nb.cli.schedules import cmd_schedules
 from pop_nb.cli.status import cmd_costs, cmd_logs, cmd_status
 from pop_nb.cli.trace import cmd_trace
 
@@ -51,6 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--task", help="only this task's stages")
     c.add_argument("--stage", help="only this stage (e.g. inference; refine passes included)")
     c.set_defaults(func=cmd_logs)
+
+    c = sub.add_parser(
+        "schedules",
+        help="schedules: each one's next slots and last outcomes; pause or resume one",
+        description="List the project's schedules (schedules: in each pipeline.yaml, and schedules.yaml), "
+        "each with its next slots and its latest slots' outcomes; `pop orchestrate` keeps them. "
+        "`pause NAME` stops a schedule firing; `resume NAME` starts it again (slots during the pause are "
+        "not caught up).",
+    )
+    c.add_argument("action", nargs="?", choices=["list", "pause", "resume"], default="list")
+    c.add_argument("name", nargs="?", help="the schedule (pause, resume)")
+    c.add_argument("--next", type=int, default=3, help="how many next slots to show (default 3)")
+    c.add_argument("--history", type=int, default=5, help="how many past slots to show (default 5)")
+    c.add_argument("--json", action="store_true", help="ScheduleView list as JSON")
+    c.set_defaults(func=cmd_schedules)
 
     c = sub.add_parser(
         "trace",

@@ -26,12 +26,12 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from pop_nb.pipeline.compile import check_models, compile_file
+    from pop_nb.pipeline.compile import check_models, check_schedules, compile_file
 
     settings = load_settings()
     pipeline, problems = compile_file(settings.root, args.slug)
     if pipeline is not None:
-        problems += check_models(pipeline, settings.prices)
+        problems += check_models(pipeline, settings.prices) + check_schedules(pipeline, settings.root)
     explained: dict[str, Any] | None = None
     fresh = False
     if args.explain and pipeline is not None and not problems:

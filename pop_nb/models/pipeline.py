@@ -8,6 +8,7 @@ from typing import Any, Literal, get_args
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from pop_nb.models.base import Model
+from pop_nb.models.schedule import ScheduleSpec
 
 STAGES: tuple[str, ...] = (
     "ingestion",
@@ -231,6 +232,9 @@ class PipelineSpec(_Strict):
     products: list[ProductSpec] = Field(default_factory=list)
     notify: list[NotifySpec] = Field(
         default_factory=list, description="Webhooks told when a job fails, is cancelled, waits or is done."
+    )
+    schedules: dict[str, ScheduleSpec] = Field(
+        default_factory=dict, description="Runs of this pipeline the daemon starts on a cron schedule."
     )
 
     @field_validator("notify", mode="before")

@@ -158,6 +158,45 @@ def check(pipeline: Pipeline, root: Path) -> list[Problem]:
     return problems
 
 
+def check_schedules(pipeline: Pipeline, root: Path) -> list[Problem]:
+    """Its schedules (in pipeline.yaml, and those of schedules.yaml that name it): the cron expression,
+    the time zone, and the seed, against the pipeline's seed_schema too. `pop compile` reports them; a
+    job's start does not wait on them (a broken schedule never fires, and says why to the daemon)."""
+    from pop_nb.orchestrator.schedule_defs import definitions
+    from pop_nb.pipeline.schemas import schema_errors
+
+    problems: list[Problem] = []
+
+    def add(key: str, message: str, fix: str, where: Path | None = None) -> None:
+        problems.append(Problem(where or pipeline.file, key, message, fix))
+
+    try:
+        found = [d for d in definitions(root) if d.pipeline == pipeline.slug]
+    except ValueError as exc:  # schedules.yaml is not YAML
+        add("schedules", str(exc), "fix schedules.yaml", root / "schedules.yaml")
+        return problems
+    schema_file = pipeline.seed_schema_path()
+    schema = read_schema(schema_file) if schema_file is not None and schema_file.is_file() else None
+    for definition in found:
+        key, where = f"schedules.{definition.name}", definition.source
+        for problem in definition.problems:
+            add(key, problem, "fix the schedule's entry", where)
+        if schema is not None and definition.seed is not None:
+            for problem in schema_errors(schema, definition.seed.get("data", {}), "seed.data"):
+                add(
+                    key, f"its seed does not fit the seed_schema: {problem}", "fix the schedule's seed", where
+                )
+    return problems
+
+
+def read_schema(file: Path) -> dict[str, Any] | None:
+    try:
+        schema = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError:
+        return None  # said by the seed_schema check
+    return schema if isinstance(schema, dict) else None
+
+
 def check_models(pipeline: Pipeline, prices: dict[str, dict[str, float]]) -> list[Problem]:
     """Models named in the pipeline that its calls could not use as intended: unpriced (their calls
     would be logged ``unpriced``), or refused by a provider of ours (an unknown or uninstalled
