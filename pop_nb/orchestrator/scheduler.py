@@ -21,7 +21,7 @@ from pathlib import Path
 from pop_nb.config import PopSettings
 from pop_nb.errors import SeedError
 from pop_nb.models.schedule import ScheduleState, SlotRecord
-from pop_nb.orchestrator.schedule_defs import (
+from pop_nb.pipeline.schedules import (
     PROJECT_FILE,
     Definition,
     definitions,

@@ -162,7 +162,7 @@ def check_schedules(pipeline: Pipeline, root: Path) -> list[Problem]:
     """Its schedules (in pipeline.yaml, and those of schedules.yaml that name it): the cron expression,
     the time zone, and the seed, against the pipeline's seed_schema too. `pop compile` reports them; a
     job's start does not wait on them (a broken schedule never fires, and says why to the daemon)."""
-    from pop_nb.orchestrator.schedule_defs import definitions
+    from pop_nb.pipeline.schedules import definitions
     from pop_nb.pipeline.schemas import schema_errors
 
     problems: list[Problem] = []

@@ -10,8 +10,8 @@ from pathlib import Path
 from pop_nb.config import PopSettings
 from pop_nb.errors import ScheduleNotFound
 from pop_nb.models.schedule import ScheduleState, ScheduleView, SlotRecord, SlotView
-from pop_nb.orchestrator.schedule_defs import Definition, definitions, slots_after
 from pop_nb.orchestrator.scheduler import now_utc, schedules_dir
+from pop_nb.pipeline.schedules import Definition, definitions, slots_after
 from pop_nb.store.atomic import atomic_write_json, read_json
 from pop_nb.store.jobs import JobStore
 from pop_nb.store.pending import SEED_SUFFIX

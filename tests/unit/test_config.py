@@ -78,6 +78,7 @@ def test_every_variable_pop_nb_reads_or_documents_is_accepted(
         "POP_PRICES": "{}",
         "POP_KERNEL_START": "spawn",
         "POP_LLM_CACHE": "replay",
+        "POP_OTEL": "{}",
     }
     for name in sorted(named):
         monkeypatch.setenv(
