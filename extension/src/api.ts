@@ -21,7 +21,8 @@ import {
   StageSnapshot,
   JobPage,
   JobSummary,
-  PipelineInfo
+  PipelineInfo,
+  ScheduleView
 } from './types';
 
 /** Why a request failed, in the terms the panel shows. */
@@ -205,6 +206,16 @@ export class PopAPI {
   /** Have a running stage write its notebook as it stands. */
   snapshot(id: string, task: string, stage: string, refinement: number): Promise<StageSnapshot> {
     return this.post<StageSnapshot>(`jobs/${encodeURIComponent(id)}/snapshot`, { task, stage, refinement });
+  }
+
+  /** Every schedule: its next slots and its last outcomes. */
+  schedules(): Promise<ScheduleView[]> {
+    return this.request<ScheduleView[]>('schedules');
+  }
+
+  /** Pause (or resume) a schedule; a resume owes nothing from the pause. */
+  pauseSchedule(name: string, paused: boolean): Promise<ScheduleView> {
+    return this.post<ScheduleView>(`schedules/${encodeURIComponent(name)}/${paused ? 'pause' : 'resume'}`, {});
   }
 
   experiments(): Promise<ExperimentInfo[]> {

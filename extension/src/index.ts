@@ -17,6 +17,7 @@ import { Widget } from '@lumino/widgets';
 
 import { PopAPI } from './api';
 import { ExperimentsModel } from './experiments';
+import { SchedulesModel } from './schedules';
 import { ExperimentView } from './experimentview';
 import { JobRecordDrive, lockRecord, recordFactory, RECORD_FACTORY } from './drive';
 import { JobsTable } from './jobstable';
@@ -81,6 +82,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const api = new PopAPI(app.serviceManager.serverSettings);
     const model = new JobsModel(api);
     const experiments = new ExperimentsModel(api, model);
+    const schedules = new SchedulesModel(api, model);
     const tracker = new WidgetTracker<MainAreaWidget<JobView>>({ namespace: 'pop-job' });
     const experimentTracker = new WidgetTracker<MainAreaWidget<ExperimentView>>({ namespace: 'pop-experiment' });
     // a job's files are read through the pop-job: drive, by job id: valid wherever the job moves
@@ -118,7 +120,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     const openJob = (id: string) => void app.commands.execute(CommandIDs.openJob, { id });
     const runAgain = (pipeline: string, seed: string) => void app.commands.execute(CommandIDs.run, { pipeline, seed });
-    const panel = new PipelinesPanel(model, experiments, {
+    const panel = new PipelinesPanel(model, experiments, schedules, {
       openJob,
       openExperiment: name => void app.commands.execute(CommandIDs.openExperiment, { name }),
       runPipeline: () => void app.commands.execute(CommandIDs.run),
@@ -129,6 +131,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer?.add(panel, 'pop-pipelines');
     model.start();
     void experiments.refresh();
+    void schedules.refresh();
 
     // a job that fails, is cancelled or stops at a gate (or, when asked, finishes): a notification with
     // a button to it, and a count on the Pipelines icon until the panel is looked at

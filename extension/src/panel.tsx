@@ -1,6 +1,6 @@
 /**
  * The left-sidebar Pipelines panel: every job, live, with its state, progress, where it is and what it
- * has cost, and the project's experiments with each variant's progress. A click opens the job's (or the
+ * has cost, the project's experiments with each variant's progress, and its schedules. A click opens the job's (or the
  * experiment's) view.
  */
 
@@ -10,6 +10,7 @@ import React, { useState } from 'react';
 
 import { ExperimentsModel, percentDone, progressText } from './experiments';
 import { JobsModel } from './model';
+import { ScheduleList, SchedulesModel } from './schedules';
 import { counts, Filter, JobsState, visibleJobs, whereNow } from './state';
 import { ExperimentInfo, JobSummary } from './types';
 
@@ -146,10 +147,11 @@ function JobRow(props: { job: JobSummary; open: (id: string) => void }): JSX.Ele
 function PanelBody(props: {
   model: JobsModel;
   experiments: ExperimentsModel;
+  schedules: SchedulesModel;
   state: JobsState;
   actions: PanelActions;
 }): JSX.Element {
-  const { model, experiments, state, actions } = props;
+  const { model, experiments, schedules, state, actions } = props;
   const [filter, setFilter] = useState<Filter>({});
   const jobs = visibleJobs(state, filter);
   const tally = counts(state);
@@ -176,8 +178,8 @@ function PanelBody(props: {
             </button>
             <button
               className="jp-mod-styled"
-              title="Fetch the jobs and experiments again"
-              onClick={() => void Promise.all([model.refresh(), experiments.refresh()])}
+              title="Fetch the jobs, experiments and schedules again"
+              onClick={() => void Promise.all([model.refresh(), experiments.refresh(), schedules.refresh()])}
             >
               ↻
             </button>
@@ -190,6 +192,7 @@ function PanelBody(props: {
             </button>
           </div>
           <ExperimentList experiments={experiments} open={actions.openExperiment} />
+          <ScheduleList model={schedules} openJob={actions.openJob} />
           <div className="pop-Panel-filters">
             <select
               className="jp-mod-styled"
@@ -240,6 +243,7 @@ export class PipelinesPanel extends ReactWidget {
   constructor(
     readonly model: JobsModel,
     readonly experiments: ExperimentsModel,
+    readonly schedules: SchedulesModel,
     readonly actions: PanelActions
   ) {
     super();
@@ -250,6 +254,7 @@ export class PipelinesPanel extends ReactWidget {
     // mounts relative to the first page and the stream's first events
     model.changed.connect(() => this.update(), this);
     experiments.changed.connect(() => this.update(), this);
+    schedules.changed.connect(() => this.update(), this);
   }
 
   /** News the user has not seen: counted on the sidebar icon until the panel is shown. */
@@ -277,7 +282,13 @@ export class PipelinesPanel extends ReactWidget {
 
   render(): JSX.Element {
     return (
-      <PanelBody model={this.model} experiments={this.experiments} state={this.model.state} actions={this.actions} />
+      <PanelBody
+        model={this.model}
+        experiments={this.experiments}
+        schedules={this.schedules}
+        state={this.model.state}
+        actions={this.actions}
+      />
     );
   }
 }

@@ -324,6 +324,32 @@ class LogHandler(PopHandler):
         )
 
 
+class SchedulesHandler(PopHandler):
+    """``GET /pop/api/schedules``: every schedule, its next slots and its last outcomes."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from pop_nb.service import schedules
+
+        await self.answer(lambda: schedules.schedules(self.pop_settings))
+
+
+class ScheduleActionHandler(PopHandler):
+    """``POST /pop/api/schedules/<name>/pause|resume``: the schedule as it is then."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str, action: str) -> None:
+        from pop_nb.service import schedules
+
+        self.body(NoBody)
+        user = self.current_user
+        by = getattr(user, "display_name", None) or getattr(user, "username", None) or None
+        paused = action == "pause"
+        await self.answer(lambda: schedules.set_paused(self.pop_settings, name, paused, by=by))
+
+
 class TraceHandler(PopHandler):
     """``GET /pop/api/jobs/<id>/trace``: the job's spans as trees, one per run (``pop trace``)."""
 
@@ -509,6 +535,8 @@ def handlers() -> list[tuple[str, type[PopHandler]]]:
         (rf"/pop/api/jobs/{ID}/zip", ZipHandler),
         (rf"/pop/api/jobs/{ID}/snapshot", SnapshotHandler),
         (r"/pop/api/costs", CostsHandler),
+        (r"/pop/api/schedules", SchedulesHandler),
+        (rf"/pop/api/schedules/{NAME}/(?P<action>pause|resume)", ScheduleActionHandler),
         (r"/pop/api/experiments", ExperimentsHandler),
         (rf"/pop/api/experiments/{NAME}", ExperimentHandler),
         (rf"/pop/api/experiments/{NAME}/score", ScoreHandler),

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from pop_nb.errors import ERROR_CODES
 from pop_nb.models import api
+from pop_nb.models.schedule import ScheduleView
 from pop_nb.models.trace import JobTrace
 
 COMMITTED = Path(__file__).with_name("openapi.json")
@@ -122,6 +123,36 @@ ROUTES: list[tuple[str, str, str, list[dict[str, Any]], list[str], type[BaseMode
         ["task", "stage", "refinement", "offset"],
         None,
         api.LogChunk,
+        200,
+    ),
+    (
+        "get",
+        "/pop/api/schedules",
+        "Every schedule: its next slots and its last outcomes",
+        [],
+        [],
+        None,
+        [ScheduleView],
+        200,
+    ),
+    (
+        "post",
+        "/pop/api/schedules/{name}/pause",
+        "Stop a schedule firing",
+        [NAME],
+        [],
+        None,
+        ScheduleView,
+        200,
+    ),
+    (
+        "post",
+        "/pop/api/schedules/{name}/resume",
+        "Let a paused schedule fire again (slots during the pause are not caught up)",
+        [NAME],
+        [],
+        None,
+        ScheduleView,
         200,
     ),
     (
