@@ -1,0 +1,49 @@
+"""``/pop/api/schedules``: every schedule (a broken one with why), pause and resume by name, 404 for a
+name that is none."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Project
+from tests.server.test_api import call
+
+
+@pytest.fixture
+def jp_root_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir(exist_ok=True)
+    return root
+
+
+async def test_schedules_are_listed_paused_and_resumed_and_an_unknown_one_is_404(
+    project: Project, jp_fetch: Any
+) -> None:
+    project.pipeline(
+        "p",
+        {"t": {}},
+        schedules={
+            "morning": {"cron": "0 6 * * 1-5", "timezone": "Europe/Paris", "seed": {"data": {}}},
+            "broken": {"cron": "every day", "seed": {"data": {}}},
+        },
+    )
+    code, listed = await call(jp_fetch, "GET", "pop/api/schedules")
+    assert code == 200 and [s["name"] for s in listed] == ["broken", "morning"]
+    broken, morning = listed
+    assert "is not a cron expression" in broken["problem"] and broken["next"] == []
+    assert morning["problem"] is None and len(morning["next"]) == 3
+    assert morning["next"][0].endswith(("+01:00", "+02:00")) and "T06:00:00" in morning["next"][0]
+
+    code, paused = await call(jp_fetch, "POST", "pop/api/schedules/morning/pause", {})
+    assert code == 200 and paused["paused"] is True and paused["next"] == []
+    state = json.loads((project.data / "schedules/morning/state.json").read_text())
+    assert state["paused"] is True
+    code, resumed = await call(jp_fetch, "POST", "pop/api/schedules/morning/resume", {})
+    assert code == 200 and resumed["paused"] is False
+
+    code, missing = await call(jp_fetch, "POST", "pop/api/schedules/nightly/pause", {})
+    assert code == 404 and missing["error"] == "ScheduleNotFound" and "morning" in missing["message"]
