@@ -49,7 +49,11 @@ def offer_to_kernels() -> None:
     for a tracer. Only with the SDK installed, and never over a provider the user named."""
     import importlib.util
 
-    if importlib.util.find_spec("opentelemetry.sdk") is not None:
+    try:
+        installed = importlib.util.find_spec("opentelemetry.sdk") is not None
+    except ModuleNotFoundError:  # not even the API: find_spec imports a submodule's parent
+        installed = False
+    if installed:
         os.environ.setdefault("OTEL_PYTHON_TRACER_PROVIDER", SCOPE)
 
 

@@ -197,3 +197,29 @@ def test_an_unpriced_calls_span_says_so_and_claims_no_cost() -> None:
     assert a["pop.cost_source"] == "unpriced" and a["gen_ai.request.model"] == "some-new-model"
     assert not {"gen_ai.usage.cost", "llm.cost.total", "langfuse.observation.cost_details"} & set(a)
     assert call_span(row, "not a traceparent", CallDetail()) is None
+
+
+def test_kernels_are_offered_our_tracer_provider_only_when_the_sdk_is_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without OpenTelemetry installed at all (pop-nb's own install), the runner must start as ever:
+    asking for ``opentelemetry.sdk`` raised there, and every job stayed pending."""
+    import importlib.util
+
+    from pop_nb.tracing.spans import offer_to_kernels
+
+    monkeypatch.delenv("OTEL_PYTHON_TRACER_PROVIDER", raising=False)
+
+    def absent(name: str, package: str | None = None) -> None:
+        raise ModuleNotFoundError(f"No module named {name.split('.')[0]!r}")
+
+    monkeypatch.setattr(importlib.util, "find_spec", absent)
+    offer_to_kernels()
+    import os
+
+    assert "OTEL_PYTHON_TRACER_PROVIDER" not in os.environ
+    monkeypatch.undo()
+    monkeypatch.delenv("OTEL_PYTHON_TRACER_PROVIDER", raising=False)
+    monkeypatch.setenv("OTEL_PYTHON_TRACER_PROVIDER", "theirs")
+    offer_to_kernels()
+    assert os.environ["OTEL_PYTHON_TRACER_PROVIDER"] == "theirs", "never over the user's own"
