@@ -1,8 +1,9 @@
 """Keys live in the environment only; anything we write or serve passes through one rule first.
 
 A secret is the value of an environment variable whose name ends in KEY, TOKEN, SECRET or PASSWORD
-(``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ``HF_TOKEN``, ...), or the password inside a URL held by
-any variable (``POP_BROKER_URL=redis://:pw@host``), at least 8 characters long.
+(``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ``HF_TOKEN``, ...), the password inside a URL held by
+any variable (``POP_BROKER_URL=redis://:pw@host``), or a header value of the OTLP exporter's
+(``OTEL_EXPORTER_OTLP_HEADERS``, which carries a tracing backend's key), at least 8 characters long.
 
 Where the rule is applied: every file write of :mod:`pop_nb.store.atomic` (:func:`redact_bytes`: status,
 events, usage, outputs, flags, products, artifacts, seeds, ledger), every stage notebook
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
+_HEADERS = re.compile(r"^OTEL_EXPORTER_OTLP(_TRACES|_METRICS|_LOGS)?_HEADERS$", re.IGNORECASE)
 _MIN_LENGTH = 8
 MASK = "[REDACTED]"
 
@@ -29,11 +31,26 @@ def is_secret_name(name: str) -> bool:
 
 
 def secret_values() -> list[str]:
-    """Values of environment variables whose names say they are secrets, and passwords in URLs, longest
+    """Values of environment variables whose names say they are secrets, passwords in URLs, and the
+    values of OTLP exporter headers (``OTEL_EXPORTER_OTLP_HEADERS=Authorization=Basic ...``), longest
     first."""
     values = {v for k, v in os.environ.items() if is_secret_name(k) and len(v) >= _MIN_LENGTH}
     values |= {p for v in os.environ.values() if (p := url_password(v)) and len(p) >= _MIN_LENGTH}
+    values |= {h for k, v in os.environ.items() if _HEADERS.match(k) for h in header_values(v)}
     return sorted(values, key=len, reverse=True)
+
+
+def header_values(value: str) -> set[str]:
+    """The values of ``key=value,key=value`` (URL-encoded, as OTLP exporters read them), each as written
+    and decoded, with what follows a scheme word (``Basic xyz`` -> ``xyz`` too)."""
+    from urllib.parse import unquote
+
+    found: set[str] = set()
+    for pair in value.split(","):
+        _, _, raw = pair.partition("=")
+        for form in {raw.strip(), unquote(raw).strip()}:
+            found |= {f for f in (form, form.split(" ", 1)[-1]) if len(f) >= _MIN_LENGTH}
+    return found
 
 
 def url_password(value: str) -> str | None:

@@ -15,11 +15,12 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import NonRecordingSpan, SpanContext, StatusCode, TraceFlags
 
 from pop_nb.models.trace import SpanRecord, SpanStatus
+from pop_nb.tracing.calls import MAX_CONTENT_CHARS
 from pop_nb.tracing.spans import parse_traceparent, write_span
 
 _STATUS: dict[StatusCode, SpanStatus] = {StatusCode.ERROR: "error", StatusCode.OK: "ok"}
@@ -29,7 +30,8 @@ class StageTracerProvider(TracerProvider):
     """The tracer provider of a stage's kernel: spans to the job's file, under the stage span."""
 
     def __init__(self) -> None:
-        super().__init__()
+        # a cell's attribute may be anything: a span is a record, not an archive (as our own LLM spans)
+        super().__init__(span_limits=SpanLimits(max_attribute_length=MAX_CONTENT_CHARS))
         self._parent: SpanContext | None = None
         stage = _stage()
         if stage is not None:

@@ -112,3 +112,17 @@ def test_a_secret_of_digits_written_as_a_json_number_is_masked(monkeypatch: pyte
 
     monkeypatch.setenv("BANK_PIN_SECRET", "987654321")
     assert json.loads(redact_bytes(b'{"pin": 987654321, "other": 12}')) == {"pin": MASK, "other": 12}
+
+
+def test_a_tracing_backends_key_in_the_otlp_headers_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pop_nb.redaction import redact
+
+    monkeypatch.setenv(
+        "OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Basic%20cGstbGYtY2FuYXJ5OnNrLWxm,x-tenant=short"
+    )
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "api_key=phx-canary-91f3")
+    said = redact(
+        "sent Basic cGstbGYtY2FuYXJ5OnNrLWxm and cGstbGYtY2FuYXJ5OnNrLWxm with phx-canary-91f3 to short"
+    )
+    assert "cGstbGYtY2FuYXJ5OnNrLWxm" not in said and "phx-canary-91f3" not in said
+    assert said.endswith("to short"), "a value under 8 characters is not taken for a key"
