@@ -108,8 +108,9 @@ class Scheduler:
             why = f"{count} slot(s) from {since} missed: no daemon ran then (catch_up {spec.catch_up})"
             decided.append(self._claim(entry, lost[-1], "missed", why=why))
         busy = self._unfinished(entry) or bool(entry.queued)
+        started_now = False  # a slot of this wake started: the owed ones after it queue behind it
         for slot in [*owed, *([on_time] if on_time else [])]:
-            if busy and spec.overlap == "skip" and not decided_started(decided):
+            if busy and spec.overlap == "skip" and not started_now:
                 record = self._claim(entry, slot, "skipped", why=f"overlap: {entry.last_job} has not ended")
             elif busy:  # queued behind the running job (catch-up runs are owed: one after another)
                 record = self._claim(entry, slot, "queued", job=job_id(definition.name, slot))
@@ -119,7 +120,7 @@ class Scheduler:
                 record = self._claim(entry, slot, "started", job=job_id(definition.name, slot))
                 if record is not None:
                     self._drop(entry, slot)
-                busy = True
+                busy = started_now = True  # by us, or by the daemon that claimed it first
             decided.append(record)
         return [r for r in decided if r is not None]
 
@@ -276,11 +277,6 @@ class Scheduler:
         if message not in self._told:
             self._told.add(message)
             self.say(message)
-
-
-def decided_started(records: list[SlotRecord | None]) -> bool:
-    """Whether this wake started a slot (then the next owed ones queue behind it, even under skip)."""
-    return any(r is not None and r.action in ("started", "queued") for r in records)
 
 
 def _aware(since: str) -> datetime:
