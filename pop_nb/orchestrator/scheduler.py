@@ -208,10 +208,11 @@ class Scheduler:
             return
         entries: dict[str, _Entry] = {}
         for definition in found:
-            if definition.problem:
+            if definition.problem:  # never fires, and has no files (its name may be no safe folder name)
                 self._tell(
                     f"schedule {definition.name} ({definition.source}) cannot run: {definition.problem}"
                 )
+                continue
             known = self.entries.get(definition.name)
             entries[definition.name] = self._entry(definition, now, known)
         self.entries = entries

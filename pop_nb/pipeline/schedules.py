@@ -113,6 +113,10 @@ def check(definition: Definition) -> list[str]:
         problems.append(
             f"unknown time zone {spec.timezone!r}: use an IANA name such as 'Europe/London' or 'UTC'"
         )
+    if not problems and not slots_after(definition, datetime.now(UTC), limit=1):
+        problems.append(
+            f"cron {spec.cron!r} matches no date (e.g. the 31st of February): it would never fire"
+        )
     seed: Any = spec.seed
     where = "its inline seed"
     try:
@@ -150,7 +154,7 @@ def slots_after(
 ) -> list[datetime]:
     """The schedule's slots after ``after`` (up to ``until``, at most ``limit``), each a UTC time, one per
     wall-clock time of its zone."""
-    from croniter import croniter
+    from croniter import CroniterBadDateError, croniter
 
     zone = definition.zone
     if zone is None or definition.problems:
@@ -160,7 +164,10 @@ def slots_after(
     found: list[datetime] = []
     it = croniter(definition.spec.cron, local_after)
     for _ in range(limit * 4):  # a repeated hour can give skipped candidates; never loop for ever
-        candidate: datetime = it.get_next(datetime)
+        try:
+            candidate: datetime = it.get_next(datetime)
+        except CroniterBadDateError:  # no date matches ("0 0 31 2 *"): `check` says so
+            break
         if until is not None and candidate > until:
             break
         wall = candidate.replace(tzinfo=None)
@@ -175,7 +182,7 @@ def slots_after(
 
 def slots_before(definition: Definition, until: datetime, count: int) -> list[datetime]:
     """The latest ``count`` slots at or before ``until``, oldest first (after a long gap)."""
-    from croniter import croniter
+    from croniter import CroniterBadDateError, croniter
 
     zone = definition.zone
     if zone is None or definition.problems or count <= 0:
@@ -184,7 +191,10 @@ def slots_before(definition: Definition, until: datetime, count: int) -> list[da
     found: list[datetime] = []
     walls: set[datetime] = set()
     for _ in range(count * 4):
-        candidate: datetime = it.get_prev(datetime)
+        try:
+            candidate: datetime = it.get_prev(datetime)
+        except CroniterBadDateError:
+            break
         wall = candidate.replace(tzinfo=None)
         if wall in walls:
             continue

@@ -4,12 +4,13 @@ resume (written to its state file, which every daemon reads when a slot comes)."
 from __future__ import annotations
 
 import getpass
+import re
 from datetime import datetime
 from pathlib import Path
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import ScheduleNotFound
-from pop_nb.models.schedule import ScheduleState, ScheduleView, SlotRecord, SlotView
+from pop_nb.models.schedule import SCHEDULE_NAME, ScheduleState, ScheduleView, SlotRecord, SlotView
 from pop_nb.orchestrator.scheduler import now_utc, schedules_dir
 from pop_nb.pipeline.schedules import Definition, definitions, slots_after
 from pop_nb.store.atomic import atomic_write_json, read_json
@@ -26,8 +27,8 @@ def schedules(settings: PopSettings, *, upcoming: int = 3, history: int = 5) -> 
 def set_paused(settings: PopSettings, name: str, paused: bool, by: str | None = None) -> ScheduleView:
     """Pause or resume a schedule. A resume owes nothing from the pause: slots before it are not caught up."""
     found = {d.name: d for d in definitions(settings.root)}
-    if name not in found:
-        raise ScheduleNotFound(name, list(found))
+    if name not in found or not re.fullmatch(SCHEDULE_NAME, name):  # never a path out of schedules/
+        raise ScheduleNotFound(name, [n for n in found if re.fullmatch(SCHEDULE_NAME, n)])
     now = now_utc()
     file = schedules_dir(settings.data) / name / "state.json"
     state = _state(file) or ScheduleState(since=now.isoformat(timespec="seconds"))
@@ -57,8 +58,9 @@ def _view(
     settings: PopSettings, definition: Definition, now: datetime, upcoming: int, history: int
 ) -> ScheduleView:
     spec = definition.spec
+    safe = re.fullmatch(SCHEDULE_NAME, definition.name) is not None
     home = schedules_dir(settings.data) / definition.name
-    state = _state(home / "state.json")
+    state = _state(home / "state.json") if safe else None
     paused = state.paused if state is not None and state.paused is not None else spec.paused
     zone = definition.zone
     upcoming_slots = slots_after(definition, now, limit=upcoming) if zone is not None and not paused else []
@@ -78,7 +80,7 @@ def _view(
         source=source,
         problem=definition.problem,
         next=[s.astimezone(zone).isoformat() for s in upcoming_slots] if zone is not None else [],
-        history=_history(settings, home, history),
+        history=_history(settings, home, history) if safe else [],
     )
 
 

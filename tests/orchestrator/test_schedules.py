@@ -201,6 +201,7 @@ def test_pop_compile_refuses_a_bad_schedule_naming_it(project: Project, tmp_path
         schedules={
             "bad-cron": {"cron": "61 * * * *", "seed": SEED},
             "bad-zone": {"cron": "0 6 * * *", "timezone": "Mars/Olympus", "seed": SEED},
+            "never": {"cron": "0 0 31 2 *", "seed": SEED},
             "bad-seed": {"cron": "0 6 * * *", "seed": {"data": {"topic": 7}}},
             "no-file": {"cron": "0 6 * * *", "seed": "seeds/missing.json"},
             "good": {"cron": "0 6 * * 1-5", "timezone": "Europe/London", "seed": SEED},
@@ -214,6 +215,7 @@ def test_pop_compile_refuses_a_bad_schedule_naming_it(project: Project, tmp_path
     text = out.stderr
     assert "schedules.bad-cron" in text and "'61 * * * *' is not a cron expression" in text
     assert "schedules.bad-zone" in text and "unknown time zone 'Mars/Olympus'" in text
+    assert "schedules.never" in text and "matches no date" in text
     assert "schedules.bad-seed" in text and "does not fit the seed_schema" in text
     assert "schedules.no-file" in text and "seeds/missing.json" in text
     assert "schedules.good" not in text

@@ -29,11 +29,13 @@ async def test_schedules_are_listed_paused_and_resumed_and_an_unknown_one_is_404
         schedules={
             "morning": {"cron": "0 6 * * 1-5", "timezone": "Europe/Paris", "seed": {"data": {}}},
             "broken": {"cron": "every day", "seed": {"data": {}}},
+            "../../escape": {"cron": "0 6 * * *", "seed": {"data": {}}},
         },
     )
     code, listed = await call(jp_fetch, "GET", "pop/api/schedules")
-    assert code == 200 and [s["name"] for s in listed] == ["broken", "morning"]
-    broken, morning = listed
+    assert code == 200 and [s["name"] for s in listed] == ["../../escape", "broken", "morning"]
+    escape, broken, morning = listed
+    assert "a schedule's name uses a-z" in escape["problem"]
     assert "is not a cron expression" in broken["problem"] and broken["next"] == []
     assert morning["problem"] is None and len(morning["next"]) == 3
     assert morning["next"][0].endswith(("+01:00", "+02:00")) and "T06:00:00" in morning["next"][0]
@@ -45,5 +47,7 @@ async def test_schedules_are_listed_paused_and_resumed_and_an_unknown_one_is_404
     code, resumed = await call(jp_fetch, "POST", "pop/api/schedules/morning/resume", {})
     assert code == 200 and resumed["paused"] is False
 
+    code, _ = await call(jp_fetch, "POST", "pop/api/schedules/..%2F..%2Fescape/pause", {})
+    assert code == 404 and not (project.data.parent / "escape").exists()  # a name is never a path
     code, missing = await call(jp_fetch, "POST", "pop/api/schedules/nightly/pause", {})
     assert code == 404 and missing["error"] == "ScheduleNotFound" and "morning" in missing["message"]
