@@ -38,8 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("status", help="running, queued, waiting, recent failures; or one job in detail")
     c.add_argument("job_id", nargs="?")
-    c.add_argument("--json", action="store_true")
+    c.add_argument(
+        "--json", action="store_true", help="every job's summary as JSON, newest first, a page at a time"
+    )
     c.add_argument("--recent", type=int, default=10, help="how many recent failures to list")
+    c.add_argument("--offset", type=int, default=0, help="--json: skip this many of the newest")
+    c.add_argument("--limit", type=int, default=500, help="--json: at most this many (1-500; default 500)")
+    c.add_argument("--all", action="store_true", help="--json: every job, however many (page after page)")
     c.set_defaults(func=cmd_status)
 
     c = sub.add_parser(

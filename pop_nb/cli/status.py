@@ -43,8 +43,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from pop_nb import service
 
     if args.json:
-        page = service.list_jobs(settings, limit=service.MAX_PAGE)
-        print(json.dumps([job.model_dump(mode="json") for job in page.jobs], indent=2))
+        _print_jobs_json(settings, args.offset, args.limit, args.all)
         return 0
     view = service.overview(settings)
     if not (view.running or view.queued or view.waiting or view.failed or view.done):
@@ -52,6 +51,32 @@ def cmd_status(args: argparse.Namespace) -> int:
     _print_overview(view, args.recent)
     _print_cache_size(settings.data)
     return 0
+
+
+def _print_jobs_json(settings: Any, offset: int, limit: int, everything: bool) -> None:
+    """A page of job summaries as one JSON list on stdout; what was left out, and the command for the
+    next page, on stderr (so a truncated list is never taken for all of them)."""
+    import sys
+
+    from pop_nb import service
+
+    listed: list[Any] = []
+    total = 0
+    while True:
+        page = service.list_jobs(settings, offset=offset + len(listed), limit=min(limit, service.MAX_PAGE))
+        listed += page.jobs
+        total = page.total
+        if not everything or not page.jobs or offset + len(listed) >= total:
+            break
+    print(json.dumps([job.model_dump(mode="json") for job in listed], indent=2))
+    shown_to = offset + len(listed)
+    if shown_to < total or offset:
+        more = f"; the next page: pop status --json --offset {shown_to}" if shown_to < total else ""
+        print(
+            f"pop status: jobs {offset + 1 if listed else offset}-{shown_to} of {total}, newest first{more} "
+            "(or --all)",
+            file=sys.stderr,
+        )
 
 
 def _print_cache_size(data: Path) -> None:
