@@ -2,7 +2,9 @@
 
 - local executor, two jobs at once (``pop batch --executor local --concurrency 2``);
 - celery executor, two ``pop worker`` processes of one slot each, on a Redis of its own;
-- plain papermill running the same notebook N times, two processes at once (``multiprocessing``);
+- plain papermill running the same notebook N times, two at once: the ``papermill`` command in a clean
+  environment (papermill and ipykernel only, built once: ``anchors.py``), and papermill in pop-nb's own
+  environment, which is slower (README: Benchmarks);
 
 and the Redis round-trip of one dispatch (``send_task`` to an idle queue, median of 200).
 
@@ -22,6 +24,13 @@ import tempfile
 import time
 from multiprocessing import Pool
 from pathlib import Path
+
+from anchors import (
+    clean_papermill,
+    described,
+    run_notebook,
+    trivial_notebook,
+)  # benchmarks/anchors.py, beside this file
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -69,6 +78,12 @@ def pop_batch(root: Path, seeds: Path, executor: str, env: dict[str, str]) -> fl
 
 
 def plain_papermill(path: str) -> None:
+    """One notebook by the ``papermill`` command, as its users run it, in the clean environment."""
+    run_notebook(clean_papermill(), path)
+
+
+def papermill_here(path: str) -> None:
+    """The same in pop-nb's environment (what the benchmark measured before: flattering to pop-nb)."""
     import papermill
 
     papermill.execute_notebook(path, path + ".out.ipynb", progress_bar=False, kernel_name="python3")
@@ -131,22 +146,29 @@ def main() -> None:
                 worker.wait(30)
             redis.terminate()
 
-        nb = str(next((root / "pipelines" / "trivial" / "tasks").glob("*.ipynb")))
+        nb = str(trivial_notebook(Path(tmp) / "trivial.ipynb"))
         copies = []
         for n in range(jobs):
             copy = Path(tmp) / f"pm-{n}.ipynb"
             copy.write_bytes(Path(nb).read_bytes())
             copies.append(str(copy))
+        anchor = clean_papermill()
         start = time.perf_counter()
         with Pool(2) as pool:
             pool.map(plain_papermill, copies)
         papermill_s = time.perf_counter() - start
+        start = time.perf_counter()
+        with Pool(2) as pool:
+            pool.map(papermill_here, copies)
+        papermill_here_s = time.perf_counter() - start
 
     print(f"{jobs} one-task jobs, two at a time")
+    print(f"plain papermill: the `papermill` command in a {described(anchor)}")
     for label, took in (
         ("pop batch, local", local),
         ("pop batch, celery (2 workers)", celery),
-        ("plain papermill x2", papermill_s),
+        ("plain papermill x2 (clean env)", papermill_s),
+        ("papermill in pop-nb's env x2", papermill_here_s),
     ):
         print(
             f"  {label:<32} {took:7.1f} s  {60 * jobs / took:6.1f} jobs/min  "
