@@ -133,6 +133,17 @@ class JobFileNotFound(PopError):
         )
 
 
+class SchedulesFileError(PopError):
+    """The project's ``schedules.yaml`` cannot be read as schedules."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path}: {why}. Fix: write it as a mapping of schedule name to {{pipeline, cron, seed, ...}} "
+            "(see README: Schedules)"
+        )
+
+
 class ScheduleNotFound(PopError):
     """No schedule of that name in the project (pipeline.yaml ``schedules:`` or schedules.yaml)."""
 
@@ -352,6 +363,7 @@ ERROR_CODES: tuple[tuple[type[Exception], int, int], ...] = (
     (JobNotFound, 404, EXIT_ERROR),
     (JobFileNotFound, 404, EXIT_ERROR),
     (ScheduleNotFound, 404, EXIT_ERROR),
+    (SchedulesFileError, 422, EXIT_ERROR),
     (PipelineNotFound, 404, EXIT_ERROR),
     (ExperimentNotFound, 404, EXIT_ERROR),
     (SeedTooLarge, 413, EXIT_ERROR),

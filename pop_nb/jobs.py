@@ -94,10 +94,13 @@ class Job:
         """Block until the job ends (done, failed, cancelled, or waiting at a gate) or ``timeout``
         seconds pass; its status then."""
         self.handle.wait(timeout, poll_s)
+        deadline = time.monotonic() + 10.0
         while True:
             try:
                 return self.status
             except FileNotFoundError:  # caught between a folder move and its re-read
+                if time.monotonic() > deadline:  # a folder with no status: say so, never hang
+                    raise
                 time.sleep(0.02)
 
     def resume(self, from_task: str | None = None, wait: bool = True, budget_usd: float | None = None) -> Job:

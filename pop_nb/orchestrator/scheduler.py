@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pop_nb.config import PopSettings
-from pop_nb.errors import SeedError
+from pop_nb.errors import SchedulesFileError, SeedError
 from pop_nb.models.schedule import ScheduleState, SlotRecord
 from pop_nb.pipeline.schedules import (
     PROJECT_FILE,
@@ -203,7 +203,7 @@ class Scheduler:
         self._stamps = stamps
         try:
             found = definitions(self.settings.root)
-        except ValueError as exc:  # schedules.yaml unreadable: keep what was known, say why once
+        except SchedulesFileError as exc:  # schedules.yaml unreadable: keep what was known, say why once
             self._tell(str(exc))
             return
         entries: dict[str, _Entry] = {}

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pop_nb.errors import ConditionError, PipelineError, Problem
+from pop_nb.errors import ConditionError, PipelineError, Problem, SchedulesFileError
 from pop_nb.llm.personalities import personality_dirs, resolve_personality
 from pop_nb.models.pipeline import TASK_NAME_PATTERN
 from pop_nb.pipeline.conditions import Condition
@@ -172,7 +172,7 @@ def check_schedules(pipeline: Pipeline, root: Path) -> list[Problem]:
 
     try:
         found = [d for d in definitions(root) if d.pipeline == pipeline.slug]
-    except ValueError as exc:  # schedules.yaml is not YAML
+    except SchedulesFileError as exc:  # schedules.yaml is no YAML mapping
         add("schedules", str(exc), "fix schedules.yaml", root / "schedules.yaml")
         return problems
     schema_file = pipeline.seed_schema_path()

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from pop_nb.errors import SchedulesFileError
 from pop_nb.models.schedule import SCHEDULE_NAME, ProjectScheduleSpec, ScheduleSpec
 
 PROJECT_FILE = "schedules.yaml"
@@ -43,7 +44,8 @@ class Definition:
 
 def definitions(root: Path) -> list[Definition]:
     """Every schedule of the project (each pipeline's, then schedules.yaml's), checked; a schedule whose
-    name is taken twice is kept once, the second a problem of the first."""
+    name is taken twice is kept once, the second a problem of the first. Raises
+    :class:`SchedulesFileError` when schedules.yaml is no YAML mapping."""
     from pop_nb.pipeline.load import discover, load_yaml
 
     found: list[Definition] = []
@@ -60,8 +62,10 @@ def definitions(root: Path) -> list[Definition]:
         try:
             doc = load_yaml(project)
         except Exception as exc:
-            raise ValueError(f"{project} is not valid YAML: {exc}. Fix the file.") from None
-        for name, entry in (doc or {}).items() if isinstance(doc, dict) else ():
+            raise SchedulesFileError(project, f"not valid YAML ({exc})") from None
+        if doc is not None and not isinstance(doc, dict):
+            raise SchedulesFileError(project, f"holds a {type(doc).__name__}, not a mapping")
+        for name, entry in (doc or {}).items():
             slug = str(entry.get("pipeline", "")) if isinstance(entry, dict) else ""
             found.append(_definition(str(name), slug, entry, project, root, ProjectScheduleSpec))
     seen: dict[str, Definition] = {}

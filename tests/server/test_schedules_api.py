@@ -51,3 +51,19 @@ async def test_schedules_are_listed_paused_and_resumed_and_an_unknown_one_is_404
     assert code == 404 and not (project.data.parent / "escape").exists()  # a name is never a path
     code, missing = await call(jp_fetch, "POST", "pop/api/schedules/nightly/pause", {})
     assert code == 404 and missing["error"] == "ScheduleNotFound" and "morning" in missing["message"]
+
+
+async def test_a_schedules_yaml_that_is_no_mapping_is_a_422_and_a_clear_cli_error(
+    project: Project, jp_fetch: Any
+) -> None:
+    from tests.conftest import pop
+
+    project.pipeline("p", {"t": {}})
+    (project.root / "schedules.yaml").write_text("- cron: '0 6 * * *'\n")
+    code, answer = await call(jp_fetch, "GET", "pop/api/schedules")
+    assert code == 422 and answer["error"] == "SchedulesFileError" and "not a mapping" in answer["message"]
+    shown = pop("schedules")
+    assert shown.returncode == 2 and "schedules.yaml: holds a list, not a mapping" in shown.stderr
+    (project.root / "schedules.yaml").write_text("a: [unclosed\n")
+    shown = pop("schedules")
+    assert shown.returncode == 2 and "not valid YAML" in shown.stderr and "Traceback" not in shown.stderr
