@@ -8,7 +8,6 @@ an hour, a time inside the gap fires once, at the end of the gap (the cron libra
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -100,7 +99,7 @@ def check(definition: Definition) -> list[str]:
     from croniter import croniter
 
     from pop_nb.errors import PopError
-    from pop_nb.models.seed import parse_seed
+    from pop_nb.models.seed import MAX_SEED_BYTES, loads_seed, parse_seed
 
     problems = []
     spec = definition.spec
@@ -126,16 +125,19 @@ def check(definition: Definition) -> list[str]:
     try:
         if isinstance(seed, str):
             where = f"seed file {seed}"
-            seed = json.loads((definition.base / seed).read_text(encoding="utf-8"))
+            with (definition.base / seed).open(
+                "rb"
+            ) as fh:  # at most one byte over the limit: never /dev/zero
+                seed = loads_seed(fh.read(MAX_SEED_BYTES + 1), where)
         if isinstance(seed, dict):
             seed = {**seed, "pipeline": seed.get("pipeline", definition.pipeline)}
         parsed = parse_seed(seed, where, definition.pipeline)  # one naming another pipeline is refused
         definition.seed = parsed.model_dump(mode="json", exclude_none=True)
     except FileNotFoundError:
         problems.append(f"seed file {spec.seed!r} does not exist (relative to {definition.base})")
-    except (ValueError, UnicodeDecodeError) as exc:  # not JSON
-        problems.append(f"{where} is not JSON: {exc}")
-    except PopError as exc:  # SeedError: names the field and the fix
+    except OSError as exc:  # a folder, no permission
+        problems.append(f"{where} cannot be read: {exc.strerror or exc}")
+    except PopError as exc:  # SeedError (the one seed rule: JSON, size, depth, shape) names the fix
         problems.append(str(exc))
     return problems
 

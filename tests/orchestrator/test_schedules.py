@@ -204,12 +204,15 @@ def test_pop_compile_refuses_a_bad_schedule_naming_it(project: Project, tmp_path
             "never": {"cron": "0 0 31 2 *", "seed": SEED},
             "bad-seed": {"cron": "0 6 * * *", "seed": {"data": {"topic": 7}}},
             "no-file": {"cron": "0 6 * * *", "seed": "seeds/missing.json"},
+            "endless": {"cron": "0 6 * * *", "seed": "/dev/zero"},
+            "a-folder": {"cron": "0 6 * * *", "seed": "seeds"},
             "good": {"cron": "0 6 * * 1-5", "timezone": "Europe/London", "seed": SEED},
         },
     )
     import json
 
     (folder / "seed.schema.json").write_text(json.dumps(schema))
+    (folder / "seeds").mkdir()
     out = pop("compile", "p")
     assert out.returncode == 1
     text = out.stderr
@@ -218,6 +221,8 @@ def test_pop_compile_refuses_a_bad_schedule_naming_it(project: Project, tmp_path
     assert "schedules.never" in text and "matches no date" in text
     assert "schedules.bad-seed" in text and "does not fit the seed_schema" in text
     assert "schedules.no-file" in text and "seeds/missing.json" in text
+    assert "schedules.endless" in text and "over the 1048576-byte limit" in text  # read no further
+    assert "schedules.a-folder" in text and "cannot be read" in text
     assert "schedules.good" not in text
 
 
