@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,8 @@ import nbformat
 import psutil
 import pytest
 import yaml
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import default
 
 REPO = Path(__file__).resolve().parents[1]
 # A test that imports litellm directly must not reach for the network either.
@@ -26,6 +31,30 @@ Cell = tuple[str | None, str]  # (tag or None for setup, source)
 
 PARAMS = 'pop_job_dir = None\npop_sample = {"seed": {}}'
 SETUP = "from pop_nb import task as pop"
+
+
+class UnixSocketKernel(AsyncKernelManager):
+    """A plain kernel, as papermill or JupyterLab start one, but on Unix sockets instead of TCP.
+
+    For a test that runs a notebook outside pop-nb's runner: a TCP port is picked free here and bound
+    later by the kernel, and with the other test worker starting kernels too, one is sometimes taken in
+    between; the kernel dies and the client hangs on a send. pop-nb's own kernels use ipc for the same
+    reason (pop_nb.execution.kernels). Pass ``kernel_manager_class=UnixSocketKernel`` to nbclient or
+    papermill.
+    """
+
+    @default("transport")
+    def _unix_sockets(self) -> str:
+        return "ipc"
+
+    @default("ip")
+    def _socket_path(self) -> str:
+        return os.path.join(_SOCKETS, uuid.uuid4().hex[:8])
+
+
+# short: a Unix socket path must fit in ~100 bytes
+_SOCKETS = tempfile.mkdtemp(prefix="pop-t-", dir="/tmp" if os.path.isdir("/tmp") else None)
+atexit.register(shutil.rmtree, _SOCKETS, True)
 
 
 def write_notebook(path: Path, cells: list[Cell], params: str = PARAMS, setup: str = SETUP) -> Path:

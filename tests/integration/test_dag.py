@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from tests.conftest import REPO, Project, kernels_of
+from tests.conftest import REPO, Project, UnixSocketKernel, kernels_of
 
 
 def test_independent_tasks_overlap_and_false_condition_skips(project: Project) -> None:
@@ -82,6 +82,7 @@ def test_task_notebook_runs_by_hand_on_its_sample() -> None:
 
     path = REPO / "pipelines" / "content-generation" / "tasks" / "research.ipynb"
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(path.parent)}}).execute()
+    resources = {"metadata": {"path": str(path.parent)}}
+    NotebookClient(nb, timeout=120, resources=resources, kernel_manager_class=UnixSocketKernel).execute()
     outputs = str([c.get("outputs") for c in nb.cells])
     assert "findings, overall confidence" in outputs

@@ -16,7 +16,7 @@ import pytest
 
 from pop_nb.execution.job_runner import JobRunner
 from pop_nb.execution.kernels import FreshKernelProvider, KernelManager
-from tests.conftest import Project, kernels_of, wait_for
+from tests.conftest import Project, UnixSocketKernel, kernels_of, wait_for
 
 # the first stage leaves traces everywhere it can; the second looks for them
 LEAVE_TRACES = """
@@ -333,7 +333,7 @@ def test_an_executed_stage_notebook_is_what_plain_papermill_writes(tmp_path: Pat
     try:
         for way, options in (
             ("pop", {"engine_name": "pop", "kernel_name": KERNEL_NAME, "kernel_provider": provider}),
-            ("papermill", {"kernel_name": "python3"}),
+            ("papermill", {"kernel_name": "python3", "kernel_manager_class": UnixSocketKernel}),
         ):
             out = tmp_path / f"{way}.ipynb"
             try:

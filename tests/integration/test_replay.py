@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 
-from tests.conftest import Project
+from tests.conftest import Project, UnixSocketKernel
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -34,7 +34,12 @@ def test_a_finished_jobs_stage_replays_on_a_scratch_copy(project: Project) -> No
     before = digest(job.path)
     out = project.root / "replayed.ipynb"
     papermill.execute_notebook(  # as a user re-running it in JupyterLab: no runner around it
-        str(stage_nb), str(out), kernel_name="python3", progress_bar=False, cwd=str(stage_nb.parent)
+        str(stage_nb),
+        str(out),
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(stage_nb.parent),
+        kernel_manager_class=UnixSocketKernel,
     )
     assert "POP_RUNNER_JOB" not in os.environ
     text = out.read_text()

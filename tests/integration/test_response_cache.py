@@ -13,7 +13,7 @@ import yaml
 
 import pop_nb
 from pop_nb.testing.provider_server import ProviderServer
-from tests.conftest import Project, write_notebook
+from tests.conftest import Project, UnixSocketKernel, write_notebook
 
 CANARY = "sk-canary-5e0b7c2a9d4f1e3b6a8c"
 OUTLINE = "pop.output(pop.chat(f\"Outline an article on {pop.seed['topic']}\").content)"
@@ -115,7 +115,13 @@ def test_a_cell_run_by_hand_again_at_temperature_0_is_free_and_logged(
     ]
     notebook = write_notebook(project.root / "scratch" / "try.ipynb", cells, params=params)
     for _ in range(2):  # the notebook run twice, each time in a fresh kernel, as a user does
-        papermill.execute_notebook(str(notebook), str(notebook), kernel_name="python3", progress_bar=False)
+        papermill.execute_notebook(
+            str(notebook),
+            str(notebook),
+            kernel_name="python3",
+            progress_bar=False,
+            kernel_manager_class=UnixSocketKernel,
+        )
     assert "hits True False" in notebook.read_text()  # the second run: the tide was free, the wave sampled
     assert len(server.requests) == 3
     log = project.root / ".pop-interactive" / "usage.jsonl"
