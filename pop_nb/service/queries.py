@@ -3,10 +3,10 @@ pipelines with their seed forms, costs. Nothing here changes a job."""
 
 from __future__ import annotations
 
-import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import PopError
@@ -25,7 +25,7 @@ from pop_nb.models.seed import MAX_SEED_DEPTH, json_depth
 from pop_nb.models.status import JobStatus, Totals
 from pop_nb.safejson import loads
 from pop_nb.service.runs import job_runs
-from pop_nb.store import layout
+from pop_nb.store.job_index import TOTALS, Entry, JobIndex
 from pop_nb.store.jobs import ARCHIVE, PLACES, JobFolder, JobStore
 
 if TYPE_CHECKING:
@@ -44,95 +44,6 @@ def activity(folder: JobFolder, status: JobStatus) -> Activity:
 def summary(folder: JobFolder, status: JobStatus | None = None) -> JobSummary:
     status = status or folder.read_status()
     return JobSummary.of(status, folder.place, activity(folder, status))
-
-
-class Entry(NamedTuple):
-    """One job as the index keeps it: what lists filter and sort on, and the status file's bytes. Only a
-    page's statuses are ever parsed into models, so ten thousand jobs stay a few objects each (a full
-    garbage collection over ten thousand parsed statuses took 0.4 s)."""
-
-    mtime_ns: int
-    raw: bytes
-    path: str
-    job_id: str
-    name: str
-    state: str
-    pipeline: str
-    created_at: str
-    totals: tuple[int, int, int, int, float, int]  # Totals' fields, in order
-    started_at: str = ""
-    ended_at: str = ""
-
-    @property
-    def folder(self) -> JobFolder:
-        return JobFolder(Path(self.path))
-
-    @property
-    def place(self) -> str:
-        return os.path.basename(os.path.dirname(self.path))
-
-    def status(self) -> JobStatus:
-        return JobStatus.model_validate_json(self.raw)
-
-
-class JobIndex:
-    """Every job, kept current by file modification times: a refresh stats each job's status file and
-    reads only those that changed (a finished job is read once), so listing ten thousand jobs costs a
-    directory scan."""
-
-    def __init__(self, data_dir: Path, places: tuple[str, ...] = PLACES) -> None:
-        self.data_dir = data_dir
-        self.places = places
-        self._seen: dict[str, Entry] = {}  # status path -> entry
-        self._lock = threading.Lock()
-
-    def refresh(self) -> list[Entry]:
-        found: dict[str, Entry] = {}
-        with self._lock:
-            for place in self.places:
-                try:
-                    entries = list(os.scandir(self.data_dir / place))
-                except FileNotFoundError:
-                    continue
-                for dir_entry in entries:
-                    if not dir_entry.is_dir() or dir_entry.name.startswith("."):
-                        continue
-                    path = os.path.join(dir_entry.path, layout.STATUS)
-                    try:
-                        mtime = os.stat(path).st_mtime_ns
-                    except FileNotFoundError:  # being made, or not a job
-                        continue
-                    entry = self._seen.get(path)
-                    if entry is None or entry.mtime_ns != mtime:
-                        entry = _entry(path, mtime, dir_entry.path)
-                        if entry is None:  # replaced this instant: next refresh
-                            continue
-                    found[path] = entry
-            self._seen = found
-        return list(found.values())
-
-
-def _entry(path: str, mtime: int, job_dir: str) -> Entry | None:
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-        st = JobStatus.model_validate_json(raw)
-    except (OSError, ValueError):
-        return None
-    t = st.totals
-    return Entry(
-        mtime,
-        raw,
-        job_dir,
-        st.job_id,
-        st.name or "",
-        st.state,
-        st.pipeline,
-        st.created_at,
-        (t.calls, t.attempts, t.input_tokens, t.output_tokens, t.cost_usd, t.unpriced_calls),
-        st.started_at or "",
-        st.ended_at or "",
-    )
 
 
 _indexes: dict[tuple[Path, bool], JobIndex] = {}
@@ -205,39 +116,67 @@ def list_jobs(
         and (not needle or needle in e.job_id.lower() or needle in e.name.lower())
     ]
     chosen.sort(key=key, reverse=sort.startswith("-"))
-    page = [summary(e.folder, e.status()) for e in chosen[offset : offset + limit]]
+    page = _summaries(settings, chosen[offset : offset + limit])
     return JobPage(jobs=page, total=len(chosen), offset=offset, limit=limit, data_dir=str(settings.data))
 
 
-def overview(settings: PopSettings) -> Overview:
-    """``pop status`` without an id: running, queued, waiting, failures (newest first), done."""
+_SUMMARIES: OrderedDict[tuple[str, int], JobSummary] = OrderedDict()
+_SUMMARIES_LOCK = threading.Lock()
+KEPT_SUMMARIES = 4096  # finished jobs' summaries kept, most recently shown: a few pages of every list
+
+
+def _summaries(settings: PopSettings, entries: list[Entry]) -> list[JobSummary]:
+    """The page's summaries. A finished job's is kept (by its status file's mtime), so paging back and
+    forth parses nothing; a job in current/ is summed up afresh, its runner being looked for. A job that
+    moved since it was listed is found where it is now; one that is gone is left out."""
+    found = []
+    for entry in entries:
+        key = (entry.path, entry.stamp)
+        with _SUMMARIES_LOCK:
+            item = _SUMMARIES.get(key)
+            if item is not None:
+                _SUMMARIES.move_to_end(key)
+        if item is None:
+            try:
+                item = summary(entry.folder, entry.status())
+            except (OSError, ValueError):
+                try:
+                    item = summary(JobStore(settings.data).get(entry.job_id))
+                except (PopError, OSError, ValueError):
+                    continue
+            if entry.raw is None:
+                with _SUMMARIES_LOCK:
+                    _SUMMARIES[key] = item
+                    while len(_SUMMARIES) > KEPT_SUMMARIES:
+                        _SUMMARIES.popitem(last=False)
+        found.append(item)
+    return found
+
+
+def overview(settings: PopSettings, recent: int = 10) -> Overview:
+    """``pop status`` without an id: running, queued, waiting, the ``recent`` latest failures, and how
+    many are done (from the index's counts: no finished job's status is read)."""
     from pop_nb.store.pending import scan_pending
 
     groups: dict[str, list[JobSummary]] = {"running": [], "queued": [], "waiting": [], "failed": []}
-    entries = index_of(settings).refresh()
-    done = sorted((e for e in entries if e.place == "complete"), key=lambda e: e.created_at)
-    for entry in entries:
-        if entry.place == "complete":
-            continue
+    index = index_of(settings)
+    for entry in index.entries("current"):
         item = summary(entry.folder, entry.status())
         groups["failed" if item.activity == "ended" else item.activity].append(item)
     for key in ("running", "queued", "waiting"):
         groups[key].sort(key=lambda s: s.created_at)
+    failed = sorted(index.entries("failed"), key=lambda e: e.ended_at, reverse=True)
+    failed_count = len(failed) + len(groups["failed"])
+    groups["failed"] += _summaries(settings, failed[: max(0, recent - len(groups["failed"]))])
     groups["failed"].sort(key=lambda s: s.ended_at or "", reverse=True)
-    columns = [sum(column) for column in zip(*(e.totals for e in done), strict=True)] if done else [0] * 6
-    totals = Totals(
-        calls=int(columns[0]),
-        attempts=int(columns[1]),
-        input_tokens=int(columns[2]),
-        output_tokens=int(columns[3]),
-        cost_usd=float(columns[4]),
-        unpriced_calls=int(columns[5]),
-    )
+    done = index.counts("complete")
+    totals = Totals(**dict(zip(TOTALS, done["totals"], strict=True)))
     return Overview(
         **groups,
-        done=len(done),
+        failed_count=failed_count,
+        done=done["count"],
         done_totals=totals,
-        latest_done=done[-1].job_id if done else None,
+        latest_done=done["newest"],
         strays=scan_pending(settings.data / "pending")[1],
     )
 

@@ -1,54 +1,165 @@
-"""The job index behind `GET /pop/api/jobs` and `pop status`: it re-reads what changed, follows a job
-that moved, skips a status file caught mid-write, and sums finished jobs exactly."""
+"""The job index behind `GET /pop/api/jobs` and `pop status`: finished jobs come from a shelf kept in
+`.index/`, checked against their folders without reading a status file; it follows jobs that end, move,
+come back, are replaced or removed; it skips a status caught mid-write, and sums finished jobs exactly."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
+import typing
+from pathlib import Path
 
 import pytest
 
 from pop_nb import service
+from pop_nb.models.status import JobStatus, StatusHead
+from pop_nb.store.job_index import FOLDER, SETTLE_NS, JobIndex
+from pop_nb.store.jobs import JobFolder, JobStore
 from tests.conftest import Project
 from tests.unit.test_analytics import write_job
 
 
-def test_the_index_follows_changes_moves_and_half_written_files(project: Project) -> None:
+def settle(*folders: Path) -> None:
+    """Make folders look unchanged for longer than a coarse clock's tick (as they would a while later)."""
+    past = time.time_ns() - 2 * SETTLE_NS
+    for folder in folders:
+        os.utime(folder, ns=(past, past))
+
+
+def corrupt(status_file: Path) -> None:
+    """Break a status file in place, leaving its folder's listing alone: only a reader that opens it
+    notices."""
+    status_file.write_text('{"job_id": "broken", "pipel')
+
+
+def finish(data: Path, job: str, cost: float) -> None:
+    """What a runner's close does to a job in current/: final status, the move, the runs.jsonl line."""
+    store = JobStore(data)
+    folder = JobFolder(data / "current" / job)
+    status = folder.read_status()
+    status.state = "done"
+    status.tasks["a"].usage.cost_usd = cost
+    status.refresh_progress()
+    store.close(folder, status)
+
+
+def costs(index: JobIndex) -> dict[str, float]:
+    return {e.job_id: e.totals[4] for e in index.refresh()}
+
+
+def test_a_new_process_answers_from_the_shelf_without_reading_one_status(tmp_path: Path) -> None:
+    for i in range(20):
+        write_job(tmp_path, "complete", f"j{i:02d}", "done", cost=0.5)
+    write_job(tmp_path, "failed", "f1", "failed")
+    settle(tmp_path / "complete", tmp_path / "failed")
+    assert len(JobIndex(tmp_path).refresh()) == 21  # the first look reads them all and keeps the shelf
+    assert (tmp_path / FOLDER / "complete.json").is_file()
+
+    corrupt(tmp_path / "complete" / "j03" / "tasks-status.json")
+    cold = JobIndex(tmp_path)
+    assert costs(cold)["j03"] == 0.5  # answered from the shelf: the broken file was never opened
+    assert cold.counts("complete")["count"] == 20
+    assert cold.counts("complete")["totals"][4] == pytest.approx(20 * 0.5)
+
+    # a job that comes in is listed (the folder changed), and only it is read
+    write_job(tmp_path, "complete", "j99", "done", cost=2.0)
+    again = JobIndex(tmp_path)
+    assert costs(again)["j99"] == 2.0 and costs(again)["j03"] == 0.5
+
+
+def test_it_follows_jobs_that_end_move_come_back_are_replaced_or_removed(tmp_path: Path) -> None:
+    for i in range(5):
+        write_job(tmp_path, "complete", f"j{i}", "done", cost=1.0)
+    write_job(tmp_path, "current", "live", "running", cost=0.1)
+    warm = JobIndex(tmp_path)
+    assert costs(warm) == {**{f"j{i}": 1.0 for i in range(5)}, "live": 0.1}
+
+    finish(tmp_path, "live", 0.3)  # current/ -> complete/, one runs.jsonl line
+    assert {e.job_id: e.place for e in warm.refresh()}["live"] == "complete"
+    assert costs(warm)["live"] == 0.3
+
+    # resumed and ended again in the same place with no reader in between: same name, same inode; the
+    # runs.jsonl line it gained is what says to read it again
+    settle(tmp_path / "complete")
+    JobIndex(tmp_path).refresh()
+    store = JobStore(tmp_path)
+    store.move(JobFolder(tmp_path / "complete" / "j1"), "current")
+    finish(tmp_path, "j1", 7.0)
+    settle(tmp_path / "complete")
+    assert costs(JobIndex(tmp_path))["j1"] == 7.0
+    assert costs(warm)["j1"] == 7.0
+
+    # replaced by another folder of the same name (another inode): read again; removed: gone
+    replacement = write_job(tmp_path, "scratch", "j2", "done", cost=5.0)
+    shutil.rmtree(tmp_path / "complete" / "j2")
+    os.rename(replacement, tmp_path / "complete" / "j2")
+    shutil.rmtree(tmp_path / "complete" / "j3")
+    for index in (warm, JobIndex(tmp_path)):
+        found = costs(index)
+        assert found["j2"] == 5.0 and "j3" not in found
+
+    # moved to failed/: listed there, once
+    shutil.move(str(tmp_path / "complete" / "j4"), str(tmp_path / "failed" / "j4"))
+    assert [e.place for e in warm.refresh() if e.job_id == "j4"] == ["failed"]
+
+
+def test_a_status_caught_half_written_is_left_out_until_whole(project: Project) -> None:
     settings = project.settings()
-    data = project.data
-    for i in range(30):
-        write_job(data, "complete", f"j{i:02d}", "done", cost=0.5)
-    first = service.list_jobs(settings, limit=10)
-    assert first.total == 30 and len(first.jobs) == 10
+    folder = write_job(project.data, "current", "busy", "running")
+    whole = (folder / "tasks-status.json").read_bytes()
+    assert service.list_jobs(settings).total == 1
+    (folder / "tasks-status.json").write_text('{"job_id": "busy", "pipel')
+    assert service.list_jobs(settings).total == 0  # nothing raises
+    (folder / "tasks-status.json").write_bytes(whole)
+    assert [j.id for j in service.list_jobs(settings).jobs] == ["busy"]
 
-    # a job rewritten in place is read again (its mtime moved)
-    status_file = data / "complete" / "j03" / "tasks-status.json"
+
+def test_a_broken_or_unwritable_shelf_is_only_a_cache(tmp_path: Path) -> None:
+    for i in range(3):
+        write_job(tmp_path, "complete", f"j{i}", "done", cost=1.0)
+    settle(tmp_path / "complete")
+    JobIndex(tmp_path).refresh()
+    shelf = tmp_path / FOLDER / "complete.json"
+    for torn in (shelf.read_bytes()[:-40], b'{"version": 999}\n[]', b"\x00" * 10, b"[" * 100_000):
+        shelf.write_bytes(torn)
+        assert sorted(costs(JobIndex(tmp_path))) == ["j0", "j1", "j2"]  # rebuilt from the folders
+    shutil.rmtree(tmp_path / FOLDER)
+    (tmp_path / FOLDER).write_text("not a folder")  # the shelf cannot be written: answered anyway
+    assert sorted(costs(JobIndex(tmp_path))) == ["j0", "j1", "j2"]
+
+
+def test_a_replaced_or_cut_runs_log_means_every_job_is_read_again(tmp_path: Path) -> None:
+    for i in range(3):
+        write_job(tmp_path, "complete", f"j{i}", "done", cost=1.0)
+    (tmp_path / "complete" / "runs.jsonl").write_text('{"job": "j0"}\n{"job": "j1"}\n')
+    settle(tmp_path / "complete")
+    JobIndex(tmp_path).refresh()
+    status_file = tmp_path / "complete" / "j2" / "tasks-status.json"
     status = json.loads(status_file.read_text())
-    status["name"] = "Renamed job"
+    status["totals"]["cost_usd"] = 4.0
     status_file.write_text(json.dumps(status))
-    later = status_file.stat().st_mtime_ns + 10_000_000
-    import os
-
-    os.utime(status_file, ns=(later, later))
-    found = service.list_jobs(settings, search="renamed")
-    assert [j.id for j in found.jobs] == ["j03"] and found.jobs[0].name == "Renamed job"
-
-    # a job that moved is listed in its new place, once
-    shutil.move(str(data / "complete" / "j04"), str(data / "failed" / "j04"))
-    moved = service.list_jobs(settings, search="j04")
-    assert [(j.id, j.place) for j in moved.jobs] == [("j04", "failed")]
-
-    # a status caught half written is left out until it is whole, and nothing raises
-    (data / "complete" / "j05" / "tasks-status.json").write_text('{"job_id": "j05", "pipel')
-    assert service.list_jobs(settings, limit=500).total == 29
-    assert service.list_jobs(settings, state="done", limit=500).total == 29  # j04 moved but is "done"
+    (tmp_path / "complete" / "runs.jsonl").write_text('{"job": "j0"}\n')  # cut: who ended since is unknown
+    settle(tmp_path / "complete")
+    assert costs(JobIndex(tmp_path))["j2"] == 4.0
 
 
-def test_pop_status_sums_every_finished_job(project: Project) -> None:
+def test_pop_status_sums_every_finished_job_and_lists_the_latest_failures(project: Project) -> None:
     for i in range(12):
         write_job(project.data, "complete", f"d{i}", "done", cost=0.25)
-    write_job(project.data, "failed", "f1", "failed", cost=9.0)
-    view = service.overview(project.settings())
+    for i in range(4):
+        folder = write_job(project.data, "failed", f"f{i}", "failed", cost=9.0)
+        status = json.loads((folder / "tasks-status.json").read_text())
+        status["ended_at"] = f"2026-11-2{i}T10:00:00.000+00:00"
+        (folder / "tasks-status.json").write_text(json.dumps(status))
+    view = service.overview(project.settings(), recent=2)
     assert view.done == 12 and view.latest_done is not None
     assert view.done_totals.cost_usd == pytest.approx(12 * 0.25)
-    assert [j.id for j in view.failed] == ["f1"]
+    assert [j.id for j in view.failed] == ["f3", "f2"] and view.failed_count == 4
+
+
+def test_the_status_head_is_the_status_s_own_fields() -> None:
+    head = typing.get_type_hints(StatusHead)
+    whole = typing.get_type_hints(JobStatus)
+    assert {name: whole[name] for name in head} == head

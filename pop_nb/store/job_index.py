@@ -1,0 +1,350 @@
+"""The index that lists of jobs and ``pop status`` read: one entry per job, never a status file per job.
+
+A job in ``complete/``, ``failed/`` or ``archive/`` does not change where it is (``pop resume`` first
+moves it back to ``current/``). So each of those places has a shelf, kept in ``<data>/.index/<place>.json``
+and brought up to date by whoever reads it:
+
+- The place's folder has not changed since the shelf was made (its mtime is the one recorded, and that
+  mtime was already :data:`SETTLE_NS` old then, so a coarse clock cannot hide a change made in the same
+  tick): no job came or went, and the shelf is read as it is, without looking at one job folder.
+- Otherwise the folder is listed, names only (``scandir``, no ``stat``): a name not on the shelf, or one
+  whose folder has another inode (replaced), has its status read; a name gone is dropped.
+- Either way, the lines ``complete/runs.jsonl`` gained since the shelf was made name the jobs that ended
+  since; a job resumed and ended again in the same place (same name, same inode) is read again for that.
+
+Jobs in ``current/`` change all the time and are few: their status files are stat'ed at each refresh
+and read when they changed, as before.
+
+The shelf file is two lines, so a reader that needs only the counts never parses the entries:
+
+    {"version", "place", "dir_mtime_ns", "made_ns", "runs": [inode, size], "count", "totals", "newest"}
+    {"dir": [...], "inode": [...], "job_id": [...], ... one list per column}
+
+It is only a cache: written atomically (not fsynced), rebuilt when it is missing, torn, or from another
+version, and never written when the data folder is read-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pop_nb.models.status import JobStatus, StatusHead
+from pop_nb.safejson import loads
+from pop_nb.store import layout
+from pop_nb.store.atomic import atomic_write_bytes
+from pop_nb.store.jobs import ARCHIVE, PLACES, JobFolder
+
+FOLDER = ".index"
+VERSION = 1
+SETTLE_NS = 2_000_000_000  # a folder's mtime is trusted once this old: coarse clocks (NFS, FAT) tick in s
+FINISHED = ("complete", "failed", ARCHIVE)
+RUNS = "runs.jsonl"  # in complete/: one line per job that ended
+
+
+class Entry(NamedTuple):
+    """One job as the index keeps it: what lists filter, sort and add up on. ``stamp`` changes whenever
+    the status file is read again (its mtime), so a cache of anything built from it knows when to drop
+    it; ``raw`` is the status's bytes for a job in ``current/`` (read anyway), None for a finished one."""
+
+    path: str
+    job_id: str
+    name: str
+    state: str
+    pipeline: str
+    created_at: str
+    started_at: str
+    ended_at: str
+    totals: tuple[int, int, int, int, float, int]  # calls, attempts, input and output tokens, cost, unpriced
+    stamp: int
+    raw: bytes | None = None
+
+    @property
+    def folder(self) -> JobFolder:
+        return JobFolder(Path(self.path))
+
+    @property
+    def place(self) -> str:
+        return os.path.basename(os.path.dirname(self.path))
+
+    def status(self) -> JobStatus:
+        """The whole status (raises OSError or ValueError if the job moved on or its file is broken)."""
+        if self.raw is not None:
+            return JobStatus.model_validate_json(self.raw)
+        with open(os.path.join(self.path, layout.STATUS), "rb") as fh:
+            return JobStatus.model_validate_json(fh.read())
+
+
+COLUMNS = ("job_id", "name", "state", "pipeline", "created_at", "started_at", "ended_at")
+TOTALS = ("calls", "attempts", "input_tokens", "output_tokens", "cost_usd", "unpriced_calls")
+
+
+def read_entry(job_dir: str, keep_raw: bool = False) -> Entry | None:
+    """The entry of the job in ``job_dir``; None if it has no readable status (being made, moved this
+    instant, not a job, or broken: whoever opens that job is told why)."""
+    try:
+        with open(os.path.join(job_dir, layout.STATUS), "rb") as fh:
+            stamp = os.fstat(fh.fileno()).st_mtime_ns
+            raw = fh.read()
+        head = StatusHead.model_validate_json(raw)
+    except (OSError, ValueError):
+        return None
+    t = head.totals
+    return Entry(
+        job_dir,
+        head.job_id,
+        head.name or "",
+        head.state,
+        head.pipeline,
+        head.created_at,
+        head.started_at or "",
+        head.ended_at or "",
+        (t.calls, t.attempts, t.input_tokens, t.output_tokens, t.cost_usd, t.unpriced_calls),
+        stamp,
+        raw if keep_raw else None,
+    )
+
+
+class Shelf:
+    """One finished place's entries (folder name -> (inode, entry)), and what they were checked against."""
+
+    def __init__(self, place: str, head: dict[str, Any], body: bytes | None, root: str) -> None:
+        self.place = place
+        self.head = head
+        self._body = body
+        self._root = root
+        self._entries: dict[str, tuple[int, Entry]] | None = None if body is not None else {}
+        self.broken = False  # its entries could not be read: to be built again from the folder
+
+    @property
+    def entries(self) -> dict[str, tuple[int, Entry]]:
+        if self._entries is None:
+            self._entries = self._parse(self._body or b"")
+            self._body = None
+        return self._entries
+
+    def _parse(self, body: bytes) -> dict[str, tuple[int, Entry]]:
+        try:
+            cols = loads(body)
+            rows = zip(
+                cols["dir"],
+                cols["inode"],
+                zip(*(cols[c] for c in COLUMNS), strict=True),
+                zip(*(cols[c] for c in TOTALS), strict=True),
+                cols["stamp"],
+                strict=True,
+            )
+            return {
+                name: (inode, Entry._make((os.path.join(self._root, name), *texts, totals, stamp, None)))
+                for name, inode, texts, totals, stamp in rows
+            }
+        except (ValueError, KeyError, TypeError):
+            self.broken = True
+            return {}
+
+    def fresh(self, dir_mtime_ns: int) -> bool:
+        """No job came or went since the shelf was made (and no status was left unread)."""
+        made = self.head.get("made_ns", 0)
+        recorded = self.head.get("dir_mtime_ns")
+        return recorded == dir_mtime_ns and recorded < made - SETTLE_NS and not self.head.get("unread")
+
+    def to_bytes(self) -> bytes:
+        names = list(self.entries)
+        kept = [self.entries[n] for n in names]
+        cols: dict[str, list[Any]] = {"dir": names, "inode": [inode for inode, _ in kept]}
+        for i, column in enumerate(COLUMNS, start=1):
+            cols[column] = [entry[i] for _, entry in kept]
+        for i, column in enumerate(TOTALS):
+            cols[column] = [entry.totals[i] for _, entry in kept]
+        cols["stamp"] = [entry.stamp for _, entry in kept]
+        head = json.dumps(self.head, separators=(",", ":"))
+        return f"{head}\n{json.dumps(cols, separators=(',', ':'))}\n".encode()
+
+
+def summed(entries: list[Entry]) -> dict[str, Any]:
+    """What ``pop status`` shows of a place without its entries: how many, their totals, the newest."""
+    columns = [sum(column) for column in zip(*(e.totals for e in entries), strict=True)] if entries else []
+    newest = max(entries, key=lambda e: e.created_at, default=None)
+    return {
+        "count": len(entries),
+        "totals": columns or [0, 0, 0, 0, 0.0, 0],
+        "newest": newest.job_id if newest else None,
+    }
+
+
+class JobIndex:
+    """Every job of some places, kept current as described above. Thread-safe; one per process and data
+    folder (:func:`pop_nb.service.queries.index_of`) is what makes a server's lists warm."""
+
+    def __init__(self, data_dir: Path, places: tuple[str, ...] = PLACES) -> None:
+        self.data_dir = data_dir
+        self.places = places
+        self._shelves: dict[str, Shelf] = {}
+        self._live: dict[str, dict[str, Entry]] = {}  # place -> status path -> entry, for current/
+        self._lock = threading.Lock()
+
+    def refresh(self) -> list[Entry]:
+        """Every entry of the index's places, up to date."""
+        return [entry for place in self.places for entry in self.entries(place)]
+
+    def entries(self, place: str) -> list[Entry]:
+        """Every entry of one place, up to date."""
+        with self._lock:
+            if place not in FINISHED:
+                return self._current(place)
+            shelf = self._shelf(place)
+            entries = shelf.entries
+            if shelf.broken:  # a damaged shelf file: built again from the folder
+                self._shelves[place] = Shelf(place, {}, None, str(self.data_dir / place))
+                entries = self._shelf(place).entries
+            return [entry for _, entry in entries.values()]
+
+    def counts(self, place: str) -> dict[str, Any]:
+        """:func:`summed` for a finished place, from the shelf's first line when it is up to date."""
+        with self._lock:
+            shelf = self._shelf(place)
+            if "count" not in shelf.head:
+                shelf.head.update(summed([entry for _, entry in shelf.entries.values()]))
+            return dict(shelf.head)
+
+    def _current(self, place: str) -> list[Entry]:
+        found: dict[str, Entry] = {}
+        try:
+            listing = list(os.scandir(self.data_dir / place))
+        except FileNotFoundError:
+            listing = []
+        for dir_entry in listing:
+            if dir_entry.name.startswith(".") or not dir_entry.is_dir():
+                continue
+            path = os.path.join(dir_entry.path, layout.STATUS)
+            try:
+                mtime = os.stat(path).st_mtime_ns
+            except FileNotFoundError:  # being made, or not a job
+                continue
+            entry = self._live.get(place, {}).get(path)
+            if entry is None or entry.stamp != mtime:
+                entry = read_entry(dir_entry.path, keep_raw=True)
+                if entry is None:  # replaced this instant: next refresh
+                    continue
+            found[path] = entry
+        self._live[place] = found
+        return list(found.values())
+
+    def _shelf(self, place: str) -> Shelf:
+        folder = self.data_dir / place
+        try:
+            dir_mtime = os.stat(folder).st_mtime_ns
+        except FileNotFoundError:
+            self._shelves[place] = Shelf(place, {}, None, str(folder))
+            return self._shelves[place]
+        shelf = self._shelves.get(place) or self._load(place)
+        self._shelves[place] = shelf
+        runs = _runs_mark(self.data_dir)
+        settled = shelf.fresh(dir_mtime)
+        if settled and shelf.head.get("runs") == runs:
+            return shelf
+        made = time.time_ns()
+        again, runs = (
+            _ended_since(self.data_dir, shelf.head.get("runs"), runs) if shelf.head else (None, runs)
+        )
+        unread = self._update(shelf, folder, again, list_folder=not settled or again is None)
+        shelf.head = {
+            "version": VERSION,
+            "place": place,
+            "dir_mtime_ns": dir_mtime,
+            "made_ns": made,
+            "runs": runs,
+            **({"unread": unread} if unread else {}),
+            **summed([entry for _, entry in shelf.entries.values()]),
+        }
+        self._save(shelf)
+        return shelf
+
+    def _update(self, shelf: Shelf, folder: Path, again: set[str] | None, list_folder: bool) -> int:
+        """Bring the shelf's entries to what is on disk; how many jobs' statuses could not be read.
+        ``again``: jobs that ended since (None: unknown, so every job is read again)."""
+        entries = shelf.entries if again is not None else {}
+        unread = 0
+        if list_folder:
+            on_disk: dict[str, int] = {}
+            with os.scandir(folder) as listing:
+                for item in listing:
+                    if not item.name.startswith(".") and item.is_dir():
+                        on_disk[item.name] = item.inode()
+            for name in [n for n in entries if n not in on_disk]:
+                del entries[name]
+            wanted = [n for n, inode in on_disk.items() if n not in entries or entries[n][0] != inode]
+        else:
+            on_disk = {name: inode for name, (inode, _) in entries.items()}
+            wanted = []
+        wanted += [n for n in (again or ()) if n in on_disk and n not in wanted]
+        for name in wanted:
+            entry = read_entry(os.path.join(folder, name))
+            if entry is None:
+                unread += os.path.exists(os.path.join(folder, name, layout.SEED))  # a job, not a stray
+                entries.pop(name, None)
+                continue
+            entries[name] = (on_disk[name], entry)
+        shelf._entries = entries
+        return unread
+
+    def _load(self, place: str) -> Shelf:
+        root = str(self.data_dir / place)
+        try:
+            with open(self.data_dir / FOLDER / f"{place}.json", "rb") as fh:
+                head_line, _, body = fh.read().partition(b"\n")
+            head = loads(head_line)
+            if isinstance(head, dict) and head.get("version") == VERSION and head.get("place") == place:
+                return Shelf(place, head, body, root)
+        except (OSError, ValueError):
+            pass
+        return Shelf(place, {}, None, root)
+
+    def _save(self, shelf: Shelf) -> None:
+        # a read-only data folder: answered from the folders each time, as before the index
+        with contextlib.suppress(OSError):
+            atomic_write_bytes(
+                self.data_dir / FOLDER / f"{shelf.place}.json", shelf.to_bytes(), durable=False
+            )
+
+
+def _runs_mark(data_dir: Path) -> list[int]:
+    """Where ``complete/runs.jsonl`` is now: [inode, size] ([0, 0] when there is none)."""
+    try:
+        st = os.stat(data_dir / "complete" / RUNS)
+    except OSError:
+        return [0, 0]
+    return [st.st_ino, st.st_size]
+
+
+def _ended_since(data_dir: Path, before: Any, now: list[int]) -> tuple[set[str] | None, list[int]]:
+    """The jobs named by the whole lines ``runs.jsonl`` gained since mark ``before``, and the mark after
+    them (a line being written is left for next time). None for the jobs when they cannot be told (the
+    log was replaced or cut), so every job is read again."""
+    if before == [0, 0] or (isinstance(before, list) and before[:1] == now[:1] and before[1] <= now[1]):
+        start = before[1] if before != [0, 0] else 0
+    else:
+        return None, now
+    if start == now[1]:
+        return set(), now
+    try:
+        with open(data_dir / "complete" / RUNS, "rb") as fh:
+            fh.seek(start)
+            tail = fh.read(now[1] - start)
+    except OSError:
+        return None, now
+    whole = tail[: tail.rfind(b"\n") + 1]
+    jobs = set()
+    for line in whole.splitlines():
+        try:
+            job = loads(line).get("job")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(job, str):
+            jobs.add(job)
+    return jobs, [now[0], start + len(whole)]
