@@ -12,14 +12,18 @@ older manifest), everything goes to DuckDB over the snapshot and the files, whic
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from pop_nb.analytics.cost_query import COLUMNS, MONEY, costs_sql
 from pop_nb.analytics.folders import FINISHED, job_folders, read_log, rows_of, run_lines, table_shape
 from pop_nb.analytics.schema import CALL_TOTALS, LOGS
+from pop_nb.analytics.snapshot import Rollup
 from pop_nb.analytics.store import connect
 from pop_nb.safejson import loads
+from pop_nb.store import listing
+from pop_nb.store.listing import file_mark
 
 
 def cost_rows(data_dir: Path, by: str) -> list[dict[str, Any]]:
@@ -50,31 +54,52 @@ def _open_costs(folders: list[str], by: str) -> list[dict[str, Any]]:
 
 def finished_costs(data_dir: Path, by: str) -> list[dict[str, Any]] | None:
     """The rollup's rows for ``by`` when every finished job folder is as the manifest saw it (the same
-    folders, places, inodes, ctimes and ``runs.jsonl`` lines), else None."""
+    folders, places, inodes, ctimes and ``runs.jsonl`` lines), else None.
+
+    Checking that means parsing the manifest and ``runs.jsonl`` and a ``stat`` per folder. Once it held,
+    the rows are kept in ``.analytics/rollup.json`` with the finished places' stamps and where
+    ``runs.jsonl`` ended; while no job came into or left those places since (:mod:`pop_nb.store.listing`)
+    and ``runs.jsonl`` did not grow, that file answers alone."""
     from pop_nb.analytics.snapshot import Snapshot, SnapshotError
 
+    snapshot = Snapshot(data_dir)
+    runs_file = data_dir / "complete" / "runs.jsonl"
+    kept = snapshot.rollup()
+    if kept is not None and by in kept.costs and kept.holds(data_dir, file_mark(runs_file)):
+        rows = _rows(kept.costs[by])
+        if rows is not None:
+            return rows
+    marks = {place: listing.stamp(data_dir / place) for place in FINISHED}
+    listed_at, runs_mark = time.time_ns(), file_mark(runs_file)  # before the listing: a change after it shows
     try:
-        manifest = Snapshot(data_dir).manifest()
+        manifest = snapshot.manifest()
     except SnapshotError:
         return None
     if manifest is None or by not in manifest.costs:
         return None
     try:
-        raw = (data_dir / "complete" / "runs.jsonl").read_bytes()
+        raw = runs_file.read_bytes()
     except FileNotFoundError:
         raw = b""
     runs = run_lines(raw[: raw.rfind(b"\n") + 1])
-    listing = {
+    found = {
         name: (place, ino, ctime, runs[name])
         for place in FINISHED
         for name, (_, ino, ctime) in job_folders(data_dir / place).items()
     }
-    if listing.keys() != manifest.jobs.keys():
+    if found.keys() != manifest.jobs.keys():
         return None
-    if any(manifest.jobs[job][0] != key for job, key in listing.items()):
+    if any(manifest.jobs[job][0] != key for job, key in found.items()):
         return None
+    rows = _rows(manifest.costs[by])
+    if rows is not None and len(raw) == runs_mark[1]:
+        snapshot.keep_rollup(Rollup(marks, listed_at, runs_mark, manifest.costs))
+    return rows
+
+
+def _rows(text: str) -> list[dict[str, Any]] | None:
     try:
-        rows = loads(manifest.costs[by])
+        rows = loads(text)
     except ValueError:
         return None
     return rows if _well_formed(rows) else None  # else DuckDB answers: a cache never decides alone

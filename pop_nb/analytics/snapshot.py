@@ -48,6 +48,7 @@ VERSION = 3  # 3: the manifest carries the cost rollup
 Key = tuple[str, int, int, int]  # place, inode, ctime (ns) of the job folder, its runs.jsonl lines
 MAX_SEGMENTS = 8  # past this many, the newer segments are merged into one
 KEEP_OBSOLETE_S = 600.0
+ROLLUP = "rollup.json"
 SEGMENT_NAME = re.compile(r"[0-9a-f]{1,16}-[0-9]{1,10}")
 
 
@@ -103,6 +104,48 @@ class Manifest:
         return by_segment
 
 
+@dataclass
+class Rollup:
+    """``.analytics/rollup.json``: the manifest's cost rows, and when they were last found to cover every
+    finished job (each finished place's stamp and when it was listed, where ``runs.jsonl`` ended)."""
+
+    places: dict[str, Any]  # place -> its (inode, mtime) when listed, or None when it did not exist
+    listed_at: int
+    runs: list[int]
+    costs: dict[str, str]
+
+    def holds(self, data_dir: Path, runs: list[int]) -> bool:
+        """No job came into or left a finished place since, and ``runs.jsonl`` is where it was."""
+        from pop_nb.store import listing
+
+        if runs != self.runs:
+            return False
+        for place, recorded in self.places.items():
+            now = listing.stamp(data_dir / place)
+            if not (now is None and recorded is None) and not listing.settled(now, recorded, self.listed_at):
+                return False
+        return True
+
+    def to_json(self) -> bytes:
+        body = {"version": VERSION, "schema": SCHEMA, **self.__dict__}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Rollup | None:
+        try:
+            body = loads(raw)
+            if body.get("version") != VERSION or body.get("schema") != SCHEMA:
+                return None
+            places = {
+                str(p): (list(map(int, m)) if m is not None else None) for p, m in body["places"].items()
+            }
+            runs = [int(n) for n in body["runs"]]
+            costs = {str(by): str(rows) for by, rows in body["costs"].items()}
+            return cls(places, int(body["listed_at"]), runs, costs)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+
 class Snapshot:
     """The snapshot folder of one data folder; ``enabled`` turns False if it cannot be written."""
 
@@ -119,6 +162,20 @@ class Snapshot:
         except OSError as exc:
             raise SnapshotError(f"cannot read {self.dir / 'manifest.json'}: {exc}") from exc
         return Manifest.parse(raw)
+
+    def rollup(self) -> Rollup | None:
+        """The kept cost rows (None when there are none, or they cannot be read: then the manifest)."""
+        try:
+            return Rollup.parse((self.dir / ROLLUP).read_bytes())
+        except OSError:
+            return None
+
+    def keep_rollup(self, rollup: Rollup) -> None:
+        """Keep the cost rows found to hold (a cache beside the snapshot: not fsynced, and not kept at all
+        in a folder that cannot be written)."""
+        if self.dir.is_dir():
+            with contextlib.suppress(OSError):
+                atomic_write_bytes(self.dir / ROLLUP, rollup.to_json(), durable=False, make_parents=False)
 
     def stamp(self) -> tuple[int, int] | None:
         """Changes whenever a writer replaces the manifest."""

@@ -55,14 +55,13 @@ from pop_nb.analytics.schema import (
     struct,
 )
 from pop_nb.analytics.snapshot import Key, Manifest, Snapshot, SnapshotError
-from pop_nb.store import layout
+from pop_nb.store import layout, listing
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SAVE_EVERY_S = 10.0  # a live dashboard adds the jobs that finished to the snapshot at most this often
 SETTLE_S = 60.0  # a job ended this recently may not have its runs.jsonl line yet: snapshot it later
-RACY_S = 2  # a folder's mtime is trusted to show changes made this long after it (coarse clocks)
 
 
 def _stored(table: str) -> str:
@@ -149,22 +148,18 @@ class Analytics:
 
     def _finished(self, place: str) -> dict[str, tuple[str, int, int]]:
         """The job folders in ``place`` (see :func:`job_folders`). The listing of the last call is
-        reused while the folder's mtime says nothing was added, removed or renamed in it since; a
-        folder changed within RACY_S before that listing is listed again (a change in the same clock
-        tick leaves the mtime as it was)."""
+        reused while nothing was added, removed or renamed in it since (:func:`.listing.settled`)."""
         path = self.data_dir / place
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
+        now = listing.stamp(path)
+        if now is None:
             self._listed.pop(place, None)
             return {}
-        stamp = (st.st_ino, st.st_mtime_ns)
         cached = self._listed.get(place)
-        if cached is not None and cached[0] == stamp and st.st_mtime_ns < cached[1] - RACY_S * 1e9:
+        if cached is not None and listing.settled(now, cached[0], cached[1]):
             return cached[2]
         listed_at = time.time_ns()
         entries = job_folders(path)
-        self._listed[place] = (stamp, listed_at, entries)
+        self._listed[place] = (now, listed_at, entries)
         return entries
 
     def _replace(self, jobs: list[str], folders: list[str]) -> None:

@@ -4,9 +4,8 @@ A job in ``complete/``, ``failed/`` or ``archive/`` does not change where it is 
 moves it back to ``current/``). So each of those places has a shelf, kept in ``<data>/.index/<place>.json``
 and brought up to date by whoever reads it:
 
-- The place's folder has not changed since the shelf was made (its mtime is the one recorded, and that
-  mtime was already :data:`SETTLE_NS` old then, so a coarse clock cannot hide a change made in the same
-  tick): no job came or went, and the shelf is read as it is, without looking at one job folder.
+- The place's folder has not changed since the shelf was made (:func:`pop_nb.store.listing.settled`):
+  no job came or went, and the shelf is read as it is, without looking at one job folder.
 - Otherwise the folder is listed, names only (``scandir``, no ``stat``): a name not on the shelf, or one
   whose folder has another inode (replaced), has its status read; a name gone is dropped.
 - Either way, the lines ``complete/runs.jsonl`` gained since the shelf was made name the jobs that ended
@@ -17,7 +16,8 @@ and read when they changed, as before.
 
 The shelf file is two lines, so a reader that needs only the counts never parses the entries:
 
-    {"version", "place", "dir_mtime_ns", "made_ns", "runs": [inode, size], "count", "totals", "newest"}
+    {"version", "place", "folder": [inode, mtime], "made_ns", "runs": [inode, bytes read], "count", "totals",
+     "newest"}
     {"dir": [...], "inode": [...], "job_id": [...], ... one list per column}
 
 It is only a cache: written atomically (not fsynced), rebuilt when it is missing, torn, or from another
@@ -39,10 +39,10 @@ from pop_nb.safejson import loads
 from pop_nb.store import layout
 from pop_nb.store.atomic import atomic_write_bytes
 from pop_nb.store.jobs import ARCHIVE, PLACES, JobFolder
+from pop_nb.store.listing import Stamp, file_mark, settled, stamp
 
 FOLDER = ".index"
 VERSION = 1
-SETTLE_NS = 2_000_000_000  # a folder's mtime is trusted once this old: coarse clocks (NFS, FAT) tick in s
 FINISHED = ("complete", "failed", ARCHIVE)
 RUNS = "runs.jsonl"  # in complete/: one line per job that ended
 
@@ -147,11 +147,10 @@ class Shelf:
             self.broken = True
             return {}
 
-    def fresh(self, dir_mtime_ns: int) -> bool:
+    def fresh(self, folder: Stamp) -> bool:
         """No job came or went since the shelf was made (and no status was left unread)."""
         made = self.head.get("made_ns", 0)
-        recorded = self.head.get("dir_mtime_ns")
-        return recorded == dir_mtime_ns and recorded < made - SETTLE_NS and not self.head.get("unread")
+        return settled(folder, self.head.get("folder"), made) and not self.head.get("unread")
 
     def to_bytes(self) -> bytes:
         names = list(self.entries)
@@ -237,26 +236,25 @@ class JobIndex:
 
     def _shelf(self, place: str) -> Shelf:
         folder = self.data_dir / place
-        try:
-            dir_mtime = os.stat(folder).st_mtime_ns
-        except FileNotFoundError:
+        now = stamp(folder)
+        if now is None:
             self._shelves[place] = Shelf(place, {}, None, str(folder))
             return self._shelves[place]
         shelf = self._shelves.get(place) or self._load(place)
         self._shelves[place] = shelf
-        runs = _runs_mark(self.data_dir)
-        settled = shelf.fresh(dir_mtime)
-        if settled and shelf.head.get("runs") == runs:
+        runs = file_mark(self.data_dir / "complete" / RUNS)
+        unchanged = shelf.fresh(now)
+        if unchanged and shelf.head.get("runs") == runs:
             return shelf
         made = time.time_ns()
         again, runs = (
             _ended_since(self.data_dir, shelf.head.get("runs"), runs) if shelf.head else (None, runs)
         )
-        unread = self._update(shelf, folder, again, list_folder=not settled or again is None)
+        unread = self._update(shelf, folder, again, list_folder=not unchanged or again is None)
         shelf.head = {
             "version": VERSION,
             "place": place,
-            "dir_mtime_ns": dir_mtime,
+            "folder": list(now),
             "made_ns": made,
             "runs": runs,
             **({"unread": unread} if unread else {}),
@@ -311,15 +309,6 @@ class JobIndex:
             atomic_write_bytes(
                 self.data_dir / FOLDER / f"{shelf.place}.json", shelf.to_bytes(), durable=False
             )
-
-
-def _runs_mark(data_dir: Path) -> list[int]:
-    """Where ``complete/runs.jsonl`` is now: [inode, size] ([0, 0] when there is none)."""
-    try:
-        st = os.stat(data_dir / "complete" / RUNS)
-    except OSError:
-        return [0, 0]
-    return [st.st_ino, st.st_size]
 
 
 def _ended_since(data_dir: Path, before: Any, now: list[int]) -> tuple[set[str] | None, list[int]]:

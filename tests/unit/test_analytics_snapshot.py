@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -457,3 +458,36 @@ def test_paths_with_glob_characters_are_read_as_named(tmp_path: Path, folder: st
     assert {r["job"]: r["cost_usd"] for r in fresh.query(sql)} == {"done-1": 0.01, "x1": 1.0, "x[1]": 5.0}
     by_job = {r["key"]: r["cost_usd"] for r in rollup.cost_rows(data, "job")}
     assert by_job == {"done-1": 0.01, "x1": 1.0, "x[1]": 5.0}
+
+
+def test_costs_found_to_hold_are_kept_and_answer_alone_until_a_finished_place_or_runs_log_changes(
+    tmp_path: Path,
+) -> None:
+    from pop_nb.store.listing import SETTLE_NS
+
+    def settle() -> None:
+        past = time.time_ns() - 2 * SETTLE_NS
+        for place in ("complete", "failed"):
+            os.utime(tmp_path / place, ns=(past, past))
+
+    for i in range(3):
+        finish(tmp_path, "complete", f"done-{i}")
+    finish(tmp_path, "failed", "broke")
+    connect_fresh(tmp_path)
+    settle()
+    expected = rollup.finished_costs(tmp_path, "job")  # checked against every folder: kept
+    assert expected is not None and len(expected) == 4
+    assert (tmp_path / ".analytics" / "rollup.json").is_file()
+
+    (tmp_path / ".analytics" / "manifest.json").write_text("torn")
+    assert rollup.finished_costs(tmp_path, "job") == expected  # answered without the manifest
+
+    append_jsonl(tmp_path / "complete" / "runs.jsonl", {"job": "done-1", "state": "done"})  # ended again
+    assert rollup.finished_costs(tmp_path, "job") is None
+    (tmp_path / ".analytics" / "rollup.json").write_bytes(b"\x00" * 64)  # a broken kept file: not trusted
+    assert rollup.finished_costs(tmp_path, "job") is None
+    connect_fresh(tmp_path)  # the snapshot rebuilt
+    settle()
+    assert len(rollup.finished_costs(tmp_path, "job") or []) == 4
+    finish(tmp_path, "complete", "late")  # a new folder: the place's stamp moved
+    assert rollup.finished_costs(tmp_path, "job") is None

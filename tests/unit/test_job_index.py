@@ -15,8 +15,9 @@ import pytest
 
 from pop_nb import service
 from pop_nb.models.status import JobStatus, StatusHead
-from pop_nb.store.job_index import FOLDER, SETTLE_NS, JobIndex
+from pop_nb.store.job_index import FOLDER, JobIndex
 from pop_nb.store.jobs import JobFolder, JobStore
+from pop_nb.store.listing import SETTLE_NS
 from tests.conftest import Project
 from tests.unit.test_analytics import write_job
 

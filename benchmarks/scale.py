@@ -1,0 +1,136 @@
+"""A year of jobs: what `pop status`, `pop costs` and the jobs list cost over N finished jobs, against the
+same commands over an empty data folder (the anchor: the interpreter, the imports, the settings).
+
+Generates N jobs (default 100,000; 4 tasks x 5 stages each, 1 in 23 failed, 1 in 500 still in
+current/), then times, each in a new process (median of --runs after one unmeasured run):
+
+- `pop status`, `pop status --json` (first page), `pop costs`, `pop costs --by job`;
+- the first `pop status` and the first `pop costs` ever on the folder (the job index and the analytics
+  snapshot built from the JSON files);
+- the jobs list the Lab panel asks for (`list_jobs(limit=200)`, a search), cold (a new process, the
+  index on disk) and warm (the same process again), without HTTP.
+
+    python benchmarks/scale.py [--jobs 100000] [--calls 2] [--runs 5] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from analytics import generate
+
+REPO = Path(__file__).resolve().parents[1]
+
+LIST = """
+import json, time
+t0 = time.perf_counter()
+from pop_nb import service
+from pop_nb.config import load_settings
+settings = load_settings()
+t1 = time.perf_counter()
+page = service.list_jobs(settings, limit=200)
+t2 = time.perf_counter()
+warm = []
+for _ in range(5):
+    s = time.perf_counter()
+    service.list_jobs(settings, limit=200)
+    warm.append(time.perf_counter() - s)
+search = []
+for needle in ("job-0001", "job-00420", "nothing-like-it", "job-09", "job-1"):
+    s = time.perf_counter()
+    service.list_jobs(settings, limit=200, search=needle)
+    search.append(time.perf_counter() - s)
+print(json.dumps({"total": page.total, "imports": t1 - t0, "cold": t2 - t1, "warm": sorted(warm)[2],
+                  "search": sorted(search)[2]}))
+"""
+
+
+def wall(argv: list[str], env: dict[str, str], runs: int) -> float:
+    """Median wall time of ``argv`` in a new process, after one unmeasured run."""
+    subprocess.run(argv, env=env, capture_output=True, check=True)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(argv, env=env, capture_output=True, check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def once(argv: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, env=env, capture_output=True, check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument("--calls", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--keep", type=Path, help="generate into (or reuse) this folder")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="pop-scale-"))
+    try:
+        shutil.copytree(REPO / "pipelines", root / "pipelines")
+        empty = root / "empty-data"
+        empty.mkdir()
+        data = args.keep or root / "pipeline-data"
+        if not (data / "complete").exists():
+            started = time.perf_counter()
+            generate(data, args.jobs, args.calls)
+            print(f"generated {args.jobs} jobs x {args.calls} calls in {time.perf_counter() - started:.0f} s")
+        for cache in (".index", ".analytics"):
+            shutil.rmtree(data / cache, ignore_errors=True)
+        pop = [sys.executable, "-m", "pop_nb.cli"]
+        env = {**os.environ, "POP_ROOT": str(root)}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: bytecode cached
+        full = {**env, "POP_DATA_DIR": str(data)}
+        none = {**env, "POP_DATA_DIR": str(empty)}
+        first_status = once([*pop, "status"], full)
+        first_costs = once([*pop, "costs"], full)
+        print(f"{args.jobs} jobs; {os.cpu_count()} cores; median of {args.runs} runs, a new process each")
+        print(f"first `pop status` ever (job index built from the status files): {first_status:.2f} s")
+        print(f"first `pop costs` ever (analytics snapshot built from the JSON files): {first_costs:.2f} s")
+        print(f"{'command':<34} {'empty':>8} {f'{args.jobs} jobs':>12} {'ratio':>7}")
+        for label, argv in (
+            ("pop status", ["status"]),
+            ("pop status --json (first page)", ["status", "--json"]),
+            ("pop costs", ["costs"]),
+            ("pop costs --by job", ["costs", "--by", "job"]),
+        ):
+            anchor = wall([*pop, *argv], none, args.runs)
+            measured = wall([*pop, *argv], full, args.runs)
+            print(
+                f"{label:<34} {anchor * 1000:>6.0f}ms {measured * 1000:>10.0f}ms {measured / anchor:>6.2f}x"
+            )
+        runs = []
+        for _ in range(3):
+            out = subprocess.run(
+                [sys.executable, "-c", LIST], env=full, capture_output=True, text=True, check=True
+            )
+            runs.append(json.loads(out.stdout.splitlines()[-1]))
+        best = min(runs, key=lambda r: r["cold"])
+        print(
+            f"list_jobs(limit=200) of {best['total']}, no HTTP: cold {best['cold'] * 1000:.0f} ms "
+            f"(a new process, index on disk; imports {best['imports'] * 1000:.0f} ms more), "
+            f"warm {best['warm'] * 1000:.1f} ms, a search warm {best['search'] * 1000:.1f} ms"
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
