@@ -6,8 +6,11 @@ without the tables)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +22,15 @@ if TYPE_CHECKING:
     import duckdb
 
 FINISHED = ("complete", "failed")
+
+
+def in_memory() -> duckdb.DuckDBPyConnection:
+    """A new in-memory DuckDB, quiet: its progress bar would draw on a long read's stdout (``pop costs``)."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def sql_list(paths: list[str]) -> str:
@@ -64,14 +76,66 @@ def read_log(con: duckdb.DuckDBPyConnection, table: str, folders: list[str]) -> 
     """``batch_<table>`` (a table of ``con``): the lines of that log (:data:`LOGS`) in ``folders``."""
     name, columns, key = LOGS[table]
     con.execute(f"DELETE FROM batch_{table}")
-    files = [p for f in folders if os.path.exists(p := os.path.join(f, name))]
-    if files:
-        # ignore_errors turns a torn last line (a crash mid-append) into NULLs: left out
-        con.execute(
-            f"INSERT INTO batch_{table} SELECT * FROM read_json({sql_list(files)}, "
-            f"columns = {struct(columns)}, format = 'newline_delimited', "
-            f"ignore_errors = true) WHERE {key} IS NOT NULL"
-        )
+    with gathered([os.path.join(f, name) for f in folders]) as files:
+        if files:
+            # ignore_errors turns a torn last line (a crash mid-append) into NULLs: left out
+            con.execute(
+                f"INSERT INTO batch_{table} SELECT * FROM read_json(?, "
+                f"columns = {struct(columns)}, format = 'newline_delimited', "
+                f"ignore_errors = true) WHERE {key} IS NOT NULL",
+                [files],
+            )
+
+
+GATHER_PARTS = 4  # files handed to DuckDB, which reads them in parallel
+
+
+@contextlib.contextmanager
+def gathered(paths: list[str], tag_with_path: bool = False) -> Iterator[list[str]]:
+    """The JSON lines of many small files, copied into a few temporary ones for DuckDB to read.
+
+    DuckDB's ``read_json`` pays about 0.1 ms for every file it opens; reading them here and handing it
+    :data:`GATHER_PARTS` files is ten times faster over thousands of jobs. A file that does not exist is
+    skipped; each file's last line is ended, so a torn one stays a line of its own (left out by
+    ``ignore_errors``). ``tag_with_path``: each file is one JSON object (a status, written indented),
+    made one line and given its path as ``"filename"``, as ``read_json(filename = true)`` would."""
+    with tempfile.TemporaryDirectory(prefix="pop-gather-") as tmp:
+        # in turn, so each holds about as much; one thread: threads reading here were slower (the GIL)
+        parts = [(paths[n::GATHER_PARTS], os.path.join(tmp, f"{n}.jsonl")) for n in range(GATHER_PARTS)]
+        yield [file for paths_, file in parts if _gather(paths_, file, tag_with_path)]
+
+
+def _gather(paths: list[str], file: str, tag_with_path: bool) -> bool:
+    """Copy ``paths`` into ``file`` as :func:`gathered` says; whether anything was written."""
+    chunk = bytearray()
+    for path in paths:
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if tag_with_path:
+            line = _tagged(raw, path)
+            if line is None:
+                continue
+            raw = line
+        elif raw and not raw.endswith(b"\n"):
+            raw += b"\n"
+        chunk += raw
+    if chunk:
+        with open(file, "wb") as out:
+            out.write(chunk)
+    return bool(chunk)
+
+
+def _tagged(raw: bytes, path: str) -> bytes | None:
+    """One status file as one line with its path in it; None if it is no JSON object with a key."""
+    body = raw.strip()
+    if not (body.startswith(b"{") and body.endswith(b"}") and body[1:].lstrip()[:1] == b'"'):
+        return None
+    # a JSON text holds a raw line break only between tokens (in a string it is escaped): a space there
+    one_line = body[1:].replace(b"\r", b" ").replace(b"\n", b" ")
+    return b'{"filename":' + json.dumps(path).encode() + b"," + one_line + b"\n"
 
 
 def rows_of(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from pop_nb.analytics.cost_query import COLUMNS, MONEY, costs_sql
-from pop_nb.analytics.folders import FINISHED, job_folders, read_log, rows_of, run_lines, table_shape
+from pop_nb.analytics.folders import (
+    FINISHED,
+    in_memory,
+    job_folders,
+    read_log,
+    rows_of,
+    run_lines,
+    table_shape,
+)
 from pop_nb.analytics.schema import CALL_TOTALS, LOGS
 from pop_nb.analytics.snapshot import Rollup
 from pop_nb.analytics.store import connect
@@ -40,9 +48,8 @@ def cost_rows(data_dir: Path, by: str) -> list[dict[str, Any]]:
 def _open_costs(folders: list[str], by: str) -> list[dict[str, Any]]:
     """``pop costs --by <by>`` rows over the calls in these job folders' ``usage.jsonl``: the same
     reading and the same SQL as :class:`~pop_nb.analytics.store.Analytics` (only what costs need)."""
-    import duckdb
 
-    con = duckdb.connect(":memory:")
+    con = in_memory()
     try:
         con.execute(f"CREATE TEMP TABLE batch_llm_calls {table_shape(LOGS['llm_calls'][1])}")
         read_log(con, "llm_calls", folders)

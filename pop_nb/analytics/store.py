@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 from pop_nb.analytics.folders import (
     FINISHED,
     file_signature,
+    gathered,
+    in_memory,
     is_json_object,
     job_folders,
     read_log,
@@ -76,10 +78,8 @@ class Analytics:
     """
 
     def __init__(self, data_dir: Path | str, snapshot: bool = True) -> None:
-        import duckdb
-
         self.data_dir = Path(data_dir)
-        self.con = duckdb.connect(":memory:")
+        self.con = in_memory()
         self.snapshot = Snapshot(self.data_dir) if snapshot else None
         self._seen: dict[str, tuple[str, tuple[Any, ...]]] = {}  # job -> (folder, signature)
         self._listed: dict[str, tuple[tuple[int, int], int, dict[str, tuple[str, int, int]]]] = {}
@@ -182,14 +182,17 @@ class Analytics:
             for table in JOB_TABLES:
                 con.execute(f"DELETE FROM {_stored(table)} WHERE job IN (SELECT job FROM stale)")
             con.execute("DELETE FROM calls_deferred WHERE job IN (SELECT job FROM stale)")
-            if status:
-                con.execute(
-                    "CREATE OR REPLACE TEMP TABLE status_batch AS SELECT * FROM read_json("
-                    f"{sql_list(status)}, columns = {struct(STATUS_COLUMNS)}, format = 'auto', "
-                    "filename = true, ignore_errors = true) WHERE job_id IS NOT NULL"
-                )
-                for table, query in STATUS_TABLES.items():
-                    con.execute(f"INSERT INTO {table} {query}")
+            with gathered(status, tag_with_path=True) as files:
+                if files:
+                    columns = struct({"filename": "VARCHAR", **STATUS_COLUMNS})
+                    con.execute(
+                        "CREATE OR REPLACE TEMP TABLE status_batch AS SELECT * EXCLUDE (filename), filename "
+                        f"FROM read_json(?, columns = {columns}, format = 'newline_delimited', "
+                        "ignore_errors = true) WHERE job_id IS NOT NULL",
+                        [files],
+                    )
+                    for table, query in STATUS_TABLES.items():
+                        con.execute(f"INSERT INTO {table} {query}")
             for table in LOGS:
                 self._read_log(table, folders)
                 con.execute(f"INSERT INTO {_stored(table)} SELECT * FROM batch_{table}")

@@ -78,8 +78,42 @@ def test_a_tables_columns_are_its_models_fields(
     assert sorted(missing) == [], "fields of the model with no column (add one, or say in LEFT_OUT why not)"
     for name, sql in columns.items():
         kind = _base(fields[name].annotation)
+        if kind is dict and sql.startswith(("STRUCT(", "MAP(")):
+            _struct_fits(f"{table}.{name}", sql, fields[name].annotation)
+            continue
         allowed = SQL_TYPES.get(kind, {"JSON"})
         assert sql in allowed, f"{table}.{name}: {sql} for a {kind}"
+
+
+def _struct_fits(where: str, sql: str, annotation: Any) -> None:
+    """A STRUCT names only fields of its model (at every level); a MAP's values are its dict's values."""
+    inner = sql[sql.index("(") + 1 : -1]
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(inner):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(inner[start:i].strip())
+            start = i + 1
+    parts.append(inner[start:].strip())
+    model = _model(annotation)
+    if sql.startswith("MAP("):
+        key, value = parts
+        assert key == "VARCHAR", where
+        _struct_fits(f"{where}[]", value, typing.get_args(model)[1])
+        return
+    assert isinstance(model, type) and issubclass(model, BaseModel), f"{where}: a STRUCT for {model}"
+    for part in parts:
+        field, sql_type = part.split(" ", 1)
+        assert field in model.model_fields, f"{where}.{field}: no field of {model.__name__}"
+        if sql_type.startswith(("STRUCT(", "MAP(")):
+            _struct_fits(f"{where}.{field}", sql_type, model.model_fields[field].annotation)
+
+
+def _model(annotation: Any) -> Any:
+    """``X`` of ``X | None``."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(annotation) if a is not type(None))
+    return annotation
 
 
 def test_the_extensions_stage_list_is_the_engines() -> None:
