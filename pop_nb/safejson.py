@@ -6,28 +6,28 @@ from __future__ import annotations
 
 import json
 import re
+from array import array
+from itertools import accumulate
 from typing import Any
 
 MAX_NESTING = 500  # arrays and objects in each other: far past any file of ours, far below the parser's limit
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_BRACKET = re.compile(rb"[\[\]{}]")
+_PLAIN_STRING = re.compile(rb'"[^"]*"')
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+_SIGNS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1, +1, -1, -1
 
 
 def nesting_over(text: str | bytes, limit: int = MAX_NESTING) -> bool:
     """Whether JSON ``text`` nests arrays and objects more than ``limit`` deep, found without recursion
-    (strings, which may hold brackets, are skipped). Cheap for the common case: two counts."""
+    and at C speed: strings (which may hold brackets) are cut out, the brackets left become +1 and -1,
+    and their running sum's peak is the depth. Cheapest for the common case: two counts."""
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     if data.count(b"[") + data.count(b"{") <= limit:
         return False
-    depth = 0
-    for match in _BRACKET.finditer(_STRING.sub(b"", data)):
-        if match.group() in (b"[", b"{"):
-            depth += 1
-            if depth > limit:
-                return True
-        else:
-            depth -= 1
-    return False
+    # with no escaped quote anywhere, every quote opens or closes a string: the simple pattern is exact
+    strings = _STRING if b'\\"' in data else _PLAIN_STRING
+    brackets = strings.sub(b"", data).translate(None, _NOT_BRACKETS).translate(_SIGNS)
+    return max(accumulate(array("b", brackets)), default=0) > limit
 
 
 def loads(text: str | bytes) -> Any:

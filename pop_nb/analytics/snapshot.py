@@ -126,21 +126,26 @@ class Rollup:
                 return False
         return True
 
-    def to_json(self) -> bytes:
-        body = {"version": VERSION, "schema": SCHEMA, **self.__dict__}
-        return json.dumps(body, separators=(",", ":")).encode()
+    def to_bytes(self) -> bytes:
+        """A header line, then one line per grouping (``<by> <rows as JSON>``), so a reader parses the
+        grouping asked for only (``--by job`` is a row per job)."""
+        head = {"version": VERSION, "schema": SCHEMA, "places": self.places, "listed_at": self.listed_at}
+        lines = [json.dumps({**head, "runs": self.runs}, separators=(",", ":"))]
+        lines += [f"{by} {rows}" for by, rows in self.costs.items()]
+        return ("\n".join(lines) + "\n").encode()
 
     @classmethod
     def parse(cls, raw: bytes) -> Rollup | None:
         try:
-            body = loads(raw)
+            head_line, *lines = raw.decode().splitlines()
+            body = loads(head_line)
             if body.get("version") != VERSION or body.get("schema") != SCHEMA:
                 return None
             places = {
                 str(p): (list(map(int, m)) if m is not None else None) for p, m in body["places"].items()
             }
             runs = [int(n) for n in body["runs"]]
-            costs = {str(by): str(rows) for by, rows in body["costs"].items()}
+            costs = dict(line.split(" ", 1) for line in lines)
             return cls(places, int(body["listed_at"]), runs, costs)
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -175,7 +180,7 @@ class Snapshot:
         in a folder that cannot be written)."""
         if self.dir.is_dir():
             with contextlib.suppress(OSError):
-                atomic_write_bytes(self.dir / ROLLUP, rollup.to_json(), durable=False, make_parents=False)
+                atomic_write_bytes(self.dir / ROLLUP, rollup.to_bytes(), durable=False, make_parents=False)
 
     def stamp(self) -> tuple[int, int] | None:
         """Changes whenever a writer replaces the manifest."""
