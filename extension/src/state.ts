@@ -258,3 +258,29 @@ export function withSummary(detail: JobDetail, summary: JobSummary | undefined):
   }
   return { ...detail, ...summary };
 }
+
+/**
+ * The rows a scrolled list of `total` rows of `rowHeight` px draws: [first, end), what is in view plus
+ * `overscan` rows either side (so a short scroll shows rows already drawn).
+ */
+export function rowWindow(
+  scrollTop: number,
+  height: number,
+  rowHeight: number,
+  total: number,
+  overscan = 20
+): [number, number] {
+  const top = Math.floor(Math.max(0, scrollTop) / rowHeight);
+  const first = Math.max(0, Math.min(top, total) - overscan);
+  const end = Math.min(total, top + Math.ceil(Math.max(0, height) / rowHeight) + overscan);
+  return [first, Math.max(first, end)];
+}
+
+/** The pages of `size` rows that hold rows [first, end). */
+export function pagesOf(first: number, end: number, size: number): number[] {
+  const pages: number[] = [];
+  for (let page = Math.floor(first / size); page * size < end; page++) {
+    pages.push(page);
+  }
+  return pages;
+}

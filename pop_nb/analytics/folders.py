@@ -25,11 +25,13 @@ FINISHED = ("complete", "failed")
 
 
 def in_memory() -> duckdb.DuckDBPyConnection:
-    """A new in-memory DuckDB, quiet: its progress bar would draw on a long read's stdout (``pop costs``)."""
+    """A new in-memory DuckDB, quiet (its progress bar would draw on a long read's stdout: ``pop costs``),
+    spilling to the system's temporary folder, not to ``.tmp/`` in whatever folder the user is in."""
     import duckdb
 
     con = duckdb.connect(":memory:")
     con.execute("SET enable_progress_bar = false")
+    con.execute("SET temp_directory = ?", [os.path.join(tempfile.gettempdir(), "pop-nb-duckdb")])
     return con
 
 

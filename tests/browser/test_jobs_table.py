@@ -19,6 +19,7 @@ from tests.conftest import Project, wait_for
 pytestmark = [pytest.mark.slow]
 
 ROWS = "#pop-jobs-table tbody tr"
+JOB_ROWS = f"{ROWS}[data-job]"
 
 
 def test_the_jobs_table_sorts_and_a_job_is_run_again_archived_and_deleted(
@@ -110,3 +111,53 @@ def test_the_jobs_table_sorts_and_a_job_is_run_again_archived_and_deleted(
         time.sleep(0.5)
         shot(d, "table-4-deleted")
     assert json.loads((project.data / "complete/runs.jsonl").read_text().splitlines()[0])["job"] == "t-free"
+
+
+def test_the_jobs_table_scrolls_through_thousands_of_jobs_drawing_only_what_is_in_view(
+    tmp_path: Path, browser: Any
+) -> None:
+    """3,000 finished jobs: the table says how many, draws a screenful (not 3,000 rows), and a scroll
+    to the end brings the oldest from the server's last page; a filter starts again at the top."""
+    from pop_nb.models.status import JobStatus
+    from pop_nb.store.atomic import atomic_write_json
+    from pop_nb.testing.lab import jupyter_lab
+
+    project = Project(tmp_path / "project")
+    for i in range(3000):
+        folder = project.data / "complete" / f"bulk-{i:04d}"
+        stamp = f"2026-11-{1 + i // 1440:02d}T{i // 60 % 24:02d}:{i % 60:02d}:00.000+00:00"
+        atomic_write_json(
+            folder / "tasks-status.json",
+            JobStatus(job_id=folder.name, pipeline="bulk", state="done", created_at=stamp),
+            durable=False,
+        )
+    d = browser
+
+    def drawn() -> list[str]:
+        return [r.get_attribute("data-job") for r in d.find_elements("css selector", f"{ROWS}[data-job]")]
+
+    with jupyter_lab(project.root, tmp_path, TOKEN) as url:
+        open_lab(d, url)
+        command(d, "pop:open-jobs-table")
+
+        def count() -> list[str]:
+            return [e.text for e in d.find_elements("css selector", "#pop-jobs-table .pop-JobsTable-count")]
+
+        wait_for(steady(lambda: count() == ["3000 jobs"]), 60)
+        first = drawn()
+        assert first[0] == "bulk-2999" and 10 <= len(first) <= 150  # newest first; a screenful
+        scroller = d.find_element("css selector", "#pop-jobs-table .pop-JobsTable-scroll")
+        d.execute_script("arguments[0].scrollTop = arguments[0].scrollHeight", scroller)
+        wait_for(steady(lambda: drawn() and drawn()[-1] == "bulk-0000"), 60)  # the last page, asked for
+        assert len(drawn()) <= 150
+        rows = [
+            int(r.get_attribute("data-row")) for r in d.find_elements("css selector", f"{ROWS}[data-row]")
+        ]
+        assert rows == list(range(rows[0], 3000))  # in order, up to the last
+        shot(d, "table-5-scrolled-to-the-end")
+        d.execute_script("arguments[0].scrollTop = 26 * 1500", scroller)  # the middle: its page comes
+        wait_for(steady(lambda: "bulk-1499" in drawn()), 60)
+        search = d.find_element("css selector", "#pop-jobs-table input[placeholder]")
+        search.send_keys("bulk-00")
+        wait_for(steady(lambda: count() == ["100 jobs"]), 30)
+        assert drawn()[0] == "bulk-0099" and scroller.get_property("scrollTop") == 0
