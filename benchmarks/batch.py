@@ -14,6 +14,7 @@ and the Redis round-trip of one dispatch (``send_task`` to an idle queue, median
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import signal
@@ -46,7 +47,9 @@ def make_project(root: Path, jobs: int) -> Path:
     return seeds
 
 
-def pop_batch(root: Path, seeds: Path, executor: str, env: dict[str, str]) -> float:
+def pop_batch(root: Path, seeds: Path, executor: str, env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, the wall clock when it began)."""
+    began = time.time()
     start = time.perf_counter()
     run = subprocess.run(
         [
@@ -74,7 +77,50 @@ def pop_batch(root: Path, seeds: Path, executor: str, env: dict[str, str]) -> fl
     took = time.perf_counter() - start
     summary = json.loads(run.stdout)
     assert summary["done"] == summary["seeds"], run.stderr[-2000:]
-    return took
+    return took, began
+
+
+STEPS = [  # a job's events in the order they happen, and what happens from each to the next
+    (("job", "created"), "dispatch (folder made, pipeline snapshot taken; handed to the executor)"),
+    (("job", "dispatched"), "runner up (forked from the kernel server, lock taken)"),
+    (("job", "started"), "task set up"),
+    (("task", "started"), "stage set up"),
+    (("stage", "started"), "stage (a fresh kernel; the notebook run and saved)"),
+    (("stage", "done"), "task closed"),
+    (("task", "done"), "job closed (status, event, moved to complete/)"),
+    (("job", "done"), ""),
+]
+
+
+def slot_parts(data: Path, batch: str, began: float, concurrency: int = 2) -> list[tuple[str, float]]:
+    """Where a slot's time goes (ms, from the jobs' events.jsonl): the start-up before the first job
+    starts (the kernel server, once per batch), then per job the median of each step, and what is left
+    between one job's end and the next one's creation on its slot (the runner's exit, the batch seeing
+    it, the next seed checked)."""
+    from datetime import datetime
+
+    lines = (data / "batches" / batch / "manifest.jsonl").read_text().splitlines()
+    times: list[dict[tuple[str, str], float]] = []
+    for line in lines:
+        job = json.loads(line)["job"]
+        seen: dict[tuple[str, str], float] = {}
+        for event in (data / "complete" / job / "events.jsonl").read_text().splitlines():
+            e = json.loads(event)
+            seen.setdefault((e["kind"], e.get("status")), datetime.fromisoformat(e["ts"]).timestamp())
+        times.append(seen)
+    first = min(t[("job", "started")] for t in times)
+    parts = [("start-up, once: the batch, the kernel server, the first runner", 1000 * (first - began))]
+    steps = []
+    for (step, label), (after, _) in itertools.pairwise(STEPS):
+        steps.append((label, 1000 * statistics.median(t[after] - t[step] for t in times)))
+    last = max(t[("job", "done")] for t in times)
+    slot = 1000 * (last - first) * concurrency / len(times)
+    parts.append((f"then a slot's time per job: {slot:.0f} ms, of which", 0.0))
+    parts += steps
+    parts.append(
+        ("between jobs: runner exit, the batch seeing it, the next seed", slot - sum(p for _, p in steps))
+    )
+    return parts
 
 
 def plain_papermill(path: str) -> None:
@@ -124,8 +170,9 @@ def main() -> None:
         ]
         try:
             time.sleep(3)  # the workers connect
-            local = pop_batch(root, seeds, "local", env)
-            celery = pop_batch(root, seeds, "celery", env)
+            local, began = pop_batch(root, seeds, "local", env)
+            local_parts = slot_parts(root / "pipeline-data", "local", began)
+            celery, _ = pop_batch(root, seeds, "celery", env)
 
             os.environ.update(env)
             from pop_nb.config import load_settings
@@ -174,6 +221,11 @@ def main() -> None:
             f"  {label:<32} {took:7.1f} s  {60 * jobs / took:6.1f} jobs/min  "
             f"{took / papermill_s:4.2f}x papermill's time"
         )
+    print(
+        f"where the local batch's time went ({1000 * local * 2 / jobs:.0f} ms of slot time per job in all):"
+    )
+    for label, ms in local_parts:
+        print(f"  {ms:7.1f} ms  {label}" if ms else f"  {label}")
     print(
         f"Redis dispatch round-trip (send_task): median {1000 * statistics.median(times):.2f} ms, "
         f"p95 {1000 * sorted(times)[int(0.95 * len(times))]:.2f} ms"

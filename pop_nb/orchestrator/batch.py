@@ -15,6 +15,10 @@ tasks, and starts what never started; calls already paid for are answered from e
 from __future__ import annotations
 
 import collections
+import contextlib
+import os
+import select
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -168,7 +172,8 @@ class BatchRun:
             if progress.counts() != shown:
                 shown = progress.counts()
                 self.on_progress(progress)
-            time.sleep(POLL_S)
+            if not (queue and len(running) < self.concurrency):  # a free slot takes the next at once
+                until_one_ends(list(running.values()), POLL_S)
 
     def _start(self, executor: Executor, line: ManifestLine) -> JobHandle | None:
         from pop_nb.models.seed import parse_seed
@@ -360,3 +365,27 @@ class BatchRun:
         )
         atomic_write_json(self.folder / "summary.json", summary)
         return summary
+
+
+def until_one_ends(handles: list[JobHandle], timeout: float) -> None:
+    """Wait ``timeout`` seconds, or less: until a runner this process started exits (its pidfd turns
+    readable), so its slot takes the next job at once, not at the next poll. Remote runners have none:
+    the full ``timeout``."""
+    fds, opened = [], []
+    for handle in handles:
+        process = handle.process
+        fd = getattr(process, "fileno", lambda: None)()  # a forked runner: its pidfd
+        if fd is None and isinstance(process, subprocess.Popen) and hasattr(os, "pidfd_open"):
+            with contextlib.suppress(OSError):  # a spawned one: a pidfd of our own
+                fd = os.pidfd_open(process.pid)
+                opened.append(fd)
+        if fd is not None:
+            fds.append(fd)
+    try:
+        if fds:
+            select.select(fds, [], [], timeout)
+        else:
+            time.sleep(timeout)
+    finally:
+        for fd in opened:
+            os.close(fd)

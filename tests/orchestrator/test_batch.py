@@ -120,3 +120,27 @@ def test_seeds_that_are_not_objects_or_too_big_are_listed_not_fatal(project: Pro
         manifest.count("is JSON but not an object") == 3
         and "over the 1048576-byte limit for seeds" in manifest
     )
+
+
+def test_a_slot_is_noticed_free_when_its_runner_exits_not_at_the_next_poll(project: Project) -> None:
+    """The batch's wait ends when a runner it started exits (its pidfd), spawned or forked alike."""
+    import subprocess
+    import sys
+    import time
+
+    from pop_nb.orchestrator.batch import until_one_ends
+    from pop_nb.orchestrator.executors import JobHandle
+
+    quick = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    slow = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    handles = [
+        JobHandle(project.settings(), job, "local", process=p) for job, p in (("a", quick), ("b", slow))
+    ]
+    try:
+        started = time.monotonic()
+        until_one_ends(handles, 45)
+        assert quick.poll() is not None  # woken by the quick one's end
+        assert time.monotonic() - started < 45  # not by the timeout
+    finally:
+        slow.kill()
+        slow.wait()
