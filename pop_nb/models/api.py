@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 from pop_nb.models.base import Model
 from pop_nb.models.compare import Comparison, ItemView
 from pop_nb.models.lifecycle import Action, Activity, allowed_actions
-from pop_nb.models.status import ErrorInfo, JobStatus, TaskStatus, Totals
+from pop_nb.models.status import ErrorInfo, JobStatus, StatusHead, TaskStatus, Totals
 
 
 class JobSummary(Model):
@@ -56,7 +56,7 @@ class JobSummary(Model):
         return self.host or ""
 
     @classmethod
-    def of(cls, status: JobStatus, place: str, activity: Activity) -> JobSummary:
+    def of(cls, status: JobStatus | StatusHead, place: str, activity: Activity) -> JobSummary:
         return cls(
             id=status.job_id,
             pipeline=status.pipeline,

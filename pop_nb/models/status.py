@@ -173,16 +173,38 @@ class JobStatus(Model):
         self.updated_at = now_iso()
 
 
+class TaskGate(Model):
+    """A task's gate, and nothing else of it: what a job's summary needs of its tasks."""
+
+    gate: Literal["waiting", "approved", "rejected"] | None = None
+
+
 class StatusHead(Model):
-    """The part of a ``tasks-status.json`` that a list of jobs shows, filters and sorts on: read ten times
-    faster than the whole :class:`JobStatus` (its tasks are skipped, not validated). Same fields and types
-    as there (a unit test holds the two together)."""
+    """The part of a ``tasks-status.json`` that a list of jobs shows, filters and sorts on (a job's
+    summary): read ten times faster than the whole :class:`JobStatus`, its tasks' runs skipped, not
+    validated. Same fields and types as there, but each task keeps only its gate (a unit test holds the
+    two together)."""
 
     job_id: str
     pipeline: str
     name: str | None = None
     state: JobState = "pending"
+    current_task: str | None = None
+    current_stage: str | None = None
+    progress: int = 0
     created_at: str = ""
     started_at: str | None = None
+    updated_at: str = ""
     ended_at: str | None = None
+    error: ErrorInfo | None = None
     totals: Totals = Field(default_factory=Totals)
+    recoveries: int = 0
+    executor: str | None = None
+    host: str | None = None
+    worker: str | None = None
+    tasks: dict[str, TaskGate] = Field(default_factory=dict)
+
+    @property
+    def waiting_gates(self) -> list[str]:
+        """Tasks whose gate waits for ``pop approve`` / ``pop reject``."""
+        return [name for name, task in self.tasks.items() if task.gate == "waiting"]

@@ -22,7 +22,7 @@ from pop_nb.models.api import (
 )
 from pop_nb.models.lifecycle import Activity
 from pop_nb.models.seed import MAX_SEED_DEPTH, json_depth
-from pop_nb.models.status import JobStatus, Totals
+from pop_nb.models.status import JobStatus, StatusHead, Totals
 from pop_nb.safejson import loads
 from pop_nb.service.runs import job_runs
 from pop_nb.store.job_index import TOTALS, Entry, JobIndex
@@ -34,14 +34,14 @@ if TYPE_CHECKING:
 MAX_PAGE = 500
 
 
-def activity(folder: JobFolder, status: JobStatus) -> Activity:
+def activity(folder: JobFolder, status: JobStatus | StatusHead) -> Activity:
     """What the job is doing now (:func:`pop_nb.models.lifecycle.activity`), its runner looked for only
     where it matters: in ``current/``, not waiting."""
     has_runner = folder.place == "current" and status.state != "waiting" and folder.has_runner()
     return lifecycle.activity(folder.place, status.state, has_runner)
 
 
-def summary(folder: JobFolder, status: JobStatus | None = None) -> JobSummary:
+def summary(folder: JobFolder, status: JobStatus | StatusHead | None = None) -> JobSummary:
     status = status or folder.read_status()
     return JobSummary.of(status, folder.place, activity(folder, status))
 
@@ -138,7 +138,7 @@ def _summaries(settings: PopSettings, entries: list[Entry]) -> list[JobSummary]:
                 _SUMMARIES.move_to_end(key)
         if item is None:
             try:
-                item = summary(entry.folder, entry.status())
+                item = summary(entry.folder, entry.head())
             except (OSError, ValueError):
                 try:
                     item = summary(JobStore(settings.data).get(entry.job_id))
@@ -161,7 +161,7 @@ def overview(settings: PopSettings, recent: int = 10) -> Overview:
     groups: dict[str, list[JobSummary]] = {"running": [], "queued": [], "waiting": [], "failed": []}
     index = index_of(settings)
     for entry in index.entries("current"):
-        item = summary(entry.folder, entry.status())
+        item = summary(entry.folder, entry.head())
         groups["failed" if item.activity == "ended" else item.activity].append(item)
     for key in ("running", "queued", "waiting"):
         groups[key].sort(key=lambda s: s.created_at)

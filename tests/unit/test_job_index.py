@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pop_nb import service
-from pop_nb.models.status import JobStatus, StatusHead
+from pop_nb.models.status import JobStatus, StatusHead, TaskGate, TaskStatus
 from pop_nb.store.job_index import FOLDER, JobIndex
 from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.listing import SETTLE_NS
@@ -163,4 +163,20 @@ def test_pop_status_sums_every_finished_job_and_lists_the_latest_failures(projec
 def test_the_status_head_is_the_status_s_own_fields() -> None:
     head = typing.get_type_hints(StatusHead)
     whole = typing.get_type_hints(JobStatus)
-    assert {name: whole[name] for name in head} == head
+    assert {name: whole[name] for name in head if name != "tasks"} == {
+        n: t for n, t in head.items() if n != "tasks"
+    }
+    gate = typing.get_type_hints(TaskGate)
+    assert {name: typing.get_type_hints(TaskStatus)[name] for name in gate} == gate  # a task: its gate
+
+
+def test_a_summary_from_the_head_is_the_summary_from_the_whole_status(tmp_path: Path) -> None:
+    folder = write_job(tmp_path, "current", "gated", "waiting")
+    status = JobFolder(folder).read_status()
+    status.tasks["a"].gate = "waiting"
+    status.error = None
+    (folder / "tasks-status.json").write_text(status.model_dump_json(indent=2))
+    entry = JobIndex(tmp_path).entries("current")[0]
+    from_head = service.summary(entry.folder, entry.head())
+    assert from_head == service.summary(entry.folder, entry.status())
+    assert from_head.waiting_gates == ["a"]
