@@ -17,7 +17,7 @@ and read when they changed, as before.
 The shelf file is two lines, so a reader that needs only the counts never parses the entries:
 
     {"version", "place", "folder": [inode, mtime], "made_ns", "runs": [inode, bytes read], "count", "totals",
-     "newest"}
+     "newest", "crc": crc32 of the second line}
     {"dir": [...], "inode": [...], "job_id": [...], ... one list per column}
 
 It is only a cache: written atomically (not fsynced), rebuilt when it is missing, torn, or from another
@@ -32,6 +32,8 @@ import json
 import os
 import threading
 import time
+import zlib
+from itertools import starmap
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -150,19 +152,13 @@ class Shelf:
     def _parse(self, body: bytes) -> dict[str, tuple[int, Entry]]:
         try:
             cols = loads(body)
-            prefix = os.path.join(self._root, "")  # + name: a join per job was most of a cold parse
-            rows = zip(
-                cols["dir"],
-                cols["inode"],
-                zip(*(cols[c] for c in COLUMNS), strict=True),
-                zip(*(cols[c] for c in TOTALS), strict=True),
-                cols["stamp"],
-                strict=True,
-            )
-            return {
-                name: (inode, Entry._make((prefix + name, *texts, totals, stamp, None)))
-                for name, inode, texts, totals, stamp in rows
-            }
+            names = cols["dir"]
+            # made column by column in C (starmap, zip): a row at a time in Python was 4x slower
+            prefix = os.path.join(self._root, "")
+            paths = [prefix + name for name in names]
+            totals = zip(*(cols[c] for c in TOTALS), strict=True)
+            fields = zip(paths, *(cols[c] for c in COLUMNS), totals, cols["stamp"], strict=True)
+            return dict(zip(names, zip(cols["inode"], starmap(Entry, fields), strict=True), strict=True))
         except (ValueError, KeyError, TypeError):
             self.broken = True
             return {}
@@ -181,8 +177,9 @@ class Shelf:
         for i, column in enumerate(TOTALS):
             cols[column] = [entry.totals[i] for _, entry in kept]
         cols["stamp"] = [entry.stamp for _, entry in kept]
-        head = json.dumps(self.head, separators=(",", ":"))
-        return f"{head}\n{json.dumps(cols, separators=(',', ':'))}\n".encode()
+        body = (json.dumps(cols, separators=(",", ":")) + "\n").encode()
+        head = json.dumps({**self.head, "crc": zlib.crc32(body)}, separators=(",", ":"))
+        return head.encode() + b"\n" + body
 
 
 def summed(entries: list[Entry]) -> dict[str, Any]:
@@ -326,7 +323,14 @@ class JobIndex:
             with open(self.data_dir / FOLDER / f"{place}.json", "rb") as fh:
                 head_line, _, body = fh.read().partition(b"\n")
             head = loads(head_line)
-            if isinstance(head, dict) and head.get("version") == VERSION and head.get("place") == place:
+            # the columns are as written (a file cut, hand-edited or from a broken disk is rebuilt: a
+            # cost that is text would break the sums and sorts), checked at C speed (~10 ms at 100k)
+            if (
+                isinstance(head, dict)
+                and head.get("version") == VERSION
+                and head.get("place") == place
+                and head.pop("crc", None) == zlib.crc32(body)
+            ):
                 return Shelf(place, head, body, root)
         except (OSError, ValueError):
             pass

@@ -123,7 +123,9 @@ def test_a_broken_or_unwritable_shelf_is_only_a_cache(tmp_path: Path) -> None:
     settle(tmp_path / "complete")
     JobIndex(tmp_path).refresh()
     shelf = tmp_path / FOLDER / "complete.json"
-    body = shelf.read_bytes().partition(b"\n")[2]
+    whole = shelf.read_bytes()
+    assert b'"cost_usd":[1.0,1.0,1.0]' in whole
+    body = whole.partition(b"\n")[2]
     hostile = b'{"version":1,"place":"complete","folder":"x","made_ns":"y","runs":{"a":1},"unread":[]}\n'
     wrong = b'{"version":1,"place":"complete","folder":[1,2],"made_ns":true,"runs":[0,"9"]}\n'
     for torn in (
@@ -134,9 +136,10 @@ def test_a_broken_or_unwritable_shelf_is_only_a_cache(tmp_path: Path) -> None:
         hostile + body,
         wrong + body,
         b'{"version":1,"place":"complete"}\n{"dir":["j0"],"inode":"x"}\n',
+        whole.replace(b'"cost_usd":[1.0,1.0,1.0]', b'"cost_usd":["a","b","c"]'),  # edited: its crc fails
     ):
         shelf.write_bytes(torn)
-        assert sorted(costs(JobIndex(tmp_path))) == ["j0", "j1", "j2"]  # rebuilt from the folders
+        assert costs(JobIndex(tmp_path)) == {"j0": 1.0, "j1": 1.0, "j2": 1.0}  # rebuilt from the folders
     shutil.rmtree(tmp_path / FOLDER)
     (tmp_path / FOLDER).write_text("not a folder")  # the shelf cannot be written: answered anyway
     assert sorted(costs(JobIndex(tmp_path))) == ["j0", "j1", "j2"]
