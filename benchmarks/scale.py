@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from analytics import generate
+from cli import wall  # median and best of a command's runs, each in a new process
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,17 +53,6 @@ for needle in ("job-0001", "job-00420", "nothing-like-it", "job-09", "job-1"):
 print(json.dumps({"total": page.total, "imports": t1 - t0, "cold": t2 - t1, "warm": sorted(warm)[2],
                   "search": sorted(search)[2]}))
 """
-
-
-def wall(argv: list[str], env: dict[str, str], runs: int) -> float:
-    """Median wall time of ``argv`` in a new process, after one unmeasured run."""
-    subprocess.run(argv, env=env, capture_output=True, check=True)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(argv, env=env, capture_output=True, check=True)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def once(argv: list[str], env: dict[str, str]) -> float:
@@ -111,8 +100,8 @@ def main() -> None:
             ("pop costs", ["costs"]),
             ("pop costs --by job", ["costs", "--by", "job"]),
         ):
-            anchor = wall([*pop, *argv], none, args.runs)
-            measured = wall([*pop, *argv], full, args.runs)
+            anchor = wall([*pop, *argv], none, args.runs)[0]
+            measured = wall([*pop, *argv], full, args.runs)[0]
             print(
                 f"{label:<34} {anchor * 1000:>6.0f}ms {measured * 1000:>10.0f}ms {measured / anchor:>6.2f}x"
             )
