@@ -78,33 +78,37 @@ def read_log(con: duckdb.DuckDBPyConnection, table: str, folders: list[str]) -> 
     """``batch_<table>`` (a table of ``con``): the lines of that log (:data:`LOGS`) in ``folders``."""
     name, columns, key = LOGS[table]
     con.execute(f"DELETE FROM batch_{table}")
-    with gathered([os.path.join(f, name) for f in folders]) as files:
-        if files:
-            # ignore_errors turns a torn last line (a crash mid-append) into NULLs: left out
-            con.execute(
-                f"INSERT INTO batch_{table} SELECT * FROM read_json(?, "
-                f"columns = {struct(columns)}, format = 'newline_delimited', "
-                f"ignore_errors = true) WHERE {key} IS NOT NULL",
-                [files],
-            )
+    for files in gathered([os.path.join(f, name) for f in folders]):
+        # ignore_errors turns a torn last line (a crash mid-append) into NULLs: left out
+        con.execute(
+            f"INSERT INTO batch_{table} SELECT * FROM read_json(?, "
+            f"columns = {struct(columns)}, format = 'newline_delimited', "
+            f"ignore_errors = true) WHERE {key} IS NOT NULL",
+            [files],
+        )
 
 
 GATHER_PARTS = 4  # files handed to DuckDB, which reads them in parallel
+GATHER_ROUND = 10_000  # files read per round: at most ~60 MB of statuses in the temporary folder at once
 
 
-@contextlib.contextmanager
 def gathered(paths: list[str], tag_with_path: bool = False) -> Iterator[list[str]]:
-    """The JSON lines of many small files, copied into a few temporary ones for DuckDB to read.
+    """The JSON lines of many small files, copied into a few temporary ones for DuckDB to read, in
+    rounds of :data:`GATHER_ROUND` files: each round's files (deleted once the caller asks for the next).
 
     DuckDB's ``read_json`` pays about 0.1 ms for every file it opens; reading them here and handing it
     :data:`GATHER_PARTS` files is ten times faster over thousands of jobs. A file that does not exist is
     skipped; each file's last line is ended, so a torn one stays a line of its own (left out by
     ``ignore_errors``). ``tag_with_path``: each file is one JSON object (a status, written indented),
     made one line and given its path as ``"filename"``, as ``read_json(filename = true)`` would."""
-    with tempfile.TemporaryDirectory(prefix="pop-gather-") as tmp:
-        # in turn, so each holds about as much; one thread: threads reading here were slower (the GIL)
-        parts = [(paths[n::GATHER_PARTS], os.path.join(tmp, f"{n}.jsonl")) for n in range(GATHER_PARTS)]
-        yield [file for paths_, file in parts if _gather(paths_, file, tag_with_path)]
+    for start in range(0, len(paths), GATHER_ROUND):
+        part = paths[start : start + GATHER_ROUND]
+        with tempfile.TemporaryDirectory(prefix="pop-gather-") as tmp:
+            # in turn, so each holds about as much; one thread: threads reading here were slower (the GIL)
+            files = [(part[n::GATHER_PARTS], os.path.join(tmp, f"{n}.jsonl")) for n in range(GATHER_PARTS)]
+            written = [file for some, file in files if _gather(some, file, tag_with_path)]
+            if written:
+                yield written
 
 
 def _gather(paths: list[str], file: str, tag_with_path: bool) -> bool:

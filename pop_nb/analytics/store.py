@@ -101,7 +101,6 @@ class Analytics:
         )
         for table, query in STATUS_TABLES.items():
             self.con.execute(f"CREATE TABLE {table} AS {query}")
-        self.con.execute("DROP TABLE status_batch")
         for table, (_, columns, _) in LOGS.items():
             self.con.execute(f"CREATE TABLE {_stored(table)} {table_shape(columns)}")
             self.con.execute(f"CREATE TEMP TABLE batch_{table} {table_shape(columns)}")
@@ -182,17 +181,18 @@ class Analytics:
             for table in JOB_TABLES:
                 con.execute(f"DELETE FROM {_stored(table)} WHERE job IN (SELECT job FROM stale)")
             con.execute("DELETE FROM calls_deferred WHERE job IN (SELECT job FROM stale)")
-            with gathered(status, tag_with_path=True) as files:
-                if files:
-                    columns = struct({"filename": "VARCHAR", **STATUS_COLUMNS})
-                    con.execute(
-                        "CREATE OR REPLACE TEMP TABLE status_batch AS SELECT * EXCLUDE (filename), filename "
-                        f"FROM read_json(?, columns = {columns}, format = 'newline_delimited', "
-                        "ignore_errors = true) WHERE job_id IS NOT NULL",
-                        [files],
-                    )
-                    for table, query in STATUS_TABLES.items():
-                        con.execute(f"INSERT INTO {table} {query}")
+            con.execute("DELETE FROM status_batch")
+            columns = struct({"filename": "VARCHAR", **STATUS_COLUMNS})
+            for files in gathered(status, tag_with_path=True):
+                con.execute(
+                    "INSERT INTO status_batch SELECT * EXCLUDE (filename), filename "
+                    f"FROM read_json(?, columns = {columns}, format = 'newline_delimited', "
+                    "ignore_errors = true) WHERE job_id IS NOT NULL",
+                    [files],
+                )
+            if status:
+                for table, query in STATUS_TABLES.items():
+                    con.execute(f"INSERT INTO {table} {query}")
             for table in LOGS:
                 self._read_log(table, folders)
                 con.execute(f"INSERT INTO {_stored(table)} SELECT * FROM batch_{table}")

@@ -491,3 +491,19 @@ def test_costs_found_to_hold_are_kept_and_answer_alone_until_a_finished_place_or
     assert len(rollup.finished_costs(tmp_path, "job") or []) == 4
     finish(tmp_path, "complete", "late")  # a new folder: the place's stamp moved
     assert rollup.finished_costs(tmp_path, "job") is None
+
+
+def test_files_read_in_rounds_make_the_same_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Job files are copied for DuckDB a round at a time (bounded temporary space): any round size
+    gives the same rows, a torn last line and a half-written status included."""
+    from pop_nb.analytics import folders
+
+    for i in range(7):
+        finish(tmp_path, "complete" if i % 3 else "failed", f"job-{i}")
+    with open(tmp_path / "complete" / "job-1" / "usage.jsonl", "a") as fh:
+        fh.write('{"ts": "2026-11-20T10:00:00", "job": "job-1", "request_ha')  # a torn last line
+    (tmp_path / "complete" / "job-2" / "tasks-status.json").write_text('{"job_id": "job-2", "pipel')
+    whole = from_files(tmp_path)
+    monkeypatch.setattr(folders, "GATHER_ROUND", 2)
+    assert from_files(tmp_path) == whole
+    assert len(whole["jobs"]) == 6 and len(whole["llm_calls"]) == 7  # the broken status and line left out
