@@ -31,7 +31,9 @@ def in_memory() -> duckdb.DuckDBPyConnection:
 
     con = duckdb.connect(":memory:")
     con.execute("SET enable_progress_bar = false")
-    con.execute("SET temp_directory = ?", [os.path.join(tempfile.gettempdir(), "pop-nb-duckdb")])
+    user = os.getuid() if hasattr(os, "getuid") else 0
+    spill = os.path.join(tempfile.gettempdir(), f"pop-nb-duckdb-{user}")  # one per user
+    con.execute("SET temp_directory = ?", [spill])
     return con
 
 

@@ -48,7 +48,6 @@ def cost_rows(data_dir: Path, by: str) -> list[dict[str, Any]]:
 def _open_costs(folders: list[str], by: str) -> list[dict[str, Any]]:
     """``pop costs --by <by>`` rows over the calls in these job folders' ``usage.jsonl``: the same
     reading and the same SQL as :class:`~pop_nb.analytics.store.Analytics` (only what costs need)."""
-
     con = in_memory()
     try:
         con.execute(f"CREATE TEMP TABLE batch_llm_calls {table_shape(LOGS['llm_calls'][1])}")
