@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from pop_nb.analytics.schema import FILES, LOGS, literal_path, struct
 from pop_nb.safejson import loads
-from pop_nb.store.atomic import read_json
 
 if TYPE_CHECKING:
     import duckdb
@@ -150,13 +149,6 @@ def rows_of(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """A query's rows as dicts."""
     names = [d[0] for d in cursor.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def is_json_object(path: str) -> bool:
-    try:
-        return isinstance(read_json(Path(path)), dict)
-    except (OSError, ValueError):
-        return False
 
 
 def run_lines(complete: bytes) -> Counter[str]:

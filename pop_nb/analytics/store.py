@@ -36,7 +36,6 @@ from pop_nb.analytics.folders import (
     file_signature,
     gathered,
     in_memory,
-    is_json_object,
     job_folders,
     read_log,
     rows_of,
@@ -162,17 +161,10 @@ class Analytics:
         return entries
 
     def _replace(self, jobs: list[str], folders: list[str]) -> None:
-        import duckdb
-
-        status = [p for f in folders if os.path.exists(p := os.path.join(f, layout.STATUS))]
-        try:
-            self._replace_with(jobs, folders, status)
-        except duckdb.InvalidInputException:
-            # a status file that is not JSON (by hand, a broken disk: ours are written whole) fails the
-            # whole read; read the others, and that job's logs: it shows without a status row
-            self._replace_with(jobs, folders, [p for p in status if is_json_object(p)])
-
-    def _replace_with(self, jobs: list[str], folders: list[str], status: list[str]) -> None:
+        """Read ``jobs`` again from ``folders``. A status that is no JSON object (by hand, a broken disk:
+        ours are written whole) is left out by the reading itself, not the whole batch: that job shows
+        with its logs and no status row."""
+        status = [os.path.join(f, layout.STATUS) for f in folders]  # a missing one is skipped when read
         con = self.con
         con.execute("BEGIN")
         try:
@@ -190,9 +182,8 @@ class Analytics:
                     "ignore_errors = true) WHERE job_id IS NOT NULL",
                     [files],
                 )
-            if status:
-                for table, query in STATUS_TABLES.items():
-                    con.execute(f"INSERT INTO {table} {query}")
+            for table, query in STATUS_TABLES.items():
+                con.execute(f"INSERT INTO {table} {query}")
             for table in LOGS:
                 self._read_log(table, folders)
                 con.execute(f"INSERT INTO {_stored(table)} SELECT * FROM batch_{table}")

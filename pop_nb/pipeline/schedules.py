@@ -125,10 +125,8 @@ def check(definition: Definition) -> list[str]:
     try:
         if isinstance(seed, str):
             where = f"seed file {seed}"
-            with (definition.base / seed).open(
-                "rb"
-            ) as fh:  # at most one byte over the limit: never /dev/zero
-                seed = loads_seed(fh.read(MAX_SEED_BYTES + 1), where)
+            with (definition.base / seed).open("rb") as fh:
+                seed = loads_seed(fh.read(MAX_SEED_BYTES + 1), where)  # one byte over: never /dev/zero
         if isinstance(seed, dict):
             seed = {**seed, "pipeline": seed.get("pipeline", definition.pipeline)}
         parsed = parse_seed(seed, where, definition.pipeline)  # one naming another pipeline is refused

@@ -37,7 +37,7 @@ from itertools import starmap
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pop_nb.models.status import JobStatus, StatusHead
+from pop_nb.models.status import StatusHead
 from pop_nb.safejson import loads
 from pop_nb.store import layout
 from pop_nb.store.atomic import atomic_write_bytes
@@ -77,19 +77,13 @@ class Entry(NamedTuple):
     def place(self) -> str:
         return os.path.basename(os.path.dirname(self.path))
 
-    def status(self) -> JobStatus:
-        """The whole status (raises OSError or ValueError if the job moved on or its file is broken)."""
-        return JobStatus.model_validate_json(self._bytes())
-
     def head(self) -> StatusHead:
-        """What the job's summary needs of its status, read five times faster than all of it."""
-        return StatusHead.model_validate_json(self._bytes())
-
-    def _bytes(self) -> bytes:
+        """What the job's summary needs of its status, read five times faster than all of it (raises
+        OSError or ValueError if the job moved on or its file is broken)."""
         if self.raw is not None:
-            return self.raw
+            return StatusHead.model_validate_json(self.raw)
         with open(os.path.join(self.path, layout.STATUS), "rb") as fh:
-            return fh.read()
+            return StatusHead.model_validate_json(fh.read())
 
 
 COLUMNS = ("job_id", "name", "state", "pipeline", "created_at", "started_at", "ended_at")
@@ -231,7 +225,8 @@ class JobIndex:
     def _current(self, place: str) -> list[Entry]:
         found: dict[str, Entry] = {}
         try:
-            listing = list(os.scandir(self.data_dir / place))
+            with os.scandir(self.data_dir / place) as found_here:
+                listing = list(found_here)
         except FileNotFoundError:
             listing = []
         for dir_entry in listing:

@@ -192,7 +192,7 @@ def test_a_summary_from_the_head_is_the_summary_from_the_whole_status(tmp_path: 
     (folder / "tasks-status.json").write_text(status.model_dump_json(indent=2))
     entry = JobIndex(tmp_path).entries("current")[0]
     from_head = service.summary(entry.folder, entry.head())
-    assert from_head == service.summary(entry.folder, entry.status())
+    assert from_head == service.summary(entry.folder, entry.folder.read_status())
     assert from_head.waiting_gates == ["a"]
 
 
