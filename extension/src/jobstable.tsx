@@ -60,9 +60,11 @@ function Table(props: { options: JobsTableOptions }): JSX.Element {
     }
   };
 
+  // another sort, filter or place: the rows shown stay until the first answer replaces them all (no
+  // empty table in between); later answers of the same question add their pages
+  const replacing = useRef(false);
   useLayoutEffect(() => {
-    setPages(new Map());
-    setTotal(null);
+    replacing.current = true;
     if (scroller.current) {
       scroller.current.scrollTop = 0;
     }
@@ -117,8 +119,10 @@ function Table(props: { options: JobsTableOptions }): JSX.Element {
         .then(
           found => {
             if (asking.generation === current.current.generation) {
+              const fresh = replacing.current;
+              replacing.current = false;
               setTotal(found.total);
-              setPages(old => new Map(old).set(page, found.jobs));
+              setPages(old => (fresh ? new Map<number, JobSummary[]>() : new Map(old)).set(page, found.jobs));
               setProblem(null);
             }
           },

@@ -48,11 +48,11 @@ def test_the_jobs_table_sorts_and_a_job_is_run_again_archived_and_deleted(
         wait_for(lambda: d.find_elements("css selector", ".pop-TableButton"), 60)[0].click()
         wait_for(steady(lambda: rows() == ["t-last", "t-costly", "t-free"]), 60)  # newest first
         d.find_element("css selector", "#pop-jobs-table th[data-sort='cost']").click()
-        wait_for(steady(lambda: rows()[0] == "t-costly"), 30)  # the most expensive first
+        wait_for(steady(lambda: rows()[:1] == ["t-costly"]), 30)  # the most expensive first
         header = d.find_element("css selector", "#pop-jobs-table th[data-sort='cost']")
         assert header.get_attribute("aria-sort") == "descending"
         header.click()
-        wait_for(steady(lambda: rows()[-1] == "t-costly"), 30)  # and the other way
+        wait_for(steady(lambda: rows()[-1:] == ["t-costly"]), 30)  # and the other way
         shot(d, "table-1-sorted-by-cost")
 
         d.find_element("css selector", f"{ROWS}[data-job='t-costly']").click()
