@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -79,13 +80,19 @@ def runtime_dir() -> Path:
 
 
 def server_key(preload: list[str]) -> str:
-    """What a server's preloaded interpreter depends on: Python, the preload list, pop-nb's source; and
-    where it runs: what it forks (runners, kernels) lives in the server's namespaces, so a process in
-    other ones (a container or `unshare` sharing /tmp: another host name, network, process tree) gets
-    a server of its own."""
+    """What a server's preloaded interpreter depends on: Python, the preload list, pop-nb's source, where
+    Jupyter looks for kernelspecs (the server looks up python3's once for all its runners); and where
+    it runs: what it forks (runners, kernels) lives in the server's namespaces, so a process in other
+    ones (a container or `unshare` sharing /tmp: another host name, network, process tree) gets a
+    server of its own. Kept for the process: a runner forked from the server has its key already."""
+    return _server_key(tuple(preload), tuple(os.environ.get(name, "") for name in sorted(JUPYTER_ENV)))
+
+
+@functools.cache
+def _server_key(preload: tuple[str, ...], jupyter_env: tuple[str, ...]) -> str:
     import pop_nb
 
-    where = [os.uname().nodename]
+    where = [os.uname().nodename, *jupyter_env]
     for kind in ("uts", "pid", "net", "mnt", "ipc"):
         with contextlib.suppress(OSError):
             where.append(str(os.stat(f"/proc/self/ns/{kind}").st_ino))
@@ -99,8 +106,12 @@ def server_key(preload: list[str]) -> str:
 # What the kernel server is started with: it is shared by every runner of this user, and what it forks
 # shows its environment in /proc/<pid>/environ, so it gets only what preloading needs (each kernel and
 # runner is then given its own runner's environment), never another project's POP_*, a broker URL or
-# anything else of the shell that happened to start it.
-SERVER_ENV = frozenset(
+# anything else of the shell that happened to start it. Where Jupyter and IPython look for kernelspecs
+# and profiles is part of the server's key too (see server_key).
+JUPYTER_ENV = frozenset(
+    {"JUPYTER_PATH", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_PREFER_ENV_PATH", "IPYTHONDIR"}
+)
+SERVER_ENV = JUPYTER_ENV | frozenset(
     {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV"}
     # what an HTTP client made while litellm is preloaded may read once: proxies and CA bundles
     | {"SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}

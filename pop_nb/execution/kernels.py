@@ -34,6 +34,10 @@ KernelManager = AsyncKernelManager
 log = logging.getLogger(__name__)
 
 KERNEL_NAME = "pop-python"
+# No IPython history database: it is one file shared by every kernel of the user, so a stage could read
+# the code of stages before it (`%history -g`), and each kernel paid for opening it and a writer thread.
+# In, Out and _i<n> still hold the stage's own cells.
+KERNEL_OPTIONS = ("--HistoryManager.enabled=False",)
 KERNEL_EXIT_WAIT_S = 10  # after SIGKILL: only a process stuck in the kernel (D state) takes this long
 
 
@@ -67,7 +71,14 @@ class _ThisPythonSpecs(KernelSpecManager):
         provisioner = {"provisioner_name": forkserver.PROVISIONER_NAME, "config": {"server": self.server}}
         metadata = {"kernel_provisioner": provisioner} if self.server else {}
         return KernelSpec(
-            argv=[sys.executable, "-m", "pop_nb.execution.kernel_main", "-f", "{connection_file}"],
+            argv=[
+                sys.executable,
+                "-m",
+                "pop_nb.execution.kernel_main",
+                "-f",
+                "{connection_file}",
+                *KERNEL_OPTIONS,
+            ],
             display_name="pop-nb stage (Python)",
             language="python",
             env={"PYDEVD_DISABLE_FILE_VALIDATION": "1"},

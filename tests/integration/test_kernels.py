@@ -33,6 +33,7 @@ seen = {
     "module attribute": hasattr(email, "_pop_trace"),
     "imported module": "wave" in sys.modules,
     "environment": "POP_TRACE" in os.environ,
+    "code in IPython's history": bool(list(get_ipython().history_manager.search("*trace_variable*"))),
 }
 parent = psutil.Process().parent()
 pop.output({
