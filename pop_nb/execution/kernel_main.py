@@ -18,6 +18,7 @@ a forked one waits on a pidfd of its runner.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -119,6 +120,10 @@ def serve(path: str, modules: list[str], idle_s: float, lock_fd: int | None = No
     requests and without live kernels, or when another server has taken its socket path. ``lock_fd``:
     the server's lock (see :class:`~pop_nb.execution.forkserver.ForkServer`), held until it ends."""
     preload(modules)
+    # what preloading made lives as long as the server: frozen, the collector of each forked child never
+    # walks it (a walk writes to every object's page, and the child then copies those pages from us)
+    gc.collect()
+    gc.freeze()
     if threading.active_count() != 1:  # forking a process with threads can copy a held lock
         names = ", ".join(t.name for t in threading.enumerate() if t is not threading.main_thread())
         sys.exit(f"pop-nb kernel server: preloading started threads ({names}); not forking")

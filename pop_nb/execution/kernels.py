@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import queue
 import shutil
 import signal
 import sys
@@ -19,12 +20,14 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Protocol
+from typing import Any, Protocol
 
+import zmq
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
+from pop_nb.compat.jupyter import kernel_alive, take_kernel_info
 from pop_nb.execution import forkserver
 
 # nbclient drives kernels from an event loop; it needs the async manager (a blocking client would block
@@ -38,6 +41,7 @@ KERNEL_NAME = "pop-python"
 # the code of stages before it (`%history -g`), and each kernel paid for opening it and a writer thread.
 # In, Out and _i<n> still hold the stage's own cells.
 KERNEL_OPTIONS = ("--HistoryManager.enabled=False",)
+FILLER_STOP_WAIT_S = 10  # a start under way when the provider shuts down: a fork and a handshake
 KERNEL_EXIT_WAIT_S = 10  # after SIGKILL: only a process stuck in the kernel (D state) takes this long
 
 
@@ -107,10 +111,14 @@ class FreshKernelProvider:
     ) -> None:
         self.startup_timeout_s = startup_timeout_s
         self._live: set[KernelManager] = set()
+        self._dying: queue.SimpleQueue[KernelManager | None] = queue.SimpleQueue()  # killed, not yet gone
+        self._reaper: threading.Thread | None = None
         self._lock = threading.Lock()
         self._wanted = threading.Condition(self._lock)
         self._closed = False
         self._spare: dict[str, list[KernelManager]] = {}  # started ahead, per working directory
+        self._greeted: set[KernelManager] = set()  # spares that have answered once
+        self._greeting: set[KernelManager] = set()  # the spare being greeted now
         self._starting: dict[str, int] = {}  # being started ahead now, per working directory
         self._target: tuple[str, int] = ("", 0)
         self._filler: threading.Thread | None = None
@@ -127,10 +135,18 @@ class FreshKernelProvider:
         """A started kernel in ``cwd``: one started ahead if there is one (see :meth:`prestart`), or
         the one being started ahead, which is further along than a new one would be."""
         with self._lock:
-            while not self._spare.get(cwd) and self._starting.get(cwd) and not self._closed:
+            while True:
+                spare = self._spare.get(cwd, [])
+                # one greeted, else one not being greeted (a kernel's clients share a session: two at
+                # once would each see the other's IOPub messages as replayed)
+                free = [k for k in spare if k not in self._greeting]
+                km = next((k for k in free if k in self._greeted), free[0] if free else None)
+                if km is not None or self._closed or not (spare or self._starting.get(cwd)):
+                    break
                 self._wanted.wait()
-            spare = self._spare.get(cwd, [])
-            km = spare.pop(0) if spare else None
+            if km is not None:
+                spare.remove(km)
+                self._greeted.discard(km)
             self._wanted.notify_all()  # the filler starts the next one now
         if km is not None and _running(km):
             return km
@@ -155,14 +171,28 @@ class FreshKernelProvider:
             close_thread_loop()
 
     def _fill_until_closed(self) -> None:
+        """Start kernels ahead until there are as many as wanted, and greet each once (see
+        :func:`_greet`): a start is quick (the kernel readies itself meanwhile), a greeting waits for
+        the kernel, so kernels are started first and greeted when the count is reached."""
         while True:
             with self._lock:
-                while not self._closed and len(self._spare.get(self._target[0], [])) >= self._target[1]:
+                while not self._closed and (chore := self._next_chore()) is None:
                     self._wanted.wait()
-                if self._closed:
+                if self._closed or chore is None:
                     return
-                cwd = self._target[0]
-                self._starting[cwd] = self._starting.get(cwd, 0) + 1
+                cwd, spare = chore
+                if spare is None:
+                    self._starting[cwd] = self._starting.get(cwd, 0) + 1
+                else:
+                    self._greeting.add(spare)
+            if spare is not None:
+                with contextlib.suppress(Exception):  # one that does not answer is found dead, or hangs
+                    run_sync(_greet)(spare, self.startup_timeout_s)  # its stage as it would have anyway
+                with self._lock:
+                    self._greeting.discard(spare)
+                    self._greeted.add(spare)
+                    self._wanted.notify_all()  # a stage waiting for it
+                continue
             km: KernelManager | None = None
             with contextlib.suppress(Exception):  # the stage that needs a kernel starts its own, says why
                 km = self._start(cwd)
@@ -176,6 +206,15 @@ class FreshKernelProvider:
                 time.sleep(1)
             elif closing:
                 self.release(km)
+
+    def _next_chore(self) -> tuple[str, KernelManager | None] | None:
+        """The filler's next step, under the lock: (cwd, None) start a kernel in cwd, (cwd, km) greet
+        that spare, None nothing to do."""
+        cwd, count = self._target
+        spare = self._spare.get(cwd, [])
+        if len(spare) < count:
+            return cwd, None
+        return next(((cwd, km) for km in spare if km not in self._greeted), None)
 
     def _start(self, cwd: str) -> KernelManager:
         for attempt in (1, 2):
@@ -202,25 +241,41 @@ class FreshKernelProvider:
         raise AssertionError("unreachable")
 
     def release(self, km: KernelManager) -> None:
-        """Kill the kernel's process group at once (the stage is over: nothing in it is owed a goodbye),
-        wait for the kernel to end, and remove its connection file and sockets."""
+        """Kill the kernel's process group at once (the stage is over: nothing in it is owed a goodbye)
+        and remove its connection file and sockets. Waiting for the process to be gone (7 ms: the
+        system lets go of its memory) is left to a thread of ours, off the path of the next stage;
+        :meth:`shutdown_all` waits for it."""
         try:
             kill_kernel(km)
-            process = getattr(km.provisioner, "process", None) if km.provisioner else None
-            if process is not None:
-                process.wait(KERNEL_EXIT_WAIT_S)  # on its pidfd or waitpid: no polling interval
             if km.provisioner is not None:
-                run_sync(km.provisioner.wait)()
                 run_sync(km.cleanup_resources)()
         finally:
             with self._lock:
                 self._live.discard(km)
+                closed = self._closed
+                if not closed:
+                    self._dying.put(km)
+                    if self._reaper is None:
+                        self._reaper = threading.Thread(
+                            target=self._reap, daemon=True, name="pop-kernel-reaper"
+                        )
+                        self._reaper.start()
+            if closed:
+                _wait_gone(km)
+
+    def _reap(self) -> None:
+        try:
+            while (km := self._dying.get()) is not None:
+                _wait_gone(km)
+        finally:
+            close_thread_loop()
 
     def shutdown_all(self) -> None:
         with self._lock:
             self._closed = True
             spares = [km for kms in self._spare.values() for km in kms]
             self._spare.clear()
+            self._greeted.clear()
             self._wanted.notify_all()
             live = list(self._live)
         for km in live:
@@ -228,7 +283,73 @@ class FreshKernelProvider:
         for km in spares:  # nobody else holds these: their sockets and zmq context are let go of here
             with contextlib.suppress(Exception):
                 self.release(km)
+        if self._filler is not None:  # a kernel it is starting binds its sockets in the folder below
+            self._filler.join(FILLER_STOP_WAIT_S)
+        if self._reaper is not None:
+            self._dying.put(None)
+            self._reaper.join()
         shutil.rmtree(self._sockets, ignore_errors=True)
+
+
+IOPUB_CHECK_S = 0.01
+# a kernel that has not bound its sockets yet (just started) refuses the connection, and zmq tries again
+# after RECONNECT_IVL: 100 ms by default, a third of a short stage
+RECONNECT_IVL_MS = 5
+
+
+def connected_client(km: KernelManager) -> Any:
+    """A client of ``km``'s kernel with its channels started (not yet known to be answered)."""
+    kc = km.client()
+    kc.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+    kc.start_channels()
+    return kc
+
+
+async def kernel_ready(kc: Any, timeout_s: float) -> None:
+    """Wait until the kernel answers on shell and its IOPub messages reach us (a subscription takes a
+    moment after connecting; a stage's first outputs must not be lost). Checked every 10 ms, where
+    jupyter_client's ``wait_for_ready`` waits a fixed 0.2 s for IOPub."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        msg_id = kc.kernel_info()
+        while time.monotonic() < deadline:
+            try:
+                reply = await kc.shell_channel.get_msg(timeout=IOPUB_CHECK_S)
+            except queue.Empty:
+                if not await kernel_alive(kc):
+                    raise RuntimeError("the kernel died before replying to kernel_info") from None
+                continue
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        else:
+            raise RuntimeError(f"the kernel did not answer within {timeout_s:.0f}s")
+        try:
+            await kc.iopub_channel.get_msg(timeout=IOPUB_CHECK_S)
+        except queue.Empty:
+            await asyncio.sleep(0)
+            continue  # IOPub is not connected yet: ask again
+        take_kernel_info(kc, reply)
+        return
+
+
+async def _greet(km: KernelManager, timeout_s: float) -> None:
+    """Talk to a kernel started ahead once, so that it has answered its first request (in a fresh
+    kernel, its first connection and reply cost 8-20 ms, the next 4-5 ms) before a stage waits on it."""
+    kc = connected_client(km)
+    try:
+        await kernel_ready(kc, timeout_s)
+    finally:
+        kc.stop_channels()
+
+
+def _wait_gone(km: KernelManager) -> None:
+    """Until a killed kernel's process has ended (on its pidfd or waitpid: no polling interval)."""
+    with contextlib.suppress(Exception):  # never stuck on one: at most KERNEL_EXIT_WAIT_S
+        process = getattr(km.provisioner, "process", None) if km.provisioner else None
+        if process is not None:
+            process.wait(KERNEL_EXIT_WAIT_S)
+        if km.provisioner is not None:
+            run_sync(km.provisioner.wait)()
 
 
 def _running(km: KernelManager) -> bool:

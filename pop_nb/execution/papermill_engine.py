@@ -11,22 +11,18 @@ Differences from papermill's default nbclient engine, and why:
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
-from queue import Empty
 from typing import Any
 
 import nbformat
-import zmq
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_hook, run_sync
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager
 
-from pop_nb.compat.jupyter import kernel_alive, take_kernel_info
 from pop_nb.execution.failures import KernelDied, StageDeadlineExceeded
-from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider
+from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider, connected_client, kernel_ready
 from pop_nb.redaction import redact_notebook
 from pop_nb.store import layout
 
@@ -57,19 +53,11 @@ class ThrottledExecutionManager(NotebookExecutionManager):
         self.save()
 
 
-IOPUB_CHECK_S = 0.01
-RECONNECT_IVL_MS = 5
-
-
 class StageNotebookClient(PapermillNotebookClient):
     async def async_start_new_kernel_client(self) -> Any:
         assert self.km is not None
         try:
-            self.kc = self.km.client()
-            # a kernel that has not bound its sockets yet (just started) refuses the connection, and zmq
-            # tries again after RECONNECT_IVL: 100 ms by default, a third of a short stage
-            self.kc.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-            self.kc.start_channels()
+            self.kc = connected_client(self.km)
             await kernel_ready(self.kc, self.startup_timeout)
         except Exception:
             await self._async_cleanup_kernel()
@@ -80,32 +68,6 @@ class StageNotebookClient(PapermillNotebookClient):
 
     # papermill's execute() calls the blocking wrapper, which nbclient bound to its own coroutine
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
-
-
-async def kernel_ready(kc: Any, timeout_s: float) -> None:
-    """Wait until the kernel answers on shell and its IOPub messages reach us (a subscription takes a
-    moment after connecting; a stage's first outputs must not be lost)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        msg_id = kc.kernel_info()
-        while time.monotonic() < deadline:
-            try:
-                reply = await kc.shell_channel.get_msg(timeout=IOPUB_CHECK_S)
-            except Empty:
-                if not await kernel_alive(kc):
-                    raise RuntimeError("the kernel died before replying to kernel_info") from None
-                continue
-            if reply["parent_header"].get("msg_id") == msg_id:
-                break
-        else:
-            raise RuntimeError(f"the kernel did not answer within {timeout_s:.0f}s")
-        try:
-            await kc.iopub_channel.get_msg(timeout=IOPUB_CHECK_S)
-        except Empty:
-            await asyncio.sleep(0)
-            continue  # IOPub is not connected yet: ask again
-        take_kernel_info(kc, reply)
-        return
 
 
 class PopEngine(NBClientEngine):

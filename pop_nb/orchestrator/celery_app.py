@@ -125,6 +125,7 @@ def run_job(task: Task, job_id: str, data: str) -> str:
         ran += 1
         if process is not None:
             process.wait()
-        while is_locked(folder.runner_lock):  # a runner whose pid we do not know (see start_runner)
+        # a runner whose pid we do not know (see start_runner); once its lock is free we look again at
+        # once: the job has moved on, or its runner died and it goes on here
+        while is_locked(folder.runner_lock):
             time.sleep(0.2)
-        time.sleep(0.05)  # let the OS drop the dead runner's lock before we look again

@@ -71,8 +71,8 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_worker_each_stage_done_onc
     log = folder / "tasks/a/logs/inference.log"
     wait_for(lambda: log.exists(), timeout=120)  # inside the inference stage, on the doomed worker
     assert "doomed@" in (folder / "runner.json").read_text()
+    doomed.kill9()  # first: a worker that outlives its runner recovers the job itself, at once
     kill_runner(folder)
-    doomed.kill9()
     go.touch()
     workers.append(Worker(project, "rescuer", concurrency=1))
     out, _ = driving.communicate(timeout=300)
