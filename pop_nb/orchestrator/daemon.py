@@ -29,11 +29,13 @@ from pop_nb.orchestrator.executors import Executor, JobHandle, get_executor, is_
 from pop_nb.orchestrator.executors.base import lease_over, resend, this_host
 from pop_nb.orchestrator.intake import Intake
 from pop_nb.orchestrator.scheduler import Scheduler
+from pop_nb.store import layout, listing
 from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.locks import FileLock
 
 RECOVER, RESEND, QUEUED = 0, 1, 2  # queue order: runners that died, messages lost, then the oldest queued
 FRESH_S = 5.0  # a pending job this new may be about to get its runner from `pop run` / `pop approve`
+FULL_LOOK_S = 15.0  # how often a wake looks at every queued job again (see Orchestrator._schedule)
 
 
 class Orchestrator:
@@ -72,6 +74,11 @@ class Orchestrator:
         self.unfinished = 0  # jobs in current/ still to run or running (under any runner)
         # job -> (stamps of its status and dispatch files, what they held): see _read
         self._seen: dict[str, tuple[tuple[Stamp | None, Stamp | None], JobStatus, Dispatch | None]] = {}
+        self._quiet: dict[str, tuple[int, str]] = {}  # queued jobs waiting for a slot: their place
+        self._watched: set[str] = set()  # the other jobs in current/: looked at in every wake
+        self._full_look_at = 0.0  # when a wake next looks at every job in current/
+        # current/'s jobs at the last listing: (the folder's stamp then, when, the jobs by id)
+        self._listing: tuple[listing.Stamp | None, int, dict[str, JobFolder]] = (None, 0, {})
         self.wake = threading.Event()
         self.stopping = threading.Event()
 
@@ -252,48 +259,121 @@ class Orchestrator:
     def _schedule(self) -> None:
         """Start queued jobs (oldest first) and recover dead runners' jobs: up to the cap on this
         machine, the rest to the spill-over executor if there is one; everything, with a remote
-        executor. A job handed to a remote executor is that executor's to run and to recover."""
-        here, queue, self.unfinished = 0, [], 0
-        listed = set()
-        for folder in self.store.jobs(("current",)):
-            listed.add(folder.job_id)
-            lock = FileLock(folder.runner_lock)
-            try:
-                taken = lock.acquire()
-            except FileNotFoundError:  # it moved on meanwhile
-                continue
-            if not taken:  # a runner has it (ours, another daemon's, a `pop run`, a worker's)
-                here += _runs_here(folder)
+        executor. A job handed to a remote executor is that executor's to run and to recover.
+
+        A wake looks at every job in current/ but the queued ones it looked at before: those wait
+        unlooked-at until a slot is free here (then the oldest are looked at until the slots are full),
+        and every :data:`FULL_LOOK_S` all of them are looked at again (a queue thousands deep costs a
+        wake what an empty one does, not 40 us a job)."""
+        now = time.time()
+        full = now >= self._full_look_at
+        if full:
+            self._full_look_at = now + FULL_LOOK_S
+        here = 0
+        queue: list[tuple[tuple[int, str], JobFolder, FileLock | None]] = []
+        folders, changed = self._current()
+        if changed:
+            self._seen = {job: seen for job, seen in self._seen.items() if job in folders}
+            self._quiet = {job: quiet for job, quiet in self._quiet.items() if job in folders}
+        if full:
+            self._quiet = {}
+        if changed or full:
+            self._watched = folders.keys() - self._quiet.keys()
+        self.unfinished = len(self._quiet)
+        for job_id in list(self._watched):
+            folder = folders[job_id]
+            looked = self._look(folder)
+            if isinstance(looked, bool):  # a runner has it (ours, another daemon's, a `pop run`, a worker's)
+                here += looked
                 self.unfinished += 1
-                continue
-            try:
-                status, dispatch = self._read(folder)
-            except (OSError, ValueError):  # being written for the first time; next pass
-                self.unfinished += 1
-                lock.release()
-                continue
-            self.unfinished += status.state in ("pending", "running")
-            ready = self._runnable(folder, status, dispatch)
-            if ready is None:
-                lock.release()
-            else:
-                queue.append((ready, folder, lock, dispatch))
-        self._seen = {job: seen for job, seen in self._seen.items() if job in listed}
+            elif looked is not None:
+                ready, lock, unfinished = looked
+                self.unfinished += unfinished
+                if ready is not None and lock is not None:
+                    queue.append((ready, folder, lock))
+        if self._quiet and self._where(here) is not None:  # a slot is free: the oldest of them may start
+            queue += [(place, folders[job_id], None) for job_id, place in self._quiet.items()]
         queue.sort(key=lambda item: item[0])
-        for (order, _), folder, lock, dispatch in queue:
+        for ready, folder, held in queue:
+            lock = held
+            if lock is None:  # queued, not looked at in this wake: look now
+                self._quiet.pop(folder.job_id, None)
+                self._watched.add(folder.job_id)
+                looked = self._look(folder)
+                if isinstance(looked, bool):
+                    here += looked
+                if not isinstance(looked, tuple) or looked[0] is None or looked[1] is None:
+                    continue
+                ready, lock = looked[0], looked[1]
+            dispatch = self._seen[folder.job_id][2]
             remote = dispatch.executor if dispatch is not None and is_remote(dispatch.executor) else None
             executor = self._named(remote) if remote else self._where(here)
             if executor is None or self.stopping.is_set():
                 lock.release()
+                if ready[0] == QUEUED and not remote:
+                    self._quiet[folder.job_id] = ready  # it waits for a slot: not looked at till then
+                    self._watched.discard(folder.job_id)
                 continue
-            if order == RECOVER and not self._recover(folder):
+            if ready[0] == RECOVER and not self._recover(folder):
                 lock.release()
                 continue
             if (
-                self._start(executor, folder, lock, dispatch if order == RESEND else None)
+                self._start(executor, folder, lock, dispatch if ready[0] == RESEND else None)
                 and not executor.remote
             ):
                 here += 1
+
+    def _current(self) -> tuple[dict[str, JobFolder], bool]:
+        """The jobs in current/ by id, as :meth:`JobStore.jobs` finds them, and whether that changed
+        since the last wake. For the price of a stat when none came or went (the listing is kept while
+        the folder's stamp holds: :mod:`pop_nb.store.listing`), else of listing names: a folder met
+        before is not looked into again, a new one counts once its seed is there (until then it is
+        being made)."""
+        place = self.store.dir("current")
+        now = listing.stamp(place)
+        kept_stamp, kept_at, kept = self._listing
+        if listing.settled(now, kept_stamp, kept_at):
+            return kept, False
+        listed_at = time.time_ns()
+        try:
+            with os.scandir(place) as entries:
+                names = [entry.name for entry in entries if entry.is_dir()]
+        except FileNotFoundError:
+            names = []
+        folders, whole = {}, True
+        for name in names:
+            folder = kept.get(name)
+            if folder is None:
+                folder = JobFolder(place / name)
+                if not (folder.path / layout.SEED).exists():
+                    whole = False
+                    continue
+            folders[name] = folder
+        self._listing = (now if whole else None, listed_at, folders)
+        return folders, folders.keys() != kept.keys()
+
+    def _look(self, folder: JobFolder) -> bool | tuple[tuple[int, str] | None, FileLock | None, bool] | None:
+        """One look at a job, under its lock: None (gone, or being written for the first time: next
+        wake), True or False (a runner has it, on this machine or not), or (its place in the queue or
+        None, its lock while it has a place, whether it is pending or running)."""
+        lock = FileLock(folder.runner_lock)
+        try:
+            taken = lock.acquire()
+        except FileNotFoundError:  # it moved on meanwhile
+            return None
+        if not taken:
+            return _runs_here(folder)
+        try:
+            status, dispatch = self._read(folder)
+        except (OSError, ValueError):  # being written for the first time; next pass
+            self.unfinished += 1
+            lock.release()
+            return None
+        ready = self._runnable(folder, status, dispatch)
+        if ready is None:
+            lock.release()
+            return None, None, status.state in ("pending", "running")
+        return ready, lock, status.state in ("pending", "running")
 
     def _named(self, name: str) -> Executor | None:
         """The executor a job was dispatched to (made once); None if it cannot be had now."""

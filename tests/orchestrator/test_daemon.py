@@ -401,6 +401,54 @@ def test_a_queued_jobs_files_are_parsed_again_only_once_replaced(
     assert dispatch is not None and dispatch.executor == "celery" and parsed == ["q1", "q1", "q1"]
 
 
+def test_a_wake_looks_at_no_queued_job_until_a_slot_is_free_then_at_the_oldest(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A queue thousands deep must cost a wake what an empty one does: queued jobs already looked at
+    wait unlooked-at while every slot is taken; a free slot takes the oldest; every FULL_LOOK_S all of
+    them are looked at again."""
+    from pop_nb.models.seed import parse_seed
+    from pop_nb.orchestrator import Orchestrator
+    from pop_nb.orchestrator import daemon as daemon_module
+    from pop_nb.service import create_job
+
+    project.pipeline("queued", {"t": {}})
+    settings = project.settings()
+    for n in range(5):
+        create_job(settings, parse_seed({"pipeline": "queued", "data": {}}, "test"), f"q{n}", where="test")
+    daemon = Orchestrator(settings, out=io.StringIO())
+    daemon.claimed.update(f"q{n}" for n in range(5))  # made here: no freshness wait
+    looked: list[str] = []
+    real_look = daemon._look
+    monkeypatch.setattr(daemon, "_look", lambda folder: looked.append(folder.job_id) or real_look(folder))
+    started: list[str] = []
+    monkeypatch.setattr(
+        daemon,
+        "_start",
+        lambda executor, folder, lock, lost=None: started.append(folder.job_id) or lock.release(),
+    )
+    slots = {"free": False}
+    monkeypatch.setattr(daemon, "_where", lambda here: daemon.executor if slots["free"] else None)
+
+    daemon._schedule()  # the first wake looks at each once
+    assert sorted(looked) == [f"q{n}" for n in range(5)] and started == [] and daemon.unfinished == 5
+    looked.clear()
+    for _ in range(3):
+        daemon._schedule()
+    assert looked == [] and daemon.unfinished == 5  # all slots taken: none looked at again
+
+    slots["free"] = True
+    daemon._schedule()
+    assert started[:1] == ["q0"] and looked[:1] == ["q0"]  # the oldest first, looked at before it starts
+
+    looked.clear()
+    slots["free"] = False
+    monkeypatch.setattr(daemon_module, "FULL_LOOK_S", 0.0)
+    daemon._full_look_at = 0.0
+    daemon._schedule()
+    assert sorted(looked) == [f"q{n}" for n in range(5)]  # the full look
+
+
 def test_a_job_whose_status_is_not_json_is_passed_over_not_fatal(project: Project) -> None:
     from pop_nb.orchestrator import Orchestrator
 
