@@ -62,12 +62,14 @@ def trivial_notebook(path: Path) -> Path:
     return path
 
 
-def run_notebook(program: Path, path: str) -> None:
+def run_notebook(program: Path, path: str, tries: int = 3) -> int:
     """One notebook through the ``papermill`` command of ``program``'s environment, with its own
-    ``python3`` kernel."""
-    subprocess.run(
-        [str(program), path, path + ".out.ipynb", "--kernel", "python3", "--no-progress-bar"],
-        check=True,
-        capture_output=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "POP_", "VIRTUAL_ENV"))},
-    )
+    ``python3`` kernel; how many runs failed first. Two at once, plain papermill's TCP kernels now and
+    then lose a port to each other ("Kernel died before replying to kernel_info"): such a run is run
+    again, as its user would, and counted."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "POP_", "VIRTUAL_ENV"))}
+    argv = [str(program), path, path + ".out.ipynb", "--kernel", "python3", "--no-progress-bar"]
+    for failed in range(tries):
+        if subprocess.run(argv, capture_output=True, env=env, check=False).returncode == 0:
+            return failed
+    raise RuntimeError(f"papermill failed {tries} times on {path}")

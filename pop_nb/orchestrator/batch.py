@@ -32,11 +32,13 @@ from pop_nb.models.seed import Seed, check_job_id
 from pop_nb.models.status import JobStatus, now_iso
 from pop_nb.orchestrator.batch_plan import plan
 from pop_nb.orchestrator.executors import Executor, JobHandle, get_executor
+from pop_nb.store import listing
 from pop_nb.store.atomic import atomic_write_json, atomic_write_text
 from pop_nb.store.jobs import JobStore
 from pop_nb.store.locks import FileLock
 
 POLL_S = 0.25
+REMOTE_CHECK_S = 0.01  # how often a batch of remote jobs looks whether one left current/ (a stat)
 __all__ = ["BatchRun", "Progress"]
 
 
@@ -173,7 +175,7 @@ class BatchRun:
                 shown = progress.counts()
                 self.on_progress(progress)
             if not (queue and len(running) < self.concurrency):  # a free slot takes the next at once
-                until_one_ends(list(running.values()), POLL_S)
+                until_one_ends(list(running.values()), POLL_S, self.store.dir("current"))
 
     def _start(self, executor: Executor, line: ManifestLine) -> JobHandle | None:
         from pop_nb.models.seed import parse_seed
@@ -367,10 +369,11 @@ class BatchRun:
         return summary
 
 
-def until_one_ends(handles: list[JobHandle], timeout: float) -> None:
+def until_one_ends(handles: list[JobHandle], timeout: float, current: Path | None = None) -> None:
     """Wait ``timeout`` seconds, or less: until a runner this process started exits (its pidfd turns
-    readable), so its slot takes the next job at once, not at the next poll. Remote runners have none:
-    the full ``timeout``."""
+    readable), or, with jobs run elsewhere (a remote executor's runners have no pidfd of ours), until a
+    job leaves ``current`` (its stamp changes: looked at every :data:`REMOTE_CHECK_S`), so a slot
+    takes the next job at once, not at the next poll."""
     fds, opened = [], []
     for handle in handles:
         process = handle.process
@@ -381,11 +384,19 @@ def until_one_ends(handles: list[JobHandle], timeout: float) -> None:
                 opened.append(fd)
         if fd is not None:
             fds.append(fd)
+    remote = current is not None and any(handle.process is None for handle in handles)
+    before = listing.stamp(current) if remote and current is not None else None
+    deadline = time.monotonic() + timeout
     try:
-        if fds:
-            select.select(fds, [], [], timeout)
-        else:
-            time.sleep(timeout)
+        while (left := deadline - time.monotonic()) > 0:
+            step = min(left, REMOTE_CHECK_S) if remote else left
+            if fds:
+                if select.select(fds, [], [], step)[0]:
+                    return
+            else:
+                time.sleep(step)
+            if remote and current is not None and listing.stamp(current) != before:
+                return
     finally:
         for fd in opened:
             os.close(fd)

@@ -122,6 +122,29 @@ def test_seeds_that_are_not_objects_or_too_big_are_listed_not_fatal(project: Pro
     )
 
 
+def test_a_remote_jobs_end_frees_its_slot_at_once_not_at_the_next_poll(project: Project) -> None:
+    """A remote runner has no pidfd of ours: the wait ends when a job leaves current/ (on Celery a slot
+    waited out the whole poll, 0.25 s, after every job)."""
+    import threading
+    import time
+
+    from pop_nb.orchestrator.batch import until_one_ends
+    from pop_nb.orchestrator.executors import JobHandle
+
+    current = project.data / "current"
+    (current / "r1").mkdir(parents=True)
+    (project.data / "complete").mkdir(parents=True, exist_ok=True)
+    handles = [JobHandle(project.settings(), "r1", "celery", ticket="t")]
+    threading.Timer(0.2, lambda: (current / "r1").rename(project.data / "complete" / "r1")).start()
+    started = time.monotonic()
+    until_one_ends(handles, 45, current)
+    assert not (current / "r1").exists()  # woken by the move
+    assert time.monotonic() - started < 45  # not by the timeout
+    started = time.monotonic()
+    until_one_ends(handles, 0.3, current)  # nothing moves: the whole timeout
+    assert time.monotonic() - started >= 0.3
+
+
 def test_a_slot_is_noticed_free_when_its_runner_exits_not_at_the_next_poll(project: Project) -> None:
     """The batch's wait ends when a runner it started exits (its pidfd), spawned or forked alike."""
     import subprocess
