@@ -28,6 +28,7 @@ from pop_nb.widgets.theme import STATE, themed
 
 STATES = ("all", *get_args(JobState))
 MAX_ROWS = 200
+COSTS_TAB = 2
 PIPELINES_TAB = 3
 EXPERIMENTS_TAB = 4
 COLUMNS = ("job", "pipeline", "state", "%", "cost", "calls", "created", "ran on", "error")
@@ -140,6 +141,8 @@ class Dashboard:
         self.widget = w.VBox([w.HBox([refresh, self.live]), self.tabs])
         self._stop = threading.Event()
         self._charted: tuple[Any, ...] | None = None
+        self._costs_shown = False
+        self.figures: list[Any] = []
         self.refresh()
         self._thread = threading.Thread(target=self._follow, daemon=True, name="pop-dashboard")
         self._thread.start()
@@ -154,6 +157,9 @@ class Dashboard:
             self.experiments.load()
 
     def _on_tab(self, index: int | None) -> None:
+        if index == COSTS_TAB and not self._costs_shown:
+            self._costs_shown = True  # first shown: plotly and five charts wait until then
+            self._show_costs()
         if index == PIPELINES_TAB and self.pipelines is None:
             self._load_pipelines()  # first shown: reading every pipeline's notebooks waits until then
         if index == EXPERIMENTS_TAB and not self._experiments_loaded:
@@ -184,7 +190,8 @@ class Dashboard:
         self.pipeline.options = ["all", *pipelines]
         self._show_jobs()
         self._show_job()
-        self._show_costs()
+        if self._costs_shown:
+            self._show_costs()
         if self._experiments_loaded:
             self.experiments.show()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pop_nb.widgets.dashboard import Dashboard
+from pop_nb.widgets.dashboard import COSTS_TAB, Dashboard
 from tests.conftest import Project
 from tests.unit.test_analytics import write_job
 
@@ -30,6 +30,8 @@ def test_builds_on_an_empty_data_folder(project: Project, board_of) -> None:
     assert "0 job(s)" in board.jobs_table.value
     assert board.job_pick.options == () and "no job selected" in board.job_markup
     assert board.job_list.options == ()
+    assert board.figures == [] and board.summary.value == ""  # the Costs tab is drawn when first shown
+    board.tabs.selected_index = COSTS_TAB
     assert "<b>$0.0000</b> over 0 calls" in board.summary.value and len(board.figures) == 5
 
 
@@ -52,6 +54,7 @@ def test_filters_detail_and_cost_figures_on_a_full_folder(project: Project, boar
     assert "Boom" in board.job_markup and 'data-stage="inference"' in board.job_markup
     assert board.job_view.outputs[0]["data"]["text/html"] == board.job_markup
     assert board.from_task.options == ("a", "b")
+    board.tabs.selected_index = COSTS_TAB
     by_model = board.figures[0].data[0]
     assert list(by_model.x) == ["m"] and by_model.y[0] == pytest.approx(
         sum(0.001 * (i + 1) for i in range(1500))
