@@ -137,8 +137,8 @@ class FreshKernelProvider:
         with self._lock:
             while True:
                 spare = self._spare.get(cwd, [])
-                # one greeted, else one not being greeted (a kernel's clients share a session: two at
-                # once would each see the other's IOPub messages as replayed)
+                # one greeted, else one not being greeted: a stage and the greeting on one kernel at
+                # once hung the stage in a test run (the two clients share one jupyter_client Session)
                 free = [k for k in spare if k not in self._greeting]
                 km = next((k for k in free if k in self._greeted), free[0] if free else None)
                 if km is not None or self._closed or not (spare or self._starting.get(cwd)):
