@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pop_nb.models.status import ErrorInfo, JobState, JobStatus, TaskStatus
+from pop_nb.models.status import ErrorInfo, JobState, JobStatus, TaskStatus, now_iso
 
 FINAL_STATES: tuple[JobState, ...] = ("done", "failed", "cancelled")
 """A job in one of these has ended: its folder is (or is about to be) in ``complete/`` or ``failed/``."""
@@ -105,9 +105,16 @@ def reject(status: JobStatus, reason: str | None) -> list[str]:
 
 def cancel(status: JobStatus, error: ErrorInfo | None = None) -> None:
     """A job stopped by a cancel: its runner writes this itself when it was running (``error``: the
-    task it stopped in), the service when it was not."""
+    task it stopped in), the service when it was not, or when the runner had to be killed before it
+    could: then a stage it was running is stopped too (else the job reads cancelled while its grid and
+    its stage runs still say running)."""
     status.state = "cancelled"
     status.error = error or ErrorInfo(type="Cancelled", message="the job was cancelled")
+    ended = now_iso()
+    for task in status.tasks.values():
+        for run in task.stages.values():
+            if run.state == "running":
+                run.state, run.ended_at = "cancelled", run.ended_at or ended
 
 
 def fail(status: JobStatus, error: ErrorInfo) -> None:

@@ -3,6 +3,7 @@ with a token and its own workspace, and headless Debian chromium driven by selen
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -73,7 +74,7 @@ def jupyter_lab(
 def _up(url: str) -> bool:
     try:
         return bool(urllib.request.urlopen(url, timeout=2).status == 200)
-    except OSError:
+    except (OSError, http.client.HTTPException):  # not listening yet, or not answering HTTP yet
         return False
 
 

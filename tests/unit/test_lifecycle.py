@@ -113,3 +113,18 @@ def test_a_cancel_ends_it_cancelled() -> None:
     st = status("running")
     lifecycle.cancel(st)
     assert st.state == "cancelled" and st.error is not None and st.error.type == "Cancelled"
+
+
+def test_a_cancel_written_for_a_killed_runner_stops_the_stage_it_was_running() -> None:
+    """The service writes the end of a job whose runner did not stop in time (and was killed): the
+    stage it ran must not read "running" in a cancelled job."""
+    from pop_nb.models.status import StageRun
+
+    running = StageRun(stage="inference", state="running", started_at="2026-12-04T00:00:01+00:00")
+    done = StageRun(stage="ingestion", state="done", started_at="2026-12-04T00:00:00+00:00",
+                    ended_at="2026-12-04T00:00:01+00:00")  # fmt: skip
+    st = status("running", a=TaskStatus(state="running", stages={"ingestion": done, "inference": running}))
+    lifecycle.cancel(st)
+    stages = st.tasks["a"].stages
+    assert stages["inference"].state == "cancelled" and stages["inference"].ended_at is not None
+    assert stages["ingestion"].state == "done" and stages["ingestion"].ended_at == "2026-12-04T00:00:01+00:00"
