@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 PACKAGES = ("papermill", "ipykernel")
@@ -62,14 +63,24 @@ def trivial_notebook(path: Path) -> Path:
     return path
 
 
-def run_notebook(program: Path, path: str, tries: int = 3) -> int:
+TRIES = 3
+
+
+def failed_first(run: Callable[[], bool], what: str) -> int:
+    """Run ``run`` until it succeeds (True), at most :data:`TRIES` times; how many runs failed first.
+    Two at once, plain papermill's TCP kernels now and then lose a port to each other ("Kernel died
+    before replying to kernel_info"): such a run is run again, as its user would, and counted."""
+    for failed in range(TRIES):
+        if run():
+            return failed
+    raise RuntimeError(f"papermill failed {TRIES} times on {what}")
+
+
+def run_notebook(program: Path, path: str) -> int:
     """One notebook through the ``papermill`` command of ``program``'s environment, with its own
-    ``python3`` kernel; how many runs failed first. Two at once, plain papermill's TCP kernels now and
-    then lose a port to each other ("Kernel died before replying to kernel_info"): such a run is run
-    again, as its user would, and counted."""
+    ``python3`` kernel; how many runs failed first (see :func:`failed_first`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "POP_", "VIRTUAL_ENV"))}
     argv = [str(program), path, path + ".out.ipynb", "--kernel", "python3", "--no-progress-bar"]
-    for failed in range(tries):
-        if subprocess.run(argv, capture_output=True, env=env, check=False).returncode == 0:
-            return failed
-    raise RuntimeError(f"papermill failed {tries} times on {path}")
+    return failed_first(
+        lambda: subprocess.run(argv, capture_output=True, env=env, check=False).returncode == 0, path
+    )

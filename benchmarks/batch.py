@@ -29,6 +29,7 @@ from pathlib import Path
 from anchors import (
     clean_papermill,
     described,
+    failed_first,
     run_notebook,
     trivial_notebook,
 )  # benchmarks/anchors.py, beside this file
@@ -128,7 +129,7 @@ def slot_parts(data: Path, batch: str, began: float, concurrency: int = 2) -> li
 
 def plain_papermill(path: str) -> int:
     """One notebook by the ``papermill`` command, as its users run it, in the clean environment; how
-    many runs failed first (see anchors.run_notebook)."""
+    many runs failed first (see anchors.failed_first)."""
     return run_notebook(clean_papermill(), path)
 
 
@@ -136,13 +137,14 @@ def papermill_here(path: str) -> int:
     """The same in pop-nb's environment (what the benchmark measured before: flattering to pop-nb)."""
     import papermill
 
-    for failed in range(3):
+    def run() -> bool:
         try:
             papermill.execute_notebook(path, path + ".out.ipynb", progress_bar=False, kernel_name="python3")
-            return failed
-        except RuntimeError:  # a kernel's TCP port taken by the other run (see anchors.run_notebook)
-            continue
-    raise RuntimeError(f"papermill failed 3 times on {path}")
+        except RuntimeError:  # a kernel's TCP port taken by the other run (see anchors.failed_first)
+            return False
+        return True
+
+    return failed_first(run, path)
 
 
 def main() -> None:

@@ -384,18 +384,19 @@ def until_one_ends(handles: list[JobHandle], timeout: float, current: Path | Non
                 opened.append(fd)
         if fd is not None:
             fds.append(fd)
-    remote = current is not None and any(handle.process is None for handle in handles)
-    before = listing.stamp(current) if remote and current is not None else None
+    # jobs run elsewhere: current/ is looked at; else only the pidfds, for the whole timeout
+    watched = current if any(handle.process is None for handle in handles) else None
+    before = listing.stamp(watched) if watched is not None else None
     deadline = time.monotonic() + timeout
     try:
         while (left := deadline - time.monotonic()) > 0:
-            step = min(left, REMOTE_CHECK_S) if remote else left
+            step = left if watched is None else min(left, REMOTE_CHECK_S)
             if fds:
                 if select.select(fds, [], [], step)[0]:
                     return
             else:
                 time.sleep(step)
-            if remote and current is not None and listing.stamp(current) != before:
+            if watched is not None and listing.stamp(watched) != before:
                 return
     finally:
         for fd in opened:
