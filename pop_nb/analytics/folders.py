@@ -8,14 +8,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
+import re
+import shutil
 import tempfile
+import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop_nb.analytics.schema import FILES, LOGS, literal_path, struct
 from pop_nb.safejson import loads
+from pop_nb.store import layout
 
 if TYPE_CHECKING:
     import duckdb
@@ -77,62 +82,163 @@ def table_shape(columns: dict[str, str]) -> str:
 
 def read_log(con: duckdb.DuckDBPyConnection, table: str, folders: list[str]) -> None:
     """``batch_<table>`` (a table of ``con``): the lines of that log (:data:`LOGS`) in ``folders``."""
-    name, columns, key = LOGS[table]
     con.execute(f"DELETE FROM batch_{table}")
-    for files in gathered([os.path.join(f, name) for f in folders]):
-        # ignore_errors turns a torn last line (a crash mid-append) into NULLs: left out
-        con.execute(
-            f"INSERT INTO batch_{table} SELECT * FROM read_json(?, "
-            f"columns = {struct(columns)}, format = 'newline_delimited', "
-            f"ignore_errors = true) WHERE {key} IS NOT NULL",
-            [files],
-        )
+    for files in rounds(folders, [LOGS[table][0]]):
+        insert_log(con, table, files[LOGS[table][0]])
 
 
-GATHER_PARTS = 4  # files handed to DuckDB, which reads them in parallel
-GATHER_ROUND = 10_000  # files read per round: at most ~60 MB of statuses in the temporary folder at once
+def insert_log(con: duckdb.DuckDBPyConnection, table: str, files: list[str]) -> None:
+    """Add the lines of these gathered copies of a log (:data:`LOGS`) to ``batch_<table>``."""
+    if not files:
+        return
+    _, columns, key = LOGS[table]
+    # ignore_errors turns a torn last line (a crash mid-append) into NULLs: left out
+    con.execute(
+        f"INSERT INTO batch_{table} SELECT * FROM read_json(?, "
+        f"columns = {struct(columns)}, format = 'newline_delimited', "
+        f"ignore_errors = true) WHERE {key} IS NOT NULL",
+        [files],
+    )
 
 
-def gathered(paths: list[str], tag_with_path: bool = False) -> Iterator[list[str]]:
-    """The JSON lines of many small files, copied into a few temporary ones for DuckDB to read, in
-    rounds of :data:`GATHER_ROUND` files: each round's files (deleted once the caller asks for the next).
+GATHER_PARTS = 4  # files handed to DuckDB per file name and round, which it reads in parallel
+GATHER_ROUND = 5_000  # job folders per round: ~50 MB of copies in the temporary folder, two rounds at most
+READ_SIZE = 1 << 16
+WRITE_PIECES = min(1024, os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16)
+
+
+def rounds(folders: list[str], names: list[str]) -> Iterator[dict[str, list[str]]]:
+    """The files called ``names`` in many job folders, copied into a few temporary ones for DuckDB to
+    read, in rounds of :data:`GATHER_ROUND` folders: per round, name -> its copies (deleted once the
+    caller asks for the next round).
 
     DuckDB's ``read_json`` pays about 0.1 ms for every file it opens; reading them here and handing it
-    :data:`GATHER_PARTS` files is ten times faster over thousands of jobs. A file that does not exist is
-    skipped; each file's last line is ended, so a torn one stays a line of its own (left out by
-    ``ignore_errors``). ``tag_with_path``: each file is one JSON object (a status, written indented),
-    made one line and given its path as ``"filename"``, as ``read_json(filename = true)`` would."""
-    for start in range(0, len(paths), GATHER_ROUND):
-        part = paths[start : start + GATHER_ROUND]
-        with tempfile.TemporaryDirectory(prefix="pop-gather-") as tmp:
-            # in turn, so each holds about as much; one thread: threads reading here were slower (the GIL)
-            files = [(part[n::GATHER_PARTS], os.path.join(tmp, f"{n}.jsonl")) for n in range(GATHER_PARTS)]
-            written = [file for some, file in files if _gather(some, file, tag_with_path)]
-            if written:
-                yield written
+    :data:`GATHER_PARTS` files per name is ten times faster over thousands of jobs. The next round is
+    read on a thread while the caller's DuckDB reads this one (it lets go of the GIL), so the two take
+    about as long as the longer of them. A file that does not exist is skipped; each file's last line
+    is ended, so a torn one stays a line of its own (left out by ``ignore_errors``). The status
+    (:data:`~pop_nb.store.layout.STATUS`, one JSON object written indented) is made one line and given
+    its path as ``"filename"``, as ``read_json(filename = true)`` would."""
+    chunks = [folders[start : start + GATHER_ROUND] for start in range(0, len(folders), GATHER_ROUND)]
+    made = _ahead(chunks, names) if len(chunks) > 1 else (_gather_round(c, names) for c in chunks)
+    try:
+        for tmp, files in made:
+            try:
+                yield files
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        made.close()  # now, not when collected: the thread ends and its round is deleted
 
 
-def _gather(paths: list[str], file: str, tag_with_path: bool) -> bool:
-    """Copy ``paths`` into ``file`` as :func:`gathered` says; whether anything was written."""
-    chunk = bytearray()
-    for path in paths:
+def _ahead(chunks: list[list[str]], names: list[str]) -> Generator[tuple[str, dict[str, list[str]]]]:
+    """The rounds of ``chunks``, each made on a thread while the caller works on the one before: two
+    rounds' copies at most at any time (the caller deletes one before it asks for the next). A caller
+    that stops early (an error) stops the thread after the round it is making, deleted too."""
+    ready: queue.SimpleQueue[tuple[str, dict[str, list[str]]] | BaseException | None] = queue.SimpleQueue()
+    room = threading.Semaphore(2)
+    stop = threading.Event()
+
+    def make() -> None:
         try:
-            with open(path, "rb") as fh:
-                raw = fh.read()
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        if tag_with_path:
-            line = _tagged(raw, path)
-            if line is None:
-                continue
-            raw = line
-        elif raw and not raw.endswith(b"\n"):
-            raw += b"\n"
-        chunk += raw
-    if chunk:
-        with open(file, "wb") as out:
-            out.write(chunk)
-    return bool(chunk)
+            for chunk in chunks:
+                room.acquire()
+                if stop.is_set():
+                    break
+                ready.put(_gather_round(chunk, names))
+        except BaseException as exc:  # the caller raises it
+            ready.put(exc)
+        finally:
+            ready.put(None)
+
+    thread = threading.Thread(target=make, name="pop-gather", daemon=True)
+    thread.start()
+    ended = False
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            room.release()  # the caller is done with it, and has deleted it
+        ended = True
+    finally:
+        stop.set()
+        room.release(2)  # the thread waiting for room (once at most) goes on, sees stop and ends
+        while not ended and (item := ready.get()) is not None:
+            if isinstance(item, tuple):
+                shutil.rmtree(item[0], ignore_errors=True)
+        thread.join()
+
+
+def _gather_round(folders: list[str], names: list[str]) -> tuple[str, dict[str, list[str]]]:
+    """One round of :func:`rounds`: its temporary folder, and per name the copies written in it."""
+    tmp = tempfile.mkdtemp(prefix="pop-gather-")
+    try:
+        parts: list[list[list[bytes]]] = [[[] for _ in range(GATHER_PARTS)] for _ in names]
+        tagged = [name == layout.STATUS for name in names]
+        for n, folder in enumerate(folders):  # in turn, so each part holds about as much
+            prefix = folder + os.sep
+            for name, chunks, tag in zip(names, parts, tagged, strict=True):
+                raw = _read(prefix + name)
+                if not raw:
+                    continue
+                if tag:
+                    line = _tagged(raw, prefix + name)
+                    if line is None:
+                        continue
+                    chunks[n % GATHER_PARTS].append(line)
+                else:
+                    chunks[n % GATHER_PARTS].append(raw)
+                    if not raw.endswith(b"\n"):
+                        chunks[n % GATHER_PARTS].append(b"\n")
+        files: dict[str, list[str]] = {}
+        for k, (name, chunks) in enumerate(zip(names, parts, strict=True)):
+            files[name] = []
+            for n, chunk in enumerate(chunks):
+                if chunk:
+                    files[name].append(_write_all(os.path.join(tmp, f"{k}-{n}.jsonl"), chunk))
+        return tmp, files
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_all(path: str, pieces: list[bytes]) -> str:
+    """Write ``pieces`` one after another into a new file ``path`` (``os.writev``: no joined copy)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        for start in range(0, len(pieces), WRITE_PIECES):
+            batch = pieces[start : start + WRITE_PIECES]
+            done = os.writev(fd, batch)
+            left = sum(map(len, batch)) - done
+            if left:  # a short write (a full disk raises instead): the rest, as plain writes
+                rest = memoryview(b"".join(batch))[done:]
+                while rest:
+                    rest = rest[os.write(fd, rest) :]
+    finally:
+        os.close(fd)
+    return path
+
+
+def _read(path: str) -> bytes | None:
+    """The bytes of a file, None if there is none (``os.read``: half the time of ``open().read()``,
+    which counts over hundreds of thousands of small files)."""
+    try:  # not blocking: a named pipe put there by somebody reads as empty, not forever
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, READ_SIZE):
+            chunks.append(chunk)
+    except IsADirectoryError:
+        return None
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+_PLAIN = re.compile(rb'[^"\\\x00-\x1f\x7f-\xff]*')  # a path written as a JSON string as it is
 
 
 def _tagged(raw: bytes, path: str) -> bytes | None:
@@ -142,7 +248,9 @@ def _tagged(raw: bytes, path: str) -> bytes | None:
         return None
     # a JSON text holds a raw line break only between tokens (in a string it is escaped): a space there
     one_line = body[1:].replace(b"\r", b" ").replace(b"\n", b" ")
-    return b'{"filename":' + json.dumps(path).encode() + b"," + one_line + b"\n"
+    encoded = path.encode("utf-8", "surrogateescape")
+    quoted = b'"' + encoded + b'"' if _PLAIN.fullmatch(encoded) else json.dumps(path).encode()
+    return b'{"filename":' + quoted + b"," + one_line + b"\n"
 
 
 def rows_of(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING, Any
 from pop_nb.analytics.folders import (
     FINISHED,
     file_signature,
-    gathered,
     in_memory,
+    insert_log,
     job_folders,
     read_log,
+    rounds,
     rows_of,
     run_lines,
     sql_list,
@@ -164,7 +165,6 @@ class Analytics:
         """Read ``jobs`` again from ``folders``. A status that is no JSON object (by hand, a broken disk:
         ours are written whole) is left out by the reading itself, not the whole batch: that job shows
         with its logs and no status row."""
-        status = [os.path.join(f, layout.STATUS) for f in folders]  # a missing one is skipped when read
         con = self.con
         con.execute("BEGIN")
         try:
@@ -174,27 +174,29 @@ class Analytics:
                 con.execute(f"DELETE FROM {_stored(table)} WHERE job IN (SELECT job FROM stale)")
             con.execute("DELETE FROM calls_deferred WHERE job IN (SELECT job FROM stale)")
             con.execute("DELETE FROM status_batch")
+            for table in LOGS:
+                con.execute(f"DELETE FROM batch_{table}")
             columns = struct({"filename": "VARCHAR", **STATUS_COLUMNS})
-            for files in gathered(status, tag_with_path=True):
-                con.execute(
-                    "INSERT INTO status_batch SELECT * EXCLUDE (filename), filename "
-                    f"FROM read_json(?, columns = {columns}, format = 'newline_delimited', "
-                    "ignore_errors = true) WHERE job_id IS NOT NULL",
-                    [files],
-                )
+            logs = {LOGS[table][0]: table for table in LOGS}
+            for files in rounds(folders, [layout.STATUS, *logs]):
+                if files[layout.STATUS]:
+                    con.execute(
+                        "INSERT INTO status_batch SELECT * EXCLUDE (filename), filename "
+                        f"FROM read_json(?, columns = {columns}, format = 'newline_delimited', "
+                        "ignore_errors = true) WHERE job_id IS NOT NULL",
+                        [files[layout.STATUS]],
+                    )
+                for name, table in logs.items():
+                    insert_log(con, table, files[name])
             for table, query in STATUS_TABLES.items():
                 con.execute(f"INSERT INTO {table} {query}")
             for table in LOGS:
-                self._read_log(table, folders)
                 con.execute(f"INSERT INTO {_stored(table)} SELECT * FROM batch_{table}")
             con.execute(f"INSERT INTO call_totals {CALL_TOTALS}")
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
-
-    def _read_log(self, table: str, folders: list[str]) -> None:
-        read_log(self.con, table, folders)
 
     def _refresh_runs(self) -> None:
         """Append the lines ``runs.jsonl`` gained since the last refresh (a torn last line waits for
@@ -364,7 +366,7 @@ class Analytics:
                 "INSERT INTO llm_calls_live SELECT * FROM llm_calls WHERE job IN (SELECT job FROM lost)"
             )
         except duckdb.Error:
-            self._read_log("llm_calls", [self._seen[job][0] for job in jobs])
+            read_log(self.con, "llm_calls", [self._seen[job][0] for job in jobs])
             self.con.execute("INSERT INTO llm_calls_live SELECT * FROM batch_llm_calls")
         self.con.execute("DELETE FROM calls_deferred WHERE job IN (SELECT job FROM lost)")
 

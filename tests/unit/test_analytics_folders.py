@@ -1,0 +1,105 @@
+"""Job files gathered for DuckDB in rounds, the next one read on a thread: whatever way the caller
+leaves, no copy and no thread is left behind, and no file in a job folder can hold the reading up."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from pop_nb.analytics import Analytics, folders
+from tests.unit.test_analytics import write_job
+
+
+@pytest.fixture
+def copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the rounds' copies go; a round is one job folder, so every test has several rounds."""
+    where = tmp_path / "tmp"
+    where.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(where))
+    monkeypatch.setattr(folders, "GATHER_ROUND", 1)
+    return where
+
+
+def job_folders(data: Path, n: int) -> list[str]:
+    return [str(write_job(data, "complete", f"job-{i}", "done")) for i in range(n)]
+
+
+def gatherers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "pop-gather"]
+
+
+def test_every_round_is_read_and_its_copies_go_when_the_next_is_asked_for(
+    tmp_path: Path, copies: Path
+) -> None:
+    seen = []
+    for files in folders.rounds(job_folders(tmp_path / "data", 4), ["usage.jsonl", "tasks-status.json"]):
+        assert all(Path(f).is_file() for f in files["usage.jsonl"] + files["tasks-status.json"])
+        seen.append(b"".join(Path(f).read_bytes() for f in files["usage.jsonl"]))
+        assert len(list(copies.iterdir())) <= 2  # this round's, and the one read ahead
+    assert [s.count(b"\n") for s in seen] == [1, 1, 1, 1]
+    assert list(copies.iterdir()) == [] and gatherers() == []
+
+
+def test_a_caller_that_stops_early_leaves_no_copies_and_no_thread(tmp_path: Path, copies: Path) -> None:
+    rounds = folders.rounds(job_folders(tmp_path / "data", 5), ["usage.jsonl"])
+    next(rounds)
+    rounds.close()  # as a `for` left by an exception or a break does
+    assert list(copies.iterdir()) == [] and gatherers() == []
+
+
+def test_a_round_that_cannot_be_read_raises_in_the_caller_and_leaves_nothing(
+    tmp_path: Path, copies: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = folders._read
+
+    def failing(path: str) -> bytes | None:
+        if "job-3" in path:
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(folders, "_read", failing)
+    got = []
+    with pytest.raises(PermissionError, match="job-3"):
+        for files in folders.rounds(job_folders(tmp_path / "data", 6), ["usage.jsonl"]):
+            got.append(files)
+    assert len(got) == 3 and list(copies.iterdir()) == [] and gatherers() == []
+
+
+def test_a_named_pipe_or_a_folder_in_place_of_a_log_reads_as_no_lines(tmp_path: Path, copies: Path) -> None:
+    """Opening a pipe for reading waits for a writer: a pipe put where a log belongs would hold every
+    refresh (and ``pop costs``) forever. It reads as empty, as a folder in a log's place does."""
+    data = tmp_path / "data"
+    piped, walled = (Path(f) for f in job_folders(data, 2))
+    (piped / "usage.jsonl").unlink()
+    os.mkfifo(piped / "usage.jsonl")
+    (walled / "events.jsonl").unlink()
+    (walled / "events.jsonl").mkdir()
+    analytics = Analytics(data, snapshot=False)
+    assert analytics.refresh() == 2
+    calls = analytics.query("SELECT job, count(*) AS n FROM llm_calls GROUP BY job")
+    assert calls == [{"job": "job-1", "n": 1}]
+    events = analytics.query("SELECT job, count(*) AS n FROM events GROUP BY job")
+    assert events == [{"job": "job-0", "n": 1}]
+    assert len(analytics.query("SELECT job FROM jobs")) == 2
+
+
+@pytest.mark.parametrize("name", ["plain", 'quote"back\\slash', "naïve tab\there"])
+def test_a_data_folder_named_with_any_character_gives_each_job_its_place_and_path(
+    tmp_path: Path, name: str
+) -> None:
+    """The path each status is tagged with is written as a JSON string: quoted as it is when it can
+    be, escaped when it holds a quote, a backslash, a control or a non-ASCII character."""
+    data = tmp_path / name
+    done = write_job(data, "complete", "a", "done")
+    running = write_job(data, "current", "b", "running")
+    analytics = Analytics(data, snapshot=False)
+    analytics.refresh()
+    rows = analytics.query("SELECT job, place, path FROM jobs ORDER BY job")
+    assert rows == [
+        {"job": "a", "place": "complete", "path": str(done)},
+        {"job": "b", "place": "current", "path": str(running)},
+    ]
