@@ -103,3 +103,33 @@ def test_a_data_folder_named_with_any_character_gives_each_job_its_place_and_pat
         {"job": "a", "place": "complete", "path": str(done)},
         {"job": "b", "place": "current", "path": str(running)},
     ]
+
+
+def test_folders_read_by_many_threads_when_the_disk_is_slow_make_the_same_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow slice (here: any) has the next ones read by a thread per part, and one now and then by
+    one thread again: the copies, and so the tables, are those of one thread reading everything."""
+    from tests.unit.test_analytics_snapshot import from_files
+
+    data = tmp_path / "data"
+    for i in range(23):
+        write_job(data, "complete" if i % 4 else "failed", f"job-{i:02d}", "done" if i % 4 else "failed")
+    with open(data / "complete" / "job-05" / "usage.jsonl", "a") as fh:
+        fh.write('{"job": "job-05", "request_ha')  # a torn last line: left out either way
+    whole = from_files(data)
+    readers: list[str] = []
+    real = folders._read_into
+
+    def watched(some: list[str], names: list[str], pieces: list[list[bytes]]) -> None:
+        readers.append(threading.current_thread().name)
+        real(some, names, pieces)
+
+    monkeypatch.setattr(folders, "_read_into", watched)
+    monkeypatch.setattr(folders, "SLICE", 4)
+    monkeypatch.setattr(folders, "PROBE_EVERY", 2)
+    monkeypatch.setattr(folders, "SLOW_S", 0.0)
+    assert from_files(data) == whole
+    pooled = [name for name in readers if name.startswith("pop-gather-read")]
+    assert pooled and len(pooled) < len(readers)  # some by the pool, the first and the probes by one
+    assert len(whole["jobs"]) == 23 and len(whole["llm_calls"]) == 23
