@@ -25,7 +25,7 @@ from pop_nb.models.seed import MAX_SEED_DEPTH, json_depth
 from pop_nb.models.status import JobStatus, StatusHead, Totals
 from pop_nb.safejson import loads
 from pop_nb.service.runs import job_runs
-from pop_nb.store.job_index import TOTALS, Entry, JobIndex
+from pop_nb.store.job_index import NEWEST, TOTALS, Entry, JobIndex, newest_first
 from pop_nb.store.jobs import ARCHIVE, PLACES, JobFolder, JobStore
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def _seconds(entry: Entry) -> float:
 
 
 SORTS: dict[str, Any] = {
-    "created": lambda e: e.created_at,
+    "created": newest_first,
     "started": lambda e: e.started_at,
     "ended": lambda e: e.ended_at,
     "duration": _seconds,
@@ -108,6 +108,11 @@ def list_jobs(
             f"sort {sort!r}: sort on one of {', '.join(SORTS)} (a leading '-' for descending, e.g. -cost)"
         )
     needle = (search or "").lower()
+    if sort == "-created" and not (state or pipeline or needle) and offset + limit <= NEWEST:
+        # the first pages of the default list: the index's newest jobs, no finished one parsed but those
+        newest, total = index_of(settings, archived).newest(offset + limit)
+        page = _summaries(settings, newest[offset:])
+        return JobPage(jobs=page, total=total, offset=offset, limit=limit, data_dir=str(settings.data))
     chosen = [
         e
         for e in index_of(settings, archived).refresh()

@@ -14,11 +14,14 @@ and brought up to date by whoever reads it:
 Jobs in ``current/`` change all the time and are few: their status files are stat'ed at each refresh
 and read when they changed, as before.
 
-The shelf file is two lines, so a reader that needs only the counts never parses the entries:
+The shelf file is three lines, so a reader that needs only the counts never parses the entries, and
+one that needs only the first pages of a list newest first (``pop status --json``, the Lab's jobs list)
+parses the :data:`NEWEST` newest only:
 
     {"version", "place", "folder": [inode, mtime], "made_ns", "runs": [inode, bytes read], "count", "totals",
-     "newest", "crc": crc32 of the second line}
-    {"dir": [...], "inode": [...], "job_id": [...], ... one list per column}
+     "newest", "crc": crc32 of the other two lines}
+    {"dir": [...], "inode": [...], "job_id": [...], ... one list per column}: the NEWEST newest, newest first
+    {"dir": [...], "inode": [...], "job_id": [...], ... one list per column}: every entry
 
 It is only a cache: written atomically (not fsynced), rebuilt when it is missing, torn, or from another
 version, and never written when the data folder is read-only.
@@ -28,12 +31,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import heapq
 import json
 import os
 import threading
 import time
 import zlib
-from itertools import starmap
+from itertools import islice, starmap
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -45,7 +49,8 @@ from pop_nb.store.jobs import ARCHIVE, PLACES, JobFolder
 from pop_nb.store.listing import Stamp, file_mark, settled, stamp
 
 FOLDER = ".index"
-VERSION = 1
+VERSION = 2  # 2: the newest entries on a line of their own
+NEWEST = 1000  # entries of a shelf kept apart, newest first: the pages a list newest first starts with
 FINISHED = ("complete", "failed", ARCHIVE)
 RUNS = "runs.jsonl"  # in complete/: one line per job that ended
 SAVE_AFTER = 1000  # entries changed since the shelf on disk was made: write it now
@@ -86,6 +91,12 @@ class Entry(NamedTuple):
             return StatusHead.model_validate_json(fh.read())
 
 
+def newest_first(entry: Entry) -> tuple[str, str]:
+    """The order of a list newest first (descending on this): by creation, then by id, so that two jobs
+    made in the same millisecond are in the same order on every page, however the page was found."""
+    return entry.created_at, entry.job_id
+
+
 COLUMNS = ("job_id", "name", "state", "pipeline", "created_at", "started_at", "ended_at")
 TOTALS = ("calls", "attempts", "input_tokens", "output_tokens", "cost_usd", "unpriced_calls")
 
@@ -119,32 +130,66 @@ def read_entry(job_dir: str, keep_raw: bool = False) -> Entry | None:
 class Shelf:
     """One finished place's entries (folder name -> (inode, entry)), and what they were checked against."""
 
-    def __init__(self, place: str, head: dict[str, Any], body: bytes | None, root: str) -> None:
+    def __init__(
+        self, place: str, head: dict[str, Any], body: bytes | None, root: str, newest: bytes = b""
+    ) -> None:
         self.place = place
         self.head = head
         self._body = body
+        self._newest_body = newest  # the newest entries' line, parsed only if the body is not
         self._root = root
         self._entries: dict[str, tuple[int, Entry]] | None = None if body is not None else {}
+        self._newest: list[tuple[str, int, Entry]] | None = None  # (name, inode, entry), newest first
         self.broken = False  # its entries could not be read: to be built again from the folder
         self.saved_ns = _whole(head.get("made_ns")) if body is not None else 0  # the version on disk
 
     @property
     def entries(self) -> dict[str, tuple[int, Entry]]:
         if self._entries is None:
-            # no collection while 100,000 entries are made (each would walk them all: 40% of the time);
-            # then they go straight to the oldest generation (freeze and unfreeze move lists, in O(1)):
-            # young, they were walked by the next two or three collections, 60-90 ms in all
-            was_on = gc.isenabled()
-            gc.disable()
-            try:
-                self._entries = self._parse(self._body or b"")
-            finally:
-                gc.freeze()
-                gc.unfreeze()
-                if was_on:
-                    gc.enable()
+            self._entries = self._decode(self._body or b"")
             self._body = None
         return self._entries
+
+    def count(self) -> int:
+        """How many entries it has, from its first line while they are not parsed."""
+        count = self.head.get("count")
+        if self._entries is None and isinstance(count, int) and not isinstance(count, bool):
+            return count
+        return len(self.entries)
+
+    def changed(self) -> None:
+        """Its entries were changed in place: what was derived from them is made again when asked."""
+        self._newest = None
+
+    def newest(self) -> list[Entry]:
+        """The :data:`NEWEST` newest entries, newest first."""
+        return [entry for _, _, entry in self._top()]
+
+    def _top(self) -> list[tuple[str, int, Entry]]:
+        """The newest entries with their folder names and inodes: from their own line while the entries
+        are not parsed, else picked from them."""
+        if self._newest is None:
+            if self._entries is None and self._newest_body:
+                decoded = self._decode(self._newest_body)
+                self._newest = [(name, inode, entry) for name, (inode, entry) in decoded.items()]
+            else:
+                rows = ((name, inode, entry) for name, (inode, entry) in self.entries.items())
+                self._newest = heapq.nlargest(NEWEST, rows, key=lambda row: newest_first(row[2]))
+        return self._newest
+
+    def _decode(self, body: bytes) -> dict[str, tuple[int, Entry]]:
+        # no collection while 100,000 entries are made (each would walk them all: 40% of the time);
+        # then they go straight to the oldest generation (freeze and unfreeze move lists, in O(1)):
+        # young, they were walked by the next two or three collections, 60-90 ms in all
+        was_on = gc.isenabled()
+        gc.disable()
+        try:
+            return self._parse(body)
+        finally:
+            gc.freeze()
+            gc.unfreeze()
+            if was_on:
+                gc.enable()
 
     def _parse(self, body: bytes) -> dict[str, tuple[int, Entry]]:
         try:
@@ -166,17 +211,22 @@ class Shelf:
         return settled(folder, self.head.get("folder"), made) and not self.head.get("unread")
 
     def to_bytes(self) -> bytes:
-        names = list(self.entries)
-        kept = [self.entries[n] for n in names]
-        cols: dict[str, list[Any]] = {"dir": names, "inode": [inode for inode, _ in kept]}
-        for i, column in enumerate(COLUMNS, start=1):
-            cols[column] = [entry[i] for _, entry in kept]
-        for i, column in enumerate(TOTALS):
-            cols[column] = [entry.totals[i] for _, entry in kept]
-        cols["stamp"] = [entry.stamp for _, entry in kept]
-        body = (json.dumps(cols, separators=(",", ":")) + "\n").encode()
-        head = json.dumps({**self.head, "crc": zlib.crc32(body)}, separators=(",", ":"))
-        return head.encode() + b"\n" + body
+        every = [(name, inode, entry) for name, (inode, entry) in self.entries.items()]
+        lines = _columns(self._top()) + _columns(every)
+        head = json.dumps({**self.head, "crc": zlib.crc32(lines)}, separators=(",", ":"))
+        return head.encode() + b"\n" + lines
+
+
+def _columns(rows: list[tuple[str, int, Entry]]) -> bytes:
+    """Entries as a shelf's line: one list per column."""
+    cols: dict[str, list[Any]] = {"dir": [name for name, _, _ in rows]}
+    cols["inode"] = [inode for _, inode, _ in rows]
+    for i, column in enumerate(COLUMNS, start=1):
+        cols[column] = [entry[i] for _, _, entry in rows]
+    for i, column in enumerate(TOTALS):
+        cols[column] = [entry.totals[i] for _, _, entry in rows]
+    cols["stamp"] = [entry.stamp for _, _, entry in rows]
+    return (json.dumps(cols, separators=(",", ":")) + "\n").encode()
 
 
 def summed(entries: list[Entry]) -> dict[str, Any]:
@@ -212,10 +262,38 @@ class JobIndex:
                 return self._current(place)
             shelf = self._shelf(place)
             entries = shelf.entries
-            if shelf.broken:  # a damaged shelf file: built again from the folder
-                self._shelves[place] = Shelf(place, {}, None, str(self.data_dir / place))
-                entries = self._shelf(place).entries
+            if shelf.broken:
+                entries = self._rebuilt(place).entries
             return [entry for _, entry in entries.values()]
+
+    def newest(self, n: int) -> tuple[list[Entry], int]:
+        """The ``n`` newest jobs of the index's places (:func:`newest_first`), and how many jobs they
+        hold: the first pages of a list newest first, for which no finished job is parsed but the
+        :data:`NEWEST` newest of each place (``n`` is at most that)."""
+        if not 0 <= n <= NEWEST:
+            raise ValueError(f"the newest {n} jobs: at most {NEWEST} are kept apart")
+        parts, total = [], 0
+        with self._lock:
+            for place in self.places:
+                if place not in FINISHED:
+                    found = self._current(place)
+                    parts.append(heapq.nlargest(n, found, key=newest_first))
+                    total += len(found)
+                    continue
+                shelf = self._shelf(place)
+                top = shelf.newest()
+                if shelf.broken:
+                    shelf = self._rebuilt(place)
+                    top = shelf.newest()
+                parts.append(top[:n])
+                total += shelf.count()
+        merged = heapq.merge(*parts, key=newest_first, reverse=True)
+        return list(islice(merged, n)), total
+
+    def _rebuilt(self, place: str) -> Shelf:
+        """A place's shelf built again from its folder (its file was damaged)."""
+        self._shelves[place] = Shelf(place, {}, None, str(self.data_dir / place))
+        return self._shelf(place)
 
     def counts(self, place: str) -> dict[str, Any]:
         """:func:`summed` for a finished place, from the shelf's first line when it is up to date."""
@@ -313,13 +391,14 @@ class JobIndex:
             entries[name] = (on_disk[name], entry)
             changed += 1
         shelf._entries = entries
+        shelf.changed()
         return unread, changed
 
     def _load(self, place: str) -> Shelf:
         root = str(self.data_dir / place)
         try:
             with open(self.data_dir / FOLDER / f"{place}.json", "rb") as fh:
-                head_line, _, body = fh.read().partition(b"\n")
+                head_line, _, lines = fh.read().partition(b"\n")
             head = loads(head_line)
             # the columns are as written (a file cut, hand-edited or from a broken disk is rebuilt: a
             # cost that is text would break the sums and sorts), checked at C speed (~10 ms at 100k)
@@ -327,9 +406,10 @@ class JobIndex:
                 isinstance(head, dict)
                 and head.get("version") == VERSION
                 and head.get("place") == place
-                and head.pop("crc", None) == zlib.crc32(body)
+                and head.pop("crc", None) == zlib.crc32(lines)
             ):
-                return Shelf(place, head, body, root)
+                newest, _, body = lines.partition(b"\n")
+                return Shelf(place, head, body, root, newest)
         except (OSError, ValueError):
             pass
         return Shelf(place, {}, None, root)

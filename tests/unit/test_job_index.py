@@ -9,13 +9,14 @@ import os
 import shutil
 import time
 import typing
+import zlib
 from pathlib import Path
 
 import pytest
 
 from pop_nb import service
 from pop_nb.models.status import JobStatus, StatusHead, TaskGate, TaskStatus
-from pop_nb.store.job_index import FOLDER, JobIndex
+from pop_nb.store.job_index import FOLDER, VERSION, JobIndex
 from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.listing import SETTLE_NS
 from tests.conftest import Project
@@ -126,8 +127,17 @@ def test_a_broken_or_unwritable_shelf_is_only_a_cache(tmp_path: Path) -> None:
     whole = shelf.read_bytes()
     assert b'"cost_usd":[1.0,1.0,1.0]' in whole
     body = whole.partition(b"\n")[2]
-    hostile = b'{"version":1,"place":"complete","folder":"x","made_ns":"y","runs":{"a":1},"unread":[]}\n'
-    wrong = b'{"version":1,"place":"complete","folder":[1,2],"made_ns":true,"runs":[0,"9"]}\n'
+    hostile = (
+        b'{"version":%d,"place":"complete","folder":"x","made_ns":"y","runs":{"a":1},"unread":[]}\n' % VERSION
+    )
+    wrong = b'{"version":%d,"place":"complete","folder":[1,2],"made_ns":true,"runs":[0,"9"]}\n' % VERSION
+    newest, _, every = body.partition(b"\n")
+
+    def signed(lines: bytes) -> bytes:  # a shelf whose crc holds, so its lines are what is checked
+        head = json.loads(whole.partition(b"\n")[0])
+        head.update(crc=zlib.crc32(lines), made_ns=0)
+        return json.dumps(head).encode() + b"\n" + lines
+
     for torn in (
         shelf.read_bytes()[:-40],
         b'{"version": 999}\n[]',
@@ -135,7 +145,10 @@ def test_a_broken_or_unwritable_shelf_is_only_a_cache(tmp_path: Path) -> None:
         b"[" * 100_000,
         hostile + body,
         wrong + body,
-        b'{"version":1,"place":"complete"}\n{"dir":["j0"],"inode":"x"}\n',
+        b'{"version":%d,"place":"complete"}\n{"dir":["j0"],"inode":"x"}\n' % VERSION,
+        signed(b'{"dir":["j0"],"inode":"x"}\n' + every),  # a broken newest line
+        signed(newest + b"\n" + b'{"dir":["j0"]}\n'),  # a broken body
+        signed(b"[]\n" + every),
         whole.replace(b'"cost_usd":[1.0,1.0,1.0]', b'"cost_usd":["a","b","c"]'),  # edited: its crc fails
     ):
         shelf.write_bytes(torn)
@@ -214,3 +227,54 @@ def test_the_shelf_is_written_when_it_lags_by_many_jobs_not_at_every_job(
         write_job(tmp_path, "complete", f"new-{n}", "done")
     assert {"new-1", "new-2", "new-3"} <= set(costs(JobIndex(tmp_path)))
     assert shelf.read_bytes() != written and b"new-3" in shelf.read_bytes()  # three behind: written
+
+
+def test_the_first_pages_newest_first_parse_only_the_newest_and_are_the_full_sort_s_pages(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default list's first pages (``pop status --json``, the Lab's jobs list) come from each
+    finished place's newest entries, kept on a line of their own; the pages past them from every entry.
+    Either way the order is the same, ties in creation broken by id, page after page."""
+    from pop_nb.service import queries
+    from pop_nb.store import job_index
+
+    monkeypatch.setattr(job_index, "NEWEST", 6)
+    monkeypatch.setattr(queries, "NEWEST", 6)
+    data = project.data
+    made = {}
+    for i in range(14):
+        place = "current" if i % 7 == 3 else "failed" if i % 5 == 1 else "complete"
+        job = f"j{(i * 5) % 14:02d}"
+        created = f"2026-11-{1 + i // 3:02d}T10:00:00.000+00:00"  # threes made in the same instant
+        status_file = write_job(data, place, job, "running" if place == "current" else "done") / (
+            "tasks-status.json"
+        )
+        status = json.loads(status_file.read_text())
+        status["created_at"] = made[job] = created
+        status_file.write_text(json.dumps(status))
+    expected = sorted(made, key=lambda job: (made[job], job), reverse=True)
+    settle(data / "complete", data / "failed")
+    JobIndex(data).refresh()  # the shelves are written
+
+    def pages() -> list[str]:
+        queries._indexes.clear()  # a new process
+        found, totals = [], set()
+        for offset in range(0, 16, 4):
+            page = service.list_jobs(project.settings(), offset=offset, limit=4)
+            totals.add(page.total)
+            found += [job.id for job in page.jobs]
+        assert totals == {len(found)}
+        return found
+
+    assert pages() == expected
+    fresh = JobIndex(data)
+    top, total = fresh.newest(5)
+    assert [e.job_id for e in top] == expected[:5] and total == 14
+    assert all(shelf._entries is None for shelf in fresh._shelves.values())  # no other entry parsed
+
+    finish(data, "j01", 1.0)  # current/ -> complete/: the shelf is not fresh, its entries are read
+    assert pages() == expected
+    (data / "complete" / "j07").rename(data / "failed" / "j07")
+    assert pages() == expected
+    shutil.rmtree(data / "failed" / "j07")
+    assert pages() == [job for job in expected if job != "j07"]
