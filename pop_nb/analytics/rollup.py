@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import time
+from itertools import repeat
+from operator import eq, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -112,33 +114,39 @@ def _rows(text: str) -> list[dict[str, Any]] | None:
 
 
 def _well_formed(rows: Any) -> bool:
-    """Rows as costs_sql returns them: a key (text) and every column, a number."""
+    """Rows as costs_sql returns them: a key (text) and every column, a number (checked column by
+    column in C: a row at a time was 0.38 s over 100,000 jobs)."""
+    if not isinstance(rows, list) or not all(type(row) is dict for row in rows):
+        return False
     fields = {"key", *COLUMNS}
-    return isinstance(rows, list) and all(
-        isinstance(row, dict)
-        and row.keys() == fields
-        and isinstance(row["key"], str)
-        and all(type(row[column]) in (int, float) for column in COLUMNS)
-        for row in rows
+    if not all(map(eq, map(dict.keys, rows), repeat(fields))):  # a keys view equals a set
+        return False
+    return {*map(type, map(itemgetter("key"), rows))} <= {str} and all(
+        {*map(type, map(itemgetter(column), rows))} <= {int, float} for column in COLUMNS
     )
 
 
 def add_rows(*parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows of :func:`~pop_nb.analytics.cost_query.costs_sql` over disjoint sets of jobs, as one query over
-    all of them would give: every column but ``key`` summed by key, money rounded, the same order."""
+    all of them would give: every column but ``key`` summed by key, money rounded, the same order. A row
+    of one part alone is taken as it is (the finished jobs' 100,000 rows and the few open ones')."""
     totals: dict[str, dict[str, Any]] = {}
+    summed: set[str] = set()
     for rows in parts:
         for row in rows:
-            total = totals.get(row["key"])
+            key = row["key"]
+            total = totals.get(key)
             if total is None:
-                totals[row["key"]] = dict(row)
+                totals[key] = row
                 continue
-            for column, value in row.items():
-                if column != "key":
-                    total[column] += value
-    for total in totals.values():
+            if key not in summed:
+                totals[key] = total = dict(total)
+                summed.add(key)
+            for column in COLUMNS:
+                total[column] += row[column]
+    for key in summed:
         for column in MONEY:
-            total[column] = round(total[column], 9)
+            totals[key][column] = round(totals[key][column], 9)
     return sorted(totals.values(), key=lambda row: (-row["cost_usd"], row["key"]))
 
 

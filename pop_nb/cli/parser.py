@@ -188,7 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("costs", help="LLM spend over every job: calls, tokens, cost, cache savings")
     c.add_argument("--by", default="pipeline", choices=["pipeline", "task", "stage", "model", "day", "job"])
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--json", action="store_true", help="every row, as JSON")
+    c.add_argument(
+        "--limit", type=int, default=50, help="the N costliest rows, then a line for the others (default 50)"
+    )
+    c.add_argument("--all", action="store_true", help="every row (with --by job: one per job)")
     c.set_defaults(func=cmd_costs)
 
     c = sub.add_parser(

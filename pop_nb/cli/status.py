@@ -164,17 +164,26 @@ def cmd_costs(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no LLM calls logged under {settings.data}")
         return 0
-    width = max(len(args.by), *(len(str(r["key"])) for r in rows))
+    if args.limit < 1:
+        raise PopError(f"--limit {args.limit}: show at least one row (or --all for every row)")
+    shown = rows if args.all else rows[: args.limit]
+    width = max(len(args.by), *(len(str(r["key"])) for r in shown))
     print(
         f"{args.by:<{width}}  {'calls':>6} {'attempts':>8} {'in tok':>10} {'out tok':>10} {'cost USD':>12} "
         f"{'cache hits':>10} {'saved USD':>11}"
     )
-    for r in rows:
+    for r in shown:
         note = f"  (+ {r['unpriced_calls']} unpriced: cost unknown)" if r["unpriced_calls"] else ""
         print(
             f"{r['key']:<{width}}  {r['calls']:>6} {r['attempts']:>8} {r['input_tokens']:>10} "
             f"{r['output_tokens']:>10} {r['cost_usd']:>12.6f} {r['cache_hits']:>10} "
             f"{r['saved_usd']:>11.6f}{note}"
+        )
+    if len(shown) < len(rows):
+        left = rows[len(shown) :]
+        print(
+            f"... and {len(left)} more {args.by} rows, {sum(r['cost_usd'] for r in left):.6f} USD in all "
+            f"(pop costs --by {args.by} --all, or --limit N)"
         )
     total = sum(r["cost_usd"] for r in rows)
     saved = sum(r["saved_usd"] for r in rows)

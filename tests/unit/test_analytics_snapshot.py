@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -507,3 +508,43 @@ def test_files_read_in_rounds_make_the_same_tables(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(folders, "GATHER_ROUND", 2)
     assert from_files(tmp_path) == whole
     assert len(whole["jobs"]) == 6 and len(whole["llm_calls"]) == 7  # the broken status and line left out
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda rows: [{**rows[0], "key": 1}],
+        lambda rows: [{**rows[0], "calls": True}],
+        lambda rows: [{**rows[0], "saved_usd": None}],
+        lambda rows: [{**rows[0], "cost_usd": "0.5"}],
+        lambda rows: [{**rows[0], "more": 1}],
+        lambda rows: [{k: v for k, v in rows[0].items() if k != "cache_hits"}],
+        lambda rows: [*rows, []],
+        lambda rows: [*rows, None],
+    ],
+    ids=[
+        "key-a-number",
+        "a-bool",
+        "a-null",
+        "a-text",
+        "a-column-more",
+        "a-column-less",
+        "a-list",
+        "a-null-row",
+    ],
+)
+def test_a_rollup_row_changed_in_one_place_is_not_believed(tmp_path: Path, change: Any) -> None:
+    from pop_nb.analytics.cost_query import costs_sql
+
+    finish(tmp_path, "complete", "done-1")
+    connect_fresh(tmp_path)
+    manifest = tmp_path / ".analytics" / "manifest.json"
+    body = json.loads(manifest.read_text())
+    assert rollup.finished_costs(tmp_path, "pipeline") == json.loads(body["costs"]["pipeline"])  # as written
+    body["costs"]["pipeline"] = json.dumps(change(json.loads(body["costs"]["pipeline"])))
+    manifest.write_text(json.dumps(body))
+    (tmp_path / ".analytics" / "rollup.json").unlink(missing_ok=True)
+    assert rollup.finished_costs(tmp_path, "pipeline") is None
+    direct = Analytics(tmp_path, snapshot=False)
+    direct.refresh()
+    assert rollup.cost_rows(tmp_path, "pipeline") == direct.query(costs_sql("pipeline"))

@@ -97,6 +97,35 @@ def test_cli_costs_json_and_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert f"{total:.6f}" in table.splitlines()[-1]
 
 
+def test_cli_costs_shows_the_costliest_rows_and_says_what_it_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """``--by job`` over a year of jobs is a row per job: the table shows the costliest (``--limit``,
+    50 by default) and one line for the others, what they cost and how to see them; the total is
+    every row's."""
+    from pop_nb.cli import main
+
+    monkeypatch.setenv("POP_DATA_DIR", str(tmp_path))
+    make_ledgers(tmp_path)
+    assert main(["costs", "--by", "job", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 4
+    assert main(["costs", "--by", "job", "--limit", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[0] == rows[0]["key"] and len(lines) == 4
+    rest = sum(r["cost_usd"] for r in rows[1:])
+    assert lines[2] == (
+        f"... and 3 more job rows, {rest:.6f} USD in all (pop costs --by job --all, or --limit N)"
+    )
+    assert f"{sum(r['cost_usd'] for r in rows):.6f}" in lines[3]
+    for argv in (["--all"], [], ["--limit", "4"]):  # nothing left out: no such line
+        assert main(["costs", "--by", "job", *argv]) == 0
+        out = capsys.readouterr().out
+        assert "more job rows" not in out and len(out.splitlines()) == 6
+    assert main(["costs", "--limit", "0"]) != 0
+    assert "--limit 0: show at least one row" in capsys.readouterr().err
+
+
 def test_calls_and_attempts_mean_the_same_in_status_totals_and_pop_costs(tmp_path: Path) -> None:
     from pop_nb.store.usage import UsageTally
 
