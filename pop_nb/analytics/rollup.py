@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import time
-from itertools import repeat
-from operator import eq, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -106,24 +104,26 @@ def finished_costs(data_dir: Path, by: str) -> list[dict[str, Any]] | None:
 
 
 def _rows(text: str) -> list[dict[str, Any]] | None:
+    """The rows kept as columns (:func:`~pop_nb.analytics.snapshot._cost_rollup`), if they are as
+    costs_sql returns them: a key (text) and every column, a number; else None (DuckDB answers: a cache
+    never decides alone). Checked column by column in C."""
     try:
-        rows = loads(text)
+        columns = loads(text)
     except ValueError:
         return None
-    return rows if _well_formed(rows) else None  # else DuckDB answers: a cache never decides alone
-
-
-def _well_formed(rows: Any) -> bool:
-    """Rows as costs_sql returns them: a key (text) and every column, a number (checked column by
-    column in C: a row at a time was 0.38 s over 100,000 jobs)."""
-    if not isinstance(rows, list) or not all(type(row) is dict for row in rows):
-        return False
-    fields = {"key", *COLUMNS}
-    if not all(map(eq, map(dict.keys, rows), repeat(fields))):  # a keys view equals a set
-        return False
-    return {*map(type, map(itemgetter("key"), rows))} <= {str} and all(
-        {*map(type, map(itemgetter(column), rows))} <= {int, float} for column in COLUMNS
-    )
+    names = ("key", *COLUMNS)
+    if not (
+        isinstance(columns, dict)
+        and columns.keys() == set(names)
+        and all(type(columns[name]) is list for name in names)
+        and len({len(columns[name]) for name in names}) == 1
+        and {*map(type, columns["key"])} <= {str}
+        and all({*map(type, columns[name])} <= {int, float} for name in COLUMNS)
+    ):
+        return None
+    return [
+        dict(zip(names, row, strict=True)) for row in zip(*(columns[name] for name in names), strict=True)
+    ]
 
 
 def add_rows(*parts: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -5,7 +5,8 @@ to ``current/``), so its rows are written once to Parquet, and a new process loa
 one read of a few files instead of parsing thirty thousand JSON files.
 
     .analytics/manifest.json               {"version", "schema", "segments", "jobs": {job: key + [segment]},
-                                            "costs": {by: `pop costs --by <by>` rows, as JSON text}}
+                                            "costs": {by: `pop costs --by <by>` rows, as JSON text
+                                                      of their columns: {"key": [...], "calls": [...], ...}}}
     .analytics/<segment>/<table>.parquet   one per table of :data:`~pop_nb.analytics.schema.JOB_TABLES`
     .analytics/lock                        flock'ed by the one process writing
 
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     import duckdb
 
 FOLDER = ".analytics"
-VERSION = 3  # 3: the manifest carries the cost rollup
+VERSION = 4  # 3: the manifest carries the cost rollup; 4: its rows as columns
 Key = tuple[str, int, int, int]  # place, inode, ctime (ns) of the job folder, its runs.jsonl lines
 MAX_SEGMENTS = 8  # past this many, the newer segments are merged into one
 KEEP_OBSOLETE_S = 600.0
@@ -60,7 +61,8 @@ class SnapshotError(Exception):
 class Manifest:
     segments: dict[str, int] = field(default_factory=dict)  # segment -> jobs written to it, oldest first
     jobs: dict[str, tuple[Key, str]] = field(default_factory=dict)  # job -> (key, segment serving it)
-    # by -> the rows of `pop costs --by <by>` as JSON text: parsed only for the grouping asked for
+    # by -> the rows of `pop costs --by <by>` as JSON text of their columns: parsed only for the grouping
+    # asked for (columns: a row per job is 100,000 objects, each with its keys, and a nesting check each)
     costs: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
@@ -127,8 +129,8 @@ class Rollup:
         return True
 
     def to_bytes(self) -> bytes:
-        """A header line, then one line per grouping (``<by> <rows as JSON>``), so a reader parses the
-        grouping asked for only (``--by job`` is a row per job)."""
+        """A header line, then one line per grouping (``<by> <rows' columns as JSON>``), so a reader
+        parses the grouping asked for only (``--by job`` is a row per job)."""
         head = {"version": VERSION, "schema": SCHEMA, "places": self.places, "listed_at": self.listed_at}
         lines = [json.dumps({**head, "runs": self.runs}, separators=(",", ":"))]
         lines += [f"{by} {rows}" for by, rows in self.costs.items()]
@@ -333,8 +335,9 @@ def _cost_rollup(con: duckdb.DuckDBPyConnection, jobs: list[str]) -> dict[str, s
     for by in GROUPINGS:
         cursor = con.execute(costs_sql(by, "WHERE job IN (SELECT job FROM rollup_jobs)"))
         names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        rollup[by] = json.dumps(rows, separators=(",", ":"))
+        rows = cursor.fetchall()
+        columns = {name: [row[i] for row in rows] for i, name in enumerate(names)}
+        rollup[by] = json.dumps(columns, separators=(",", ":"))
     con.execute("DROP TABLE rollup_jobs")
     return rollup
 

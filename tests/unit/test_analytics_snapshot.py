@@ -510,17 +510,25 @@ def test_files_read_in_rounds_make_the_same_tables(tmp_path: Path, monkeypatch: 
     assert len(whole["jobs"]) == 6 and len(whole["llm_calls"]) == 7  # the broken status and line left out
 
 
+def _edited(columns: dict[str, Any], name: str, value: Any) -> dict[str, Any]:
+    """The rollup's columns with one of them set to ``value`` (a ``list`` keeps its other values)."""
+    if isinstance(value, tuple):  # the column's first value
+        return {**columns, name: [value[0], *columns[name][1:]]}
+    return {**columns, name: value}
+
+
 @pytest.mark.parametrize(
     "change",
     [
-        lambda rows: [{**rows[0], "key": 1}],
-        lambda rows: [{**rows[0], "calls": True}],
-        lambda rows: [{**rows[0], "saved_usd": None}],
-        lambda rows: [{**rows[0], "cost_usd": "0.5"}],
-        lambda rows: [{**rows[0], "more": 1}],
-        lambda rows: [{k: v for k, v in rows[0].items() if k != "cache_hits"}],
-        lambda rows: [*rows, []],
-        lambda rows: [*rows, None],
+        lambda cols: _edited(cols, "key", (1,)),
+        lambda cols: _edited(cols, "calls", (True,)),
+        lambda cols: _edited(cols, "saved_usd", (None,)),
+        lambda cols: _edited(cols, "cost_usd", ("0.5",)),
+        lambda cols: _edited(cols, "more", [1]),
+        lambda cols: {k: v for k, v in cols.items() if k != "cache_hits"},
+        lambda cols: _edited(cols, "calls", []),
+        lambda cols: _edited(cols, "calls", 5),
+        lambda cols: [dict(zip(cols, row, strict=True)) for row in zip(*cols.values(), strict=True)],
     ],
     ids=[
         "key-a-number",
@@ -529,8 +537,9 @@ def test_files_read_in_rounds_make_the_same_tables(tmp_path: Path, monkeypatch: 
         "a-text",
         "a-column-more",
         "a-column-less",
-        "a-list",
-        "a-null-row",
+        "a-column-shorter",
+        "a-column-no-list",
+        "rows-not-columns",
     ],
 )
 def test_a_rollup_row_changed_in_one_place_is_not_believed(tmp_path: Path, change: Any) -> None:
@@ -540,7 +549,9 @@ def test_a_rollup_row_changed_in_one_place_is_not_believed(tmp_path: Path, chang
     connect_fresh(tmp_path)
     manifest = tmp_path / ".analytics" / "manifest.json"
     body = json.loads(manifest.read_text())
-    assert rollup.finished_costs(tmp_path, "pipeline") == json.loads(body["costs"]["pipeline"])  # as written
+    columns = json.loads(body["costs"]["pipeline"])
+    as_rows = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    assert rollup.finished_costs(tmp_path, "pipeline") == as_rows  # as written
     body["costs"]["pipeline"] = json.dumps(change(json.loads(body["costs"]["pipeline"])))
     manifest.write_text(json.dumps(body))
     (tmp_path / ".analytics" / "rollup.json").unlink(missing_ok=True)
