@@ -108,18 +108,22 @@ def list_jobs(
             f"sort {sort!r}: sort on one of {', '.join(SORTS)} (a leading '-' for descending, e.g. -cost)"
         )
     needle = (search or "").lower()
+    state, pipeline = state or None, pipeline or None  # an empty filter (``?state=``) is none
     if sort == "-created" and not (state or pipeline or needle) and offset + limit <= NEWEST:
         # the first pages of the default list: the index's newest jobs, no finished one parsed but those
         newest, total = index_of(settings, archived).newest(offset + limit)
         page = _summaries(settings, newest[offset:])
         return JobPage(jobs=page, total=total, offset=offset, limit=limit, data_dir=str(settings.data))
-    chosen = [
-        e
-        for e in index_of(settings, archived).refresh()
-        if (state is None or e.state == state)
-        and (pipeline is None or e.pipeline == pipeline)
-        and (not needle or needle in e.job_id.lower() or needle in e.name.lower())
-    ]
+
+    def keep(job_id: str, name: str, its_state: str, its_pipeline: str) -> bool:
+        return (
+            (state is None or its_state == state)
+            and (pipeline is None or its_pipeline == pipeline)
+            and (not needle or needle in job_id.lower() or needle in name.lower())
+        )
+
+    index = index_of(settings, archived)
+    chosen = index.matching(keep) if state or pipeline or needle else index.refresh()
     chosen.sort(key=key, reverse=sort.startswith("-"))
     page = _summaries(settings, chosen[offset : offset + limit])
     return JobPage(jobs=page, total=len(chosen), offset=offset, limit=limit, data_dir=str(settings.data))

@@ -37,6 +37,7 @@ import os
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from itertools import islice, starmap
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -99,6 +100,7 @@ def newest_first(entry: Entry) -> tuple[str, str]:
 
 COLUMNS = ("job_id", "name", "state", "pipeline", "created_at", "started_at", "ended_at")
 TOTALS = ("calls", "attempts", "input_tokens", "output_tokens", "cost_usd", "unpriced_calls")
+LINE_COLUMNS = ("dir", "inode", *COLUMNS, *TOTALS, "stamp")  # a shelf's line: one list each
 
 
 def read_entry(job_dir: str, keep_raw: bool = False) -> Entry | None:
@@ -139,6 +141,7 @@ class Shelf:
         self._newest_body = newest  # the newest entries' line, parsed only if the body is not
         self._root = root
         self._entries: dict[str, tuple[int, Entry]] | None = None if body is not None else {}
+        self._cols: dict[str, list[Any]] | None = None  # the body parsed, entries not made yet
         self._newest: list[tuple[str, int, Entry]] | None = None  # (name, inode, entry), newest first
         self.broken = False  # its entries could not be read: to be built again from the folder
         self.saved_ns = _whole(head.get("made_ns")) if body is not None else 0  # the version on disk
@@ -146,9 +149,21 @@ class Shelf:
     @property
     def entries(self) -> dict[str, tuple[int, Entry]]:
         if self._entries is None:
-            self._entries = self._decode(self._body or b"")
-            self._body = None
+            self._entries = self._made(self._columns())
+            self._cols = None
         return self._entries
+
+    def matching(self, keep: Callable[[str, str, str, str], bool]) -> list[Entry]:
+        """The entries whose job id, name, state and pipeline ``keep`` keeps: while the entries are not
+        made, only those are (a search over 100,000 jobs makes the few it finds)."""
+        if self._entries is not None:
+            return [e for _, e in self._entries.values() if keep(e.job_id, e.name, e.state, e.pipeline)]
+        cols = self._columns()
+        if not cols:
+            return []
+        rows = zip(cols["job_id"], cols["name"], cols["state"], cols["pipeline"], strict=True)
+        picked = [i for i, row in enumerate(rows) if keep(*row)]
+        return [entry for _, entry in self._made(cols, picked).values()]
 
     def count(self) -> int:
         """How many entries it has, from its first line while they are not parsed."""
@@ -170,40 +185,65 @@ class Shelf:
         are not parsed, else picked from them."""
         if self._newest is None:
             if self._entries is None and self._newest_body:
-                decoded = self._decode(self._newest_body)
-                self._newest = [(name, inode, entry) for name, (inode, entry) in decoded.items()]
+                made = self._made(self._parse(self._newest_body))
+                self._newest = [(name, inode, entry) for name, (inode, entry) in made.items()]
             else:
                 rows = ((name, inode, entry) for name, (inode, entry) in self.entries.items())
                 self._newest = heapq.nlargest(NEWEST, rows, key=lambda row: newest_first(row[2]))
         return self._newest
 
-    def _decode(self, body: bytes) -> dict[str, tuple[int, Entry]]:
-        # no collection while 100,000 entries are made (each would walk them all: 40% of the time);
-        # then they go straight to the oldest generation (freeze and unfreeze move lists, in O(1)):
-        # young, they were walked by the next two or three collections, 60-90 ms in all
+    def _columns(self) -> dict[str, list[Any]]:
+        """The body's columns, parsed once; {} when it could not be (``broken``)."""
+        if self._cols is None:
+            self._cols = self._parse(self._body or b"")
+            self._body = None
+        return self._cols
+
+    def _parse(self, line: bytes) -> dict[str, list[Any]]:
+        """A line of columns, each a list and all as long; {} and ``broken`` if it is not that."""
+        if not line:
+            return {}
+        try:
+            cols = loads(line)
+            lists = type(cols) is dict and all(type(cols[c]) is list for c in LINE_COLUMNS)
+            if lists and len({len(cols[c]) for c in LINE_COLUMNS}) == 1:
+                kept: dict[str, list[Any]] = {c: cols[c] for c in LINE_COLUMNS}
+                return kept
+        except (ValueError, KeyError):
+            pass
+        self.broken = True
+        return {}
+
+    def _made(
+        self, cols: dict[str, list[Any]], picked: list[int] | None = None
+    ) -> dict[str, tuple[int, Entry]]:
+        """Entries from columns (those of rows ``picked``, or all): folder name -> (inode, entry).
+
+        No collection while 100,000 entries are made (each would walk them all: 40% of the time); then
+        they go straight to the oldest generation (freeze and unfreeze move lists, in O(1)): young, they
+        were walked by the next two or three collections, 60-90 ms in all."""
+        if not cols:
+            return {}
+        if picked is not None:
+            cols = {c: [cols[c][i] for i in picked] for c in LINE_COLUMNS}
         was_on = gc.isenabled()
         gc.disable()
         try:
-            return self._parse(body)
-        finally:
-            gc.freeze()
-            gc.unfreeze()
-            if was_on:
-                gc.enable()
-
-    def _parse(self, body: bytes) -> dict[str, tuple[int, Entry]]:
-        try:
-            cols = loads(body)
-            names = cols["dir"]
             # made column by column in C (starmap, zip): a row at a time in Python was 4x slower
+            names = cols["dir"]
             prefix = os.path.join(self._root, "")
             paths = [prefix + name for name in names]
             totals = zip(*(cols[c] for c in TOTALS), strict=True)
             fields = zip(paths, *(cols[c] for c in COLUMNS), totals, cols["stamp"], strict=True)
             return dict(zip(names, zip(cols["inode"], starmap(Entry, fields), strict=True), strict=True))
-        except (ValueError, KeyError, TypeError):
+        except TypeError:  # a name that is no text
             self.broken = True
             return {}
+        finally:
+            gc.freeze()
+            gc.unfreeze()
+            if was_on:
+                gc.enable()
 
     def fresh(self, folder: Stamp) -> bool:
         """No job came or went since the shelf was made (and no status was left unread)."""
@@ -265,6 +305,22 @@ class JobIndex:
             if shelf.broken:
                 entries = self._rebuilt(place).entries
             return [entry for _, entry in entries.values()]
+
+    def matching(self, keep: Callable[[str, str, str, str], bool]) -> list[Entry]:
+        """The entries of the index's places whose job id, name, state and pipeline ``keep`` keeps (a
+        finished job's entry is made only if it is kept, while its shelf's are not made yet)."""
+        found = []
+        with self._lock:
+            for place in self.places:
+                if place not in FINISHED:
+                    found += [e for e in self._current(place) if keep(e.job_id, e.name, e.state, e.pipeline)]
+                    continue
+                shelf = self._shelf(place)
+                kept = shelf.matching(keep)
+                if shelf.broken:
+                    kept = self._rebuilt(place).matching(keep)
+                found += kept
+        return found
 
     def newest(self, n: int) -> tuple[list[Entry], int]:
         """The ``n`` newest jobs of the index's places (:func:`newest_first`), and how many jobs they

@@ -278,3 +278,52 @@ def test_the_first_pages_newest_first_parse_only_the_newest_and_are_the_full_sor
     assert pages() == expected
     shutil.rmtree(data / "failed" / "j07")
     assert pages() == [job for job in expected if job != "j07"]
+
+
+def test_a_search_or_a_filter_in_a_new_process_makes_only_the_entries_it_finds(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Filtering runs over the shelf's columns, and only the jobs kept become entries; what it finds is
+    what filtering every entry finds, with jobs in current/ and a broken shelf too."""
+    from pop_nb.service import queries
+
+    data = project.data
+    for i in range(30):
+        place = "current" if i % 10 == 4 else "failed" if i % 4 == 1 else "complete"
+        write_job(
+            data,
+            place,
+            f"job-{i:02d}",
+            "running" if place == "current" else "failed" if place == "failed" else "done",
+        )
+    settle(data / "complete", data / "failed")
+    JobIndex(data).refresh()
+    every = {e.job_id: e for e in JobIndex(data).refresh()}
+    cases = [
+        ({"search": "JOB-1"}, lambda e: "job-1" in e.job_id),
+        ({"state": "failed"}, lambda e: e.state == "failed"),
+        ({"state": "done", "search": "2"}, lambda e: e.state == "done" and "2" in e.job_id),
+        ({"pipeline": "alpha", "search": "-0"}, lambda e: e.job_id.startswith("job-0")),
+        ({"pipeline": "beta"}, lambda e: False),
+        ({"state": "", "search": ""}, lambda e: True),
+    ]
+    for query, wanted in cases:
+        queries._indexes.clear()  # a new process
+        page = service.list_jobs(project.settings(), limit=100, sort="created", **query)
+        expected = sorted((e for e in every.values() if wanted(e)), key=lambda e: (e.created_at, e.job_id))
+        assert [j.id for j in page.jobs] == [e.job_id for e in expected], query
+        assert page.total == len(expected)
+        shelves = queries._indexes[(project.settings().data, False)]._shelves.values()
+        made = [shelf._entries is not None for shelf in shelves]
+        assert any(made) == (not any(query.values())), query  # a filter makes none but those it finds
+
+    shelf_file = data / FOLDER / "failed.json"
+    head, _, lines = shelf_file.read_bytes().partition(b"\n")
+    newest, _, body = lines.partition(b"\n")
+    broken = newest + b"\n" + body.replace(b'"inode":[', b'"inode":["x",')
+    fixed = json.loads(head)
+    fixed["crc"] = zlib.crc32(broken)
+    shelf_file.write_bytes(json.dumps(fixed).encode() + b"\n" + broken)  # columns of unequal length
+    queries._indexes.clear()
+    page = service.list_jobs(project.settings(), limit=100, state="failed")
+    assert sorted(j.id for j in page.jobs) == sorted(e.job_id for e in every.values() if e.state == "failed")
