@@ -14,27 +14,21 @@ import signal
 import sys
 import threading
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import ExecutorError, JobStateError
-from pop_nb.models.lifecycle import is_final
 from pop_nb.models.records import Dispatch
 from pop_nb.models.seed import shown_name
-from pop_nb.models.status import JobStatus
+from pop_nb.orchestrator.current import QUEUED, RECOVER, RESEND, CurrentJobs, Place
 from pop_nb.orchestrator.executors import Executor, JobHandle, get_executor, is_remote
-from pop_nb.orchestrator.executors.base import lease_over, resend, this_host
+from pop_nb.orchestrator.executors.base import resend
 from pop_nb.orchestrator.intake import Intake
 from pop_nb.orchestrator.scheduler import Scheduler
-from pop_nb.store import layout, listing
 from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.locks import FileLock
 
-RECOVER, RESEND, QUEUED = 0, 1, 2  # queue order: runners that died, messages lost, then the oldest queued
-FRESH_S = 5.0  # a pending job this new may be about to get its runner from `pop run` / `pop approve`
 FULL_LOOK_S = 15.0  # how often a wake looks at every queued job again (see Orchestrator._schedule)
 
 
@@ -72,13 +66,10 @@ class Orchestrator:
         self.troubled: set[str] = set()  # seeds that raised before they could be claimed, reported once
         self.fault: str | None = None  # why the data folder cannot be used now, said once
         self.unfinished = 0  # jobs in current/ still to run or running (under any runner)
-        # job -> (stamps of its status and dispatch files, what they held): see _read
-        self._seen: dict[str, tuple[tuple[Stamp | None, Stamp | None], JobStatus, Dispatch | None]] = {}
-        self._quiet: dict[str, tuple[int, str]] = {}  # queued jobs waiting for a slot: their place
+        self.current = CurrentJobs(self.store, settings, self.claimed)
+        self._quiet: dict[str, Place] = {}  # queued jobs waiting for a slot: their place
         self._watched: set[str] = set()  # the other jobs in current/: looked at in every wake
         self._full_look_at = 0.0  # when a wake next looks at every job in current/
-        # current/'s jobs at the last listing: (the folder's stamp then, when, the jobs by id)
-        self._listing: tuple[listing.Stamp | None, int, dict[str, JobFolder]] = (None, 0, {})
         self.wake = threading.Event()
         self.stopping = threading.Event()
 
@@ -270,10 +261,9 @@ class Orchestrator:
         if full:
             self._full_look_at = now + FULL_LOOK_S
         here = 0
-        queue: list[tuple[tuple[int, str], JobFolder, FileLock | None]] = []
-        folders, changed = self._current()
+        queue: list[tuple[Place, JobFolder, FileLock | None]] = []
+        folders, changed = self.current.jobs()
         if changed:
-            self._seen = {job: seen for job, seen in self._seen.items() if job in folders}
             self._quiet = {job: quiet for job, quiet in self._quiet.items() if job in folders}
         if full:
             self._quiet = {}
@@ -281,99 +271,45 @@ class Orchestrator:
             self._watched = folders.keys() - self._quiet.keys()
         self.unfinished = len(self._quiet)
         for job_id in list(self._watched):
-            folder = folders[job_id]
-            looked = self._look(folder)
-            if isinstance(looked, bool):  # a runner has it (ours, another daemon's, a `pop run`, a worker's)
-                here += looked
-                self.unfinished += 1
-            elif looked is not None:
-                ready, lock, unfinished = looked
-                self.unfinished += unfinished
-                if ready is not None and lock is not None:
-                    queue.append((ready, folder, lock))
+            look = self.current.look(folders[job_id])
+            if look is None:
+                continue
+            self.unfinished += look.open
+            here += bool(look.runner)  # a runner has it here (ours, another daemon's, a `pop run`'s)
+            if look.place is not None and look.lock is not None:
+                queue.append((look.place, folders[job_id], look.lock))
         if self._quiet and self._where(here) is not None:  # a slot is free: the oldest of them may start
             queue += [(place, folders[job_id], None) for job_id, place in self._quiet.items()]
         queue.sort(key=lambda item: item[0])
-        for ready, folder, held in queue:
+        for place, folder, held in queue:
             lock = held
             if lock is None:  # queued, not looked at in this wake: look now
                 self._quiet.pop(folder.job_id, None)
                 self._watched.add(folder.job_id)
-                looked = self._look(folder)
-                if isinstance(looked, bool):
-                    here += looked
-                if not isinstance(looked, tuple) or looked[0] is None or looked[1] is None:
+                look = self.current.look(folder)
+                if look is None:
                     continue
-                ready, lock = looked[0], looked[1]
-            dispatch = self._seen[folder.job_id][2]
+                here += bool(look.runner)
+                if look.place is None or look.lock is None:
+                    continue
+                place, lock = look.place, look.lock
+            dispatch = self.current.dispatch(folder.job_id)
             remote = dispatch.executor if dispatch is not None and is_remote(dispatch.executor) else None
             executor = self._named(remote) if remote else self._where(here)
             if executor is None or self.stopping.is_set():
                 lock.release()
-                if ready[0] == QUEUED and not remote:
-                    self._quiet[folder.job_id] = ready  # it waits for a slot: not looked at till then
+                if place[0] == QUEUED and not remote:
+                    self._quiet[folder.job_id] = place  # it waits for a slot: not looked at till then
                     self._watched.discard(folder.job_id)
                 continue
-            if ready[0] == RECOVER and not self._recover(folder):
+            if place[0] == RECOVER and not self._recover(folder):
                 lock.release()
                 continue
             if (
-                self._start(executor, folder, lock, dispatch if ready[0] == RESEND else None)
+                self._start(executor, folder, lock, dispatch if place[0] == RESEND else None)
                 and not executor.remote
             ):
                 here += 1
-
-    def _current(self) -> tuple[dict[str, JobFolder], bool]:
-        """The jobs in current/ by id, as :meth:`JobStore.jobs` finds them, and whether that changed
-        since the last wake. For the price of a stat when none came or went (the listing is kept while
-        the folder's stamp holds: :mod:`pop_nb.store.listing`), else of listing names: a folder met
-        before is not looked into again, a new one counts once its seed is there (until then it is
-        being made)."""
-        place = self.store.dir("current")
-        now = listing.stamp(place)
-        kept_stamp, kept_at, kept = self._listing
-        if listing.settled(now, kept_stamp, kept_at):
-            return kept, False
-        listed_at = time.time_ns()
-        try:
-            with os.scandir(place) as entries:
-                names = [entry.name for entry in entries if entry.is_dir()]
-        except FileNotFoundError:
-            names = []
-        folders, whole = {}, True
-        for name in names:
-            folder = kept.get(name)
-            if folder is None:
-                folder = JobFolder(place / name)
-                if not (folder.path / layout.SEED).exists():
-                    whole = False
-                    continue
-            folders[name] = folder
-        self._listing = (now if whole else None, listed_at, folders)
-        return folders, folders.keys() != kept.keys()
-
-    def _look(self, folder: JobFolder) -> bool | tuple[tuple[int, str] | None, FileLock | None, bool] | None:
-        """One look at a job, under its lock: None (gone, or being written for the first time: next
-        wake), True or False (a runner has it, on this machine or not), or (its place in the queue or
-        None, its lock while it has a place, whether it is pending or running)."""
-        lock = FileLock(folder.runner_lock)
-        try:
-            taken = lock.acquire()
-        except FileNotFoundError:  # it moved on meanwhile
-            return None
-        if not taken:
-            return _runs_here(folder)
-        try:
-            status, dispatch = self._read(folder)
-        except (OSError, ValueError):  # being written for the first time; next pass
-            self.unfinished += 1
-            lock.release()
-            return None
-        ready = self._runnable(folder, status, dispatch)
-        if ready is None:
-            lock.release()
-            return None, None, status.state in ("pending", "running")
-        return ready, lock, status.state in ("pending", "running")
 
     def _named(self, name: str) -> Executor | None:
         """The executor a job was dispatched to (made once); None if it cannot be had now."""
@@ -404,42 +340,6 @@ class Orchestrator:
             return True
         self._say(f"failed {folder.job_id}: its runner died more than {self.settings.max_recoveries} times")
         return False
-
-    def _read(self, folder: JobFolder) -> tuple[JobStatus, Dispatch | None]:
-        """The job's status and dispatch record, parsed again only when either file was replaced (every
-        write is a new file: :func:`~pop_nb.store.atomic.atomic_write_bytes`): every wake looks at
-        every queued job, and a queue may be thousands deep. Treat them as read-only."""
-        stamp = (_stamp(folder.status_file), _stamp(folder.dispatch_file))
-        seen = self._seen.get(folder.job_id)
-        if seen is not None and seen[0] == stamp:
-            return seen[1], seen[2]
-        status, dispatch = folder.read_status(), folder.read_dispatch()
-        self._seen[folder.job_id] = (stamp, status, dispatch)
-        return status, dispatch
-
-    def _runnable(
-        self, folder: JobFolder, status: JobStatus, dispatch: Dispatch | None
-    ) -> tuple[int, str] | None:
-        """Under the job's lock: its place in the queue (recoveries first, then oldest), or None."""
-        if is_final(status.state):  # the runner died between status and move
-            self.store.close(folder, status.model_copy(deep=True))
-            return None
-        if status.state == "waiting":
-            return None
-        if dispatch is not None and is_remote(dispatch.executor):
-            # Its executor runs it. If its runner died on a worker (running, no lock) we take it up now, back
-            # to the same executor, rather than wait for the broker's visibility timeout; if no worker took
-            # it within its lease (the broker lost the message), we send it again.
-            if status.state == "running":
-                return (RECOVER, status.created_at)
-            if status.state == "pending" and lease_over(dispatch, self.settings.dispatch_lease_s):
-                return (RESEND, status.created_at)
-            return None
-        if status.state == "running":  # and nobody holds its lock: the runner died
-            return (RECOVER, status.created_at)
-        if folder.job_id not in self.claimed and _age_s(status.updated_at) < FRESH_S:
-            return None
-        return (QUEUED, status.created_at)
 
     def _start(
         self, executor: Executor, folder: JobFolder, lock: FileLock, lost: Dispatch | None = None
@@ -476,32 +376,3 @@ class Orchestrator:
     def _say(self, message: str) -> None:
         stamp = time.strftime("%H:%M:%S")
         print(f"{stamp} {message}", file=self.out, flush=True)
-
-
-Stamp = tuple[int, int, int]  # inode, mtime (ns), size: every write of ours makes a new file
-
-
-def _stamp(path: Path) -> Stamp | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
-
-
-def _runs_here(folder: JobFolder) -> bool:
-    """Its runner is on this machine (a job just claimed has no runner.json yet: it is starting here)."""
-    from pop_nb.store.atomic import read_json
-
-    try:
-        return bool(read_json(folder.runner_file).get("host", this_host()) == this_host())
-    except (OSError, ValueError, AttributeError):
-        return True
-
-
-def _age_s(iso: str) -> float:
-    try:
-        then = datetime.fromisoformat(iso)
-    except ValueError:
-        return float("inf")
-    return (datetime.now(UTC) - then).total_seconds()

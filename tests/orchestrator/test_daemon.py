@@ -388,16 +388,16 @@ def test_a_queued_jobs_files_are_parsed_again_only_once_replaced(
     real = JobFolder.read_status
     monkeypatch.setattr(JobFolder, "read_status", lambda self: parsed.append(self.job_id) or real(self))
 
-    assert daemon._read(folder)[0].state == "pending"
-    assert daemon._read(folder)[1] is None
+    assert daemon.current.read(folder)[0].state == "pending"
+    assert daemon.current.read(folder)[1] is None
     assert parsed == ["q1"]  # once
 
     status = real(folder)
     status.state = "waiting"  # as a gate leaves it
     folder.write_status(status)
-    assert daemon._read(folder)[0].state == "waiting" and parsed == ["q1", "q1"]
+    assert daemon.current.read(folder)[0].state == "waiting" and parsed == ["q1", "q1"]
     atomic_write_json(folder.dispatch_file, Dispatch(executor="celery", queue=None, ticket="t", by="h"))
-    dispatch = daemon._read(folder)[1]
+    dispatch = daemon.current.read(folder)[1]
     assert dispatch is not None and dispatch.executor == "celery" and parsed == ["q1", "q1", "q1"]
 
 
@@ -419,8 +419,10 @@ def test_a_wake_looks_at_no_queued_job_until_a_slot_is_free_then_at_the_oldest(
     daemon = Orchestrator(settings, out=io.StringIO())
     daemon.claimed.update(f"q{n}" for n in range(5))  # made here: no freshness wait
     looked: list[str] = []
-    real_look = daemon._look
-    monkeypatch.setattr(daemon, "_look", lambda folder: looked.append(folder.job_id) or real_look(folder))
+    real_look = daemon.current.look
+    monkeypatch.setattr(
+        daemon.current, "look", lambda folder: looked.append(folder.job_id) or real_look(folder)
+    )
     started: list[str] = []
     monkeypatch.setattr(
         daemon,
