@@ -40,3 +40,44 @@ def read_json(path: Path) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise PopError(f'{path} must hold a JSON object: {{"pipeline": "<slug>", "data": {{...}}}}')
     return value
+
+
+PLAIN_EVERY_S = 5.0  # off a terminal (a log, CI), a progress line at most this often
+
+
+class ProgressLine:
+    """A progress line on stderr for the commands that run many jobs (``pop batch``, ``pop experiment
+    run``). On a terminal it is redrawn in place; elsewhere (a log file, CI) a line is written at most
+    every :data:`PLAIN_EVERY_S` and the last one at :meth:`end`: a batch of a thousand jobs is not two
+    thousand lines, and the log still says where it stood."""
+
+    def __init__(self, live: bool | None = None) -> None:
+        import sys
+
+        self.out = sys.stderr
+        self.live = self.out.isatty() if live is None else live
+        self._written_at: float | None = None
+        self._held: str | None = None
+
+    def show(self, line: str) -> None:
+        import time
+
+        if self.live:
+            print("\r" + line + "\x1b[K", end="", file=self.out, flush=True)  # K: the rest of a longer line
+            self._held = line
+            return
+        now = time.monotonic()
+        if self._written_at is None or now - self._written_at >= PLAIN_EVERY_S:
+            print(line, file=self.out, flush=True)
+            self._written_at, self._held = now, None
+        else:
+            self._held = line
+
+    def end(self) -> None:
+        """The line as it stands, once and whole; the next :meth:`show` starts a new one."""
+        if self.live:
+            if self._held is not None:
+                print(file=self.out, flush=True)
+        elif self._held is not None:
+            print(self._held, file=self.out, flush=True)
+        self._written_at, self._held = None, None

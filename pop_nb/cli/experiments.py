@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from pop_nb.cli.common import load_settings
+from pop_nb.cli.common import ProgressLine, load_settings
 from pop_nb.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
@@ -23,15 +23,13 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if args.action == "run":
         only = {v.strip() for v in args.only.split(",") if v.strip()} if args.only else None
 
-        live = sys.stderr.isatty()
+        shown = ProgressLine()
 
         def moved(variant: str, progress: Progress) -> None:
-            line = f"{variant}: {progress.line()}"
-            print(("\r" if live else "") + line, end="" if live else "\n", file=sys.stderr, flush=True)
+            shown.show(f"{variant}: {progress.line()}")
 
         def said(variant: str, summary: object) -> None:
-            if live:
-                print(file=sys.stderr)
+            shown.end()
             done, failed = getattr(summary, "done", 0), getattr(summary, "failed", 0)
             cost = getattr(summary, "cost_this_run_usd", 0.0)
             print(f"variant {variant}: {done} done, {failed} failed, ${cost:.6f} this run", file=sys.stderr)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pop_nb.cli.common import load_settings
+from pop_nb.cli.common import ProgressLine, load_settings
 from pop_nb.errors import EXIT_DONE, EXIT_FAILED
 
 if TYPE_CHECKING:
@@ -30,11 +30,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     settings = load_settings()
     name = args.name or default_name(args.slug, args.seeds, args.glob)
     seeds = list(read_seeds(args.seeds, args.glob, Path.cwd()))
-    live = sys.stderr.isatty() and not args.json
-
-    def show(progress: Any) -> None:
-        print(("\r" if live else "") + progress.line(), end="" if live else "\n", file=sys.stderr, flush=True)
-
+    shown = ProgressLine(live=sys.stderr.isatty() and not args.json)
     batch = BatchRun(
         settings,
         args.slug,
@@ -42,12 +38,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
         seeds,
         concurrency=args.concurrency,
         executor=args.executor,
-        on_progress=show,
+        on_progress=lambda progress: shown.show(progress.line()),
     )
     print(f"batch {name}: {len(seeds)} seed(s) -> {batch.folder}", file=sys.stderr)
     summary = batch.run()
-    if live:
-        print(file=sys.stderr)
+    shown.end()
     if args.json:
         print(summary.model_dump_json(indent=2))
     else:
