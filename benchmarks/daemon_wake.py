@@ -1,8 +1,10 @@
 """What one wake of `pop orchestrate` costs with N queued jobs in current/, every slot taken (the state
-a deep queue is in for hours): against the same wake over an empty current/ (the anchor), and the full
-look the daemon takes every FULL_LOOK_S seconds.
+a deep queue is in for hours), and with N jobs sent to a remote executor's queue (Celery) that no worker
+has taken yet: against the same wake over an empty current/ (the anchor), and the full look the daemon
+takes every FULL_LOOK_S seconds.
 
-The queued jobs are copies of one real queued job (accepted from a seed by the daemon itself).
+The queued jobs are copies of one real queued job (made by create_job, as the daemon makes them); the
+remote ones are the same with a dispatch record naming celery, sent a moment ago.
 
     python benchmarks/daemon_wake.py [--jobs 10000]
 """
@@ -70,10 +72,17 @@ def main() -> None:
         time.sleep(2.1)  # current/ settled (see pop_nb.store.listing)
         deep = wake_ms(root, full=False)
         full = wake_ms(root, full=True, runs=3)
+        from pop_nb.models.records import Dispatch
+        from pop_nb.store.atomic import atomic_write_json
+
+        for i in range(n):
+            atomic_write_json(current / f"q-{i}" / "dispatch.json", Dispatch(executor="celery", by="bench"))
+        remote = wake_ms(root, full=False)
     machine = f"Python {sys.version.split()[0]}, {os.cpu_count()} cores"
     print(f"a wake of `pop orchestrate`, every slot taken ({machine})")
     print(f"  empty current/            : {empty:8.2f} ms  (anchor)")
     print(f"  {n:6d} queued jobs        : {deep:8.2f} ms  ratio {deep / empty:.1f}x the anchor")
+    print(f"  {n:6d} at Celery's queue  : {remote:8.2f} ms  ratio {remote / empty:.1f}x the anchor")
     print(f"  the full look, every 15 s : {full:8.2f} ms  ({full / n * 1000:.1f} us a job)")
 
 

@@ -17,7 +17,7 @@ from pop_nb.models.lifecycle import is_final
 from pop_nb.models.records import Dispatch
 from pop_nb.models.status import JobStatus
 from pop_nb.orchestrator.executors import is_remote
-from pop_nb.orchestrator.executors.base import lease_over, this_host
+from pop_nb.orchestrator.executors.base import lease_left_s, lease_over, this_host
 from pop_nb.store import layout, listing
 from pop_nb.store.jobs import JobFolder, JobStore
 from pop_nb.store.locks import FileLock
@@ -33,12 +33,15 @@ FileStamp = tuple[int, int, int]  # inode, mtime (ns), size: every write of ours
 class Look:
     """One look at a job under its lock. ``runner``: a runner holds the lock, on this machine (True)
     or elsewhere (False); else None, and ``place`` says where it queues (None: nothing to start) with
-    ``lock`` held for it. ``open``: it is still to run or running (for ``--once``)."""
+    ``lock`` held for it. ``open``: it is still to run or running (for ``--once``). ``rest_s``: a job
+    waiting at a remote executor's queue, with this long left of its lease: nothing about it needs the
+    daemon before then, short of a worker taking it and dying (seen at the next full look)."""
 
     open: bool
     runner: bool | None = None
     place: Place | None = None
     lock: FileLock | None = None
+    rest_s: float | None = None
 
 
 class CurrentJobs:
@@ -103,10 +106,12 @@ class CurrentJobs:
             return Look(open=True)
         is_open = status.state in ("pending", "running")
         place = self._runnable(folder, status, dispatch)
-        if place is None:
-            lock.release()
-            return Look(open=is_open)
-        return Look(open=is_open, place=place, lock=lock)
+        if place is not None:
+            return Look(open=is_open, place=place, lock=lock)
+        lock.release()
+        if status.state == "pending" and dispatch is not None and is_remote(dispatch.executor):
+            return Look(open=True, rest_s=lease_left_s(dispatch, self.settings.dispatch_lease_s))
+        return Look(open=is_open)
 
     def dispatch(self, job_id: str) -> Dispatch | None:
         """The dispatch record of a job looked at (where it was sent to run, if anywhere)."""

@@ -68,6 +68,10 @@ class Orchestrator:
         self.unfinished = 0  # jobs in current/ still to run or running (under any runner)
         self.current = CurrentJobs(self.store, settings, self.claimed)
         self._quiet: dict[str, Place] = {}  # queued jobs waiting for a slot: their place
+        # jobs waiting at a remote executor's queue: when (time.monotonic) their lease is over; and the
+        # soonest of those times
+        self._resting: dict[str, float] = {}
+        self._rested_at = float("inf")
         self._watched: set[str] = set()  # the other jobs in current/: looked at in every wake
         self._full_look_at = 0.0  # when a wake next looks at every job in current/
         self.wake = threading.Event()
@@ -253,10 +257,11 @@ class Orchestrator:
         executor. A job handed to a remote executor is that executor's to run and to recover.
 
         A wake looks at every job in current/ but the queued ones it looked at before: those wait
-        unlooked-at until a slot is free here (then the oldest are looked at until the slots are full),
-        and every :data:`FULL_LOOK_S` all of them are looked at again (a queue thousands deep costs a
-        wake what an empty one does, not 40 us a job)."""
-        now = time.time()
+        unlooked-at until a slot is free here (then the oldest are looked at until the slots are full);
+        a job waiting at a remote executor's queue, until its lease is over. Every :data:`FULL_LOOK_S`
+        all of them are looked at again. So a queue thousands deep, here or at the workers, costs a wake
+        what an empty one does, not 30 us a job."""
+        now, awake = time.time(), time.monotonic()
         full = now >= self._full_look_at
         if full:
             self._full_look_at = now + FULL_LOOK_S
@@ -265,11 +270,15 @@ class Orchestrator:
         folders, changed = self.current.jobs()
         if changed:
             self._quiet = {job: quiet for job, quiet in self._quiet.items() if job in folders}
+            self._resting = {job: until for job, until in self._resting.items() if job in folders}
         if full:
-            self._quiet = {}
-        if changed or full:
-            self._watched = folders.keys() - self._quiet.keys()
-        self.unfinished = len(self._quiet)
+            self._quiet, self._resting = {}, {}
+        if awake >= self._rested_at:  # a lease is over: look at those jobs again
+            self._resting = {job: until for job, until in self._resting.items() if until > awake}
+        if changed or full or awake >= self._rested_at:
+            self._watched = folders.keys() - self._quiet.keys() - self._resting.keys()
+            self._rested_at = min(self._resting.values(), default=float("inf"))
+        self.unfinished = len(self._quiet) + len(self._resting)
         for job_id in list(self._watched):
             look = self.current.look(folders[job_id])
             if look is None:
@@ -278,6 +287,10 @@ class Orchestrator:
             here += bool(look.runner)  # a runner has it here (ours, another daemon's, a `pop run`'s)
             if look.place is not None and look.lock is not None:
                 queue.append((look.place, folders[job_id], look.lock))
+            elif look.rest_s is not None and look.rest_s > 0:
+                self._resting[job_id] = awake + look.rest_s
+                self._rested_at = min(self._rested_at, awake + look.rest_s)
+                self._watched.discard(job_id)
         if self._quiet and self._where(here) is not None:  # a slot is free: the oldest of them may start
             queue += [(place, folders[job_id], None) for job_id, place in self._quiet.items()]
         queue.sort(key=lambda item: item[0])

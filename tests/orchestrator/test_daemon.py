@@ -451,6 +451,63 @@ def test_a_wake_looks_at_no_queued_job_until_a_slot_is_free_then_at_the_oldest(
     assert sorted(looked) == [f"q{n}" for n in range(5)]  # the full look
 
 
+def test_jobs_waiting_at_a_remote_queue_are_not_looked_at_again_until_their_lease_is_over(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands of jobs sent to Celery's queue cost a wake nothing: a job waiting there is looked at
+    once, then again when its lease is over (sent again if still untaken) or at the full look."""
+    from datetime import UTC, datetime, timedelta
+
+    from pop_nb.models.records import Dispatch
+    from pop_nb.models.seed import parse_seed
+    from pop_nb.orchestrator import Orchestrator
+    from pop_nb.orchestrator import daemon as daemon_module
+    from pop_nb.service import create_job
+    from pop_nb.store.atomic import atomic_write_json
+
+    project.pipeline("queued", {"t": {}})
+    settings = project.settings()
+    lease = settings.dispatch_lease_s
+    for n, left_s in enumerate((0.5, 3600.0, 3600.0)):  # q0's lease is over in half a second
+        folder = create_job(
+            settings, parse_seed({"pipeline": "queued", "data": {}}, "test"), f"q{n}", where="t"
+        )
+        sent = datetime.now(UTC) - timedelta(seconds=lease - left_s)
+        atomic_write_json(folder.dispatch_file, Dispatch(executor="celery", by="h", at=sent.isoformat()))
+    daemon = Orchestrator(settings, out=io.StringIO())
+    looked: list[str] = []
+    real_look = daemon.current.look
+    monkeypatch.setattr(
+        daemon.current, "look", lambda folder: looked.append(folder.job_id) or real_look(folder)
+    )
+    monkeypatch.setattr(daemon, "_named", lambda name: daemon.executor)
+    resent: list[str] = []
+    monkeypatch.setattr(
+        daemon,
+        "_start",
+        lambda executor, folder, lock, lost=None: (
+            resent.append(folder.job_id if lost else "") or lock.release()
+        ),
+    )
+
+    daemon._schedule()
+    assert sorted(looked) == ["q0", "q1", "q2"] and daemon.unfinished == 3 and resent == []
+    looked.clear()
+    for _ in range(3):
+        daemon._schedule()
+    assert looked == [] and daemon.unfinished == 3  # waiting at the queue: not looked at
+
+    time.sleep(0.6)  # q0's lease is over: looked at, and sent again
+    daemon._schedule()
+    assert looked == ["q0"] and resent == ["q0"]
+
+    looked.clear()
+    monkeypatch.setattr(daemon_module, "FULL_LOOK_S", 0.0)
+    daemon._full_look_at = 0.0
+    daemon._schedule()
+    assert sorted(looked) == ["q0", "q1", "q2"]  # the full look
+
+
 def test_a_job_whose_status_is_not_json_is_passed_over_not_fatal(project: Project) -> None:
     from pop_nb.orchestrator import Orchestrator
 

@@ -154,16 +154,22 @@ def lease_over(dispatch: Dispatch | None, lease_s: float, now: datetime | None =
     """A job sent to a queue (a remote executor) has waited past its lease untaken: ``lease_s`` after its
     first send, then twice as long after each later one (a long queue is not flooded with copies).
     Meaningful only for a job still ``pending`` with nobody holding its lock."""
+    return lease_left_s(dispatch, lease_s, now) < 0
+
+
+def lease_left_s(dispatch: Dispatch | None, lease_s: float, now: datetime | None = None) -> float:
+    """How long a job sent to a queue has left of its lease (see :func:`lease_over`): negative once it is
+    over; infinite for a job not sent to a queue."""
     from pop_nb.orchestrator.executors import is_remote
 
     if dispatch is None or not is_remote(dispatch.executor):
-        return False
+        return float("inf")
     try:
         sent = datetime.fromisoformat(dispatch.at)
     except ValueError:
-        return True
+        return -1.0
     waited = ((now or datetime.now(UTC)) - sent).total_seconds()
-    return bool(waited > lease_s * 2 ** (dispatch.sends - 1))
+    return float(lease_s * 2 ** (dispatch.sends - 1) - waited)
 
 
 def resend(executor: Executor, folder: JobFolder, lock: FileLock, dispatch: Dispatch) -> JobHandle:
