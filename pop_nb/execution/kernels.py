@@ -123,7 +123,8 @@ class FreshKernelProvider:
         self._target: tuple[str, int] = ("", 0)
         self._filler: threading.Thread | None = None
         # short: a Unix socket path must fit in ~100 bytes
-        self._sockets = tempfile.mkdtemp(prefix="pop-k-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        self._sockets = tempfile.mkdtemp(prefix=f"{_SOCKETS_PREFIX}{os.getpid()}-", dir=sockets_dir())
+        _sweep_once()
         self._server: forkserver.ForkServer | None = None
         if start == "fork" and forkserver.fork_supported():
             try:
@@ -289,6 +290,61 @@ class FreshKernelProvider:
             self._dying.put(None)
             self._reaper.join()
         shutil.rmtree(self._sockets, ignore_errors=True)
+
+
+def sockets_dir() -> str | None:
+    """Where each provider makes the folder of its kernels' sockets (None: the system's default)."""
+    return "/tmp" if os.path.isdir("/tmp") else None
+
+
+def _pid_namespace() -> int:
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
+# pop-k-<pid namespace>-<pid>-<random>: whose folder it is, so one whose process is gone can be removed
+_SOCKETS_PREFIX = f"pop-k-{_pid_namespace()}-"
+_swept = threading.Event()
+
+
+def _sweep_once() -> None:
+    """Once per process, on a thread: remove the socket folders of providers whose process is gone (one
+    killed cannot remove its own: SIGKILL, the OOM killer)."""
+    if not _swept.is_set():
+        _swept.set()
+        threading.Thread(target=sweep_stale_sockets, name="pop-sweep", daemon=True).start()
+
+
+def sweep_stale_sockets(where: str | None = None) -> int:
+    """Remove this user's kernel socket folders, in ``where`` (default :func:`sockets_dir`), made in
+    this pid namespace by a process that is gone; how many. A live process's folder, another user's,
+    or one from another namespace (a container sharing /tmp: its pids are not ours to judge) stays."""
+    where = where or sockets_dir() or tempfile.gettempdir()
+    removed = 0
+    try:
+        with os.scandir(where) as entries:
+            found = [e for e in entries if e.name.startswith(_SOCKETS_PREFIX)]
+    except OSError:
+        return 0
+    for entry in found:
+        pid_text = entry.name[len(_SOCKETS_PREFIX) :].partition("-")[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_uid != os.getuid() or not entry.is_dir(
+                follow_symlinks=False
+            ):
+                continue
+            os.kill(int(pid_text), 0)
+            continue  # alive (or our signal is refused: someone's, alive)
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 IOPUB_CHECK_S = 0.01

@@ -100,6 +100,12 @@ def test_a_runner_killed_outright_takes_its_forked_kernels_with_it(project: Proj
         "long",
         {"t": {"cells": [("inference", "import time\nprint('working', flush=True)\ntime.sleep(300)")]}},
     )
+    from pop_nb.execution import kernels as kernels_module
+
+    def socket_folders() -> set[Path]:
+        return set(Path(kernels_module.sockets_dir() or "/tmp").glob(f"{kernels_module._SOCKETS_PREFIX}*"))
+
+    before = socket_folders()
     job = project.run("long", wait=False)
     log = project.data / "current" / job.id / "tasks/t/logs/inference.log"
     wait_for(lambda: log.exists() and "working" in log.read_text(), timeout=60)
@@ -108,6 +114,10 @@ def test_a_runner_killed_outright_takes_its_forked_kernels_with_it(project: Proj
     os.killpg(job.handle.process.pid, signal.SIGKILL)
     job.handle.process.wait()
     wait_for(lambda: kernels_of(project.data) == [], timeout=10)
+    left = socket_folders() - before
+    assert left  # a runner killed outright cannot remove its kernels' socket folder: the next one does
+    kernels_module.sweep_stale_sockets()
+    assert not any(folder.exists() for folder in left)
 
 
 def test_the_kernel_server_answers_a_bad_request_and_stays_up(project: Project) -> None:
@@ -381,3 +391,26 @@ def test_the_kernel_server_and_what_it_forks_show_no_environment_of_whoever_star
         extra = [n for n in seen[who] if n not in allowed and not n.startswith(SERVER_ENV_PREFIXES)]
         assert extra == [], (who, extra)
     assert seen["seen here"] == "canary-0f3e"  # the stage's own environment is its runner's
+
+
+def test_only_the_socket_folders_of_processes_that_are_gone_are_swept(tmp_path: Path) -> None:
+    from pop_nb.execution import kernels as kernels_module
+
+    prefix = kernels_module._SOCKETS_PREFIX
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    folders = {
+        "gone": tmp_path / f"{prefix}{gone.pid}-abc",
+        "alive": tmp_path / f"{prefix}{os.getppid()}-abc",
+        "mine": tmp_path / f"{prefix}{os.getpid()}-abc",
+        "other namespace": tmp_path / f"pop-k-1-{gone.pid}-abc",
+        "not a pid": tmp_path / f"{prefix}x{gone.pid}-abc",
+        "old name": tmp_path / "pop-k-abc",
+    }
+    for folder in folders.values():
+        folder.mkdir()
+        (folder / "4f2a-1").write_text("")  # where a socket was
+    (tmp_path / f"{prefix}{gone.pid}-file").write_text("")  # not a folder
+    assert kernels_module.sweep_stale_sockets(str(tmp_path)) == 1
+    assert [name for name, folder in folders.items() if not folder.exists()] == ["gone"]
+    assert (tmp_path / f"{prefix}{gone.pid}-file").exists()
