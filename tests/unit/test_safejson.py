@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pop_nb.safejson import MAX_NESTING, loads, nesting_over
 
@@ -21,6 +23,9 @@ DEEP = MAX_NESTING + 1
         (json.dumps({"k": '"' + "[" * 700}).encode(), False),  # an escaped quote, then brackets in text
         (json.dumps({'a\\"': '"]]]'}).encode()[:-1] + b"," + b"[" * DEEP + b"]" * DEEP + b"}", True),
         (json.dumps([{"key": f"job-{i}", "cost": i} for i in range(5000)]).encode(), False),
+        (b'{"k": "line\\n", "x": ' + b"[" * DEEP + b"]" * DEEP + b"}", True),  # an escape, then depth
+        (b'{"k": "a\\\\", "x": ' + b"[" * DEEP + b"]" * DEEP + b"}", True),  # an escaped backslash
+        (b'["a", "' + b"[" * DEEP + b'"]', False),  # brackets in a string, no backslash anywhere
     ],
 )
 def test_depth_is_counted_outside_strings(doc: bytes, over: bool) -> None:
@@ -28,3 +33,54 @@ def test_depth_is_counted_outside_strings(doc: bytes, over: bool) -> None:
     if over:
         with pytest.raises(ValueError, match="nested too deep"):
             loads(doc)
+
+
+def by_hand(data: bytes) -> tuple[int, bool]:
+    """The depth of arrays and objects outside strings, one character at a time; whether the text ends
+    inside a string."""
+    depth = peak = 0
+    in_string = escaped = False
+    for byte in data:
+        char = chr(byte)
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            peak = max(peak, depth)
+        elif char in "]}":
+            depth -= 1
+    return peak, in_string
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.text(alphabet='[]{}"\\an,: ', max_size=80), st.integers(min_value=0, max_value=6))
+def test_the_depth_is_never_under_the_count_one_character_at_a_time(doc: str, limit: int) -> None:
+    """Never under the count by hand (that could let a deep text through); over it only for a text that
+    ends inside a string (no JSON: a pattern keeps counting in it)."""
+    data = doc.encode()
+    depth, open_string = by_hand(data)
+    if depth > limit:
+        assert nesting_over(data, limit)
+    if not open_string:
+        assert nesting_over(data, limit) is (depth > limit)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.text(alphabet='[]{}"\\ab\n'),
+        lambda kids: st.lists(kids) | st.dictionaries(st.text(alphabet='[]"\\a'), kids),
+        max_leaves=30,
+    )
+)
+def test_the_depth_of_any_json_is_its_depth(value: object) -> None:
+    data = json.dumps(value).encode()
+    for limit in range(0, 8):
+        assert nesting_over(data, limit) is (by_hand(data)[0] > limit)
