@@ -303,18 +303,25 @@ def test_calls_stay_in_parquet_and_follow_the_snapshot_when_another_process_rewr
 
 
 @pytest.mark.parametrize(
-    "segments, job_segment",
-    [({"../../elsewhere": 1}, "../../elsewhere"), ({"18ea74d91a81664a-1": 1}, "18ea74d91a81664b-1")],
+    "segments, changed",
+    [
+        ({"../../elsewhere": 1}, {}),  # a folder not its own
+        ({"18ea74d91a81664a-1": 1}, {"segment": [1]}),  # a segment it does not list
+        ({"18ea74d91a81664a-1": 1}, {"segment": [-1]}),
+        ({"18ea74d91a81664a-1": 1}, {"inode": [True]}),
+        ({"18ea74d91a81664a-1": 1}, {"inode": ["12"]}),
+        ({"18ea74d91a81664a-1": 1}, {"place": [7]}),
+        ({"18ea74d91a81664a-1": 1}, {"runs": []}),  # columns of other lengths
+        ({"18ea74d91a81664a-1": 1}, {"job": "j"}),
+    ],
 )
-def test_a_hostile_manifest_is_not_followed(
-    tmp_path: Path, segments: dict[str, int], job_segment: str
-) -> None:
+def test_a_hostile_manifest_is_not_followed(tmp_path: Path, segments: dict[str, int], changed: dict) -> None:
     finish(tmp_path, "complete", "j")
     connect_fresh(tmp_path)
     manifest = tmp_path / ".analytics" / "manifest.json"
     body = json.loads(manifest.read_text())
-    [key] = body["jobs"].values()
-    manifest.write_text(json.dumps({**body, "segments": segments, "jobs": {"j": [*key[:3], job_segment]}}))
+    assert sorted(body["jobs"]) == ["ctime", "inode", "job", "place", "runs", "segment"]
+    manifest.write_text(json.dumps({**body, "segments": segments, "jobs": {**body["jobs"], **changed}}))
     assert tables(connect_fresh(tmp_path)) == from_files(tmp_path)
     assert Snapshot(tmp_path).manifest() is not None  # dropped and written again, whole
 
@@ -559,3 +566,15 @@ def test_a_rollup_row_changed_in_one_place_is_not_believed(tmp_path: Path, chang
     direct = Analytics(tmp_path, snapshot=False)
     direct.refresh()
     assert rollup.cost_rows(tmp_path, "pipeline") == direct.query(costs_sql("pipeline"))
+
+
+def test_a_manifest_is_parsed_once_while_its_file_is_the_same(tmp_path: Path) -> None:
+    finish(tmp_path, "complete", "done-1")
+    connect_fresh(tmp_path)
+    first = Snapshot(tmp_path).manifest()
+    assert first is not None and Snapshot(tmp_path).manifest() is first  # shared, not parsed again
+    finish(tmp_path, "complete", "done-2")
+    connect_fresh(tmp_path)  # saves: a new manifest file, written from a copy
+    second = Snapshot(tmp_path).manifest()
+    assert second is not first and sorted(second.jobs) == ["done-1", "done-2"]
+    assert sorted(first.jobs) == ["done-1"]  # the shared one was not changed by the save
