@@ -16,7 +16,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,8 @@ from pop_nb.safejson import loads
 from pop_nb.store import layout
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     import duckdb
 
 FINISHED = ("complete", "failed")
@@ -204,6 +205,8 @@ def _gather_round(folders: list[str], names: list[str]) -> tuple[str, dict[str, 
             read = len(names) * sum(map(len, slices))
             pooled, since_probe = time.perf_counter() - began > SLOW_S * read, 0
             if pooled and pool is None:
+                from concurrent.futures import ThreadPoolExecutor  # 5 ms of import, for a cold disk only
+
                 pool = ThreadPoolExecutor(GATHER_PARTS, thread_name_prefix="pop-gather-read")
         files: dict[str, list[str]] = {name: [] for name in names}
         for k, name in enumerate(names):
