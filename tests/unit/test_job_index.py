@@ -149,10 +149,14 @@ def test_a_broken_or_unwritable_shelf_is_only_a_cache(tmp_path: Path) -> None:
         signed(b'{"dir":["j0"],"inode":"x"}\n' + every),  # a broken newest line
         signed(newest + b"\n" + b'{"dir":["j0"]}\n'),  # a broken body
         signed(b"[]\n" + every),
+        signed(
+            newest + b"\n" + every.replace(b'"name":["",', b'"name":[null,', 1)  # a name that is no text
+        ),
         whole.replace(b'"cost_usd":[1.0,1.0,1.0]', b'"cost_usd":["a","b","c"]'),  # edited: its crc fails
     ):
         shelf.write_bytes(torn)
         assert costs(JobIndex(tmp_path)) == {"j0": 1.0, "j1": 1.0, "j2": 1.0}  # rebuilt from the folders
+        assert all(isinstance(e.name, str) for e in JobIndex(tmp_path).refresh())  # a search can lower() it
     shutil.rmtree(tmp_path / FOLDER)
     (tmp_path / FOLDER).write_text("not a folder")  # the shelf cannot be written: answered anyway
     assert sorted(costs(JobIndex(tmp_path))) == ["j0", "j1", "j2"]
