@@ -123,8 +123,34 @@ def main() -> None:
             f"warm {best['warm'] * 1000:.1f} ms; a search cold {searched['cold'] * 1000:.0f} ms, "
             f"warm {best['search'] * 1000:.1f} ms"
         )
+        print(ended_job(data, pop, full))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def ended_job(data: Path, pop: list[str], env: dict[str, str]) -> str:
+    """`pop costs` after a job ended (its folder now in complete/, its line in runs.jsonl), as while a
+    batch runs: the first call, the next one, and one 2.5 s later (complete/ settled); then undone."""
+    runs = data / "complete" / "runs.jsonl"
+    size = runs.stat().st_size
+    ended = data / "complete" / "job-ended-now"
+    shutil.copytree(data / "complete" / "job-000001", ended)
+    try:
+        for file in ended.iterdir():
+            file.write_text(file.read_text().replace("job-000001", "job-ended-now"))
+        with open(runs, "a") as fh:
+            fh.write(json.dumps({"job": "job-ended-now", "state": "done"}) + "\n")
+        first, next_ = once([*pop, "costs"], env), once([*pop, "costs"], env)
+        time.sleep(2.5)
+        settled = once([*pop, "costs"], env)
+    finally:
+        shutil.rmtree(ended, ignore_errors=True)
+        with open(runs, "r+b") as fh:
+            fh.truncate(size)
+    return (
+        f"`pop costs` right after a job ended: {first:.2f} s (the snapshot brought up to date); "
+        f"the next call {next_:.2f} s; 2.5 s later {settled:.2f} s"
+    )
 
 
 if __name__ == "__main__":
