@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from array import array
+from collections.abc import Mapping
 from itertools import accumulate
 from typing import Any
 
@@ -54,3 +55,18 @@ def loads(text: str | bytes) -> Any:
         return json.loads(text)
     except RecursionError:
         raise ValueError("JSON nested too deep to read") from None
+
+
+def columns(value: Any, kinds: Mapping[str, tuple[type, ...] | None]) -> dict[str, list[Any]] | None:
+    """``value`` if it is JSON columns as ``kinds`` says, else None: an object with exactly these names,
+    each a list, all as long, every item of a column of one of its types (None: any; a bool is no int
+    here). Checked a column at a time in C, ~1 ms for 100,000 items: what pop-nb keeps as columns (the
+    job index, the analytics manifest and cost rollup) is a cache that may have been edited."""
+    if type(value) is not dict or value.keys() != kinds.keys():
+        return None
+    if not all(type(value[name]) is list for name in kinds) or len({len(value[n]) for n in kinds}) > 1:
+        return None
+    for name, types in kinds.items():
+        if types is not None and not {*map(type, value[name])} <= set(types):
+            return None
+    return value

@@ -29,7 +29,7 @@ from pop_nb.analytics.folders import (
 from pop_nb.analytics.schema import CALL_TOTALS, LOGS
 from pop_nb.analytics.snapshot import Rollup
 from pop_nb.analytics.store import connect
-from pop_nb.safejson import loads
+from pop_nb.safejson import columns, loads
 from pop_nb.store import listing
 from pop_nb.store.listing import file_mark
 
@@ -106,24 +106,18 @@ def finished_costs(data_dir: Path, by: str) -> list[dict[str, Any]] | None:
 def _rows(text: str) -> list[dict[str, Any]] | None:
     """The rows kept as columns (:func:`~pop_nb.analytics.snapshot._cost_rollup`), if they are as
     costs_sql returns them: a key (text) and every column, a number; else None (DuckDB answers: a cache
-    never decides alone). Checked column by column in C."""
+    never decides alone)."""
     try:
-        columns = loads(text)
+        found = columns(loads(text), ROW_KINDS)
     except ValueError:
         return None
-    names = ("key", *COLUMNS)
-    if not (
-        isinstance(columns, dict)
-        and columns.keys() == set(names)
-        and all(type(columns[name]) is list for name in names)
-        and len({len(columns[name]) for name in names}) == 1
-        and {*map(type, columns["key"])} <= {str}
-        and all({*map(type, columns[name])} <= {int, float} for name in COLUMNS)
-    ):
+    if found is None:
         return None
-    return [
-        dict(zip(names, row, strict=True)) for row in zip(*(columns[name] for name in names), strict=True)
-    ]
+    names = list(ROW_KINDS)
+    return [dict(zip(names, row, strict=True)) for row in zip(*found.values(), strict=True)]
+
+
+ROW_KINDS: dict[str, tuple[type, ...] | None] = {"key": (str,), **{c: (int, float) for c in COLUMNS}}
 
 
 def add_rows(*parts: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop_nb.analytics.schema import JOB_TABLES, SCHEMA, literal_path
-from pop_nb.safejson import loads
+from pop_nb.safejson import columns, loads
 from pop_nb.store.atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -50,6 +50,9 @@ FOLDER = ".analytics"
 VERSION = 4  # 3: the manifest carries the cost rollup; 4: its rows as columns
 Key = tuple[str, int, int, int]  # place, inode, ctime (ns) of the job folder, its runs.jsonl lines
 JOB_KEY = ("place", "inode", "ctime", "runs")  # a Key's fields: the manifest's columns of them
+JOB_KINDS: dict[str, tuple[type, ...] | None] = {
+    "job": (str,), "place": (str,), "inode": (int,), "ctime": (int,), "runs": (int,), "segment": (int,)
+}  # fmt: skip
 MAX_SEGMENTS = 8  # past this many, the newer segments are merged into one
 KEEP_OBSOLETE_S = 600.0
 ROLLUP = "rollup.json"
@@ -98,23 +101,15 @@ class Manifest:
             if body.get("version") != VERSION or body.get("schema") != SCHEMA:
                 return None
             segments = {str(s): int(n) for s, n in body["segments"].items()}
-            columns = body["jobs"]
-            names = ("job", *JOB_KEY, "segment")
-            if type(columns) is not dict or not all(type(columns[c]) is list for c in names):
-                raise TypeError("its jobs are not columns")
-            if len({len(columns[c]) for c in names}) != 1:
-                raise ValueError("its columns of jobs are not as long as each other")
-            texts = [columns[c] for c in ("job", "place")]
-            numbers = [columns[c] for c in (*JOB_KEY[1:], "segment")]
-            whole = all({*map(type, c)} <= {int} for c in numbers)
-            if not whole or not all({*map(type, c)} <= {str} for c in texts):
-                raise TypeError("a job's name or place is not text, or a number of it not a whole number")
+            found = columns(body["jobs"], JOB_KINDS)
+            if found is None:
+                raise TypeError("its jobs are not columns of names and whole numbers, all as long")
             order = list(segments)
-            if any(not 0 <= n < len(order) for n in columns["segment"]):
+            if any(not 0 <= n < len(order) for n in found["segment"]):
                 raise SnapshotError("the manifest serves a job from a segment it does not list")
-            serving = [order[n] for n in columns["segment"]]
-            keys = zip(*(columns[c] for c in JOB_KEY), strict=True)
-            jobs = dict(zip(columns["job"], zip(keys, serving, strict=True), strict=True))
+            serving = [order[n] for n in found["segment"]]
+            keys = zip(*(found[c] for c in JOB_KEY), strict=True)
+            jobs = dict(zip(found["job"], zip(keys, serving, strict=True), strict=True))
             costs = {str(by): str(rows) for by, rows in body.get("costs", {}).items()}
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SnapshotError(f"unreadable manifest: {exc}") from exc

@@ -3,6 +3,8 @@ command line."""
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,16 +54,12 @@ class ProgressLine:
     thousand lines, and the log still says where it stood."""
 
     def __init__(self, live: bool | None = None) -> None:
-        import sys
-
         self.out = sys.stderr
         self.live = self.out.isatty() if live is None else live
         self._written_at: float | None = None
         self._held: str | None = None
 
     def show(self, line: str) -> None:
-        import time
-
         if self.live:
             print("\r" + line + "\x1b[K", end="", file=self.out, flush=True)  # K: the rest of a longer line
             self._held = line

@@ -40,14 +40,16 @@ import zlib
 from collections.abc import Callable
 from itertools import islice, starmap
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from pop_nb.models.status import StatusHead
-from pop_nb.safejson import loads
+from pop_nb.safejson import columns, loads
 from pop_nb.store import layout
 from pop_nb.store.atomic import atomic_write_bytes
 from pop_nb.store.jobs import ARCHIVE, PLACES, JobFolder
 from pop_nb.store.listing import Stamp, file_mark, settled, stamp
+
+T = TypeVar("T")
 
 FOLDER = ".index"
 VERSION = 2  # 2: the newest entries on a line of their own
@@ -101,6 +103,10 @@ def newest_first(entry: Entry) -> tuple[str, str]:
 COLUMNS = ("job_id", "name", "state", "pipeline", "created_at", "started_at", "ended_at")
 TOTALS = ("calls", "attempts", "input_tokens", "output_tokens", "cost_usd", "unpriced_calls")
 LINE_COLUMNS = ("dir", "inode", *COLUMNS, *TOTALS, "stamp")  # a shelf's line: one list each
+# what filters, sorts and paths are made of is text; the rest is left to the crc
+LINE_KINDS: dict[str, tuple[type, ...] | None] = {
+    c: (str,) if c in ("dir", *COLUMNS) else None for c in LINE_COLUMNS
+}
 
 
 def read_entry(job_dir: str, keep_raw: bool = False) -> Entry | None:
@@ -204,20 +210,13 @@ class Shelf:
         if not line:
             return {}
         try:
-            cols = loads(line)
-            lists = type(cols) is dict and all(type(cols[c]) is list for c in LINE_COLUMNS)
-            # what filters, sorts and paths are made of is text (checked in C: ~1 ms a column at 100,000)
-            if (
-                lists
-                and len({len(cols[c]) for c in LINE_COLUMNS}) == 1
-                and all({*map(type, cols[c])} <= {str} for c in ("dir", *COLUMNS))
-            ):
-                kept: dict[str, list[Any]] = {c: cols[c] for c in LINE_COLUMNS}
-                return kept
-        except (ValueError, KeyError):
-            pass
-        self.broken = True
-        return {}
+            found = columns(loads(line), LINE_KINDS)
+        except ValueError:
+            found = None
+        if found is None:
+            self.broken = True
+            return {}
+        return found
 
     def _made(
         self, cols: dict[str, list[Any]], picked: list[int] | None = None
@@ -305,10 +304,7 @@ class JobIndex:
         with self._lock:
             if place not in FINISHED:
                 return self._current(place)
-            shelf = self._shelf(place)
-            entries = shelf.entries
-            if shelf.broken:
-                entries = self._rebuilt(place).entries
+            _, entries = self._read(place, lambda shelf: shelf.entries)
             return [entry for _, entry in entries.values()]
 
     def matching(self, keep: Callable[[str, str, str, str], bool]) -> list[Entry]:
@@ -320,11 +316,7 @@ class JobIndex:
                 if place not in FINISHED:
                     found += [e for e in self._current(place) if keep(e.job_id, e.name, e.state, e.pipeline)]
                     continue
-                shelf = self._shelf(place)
-                kept = shelf.matching(keep)
-                if shelf.broken:
-                    kept = self._rebuilt(place).matching(keep)
-                found += kept
+                found += self._read(place, lambda shelf: shelf.matching(keep))[1]
         return found
 
     def newest(self, n: int) -> tuple[list[Entry], int]:
@@ -341,20 +333,22 @@ class JobIndex:
                     parts.append(heapq.nlargest(n, found, key=newest_first))
                     total += len(found)
                     continue
-                shelf = self._shelf(place)
-                top = shelf.newest()
-                if shelf.broken:
-                    shelf = self._rebuilt(place)
-                    top = shelf.newest()
+                shelf, top = self._read(place, Shelf.newest)
                 parts.append(top[:n])
                 total += shelf.count()
         merged = heapq.merge(*parts, key=newest_first, reverse=True)
         return list(islice(merged, n)), total
 
-    def _rebuilt(self, place: str) -> Shelf:
-        """A place's shelf built again from its folder (its file was damaged)."""
-        self._shelves[place] = Shelf(place, {}, None, str(self.data_dir / place))
-        return self._shelf(place)
+    def _read(self, place: str, what: Callable[[Shelf], T]) -> tuple[Shelf, T]:
+        """``what`` of a finished place's shelf, brought up to date; a shelf found damaged on the way (a
+        file cut, edited, from a broken disk) is built again from the folder and asked again."""
+        shelf = self._shelf(place)
+        found = what(shelf)
+        if shelf.broken:
+            self._shelves[place] = Shelf(place, {}, None, str(self.data_dir / place))
+            shelf = self._shelf(place)
+            found = what(shelf)
+        return shelf, found
 
     def counts(self, place: str) -> dict[str, Any]:
         """:func:`summed` for a finished place, from the shelf's first line when it is up to date."""

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pop_nb.safejson import MAX_NESTING, loads, nesting_over
+from pop_nb.safejson import MAX_NESTING, columns, loads, nesting_over
 
 DEEP = MAX_NESTING + 1
 
@@ -84,3 +84,21 @@ def test_the_depth_of_any_json_is_its_depth(value: object) -> None:
     data = json.dumps(value).encode()
     for limit in range(0, 8):
         assert nesting_over(data, limit) is (by_hand(data)[0] > limit)
+
+
+def test_columns_are_an_object_of_lists_as_long_each_of_its_kinds() -> None:
+    kinds = {"name": (str,), "n": (int,), "any": None}
+    good = {"name": ["a", "b"], "n": [1, 2], "any": [None, [1]]}
+    assert columns(good, kinds) is good
+    assert columns({"name": [], "n": [], "any": []}, kinds) is not None
+    for bad in (
+        [good],
+        {**good, "more": [1, 2]},
+        {k: v for k, v in good.items() if k != "any"},
+        {**good, "n": [1]},
+        {**good, "n": [1, True]},  # a bool is no int
+        {**good, "n": [1, 2.0]},
+        {**good, "name": ["a", None]},
+        {**good, "n": "12"},
+    ):
+        assert columns(bad, kinds) is None, bad
