@@ -1,20 +1,24 @@
-"""``pop costs`` without loading every job: the snapshot's cost rollup for the finished jobs, plus DuckDB
-over the open jobs' files alone, summed.
+"""``pop costs`` without loading every job: the snapshot's cost rollup for the finished jobs it holds,
+plus DuckDB over the other jobs' files alone, summed.
 
 The snapshot's manifest keeps, for each grouping, the rows of ``pop costs --by <by>`` over the jobs it
 holds (computed by the same :func:`~pop_nb.analytics.cost_query.costs_sql` when it was written). While every
-finished folder is as the manifest saw it, those rows are the finished jobs' share; the open jobs (a
-few, in ``current/``) are read from their files by DuckDB, and the two sets of rows are added up by key.
-When anything finished changed (a new, moved, replaced or deleted folder, a new ``runs.jsonl`` line, an
-older manifest), everything goes to DuckDB over the snapshot and the files, which rewrites the snapshot.
+finished folder it holds is as it saw it, those rows are their share; the open jobs (a few, in
+``current/``) and the jobs that finished since the snapshot was saved (it waits until they settle) are
+read from their files by DuckDB, and the two sets of rows are added up by key. When anything it holds
+changed (a moved, replaced or deleted folder, a new ``runs.jsonl`` line, an older manifest), or more than
+:data:`MAX_UNHELD` finished jobs are not in it, everything goes to DuckDB over the snapshot and the files,
+which rewrites the snapshot.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pop_nb.analytics.cost_query import COLUMNS, MONEY, costs_sql
 from pop_nb.analytics.folders import (
@@ -33,48 +37,105 @@ from pop_nb.safejson import columns, loads
 from pop_nb.store import listing
 from pop_nb.store.listing import file_mark
 
+if TYPE_CHECKING:
+    import duckdb
+
 
 def cost_rows(data_dir: Path, by: str) -> list[dict[str, Any]]:
     """``pop costs --by <by>`` rows (JSON-ready, no pandas), most expensive first."""
-    open_jobs = _open_job_folders(data_dir)
-    open_rows = _open_costs(open_jobs, by) if open_jobs else []
-    # after the open jobs were read: one that finished meanwhile is a folder the rollup has not seen
-    finished = finished_costs(data_dir, by)
-    if finished is None:
-        return connect(data_dir).query(costs_sql(by))
-    return add_rows(finished, open_rows) if open_jobs else finished
-
-
-def _open_costs(folders: list[str], by: str) -> list[dict[str, Any]]:
-    """``pop costs --by <by>`` rows over the calls in these job folders' ``usage.jsonl``: the same
-    reading and the same SQL as :class:`~pop_nb.analytics.store.Analytics` (only what costs need)."""
-    con = in_memory()
+    opened = _open_job_folders(data_dir)
+    calls = _Calls()
+    calls.read(opened)  # first: a job that finishes meanwhile is in a finished place when those are listed
     try:
-        con.execute(f"CREATE TEMP TABLE batch_llm_calls {table_shape(LOGS['llm_calls'][1])}")
-        read_log(con, "llm_calls", folders)
-        con.execute(f"CREATE TEMP TABLE call_totals AS {CALL_TOTALS}")
-        return rows_of(con.execute(costs_sql(by)))
+        finished = finished_costs(data_dir, by)
+        if finished is None or not opened.keys().isdisjoint(finished.unheld):  # read twice: ask DuckDB
+            return connect(data_dir).query(costs_sql(by))
+        calls.read(finished.unheld)
+        # a job that came into current/ after it was listed: started (read it), or resumed from a
+        # finished place after that was listed (counted there)
+        later = {job: folder for job, folder in _open_job_folders(data_dir).items() if job not in opened}
+        if finished.listed is not None:
+            calls.read({job: folder for job, folder in later.items() if job not in finished.listed})
+        elif later:
+            if not finished.still_holds(data_dir):  # a finished place changed since: ask DuckDB
+                return connect(data_dir).query(costs_sql(by))
+            calls.read({job: folder for job, folder in later.items() if job not in finished.unheld})
+        return add_rows(finished.rows, calls.costs(by)) if calls.con is not None else finished.rows
     finally:
-        con.close()
+        calls.close()
 
 
-def finished_costs(data_dir: Path, by: str) -> list[dict[str, Any]] | None:
-    """The rollup's rows for ``by`` when every finished job folder is as the manifest saw it (the same
-    folders, places, inodes, ctimes and ``runs.jsonl`` lines), else None.
+class _Calls:
+    """The calls of some job folders, from their ``usage.jsonl``: the same reading and the same SQL as
+    :class:`~pop_nb.analytics.store.Analytics` (only what costs need). DuckDB is imported only once a
+    folder is read."""
+
+    def __init__(self) -> None:
+        self.con: duckdb.DuckDBPyConnection | None = None
+
+    def read(self, folders: dict[str, str]) -> None:
+        if not folders:
+            return
+        if self.con is None:
+            self.con = in_memory()
+            self.con.execute(f"CREATE TEMP TABLE batch_llm_calls {table_shape(LOGS['llm_calls'][1])}")
+            self.con.execute("CREATE TEMP TABLE calls AS SELECT * FROM batch_llm_calls")
+        read_log(self.con, "llm_calls", list(folders.values()))
+        self.con.execute("INSERT INTO calls SELECT * FROM batch_llm_calls")
+
+    def costs(self, by: str) -> list[dict[str, Any]]:
+        assert self.con is not None
+        self.con.execute("DELETE FROM batch_llm_calls")
+        self.con.execute("INSERT INTO batch_llm_calls SELECT * FROM calls")
+        self.con.execute(f"CREATE TEMP TABLE call_totals AS {CALL_TOTALS}")
+        return rows_of(self.con.execute(costs_sql(by)))
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+
+
+@dataclass
+class Finished:
+    """The finished jobs' share of ``pop costs --by <by>``: the rollup's rows for the jobs the snapshot
+    holds, and the finished jobs it does not hold (ended since it was saved: read from their files)."""
+
+    rows: list[dict[str, Any]]
+    unheld: dict[str, str]  # job -> its folder
+    listed: Collection[str] | None  # every finished job, when they were listed; None: rollup.json answered
+    kept: Rollup | None = None  # the rollup.json that answered
+
+    def still_holds(self, data_dir: Path) -> bool:
+        """No job came into or left a finished place since the answer was found."""
+        return self.kept is None or self.kept.holds(data_dir, file_mark(data_dir / "complete" / "runs.jsonl"))
+
+
+MAX_UNHELD = 1_000  # finished jobs read from files beside the rollup; past this, DuckDB (which saves them)
+
+
+def finished_costs(data_dir: Path, by: str) -> Finished | None:
+    """The rollup's rows for ``by`` when every finished job folder the manifest holds is as it saw it (the
+    same places, inodes, ctimes and ``runs.jsonl`` lines) and it holds no job that is gone, else None.
+    The finished jobs it does not hold (up to :data:`MAX_UNHELD`) are named, to be read from their files.
 
     Checking that means parsing the manifest and ``runs.jsonl`` and a ``stat`` per folder. Once it held,
-    the rows are kept in ``.analytics/rollup.json`` with the finished places' stamps and where
-    ``runs.jsonl`` ended; while no job came into or left those places since (:mod:`pop_nb.store.listing`)
-    and ``runs.jsonl`` did not grow, that file answers alone."""
+    the rows are kept in ``.analytics/rollup.json`` with the finished places' stamps, where ``runs.jsonl``
+    ended and the jobs not held; while no job came into or left those places since
+    (:mod:`pop_nb.store.listing`) and ``runs.jsonl`` did not grow, that file answers alone."""
     from pop_nb.analytics.snapshot import Snapshot, SnapshotError
 
     snapshot = Snapshot(data_dir)
     runs_file = data_dir / "complete" / "runs.jsonl"
     kept = snapshot.rollup()
-    if kept is not None and by in kept.costs and kept.holds(data_dir, file_mark(runs_file)):
-        rows = _rows(kept.costs[by])
-        if rows is not None:
-            return rows
+    if (
+        kept is not None
+        and by in kept.costs
+        and len(kept.unheld) <= MAX_UNHELD
+        and kept.holds(data_dir, file_mark(runs_file))
+    ):
+        rows, unheld = _rows(kept.costs[by]), _folders(data_dir, kept.unheld)
+        if rows is not None and unheld is not None:
+            return Finished(rows, unheld, None, kept)
     marks = {place: listing.stamp(data_dir / place) for place in FINISHED}
     listed_at, runs_mark = time.time_ns(), file_mark(runs_file)  # before the listing: a change after it shows
     try:
@@ -89,18 +150,32 @@ def finished_costs(data_dir: Path, by: str) -> list[dict[str, Any]] | None:
         raw = b""
     runs = run_lines(raw[: raw.rfind(b"\n") + 1])
     found = {
-        name: (place, ino, ctime, runs[name])
+        name: (place, path, ino, ctime)
         for place in FINISHED
-        for name, (_, ino, ctime) in job_folders(data_dir / place).items()
+        for name, (path, ino, ctime) in job_folders(data_dir / place).items()
     }
-    if found.keys() != manifest.jobs.keys():
+    ended = {name: (place, path) for name, (place, path, _, _) in found.items() if name not in manifest.jobs}
+    if len(ended) > MAX_UNHELD or not manifest.jobs.keys() <= found.keys():
         return None
-    if any(manifest.jobs[job][0] != key for job, key in found.items()):
-        return None
+    for job, (key, _) in manifest.jobs.items():
+        place, _, ino, ctime = found[job]
+        if key != (place, ino, ctime, runs[job]):
+            return None
     rows = _rows(manifest.costs[by])
-    if rows is not None and len(raw) == runs_mark[1]:
-        snapshot.keep_rollup(Rollup(marks, listed_at, runs_mark, manifest.costs))
-    return rows
+    if rows is None:
+        return None
+    if len(raw) == runs_mark[1]:
+        places = [(place, job) for job, (place, _) in ended.items()]
+        snapshot.keep_rollup(Rollup(marks, listed_at, runs_mark, manifest.costs, places))
+    return Finished(rows, {job: path for job, (_, path) in ended.items()}, found.keys())
+
+
+def _folders(data_dir: Path, jobs: list[tuple[str, str]]) -> dict[str, str] | None:
+    """job -> folder of these (place, job) from rollup.json; None if one is no job folder of a finished
+    place (rollup.json is a cache anyone could edit: it never names a folder to read elsewhere)."""
+    if any(place not in FINISHED or "/" in job or job.startswith(".") or not job for place, job in jobs):
+        return None
+    return {job: str(data_dir / place / job) for place, job in jobs}
 
 
 def _rows(text: str) -> list[dict[str, Any]] | None:
@@ -144,9 +219,9 @@ def add_rows(*parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(totals.values(), key=lambda row: (-row["cost_usd"], row["key"]))
 
 
-def _open_job_folders(data_dir: Path) -> list[str]:
+def _open_job_folders(data_dir: Path) -> dict[str, str]:
     try:
         with os.scandir(data_dir / "current") as entries:
-            return [e.path for e in entries if e.is_dir() and not e.name.startswith(".")]
+            return {e.name: e.path for e in entries if e.is_dir() and not e.name.startswith(".")}
     except FileNotFoundError:
-        return []
+        return {}

@@ -34,7 +34,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,6 +140,7 @@ class Rollup:
     listed_at: int
     runs: list[int]
     costs: dict[str, str]
+    unheld: list[tuple[str, str]] = field(default_factory=list)  # (place, job): finished, not in the manifest
 
     def holds(self, data_dir: Path, runs: list[int]) -> bool:
         """No job came into or left a finished place since, and ``runs.jsonl`` is where it was."""
@@ -157,7 +158,8 @@ class Rollup:
         """A header line, then one line per grouping (``<by> <rows' columns as JSON>``), so a reader
         parses the grouping asked for only (``--by job`` is a row per job)."""
         head = {"version": VERSION, "schema": SCHEMA, "places": self.places, "listed_at": self.listed_at}
-        lines = [json.dumps({**head, "runs": self.runs}, separators=(",", ":"))]
+        head |= {"runs": self.runs, "unheld": self.unheld}
+        lines = [json.dumps(head, separators=(",", ":"))]
         lines += [f"{by} {rows}" for by, rows in self.costs.items()]
         return ("\n".join(lines) + "\n").encode()
 
@@ -173,7 +175,8 @@ class Rollup:
             }
             runs = [int(n) for n in body["runs"]]
             costs = dict(line.split(" ", 1) for line in lines)
-            return cls(places, int(body["listed_at"]), runs, costs)
+            unheld = [(str(place), str(job)) for place, job in body.get("unheld", [])]
+            return cls(places, int(body["listed_at"]), runs, costs, unheld)
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
@@ -272,8 +275,12 @@ class Snapshot:
         finally:
             os.close(fd)
 
-    def save(self, con: duckdb.DuckDBPyConnection, jobs: dict[str, Key]) -> Manifest | None:
-        """Add ``jobs`` (finished, their rows in ``con``'s tables as of ``key``) to the snapshot.
+    def save(
+        self, con: duckdb.DuckDBPyConnection, jobs: dict[str, Key], finished: Collection[str]
+    ) -> Manifest | None:
+        """Add ``jobs`` (finished, their rows in ``con``'s tables as of ``key``) to the snapshot, and
+        leave out the jobs it holds that are no longer ``finished`` (deleted, or resumed): a manifest
+        that names a job gone never matches the folders again (``rollup.finished_costs``).
 
         Returns the manifest written (or found already up to date); None when another process is
         writing (try again later) or the folder cannot be written (``enabled`` turns False)."""
@@ -283,20 +290,29 @@ class Snapshot:
             with self._locked() as mine:
                 if not mine:
                     return None
-                return self._save(con, jobs)
+                return self._save(con, jobs, finished)
         except (OSError, duckdb.Error):  # a read-only data folder, a full disk: go on from the JSON files
             self.enabled = False
             return None
 
-    def _save(self, con: duckdb.DuckDBPyConnection, jobs: dict[str, Key]) -> Manifest:
+    def _save(
+        self, con: duckdb.DuckDBPyConnection, jobs: dict[str, Key], finished: Collection[str]
+    ) -> Manifest:
         try:
             manifest = self.manifest() or Manifest()
         except SnapshotError:
             manifest = Manifest()
+        gone = [job for job in manifest.jobs if job not in finished]
+        if gone:
+            manifest = _without(manifest, gone)
         add = {
             job: key for job, key in jobs.items() if job not in manifest.jobs or manifest.jobs[job][0] != key
         }
         if not add:
+            if gone:  # no rows to write: the manifest and its cost rows without them
+                manifest.costs = _cost_rollup(con, list(manifest.jobs))
+                atomic_write_bytes(self.dir / "manifest.json", manifest.to_json())
+                self._remove_obsolete(manifest)
             return manifest
         served = manifest.served()
         written = sum(manifest.segments.values()) + len(add)
@@ -360,6 +376,18 @@ class Snapshot:
                 for entry in os.scandir(self.dir):
                     if entry.name != "lock":
                         _remove(Path(entry.path))
+
+
+def _without(manifest: Manifest, jobs: list[str]) -> Manifest:
+    """A copy of ``manifest`` that no longer serves ``jobs`` (their rows stay in their segments, counted
+    as outdated until a merge rewrites them); a segment left serving none leaves the manifest, and its
+    folder is deleted later (:meth:`Snapshot._remove_obsolete`)."""
+    kept = manifest.copy()
+    for job in jobs:
+        del kept.jobs[job]
+    served = kept.served()
+    kept.segments = {segment: n for segment, n in kept.segments.items() if served[segment]}
+    return kept
 
 
 def _cost_rollup(con: duckdb.DuckDBPyConnection, jobs: list[str]) -> dict[str, str]:

@@ -272,7 +272,8 @@ class Analytics:
         self._saved_at = now
         finished = {job: sig for job, (_, sig) in self._seen.items() if sig[0] in FINISHED}
         waiting = [job for job, key in finished.items() if self._snapped.get(job) != key]
-        if not waiting:
+        stray = self._holds_others(finished)
+        if not waiting and not stray:
             return
         cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=SETTLE_S)
         unsettled = {
@@ -282,13 +283,23 @@ class Analytics:
                 [waiting, cutoff],
             ).fetchall()
         }
-        if len(unsettled) == len(waiting):
+        if len(unsettled) == len(waiting) and not stray:
             return
         jobs = {job: key for job, key in finished.items() if job not in unsettled}
-        manifest = self.snapshot.save(self.con, jobs)
+        manifest = self.snapshot.save(self.con, jobs, finished)
         if manifest is not None:
             self._snapped = {job: key for job, (key, _) in manifest.jobs.items() if finished.get(job) == key}
             self._follow_snapshot(manifest)
+
+    def _holds_others(self, finished: dict[str, Any]) -> bool:
+        """Whether the snapshot holds a job that is not finished now (deleted, or resumed): then it must
+        be saved without it, or the cost rollup never matches the folders again."""
+        assert self.snapshot is not None
+        try:
+            manifest = self.snapshot.manifest()  # parsed once while its file is the same
+        except SnapshotError:
+            return False
+        return manifest is not None and not manifest.jobs.keys() <= finished.keys()
 
     # -- calls of snapshot jobs stay in Parquet -------------------------------------------------------
     # A million calls take longer to load than everything else together, and a dashboard asks only

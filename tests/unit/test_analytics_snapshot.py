@@ -23,6 +23,7 @@ from pop_nb.models.records import RunRecord
 from pop_nb.models.status import now_iso
 from pop_nb.store.atomic import append_jsonl, atomic_write_json
 from pop_nb.store.jobs import JobFolder, JobStore
+from pop_nb.store.listing import SETTLE_NS
 from tests.conftest import too_deep
 from tests.unit.test_analytics import log_call, write_job
 
@@ -60,6 +61,23 @@ def tables(analytics: Analytics) -> dict[str, list[tuple[object, ...]]]:
         table: sorted(analytics.con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
         for table in (*JOB_TABLES, "runs")
     }
+
+
+def settle(data: Path) -> None:
+    """Make the finished places' last change old enough that a listing of them may be kept."""
+    past = time.time_ns() - 2 * SETTLE_NS
+    for place in ("complete", "failed"):
+        if (data / place).is_dir():
+            os.utime(data / place, ns=(past, past))
+
+
+def rows_held(data: Path, by: str) -> list[dict[str, Any]] | None:
+    """The rollup's rows, when the snapshot holds every finished job (none to read from files)."""
+    finished = rollup.finished_costs(data, by)
+    if finished is None:
+        return None
+    assert finished.unheld == {}
+    return finished.rows
 
 
 def connect_fresh(data: Path) -> Analytics:
@@ -349,7 +367,7 @@ def test_costs_come_from_the_manifest_without_duckdb_while_nothing_finished_chan
     direct = Analytics(tmp_path, snapshot=False)
     direct.refresh()
     for by in GROUPINGS:
-        assert rollup.finished_costs(tmp_path, by) == direct.query(costs_sql(by)), by
+        assert rows_held(tmp_path, by) == direct.query(costs_sql(by)), by
     probe = (
         "import sys, json; from pop_nb import service; from pop_nb.config import load_settings; "
         "rows = service.costs(load_settings(), 'job'); print(json.dumps([rows, 'duckdb' in sys.modules]))"
@@ -359,17 +377,19 @@ def test_costs_come_from_the_manifest_without_duckdb_while_nothing_finished_chan
     rows, used_duckdb = json.loads(out.stdout)
     assert not used_duckdb and len(rows) == 5
 
-    # anything the snapshot did not see sends the question to DuckDB again
-    finish(tmp_path, "complete", "late")
-    assert rollup.finished_costs(tmp_path, "job") is None
+    # a job that ended since is read from its files beside the rows
+    late = finish(tmp_path, "complete", "late")
+    ended = rollup.finished_costs(tmp_path, "job")
+    assert ended is not None and ended.unheld == {"late": str(late)} and len(ended.rows) == 5
     connect_fresh(tmp_path)
-    assert len(rollup.finished_costs(tmp_path, "job") or []) == 6
+    assert len(rows_held(tmp_path, "job") or []) == 6
+    # anything the snapshot holds that changed sends the question to DuckDB again
     append_jsonl(tmp_path / "complete" / "runs.jsonl", {"job": "late", "state": "done"})  # finished again
     assert rollup.finished_costs(tmp_path, "job") is None
     connect_fresh(tmp_path)
-    assert rollup.finished_costs(tmp_path, "job") is not None
+    assert rows_held(tmp_path, "job") is not None
     write_job(tmp_path, "current", "running", "running")
-    assert rollup.finished_costs(tmp_path, "job") is not None  # open jobs are added by cost_rows
+    assert rows_held(tmp_path, "job") is not None  # open jobs are added by cost_rows
     shutil.rmtree(tmp_path / "failed" / "broke")
     assert rollup.finished_costs(tmp_path, "job") is None  # a job gone
     assert rollup.finished_costs(tmp_path, "nonsense") is None
@@ -471,34 +491,32 @@ def test_paths_with_glob_characters_are_read_as_named(tmp_path: Path, folder: st
 def test_costs_found_to_hold_are_kept_and_answer_alone_until_a_finished_place_or_runs_log_changes(
     tmp_path: Path,
 ) -> None:
-    from pop_nb.store.listing import SETTLE_NS
-
-    def settle() -> None:
-        past = time.time_ns() - 2 * SETTLE_NS
-        for place in ("complete", "failed"):
-            os.utime(tmp_path / place, ns=(past, past))
-
     for i in range(3):
         finish(tmp_path, "complete", f"done-{i}")
     finish(tmp_path, "failed", "broke")
     connect_fresh(tmp_path)
-    settle()
-    expected = rollup.finished_costs(tmp_path, "job")  # checked against every folder: kept
+    settle(tmp_path)
+    expected = rows_held(tmp_path, "job")  # checked against every folder: kept
     assert expected is not None and len(expected) == 4
     assert (tmp_path / ".analytics" / "rollup.json").is_file()
 
     (tmp_path / ".analytics" / "manifest.json").write_text("torn")
-    assert rollup.finished_costs(tmp_path, "job") == expected  # answered without the manifest
+    alone = rollup.finished_costs(tmp_path, "job")
+    assert alone is not None and alone.listed is None and alone.rows == expected  # without the manifest
 
     append_jsonl(tmp_path / "complete" / "runs.jsonl", {"job": "done-1", "state": "done"})  # ended again
     assert rollup.finished_costs(tmp_path, "job") is None
     (tmp_path / ".analytics" / "rollup.json").write_bytes(b"\x00" * 64)  # a broken kept file: not trusted
     assert rollup.finished_costs(tmp_path, "job") is None
     connect_fresh(tmp_path)  # the snapshot rebuilt
-    settle()
-    assert len(rollup.finished_costs(tmp_path, "job") or []) == 4
-    finish(tmp_path, "complete", "late")  # a new folder: the place's stamp moved
-    assert rollup.finished_costs(tmp_path, "job") is None
+    settle(tmp_path)
+    assert len(rows_held(tmp_path, "job") or []) == 4
+    late = finish(tmp_path, "complete", "late")  # a new folder: the place's stamp moved
+    settle(tmp_path)
+    listed = rollup.finished_costs(tmp_path, "job")  # so the folders are listed again
+    assert listed is not None and listed.listed is not None and listed.unheld == {"late": str(late)}
+    kept = rollup.finished_costs(tmp_path, "job")  # and kept with the job the snapshot does not hold
+    assert kept is not None and kept.listed is None and kept.unheld == {"late": str(late)}
 
 
 def test_files_read_in_rounds_make_the_same_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -558,7 +576,7 @@ def test_a_rollup_row_changed_in_one_place_is_not_believed(tmp_path: Path, chang
     body = json.loads(manifest.read_text())
     columns = json.loads(body["costs"]["pipeline"])
     as_rows = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
-    assert rollup.finished_costs(tmp_path, "pipeline") == as_rows  # as written
+    assert rows_held(tmp_path, "pipeline") == as_rows  # as written
     body["costs"]["pipeline"] = json.dumps(change(json.loads(body["costs"]["pipeline"])))
     manifest.write_text(json.dumps(body))
     (tmp_path / ".analytics" / "rollup.json").unlink(missing_ok=True)
@@ -578,3 +596,132 @@ def test_a_manifest_is_parsed_once_while_its_file_is_the_same(tmp_path: Path) ->
     second = Snapshot(tmp_path).manifest()
     assert second is not first and sorted(second.jobs) == ["done-1", "done-2"]
     assert sorted(first.jobs) == ["done-1"]  # the shared one was not changed by the save
+
+
+@pytest.mark.parametrize("how", ["deleted", "resumed"])
+def test_a_job_that_left_the_finished_places_leaves_the_snapshot_so_its_costs_hold_again(
+    tmp_path: Path, how: str
+) -> None:
+    for job in ("a", "b", "c"):
+        finish(tmp_path, "complete", job)
+    connect_fresh(tmp_path)
+    before = Snapshot(tmp_path).manifest()
+    assert before is not None and len(before.segments) == 1
+    if how == "deleted":  # the Lab's Delete, or rm -r
+        shutil.rmtree(tmp_path / "complete" / "b")
+    else:  # `pop resume b`: back in current/, running
+        JobStore(tmp_path).move(JobFolder(tmp_path / "complete" / "b"), "current")
+    assert rollup.finished_costs(tmp_path, "job") is None
+
+    live = connect_fresh(tmp_path)  # a new process: it never saw b finished
+    manifest = Snapshot(tmp_path).manifest()
+    assert manifest is not None and sorted(manifest.jobs) == ["a", "c"]
+    assert manifest.segments == before.segments  # no rows written again: b's rows are left unread
+    held = rows_held(tmp_path, "job")
+    assert held is not None and sorted(row["key"] for row in held) == ["a", "c"]
+    assert tables(live) == from_files(tmp_path)
+    assert tables(connect_fresh(tmp_path)) == from_files(tmp_path)
+
+    # a live dashboard sees the next one go too
+    shutil.rmtree(tmp_path / "complete" / "c")
+    live.refresh()
+    assert sorted(Snapshot(tmp_path).manifest().jobs) == ["a"]  # type: ignore[union-attr]
+    assert [row["key"] for row in rows_held(tmp_path, "job") or []] == ["a"]
+    assert tables(live) == from_files(tmp_path)
+
+    shutil.rmtree(tmp_path / "complete" / "a")  # none left: the segment leaves the manifest
+    live.refresh()
+    empty = Snapshot(tmp_path).manifest()
+    assert empty is not None and empty.jobs == {} and empty.segments == {}
+    assert tables(live) == from_files(tmp_path)
+
+
+def costs_from_files(data: Path, by: str) -> list[dict[str, Any]]:
+    from pop_nb.analytics.cost_query import costs_sql
+
+    direct = Analytics(data, snapshot=False)
+    direct.refresh()
+    return direct.query(costs_sql(by))
+
+
+def test_jobs_ended_since_the_snapshot_are_read_from_their_files_beside_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pop_nb.analytics.cost_query import GROUPINGS
+
+    for i in range(3):
+        finish(tmp_path, "complete", f"done-{i}")
+    connect_fresh(tmp_path)
+    finish(tmp_path, "complete", "late")  # not in the snapshot (one that just ended waits a minute)
+    finish(tmp_path, "failed", "broke")
+    write_job(tmp_path, "current", "running", "running", cost=0.5)
+
+    def no_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the snapshot's Parquet was read: not the rollup path")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(snapshot_module.Snapshot, "load", no_load)
+        for by in GROUPINGS:
+            assert rollup.cost_rows(tmp_path, by) == costs_from_files(tmp_path, by), by
+
+    monkeypatch.setattr(rollup, "MAX_UNHELD", 1)  # more than this many: DuckDB answers, and saves them
+    assert rollup.finished_costs(tmp_path, "job") is None
+    assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
+    assert sorted(Snapshot(tmp_path).manifest().jobs) == ["broke", "done-0", "done-1", "done-2", "late"]  # type: ignore[union-attr]
+
+
+def move(data: Path, job: str, place: str) -> None:
+    found = next(data.glob(f"*/{job}"))
+    found.rename(data / place / job)
+
+
+@pytest.mark.parametrize(
+    "while_listing",
+    [
+        "an-open-job-ends",  # read as open, then found finished: not counted twice
+        "a-job-starts",  # in neither listing it would be missed
+        "an-ended-job-resumes",  # from a finished place the snapshot does not hold
+        "a-held-job-resumes",  # the rollup no longer holds: DuckDB
+    ],
+)
+@pytest.mark.parametrize("kept", [False, True], ids=["listed", "kept"])
+def test_costs_count_each_job_once_whatever_moves_while_they_are_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, while_listing: str, kept: bool
+) -> None:
+    for i in range(3):
+        finish(tmp_path, "complete", f"done-{i}")
+    connect_fresh(tmp_path)
+    finish(tmp_path, "complete", "late")
+    write_job(tmp_path, "current", "running", "running", cost=0.5)
+    if kept:  # settled, then listed once: rollup.json answers alone
+        settle(tmp_path)
+        assert rollup.finished_costs(tmp_path, "job") is not None
+    real = rollup.finished_costs
+
+    def moving(data: Path, by: str) -> rollup.Finished | None:
+        if while_listing == "an-open-job-ends":
+            move(data, "running", "complete")
+        elif while_listing == "an-ended-job-resumes":
+            move(data, "late", "current")
+        found = real(data, by)
+        if while_listing == "a-job-starts":
+            write_job(data, "current", "started", "running", cost=2.0)
+        elif while_listing == "a-held-job-resumes":
+            move(data, "done-1", "current")
+        return found
+
+    monkeypatch.setattr(rollup, "finished_costs", moving)
+    assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
+
+
+def test_a_rollup_file_naming_folders_elsewhere_is_not_followed(tmp_path: Path) -> None:
+    finish(tmp_path, "complete", "done-1")
+    connect_fresh(tmp_path)
+    settle(tmp_path)
+    assert rollup.finished_costs(tmp_path, "job") is not None  # kept
+    path = tmp_path / ".analytics" / "rollup.json"
+    head, *rest = path.read_text().splitlines()
+    for elsewhere in (["..", "done-1"], ["complete", "../../x"], ["complete", ".hidden"], ["complete", ""]):
+        path.write_text("\n".join([json.dumps({**json.loads(head), "unheld": [elsewhere]}), *rest]) + "\n")
+        found = rollup.finished_costs(tmp_path, "job")
+        assert found is not None and found.listed is not None and found.unheld == {}, elsewhere
