@@ -123,14 +123,20 @@ def main() -> None:
             f"warm {best['warm'] * 1000:.1f} ms; a search cold {searched['cold'] * 1000:.0f} ms, "
             f"warm {best['search'] * 1000:.1f} ms"
         )
-        print(ended_job(data, pop, full))
+        print("\n".join(jobs_changed(data, pop, full)))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def ended_job(data: Path, pop: list[str], env: dict[str, str]) -> str:
-    """`pop costs` after a job ended (its folder now in complete/, its line in runs.jsonl), as while a
-    batch runs: the first call, the next one, and one 2.5 s later (complete/ settled); then undone."""
+def jobs_changed(data: Path, pop: list[str], env: dict[str, str]) -> list[str]:
+    """`pop costs` as jobs end and go, each case undone after: the first call after the change, the next
+    one, and one 0.2 s later (the finished places' listing kept)."""
+
+    def three() -> str:
+        first, next_ = once([*pop, "costs"], env), once([*pop, "costs"], env)
+        time.sleep(0.2)
+        return f"{first:.2f} s, the next call {next_:.2f} s, 0.2 s later {once([*pop, 'costs'], env):.2f} s"
+
     runs = data / "complete" / "runs.jsonl"
     size = runs.stat().st_size
     ended = data / "complete" / "job-ended-now"
@@ -140,17 +146,31 @@ def ended_job(data: Path, pop: list[str], env: dict[str, str]) -> str:
             file.write_text(file.read_text().replace("job-000001", "job-ended-now"))
         with open(runs, "a") as fh:
             fh.write(json.dumps({"job": "job-ended-now", "state": "done"}) + "\n")
-        first, next_ = once([*pop, "costs"], env), once([*pop, "costs"], env)
-        time.sleep(2.5)
-        settled = once([*pop, "costs"], env)
+        after_end = three()
     finally:
         shutil.rmtree(ended, ignore_errors=True)
         with open(runs, "r+b") as fh:
             fh.truncate(size)
-    return (
-        f"`pop costs` right after a job ended: {first:.2f} s (the snapshot brought up to date); "
-        f"the next call {next_:.2f} s; 2.5 s later {settled:.2f} s"
-    )
+    held, aside = data / "complete" / "job-000002", data / "job-000002-aside"
+    held.rename(aside)
+    try:
+        after_delete = three()
+    finally:
+        aside.rename(held)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pop_nb.analytics import connect; connect(sys.argv[1])",
+                data,
+            ],
+            env=env,
+            check=True,
+        )  # the snapshot holds it again, as before
+    return [
+        f"`pop costs` right after a job ended (read from its files beside the snapshot's rows): {after_end}",
+        f"`pop costs` right after a finished job was deleted (the snapshot saved without it): {after_delete}",
+    ]
 
 
 if __name__ == "__main__":

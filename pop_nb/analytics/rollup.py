@@ -49,7 +49,7 @@ def cost_rows(data_dir: Path, by: str) -> list[dict[str, Any]]:
     try:
         finished = finished_costs(data_dir, by)
         if finished is None or not opened.keys().isdisjoint(finished.unheld):  # read twice: ask DuckDB
-            return connect(data_dir).query(costs_sql(by))
+            return _from_duckdb(data_dir, by)
         calls.read(finished.unheld)
         # a job that came into current/ after it was listed: started (read it), or resumed from a
         # finished place after that was listed (counted there)
@@ -58,11 +58,24 @@ def cost_rows(data_dir: Path, by: str) -> list[dict[str, Any]]:
             calls.read({job: folder for job, folder in later.items() if job not in finished.listed})
         elif later:
             if not finished.still_holds(data_dir):  # a finished place changed since: ask DuckDB
-                return connect(data_dir).query(costs_sql(by))
+                return _from_duckdb(data_dir, by)
             calls.read({job: folder for job, folder in later.items() if job not in finished.unheld})
         return add_rows(finished.rows, calls.costs(by)) if calls.con is not None else finished.rows
     finally:
         calls.close()
+
+
+def _from_duckdb(data_dir: Path, by: str) -> list[dict[str, Any]]:
+    """Every job's rows from DuckDB, which brings the snapshot up to date; its cost rows are then kept
+    with what they hold for, so the next call answers from ``rollup.json``."""
+    from pop_nb.analytics.snapshot import Snapshot
+
+    analytics = connect(data_dir)
+    rows = analytics.query(costs_sql(by))
+    kept = analytics.finished_rollup()
+    if kept is not None:
+        Snapshot(data_dir).keep_rollup(kept)
+    return rows
 
 
 class _Calls:

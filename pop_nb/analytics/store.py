@@ -56,7 +56,7 @@ from pop_nb.analytics.schema import (
     json_shape,
     struct,
 )
-from pop_nb.analytics.snapshot import Key, Manifest, Snapshot, SnapshotError
+from pop_nb.analytics.snapshot import Key, Manifest, Rollup, Snapshot, SnapshotError
 from pop_nb.store import layout, listing
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ class Analytics:
         self._seen: dict[str, tuple[str, tuple[Any, ...]]] = {}  # job -> (folder, signature)
         self._listed: dict[str, tuple[tuple[int, int], int, dict[str, tuple[str, int, int]]]] = {}
         self._runs_offset = 0
+        self._runs_mark = [0, 0]  # runs.jsonl's [inode, size] as far as read (listing.file_mark's form)
         self._run_lines: Counter[str] = Counter()  # job -> its lines in runs.jsonl
         self._snapped: dict[str, Key] = {}  # finished job -> the key its snapshot rows are for
         self._saved_at: float | None = None
@@ -210,12 +211,15 @@ class Analytics:
                     self._runs_offset, self._run_lines = 0, Counter()
                 fh.seek(self._runs_offset)
                 tail = fh.read(size - self._runs_offset)
+                inode = os.fstat(fh.fileno()).st_ino
         except FileNotFoundError:
+            self._runs_mark = [0, 0]
             return
         complete = tail[: tail.rfind(b"\n") + 1]
+        self._runs_offset += len(complete)
+        self._runs_mark = [inode, self._runs_offset]
         if not complete:
             return
-        self._runs_offset += len(complete)
         self.con.execute(
             "INSERT INTO runs SELECT * FROM (SELECT unnest(json_transform(line, ?)) FROM "
             "(SELECT unnest(string_split(?, chr(10))) AS line) "
@@ -290,6 +294,28 @@ class Analytics:
         if manifest is not None:
             self._snapped = {job: key for job, (key, _) in manifest.jobs.items() if finished.get(job) == key}
             self._follow_snapshot(manifest)
+
+    def finished_rollup(self) -> Rollup | None:
+        """The snapshot's cost rows with what this refresh found them to hold for (the finished places'
+        listing, where ``runs.jsonl`` was read to, the finished jobs it does not hold), to keep in
+        ``rollup.json`` (:func:`~pop_nb.analytics.rollup.finished_costs`); None when it does not hold
+        every job as listed (another process saved since, or the snapshot is not written)."""
+        if self.snapshot is None:
+            return None
+        try:
+            manifest = self.snapshot.manifest()
+        except SnapshotError:
+            return None
+        if manifest is None or not manifest.costs:
+            return None
+        finished = {job: key for job, (_, key) in self._seen.items() if key[0] in FINISHED}
+        if any(finished.get(job) != key for job, (key, _) in manifest.jobs.items()):
+            return None
+        listed = {place: self._listed.get(place) for place in FINISHED}
+        places = {place: list(seen[0]) if seen else None for place, seen in listed.items()}
+        listed_at = min((seen[1] for seen in listed.values() if seen), default=time.time_ns())
+        unheld = [(key[0], job) for job, key in finished.items() if job not in manifest.jobs]
+        return Rollup(places, listed_at, self._runs_mark, manifest.costs, unheld)
 
     def _holds_others(self, finished: dict[str, Any]) -> bool:
         """Whether the snapshot holds a job that is not finished now (deleted, or resumed): then it must

@@ -725,3 +725,23 @@ def test_a_rollup_file_naming_folders_elsewhere_is_not_followed(tmp_path: Path) 
         path.write_text("\n".join([json.dumps({**json.loads(head), "unheld": [elsewhere]}), *rest]) + "\n")
         found = rollup.finished_costs(tmp_path, "job")
         assert found is not None and found.listed is not None and found.unheld == {}, elsewhere
+
+
+def test_after_duckdb_answered_costs_the_next_call_answers_from_the_rows_it_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for job in ("a", "b", "c"):
+        finish(tmp_path, "complete", job)
+    connect_fresh(tmp_path)
+    monkeypatch.setattr(analytics_store, "SETTLE_S", 1e9)  # every job ended just now: none saved
+    late = finish(tmp_path, "failed", "late")
+    shutil.rmtree(tmp_path / "complete" / "b")
+    settle(tmp_path)
+    assert rollup.finished_costs(tmp_path, "job") is None  # the snapshot holds a job gone: DuckDB
+    assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
+    kept = rollup.finished_costs(tmp_path, "job")
+    assert kept is not None and kept.listed is None  # rollup.json answered, without a listing
+    assert sorted(row["key"] for row in kept.rows) == ["a", "c"] and kept.unheld == {"late": str(late)}
+    assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
+    append_jsonl(tmp_path / "complete" / "runs.jsonl", {"job": "a", "state": "done"})  # a ended again
+    assert rollup.finished_costs(tmp_path, "job") is None
