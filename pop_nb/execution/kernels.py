@@ -348,6 +348,7 @@ def sweep_stale_sockets(where: str | None = None) -> int:
 
 
 IOPUB_CHECK_S = 0.01
+WARM_UP = 'print(end=" ")'  # a cell that readies what a first cell and a first print would (no name left)
 # a kernel that has not bound its sockets yet (just started) refuses the connection, and zmq tries again
 # after RECONNECT_IVL: 100 ms by default, a third of a short stage
 RECONNECT_IVL_MS = 5
@@ -367,18 +368,7 @@ async def kernel_ready(kc: Any, timeout_s: float) -> None:
     jupyter_client's ``wait_for_ready`` waits a fixed 0.2 s for IOPub."""
     deadline = time.monotonic() + timeout_s
     while True:
-        msg_id = kc.kernel_info()
-        while time.monotonic() < deadline:
-            try:
-                reply = await kc.shell_channel.get_msg(timeout=IOPUB_CHECK_S)
-            except queue.Empty:
-                if not await kernel_alive(kc):
-                    raise RuntimeError("the kernel died before replying to kernel_info") from None
-                continue
-            if reply["parent_header"].get("msg_id") == msg_id:
-                break
-        else:
-            raise RuntimeError(f"the kernel did not answer within {timeout_s:.0f}s")
+        reply = await _reply(kc, kc.kernel_info(), deadline, timeout_s)
         try:
             await kc.iopub_channel.get_msg(timeout=IOPUB_CHECK_S)
         except queue.Empty:
@@ -388,12 +378,32 @@ async def kernel_ready(kc: Any, timeout_s: float) -> None:
         return
 
 
+async def _reply(kc: Any, msg_id: str, deadline: float, timeout_s: float) -> dict[str, Any]:
+    """The kernel's reply on shell to the request ``msg_id``, by ``deadline`` (``timeout_s`` from when
+    the wait began)."""
+    while time.monotonic() < deadline:
+        try:
+            reply: dict[str, Any] = await kc.shell_channel.get_msg(timeout=IOPUB_CHECK_S)
+        except queue.Empty:
+            if not await kernel_alive(kc):
+                raise RuntimeError("the kernel died before it replied") from None
+            continue
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply
+    raise RuntimeError(f"the kernel did not answer within {timeout_s:.0f}s")
+
+
 async def _greet(km: KernelManager, timeout_s: float) -> None:
-    """Talk to a kernel started ahead once, so that it has answered its first request (in a fresh
-    kernel, its first connection and reply cost 8-20 ms, the next 4-5 ms) before a stage waits on it."""
+    """Talk to a kernel started ahead once, so that it has answered its first requests before a stage
+    waits on it: in a fresh kernel the first connection and reply cost 8-20 ms (the next 4-5), and the
+    first cell ~10 ms more than the next (IPython readies what runs around a cell; a silent one does not
+    ready it). The cell run here is empty and kept out of the history: the stage's first cell is still
+    ``In [1]``, with nothing before it in ``In`` or ``Out``."""
     kc = connected_client(km)
     try:
+        deadline = time.monotonic() + timeout_s
         await kernel_ready(kc, timeout_s)
+        await _reply(kc, kc.execute(WARM_UP, store_history=False), deadline, timeout_s)
     finally:
         kc.stop_channels()
 

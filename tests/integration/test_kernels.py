@@ -102,10 +102,10 @@ def test_a_runner_killed_outright_takes_its_forked_kernels_with_it(project: Proj
     )
     from pop_nb.execution import kernels as kernels_module
 
-    def socket_folders() -> set[Path]:
-        return set(Path(kernels_module.sockets_dir() or "/tmp").glob(f"{kernels_module._SOCKETS_PREFIX}*"))
+    def socket_folders(pid: int) -> set[Path]:  # the runner's own (tests beside this one make theirs)
+        found = Path(kernels_module.sockets_dir() or "/tmp").glob(f"{kernels_module._SOCKETS_PREFIX}{pid}-*")
+        return set(found)
 
-    before = socket_folders()
     job = project.run("long", wait=False)
     log = project.data / "current" / job.id / "tasks/t/logs/inference.log"
     wait_for(lambda: log.exists() and "working" in log.read_text(), timeout=60)
@@ -114,7 +114,7 @@ def test_a_runner_killed_outright_takes_its_forked_kernels_with_it(project: Proj
     os.killpg(job.handle.process.pid, signal.SIGKILL)
     job.handle.process.wait()
     wait_for(lambda: kernels_of(project.data) == [], timeout=10)
-    left = socket_folders() - before
+    left = socket_folders(job.handle.process.pid)
     assert left  # a runner killed outright cannot remove its kernels' socket folder: the next one does
     kernels_module.sweep_stale_sockets()
     assert not any(folder.exists() for folder in left)
@@ -231,12 +231,19 @@ def kernels_in_tmp() -> list[psutil.Process]:
     return found
 
 
-def kill_kernel_server() -> None:
-    """SIGKILL the shared kernel server (started, and ready, first) and wait until it is gone. It is never
-    our child, even when this process started it (it detaches), so it never lingers as our zombie."""
+# The tests that kill a kernel server kill one of their own (another preload list is another server), never
+# the one that the tests running beside them (pytest -n) fork their kernels from.
+OWN_SERVER = ["litellm", "colorsys"]
+
+
+def kill_kernel_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL this test's kernel server (started, and ready, first) and wait until it is gone; the runners
+    the test starts use that server. It is never our child, even when this process started it (it
+    detaches), so it never lingers as our zombie."""
     from pop_nb.execution.forkserver import shared_server
 
-    server = shared_server(["litellm"], 300)
+    monkeypatch.setenv("POP_KERNEL_PRELOAD", json.dumps(OWN_SERVER))
+    server = shared_server(OWN_SERVER, 300)
     server.wait_ready(120)
     for proc in psutil.process_iter(["cmdline"]):
         if server.path in (proc.info["cmdline"] or []) and proc.cwd() == "/":
@@ -245,8 +252,10 @@ def kill_kernel_server() -> None:
             proc.wait(10)  # not our child: psutil follows it until it is gone
 
 
-def test_a_killed_kernel_server_is_started_again_by_the_next_runner(project: Project) -> None:
-    kill_kernel_server()  # kill -9: its socket file stays behind, its lock goes
+def test_a_killed_kernel_server_is_started_again_by_the_next_runner(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kill_kernel_server(monkeypatch)  # kill -9: its socket file stays behind, its lock goes
     project.pipeline("again", {"t": {"cells": [("inference", LOOK_FOR_TRACES)]}})
     job = project.run("again")
     assert job.state == "done", job.status.error
@@ -379,7 +388,7 @@ def test_the_kernel_server_and_what_it_forks_show_no_environment_of_whoever_star
     project's POP_*, a broker URL or whatever the starting shell held. The stage still has its own."""
     from pop_nb.execution.forkserver import SERVER_ENV, SERVER_ENV_PREFIXES
 
-    kill_kernel_server()  # whoever started it before, this test's environment starts the next
+    kill_kernel_server(monkeypatch)  # whoever started it before, this test's environment starts the next
     monkeypatch.setenv("LEFT_IN_THE_SHELL", "canary-0f3e")
     monkeypatch.setenv("POP_BROKER_URL", "redis://10.9.8.7:6379/0")
     project.pipeline("env", {"t": {"cells": [("inference", READ_OWN_ENVIRON)]}})
@@ -414,3 +423,49 @@ def test_only_the_socket_folders_of_processes_that_are_gone_are_swept(tmp_path: 
     assert kernels_module.sweep_stale_sockets(str(tmp_path)) == 1
     assert [name for name, folder in folders.items() if not folder.exists()] == ["gone"]
     assert (tmp_path / f"{prefix}{gone.pid}-file").exists()
+
+
+SEEN_BY_A_FIRST_CELL = """
+ip = get_ipython()
+print(json.dumps({
+    "names": sorted(k for k in globals() if not k.startswith("_")),
+    "In": list(In), "Out": dict(Out), "_ih": list(_ih), "count": ip.execution_count,
+    "history": [list(row) for row in ip.history_manager.get_range(raw=True)],
+    "last": [_i, _ii, _iii],
+}, sort_keys=True))
+"""
+
+
+def test_a_kernel_greeted_ahead_shows_a_stage_what_a_kernel_never_greeted_does(tmp_path: Path) -> None:
+    """A spare is greeted (a request and an empty cell, so a stage does not pay for a fresh kernel's first
+    ones): none of it may show in the stage's notebook or namespace."""
+    import nbformat
+    import papermill
+
+    from pop_nb.execution.engine import get_engine
+    from pop_nb.execution.kernels import KERNEL_NAME
+
+    get_engine()
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("import json"), nbformat.v4.new_code_cell(SEEN_BY_A_FIRST_CELL)]
+    )
+    provider = FreshKernelProvider(60, start="fork", preload=[])
+    seen = {}
+    try:
+        for way in ("never greeted", "greeted"):
+            if way == "greeted":
+                provider.prestart(str(tmp_path), 1)
+                wait_for(lambda: len(provider._greeted) == 1, timeout=60, every=0.005)
+                provider.prestart(str(tmp_path), 0)
+            done = papermill.execute_notebook(
+                notebook, str(tmp_path / f"{way}.ipynb"), engine_name="pop", kernel_name=KERNEL_NAME,
+                kernel_provider=provider, progress_bar=False, kernel_cwd=str(tmp_path),
+            )  # fmt: skip
+            assert [c.execution_count for c in done.cells] == [1, 2], way
+            outputs = [o for cell in done.cells for o in cell.outputs]
+            assert [o.get("text", "") for o in outputs if o.output_type == "stream"] == [outputs[-1].text]
+            seen[way] = json.loads(outputs[-1].text)
+    finally:
+        provider.shutdown_all()
+    assert seen["greeted"] == seen["never greeted"]
+    assert seen["greeted"]["_ih"][1] == "import json"
