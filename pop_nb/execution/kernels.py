@@ -43,6 +43,10 @@ KERNEL_NAME = "pop-python"
 KERNEL_OPTIONS = ("--HistoryManager.enabled=False",)
 FILLER_STOP_WAIT_S = 10  # a start under way when the provider shuts down: a fork and a handshake
 KERNEL_EXIT_WAIT_S = 10  # after SIGKILL: only a process stuck in the kernel (D state) takes this long
+# A stage that took a spare while another is ready: the next is started once the stage is done, or this
+# long after it began, whichever comes first; not while the stage connects to its kernel and runs its
+# first cells (on two cores a kernel starting beside it made a short stage 50 ms where it takes 33)
+REFILL_AFTER_S = 0.1
 
 
 class KernelProvider(Protocol):
@@ -121,6 +125,7 @@ class FreshKernelProvider:
         self._greeting: set[KernelManager] = set()  # the spare being greeted now
         self._starting: dict[str, int] = {}  # being started ahead now, per working directory
         self._target: tuple[str, int] = ("", 0)
+        self._hold_until = 0.0  # monotonic time before which no spare is started or greeted
         self._filler: threading.Thread | None = None
         # short: a Unix socket path must fit in ~100 bytes
         self._sockets = tempfile.mkdtemp(prefix=f"{_SOCKETS_PREFIX}{os.getpid()}-", dir=sockets_dir())
@@ -148,7 +153,9 @@ class FreshKernelProvider:
             if km is not None:
                 spare.remove(km)
                 self._greeted.discard(km)
-            self._wanted.notify_all()  # the filler starts the next one now
+                left = any(k in self._greeted for k in spare)
+                self._hold_until = time.monotonic() + REFILL_AFTER_S if left else 0.0
+            self._wanted.notify_all()  # the filler starts the next one (now, or once it may)
         if km is not None and _running(km):
             return km
         if km is not None:  # it died while it waited (killed from outside): never hand that out
@@ -178,7 +185,8 @@ class FreshKernelProvider:
         while True:
             with self._lock:
                 while not self._closed and (chore := self._next_chore()) is None:
-                    self._wanted.wait()
+                    held = self._hold_until - time.monotonic()
+                    self._wanted.wait(held if held > 0 else None)
                 if self._closed or chore is None:
                     return
                 cwd, spare = chore
@@ -211,6 +219,8 @@ class FreshKernelProvider:
     def _next_chore(self) -> tuple[str, KernelManager | None] | None:
         """The filler's next step, under the lock: (cwd, None) start a kernel in cwd, (cwd, km) greet
         that spare, None nothing to do."""
+        if time.monotonic() < self._hold_until:
+            return None
         cwd, count = self._target
         spare = self._spare.get(cwd, [])
         if len(spare) < count:
@@ -254,6 +264,8 @@ class FreshKernelProvider:
             with self._lock:
                 self._live.discard(km)
                 closed = self._closed
+                self._hold_until = 0.0  # a stage is done: the next spare may start
+                self._wanted.notify_all()
                 if not closed:
                     self._dying.put(km)
                     if self._reaper is None:

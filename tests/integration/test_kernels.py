@@ -288,6 +288,38 @@ def test_a_stage_takes_the_kernel_being_started_ahead_instead_of_starting_anothe
         provider.shutdown_all()
 
 
+def test_the_next_spare_starts_once_a_stage_is_done_not_beside_its_start_while_another_is_ready(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from pop_nb.execution import kernels as kernels_module
+
+    monkeypatch.setattr(kernels_module, "REFILL_AFTER_S", 60.0)
+    provider = CountingProvider()
+    try:
+        provider.prestart(str(tmp_path), 2)
+        wait_for(lambda: len(provider._greeted) == 2, timeout=60, every=0.005)
+        first = provider.acquire(str(tmp_path))  # one more is ready: the next waits for this stage
+        time.sleep(0.5)
+        assert provider.started == 2
+        provider.release(first)
+        wait_for(lambda: provider.started == 3, timeout=30, every=0.005)
+        wait_for(lambda: len(provider._greeted) == 2, timeout=60, every=0.005)
+        second = provider.acquire(str(tmp_path))
+        third = provider.acquire(str(tmp_path))  # the last ready one: the next starts at once
+        wait_for(lambda: provider.started == 4, timeout=30, every=0.005)
+        for km in (second, third):
+            provider.release(km)
+        monkeypatch.setattr(kernels_module, "REFILL_AFTER_S", 0.5)
+        wait_for(lambda: len(provider._greeted) == 2, timeout=60, every=0.005)
+        long_stage = provider.acquire(str(tmp_path))  # a long stage: the next starts before it is done
+        wait_for(lambda: provider.started == 6, timeout=30, every=0.005)
+        provider.release(long_stage)
+    finally:
+        provider.shutdown_all()
+
+
 def test_kernels_are_started_ahead_only_for_stages_that_will_need_them(project: Project) -> None:
     from pop_nb.models.seed import parse_seed
     from pop_nb.pipeline.snapshot import job_pipeline
