@@ -38,6 +38,11 @@ KERNEL_MODULES = (
     "ipykernel.zmqshell",
     "ipykernel.debugger",
     "IPython.core.completerlib",
+    "IPython.core.debugger",  # these five (and pdb, bdb, cmd) are imported by a kernel starting: 5 ms
+    "IPython.core.oinspect",
+    "IPython.core.logger",
+    "IPython.utils.wildcard",
+    "tornado.platform.asyncio",
     "IPython.extensions.storemagic",
     "sqlite3",
     "tornado.queues",
