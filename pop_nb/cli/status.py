@@ -179,19 +179,24 @@ def cmd_costs(args: argparse.Namespace) -> int:
             f"{r['output_tokens']:>10} {r['cost_usd']:>12.6f} {r['cache_hits']:>10} "
             f"{r['saved_usd']:>11.6f}{note}"
         )
+    summed = ("calls", "attempts", "cost_usd", "saved_usd", "unpriced_calls")
+    sums: dict[str, float] = dict.fromkeys(summed, 0)
+    left_usd = 0.0
+    for n, r in enumerate(rows):  # one pass: --by job is a row per job
+        for column in sums:
+            sums[column] += r[column]
+        if n >= len(shown):
+            left_usd += r["cost_usd"]
     if len(shown) < len(rows):
-        left = rows[len(shown) :]
         print(
-            f"... and {len(left)} more {args.by} rows, {sum(r['cost_usd'] for r in left):.6f} USD in all "
+            f"... and {len(rows) - len(shown)} more {args.by} rows, {left_usd:.6f} USD in all "
             f"(pop costs --by {args.by} --all, or --limit N)"
         )
-    total = sum(r["cost_usd"] for r in rows)
-    saved = sum(r["saved_usd"] for r in rows)
-    unpriced = sum(r["unpriced_calls"] for r in rows)
+    unpriced = sums["unpriced_calls"]
     note = f"  (+ {unpriced} unpriced: cost unknown)" if unpriced else ""
     print(
-        f"{'total':<{width}}  {sum(r['calls'] for r in rows):>6} {sum(r['attempts'] for r in rows):>8} "
-        f"{'':>21} {total:>12.6f} {'':>10} {saved:>11.6f}{note}"
+        f"{'total':<{width}}  {sums['calls']:>6} {sums['attempts']:>8} "
+        f"{'':>21} {sums['cost_usd']:>12.6f} {'':>10} {sums['saved_usd']:>11.6f}{note}"
     )
     return 0
 

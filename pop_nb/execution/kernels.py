@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import queue
@@ -374,14 +373,21 @@ def connected_client(km: KernelManager) -> Any:
     return kc
 
 
-@functools.cache
+_CONTEXT: dict[int, zmq.asyncio.Context] = {}  # pid -> its context: a forked child makes its own
+_CONTEXT_LOCK = threading.Lock()
+
+
 def _client_context() -> zmq.asyncio.Context:
     """One zmq context for every client of a stage kernel in this process (thread-safe; each client's
     sockets are its own). A context per client, jupyter_client's default, starts and ends an I/O thread
     per stage: 2-3 ms more a stage, and a first reply over new connections 4-15 ms where it takes ~3."""
-    context = zmq.asyncio.Context()
-    context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-    return context
+    with _CONTEXT_LOCK:
+        context = _CONTEXT.get(os.getpid())
+        if context is None:  # none yet, or the one inherited from the parent of a fork (unusable here)
+            _CONTEXT.clear()
+            context = _CONTEXT[os.getpid()] = zmq.asyncio.Context()
+            context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+        return context
 
 
 async def kernel_ready(kc: Any, timeout_s: float) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pop_nb.analytics import Analytics, costs, rollup
 from pop_nb.analytics import snapshot as snapshot_module
@@ -442,6 +444,41 @@ def test_cost_rows_of_disjoint_jobs_add_up_by_key_in_the_querys_order() -> None:
     assert [r["key"] for r in total] == ["x", "y"]  # 0.3 before 0.25
     assert total[0]["cost_usd"] == 0.3 and total[0]["attempts"] == 4 and total[0]["saved_usd"] == 0.1
     assert total[1] == b[0] and a[0]["cost_usd"] == 0.1  # inputs untouched
+
+
+def _cost_row(key: str, cost: float, calls: int) -> dict[str, Any]:
+    counts = {"calls": calls, "attempts": calls, "input_tokens": 3 * calls, "output_tokens": calls}
+    money = {"cost_usd": cost, "saved_usd": cost / 4}
+    return {"key": key, **counts, "cached_tokens": 0, **money, "cache_hits": 0, "unpriced_calls": 0}
+
+
+def _cost_table(keys: str, costs: list[float]) -> st.SearchStrategy[dict[str, tuple[float, int]]]:
+    return st.dictionaries(st.sampled_from(keys), st.tuples(st.sampled_from(costs), st.integers(0, 3)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _cost_table("abcdefghij", [0.0, 0.1, 0.2, 0.25, 1e-9]), _cost_table("abcdefghijkl", [0.0, 0.1, 0.3, 2e-9])
+)
+def test_cost_rows_added_are_what_summing_and_sorting_every_row_gives(base: dict, more: dict) -> None:
+    def in_order(rows: dict) -> list[dict[str, Any]]:
+        made = [_cost_row(key, cost, calls) for key, (cost, calls) in rows.items()]
+        return sorted(made, key=lambda r: (-r["cost_usd"], r["key"]))
+
+    first, second = in_order(base), in_order(more)
+    expected: dict[str, dict[str, Any]] = {}
+    for row in first + second:
+        if row["key"] in expected:
+            total = expected[row["key"]]
+            for column in rollup.COLUMNS:
+                total[column] += row[column]
+            for column in rollup.MONEY:
+                total[column] = round(total[column], 9)
+        else:
+            expected[row["key"]] = dict(row)
+    assert rollup.add_rows(first, second) == sorted(
+        expected.values(), key=lambda r: (-r["cost_usd"], r["key"])
+    )
 
 
 def test_run_lines_count_the_whole_json_objects_that_name_a_job() -> None:
