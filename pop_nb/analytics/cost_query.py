@@ -4,6 +4,10 @@ over the ``call_totals`` view. Plain SQL text, so the CLI, the snapshot's rollup
 
 from __future__ import annotations
 
+import bisect
+import itertools
+from typing import Any
+
 GROUPINGS: dict[str, str] = {
     "pipeline": "pipeline",
     "task": "pipeline || '/' || task",
@@ -41,3 +45,96 @@ def costs_sql(by: str, where: str = "") -> str:
         SELECT coalesce({GROUPINGS[by]}, '(none)') AS key, {sums}
         FROM call_totals {where} GROUP BY 1 ORDER BY cost_usd DESC, key
     """
+
+
+class CostRows:
+    """Rows of :func:`costs_sql` as columns (``key`` and :data:`COLUMNS`, in the query's order): ``pop
+    costs --by job`` over 100,000 jobs prints 50 rows and a total, and never makes the other 99,950 rows
+    into objects (74 ms) or walks them in Python."""
+
+    NAMES = ("key", *COLUMNS)
+    KINDS: dict[str, tuple[type, ...] | None] = {"key": (str,), **{c: (int, float) for c in COLUMNS}}
+
+    def __init__(self, columns: dict[str, list[Any]]) -> None:
+        self.columns = columns
+
+    @classmethod
+    def of(cls, rows: list[dict[str, Any]]) -> CostRows:
+        return cls({name: [row[name] for row in rows] for name in cls.NAMES})
+
+    @classmethod
+    def parse(cls, text: str) -> CostRows | None:
+        """The rows kept as JSON columns (the snapshot's cost rollup), if they are as costs_sql returns
+        them: a key (text) and every column a number, all as long; else None (a cache never decides
+        alone: DuckDB answers)."""
+        from pop_nb.safejson import columns, loads
+
+        try:
+            found = columns(loads(text), cls.KINDS)
+        except ValueError:
+            return None
+        return cls(found) if found is not None else None
+
+    def __len__(self) -> int:
+        return len(self.columns["key"])
+
+    def dicts(self, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
+        """Rows ``start:stop`` as dicts (JSON-ready)."""
+        sliced = [self.columns[name][start:stop] for name in self.NAMES]
+        return list(map(dict, map(zip, itertools.repeat(self.NAMES), zip(*sliced, strict=True))))
+
+    def sum(self, column: str, start: int = 0) -> float:
+        """The column's sum from row ``start`` on, added in row order (as a loop over the rows would)."""
+        values = self.columns[column]
+        total: float = sum(values[start:] if start else values)  # an int for a count
+        return total
+
+    def add(self, more: list[dict[str, Any]]) -> CostRows:
+        """These rows and ``more`` (rows of the same query over other jobs: the few open ones), as one
+        query over all of them would give: every column summed by key, money rounded, the same order.
+        Rows whose key is not in ``more`` are taken as they are; each of ``more``'s, summed with the row
+        of its key here if there is one, is put where it sorts (nothing is sorted again)."""
+        if not more:
+            return self
+        added = {row["key"]: dict(row) for row in more}  # a query's rows: one per key
+        keys = self.columns["key"]
+        hits = [i for i, key in enumerate(keys) if key in added]
+        for i in hits:
+            total = added[keys[i]]
+            for column in COLUMNS:
+                total[column] = self.columns[column][i] + total[column]
+            for column in MONEY:
+                total[column] = round(total[column], 9)
+        kept = self.columns
+        if hits:  # without the rows summed: the runs of rows between them
+            bounds = list(zip([0, *(i + 1 for i in hits)], [*hits, len(keys)], strict=True))
+            kept = {name: list(itertools.chain.from_iterable(col[a:b] for a, b in bounds))
+                    for name, col in kept.items()}  # fmt: skip
+        order = _Order(kept["cost_usd"], kept["key"])
+        places = sorted(
+            (bisect.bisect_right(order, (-row["cost_usd"], row["key"])), -row["cost_usd"], row["key"])
+            for row in added.values()
+        )
+        merged = {}
+        for name, col in kept.items():
+            out, done = [], 0
+            for place, _, key in places:
+                out += col[done:place]
+                out.append(added[key][name])
+                done = place
+            out += col[done:]
+            merged[name] = out
+        return CostRows(merged)
+
+
+class _Order:
+    """The rows' sort keys, (-cost, key), as a sequence for :func:`bisect.bisect_right` (no list made)."""
+
+    def __init__(self, cost: list[float], key: list[str]) -> None:
+        self.cost, self.key = cost, key
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+    def __getitem__(self, i: int) -> tuple[float, str]:
+        return -self.cost[i], self.key[i]

@@ -13,8 +13,6 @@ which rewrites the snapshot.
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import os
 import time
 from collections.abc import Collection
@@ -22,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pop_nb.analytics.cost_query import COLUMNS, MONEY, costs_sql
+from pop_nb.analytics.cost_query import CostRows, costs_sql
 from pop_nb.analytics.folders import (
     FINISHED,
     in_memory,
@@ -35,7 +33,6 @@ from pop_nb.analytics.folders import (
 from pop_nb.analytics.schema import CALL_TOTALS, LOGS
 from pop_nb.analytics.snapshot import Rollup
 from pop_nb.analytics.store import connect
-from pop_nb.safejson import columns, loads
 from pop_nb.store import listing
 from pop_nb.store.listing import file_mark
 
@@ -45,6 +42,11 @@ if TYPE_CHECKING:
 
 def cost_rows(data_dir: Path, by: str) -> list[dict[str, Any]]:
     """``pop costs --by <by>`` rows (JSON-ready, no pandas), most expensive first."""
+    return cost_table(data_dir, by).dicts()
+
+
+def cost_table(data_dir: Path, by: str) -> CostRows:
+    """``pop costs --by <by>`` rows as columns (see :class:`~pop_nb.analytics.cost_query.CostRows`)."""
     opened = _open_job_folders(data_dir)
     calls = _Calls()
     try:
@@ -62,18 +64,18 @@ def cost_rows(data_dir: Path, by: str) -> list[dict[str, Any]]:
             if not finished.still_holds(data_dir):  # a finished place changed since: ask DuckDB
                 return _from_duckdb(data_dir, by)
             calls.read({job: folder for job, folder in later.items() if job not in finished.unheld})
-        return add_rows(finished.rows, calls.costs(by)) if calls.con is not None else finished.rows
+        return finished.rows.add(calls.costs(by)) if calls.con is not None else finished.rows
     finally:
         calls.close()
 
 
-def _from_duckdb(data_dir: Path, by: str) -> list[dict[str, Any]]:
+def _from_duckdb(data_dir: Path, by: str) -> CostRows:
     """Every job's rows from DuckDB, which brings the snapshot up to date; its cost rows are then kept
     with what they hold for, so the next call answers from ``rollup.json``."""
     from pop_nb.analytics.snapshot import Snapshot
 
     analytics = connect(data_dir)
-    rows = analytics.query(costs_sql(by))
+    rows = CostRows.of(analytics.query(costs_sql(by)))
     kept = analytics.finished_rollup()
     if kept is not None:
         Snapshot(data_dir).keep_rollup(kept)
@@ -115,7 +117,7 @@ class Finished:
     """The finished jobs' share of ``pop costs --by <by>``: the rollup's rows for the jobs the snapshot
     holds, and the finished jobs it does not hold (ended since it was saved: read from their files)."""
 
-    rows: list[dict[str, Any]]
+    rows: CostRows
     unheld: dict[str, str]  # job -> its folder
     listed: Collection[str] | None  # every finished job, when they were listed; None: rollup.json answered
     kept: Rollup | None = None  # the rollup.json that answered
@@ -148,7 +150,7 @@ def finished_costs(data_dir: Path, by: str) -> Finished | None:
         and len(kept.unheld) <= MAX_UNHELD
         and kept.holds(data_dir, file_mark(runs_file))
     ):
-        rows, unheld = _rows(kept.costs[by]), _folders(data_dir, kept.unheld)
+        rows, unheld = CostRows.parse(kept.costs[by]), _folders(data_dir, kept.unheld)
         if rows is not None and unheld is not None:
             return Finished(rows, unheld, None, kept)
     marks = {place: listing.stamp(data_dir / place) for place in FINISHED}
@@ -176,7 +178,7 @@ def finished_costs(data_dir: Path, by: str) -> Finished | None:
         place, _, ino, ctime = found[job]
         if key != (place, ino, ctime, runs[job]):
             return None
-    rows = _rows(manifest.costs[by])
+    rows = CostRows.parse(manifest.costs[by])
     if rows is None:
         return None
     if len(raw) == runs_mark[1]:
@@ -191,52 +193,6 @@ def _folders(data_dir: Path, jobs: list[tuple[str, str]]) -> dict[str, str] | No
     if any(place not in FINISHED or "/" in job or job.startswith(".") or not job for place, job in jobs):
         return None
     return {job: str(data_dir / place / job) for place, job in jobs}
-
-
-def _rows(text: str) -> list[dict[str, Any]] | None:
-    """The rows kept as columns (:func:`~pop_nb.analytics.snapshot._cost_rollup`), if they are as
-    costs_sql returns them: a key (text) and every column, a number; else None (DuckDB answers: a cache
-    never decides alone)."""
-    try:
-        found = columns(loads(text), ROW_KINDS)
-    except ValueError:
-        return None
-    if found is None:
-        return None
-    rows = zip(*found.values(), strict=True)  # columns() checked that they are as long
-    return list(map(dict, map(zip, itertools.repeat(list(ROW_KINDS)), rows)))  # C loops: 100,000 in 74 ms
-
-
-ROW_KINDS: dict[str, tuple[type, ...] | None] = {"key": (str,), **{c: (int, float) for c in COLUMNS}}
-
-
-def add_rows(base: list[dict[str, Any]], more: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of :func:`~pop_nb.analytics.cost_query.costs_sql` over two disjoint sets of jobs, as one query
-    over all of them would give: every column but ``key`` summed by key, money rounded, the same order.
-
-    ``base`` (the finished jobs' rows: 100,000 of them ``--by job``) is in that order already and is not
-    sorted again: its rows whose key is not in ``more`` (the few open jobs') are taken as they are, and
-    each of ``more``'s rows, summed with ``base``'s row of its key if there is one, is put where it sorts."""
-    if not more:
-        return base
-    added = {row["key"]: dict(row) for row in more}  # a query's rows: one per key
-    rows = []
-    for row in base:
-        total = added.get(row["key"])
-        if total is None:
-            rows.append(row)
-            continue
-        for column in COLUMNS:
-            total[column] = row[column] + total[column]
-        for column in MONEY:
-            total[column] = round(total[column], 9)
-    for total in added.values():
-        bisect.insort(rows, total, key=_query_order)
-    return rows
-
-
-def _query_order(row: dict[str, Any]) -> tuple[float, str]:  # costs_sql's ORDER BY, as a sort key
-    return -row["cost_usd"], row["key"]
 
 
 def _open_job_folders(data_dir: Path) -> dict[str, str]:

@@ -154,19 +154,19 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_costs(args: argparse.Namespace) -> int:
-    from pop_nb.analytics.rollup import cost_rows
+    from pop_nb.analytics.rollup import cost_table
 
     settings = load_settings()
-    rows = cost_rows(settings.data, args.by)
+    table = cost_table(settings.data, args.by)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(table.dicts(), indent=2))
         return 0
-    if not rows:
+    if not len(table):
         print(f"no LLM calls logged under {settings.data}")
         return 0
     if args.limit < 1:
         raise PopError(f"--limit {args.limit}: show at least one row (or --all for every row)")
-    shown = rows if args.all else rows[: args.limit]
+    shown = table.dicts() if args.all else table.dicts(0, args.limit)
     width = max(len(args.by), *(len(str(r["key"])) for r in shown))
     print(
         f"{args.by:<{width}}  {'calls':>6} {'attempts':>8} {'in tok':>10} {'out tok':>10} {'cost USD':>12} "
@@ -179,24 +179,17 @@ def cmd_costs(args: argparse.Namespace) -> int:
             f"{r['output_tokens']:>10} {r['cost_usd']:>12.6f} {r['cache_hits']:>10} "
             f"{r['saved_usd']:>11.6f}{note}"
         )
-    summed = ("calls", "attempts", "cost_usd", "saved_usd", "unpriced_calls")
-    sums: dict[str, float] = dict.fromkeys(summed, 0)
-    left_usd = 0.0
-    for n, r in enumerate(rows):  # one pass: --by job is a row per job
-        for column in sums:
-            sums[column] += r[column]
-        if n >= len(shown):
-            left_usd += r["cost_usd"]
-    if len(shown) < len(rows):
+    if len(shown) < len(table):
         print(
-            f"... and {len(rows) - len(shown)} more {args.by} rows, {left_usd:.6f} USD in all "
+            f"... and {len(table) - len(shown)} more {args.by} rows, "
+            f"{table.sum('cost_usd', start=len(shown)):.6f} USD in all "
             f"(pop costs --by {args.by} --all, or --limit N)"
         )
-    unpriced = sums["unpriced_calls"]
+    unpriced = table.sum("unpriced_calls")
     note = f"  (+ {unpriced} unpriced: cost unknown)" if unpriced else ""
     print(
-        f"{'total':<{width}}  {sums['calls']:>6} {sums['attempts']:>8} "
-        f"{'':>21} {sums['cost_usd']:>12.6f} {'':>10} {sums['saved_usd']:>11.6f}{note}"
+        f"{'total':<{width}}  {table.sum('calls'):>6} {table.sum('attempts'):>8} "
+        f"{'':>21} {table.sum('cost_usd'):>12.6f} {'':>10} {table.sum('saved_usd'):>11.6f}{note}"
     )
     return 0
 

@@ -23,7 +23,6 @@ import uuid
 from typing import Any, Protocol
 
 import zmq
-import zmq.asyncio
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
@@ -368,26 +367,10 @@ RECONNECT_IVL_MS = 5
 
 def connected_client(km: KernelManager) -> Any:
     """A client of ``km``'s kernel with its channels started (not yet known to be answered)."""
-    kc = km.client(context=_client_context())
+    kc = km.client()
+    kc.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
     kc.start_channels()
     return kc
-
-
-_CONTEXT: dict[int, zmq.asyncio.Context] = {}  # pid -> its context: a forked child makes its own
-_CONTEXT_LOCK = threading.Lock()
-
-
-def _client_context() -> zmq.asyncio.Context:
-    """One zmq context for every client of a stage kernel in this process (thread-safe; each client's
-    sockets are its own). A context per client, jupyter_client's default, starts and ends an I/O thread
-    per stage: 2-3 ms more a stage, and a first reply over new connections 4-15 ms where it takes ~3."""
-    with _CONTEXT_LOCK:
-        context = _CONTEXT.get(os.getpid())
-        if context is None:  # none yet, or the one inherited from the parent of a fork (unusable here)
-            _CONTEXT.clear()
-            context = _CONTEXT[os.getpid()] = zmq.asyncio.Context()
-            context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-        return context
 
 
 async def kernel_ready(kc: Any, timeout_s: float) -> None:

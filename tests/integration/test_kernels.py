@@ -501,19 +501,3 @@ def test_a_kernel_greeted_ahead_shows_a_stage_what_a_kernel_never_greeted_does(t
         provider.shutdown_all()
     assert seen["greeted"] == seen["never greeted"]
     assert seen["greeted"]["_ih"][1] == "import json"
-
-
-def test_stage_clients_of_a_process_share_one_zmq_context_and_a_forked_child_makes_its_own() -> None:
-    from pop_nb.execution import kernels as kernels_module
-
-    ours = kernels_module._client_context()
-    assert kernels_module._client_context() is ours
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the parent's context is no use after a fork (its I/O thread is not here)
-        os.write(write, b"own" if kernels_module._client_context() is not ours else b"inherited")
-        os._exit(0)
-    os.waitpid(pid, 0)
-    assert os.read(read, 16) == b"own"
-    os.close(read)
-    os.close(write)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from pop_nb.analytics import Analytics, costs, rollup
 from pop_nb.analytics import snapshot as snapshot_module
 from pop_nb.analytics import store as analytics_store
+from pop_nb.analytics.cost_query import COLUMNS, MONEY, CostRows
 from pop_nb.analytics.schema import JOB_TABLES
 from pop_nb.analytics.snapshot import MAX_SEGMENTS, Snapshot
 from pop_nb.models.records import RunRecord
@@ -79,7 +80,7 @@ def rows_held(data: Path, by: str) -> list[dict[str, Any]] | None:
     if finished is None:
         return None
     assert finished.unheld == {}
-    return finished.rows
+    return finished.rows.dicts()
 
 
 def connect_fresh(data: Path) -> Analytics:
@@ -440,7 +441,7 @@ def test_cost_rows_of_disjoint_jobs_add_up_by_key_in_the_querys_order() -> None:
         {"key": "y", **row, "cost_usd": 0.25, "cache_hits": 1, "saved_usd": 0.2, "unpriced_calls": 1},
         {"key": "x", **row, "cost_usd": 0.2, "cache_hits": 1, "saved_usd": 0.1, "unpriced_calls": 0},
     ]
-    total = rollup.add_rows(a, b)
+    total = CostRows.of(a).add(b).dicts()
     assert [r["key"] for r in total] == ["x", "y"]  # 0.3 before 0.25
     assert total[0]["cost_usd"] == 0.3 and total[0]["attempts"] == 4 and total[0]["saved_usd"] == 0.1
     assert total[1] == b[0] and a[0]["cost_usd"] == 0.1  # inputs untouched
@@ -470,13 +471,13 @@ def test_cost_rows_added_are_what_summing_and_sorting_every_row_gives(base: dict
     for row in first + second:
         if row["key"] in expected:
             total = expected[row["key"]]
-            for column in rollup.COLUMNS:
+            for column in COLUMNS:
                 total[column] += row[column]
-            for column in rollup.MONEY:
+            for column in MONEY:
                 total[column] = round(total[column], 9)
         else:
             expected[row["key"]] = dict(row)
-    assert rollup.add_rows(first, second) == sorted(
+    assert CostRows.of(first).add(second).dicts() == sorted(
         expected.values(), key=lambda r: (-r["cost_usd"], r["key"])
     )
 
@@ -539,7 +540,7 @@ def test_costs_found_to_hold_are_kept_and_answer_alone_until_a_finished_place_or
 
     (tmp_path / ".analytics" / "manifest.json").write_text("torn")
     alone = rollup.finished_costs(tmp_path, "job")
-    assert alone is not None and alone.listed is None and alone.rows == expected  # without the manifest
+    assert alone is not None and alone.listed is None and alone.rows.dicts() == expected  # no manifest
 
     append_jsonl(tmp_path / "complete" / "runs.jsonl", {"job": "done-1", "state": "done"})  # ended again
     assert rollup.finished_costs(tmp_path, "job") is None
@@ -778,7 +779,7 @@ def test_after_duckdb_answered_costs_the_next_call_answers_from_the_rows_it_kept
     assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
     kept = rollup.finished_costs(tmp_path, "job")
     assert kept is not None and kept.listed is None  # rollup.json answered, without a listing
-    assert sorted(row["key"] for row in kept.rows) == ["a", "c"] and kept.unheld == {"late": str(late)}
+    assert sorted(kept.rows.columns["key"]) == ["a", "c"] and kept.unheld == {"late": str(late)}
     assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
     append_jsonl(tmp_path / "complete" / "runs.jsonl", {"job": "a", "state": "done"})  # a ended again
     assert rollup.finished_costs(tmp_path, "job") is None
