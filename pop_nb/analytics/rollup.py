@@ -58,12 +58,10 @@ def cost_table(data_dir: Path, by: str) -> CostRows:
         # a job that came into current/ after it was listed: started (read it), or resumed from a
         # finished place after that was listed (counted there)
         later = {job: folder for job, folder in _open_job_folders(data_dir).items() if job not in opened}
-        if finished.listed is not None:
-            calls.read({job: folder for job, folder in later.items() if job not in finished.listed})
-        elif later:
-            if not finished.still_holds(data_dir):  # a finished place changed since: ask DuckDB
-                return _from_duckdb(data_dir, by)
-            calls.read({job: folder for job, folder in later.items() if job not in finished.unheld})
+        if later and not finished.still_holds(data_dir):  # a finished place changed since: ask DuckDB
+            return _from_duckdb(data_dir, by)
+        counted = finished.unheld if finished.listed is None else finished.listed
+        calls.read({job: folder for job, folder in later.items() if job not in counted})
         return finished.rows.add(calls.costs(by)) if calls.con is not None else finished.rows
     finally:
         calls.close()
@@ -123,7 +121,8 @@ class Finished:
     kept: Rollup | None = None  # the rollup.json that answered
 
     def still_holds(self, data_dir: Path) -> bool:
-        """No job came into or left a finished place since the answer was found."""
+        """No job came into or left a finished place since rollup.json answered (when the places were
+        listed instead, ``listed`` says where every job was)."""
         return self.kept is None or self.kept.holds(data_dir, file_mark(data_dir / "complete" / "runs.jsonl"))
 
 

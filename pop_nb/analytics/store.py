@@ -274,7 +274,7 @@ class Analytics:
         if self._saved_at is not None and now - self._saved_at < SAVE_EVERY_S:
             return
         self._saved_at = now
-        finished = {job: sig for job, (_, sig) in self._seen.items() if sig[0] in FINISHED}
+        finished = self._finished_keys()
         waiting = [job for job, key in finished.items() if self._snapped.get(job) != key]
         stray = self._holds_others(finished)
         if not waiting and not stray:
@@ -295,6 +295,10 @@ class Analytics:
             self._snapped = {job: key for job, (key, _) in manifest.jobs.items() if finished.get(job) == key}
             self._follow_snapshot(manifest)
 
+    def _finished_keys(self) -> dict[str, Key]:
+        """Each finished job of the last refresh -> its key (place, inode, ctime, run lines)."""
+        return {job: key for job, (_, key) in self._seen.items() if key[0] in FINISHED}
+
     def finished_rollup(self) -> Rollup | None:
         """The snapshot's cost rows with what this refresh found them to hold for (the finished places'
         listing, where ``runs.jsonl`` was read to, the finished jobs it does not hold), to keep in
@@ -308,7 +312,7 @@ class Analytics:
             return None
         if manifest is None or not manifest.costs:
             return None
-        finished = {job: key for job, (_, key) in self._seen.items() if key[0] in FINISHED}
+        finished = self._finished_keys()
         if any(finished.get(job) != key for job, (key, _) in manifest.jobs.items()):
             return None
         listed = {place: self._listed.get(place) for place in FINISHED}
