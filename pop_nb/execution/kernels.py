@@ -408,8 +408,9 @@ async def _greet(km: KernelManager, timeout_s: float) -> None:
     """Talk to a kernel started ahead once, so that it has answered its first requests before a stage
     waits on it: in a fresh kernel the first connection and reply cost 8-20 ms (the next 4-5), and the
     first cell ~10 ms more than the next (IPython readies what runs around a cell; a silent one does not
-    ready it). The cell run here is empty and kept out of the history: the stage's first cell is still
-    ``In [1]``, with nothing before it in ``In`` or ``Out``."""
+    ready it). The cell run here (:data:`WARM_UP`: it prints a space, to nobody) leaves no name and is kept
+    out of the history: the stage's first cell is still ``In [1]``, with nothing before it in ``In`` or
+    ``Out``."""
     kc = connected_client(km)
     try:
         deadline = time.monotonic() + timeout_s
