@@ -11,7 +11,9 @@ Differences from papermill's default nbclient engine, and why:
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,57 +111,73 @@ class PopEngine(NBClientEngine):
         kernel_cwd: str | None = None,
         **kwargs: Any,
     ) -> nbformat.NotebookNode:
-        provider = kernel_provider or FreshKernelProvider(start_timeout)
-        km = provider.acquire(cwd=kernel_cwd or ".")
-        state = {"cell": None}
+        with _provider(kernel_provider, start_timeout) as provider:
+            km = provider.acquire(cwd=kernel_cwd or ".")
+            state = {"cell": None}
 
-        def remaining(cell: Any) -> int | None:
-            state["cell"] = cell
-            if deadline is None:
-                return int(execution_timeout) if execution_timeout else None
-            # nbclient wants whole seconds; never 0, which would mean "no timeout"
-            return max(1, int(deadline - time.monotonic() + 0.999))
+            def remaining(cell: Any) -> int | None:
+                state["cell"] = cell
+                if deadline is None:
+                    return int(execution_timeout) if execution_timeout else None
+                # nbclient wants whole seconds; never 0, which would mean "no timeout"
+                return max(1, int(deadline - time.monotonic() + 0.999))
 
-        client = StageNotebookClient(
-            nb_man,
-            km=km,
-            timeout_func=remaining,
-            startup_timeout=start_timeout,
-            kernel_name=kernel_name,
-            log_output=log_output,
-            stdout_file=stdout_file,
-            stderr_file=stderr_file,
-            interrupt_on_timeout=False,
-            raise_on_iopub_timeout=True,
-        )
-        # A timeout or a dead kernel is written into the cell that was running, as an error output, and
-        # the notebook is handed back: papermill then treats it like any raised error (the banner at the
-        # top, PapermillExecutionError with the cell's index, source and our ename).
-        try:
-            return client.execute()
-        except CellTimeoutError:
-            index = _index_of(nb_man.nb, state["cell"])
-            _mark_failed(
-                nb_man, index, "StageTimeout", "the stage ran past its timeout_s; the kernel was stopped"
-            )
-            if index is None:
-                raise StageDeadlineExceeded(index) from None
-            return nb_man.nb
-        except DeadKernelError:
-            index = _index_of(nb_man.nb, state["cell"])
-            _mark_failed(
+            client = StageNotebookClient(
                 nb_man,
-                index,
-                "KernelDied",
-                "the kernel process exited while this cell ran (os._exit, a crash, or out of memory)",
+                km=km,
+                timeout_func=remaining,
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
+                interrupt_on_timeout=False,
+                raise_on_iopub_timeout=True,
             )
-            if index is None:
-                raise KernelDied(index) from None
-            return nb_man.nb
-        finally:
-            if client.kc is not None:
-                client.kc.stop_channels()
-            provider.release(km)
+            # A timeout or a dead kernel is written into the cell that was running, as an error output, and
+            # the notebook is handed back: papermill then treats it like any raised error (the banner at the
+            # top, PapermillExecutionError with the cell's index, source and our ename).
+            try:
+                return client.execute()
+            except CellTimeoutError:
+                index = _index_of(nb_man.nb, state["cell"])
+                _mark_failed(
+                    nb_man, index, "StageTimeout", "the stage ran past its timeout_s; the kernel was stopped"
+                )
+                if index is None:
+                    raise StageDeadlineExceeded(index) from None
+                return nb_man.nb
+            except DeadKernelError:
+                index = _index_of(nb_man.nb, state["cell"])
+                _mark_failed(
+                    nb_man,
+                    index,
+                    "KernelDied",
+                    "the kernel process exited while this cell ran (os._exit, a crash, or out of memory)",
+                )
+                if index is None:
+                    raise KernelDied(index) from None
+                return nb_man.nb
+            finally:
+                if client.kc is not None:
+                    client.kc.stop_channels()
+                provider.release(km)
+
+
+@contextlib.contextmanager
+def _provider(given: KernelProvider | None, start_timeout: float) -> Iterator[KernelProvider]:
+    """The provider a stage takes its kernel from: the runner's, or one made for this notebook alone
+    (papermill's own callers, such as a check notebook), shut down after it: its reaper thread and that
+    thread's event loop end here, not at interpreter exit, where the loop's collection printed a traceback
+    after the command's output."""
+    if given is not None:
+        yield given
+        return
+    own = FreshKernelProvider(start_timeout)
+    try:
+        yield own
+    finally:
+        own.shutdown_all()
 
 
 def _index_of(nb: nbformat.NotebookNode, cell: Any) -> int | None:

@@ -220,6 +220,38 @@ def test_a_thousand_stages_in_a_row_leave_nothing_behind(tmp_path: Path) -> None
     wait_for(lambda: kernels_in_tmp() == [], timeout=10)  # the spares ended with their provider
 
 
+ON_ITS_OWN = """
+import glob, json, os, sys, threading
+import nbformat, papermill
+from pop_nb.execution.engine import get_engine
+from pop_nb.execution.kernels import KERNEL_NAME, sockets_dir
+get_engine()
+nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+papermill.execute_notebook(nb, sys.argv[1], engine_name="pop", kernel_name=KERNEL_NAME, progress_bar=False)
+print(json.dumps({
+    "threads": sorted(t.name for t in threading.enumerate() if t.name.startswith("pop-kernel")),
+    "folders": glob.glob(os.path.join(sockets_dir() or "/tmp", f"pop-k-*-{os.getpid()}-*")),
+}))
+"""
+
+
+def test_a_notebook_run_with_the_pop_engine_alone_leaves_no_thread_folder_or_traceback(
+    tmp_path: Path,
+) -> None:
+    """papermill's engine "pop" with no provider given (a check notebook of ``pop test``, a user's script)
+    makes a provider for the notebook and ends it with the notebook: no reaper thread left holding an event
+    loop for the interpreter's exit to collect (a traceback printed after the command's own output broke
+    ``pop test --json``), and no socket folder left for a later sweep."""
+    out = subprocess.run(
+        [sys.executable, "-c", ON_ITS_OWN, str(tmp_path / "out.ipynb")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0 and out.stderr == "", out.stderr[-3000:]
+    assert json.loads(out.stdout) == {"threads": [], "folders": []}
+
+
 def kernels_in_tmp() -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["name"]):
