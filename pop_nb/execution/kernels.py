@@ -23,6 +23,7 @@ import uuid
 from typing import Any, Protocol
 
 import zmq
+import zmq.asyncio
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
@@ -366,17 +367,29 @@ RECONNECT_IVL_MS = 5
 
 
 def connected_client(km: KernelManager) -> Any:
-    """A client of ``km``'s kernel with its channels started (not yet known to be answered)."""
-    kc = km.client()
+    """A client of ``km``'s kernel (not yet known to be answered) on a zmq context of its own, with the
+    two channels a stage uses: shell and IOPub. No stdin (a stage takes no input), no control (a stage is
+    ended by killing its kernel) and no heartbeat (whether the kernel lives is asked of ``km``, the
+    client's parent): each one more socket to make and close, the heartbeat a thread (1.5 ms a stage).
+    End it with :func:`disconnect`."""
+    kc = km.client(context=zmq.asyncio.Context())
     kc.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-    kc.start_channels()
+    kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
     return kc
 
 
-async def kernel_ready(kc: Any, timeout_s: float) -> None:
+def disconnect(kc: Any) -> None:
+    """Close a client of :func:`connected_client`: its sockets and its zmq context, at once (nothing it
+    still holds is owed to a kernel that is being let go of). jupyter_client's ``stop_channels`` would
+    first make the channels never started, to see that they are not running."""
+    kc.context.destroy(linger=0)
+
+
+async def kernel_ready(kc: Any, timeout_s: float) -> dict[str, Any]:
     """Wait until the kernel answers on shell and its IOPub messages reach us (a subscription takes a
     moment after connecting; a stage's first outputs must not be lost). Checked every 10 ms, where
-    jupyter_client's ``wait_for_ready`` waits a fixed 0.2 s for IOPub."""
+    jupyter_client's ``wait_for_ready`` waits a fixed 0.2 s for IOPub. The kernel's ``kernel_info_reply``
+    content."""
     deadline = time.monotonic() + timeout_s
     while True:
         reply = await _reply(kc, kc.kernel_info(), deadline, timeout_s)
@@ -386,7 +399,8 @@ async def kernel_ready(kc: Any, timeout_s: float) -> None:
             await asyncio.sleep(0)
             continue  # IOPub is not connected yet: ask again
         take_kernel_info(kc, reply)
-        return
+        content: dict[str, Any] = reply["content"]
+        return content
 
 
 async def _reply(kc: Any, msg_id: str, deadline: float, timeout_s: float) -> dict[str, Any]:
@@ -417,7 +431,7 @@ async def _greet(km: KernelManager, timeout_s: float) -> None:
         await kernel_ready(kc, timeout_s)
         await _reply(kc, kc.execute(WARM_UP, store_history=False), deadline, timeout_s)
     finally:
-        kc.stop_channels()
+        disconnect(kc)
 
 
 def _let_go(km: KernelManager) -> None:

@@ -24,7 +24,13 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager
 
 from pop_nb.execution.failures import KernelDied, StageDeadlineExceeded
-from pop_nb.execution.kernels import FreshKernelProvider, KernelProvider, connected_client, kernel_ready
+from pop_nb.execution.kernels import (
+    FreshKernelProvider,
+    KernelProvider,
+    connected_client,
+    disconnect,
+    kernel_ready,
+)
 from pop_nb.redaction import redact_notebook
 from pop_nb.store import layout
 
@@ -56,13 +62,29 @@ class ThrottledExecutionManager(NotebookExecutionManager):
 
 
 class StageNotebookClient(PapermillNotebookClient):
+    kernel_info: dict[str, Any] | None = None  # the kernel's answer when it was found ready
+
+    def execute(self, **kwargs: Any) -> nbformat.NotebookNode:
+        """papermill's, but the notebook's ``language_info`` is the one the kernel gave when it was found
+        ready, not asked for again after the cells (a round trip: 2 ms of a short stage)."""
+        self.reset_execution_trackers()
+        with self.setup_kernel(**kwargs):
+            self.log.info(f"Executing notebook with kernel: {self.kernel_name}")
+            self.papermill_execute_cells()
+            assert self.kernel_info is not None
+            self.nb.metadata["language_info"] = self.kernel_info["language_info"]
+            self.set_widgets_metadata()
+        return self.nb
+
     async def async_start_new_kernel_client(self) -> Any:
         assert self.km is not None
         try:
             self.kc = connected_client(self.km)
-            await kernel_ready(self.kc, self.startup_timeout)
+            self.kernel_info = await kernel_ready(self.kc, self.startup_timeout)
         except Exception:
-            await self._async_cleanup_kernel()
+            if self.kc is not None:  # the kernel itself is let go of by its provider
+                disconnect(self.kc)
+                self.kc = None
             raise
         self.kc.allow_stdin = False
         await run_hook(self.on_notebook_start, notebook=self.nb)
@@ -160,7 +182,7 @@ class PopEngine(NBClientEngine):
                 return nb_man.nb
             finally:
                 if client.kc is not None:
-                    client.kc.stop_channels()
+                    disconnect(client.kc)
                 provider.release(km)
 
 
