@@ -252,6 +252,41 @@ def test_a_notebook_run_with_the_pop_engine_alone_leaves_no_thread_folder_or_tra
     assert json.loads(out.stdout) == {"threads": [], "folders": []}
 
 
+CLIENTS = """
+import json, threading, time, psutil
+from jupyter_core.utils import run_sync
+from pop_nb.execution.kernels import FreshKernelProvider, connected_client, disconnect, kernel_ready
+provider = FreshKernelProvider(60, start="fork", preload=[])
+km = provider.acquire("/tmp")
+async def one():
+    kc = connected_client(km)
+    info = await kernel_ready(kc, 60)
+    disconnect(kc)
+    return info
+me = psutil.Process()
+for _ in range(5):  # what is made once, on a first use, is made
+    run_sync(one)()
+time.sleep(0.5)  # the manager's own control socket connects after a reconnect interval (100 ms)
+before = (me.num_fds(), sorted(t.name for t in threading.enumerate()))
+infos = [run_sync(one)() for _ in range(20)]
+after = (me.num_fds(), sorted(t.name for t in threading.enumerate()))
+provider.release(km)
+provider.shutdown_all()
+languages = sorted({info["language_info"]["name"] for info in infos})
+print(json.dumps({"before": before, "after": after, "languages": languages}))
+"""
+
+
+def test_stage_clients_connected_and_closed_leave_no_thread_or_descriptor() -> None:
+    """A stage's client opens the channels a stage uses and no heartbeat thread; closed, it leaves none of
+    its sockets (each a descriptor) or threads behind; the kernel's answer it was found ready with is the
+    kernel_info a notebook's language_info comes from."""
+    out = subprocess.run([sys.executable, "-c", CLIENTS], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout)
+    assert seen["after"] == seen["before"] and seen["languages"] == ["python"], seen
+
+
 def kernels_in_tmp() -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["name"]):
