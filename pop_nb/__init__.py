@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pop_nb import _lean
+
+_lean.defer_grammar()  # a process that imports pop-nb never builds jsonschema's IRI grammar unasked
+
 __version__ = "0.1.0"
 __all__ = [
     "Job",

@@ -79,13 +79,10 @@ def run_kernel(argv: list[str], watch_parent: bool = True) -> None:
 def preload(modules: list[str]) -> None:
     """Import what every stage kernel would import anyway, so that no kernel pays for it."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never the network at import
-    from pop_nb import _lean
-
-    # nbformat imports jsonschema, which builds rfc3987_syntax's grammar (0.9 s) for a format check
-    # hardly any stage makes: a kernel that makes one builds it then
-    with _lean.deferred("rfc3987_syntax", "is_valid_syntax"):
-        for name in KERNEL_MODULES:
-            importlib.import_module(name)
+    # nbformat imports jsonschema, which would build rfc3987_syntax's grammar (0.9 s) for a format check
+    # hardly any stage makes: importing pop-nb defers it (pop_nb._lean), a kernel that makes one builds it
+    for name in KERNEL_MODULES:
+        importlib.import_module(name)
     from pop_nb.execution.engine import get_engine
 
     importlib.import_module("pop_nb.execution.runner_main")  # what a forked job runner runs
