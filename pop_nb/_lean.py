@@ -105,6 +105,8 @@ class _Deferring:
         self.loader = loader
 
     def __getattr__(self, name: str) -> Any:
+        if name == "loader":  # not set yet (a copy being made): never look for it on itself
+            raise AttributeError(name)
         return getattr(self.loader, name)
 
     def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:

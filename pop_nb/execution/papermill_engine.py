@@ -71,7 +71,8 @@ class StageNotebookClient(PapermillNotebookClient):
         with self.setup_kernel(**kwargs):
             self.log.info(f"Executing notebook with kernel: {self.kernel_name}")
             self.papermill_execute_cells()
-            assert self.kernel_info is not None
+            if self.kernel_info is None:  # its client was not started here: ask, as papermill does
+                self.kernel_info = self.wait_for_reply(self.kc.kernel_info())["content"]
             self.nb.metadata["language_info"] = self.kernel_info["language_info"]
             self.set_widgets_metadata()
         return self.nb

@@ -134,6 +134,7 @@ def start_job(
     where = where or "the seed"
     parsed = _seed_of({"data": data or {}} if seed is None else seed, pipeline, where)
     with _executor(settings) as executor:
+        executor.start_early()  # the kernel server starts while the pipeline is compiled and the job made
         folder = create_job(settings, parsed, job_id, where=where)
         return _hand_on(settings, folder.job_id, executor)
 

@@ -287,6 +287,32 @@ def test_stage_clients_connected_and_closed_leave_no_thread_or_descriptor() -> N
     assert seen["after"] == seen["before"] and seen["languages"] == ["python"], seen
 
 
+def test_a_job_started_starts_the_kernel_server_before_it_compiles_its_pipeline(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pop run`` and ``pop_nb.run`` start the kernel server first (without waiting for it), so that its
+    imports (seconds when it is not up: litellm's) go on while the pipeline is compiled and the job made."""
+    from pop_nb.execution import forkserver
+    from pop_nb.service import actions
+
+    seen: list[str] = []
+    real_server, real_check = forkserver.shared_server, actions.validate_seed
+
+    def server(*args: object, **kwargs: object) -> object:
+        seen.append("kernel server")
+        return real_server(*args, **kwargs)
+
+    def check(*args: object, **kwargs: object) -> object:
+        seen.append("compile")
+        return real_check(*args, **kwargs)
+
+    monkeypatch.setattr(forkserver, "shared_server", server)
+    monkeypatch.setattr(actions, "validate_seed", check)
+    project.pipeline("early", {"t": {}})
+    assert project.run("early").state == "done"
+    assert seen[:2] == ["kernel server", "compile"], seen
+
+
 def kernels_in_tmp() -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["name"]):

@@ -131,6 +131,10 @@ class Executor(ABC):
         """Start ahead what the next :meth:`submit` needs, and again after each (a long-lived caller, the
         daemon, calls this once; a one-off ``pop run`` does not)."""
 
+    def start_early(self) -> None:  # noqa: B027 (a hook: an executor with nothing slow to start keeps this)
+        """Start, without waiting, what the next :meth:`submit` will need and is slow to start (a one-off
+        ``pop run`` calls this before it compiles the pipeline, so that the two overlap)."""
+
     def handle(self, job_id: str) -> JobHandle:
         """A handle on a job submitted earlier (by this process or another)."""
         return JobHandle(self.settings, job_id, self.name)

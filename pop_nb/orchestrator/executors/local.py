@@ -178,13 +178,20 @@ class LocalExecutor(Executor):
         forked from it), or, where runners are spawned, one :class:`StandbyRunner` kept waiting."""
         self._keep_one = True
         if forks_runners(self.settings):
+            self.start_early()
+            return
+        if self._standby is None or self._standby.process.poll() is not None:
+            self._standby = StandbyRunner(self.settings)
+
+    def start_early(self) -> None:
+        """The kernel server starting (runners and kernels are forked from it; its imports take seconds
+        when it is not up), where runners are forked. A seed then found bad leaves it idle: it ends after
+        ``kernel_server_idle_s``."""
+        if forks_runners(self.settings):
             from pop_nb.execution.forkserver import ForkServerError, shared_server
 
             with contextlib.suppress(ForkServerError, OSError):  # the runner will say why, in its log
                 shared_server(self.settings.kernel_preload, self.settings.kernel_server_idle_s)
-            return
-        if self._standby is None or self._standby.process.poll() is not None:
-            self._standby = StandbyRunner(self.settings)
 
     def submit(self, job_id: str, *, lock: FileLock | None = None, sends: int = 1) -> JobHandle:
         lock = claim(self.settings, job_id, lock)
