@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pop_nb.analytics.schema import JOB_TABLES, SCHEMA, literal_path
+from pop_nb.redaction import redact_bytes
 from pop_nb.safejson import columns, loads
 from pop_nb.store.atomic import atomic_write_bytes
 
@@ -196,7 +197,7 @@ class Snapshot:
         try:
             with open(path, "rb") as fh:
                 st = os.fstat(fh.fileno())
-                stamp = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+                stamp = _file_stamp(st)
                 kept = _PARSED.get(str(path))
                 if kept is not None and kept[0] == stamp:
                     return kept[1]
@@ -357,7 +358,12 @@ class Snapshot:
         manifest.segments[segment] = len(jobs)
         manifest.jobs.update({job: (key, segment) for job, key in jobs.items()})
         manifest.costs = _cost_rollup(con, list(manifest.jobs))
-        atomic_write_bytes(self.dir / "manifest.json", manifest.to_json())
+        raw = manifest.to_json()
+        path = self.dir / "manifest.json"
+        atomic_write_bytes(path, raw)
+        if redact_bytes(raw) is raw:  # the file holds these bytes: no need to parse them back (0.2 s)
+            st = os.stat(path)  # ours still: every writer holds the lock
+            _PARSED[str(path)] = (_file_stamp(st), manifest)
         return manifest
 
     def _remove_obsolete(self, manifest: Manifest) -> None:
@@ -405,6 +411,11 @@ def _cost_rollup(con: duckdb.DuckDBPyConnection, jobs: list[str]) -> dict[str, s
         rollup[by] = json.dumps(columns, separators=(",", ":"))
     con.execute("DROP TABLE rollup_jobs")
     return rollup
+
+
+def _file_stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    """Which manifest file this is: every write replaces it (another inode)."""
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _fsync(path: Path) -> None:

@@ -118,3 +118,31 @@ def test_a_status_file_that_is_not_json_hides_no_other_job(tmp_path: Path) -> No
     assert [r["job"] for r in analytics.query("SELECT job FROM jobs")] == ["fine"]
     calls = analytics.query("SELECT job, count(*) AS n FROM llm_calls GROUP BY job ORDER BY job")
     assert calls == [{"job": "broken", "n": 1}, {"job": "fine", "n": 1}]  # its calls still count
+
+
+def test_a_hand_edited_value_of_another_type_is_null_in_its_field_alone(tmp_path: Path) -> None:
+    import json
+
+    edited = write_job(tmp_path, "complete", "edited", "done")
+    status = json.loads((edited / "tasks-status.json").read_text())
+    status["totals"].update(calls="many", input_tokens=42)
+    status["tasks"]["a"]["attempts"] = [2]
+    status["tasks"]["a"]["started_at"] = "last tuesday"
+    run = status["tasks"]["a"]["stages"]["inference"]
+    run["duration_ms"], run["refinement"], run["ended_at"] = "slow", {"n": 1}, 7
+    (edited / "tasks-status.json").write_text(json.dumps(status, indent=1))
+    analytics = Analytics(tmp_path)
+    analytics.refresh()
+    [job] = analytics.query("SELECT calls, input_tokens, state FROM jobs WHERE job = 'edited'")
+    assert job == {"calls": 0, "input_tokens": 42, "state": "done"}  # the row kept, its other fields read
+    [task] = analytics.query(
+        "SELECT attempts, started_at, cost_usd FROM tasks WHERE job = 'edited' AND task = 'a'"
+    )
+    assert task == {"attempts": 0, "started_at": None, "cost_usd": 0.01}
+    [stage] = analytics.query(
+        "SELECT duration_ms, refinement, ended_at, cells_ms, notebook FROM stages "
+        "WHERE job = 'edited' AND run = 'inference'"
+    )
+    assert stage == {
+        "duration_ms": None, "refinement": 0, "ended_at": None, "cells_ms": 900, "notebook": "n1"
+    }  # fmt: skip

@@ -636,6 +636,32 @@ def test_a_manifest_is_parsed_once_while_its_file_is_the_same(tmp_path: Path) ->
     assert sorted(first.jobs) == ["done-1"]  # the shared one was not changed by the save
 
 
+def test_the_process_that_saves_a_manifest_never_parses_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[bytes] = []
+    parse = snapshot_module.Manifest.parse
+    monkeypatch.setattr(snapshot_module.Manifest, "parse", lambda raw: parsed.append(raw) or parse(raw))
+    for job in ("done-1", "done-2"):
+        finish(tmp_path, "complete", job)
+        connect_fresh(tmp_path)  # builds, saves, then follows what it saved
+        assert rollup.finished_costs(tmp_path, "job") is not None  # held: the manifest was asked for
+    assert parsed == []
+    kept = Snapshot(tmp_path).manifest()
+    assert kept == parse((tmp_path / ".analytics" / "manifest.json").read_bytes())  # what the file says
+
+
+def test_a_manifest_masked_as_it_was_written_is_parsed_from_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-canary-in-a-job-name-0123456789")
+    finish(tmp_path, "complete", "run-sk-canary-in-a-job-name-0123456789")
+    connect_fresh(tmp_path)
+    raw = (tmp_path / ".analytics" / "manifest.json").read_bytes()
+    assert b"sk-canary" not in raw
+    assert Snapshot(tmp_path).manifest() == snapshot_module.Manifest.parse(raw)  # the file, not memory
+
+
 @pytest.mark.parametrize("how", ["deleted", "resumed"])
 def test_a_job_that_left_the_finished_places_leaves_the_snapshot_so_its_costs_hold_again(
     tmp_path: Path, how: str
