@@ -171,6 +171,8 @@ def main() -> None:
     for folder in ("content-generation", "personalities"):
         shutil.copytree(REPO / "pipelines" / folder, root / "pipelines" / folder)
     os.environ["POP_DATA_DIR"] = str(root / "pipeline-data")
+    # as installed: the kernel server and the kernels it forks find pop-nb's bytecode cached
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
     stop_kernel_servers()
     cold_s, _ = demo(root, "cold")
