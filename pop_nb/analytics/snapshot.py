@@ -312,7 +312,7 @@ class Snapshot:
         if not add:
             if gone:  # no rows to write: the manifest and its cost rows without them
                 manifest.costs = _cost_rollup(con, list(manifest.jobs))
-                atomic_write_bytes(self.dir / "manifest.json", manifest.to_json())
+                self._publish(manifest)
                 self._remove_obsolete(manifest)
             return manifest
         served = manifest.served()
@@ -358,13 +358,18 @@ class Snapshot:
         manifest.segments[segment] = len(jobs)
         manifest.jobs.update({job: (key, segment) for job, key in jobs.items()})
         manifest.costs = _cost_rollup(con, list(manifest.jobs))
+        self._publish(manifest)
+        return manifest
+
+    def _publish(self, manifest: Manifest) -> None:
+        """Replace the manifest with ``manifest``, and keep it as this process's parse of the new file
+        (parsing 100,000 jobs back takes 0.2 s) unless redaction changed what was written."""
         raw = manifest.to_json()
         path = self.dir / "manifest.json"
         atomic_write_bytes(path, raw)
-        if redact_bytes(raw) is raw:  # the file holds these bytes: no need to parse them back (0.2 s)
+        if redact_bytes(raw) is raw:
             st = os.stat(path)  # ours still: every writer holds the lock
             _PARSED[str(path)] = (_file_stamp(st), manifest)
-        return manifest
 
     def _remove_obsolete(self, manifest: Manifest) -> None:
         """Delete segments the manifest no longer names (merged, or left by a crash mid-save), once
