@@ -2,8 +2,9 @@
 
 Both send the same chat to an OpenAI-protocol server on loopback (``pop_nb.testing.ProviderServer``);
 pop's call also hashes the request, checks the budget, prices the answer, stores it in the job's
-ledger and appends the usage row. Also: a ledger replay (a resumed job's identical call), and the
-import time of ``pop_nb`` with and without the LLM layer loaded.
+ledger and appends the usage row. Also: a ledger replay (a resumed job's identical call), the import
+time of ``pop_nb`` with and without the LLM layer loaded, and a stage's first call (in its fresh kernel,
+forked from the kernel server) against its second: what the server's warm-up leaves to every stage.
 
     python benchmarks/llm_overhead.py [--calls 300]
 """
@@ -11,6 +12,7 @@ import time of ``pop_nb`` with and without the LLM layer loaded.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -102,10 +104,65 @@ def main() -> None:
     print(f"pop chat, ledger replay  : median {replay_ms:7.2f} ms/call  -> ratio {replay_ms / bare_ms:.2f}")
     print(f"pop's added time per call: {pop_ms - bare_ms:+.2f} ms")
 
+    first, second = first_calls(jobs=5)
+    print(
+        f"a stage's first pop.chat, in its fresh kernel (median of {len(first)} jobs): "
+        f"{statistics.median(first):.1f} ms; its second: {statistics.median(second):.1f} ms"
+    )
+
     plain = import_s("import pop_nb")
     with_llm = import_s("import pop_nb.llm.client as c; c.load_litellm()")
     print(f"import pop_nb                 : {plain:.2f} s")
     print(f"import pop_nb + the LLM layer : {with_llm:.2f} s  (litellm itself is the difference)")
+
+
+FIRST_CALLS = """import time
+t0 = time.perf_counter()
+pop.chat("first question")
+t1 = time.perf_counter()
+pop.chat("second question")
+pop.output({"first_ms": (t1 - t0) * 1000, "second_ms": (time.perf_counter() - t1) * 1000})
+"""
+
+
+def first_calls(jobs: int) -> tuple[list[float], list[float]]:
+    """Each of ``jobs`` jobs (after one that starts the kernel server): one stage that calls the local
+    OpenAI-protocol server twice; the time of each call, measured in the stage."""
+    import nbformat
+    import yaml
+
+    import pop_nb
+    from pop_nb.testing.provider_server import ProviderServer
+
+    first, second = [], []
+    with ProviderServer() as server, tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        folder = root / "pipelines" / "first-call"
+        cells = [("parameters", "pop_job_dir = None"), (None, "from pop_nb import task as pop"),
+                 ("inference", FIRST_CALLS)]  # fmt: skip
+        nb = nbformat.v4.new_notebook()
+        for tag, source in cells:
+            cell = nbformat.v4.new_code_cell(source)
+            if tag:
+                cell.metadata["tags"] = [tag]
+            nb.cells.append(cell)
+        (folder / "tasks").mkdir(parents=True)
+        nbformat.write(nb, folder / "tasks" / "ask.ipynb")
+        spec = {
+            "name": "first-call",
+            "llm": {"model": "openai/gpt-4o-mini", "api_base": server.openai_base, "cache": "off"},
+            "tasks": {"ask": {"notebook": "tasks/ask.ipynb"}},
+        }
+        (folder / "pipeline.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+        os.environ["POP_DATA_DIR"] = str(root / "pipeline-data")
+        for n in range(jobs + 1):
+            job = pop_nb.run("first-call", {}, root=root, job_id=f"first-{n}")
+            assert job.status.state == "done", job.status.error
+            times = json.loads((job.path / "tasks" / "ask" / "outputs" / "inference.json").read_text())
+            if n:  # the first job waited for the kernel server to start
+                first.append(times["first_ms"])
+                second.append(times["second_ms"])
+    return first, second
 
 
 if __name__ == "__main__":

@@ -94,6 +94,8 @@ def preload(modules: list[str]) -> None:
             from pop_nb.llm.providers import load_litellm, warm_up
 
             warm_up(load_litellm())
+            importlib.import_module("pop_nb.llm.client")  # what a stage's first pop.chat imports
+            importlib.import_module("pop_nb.llm.structured")
         elif name:
             importlib.import_module(name)
 
