@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Callable
@@ -40,7 +41,10 @@ def warm_up(litellm: Any) -> None:
         litellm.token_counter(model=model, messages=messages)
     response = litellm.completion(model="openai/gpt-4o-mini", messages=messages, mock_response="ok")
     litellm.completion_cost(response)
-    _warm_openai_protocol(litellm, messages)
+    # a warm-up must never keep the kernel server from starting (SSL_CERT_FILE naming no file makes every
+    # HTTP transport fail): then a stage's first call goes down that path, and says what is wrong
+    with contextlib.suppress(Exception):
+        _warm_openai_protocol(litellm, messages)
     from pop_nb.compat.litellm import reset_logging_pool
 
     reset_logging_pool()
@@ -71,7 +75,7 @@ def _warm_openai_protocol(litellm: Any, messages: list[dict[str, str]]) -> None:
     transport = httpx.MockTransport(answer)
     with openai.OpenAI(
         api_key="warm-up", base_url="http://warm-up.invalid/v1", max_retries=0,
-        http_client=httpx.Client(transport=transport),
+        http_client=httpx.Client(transport=transport, trust_env=False),
     ) as client:  # fmt: skip
         answered = litellm.completion(model="openai/gpt-4o-mini", messages=messages, client=client)
     litellm.completion_cost(answered)

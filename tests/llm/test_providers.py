@@ -219,3 +219,18 @@ def test_structured_output_is_sent_as_response_format(server: ProviderServer, ke
     body = server.requests[-1].body
     assert "response_format" not in body and '"required"' in body["messages"][0]["content"]
     assert body["messages"][0]["content"].startswith("You are terse.")
+
+
+def test_a_warm_up_that_cannot_make_an_http_transport_still_ends_without_a_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SSL_CERT_FILE naming no file makes every HTTP transport fail: the kernel server still starts (its
+    warm-up skips the OpenAI path; a stage's real call reports the error) and forks with no thread."""
+    import threading
+
+    from pop_nb.llm.providers import load_litellm, warm_up
+
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca-bundle.pem")
+    before = threading.active_count()
+    warm_up(load_litellm())
+    assert threading.active_count() == before
