@@ -58,9 +58,12 @@ function JobBody(props: { options: JobViewOptions; named: (job: JobDetail) => vo
     if (deleted.current) {
       return; // nothing to fetch: it is gone, and the view says so
     }
+    // a fetch still on its way when the job is deleted answers for a job that is gone: dropped, so
+    // the view keeps saying what happened to it
+    const current = () => live && !deleted.current;
     api.job(id).then(
-      detail => live && (setJob(detail), setProblem(null), props.named(detail)),
-      (reason: unknown) => live && setProblem(reasonText(reason))
+      detail => current() && (setJob(detail), setProblem(null), props.named(detail)),
+      (reason: unknown) => current() && setProblem(reasonText(reason))
     );
     return () => {
       live = false;
