@@ -129,6 +129,20 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     yield Project(root)
 
 
+@pytest.fixture
+def closes_its_event_loop() -> Iterator[None]:
+    """For a test that runs papermill in the test process: jupyter_core's ``run_sync`` makes an event loop,
+    sets it for this thread and leaves it open. Closed when the test ends, it is never collected during a
+    later test of this worker (whose unclosed-loop ResourceWarning pytest would blame on that test)."""
+    yield
+    import asyncio
+
+    from jupyter_core.utils import ensure_event_loop
+
+    ensure_event_loop().close()  # the next run_sync makes a new one
+    asyncio.set_event_loop(None)
+
+
 # A stage cell that holds until the test creates the file ``go``: the test decides when it moves on.
 WAIT_FOR_GO = "import pathlib, time\nwhile not pathlib.Path({go!r}).exists():\n    time.sleep(0.02)\n"
 
