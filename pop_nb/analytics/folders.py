@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pop_nb.analytics.schema import FILES, LOGS, literal_path, struct
 from pop_nb.safejson import loads
-from pop_nb.store import layout
+from pop_nb.store import layout, listing
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -64,17 +64,12 @@ def job_folders(path: Path) -> dict[str, tuple[str, int, int]]:
     """The job folders in ``path``: name -> (path, inode, ctime). The ctime tells a folder made in place
     of a deleted one, which may get the same inode back."""
     entries: dict[str, tuple[str, int, int]] = {}
-    try:
-        with os.scandir(path) as found:
-            for entry in found:
-                if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
-                    try:
-                        ctime = entry.stat(follow_symlinks=False).st_ctime_ns
-                    except FileNotFoundError:
-                        continue
-                    entries[entry.name] = (entry.path, entry.inode(), ctime)
-    except FileNotFoundError:
-        return {}
+    for entry in listing.job_entries(path):
+        try:
+            ctime = entry.stat(follow_symlinks=False).st_ctime_ns
+        except FileNotFoundError:
+            continue
+        entries[entry.name] = (entry.path, entry.inode(), ctime)
     return entries
 
 

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
 import shutil
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,6 +124,10 @@ class Manifest:
         :meth:`Snapshot.manifest`)."""
         return Manifest(dict(self.segments), dict(self.jobs), dict(self.costs))
 
+    def held(self) -> str:
+        """The finished folders it holds, as :func:`held_digest` names them."""
+        return held_digest((key[0], job, key[1]) for job, (key, _) in self.jobs.items())
+
     def served(self) -> dict[str, list[str]]:
         """segment -> the jobs whose rows are read from it (a segment also holds rows of jobs that a
         newer segment serves since: those are left out on load)."""
@@ -130,6 +135,13 @@ class Manifest:
         for job, (_, segment) in self.jobs.items():
             by_segment.setdefault(segment, []).append(job)
         return by_segment
+
+
+def held_digest(folders: Iterable[tuple[str, str, int]]) -> str:
+    """One text for a set of finished job folders (place, name, inode), in any order: equal for the same
+    set, and only for it."""
+    listed = sorted(f"{place}/{name}/{inode}" for place, name, inode in folders)
+    return hashlib.blake2b("\n".join(listed).encode(), digest_size=16).hexdigest()
 
 
 @dataclass
@@ -142,6 +154,8 @@ class Rollup:
     runs: list[int]
     costs: dict[str, str]
     unheld: list[tuple[str, str]] = field(default_factory=list)  # (place, job): finished, not in the manifest
+    held: str = ""  # the finished folders the rows are for (Manifest.held)
+    manifest: list[int] | None = None  # the stamp of the manifest they came from (Snapshot.stamp)
 
     def holds(self, data_dir: Path, runs: list[int]) -> bool:
         """No job came into or left a finished place since, and ``runs.jsonl`` is where it was."""
@@ -159,7 +173,7 @@ class Rollup:
         """A header line, then one line per grouping (``<by> <rows' columns as JSON>``), so a reader
         parses the grouping asked for only (``--by job`` is a row per job)."""
         head = {"version": VERSION, "schema": SCHEMA, "places": self.places, "listed_at": self.listed_at}
-        head |= {"runs": self.runs, "unheld": self.unheld}
+        head |= {"runs": self.runs, "unheld": self.unheld, "held": self.held, "manifest": self.manifest}
         lines = [json.dumps(head, separators=(",", ":"))]
         lines += [f"{by} {rows}" for by, rows in self.costs.items()]
         return ("\n".join(lines) + "\n").encode()
@@ -177,7 +191,16 @@ class Rollup:
             runs = [int(n) for n in body["runs"]]
             costs = dict(line.split(" ", 1) for line in lines)
             unheld = [(str(place), str(job)) for place, job in body.get("unheld", [])]
-            return cls(places, int(body["listed_at"]), runs, costs, unheld)
+            held, manifest = body.get("held"), body.get("manifest")
+            return cls(
+                places,
+                int(body["listed_at"]),
+                runs,
+                costs,
+                unheld,
+                held if isinstance(held, str) else "",
+                [int(n) for n in manifest] if isinstance(manifest, list) else None,
+            )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
 

@@ -47,7 +47,7 @@ from pop_nb.safejson import columns, loads
 from pop_nb.store import layout
 from pop_nb.store.atomic import atomic_write_bytes
 from pop_nb.store.jobs import ARCHIVE, PLACES, JobFolder
-from pop_nb.store.listing import Stamp, file_mark, settled, stamp
+from pop_nb.store.listing import Stamp, as_int, ended_since, file_mark, settled, stamp
 
 T = TypeVar("T")
 
@@ -150,7 +150,7 @@ class Shelf:
         self._cols: dict[str, list[Any]] | None = None  # the body parsed, entries not made yet
         self._newest: list[tuple[str, int, Entry]] | None = None  # (name, inode, entry), newest first
         self.broken = False  # its entries could not be read: to be built again from the folder
-        self.saved_ns = _whole(head.get("made_ns")) if body is not None else 0  # the version on disk
+        self.saved_ns = as_int(head.get("made_ns")) if body is not None else 0  # the version on disk
 
     @property
     def entries(self) -> dict[str, tuple[int, Entry]]:
@@ -251,7 +251,7 @@ class Shelf:
 
     def fresh(self, folder: Stamp) -> bool:
         """No job came or went since the shelf was made (and no status was left unread)."""
-        made = _whole(self.head.get("made_ns"))
+        made = as_int(self.head.get("made_ns"))
         return settled(folder, self.head.get("folder"), made) and not self.head.get("unread")
 
     def to_bytes(self) -> bytes:
@@ -396,7 +396,9 @@ class JobIndex:
             return shelf
         made = time.time_ns()
         again, runs = (
-            _ended_since(self.data_dir, shelf.head.get("runs"), runs) if shelf.head else (None, runs)
+            ended_since(self.data_dir / "complete" / RUNS, shelf.head.get("runs"), runs)
+            if shelf.head
+            else (None, runs)
         )
         unread, changed = self._update(shelf, folder, again, list_folder=not unchanged or again is None)
         shelf.head = {
@@ -476,42 +478,3 @@ class JobIndex:
                 self.data_dir / FOLDER / f"{shelf.place}.json", shelf.to_bytes(), durable=False
             )
             shelf.saved_ns = shelf.head["made_ns"]
-
-
-def _ended_since(data_dir: Path, before: Any, now: list[int]) -> tuple[set[str] | None, list[int]]:
-    """The jobs named by the whole lines ``runs.jsonl`` gained since mark ``before``, and the mark after
-    them (a line being written is left for next time). None for the jobs when they cannot be told (the
-    log was replaced or cut), so every job is read again."""
-    if before == [0, 0] or (
-        isinstance(before, list)
-        and len(before) == 2
-        and before[0] == now[0]
-        and 0 <= _whole(before[1]) <= now[1]
-    ):
-        start = before[1] if before != [0, 0] else 0
-    else:
-        return None, now
-    if start == now[1]:
-        return set(), now
-    try:
-        with open(data_dir / "complete" / RUNS, "rb") as fh:
-            fh.seek(start)
-            tail = fh.read(now[1] - start)
-    except OSError:
-        return None, now
-    whole = tail[: tail.rfind(b"\n") + 1]
-    jobs = set()
-    for line in whole.splitlines():
-        try:
-            job = loads(line).get("job")
-        except (ValueError, AttributeError):
-            continue
-        if isinstance(job, str):
-            jobs.add(job)
-    return jobs, [now[0], start + len(whole)]
-
-
-def _whole(value: Any) -> int:
-    """An int from the shelf's head as it was written; 0 for anything else (a hand-edited or foreign
-    file: then nothing in it is trusted)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0

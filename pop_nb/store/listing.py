@@ -13,8 +13,11 @@ so a listing taken a moment after a job ended is kept, not taken again at every 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from pop_nb.safejson import loads
 
 SETTLE_NS = 2_000_000_000
 FINE_SETTLE_NS = 100_000_000
@@ -48,3 +51,53 @@ def file_mark(path: Path | str) -> list[int]:
     except OSError:
         return [0, 0]
     return [st.st_ino, st.st_size]
+
+
+def job_entries(place: Path | str) -> Iterator[os.DirEntry[str]]:
+    """The job folders of a place as its listing gives them, without a ``stat``: directories (not a
+    symlink: nothing is read elsewhere), not hidden. None when the place does not exist."""
+    try:
+        with os.scandir(place) as found:
+            yield from (e for e in found if not e.name.startswith(".") and e.is_dir(follow_symlinks=False))
+    except FileNotFoundError:
+        return
+
+
+def ended_since(runs: Path | str, before: Any, now: list[int]) -> tuple[set[str] | None, list[int]]:
+    """The jobs named by the whole lines the ``runs.jsonl`` at ``runs`` gained from mark ``before`` to
+    mark ``now`` (:func:`file_mark`), and the mark after them (a line being written is left for next
+    time). None for the jobs when they cannot be told (the log was replaced or cut, or ``before`` is not
+    a mark: it may come from a file), so whoever asked reads every job again."""
+    if before == [0, 0] or (
+        isinstance(before, list)
+        and len(before) == 2
+        and before[0] == now[0]
+        and 0 <= as_int(before[1]) <= now[1]
+    ):
+        start = before[1] if before != [0, 0] else 0
+    else:
+        return None, now
+    if start == now[1]:
+        return set(), now
+    try:
+        with open(runs, "rb") as fh:
+            fh.seek(start)
+            tail = fh.read(now[1] - start)
+    except OSError:
+        return None, now
+    whole = tail[: tail.rfind(b"\n") + 1]
+    jobs = set()
+    for line in whole.splitlines():
+        try:
+            job = loads(line).get("job")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(job, str):
+            jobs.add(job)
+    return jobs, [now[0], start + len(whole)]
+
+
+def as_int(value: Any) -> int:
+    """An int as a cache file wrote it; 0 for anything else (a hand-edited or foreign file: then nothing
+    in it is trusted)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -551,10 +551,17 @@ def test_costs_found_to_hold_are_kept_and_answer_alone_until_a_finished_place_or
     assert len(rows_held(tmp_path, "job") or []) == 4
     late = finish(tmp_path, "complete", "late")  # a new folder: the place's stamp moved
     settle(tmp_path)
-    listed = rollup.finished_costs(tmp_path, "job")  # so the folders are listed again
-    assert listed is not None and listed.listed is not None and listed.unheld == {"late": str(late)}
+    # the names listed again, and runs.jsonl's new line: the kept rows, and the job read from its files
+    caught = rollup.finished_costs(tmp_path, "job")
+    assert caught is not None and caught.listed is None and caught.unheld == {"late": str(late)}
     kept = rollup.finished_costs(tmp_path, "job")  # and kept with the job the snapshot does not hold
     assert kept is not None and kept.listed is None and kept.unheld == {"late": str(late)}
+    assert Snapshot(tmp_path).rollup() == kept.kept
+    shutil.rmtree(late)  # a job it does not hold, gone: no more to read
+    gone = rollup.finished_costs(tmp_path, "job")
+    assert gone is not None and gone.listed is None and gone.unheld == {}
+    shutil.rmtree(tmp_path / "complete" / "done-0")  # one it holds: its rows are no longer the answer
+    assert rollup.finished_costs(tmp_path, "job") is None
 
 
 def test_files_read_in_rounds_make_the_same_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -732,6 +739,53 @@ def test_jobs_ended_since_the_snapshot_are_read_from_their_files_beside_its_rows
     assert rollup.finished_costs(tmp_path, "job") is None
     assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
     assert sorted(Snapshot(tmp_path).manifest().jobs) == ["broke", "done-0", "done-1", "done-2", "late"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "then",
+    [
+        "nothing-else",  # the kept rows, the jobs named by runs.jsonl's new lines: the manifest is not read
+        "a-held-job-ended-again",  # its kept rows are old: the manifest is checked
+        "a-held-job-was-archived",
+        "a-held-job-was-deleted",
+        "a-held-job-was-replaced",  # another folder of the same name (another inode), no runs.jsonl line
+        "a-stray-folder-appeared",  # no runs.jsonl line names it
+    ],
+)
+def test_after_jobs_end_costs_answer_from_the_kept_rows_and_the_new_runs_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, then: str
+) -> None:
+    for i in range(3):
+        finish(tmp_path, "complete", f"done-{i}")
+    connect_fresh(tmp_path)
+    settle(tmp_path)
+    assert rollup.finished_costs(tmp_path, "job") is not None  # kept, with the folders it holds
+    finish(tmp_path, "complete", "new-1")
+    finish(tmp_path, "failed", "new-2")
+    held = tmp_path / "complete" / "done-1"
+    if then == "a-held-job-ended-again":
+        log_call(held, "done-1", "a", 0.25, "again", input_tokens=1, output_tokens=1)
+        finish(tmp_path, "complete", "done-1")
+    elif then == "a-held-job-was-archived":
+        (tmp_path / "archive").mkdir()
+        move(tmp_path, "done-1", "archive")
+    elif then == "a-held-job-was-deleted":
+        shutil.rmtree(held)
+    elif then == "a-held-job-was-replaced":
+        other = write_job(tmp_path, "complete", "other", "done", cost=0.75)  # made before: not its inode
+        shutil.rmtree(held)
+        other.rename(held)
+    elif then == "a-stray-folder-appeared":
+        (tmp_path / "complete" / "stray").mkdir()
+    manifests = []
+    real = Snapshot.manifest
+    monkeypatch.setattr(Snapshot, "manifest", lambda self: manifests.append(1) or real(self))
+    assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
+    assert bool(manifests) == (then != "nothing-else")
+    if then == "nothing-else":  # and the next call answers from what that one kept, the same
+        kept = Snapshot(tmp_path).rollup()
+        assert kept is not None and sorted(kept.unheld) == [("complete", "new-1"), ("failed", "new-2")]
+        assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job") and not manifests
 
 
 def move(data: Path, job: str, place: str) -> None:
