@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
 from typing import Any
 
 GROUPINGS: dict[str, str] = {
@@ -33,24 +34,33 @@ COLUMNS = (
 MONEY = ("cost_usd", "saved_usd")
 
 
-def costs_sql(by: str, where: str = "") -> str:
+def costs_sql(by: str, where: str = "", rounded: bool = True) -> str:
     """The query itself (``Analytics.query`` runs it without pandas, for the CLI); ``where`` narrows
-    the calls it sums (the snapshot's rollup: its own jobs)."""
+    the calls it sums (the snapshot's rollup: its own jobs). ``rounded=False``: money as summed, in the
+    same order, for sums that are added to or taken from (:class:`CostRows` rounds what it gives)."""
     if by not in GROUPINGS:
         raise ValueError(f"cannot group costs by {by!r}; use one of {', '.join(GROUPINGS)}")
+    money = "round(sum({c}), 9)" if rounded else "sum({c})"
     sums = ", ".join(
-        f"round(sum({c}), 9) AS {c}" if c in MONEY else f"sum({c})::BIGINT AS {c}" for c in COLUMNS
+        f"{money.format(c=c)} AS {c}" if c in MONEY else f"sum({c})::BIGINT AS {c}" for c in COLUMNS
     )
     return f"""
         SELECT coalesce({GROUPINGS[by]}, '(none)') AS key, {sums}
-        FROM call_totals {where} GROUP BY 1 ORDER BY cost_usd DESC, key
+        FROM call_totals {where} GROUP BY 1 ORDER BY round(sum(cost_usd), 9) DESC, key
     """
+
+
+def _cents(value: float) -> float:
+    """Money as ``pop costs`` gives it: to 1e-9 USD (and never -0.0, which a sum taken off can leave)."""
+    return round(value, 9) + 0.0
 
 
 class CostRows:
     """Rows of :func:`costs_sql` as columns (``key`` and :data:`COLUMNS`, in the query's order): ``pop
     costs --by job`` over 100,000 jobs prints 50 rows and a total, and never makes the other 99,950 rows
-    into objects (74 ms) or walks them in Python."""
+    into objects (74 ms) or walks them in Python. Money is kept as summed (rows of the query with
+    ``rounded=False``, so rows added or taken off are rounded once, as the query over all would) and
+    given rounded."""
 
     NAMES = ("key", *COLUMNS)
     KINDS: dict[str, tuple[type, ...] | None] = {"key": (str,), **{c: (int, float) for c in COLUMNS}}
@@ -81,40 +91,61 @@ class CostRows:
     def dicts(self, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
         """Rows ``start:stop`` as dicts (JSON-ready)."""
         sliced = [self.columns[name][start:stop] for name in self.NAMES]
+        for n, name in enumerate(self.NAMES):
+            if name in MONEY:
+                sliced[n] = list(map(_cents, sliced[n]))
         return list(map(dict, map(zip, itertools.repeat(self.NAMES), zip(*sliced, strict=True))))
 
     def sum(self, column: str, start: int = 0) -> float:
-        """The column's sum from row ``start`` on, added in row order (as a loop over the rows would)."""
-        values = self.columns[column]
-        total: float = sum(values[start:] if start else values)  # an int for a count
+        """The column's sum from row ``start`` on, of the rows as given, added in row order (as a loop
+        over the rows would)."""
+        values = self.columns[column][start:] if start else self.columns[column]
+        total: float = sum(map(_cents, values) if column in MONEY else values)  # an int for a count
         return total
+
+    def to_json(self) -> str:
+        """The rows as JSON columns (what :meth:`parse` reads; the snapshot's cost rollup)."""
+        return json.dumps(self.columns, separators=(",", ":"))
 
     def add(self, more: list[dict[str, Any]]) -> CostRows:
         """These rows and ``more`` (rows of the same query over other jobs: the few open ones), as one
-        query over all of them would give: every column summed by key, money rounded, the same order.
+        query over all of them would give: every column summed by key, the same order.
         Rows whose key is not in ``more`` are taken as they are; each of ``more``'s, summed with the row
         of its key here if there is one, is put where it sorts (nothing is sorted again)."""
+        merged = self._merged(more, 1)
+        assert merged is not None  # only a subtraction can fail
+        return merged
+
+    def less(self, some: list[dict[str, Any]]) -> CostRows | None:
+        """These rows without ``some`` (rows of the same query over some of the jobs these are for): as
+        the query over the other jobs would give; a key none of them called is gone. None when ``some``
+        is not part of these rows (a key not here, or more than here: they are not what it says)."""
+        return self._merged(some, -1)
+
+    def _merged(self, more: list[dict[str, Any]], sign: int) -> CostRows | None:
         if not more:
             return self
         added = {row["key"]: dict(row) for row in more}  # a query's rows: one per key
         keys = self.columns["key"]
         hits = [i for i, key in enumerate(keys) if key in added]
+        if sign < 0 and len(hits) != len(added):
+            return None
         for i in hits:
             total = added[keys[i]]
             for column in COLUMNS:
-                total[column] = self.columns[column][i] + total[column]
-            for column in MONEY:
-                total[column] = round(total[column], 9)
+                total[column] = self.columns[column][i] + sign * total[column]
+        if sign < 0:
+            if any(total[c] < 0 for total in added.values() for c in COLUMNS if c not in MONEY):
+                return None
+            added = {key: total for key, total in added.items() if total["attempts"] > 0}
         kept = self.columns
         if hits:  # without the rows summed: the runs of rows between them
             bounds = list(zip([0, *(i + 1 for i in hits)], [*hits, len(keys)], strict=True))
             kept = {name: list(itertools.chain.from_iterable(col[a:b] for a, b in bounds))
                     for name, col in kept.items()}  # fmt: skip
         order = _Order(kept["cost_usd"], kept["key"])
-        places = sorted(
-            (bisect.bisect_right(order, (-row["cost_usd"], row["key"])), -row["cost_usd"], row["key"])
-            for row in added.values()
-        )
+        sort_keys = [(-_cents(row["cost_usd"]), row["key"]) for row in added.values()]
+        places = sorted((bisect.bisect_right(order, sort_key), *sort_key) for sort_key in sort_keys)
         merged = {}
         for name, col in kept.items():
             out, done = [], 0
@@ -128,7 +159,8 @@ class CostRows:
 
 
 class _Order:
-    """The rows' sort keys, (-cost, key), as a sequence for :func:`bisect.bisect_right` (no list made)."""
+    """The rows' sort keys, (-cost as given, key), as a sequence for :func:`bisect.bisect_right` (no list
+    made)."""
 
     def __init__(self, cost: list[float], key: list[str]) -> None:
         self.cost, self.key = cost, key
@@ -137,4 +169,4 @@ class _Order:
         return len(self.key)
 
     def __getitem__(self, i: int) -> tuple[float, str]:
-        return -self.cost[i], self.key[i]
+        return -_cents(self.cost[i]), self.key[i]

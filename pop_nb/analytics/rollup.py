@@ -28,10 +28,11 @@ from pop_nb.analytics.folders import (
     read_log,
     rows_of,
     run_lines,
+    sql_list,
     table_shape,
 )
 from pop_nb.analytics.schema import CALL_TOTALS, LOGS
-from pop_nb.analytics.snapshot import Rollup, held_digest
+from pop_nb.analytics.snapshot import Manifest, Rollup, Snapshot, SnapshotError, held_digest
 from pop_nb.analytics.store import connect
 from pop_nb.store import listing
 from pop_nb.store.listing import file_mark
@@ -70,8 +71,6 @@ def cost_table(data_dir: Path, by: str) -> CostRows:
 def _from_duckdb(data_dir: Path, by: str) -> CostRows:
     """Every job's rows from DuckDB, which brings the snapshot up to date; its cost rows are then kept
     with what they hold for, so the next call answers from ``rollup.json``."""
-    from pop_nb.analytics.snapshot import Snapshot
-
     analytics = connect(data_dir)
     rows = CostRows.of(analytics.query(costs_sql(by)))
     kept = analytics.finished_rollup()
@@ -87,23 +86,43 @@ class _Calls:
 
     def __init__(self) -> None:
         self.con: duckdb.DuckDBPyConnection | None = None
+        self.totalled = False
 
     def read(self, folders: dict[str, str]) -> None:
         if not folders:
             return
+        con = self._connection()
+        read_log(con, "llm_calls", list(folders.values()))
+        con.execute("INSERT INTO calls SELECT * FROM batch_llm_calls")
+
+    def read_held(self, snapshot: Snapshot, manifest: Manifest, jobs: list[str]) -> None:
+        """The calls of ``jobs`` as the snapshot holds them: from the Parquet of the segment serving
+        each (an older segment may still hold an earlier run of it)."""
+        serving = [snapshot.file(manifest.jobs[job][1], "llm_calls") for job in jobs]
+        files = sql_list(sorted(set(serving)))
+        self._connection().execute(
+            f"INSERT INTO calls SELECT p.* EXCLUDE (filename) FROM read_parquet({files}, filename = true) p "
+            "SEMI JOIN (SELECT unnest(?::VARCHAR[]) AS job, unnest(?::VARCHAR[]) AS file) s "
+            "ON p.job = s.job AND p.filename = s.file",
+            [jobs, serving],
+        )
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
         if self.con is None:
             self.con = in_memory()
             self.con.execute(f"CREATE TEMP TABLE batch_llm_calls {table_shape(LOGS['llm_calls'][1])}")
             self.con.execute("CREATE TEMP TABLE calls AS SELECT * FROM batch_llm_calls")
-        read_log(self.con, "llm_calls", list(folders.values()))
-        self.con.execute("INSERT INTO calls SELECT * FROM batch_llm_calls")
+        return self.con
 
     def costs(self, by: str) -> list[dict[str, Any]]:
+        """The rows of ``pop costs --by <by>`` over the calls read (read them all first)."""
         assert self.con is not None
-        self.con.execute("DELETE FROM batch_llm_calls")
-        self.con.execute("INSERT INTO batch_llm_calls SELECT * FROM calls")
-        self.con.execute(f"CREATE TEMP TABLE call_totals AS {CALL_TOTALS}")
-        return rows_of(self.con.execute(costs_sql(by)))
+        if not self.totalled:
+            self.totalled = True
+            self.con.execute("DELETE FROM batch_llm_calls")
+            self.con.execute("INSERT INTO batch_llm_calls SELECT * FROM calls")
+            self.con.execute(f"CREATE TEMP TABLE call_totals AS {CALL_TOTALS}")
+        return rows_of(self.con.execute(costs_sql(by, rounded=False)))
 
     def close(self) -> None:
         if self.con is not None:
@@ -130,22 +149,27 @@ MAX_UNHELD = 1_000  # finished jobs read from files beside the rollup; past this
 
 
 def finished_costs(data_dir: Path, by: str) -> Finished | None:
-    """The rollup's rows for ``by`` when every finished job folder the manifest holds is as it saw it (the
-    same places, inodes, ctimes and ``runs.jsonl`` lines) and it holds no job that is gone, else None.
-    The finished jobs it does not hold (up to :data:`MAX_UNHELD`) are named, to be read from their files.
+    """The finished jobs' share of ``pop costs --by <by>``: the rollup's rows for the jobs the manifest
+    holds as it saw them (the same places, inodes, ctimes and ``runs.jsonl`` lines), less the rows of
+    those it holds that are gone or changed since (read from the snapshot's Parquet), and the finished
+    jobs to read from their files (the ones it does not hold, and those changed; up to
+    :data:`MAX_UNHELD`). None when that cannot be told: then DuckDB answers.
 
-    Checking that means parsing the manifest and ``runs.jsonl`` and a ``stat`` per folder. Once it held,
-    the rows are kept in ``.analytics/rollup.json`` with the finished places' stamps, where ``runs.jsonl``
-    ended and the jobs not held; while no job came into or left those places since
-    (:mod:`pop_nb.store.listing`) and ``runs.jsonl`` did not grow, that file answers alone."""
-    from pop_nb.analytics.snapshot import Snapshot, SnapshotError
-
+    Checking that means parsing the manifest and ``runs.jsonl`` and a ``stat`` per folder. The rows are
+    then kept in ``.analytics/rollup.json`` with the finished places' stamps, where ``runs.jsonl`` ended,
+    the folders they are for and the jobs not held; while no job came into or left those places since
+    (:mod:`pop_nb.store.listing`) and ``runs.jsonl`` did not grow, that file answers alone, and after jobs
+    ended it is brought up to date (:func:`_caught_up`). Kept rows with jobs to read from files give way
+    to a newer manifest, which may hold those jobs."""
     snapshot = Snapshot(data_dir)
     runs_file = data_dir / "complete" / "runs.jsonl"
     kept = snapshot.rollup()
+    made_from = snapshot.stamp()  # before the manifest is read: a newer one is never taken for this one
+    if kept is not None and kept.unheld and kept.manifest != list(made_from or ()):
+        kept = None
     if kept is not None and by in kept.costs:
         if not kept.holds(data_dir, file_mark(runs_file)):
-            kept = _caught_up(data_dir, kept, snapshot.stamp())
+            kept = _caught_up(data_dir, kept, made_from)
             if kept is not None:
                 snapshot.keep_rollup(kept)
         if kept is not None and len(kept.unheld) <= MAX_UNHELD:
@@ -154,7 +178,6 @@ def finished_costs(data_dir: Path, by: str) -> Finished | None:
                 return Finished(rows, unheld, None, kept)
     marks = {place: listing.stamp(data_dir / place) for place in FINISHED}
     listed_at, runs_mark = time.time_ns(), file_mark(runs_file)  # before the listing: a change after it shows
-    made_from = snapshot.stamp()  # before it is read: a newer one is never taken for this one
     try:
         manifest = snapshot.manifest()
     except SnapshotError:
@@ -171,23 +194,51 @@ def finished_costs(data_dir: Path, by: str) -> Finished | None:
         for place in FINISHED
         for name, (path, ino, ctime) in job_folders(data_dir / place).items()
     }
-    ended = {name: (place, path) for name, (place, path, _, _) in found.items() if name not in manifest.jobs}
-    if len(ended) > MAX_UNHELD or not manifest.jobs.keys() <= found.keys():
+    # held jobs no longer as the manifest saw them (deleted, resumed, moved, ended again): their rows
+    # come off, and those still finished are read from their files like the jobs it does not hold
+    stale = [
+        job
+        for job, (key, _) in manifest.jobs.items()
+        if job not in found or key != (found[job][0], found[job][2], found[job][3], runs[job])
+    ]
+    others = {name: (place, path) for name, (place, path, _, _) in found.items() if name not in manifest.jobs}
+    others |= {job: (found[job][0], found[job][1]) for job in stale if job in found}
+    if len(others) > MAX_UNHELD or len(stale) > MAX_UNHELD:
         return None
-    for job, (key, _) in manifest.jobs.items():
-        place, _, ino, ctime = found[job]
-        if key != (place, ino, ctime, runs[job]):
-            return None
-    rows = CostRows.parse(manifest.costs[by])
+    costs = _without(snapshot, manifest, stale) if stale else manifest.costs
+    if costs is None:
+        return None
+    rows = CostRows.parse(costs[by])
     if rows is None:
         return None
     if len(raw) == runs_mark[1]:
-        places = [(place, job) for job, (place, _) in ended.items()]
+        places = [(place, job) for job, (place, _) in others.items()]
         made = list(made_from) if made_from else None
-        snapshot.keep_rollup(
-            Rollup(marks, listed_at, runs_mark, manifest.costs, places, manifest.held(), made)
-        )
-    return Finished(rows, {job: path for job, (_, path) in ended.items()}, found.keys())
+        held = manifest.held(without=stale)
+        snapshot.keep_rollup(Rollup(marks, listed_at, runs_mark, costs, places, held, made))
+    return Finished(rows, {job: path for job, (_, path) in others.items()}, found.keys())
+
+
+def _without(snapshot: Snapshot, manifest: Manifest, stale: list[str]) -> dict[str, str] | None:
+    """The manifest's rows of every grouping without the calls of ``stale`` (jobs it holds), read from
+    the snapshot's Parquet; None when they cannot be (a file gone: a writer replaced the snapshot)."""
+    import duckdb
+
+    calls = _Calls()
+    try:
+        calls.read_held(snapshot, manifest, stale)
+        less = {by: CostRows.parse(text) for by, text in manifest.costs.items()}
+        out = {}
+        for by, rows in less.items():
+            left = rows.less(calls.costs(by)) if rows is not None else None
+            if left is None:
+                return None
+            out[by] = left.to_json()
+        return out
+    except duckdb.Error:
+        return None
+    finally:
+        calls.close()
 
 
 def _caught_up(data_dir: Path, kept: Rollup, manifest: tuple[int, int] | None) -> Rollup | None:

@@ -124,9 +124,12 @@ class Manifest:
         :meth:`Snapshot.manifest`)."""
         return Manifest(dict(self.segments), dict(self.jobs), dict(self.costs))
 
-    def held(self) -> str:
-        """The finished folders it holds, as :func:`held_digest` names them."""
-        return held_digest((key[0], job, key[1]) for job, (key, _) in self.jobs.items())
+    def held(self, without: Collection[str] = ()) -> str:
+        """The finished folders it holds (but ``without``'s), as :func:`held_digest` names them."""
+        left_out = set(without)
+        return held_digest(
+            (key[0], job, key[1]) for job, (key, _) in self.jobs.items() if job not in left_out
+        )
 
     def served(self) -> dict[str, list[str]]:
         """segment -> the jobs whose rows are read from it (a segment also holds rows of jobs that a
@@ -427,16 +430,15 @@ def _without(manifest: Manifest, jobs: list[str]) -> Manifest:
 def _cost_rollup(con: duckdb.DuckDBPyConnection, jobs: list[str]) -> dict[str, str]:
     """``pop costs --by <each grouping>`` over these jobs, as the CLI prints them: a new process asks
     the manifest instead of DuckDB while nothing has changed since (``rollup.finished_costs``)."""
-    from pop_nb.analytics.cost_query import GROUPINGS, costs_sql
+    from pop_nb.analytics.cost_query import GROUPINGS, CostRows, costs_sql
 
     con.execute("CREATE OR REPLACE TEMP TABLE rollup_jobs AS SELECT unnest(?::VARCHAR[]) AS job", [jobs])
     rollup = {}
     for by in GROUPINGS:
-        cursor = con.execute(costs_sql(by, "WHERE job IN (SELECT job FROM rollup_jobs)"))
+        cursor = con.execute(costs_sql(by, "WHERE job IN (SELECT job FROM rollup_jobs)", rounded=False))
         names = [d[0] for d in cursor.description]
         rows = cursor.fetchall()
-        columns = {name: [row[i] for row in rows] for i, name in enumerate(names)}
-        rollup[by] = json.dumps(columns, separators=(",", ":"))
+        rollup[by] = CostRows({name: [row[i] for row in rows] for i, name in enumerate(names)}).to_json()
     con.execute("DROP TABLE rollup_jobs")
     return rollup
 

@@ -386,15 +386,19 @@ def test_costs_come_from_the_manifest_without_duckdb_while_nothing_finished_chan
     assert ended is not None and ended.unheld == {"late": str(late)} and len(ended.rows) == 5
     connect_fresh(tmp_path)
     assert len(rows_held(tmp_path, "job") or []) == 6
-    # anything the snapshot holds that changed sends the question to DuckDB again
+    # a job the snapshot holds that changed: its rows come off, and it is read from its files
     append_jsonl(tmp_path / "complete" / "runs.jsonl", {"job": "late", "state": "done"})  # finished again
-    assert rollup.finished_costs(tmp_path, "job") is None
+    again = rollup.finished_costs(tmp_path, "job")
+    assert again is not None and again.unheld == {"late": str(late)} and len(again.rows) == 5
+    assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job") != []
     connect_fresh(tmp_path)
     assert rows_held(tmp_path, "job") is not None
     write_job(tmp_path, "current", "running", "running")
     assert rows_held(tmp_path, "job") is not None  # open jobs are added by cost_rows
-    shutil.rmtree(tmp_path / "failed" / "broke")
-    assert rollup.finished_costs(tmp_path, "job") is None  # a job gone
+    shutil.rmtree(tmp_path / "failed" / "broke")  # a job gone: its rows come off
+    gone = rollup.finished_costs(tmp_path, "job")
+    assert gone is not None and "broke" not in gone.rows.columns["key"] and len(gone.rows) == 5
+    assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
     assert rollup.finished_costs(tmp_path, "nonsense") is None
 
 
@@ -426,12 +430,15 @@ def test_costs_with_jobs_open_add_their_files_to_the_rollup_without_loading_the_
     by_task = {row["key"]: row for row in rollup.cost_rows(tmp_path, "task")}
     assert by_task["alpha/fresh"]["cost_usd"] == 0.25 and by_task["alpha/a"]["calls"] == 6
 
-    # a finished job resumed (back in current/): the rollup no longer holds, DuckDB answers for all
+    # a finished job resumed (back in current/): its rows come off the rollup's, and it is read as open
     shutil.move(tmp_path / "complete" / "done-0", tmp_path / "current" / "done-0")
     log_call(tmp_path / "current" / "done-0", "done-0", "a", 1.0, "h3", input_tokens=1, output_tokens=1)
-    assert rollup.finished_costs(tmp_path, "job") is None
-    for by in GROUPINGS:
-        assert rollup.cost_rows(tmp_path, by) == everything(by), by
+    resumed = rollup.finished_costs(tmp_path, "job")
+    assert resumed is not None and "done-0" not in resumed.rows.columns["key"]
+    with monkeypatch.context() as patch:
+        patch.setattr(snapshot_module.Snapshot, "load", no_load)
+        for by in GROUPINGS:
+            assert rollup.cost_rows(tmp_path, by) == everything(by), by
 
 
 def test_cost_rows_of_disjoint_jobs_add_up_by_key_in_the_querys_order() -> None:
@@ -468,18 +475,44 @@ def test_cost_rows_added_are_what_summing_and_sorting_every_row_gives(base: dict
 
     first, second = in_order(base), in_order(more)
     expected: dict[str, dict[str, Any]] = {}
-    for row in first + second:
+    for row in first + second:  # the sums as summed, money rounded once at the end, as the query does
         if row["key"] in expected:
             total = expected[row["key"]]
             for column in COLUMNS:
                 total[column] += row[column]
-            for column in MONEY:
-                total[column] = round(total[column], 9)
         else:
             expected[row["key"]] = dict(row)
+    for total in expected.values():
+        for column in MONEY:
+            total[column] = round(total[column], 9)
     assert CostRows.of(first).add(second).dicts() == sorted(
         expected.values(), key=lambda r: (-r["cost_usd"], r["key"])
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from("abcdefghij"), st.tuples(st.sampled_from([0.0, 0.1, 0.25, 4e-9]), st.integers(1, 3))
+    ),
+    st.dictionaries(
+        st.sampled_from("abcdefghijkl"), st.tuples(st.sampled_from([0.0, 0.2, 0.3, 8e-9]), st.integers(1, 3))
+    ),
+)
+def test_cost_rows_less_some_jobs_rows_are_the_other_jobs_rows(kept: dict, gone: dict) -> None:
+    """Rows as the query gives them (money to 1e-9, a row per key with a call): added, then taken off."""
+
+    def in_order(rows: dict) -> list[dict[str, Any]]:
+        made = [_cost_row(key, cost, calls) for key, (cost, calls) in rows.items()]
+        return sorted(made, key=lambda r: (-r["cost_usd"], r["key"]))
+
+    both = CostRows.of(in_order(kept)).add(in_order(gone))
+    left = both.less(in_order(gone))
+    assert left is not None and left.dicts() == in_order(kept)  # a key only the gone jobs had is gone
+    assert CostRows.of(in_order(kept)).less([_cost_row("z", 0.1, 1)]) is None  # not part of them
+    if kept:
+        key, (cost, calls) = next(iter(kept.items()))
+        assert CostRows.of(in_order(kept)).less([_cost_row(key, cost, calls + 1)]) is None  # more than all
 
 
 def test_run_lines_count_the_whole_json_objects_that_name_a_job() -> None:
@@ -560,8 +593,10 @@ def test_costs_found_to_hold_are_kept_and_answer_alone_until_a_finished_place_or
     shutil.rmtree(late)  # a job it does not hold, gone: no more to read
     gone = rollup.finished_costs(tmp_path, "job")
     assert gone is not None and gone.listed is None and gone.unheld == {}
-    shutil.rmtree(tmp_path / "complete" / "done-0")  # one it holds: its rows are no longer the answer
-    assert rollup.finished_costs(tmp_path, "job") is None
+    shutil.rmtree(tmp_path / "complete" / "done-0")  # one it holds: its rows come off, the rest listed
+    left = rollup.finished_costs(tmp_path, "job")
+    assert left is not None and left.listed is not None and left.unheld == {}
+    assert sorted(left.rows.columns["key"]) == ["broke", "done-1", "done-2"]
 
 
 def test_files_read_in_rounds_make_the_same_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -682,7 +717,8 @@ def test_a_job_that_left_the_finished_places_leaves_the_snapshot_so_its_costs_ho
         shutil.rmtree(tmp_path / "complete" / "b")
     else:  # `pop resume b`: back in current/, running
         JobStore(tmp_path).move(JobFolder(tmp_path / "complete" / "b"), "current")
-    assert rollup.finished_costs(tmp_path, "job") is None
+    left = rollup.finished_costs(tmp_path, "job")  # b's rows come off the kept ones
+    assert left is not None and sorted(left.rows.columns["key"]) == ["a", "c"] and left.unheld == {}
 
     live = connect_fresh(tmp_path)  # a new process: it never saw b finished
     manifest = Snapshot(tmp_path).manifest()
@@ -855,6 +891,7 @@ def test_after_duckdb_answered_costs_the_next_call_answers_from_the_rows_it_kept
     late = finish(tmp_path, "failed", "late")
     shutil.rmtree(tmp_path / "complete" / "b")
     settle(tmp_path)
+    monkeypatch.setattr(rollup, "_without", lambda *args: None)  # the snapshot's rows cannot be read
     assert rollup.finished_costs(tmp_path, "job") is None  # the snapshot holds a job gone: DuckDB
     assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
     kept = rollup.finished_costs(tmp_path, "job")
