@@ -2,12 +2,13 @@
 plus DuckDB over the other jobs' files alone, summed.
 
 The snapshot's manifest keeps, for each grouping, the rows of ``pop costs --by <by>`` over the jobs it
-holds (computed by the same :func:`~pop_nb.analytics.cost_query.costs_sql` when it was written). While every
-finished folder it holds is as it saw it, those rows are their share; the open jobs (a few, in
-``current/``) and the jobs that finished since the snapshot was saved (it waits until they settle) are
-read from their files by DuckDB, and the two sets of rows are added up by key. When anything it holds
-changed (a moved, replaced or deleted folder, a new ``runs.jsonl`` line, an older manifest), or more than
-:data:`MAX_UNHELD` finished jobs are not in it, everything goes to DuckDB over the snapshot and the files,
+holds (computed by the same :func:`~pop_nb.analytics.cost_query.costs_sql` when it was written, money as
+summed). While a finished folder it holds is as it saw it, its calls are in those rows; the rows of the
+ones that are not (moved, replaced, deleted, resumed, ended again) are taken off, from the snapshot's
+Parquet. The open jobs (a few, in ``current/``), the jobs that finished since the snapshot was saved (it
+waits until they settle) and the changed ones still finished are read from their files by DuckDB, and
+the two sets of rows are added up by key. When more than :data:`MAX_UNHELD` finished jobs are to be read
+or taken off, or the snapshot cannot be read, everything goes to DuckDB over the snapshot and the files,
 which rewrites the snapshot.
 """
 
