@@ -97,11 +97,10 @@ class CostRows:
         return list(map(dict, map(zip, itertools.repeat(self.NAMES), zip(*sliced, strict=True))))
 
     def sum(self, column: str, start: int = 0) -> float:
-        """The column's sum from row ``start`` on, of the rows as given, added in row order (as a loop
-        over the rows would)."""
-        values = self.columns[column][start:] if start else self.columns[column]
-        total: float = sum(map(_cents, values) if column in MONEY else values)  # an int for a count
-        return total
+        """The column's sum from row ``start`` on (money as summed, then rounded: the rows' total as the
+        query over their calls would give it)."""
+        total: float = sum(self.columns[column][start:] if start else self.columns[column])
+        return _cents(total) if column in MONEY else total  # an int for a count
 
     def to_json(self) -> str:
         """The rows as JSON columns (what :meth:`parse` reads; the snapshot's cost rollup)."""
