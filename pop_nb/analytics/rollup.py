@@ -14,7 +14,6 @@ which rewrites the snapshot.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -278,8 +277,4 @@ def _folders(data_dir: Path, jobs: list[tuple[str, str]]) -> dict[str, str] | No
 
 
 def _open_job_folders(data_dir: Path) -> dict[str, str]:
-    try:
-        with os.scandir(data_dir / "current") as entries:
-            return {e.name: e.path for e in entries if e.is_dir() and not e.name.startswith(".")}
-    except FileNotFoundError:
-        return {}
+    return {entry.name: entry.path for entry in listing.job_entries(data_dir / "current")}

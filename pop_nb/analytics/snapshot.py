@@ -143,7 +143,7 @@ class Manifest:
 def held_digest(folders: Iterable[tuple[str, str, int]]) -> str:
     """One text for a set of finished job folders (place, name, inode), in any order: equal for the same
     set, and only for it."""
-    listed = sorted(f"{place}/{name}/{inode}" for place, name, inode in folders)
+    listed = sorted(f"{place}/{name}/{inode}" for place, name, inode in folders)  # names are job ids
     return hashlib.blake2b("\n".join(listed).encode(), digest_size=16).hexdigest()
 
 

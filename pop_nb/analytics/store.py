@@ -131,20 +131,15 @@ class Analytics:
         return len(changed)
 
     def _list(self) -> dict[str, tuple[str, tuple[Any, ...]]]:
-        listing: dict[str, tuple[str, tuple[Any, ...]]] = {}
+        found: dict[str, tuple[str, tuple[Any, ...]]] = {}
         for place in PLACES:
             if place in FINISHED:
                 for name, (path, ino, ctime) in self._finished(place).items():
-                    listing[name] = (path, (place, ino, ctime, self._run_lines[name]))
+                    found[name] = (path, (place, ino, ctime, self._run_lines[name]))
                 continue
-            try:
-                with os.scandir(self.data_dir / place) as entries:
-                    for entry in entries:
-                        if entry.is_dir() and not entry.name.startswith("."):
-                            listing[entry.name] = (entry.path, (place, *file_signature(entry.path)))
-            except FileNotFoundError:
-                continue
-        return listing
+            for entry in listing.job_entries(self.data_dir / place):
+                found[entry.name] = (entry.path, (place, *file_signature(entry.path)))
+        return found
 
     def _finished(self, place: str) -> dict[str, tuple[str, int, int]]:
         """The job folders in ``place`` (see :func:`job_folders`). The listing of the last call is

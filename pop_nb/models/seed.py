@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import time
 from typing import Any
@@ -12,9 +11,9 @@ from pydantic import ConfigDict, Field
 
 from pop_nb.errors import SeedError, SeedTooLarge
 from pop_nb.models.base import Model
+from pop_nb.models.ids import JOB_ID_RE
 from pop_nb.models.pipeline import SLUG_PATTERN, LLMSettings
 
-JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 MAX_SEED_DEPTH = 64  # arrays and objects inside each other; real seeds stay far below
 MAX_SEED_BYTES = 1 << 20  # a seed's JSON as given (a file, a request body), or as compact JSON (a value)
 

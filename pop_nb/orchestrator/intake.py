@@ -18,7 +18,8 @@ from pathlib import Path
 
 from pop_nb.config import PopSettings
 from pop_nb.errors import PipelineError, PipelineNotFound, PopError, SeedError
-from pop_nb.models.seed import JOB_ID_RE, MAX_SEED_BYTES, check_seed_size, loads_seed, parse_seed, shown_name
+from pop_nb.models.ids import JOB_ID_RE
+from pop_nb.models.seed import MAX_SEED_BYTES, check_seed_size, loads_seed, parse_seed, shown_name
 from pop_nb.models.status import now_iso
 from pop_nb.safejson import nesting_over
 from pop_nb.store import layout

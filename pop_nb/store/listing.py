@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pop_nb.models.ids import JOB_ID_RE
 from pop_nb.safejson import loads
 
 SETTLE_NS = 2_000_000_000
@@ -55,10 +56,13 @@ def file_mark(path: Path | str) -> list[int]:
 
 def job_entries(place: Path | str) -> Iterator[os.DirEntry[str]]:
     """The job folders of a place as its listing gives them, without a ``stat``: directories (not a
-    symlink: nothing is read elsewhere), not hidden. None when the place does not exist."""
+    symlink: nothing is read elsewhere) named as a job id is (not a stray ``x.old-<pid>`` left by a move,
+    nor a name in no encoding). None when the place does not exist."""
     try:
         with os.scandir(place) as found:
-            yield from (e for e in found if not e.name.startswith(".") and e.is_dir(follow_symlinks=False))
+            for entry in found:
+                if JOB_ID_RE.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False):
+                    yield entry
     except FileNotFoundError:
         return
 

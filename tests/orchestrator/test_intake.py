@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pop_nb.models.seed import JOB_ID_RE
+from pop_nb.models.ids import JOB_ID_RE
 from pop_nb.orchestrator.intake import MAX_SEED_BYTES, Intake
 from tests.conftest import Project, pop
 

@@ -545,18 +545,19 @@ def test_a_tampered_cost_rollup_is_not_believed(tmp_path: Path, text: str) -> No
 
 @pytest.mark.parametrize("folder", ["data", "data[1]*?"])
 def test_paths_with_glob_characters_are_read_as_named(tmp_path: Path, folder: str) -> None:
-    """DuckDB's readers glob: a data folder or job folder named with * ? [ ] must still mean itself."""
+    """DuckDB's readers glob: a data folder named with * ? [ ] must still mean itself. (A job folder
+    cannot be: its name is a job id; a folder named otherwise is no job, and is not read.)"""
     data = tmp_path / folder
     finish(data, "complete", "done-1")
     write_job(data, "current", "x1", "running", cost=1.0)
-    write_job(data, "current", "x[1]", "running", cost=5.0)  # as a glob, it names x1's folder
+    write_job(data, "current", "x[1]", "running", cost=5.0)  # no job id; as a glob, it names x1's folder
     connect_fresh(data)  # writes the snapshot of done-1
     fresh = connect_fresh(data)  # and reads it back from Parquet
     assert tables(fresh) == from_files(data)
     sql = "SELECT job, sum(cost_usd) AS cost_usd FROM llm_calls GROUP BY job"
-    assert {r["job"]: r["cost_usd"] for r in fresh.query(sql)} == {"done-1": 0.01, "x1": 1.0, "x[1]": 5.0}
+    assert {r["job"]: r["cost_usd"] for r in fresh.query(sql)} == {"done-1": 0.01, "x1": 1.0}
     by_job = {r["key"]: r["cost_usd"] for r in rollup.cost_rows(data, "job")}
-    assert by_job == {"done-1": 0.01, "x1": 1.0, "x[1]": 5.0}
+    assert by_job == {"done-1": 0.01, "x1": 1.0}
 
 
 def test_costs_found_to_hold_are_kept_and_answer_alone_until_a_finished_place_or_runs_log_changes(
@@ -822,6 +823,26 @@ def test_after_jobs_end_costs_answer_from_the_kept_rows_and_the_new_runs_lines(
         kept = Snapshot(tmp_path).rollup()
         assert kept is not None and sorted(kept.unheld) == [("complete", "new-1"), ("failed", "new-2")]
         assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job") and not manifests
+
+
+def test_folders_that_are_no_job_are_left_out_of_the_tables_and_the_costs(tmp_path: Path) -> None:
+    """A folder named in no encoding (DuckDB takes only UTF-8: it made `pop costs` fail), a move's
+    leftover ``<job>.old-<pid>`` (the same job id in its status), a symlink: no job, in no place."""
+    finish(tmp_path, "complete", "j1")
+    for place in ("complete", "failed", "current"):
+        (tmp_path / place).mkdir(exist_ok=True)
+        os.mkdir(os.path.join(os.fsencode(tmp_path / place), b"bad-\xff\xfe"))
+        (tmp_path / place / "elsewhere").symlink_to(tmp_path / "complete" / "j1")
+    shutil.copytree(tmp_path / "complete" / "j1", tmp_path / "complete" / "j1.old-123")
+    analytics = connect_fresh(tmp_path)
+    assert [r["job"] for r in analytics.query("SELECT job FROM jobs")] == ["j1"]
+    assert [r["key"] for r in rollup.cost_rows(tmp_path, "job")] == ["j1"]
+    settle(tmp_path)
+    assert rollup.finished_costs(tmp_path, "job") is not None  # kept
+    finish(tmp_path, "complete", "j2")  # and brought up to date beside another such folder
+    os.mkdir(os.path.join(os.fsencode(tmp_path / "complete"), b"more-\xff"))
+    assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
+    assert sorted(r["key"] for r in rollup.cost_rows(tmp_path, "job")) == ["j1", "j2"]
 
 
 def move(data: Path, job: str, place: str) -> None:
