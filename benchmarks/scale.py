@@ -174,8 +174,8 @@ def jobs_changed(data: Path, pop: list[str], env: dict[str, str], anchor: float)
             check=True,
         )  # the snapshot holds it again, as before
     return [
-        f"`pop costs` right after a job ended (read from its files beside the snapshot's rows): {after_end}",
-        f"`pop costs` right after a finished job was deleted (the snapshot saved without it): {after_delete}",
+        f"`pop costs` right after a job ended (read from its files beside the kept rows): {after_end}",
+        f"`pop costs` right after a finished job was deleted (its rows taken off): {after_delete}",
     ]
 
 
