@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ def tables(analytics: Analytics) -> dict[str, list[tuple[object, ...]]]:
 def settle(data: Path) -> None:
     """Make the finished places' last change old enough that a listing of them may be kept."""
     past = time.time_ns() - 2 * SETTLE_NS
-    for place in ("complete", "failed"):
+    for place in ("complete", "failed", "archive"):
         if (data / place).is_dir():
             os.utime(data / place, ns=(past, past))
 
@@ -843,6 +844,45 @@ def test_folders_that_are_no_job_are_left_out_of_the_tables_and_the_costs(tmp_pa
     os.mkdir(os.path.join(os.fsencode(tmp_path / "complete"), b"more-\xff"))
     assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
     assert sorted(r["key"] for r in rollup.cost_rows(tmp_path, "job")) == ["j1", "j2"]
+
+
+JOBS_DO = ["end", "end-failed", "delete", "resume", "archive", "run-again", "settle", "dashboard-saves"]
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.sampled_from(JOBS_DO), min_size=1, max_size=6), st.randoms(use_true_random=False))
+def test_costs_are_what_duckdb_says_over_the_files_whatever_jobs_do_in_any_order(
+    ops: list[str], pick: Any
+) -> None:
+    """Every way `pop costs` answers (kept rows as they are, brought up to date, with rows taken off,
+    DuckDB) gives what DuckDB over the job files alone gives, after any sequence of what jobs do."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        for i in range(4):
+            finish(data, "complete", f"done-{i}")
+        connect_fresh(data)
+        settle(data)
+        rollup.cost_rows(data, "job")  # the rows kept
+        for n, op in enumerate(ops):
+            ended = sorted(p for place in ("complete", "failed", "archive") for p in data.glob(f"{place}/*/"))
+            job = pick.choice(ended) if ended else None
+            if op in ("end", "end-failed"):
+                finish(data, "complete" if op == "end" else "failed", f"new-{n}")
+            elif op == "delete" and job:
+                shutil.rmtree(job)
+            elif op in ("resume", "archive") and job:
+                (data / op.replace("resume", "current")).mkdir(exist_ok=True)
+                job.rename(data / op.replace("resume", "current") / job.name)
+            elif op == "run-again" and job:  # resumed, and ended again in the same place, with a call more
+                (data / "current").mkdir(exist_ok=True)
+                job.rename(data / "current" / job.name).rename(job)
+                finish(data, job.parent.name, job.name)
+            elif op == "settle":
+                settle(data)
+            elif op == "dashboard-saves":
+                connect_fresh(data)
+            assert rollup.cost_rows(data, "job") == costs_from_files(data, "job"), (ops, op)
+        assert rollup.cost_rows(data, "model") == costs_from_files(data, "model"), ops
 
 
 def move(data: Path, job: str, place: str) -> None:
