@@ -78,7 +78,7 @@ def ended_since(runs: Path | str, before: Any, now: list[int]) -> tuple[set[str]
         and before[0] == now[0]
         and 0 <= as_int(before[1]) <= now[1]
     ):
-        start = before[1] if before != [0, 0] else 0
+        start = as_int(before[1])  # 0 for anything but a whole number: then every line is read
     else:
         return None, now
     if start == now[1]:
