@@ -69,11 +69,7 @@ class CurrentJobs:
         if listing.settled(now, kept_stamp, kept_at):
             return kept, False
         listed_at = time.time_ns()
-        try:
-            with os.scandir(place) as entries:
-                names = [entry.name for entry in entries if entry.is_dir()]
-        except FileNotFoundError:
-            names = []
+        names = [entry.name for entry in listing.job_entries(place)]
         folders, whole = {}, True
         for name in names:
             folder = kept.get(name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from typing import Any
 from pop_nb.redaction import redact_bytes
 from pop_nb.store import layout
 from pop_nb.store.jobs import JobFolder
+from pop_nb.store.listing import job_entries
 
 BUFFER = 10_000
 
@@ -57,10 +57,7 @@ class EventBus:
             self._offsets[job_dir.name] = (log, log.stat().st_size if log.exists() else 0)
 
     def _open_jobs(self) -> list[Path]:
-        try:
-            return [Path(e.path) for e in os.scandir(self.data_dir / "current") if e.is_dir()]
-        except FileNotFoundError:
-            return []
+        return [Path(entry.path) for entry in job_entries(self.data_dir / "current")]
 
     def start(self) -> None:
         """Follow the files from now on (on the running loop; idempotent)."""

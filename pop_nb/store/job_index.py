@@ -47,7 +47,7 @@ from pop_nb.safejson import columns, loads
 from pop_nb.store import layout
 from pop_nb.store.atomic import atomic_write_bytes
 from pop_nb.store.jobs import ARCHIVE, PLACES, JobFolder
-from pop_nb.store.listing import Stamp, as_int, ended_since, file_mark, settled, stamp
+from pop_nb.store.listing import Stamp, as_int, ended_since, file_mark, job_entries, settled, stamp
 
 T = TypeVar("T")
 
@@ -360,14 +360,7 @@ class JobIndex:
 
     def _current(self, place: str) -> list[Entry]:
         found: dict[str, Entry] = {}
-        try:
-            with os.scandir(self.data_dir / place) as found_here:
-                listing = list(found_here)
-        except FileNotFoundError:
-            listing = []
-        for dir_entry in listing:
-            if dir_entry.name.startswith(".") or not dir_entry.is_dir():
-                continue
+        for dir_entry in list(job_entries(self.data_dir / place)):
             path = os.path.join(dir_entry.path, layout.STATUS)
             try:
                 mtime = os.stat(path).st_mtime_ns
@@ -426,11 +419,7 @@ class JobIndex:
         entries = shelf.entries if again is not None else {}
         unread, changed = 0, 0
         if list_folder:
-            on_disk: dict[str, int] = {}
-            with os.scandir(folder) as listing:
-                for item in listing:
-                    if not item.name.startswith(".") and item.is_dir():
-                        on_disk[item.name] = item.inode()
+            on_disk = {item.name: item.inode() for item in job_entries(folder)}
             for name in [n for n in entries if n not in on_disk]:
                 del entries[name]
                 changed += 1

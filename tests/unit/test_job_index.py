@@ -331,3 +331,19 @@ def test_a_search_or_a_filter_in_a_new_process_makes_only_the_entries_it_finds(
     queries._indexes.clear()
     page = service.list_jobs(project.settings(), limit=100, state="failed")
     assert sorted(j.id for j in page.jobs) == sorted(e.job_id for e in every.values() if e.state == "failed")
+
+
+def test_folders_that_are_no_job_are_not_listed_even_with_a_job_s_status_inside(tmp_path: Path) -> None:
+    """A copy of a job named in no encoding, a move's leftover ``<job>.old-<pid>``, a symlink: each
+    holds a status naming the job, and each was listed as a second one (its cost counted twice)."""
+    job = write_job(tmp_path, "complete", "j1", "done", cost=0.5)
+    running = write_job(tmp_path, "current", "r1", "running", cost=0.25)
+    for folder in (job, running):
+        shutil.copytree(
+            folder, os.path.join(os.fsencode(folder.parent), b"bad-\xff").decode(errors="surrogateescape")
+        )
+        shutil.copytree(folder, folder.with_name(f"{folder.name}.old-123"))
+        folder.with_name("a-link").symlink_to(folder)
+    index = JobIndex(tmp_path)
+    assert sorted(e.job_id for e in index.refresh()) == ["j1", "r1"]
+    assert index.counts("complete")["count"] == 1 and sum(costs(index).values()) == 0.75
