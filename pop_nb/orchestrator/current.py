@@ -58,7 +58,7 @@ class CurrentJobs:
         self._listing: tuple[listing.Stamp | None, int, dict[str, JobFolder]] = (None, 0, {})
 
     def jobs(self) -> tuple[dict[str, JobFolder], bool]:
-        """The jobs in current/ by id (:func:`~pop_nb.store.listing.job_entries`), and whether that changed
+        """The jobs in current/ by id, as :meth:`JobStore.jobs` finds them, and whether that changed
         since the last call. For the price of a stat when none came or went (the listing is kept while
         the folder's stamp holds: :mod:`pop_nb.store.listing`), else of listing names: a folder met
         before is not looked into again, a new one counts once its seed is there (until then it is

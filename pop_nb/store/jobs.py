@@ -275,3 +275,15 @@ class JobStore:
                 worker=status.worker,
             ),
         )
+
+    def jobs(self, places: tuple[str, ...] = PLACES) -> list[JobFolder]:
+        """Every job in ``places``. A place not made yet has none; one that cannot be read (not a folder,
+        no permission, a mount gone) raises, so a caller never takes "unreadable" for "empty"."""
+        found = []
+        for place in places:
+            try:
+                entries = list((self.root / place).iterdir())
+            except FileNotFoundError:
+                continue
+            found += [JobFolder(p) for p in entries if p.is_dir() and (p / layout.SEED).exists()]
+        return found
