@@ -14,7 +14,7 @@ from pop_nb.models.pipeline import stage_number
 from pop_nb.models.records import Dispatch, Event, EventStatus, RunRecord
 from pop_nb.models.seed import Seed, check_job_id
 from pop_nb.models.status import JobStatus, TaskStatus, now_iso
-from pop_nb.store import layout
+from pop_nb.store import layout, listing
 from pop_nb.store.atomic import (
     append_jsonl,
     atomic_write_bytes,
@@ -281,9 +281,7 @@ class JobStore:
         no permission, a mount gone) raises, so a caller never takes "unreadable" for "empty"."""
         found = []
         for place in places:
-            try:
-                entries = list((self.root / place).iterdir())
-            except FileNotFoundError:
-                continue
-            found += [JobFolder(p) for p in entries if p.is_dir() and (p / layout.SEED).exists()]
+            for entry in listing.job_entries(self.root / place):
+                if os.path.exists(os.path.join(entry.path, layout.SEED)):
+                    found.append(JobFolder(Path(entry.path)))
         return found
