@@ -289,6 +289,9 @@ class Analytics:
         if manifest is not None:
             self._snapped = {job: key for job, (key, _) in manifest.jobs.items() if finished.get(job) == key}
             self._follow_snapshot(manifest)
+            kept = self.finished_rollup()  # so the next `pop costs` answers from its rows at once
+            if kept is not None:
+                self.snapshot.keep_rollup(kept)
 
     def _finished_keys(self) -> dict[str, Key]:
         """Each finished job of the last refresh -> its key (place, inode, ctime, run lines)."""

@@ -942,6 +942,25 @@ def test_a_rollup_file_naming_folders_elsewhere_is_not_followed(tmp_path: Path) 
         assert found is not None and found.listed is not None and found.unheld == {}, elsewhere
 
 
+def test_a_refresh_that_saves_the_snapshot_keeps_its_cost_rows_for_the_next_pop_costs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dashboard's refresh saves the snapshot: `pop costs` then answers from the rows it kept, without
+    checking the new manifest against every folder (~1 s at 100,000 jobs)."""
+    for job in ("a", "b"):
+        finish(tmp_path, "complete", job)
+    connect_fresh(tmp_path)
+    finish(tmp_path, "complete", "c")
+    connect_fresh(tmp_path)  # the snapshot saved again, with c
+    manifests = []
+    real = Snapshot.manifest
+    monkeypatch.setattr(Snapshot, "manifest", lambda self: manifests.append(1) or real(self))
+    kept = rollup.finished_costs(tmp_path, "job")
+    assert kept is not None and kept.listed is None and not manifests
+    assert sorted(kept.rows.columns["key"]) == ["a", "b", "c"] and kept.unheld == {}
+    assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
+
+
 def test_after_duckdb_answered_costs_the_next_call_answers_from_the_rows_it_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
