@@ -49,6 +49,16 @@ def sql_list(paths: list[str]) -> str:
     return "[" + ", ".join("'" + literal_path(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
+def snapshot_calls(files: list[str], pairs: str) -> str:
+    """SQL: the calls the snapshot holds for each (``job``, ``file``) of ``pairs`` (a table or a query),
+    from the ``llm_calls`` Parquet ``files``: only the segment serving a job counts (an older one may
+    still hold an earlier run of it)."""
+    return (
+        f"SELECT p.* EXCLUDE (filename) FROM read_parquet({sql_list(files)}, filename = true) p "
+        f"SEMI JOIN {pairs} d ON p.job = d.job AND p.filename = d.file"
+    )
+
+
 def file_signature(folder: str) -> tuple[int, ...]:
     sig: list[int] = []
     for name in FILES:

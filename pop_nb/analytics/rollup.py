@@ -28,7 +28,7 @@ from pop_nb.analytics.folders import (
     read_log,
     rows_of,
     run_lines,
-    sql_list,
+    snapshot_calls,
     table_shape,
 )
 from pop_nb.analytics.schema import CALL_TOTALS, LOGS
@@ -99,12 +99,9 @@ class _Calls:
         """The calls of ``jobs`` as the snapshot holds them: from the Parquet of the segment serving
         each (an older segment may still hold an earlier run of it)."""
         serving = [snapshot.file(manifest.jobs[job][1], "llm_calls") for job in jobs]
-        files = sql_list(sorted(set(serving)))
+        pairs = "(SELECT unnest(?::VARCHAR[]) AS job, unnest(?::VARCHAR[]) AS file)"
         self._connection().execute(
-            f"INSERT INTO calls SELECT p.* EXCLUDE (filename) FROM read_parquet({files}, filename = true) p "
-            "SEMI JOIN (SELECT unnest(?::VARCHAR[]) AS job, unnest(?::VARCHAR[]) AS file) s "
-            "ON p.job = s.job AND p.filename = s.file",
-            [jobs, serving],
+            f"INSERT INTO calls {snapshot_calls(sorted(set(serving)), pairs)}", [jobs, serving]
         )
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
@@ -164,8 +161,9 @@ def finished_costs(data_dir: Path, by: str) -> Finished | None:
     snapshot = Snapshot(data_dir)
     runs_file = data_dir / "complete" / "runs.jsonl"
     kept = snapshot.rollup()
-    made_from = snapshot.stamp()  # before the manifest is read: a newer one is never taken for this one
-    if kept is not None and kept.unheld and kept.manifest != list(made_from or ()):
+    stamp = snapshot.stamp()  # before the manifest is read: a newer one is never taken for this one
+    made_from = list(stamp) if stamp else None
+    if kept is not None and kept.unheld and kept.manifest != made_from:
         kept = None
     if kept is not None and by in kept.costs:
         if not kept.holds(data_dir, file_mark(runs_file)):
@@ -213,9 +211,8 @@ def finished_costs(data_dir: Path, by: str) -> Finished | None:
         return None
     if len(raw) == runs_mark[1]:
         places = [(place, job) for job, (place, _) in others.items()]
-        made = list(made_from) if made_from else None
         held = manifest.held(without=stale)
-        snapshot.keep_rollup(Rollup(marks, listed_at, runs_mark, costs, places, held, made))
+        snapshot.keep_rollup(Rollup(marks, listed_at, runs_mark, costs, places, held, made_from))
     return Finished(rows, {job: path for job, (_, path) in others.items()}, found.keys())
 
 
@@ -241,14 +238,14 @@ def _without(snapshot: Snapshot, manifest: Manifest, stale: list[str]) -> dict[s
         calls.close()
 
 
-def _caught_up(data_dir: Path, kept: Rollup, manifest: tuple[int, int] | None) -> Rollup | None:
+def _caught_up(data_dir: Path, kept: Rollup, manifest: list[int] | None) -> Rollup | None:
     """``kept`` brought up to date after jobs ended since, without the manifest (parsing it, a ``stat``
     of every folder and all of ``runs.jsonl`` took ~0.9 s at 100,000 jobs): the jobs named by the lines
     ``runs.jsonl`` gained are added to the ones not held, and every other finished folder must be one it
     holds, where it was (the same place, name and inode: :attr:`Rollup.held`). A held job that ended
     again, left, moved or was replaced fails that; then None (the manifest is checked), as when the
     manifest is not the one the rows came from (``manifest``: its stamp now): a newer one holds more."""
-    if not kept.held or manifest is None or kept.manifest != list(manifest):
+    if not kept.held or manifest is None or kept.manifest != manifest:
         return None
     marks = {place: listing.stamp(data_dir / place) for place in FINISHED}
     listed_at = time.time_ns()  # before the listing: a change after it shows

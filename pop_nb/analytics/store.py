@@ -41,7 +41,7 @@ from pop_nb.analytics.folders import (
     rounds,
     rows_of,
     run_lines,
-    sql_list,
+    snapshot_calls,
     table_shape,
 )
 from pop_nb.analytics.schema import (
@@ -340,10 +340,7 @@ class Analytics:
     def _point_calls(self, files: list[str]) -> None:
         view = "SELECT * FROM llm_calls_live"
         if files:
-            view += (
-                f" UNION ALL SELECT p.* EXCLUDE (filename) FROM read_parquet({sql_list(files)}, "
-                "filename = true) p SEMI JOIN calls_deferred d ON p.job = d.job AND p.filename = d.file"
-            )
+            view += f" UNION ALL {snapshot_calls(files, 'calls_deferred')}"
         import duckdb
 
         try:
