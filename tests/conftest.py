@@ -129,18 +129,17 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     yield Project(root)
 
 
-@pytest.fixture
-def closes_its_event_loop() -> Iterator[None]:
-    """For a test that runs papermill in the test process: jupyter_core's ``run_sync`` makes an event loop,
-    sets it for this thread and leaves it open. Closed when the test ends, it is never collected during a
-    later test of this worker (whose unclosed-loop ResourceWarning pytest would blame on that test)."""
+@pytest.fixture(autouse=True)
+def _closes_its_event_loop() -> Iterator[None]:
+    """A test that runs papermill or nbclient in the test process: jupyter_core's ``run_sync`` makes an
+    event loop, sets it for this thread and leaves it open. Closed when the test ends, it is never
+    collected during a later test of this worker (whose unclosed-loop ResourceWarning pytest would blame
+    on that test). Every test, so that a new one needs nothing to be safe; what pytest-jupyter's
+    ``jp_asyncio_loop`` does after each server test (tests/server), without its loop made before."""
     yield
-    import asyncio
-
     from jupyter_core.utils import ensure_event_loop
 
     ensure_event_loop().close()  # the next run_sync makes a new one
-    asyncio.set_event_loop(None)
 
 
 # A stage cell that holds until the test creates the file ``go``: the test decides when it moves on.

@@ -2,8 +2,6 @@
 
 from datetime import datetime
 
-import pytest
-
 from tests.conftest import REPO, Project, UnixSocketKernel, kernels_of
 
 
@@ -77,7 +75,6 @@ def test_stages_without_cells_start_no_kernel_and_world_flows(project: Project) 
     assert [p.name for p in (job.path / "tasks" / "up").glob("*.ipynb")] == ["11-integration.ipynb"]
 
 
-@pytest.mark.usefixtures("closes_its_event_loop")
 def test_task_notebook_runs_by_hand_on_its_sample() -> None:
     """The example notebooks run top to bottom in a plain kernel, as in JupyterLab (no runner)."""
     import nbformat

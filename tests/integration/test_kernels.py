@@ -487,7 +487,6 @@ def _without_what_varies(value: object) -> object:
     return value
 
 
-@pytest.mark.usefixtures("closes_its_event_loop")
 @pytest.mark.parametrize("failing", [False, True], ids=["runs", "raises"])
 def test_an_executed_stage_notebook_is_what_plain_papermill_writes(tmp_path: Path, failing: bool) -> None:
     import nbformat
@@ -592,7 +591,6 @@ print(json.dumps({
 """
 
 
-@pytest.mark.usefixtures("closes_its_event_loop")
 def test_a_kernel_greeted_ahead_shows_a_stage_what_a_kernel_never_greeted_does(tmp_path: Path) -> None:
     """A spare is greeted (a request and an empty cell, so a stage does not pay for a fresh kernel's first
     ones): none of it may show in the stage's notebook or namespace."""

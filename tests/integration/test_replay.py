@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from tests.conftest import Project, UnixSocketKernel
 
@@ -21,7 +20,6 @@ def digest(folder: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.usefixtures("closes_its_event_loop")
 def test_a_finished_jobs_stage_replays_on_a_scratch_copy(project: Project) -> None:
     import papermill
 

@@ -99,7 +99,6 @@ def test_replay_set_at_any_layer_wins_and_pop_llm_cache_wins_over_every_file(
     assert job.status.totals.cache_hits == 2 and job.status.totals.saved_usd > 0
 
 
-@pytest.mark.usefixtures("closes_its_event_loop")
 def test_a_cell_run_by_hand_again_at_temperature_0_is_free_and_logged(
     project: Project, server: ProviderServer
 ) -> None:

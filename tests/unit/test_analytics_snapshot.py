@@ -75,6 +75,14 @@ def settle(data: Path) -> None:
             os.utime(data / place, ns=(past, past))
 
 
+def manifest_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gets an item each time a snapshot's manifest is asked for (parsed or not)."""
+    reads: list[int] = []
+    real = Snapshot.manifest
+    monkeypatch.setattr(Snapshot, "manifest", lambda self: reads.append(1) or real(self))
+    return reads
+
+
 def rows_held(data: Path, by: str) -> list[dict[str, Any]] | None:
     """The rollup's rows, when the snapshot holds every finished job (none to read from files)."""
     finished = rollup.finished_costs(data, by)
@@ -461,6 +469,12 @@ def _cost_row(key: str, cost: float, calls: int) -> dict[str, Any]:
     return {"key": key, **counts, "cached_tokens": 0, **money, "cache_hits": 0, "unpriced_calls": 0}
 
 
+def in_order(rows: dict[str, tuple[float, int]]) -> list[dict[str, Any]]:
+    """Rows of the query for these keys (key -> cost, calls), in its order."""
+    made = [_cost_row(key, cost, calls) for key, (cost, calls) in rows.items()]
+    return sorted(made, key=lambda r: (-r["cost_usd"], r["key"]))
+
+
 def _cost_table(keys: str, costs: list[float]) -> st.SearchStrategy[dict[str, tuple[float, int]]]:
     return st.dictionaries(st.sampled_from(keys), st.tuples(st.sampled_from(costs), st.integers(0, 3)))
 
@@ -470,10 +484,6 @@ def _cost_table(keys: str, costs: list[float]) -> st.SearchStrategy[dict[str, tu
     _cost_table("abcdefghij", [0.0, 0.1, 0.2, 0.25, 1e-9]), _cost_table("abcdefghijkl", [0.0, 0.1, 0.3, 2e-9])
 )
 def test_cost_rows_added_are_what_summing_and_sorting_every_row_gives(base: dict, more: dict) -> None:
-    def in_order(rows: dict) -> list[dict[str, Any]]:
-        made = [_cost_row(key, cost, calls) for key, (cost, calls) in rows.items()]
-        return sorted(made, key=lambda r: (-r["cost_usd"], r["key"]))
-
     first, second = in_order(base), in_order(more)
     expected: dict[str, dict[str, Any]] = {}
     for row in first + second:  # the sums as summed, money rounded once at the end, as the query does
@@ -502,10 +512,6 @@ def test_cost_rows_added_are_what_summing_and_sorting_every_row_gives(base: dict
 )
 def test_cost_rows_less_some_jobs_rows_are_the_other_jobs_rows(kept: dict, gone: dict) -> None:
     """Rows as the query gives them (money to 1e-9, a row per key with a call): added, then taken off."""
-
-    def in_order(rows: dict) -> list[dict[str, Any]]:
-        made = [_cost_row(key, cost, calls) for key, (cost, calls) in rows.items()]
-        return sorted(made, key=lambda r: (-r["cost_usd"], r["key"]))
 
     both = CostRows.of(in_order(kept)).add(in_order(gone))
     left = both.less(in_order(gone))
@@ -815,9 +821,7 @@ def test_after_jobs_end_costs_answer_from_the_kept_rows_and_the_new_runs_lines(
         other.rename(held)
     elif then == "a-stray-folder-appeared":
         (tmp_path / "complete" / "stray").mkdir()
-    manifests = []
-    real = Snapshot.manifest
-    monkeypatch.setattr(Snapshot, "manifest", lambda self: manifests.append(1) or real(self))
+    manifests = manifest_reads(monkeypatch)
     assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
     assert bool(manifests) == (then != "nothing-else")
     if then == "nothing-else":  # and the next call answers from what that one kept, the same
@@ -952,9 +956,7 @@ def test_a_refresh_that_saves_the_snapshot_keeps_its_cost_rows_for_the_next_pop_
     connect_fresh(tmp_path)
     finish(tmp_path, "complete", "c")
     connect_fresh(tmp_path)  # the snapshot saved again, with c
-    manifests = []
-    real = Snapshot.manifest
-    monkeypatch.setattr(Snapshot, "manifest", lambda self: manifests.append(1) or real(self))
+    manifests = manifest_reads(monkeypatch)
     kept = rollup.finished_costs(tmp_path, "job")
     assert kept is not None and kept.listed is None and not manifests
     assert sorted(kept.rows.columns["key"]) == ["a", "b", "c"] and kept.unheld == {}
