@@ -29,6 +29,8 @@ import sys
 import threading
 import time
 
+from pop_nb.execution.module_walk import ModuleWalk
+
 PARENT_POLL_S = 0.5
 MAX_REQUEST_BYTES = 16 << 20  # an environment and a command line; anything bigger is not a runner
 # what every kernel imports while it starts (ipykernel imports some lazily), and what every stage uses
@@ -46,6 +48,8 @@ KERNEL_MODULES = (
     "IPython.extensions.storemagic",
     "sqlite3",
     "tornado.queues",
+    "faulthandler",  # these two are imported while a kernel initializes: with them here, it loads no
+    "psutil",  # module, and starts from the server's walk over them (module_walk)
     "nbformat",
     "pop_nb.task",
 )
@@ -58,8 +62,9 @@ def _exit_when_orphaned(parent: int) -> None:
             os._exit(70)  # EX_SOFTWARE; nothing to save: the runner that wanted our results is gone
 
 
-def run_kernel(argv: list[str], watch_parent: bool = True) -> None:
-    """Run an IPython kernel with ``argv`` (``-f <connection file>``) in this process until it ends."""
+def run_kernel(argv: list[str], watch_parent: bool = True, walk: ModuleWalk | None = None) -> None:
+    """Run an IPython kernel with ``argv`` (``-f <connection file>``) in this process until it ends;
+    ``walk``: the kernel server's walk over the modules, which a forked kernel starts from."""
     if watch_parent:
         threading.Thread(
             target=_exit_when_orphaned, args=(os.getppid(),), daemon=True, name="pop-parent-watch"
@@ -67,10 +72,13 @@ def run_kernel(argv: list[str], watch_parent: bool = True) -> None:
     # as ipykernel_launcher does: the kernel's cwd must not shadow installed packages
     if sys.path and sys.path[0] == "":
         del sys.path[0]
-    from ipykernel import kernelapp
+    from ipykernel.kernelapp import IPKernelApp
 
     sys.argv = [sys.argv[0], *argv]
-    kernelapp.launch_new_instance(argv=argv)
+    app = IPKernelApp.instance()
+    with walk.serving() if walk is not None else contextlib.nullcontext():
+        app.initialize(argv)  # type: ignore[no-untyped-call]
+    app.start()  # type: ignore[no-untyped-call]
 
 
 # -- the fork server ------------------------------------------------------------------------------------
@@ -124,6 +132,7 @@ def serve(path: str, modules: list[str], idle_s: float, lock_fd: int | None = No
     requests and without live kernels, or when another server has taken its socket path. ``lock_fd``:
     the server's lock (see :class:`~pop_nb.execution.forkserver.ForkServer`), held until it ends."""
     preload(modules)
+    walk = ModuleWalk.take()
     # what preloading made lives as long as the server: frozen, the collector of each forked child never
     # walks it (a walk writes to every object's page, and the child then copies those pages from us)
     gc.collect()
@@ -146,7 +155,7 @@ def serve(path: str, modules: list[str], idle_s: float, lock_fd: int | None = No
         if ready:
             conn, _ = listener.accept()
             with conn:
-                _answer(conn, (listener, lock_fd), children)
+                _answer(conn, (listener, lock_fd), children, walk)
             last = time.monotonic()
             continue
         _forget_dead(children)
@@ -161,7 +170,9 @@ def serve(path: str, modules: list[str], idle_s: float, lock_fd: int | None = No
             os.unlink(path)
 
 
-def _answer(conn: socket.socket, ours: tuple[socket.socket, int | None], children: set[int]) -> None:
+def _answer(
+    conn: socket.socket, ours: tuple[socket.socket, int | None], children: set[int], walk: ModuleWalk
+) -> None:
     """Fork what the request on ``conn`` asks for; ``ours`` (the listener, the lock) stay with the server.
 
     ``kind`` ``kernel`` (the default): fds are the runner's stdout and stderr, and the kernel ends with
@@ -220,7 +231,7 @@ def _answer(conn: socket.socket, ours: tuple[socket.socket, int | None], childre
                     target=_exit_with, args=(watch,), daemon=True, name="pop-runner-watch"
                 ).start()
                 # parent_handle=1: no ipykernel parent poller (the watch above does that job)
-                run_kernel([*argv, "--IPKernelApp.parent_handle=1"], watch_parent=False)
+                run_kernel([*argv, "--IPKernelApp.parent_handle=1"], watch_parent=False, walk=walk)
                 code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1

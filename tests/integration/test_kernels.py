@@ -67,6 +67,53 @@ def test_a_stage_sees_nothing_another_stage_left(
     assert kernels_of(project.data) == []
 
 
+# what a kernel noted of the modules loaded as it started: ipykernel's list of their files, IPython's set
+# of their names (taken a little later: a few more); and whether those came from the kernel server's walk
+# (copies) or from the modules themselves
+LOOK_AT_THE_START = """
+import os, sys
+shell = get_ipython()
+files, names = shell.kernel._kernel_modules, shell._sys_modules_keys
+own = {id(m.__file__) for m in list(sys.modules.values()) if getattr(m, "__file__", None)}
+sys.seen = {
+    "files": len(files),
+    "names": len(names),
+    # all but __main__'s (the kernel's entry point): IPython has put the user's namespace there since
+    "files not of those names": [os.path.basename(f) for f in set(files) - {
+        sys.modules[n].__file__ for n in names if getattr(sys.modules.get(n), "__file__", None)
+    }],
+    "litellm in names": "litellm" in names,
+    "from the server's walk": not any(id(f) in own for f in files),
+}
+pop.output(sys.seen)
+sys.reset_seen = os.path.join(pop_job_dir, "reset.json")
+import wave
+shell.run_line_magic("reset", "-f --aggressive")  # the user's names (pop too) go as well
+import json, sys
+with open(sys.reset_seen, "w") as out:
+    json.dump(["wave" in sys.modules, "litellm" in sys.modules], out)
+"""
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_a_kernel_notes_the_modules_it_started_with_as_a_walk_over_them_would(
+    project: Project, monkeypatch: pytest.MonkeyPatch, start: str
+) -> None:
+    """A forked kernel takes the kernel server's walk over the modules instead of reading each module
+    (pop_nb.execution.module_walk); what it ends with is what ipykernel and IPython would have made."""
+    monkeypatch.setenv("POP_KERNEL_START", start)
+    project.pipeline("modules", {"t": {"cells": [("ingestion", LOOK_AT_THE_START)]}})
+    job = project.run("modules")
+    assert job.state == "done", job.status.error
+    seen = json.loads((job.path / "tasks/t/outputs/ingestion.json").read_text())
+    assert seen["files"] > 500 and seen["names"] > seen["files"], seen
+    assert set(seen["files not of those names"]) <= {"kernel_main.py"}, seen
+    assert seen["litellm in names"] == (start == "fork"), seen  # preloaded in the server only
+    assert seen["from the server's walk"] == (start == "fork"), seen
+    # %reset --aggressive unloads what the stage imported, and keeps what the kernel started with
+    assert json.loads((job.path / "reset.json").read_text()) == [False, start == "fork"]
+
+
 SEGFAULT = "import ctypes\nctypes.string_at(0)"
 HANG = "while True:\n    pass"
 SLEEP = "import time\nprint('working', flush=True)\ntime.sleep(300)"
