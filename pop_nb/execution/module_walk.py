@@ -46,7 +46,10 @@ class ModuleWalk:
         modules = {}
         for name, module in list(sys.modules.items()):
             entry = _Module()
-            file = getattr(module, "__file__", None)
+            try:
+                file = getattr(module, "__file__", None)
+            except Exception:  # an object in sys.modules whose attributes run code: as if it had none
+                file = None
             if file:
                 entry.__file__ = _fresh(file)
             modules[_fresh(name)] = entry

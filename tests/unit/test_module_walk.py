@@ -45,3 +45,19 @@ def test_a_walker_is_given_back_its_sys_when_the_start_fails() -> None:
     except RuntimeError:
         pass
     assert ipykernel.ipkernel.sys is sys and IPython.core.shellapp.sys is sys
+
+
+def test_an_object_in_sys_modules_whose_file_raises_is_walked_as_one_without_a_file() -> None:
+    class Odd:
+        @property
+        def __file__(self) -> str:
+            raise RuntimeError("computed on access, and failing")
+
+    sys.modules["pop_walk_odd"] = Odd()  # type: ignore[assignment]
+    try:
+        walk = ModuleWalk.take()
+        with walk.serving():
+            entry = ipykernel.ipkernel.sys.modules.copy()["pop_walk_odd"]
+        assert not hasattr(entry, "__file__")
+    finally:
+        del sys.modules["pop_walk_odd"]
