@@ -250,13 +250,12 @@ class Snapshot:
             with contextlib.suppress(OSError):
                 atomic_write_bytes(self.dir / ROLLUP, rollup.to_bytes(), durable=False, make_parents=False)
 
-    def stamp(self) -> tuple[int, int] | None:
-        """Changes whenever a writer replaces the manifest."""
+    def stamp(self) -> tuple[int, ...] | None:
+        """Which manifest file is there now (see :func:`_file_stamp`)."""
         try:
-            st = os.stat(self.dir / "manifest.json")
+            return _file_stamp(os.stat(self.dir / "manifest.json"))
         except OSError:
             return None
-        return st.st_ino, st.st_mtime_ns
 
     def file(self, segment: str, table: str) -> str:
         return str(self.dir / segment / f"{table}.parquet")
@@ -444,7 +443,8 @@ def _cost_rollup(con: duckdb.DuckDBPyConnection, jobs: list[str]) -> dict[str, s
 
 
 def _file_stamp(st: os.stat_result) -> tuple[int, int, int, int]:
-    """Which manifest file this is: every write replaces it (another inode)."""
+    """Which manifest file this is: every write of ours replaces it (another inode); the size and the
+    time tell one rewritten in place (by hand), unless it kept its size within the clock's tick."""
     return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
 
 

@@ -90,7 +90,7 @@ class Analytics:
         self._saved_at: float | None = None
         self._loaded = False
         self._deferred = 0  # jobs whose calls are read from the snapshot's Parquet
-        self._calls_stamp: tuple[int, int] | None = None
+        self._calls_stamp: tuple[int, ...] | None = None
         self._create()
 
     def _create(self) -> None:
@@ -348,7 +348,7 @@ class Analytics:
         except duckdb.Error as exc:  # a torn file: its footer is checked here
             raise SnapshotError(f"cannot read the snapshot's calls: {exc}") from exc
 
-    def _defer_calls(self, manifest: Manifest, jobs: dict[str, Key], stamp: tuple[int, int] | None) -> None:
+    def _defer_calls(self, manifest: Manifest, jobs: dict[str, Key], stamp: tuple[int, ...] | None) -> None:
         assert self.snapshot is not None
         file = {segment: self.snapshot.file(segment, "llm_calls") for segment in manifest.segments}
         pairs = [

@@ -543,11 +543,32 @@ def test_a_tampered_cost_rollup_is_not_believed(tmp_path: Path, text: str) -> No
     manifest = tmp_path / ".analytics" / "manifest.json"
     body = json.loads(manifest.read_text())
     body["costs"]["pipeline"] = too_deep().decode() if text == "deep" else text
-    manifest.write_text(json.dumps(body))
+    before = manifest.stat()
+    manifest.write_text(json.dumps(body))  # in place, as an editor may: the same file
+    os.utime(manifest, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))  # a second later, by hand
     assert rollup.finished_costs(tmp_path, "pipeline") is None
     direct = Analytics(tmp_path, snapshot=False)
     direct.refresh()
     assert rollup.cost_rows(tmp_path, "pipeline") == direct.query(costs_sql("pipeline"))
+
+
+def test_a_manifest_rewritten_in_place_is_another_manifest_even_within_the_clocks_tick(
+    tmp_path: Path,
+) -> None:
+    """File times move by the clock's tick (milliseconds): the size tells such a rewrite too, for the
+    rows kept in rollup.json and for a process's parse of the manifest."""
+    finish(tmp_path, "complete", "done-1")
+    connect_fresh(tmp_path)
+    snapshot = Snapshot(tmp_path)
+    manifest = snapshot.dir / "manifest.json"
+    before, stamp, parsed = manifest.stat(), snapshot.stamp(), snapshot.manifest()
+    body = json.loads(manifest.read_text())
+    body["costs"]["pipeline"] = "[]"
+    manifest.write_text(json.dumps(body))
+    os.utime(manifest, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert manifest.stat().st_ino == before.st_ino and manifest.stat().st_mtime_ns == before.st_mtime_ns
+    assert snapshot.stamp() != stamp
+    assert snapshot.manifest() is not parsed and snapshot.manifest().costs["pipeline"] == "[]"
 
 
 @pytest.mark.parametrize("folder", ["data", "data[1]*?"])
