@@ -289,8 +289,9 @@ def test_the_pipelines_panel_runs_a_pipeline_and_opens_its_stages(
         "const t = window.jupyterapp.shell.currentWidget.title; return {label: t.label, caption: t.caption}"
     )
     assert tab["label"].startswith("Wave power (…") and tab["caption"].startswith("pop-nb job hello-"), tab
-    # a Markdown product opens rendered, not as source in the text editor
-    d.find_element(By.CSS_SELECTOR, ".pop-Products a").click()
+    # a Markdown product opens rendered, not as source in the text editor (the products are listed once
+    # the view has read the ended job's detail, a moment after its badge says done)
+    wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".pop-Products a"), 30)[0].click()
     opened = "return window.jupyterapp.shell.currentWidget?.context?.path || ''"
     wait_for(lambda: d.execute_script(opened).endswith("products/explainer.md"), 60)
     wait_for(
