@@ -161,8 +161,7 @@ def finished_costs(data_dir: Path, by: str) -> Finished | None:
     snapshot = Snapshot(data_dir)
     runs_file = data_dir / "complete" / "runs.jsonl"
     kept = snapshot.rollup()
-    stamp = snapshot.stamp()  # before the manifest is read: a newer one is never taken for this one
-    made_from = list(stamp) if stamp else None
+    made_from = snapshot.stamp()  # before the manifest is read: a newer one is never taken for this one
     if kept is not None and kept.unheld and kept.manifest != made_from:
         kept = None
     if kept is not None and by in kept.costs:

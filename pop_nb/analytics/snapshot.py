@@ -250,10 +250,10 @@ class Snapshot:
             with contextlib.suppress(OSError):
                 atomic_write_bytes(self.dir / ROLLUP, rollup.to_bytes(), durable=False, make_parents=False)
 
-    def stamp(self) -> tuple[int, ...] | None:
-        """Which manifest file is there now (see :func:`_file_stamp`)."""
+    def stamp(self) -> list[int] | None:
+        """Which manifest file is there now (see :func:`_file_stamp`), as :attr:`Rollup.manifest` keeps it."""
         try:
-            return _file_stamp(os.stat(self.dir / "manifest.json"))
+            return list(_file_stamp(os.stat(self.dir / "manifest.json")))
         except OSError:
             return None
 

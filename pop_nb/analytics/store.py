@@ -90,7 +90,7 @@ class Analytics:
         self._saved_at: float | None = None
         self._loaded = False
         self._deferred = 0  # jobs whose calls are read from the snapshot's Parquet
-        self._calls_stamp: tuple[int, ...] | None = None
+        self._calls_stamp: list[int] | None = None
         self._create()
 
     def _create(self) -> None:
@@ -304,6 +304,7 @@ class Analytics:
         every job as listed (another process saved since, or the snapshot is not written)."""
         if self.snapshot is None:
             return None
+        made_from = self.snapshot.stamp()  # before the read: rows are never taken for a newer manifest's
         try:
             manifest = self.snapshot.manifest()
         except SnapshotError:
@@ -317,8 +318,6 @@ class Analytics:
         places = {place: list(seen[0]) if seen else None for place, seen in listed.items()}
         listed_at = min((seen[1] for seen in listed.values() if seen), default=time.time_ns())
         unheld = [(key[0], job) for job, key in finished.items() if job not in manifest.jobs]
-        stamp = self.snapshot.stamp()
-        made_from = list(stamp) if stamp else None
         return Rollup(places, listed_at, self._runs_mark, manifest.costs, unheld, manifest.held(), made_from)
 
     def _holds_others(self, finished: dict[str, Any]) -> bool:
@@ -348,7 +347,7 @@ class Analytics:
         except duckdb.Error as exc:  # a torn file: its footer is checked here
             raise SnapshotError(f"cannot read the snapshot's calls: {exc}") from exc
 
-    def _defer_calls(self, manifest: Manifest, jobs: dict[str, Key], stamp: tuple[int, ...] | None) -> None:
+    def _defer_calls(self, manifest: Manifest, jobs: dict[str, Key], stamp: list[int] | None) -> None:
         assert self.snapshot is not None
         file = {segment: self.snapshot.file(segment, "llm_calls") for segment in manifest.segments}
         pairs = [

@@ -57,7 +57,7 @@ def file_mark(path: Path | str) -> list[int]:
 def job_entries(place: Path | str) -> Iterator[os.DirEntry[str]]:
     """The job folders of a place as its listing gives them, without a ``stat``: directories (not a
     symlink: nothing is read elsewhere) named as a job id is (not a stray ``x.old-<pid>`` left by a move,
-    nor a name in no encoding). None when the place does not exist."""
+    nor a name in no encoding). Nothing when the place does not exist."""
     try:
         with os.scandir(place) as found:
             for entry in found:
