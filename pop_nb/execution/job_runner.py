@@ -71,7 +71,7 @@ class JobRunner:
     def cancel(self) -> None:
         """Stop: no new stage starts, running kernels are killed, the job ends ``cancelled``."""
         self.cancelled.set()
-        self.provider.shutdown_all()
+        self.provider.shutdown_all(now=True)
 
     def run(self) -> JobStatus:
         with self._lock:

@@ -52,6 +52,7 @@ KERNEL_MODULES = (
     "psutil",  # module, and starts from the server's walk over them (module_walk)
     "nbformat",
     "pop_nb.task",
+    "pop_nb.execution.stage_kernel",
 )
 
 
@@ -74,8 +75,10 @@ def run_kernel(argv: list[str], watch_parent: bool = True, walk: ModuleWalk | No
         del sys.path[0]
     from ipykernel.kernelapp import IPKernelApp
 
+    from pop_nb.execution.stage_kernel import StageKernel
+
     sys.argv = [sys.argv[0], *argv]
-    app = IPKernelApp.instance()
+    app = IPKernelApp.instance(kernel_class=StageKernel)
     with walk.serving() if walk is not None else contextlib.nullcontext():
         app.initialize(argv)  # type: ignore[no-untyped-call]
     app.start()  # type: ignore[no-untyped-call]

@@ -28,7 +28,7 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
-from pop_nb.compat.jupyter import kernel_alive, take_kernel_info
+from pop_nb.compat.jupyter import channel_url, kernel_alive, take_kernel_info
 from pop_nb.execution import forkserver
 
 # nbclient drives kernels from an event loop; it needs the async manager (a blocking client would block
@@ -43,6 +43,8 @@ KERNEL_NAME = "pop-python"
 # In, Out and _i<n> still hold the stage's own cells.
 KERNEL_OPTIONS = ("--HistoryManager.enabled=False",)
 FILLER_STOP_WAIT_S = 10  # a start under way when the provider shuts down: a fork and a handshake
+EXIT_WAIT_S = 5.0  # a stage's kernel asked to exit, to run its exit functions (papermill's wait, too)
+GOODBYE_POLL_S = 0.05  # how often a kernel asked to exit is checked for having died instead
 KERNEL_EXIT_WAIT_S = 10  # after SIGKILL: only a process stuck in the kernel (D state) takes this long
 # A stage that took a spare while another is ready: the next is started once the stage is done, or this
 # long after it began, whichever comes first; not while the stage connects to its kernel and runs its
@@ -54,14 +56,16 @@ class KernelProvider(Protocol):
     def acquire(self, cwd: str) -> KernelManager:
         """A started kernel whose working directory is ``cwd``."""
 
-    def release(self, km: KernelManager) -> None:
-        """Give the kernel back; after this it must not keep running user state."""
+    def release(self, km: KernelManager, exiting: bool = False) -> None:
+        """Give the kernel back; after this it must not keep running user state. ``exiting``: its stage
+        ran, and it may end as an interpreter would (its exit functions) before it is stopped."""
 
     def prestart(self, cwd: str, count: int) -> None:
         """Keep ``count`` kernels started ahead for ``cwd`` (a hint; a provider may ignore it)."""
 
-    def shutdown_all(self) -> None:
-        """Stop every kernel handed out and not yet released (cancel, runner exit)."""
+    def shutdown_all(self, now: bool = False) -> None:
+        """Stop every kernel handed out and not yet released (runner exit; ``now``: a cancel, nothing
+        waited for)."""
 
 
 class _ThisPythonSpecs(KernelSpecManager):
@@ -116,8 +120,11 @@ class FreshKernelProvider:
     ) -> None:
         self.startup_timeout_s = startup_timeout_s
         self._live: set[KernelManager] = set()
-        self._dying: queue.SimpleQueue[KernelManager | None] = queue.SimpleQueue()  # killed, not yet gone
+        # (kernel, to ask to exit first) killed, or to kill, and not yet gone
+        self._dying: queue.SimpleQueue[tuple[KernelManager, bool] | None] = queue.SimpleQueue()
         self._reaper: threading.Thread | None = None
+        self._goodbyes = 0  # kernels asked to exit whose exit functions may still be running
+        self._goodbye_context: zmq.Context[Any] | None = None  # the reaper's, for asking them
         self._lock = threading.Lock()
         self._wanted = threading.Condition(self._lock)
         self._closed = False
@@ -142,6 +149,8 @@ class FreshKernelProvider:
         """A started kernel in ``cwd``: one started ahead if there is one (see :meth:`prestart`), or
         the one being started ahead, which is further along than a new one would be."""
         with self._lock:
+            while self._goodbyes and not self._closed:  # what those stages wrote is on disk first
+                self._wanted.wait()
             while True:
                 spare = self._spare.get(cwd, [])
                 # one greeted, else one not being greeted: a stage and the greeting on one kernel at
@@ -252,39 +261,68 @@ class FreshKernelProvider:
                     raise
         raise AssertionError("unreachable")
 
-    def release(self, km: KernelManager) -> None:
-        """Kill the kernel's process group at once (the stage is over: nothing in it is owed a goodbye;
-        nothing it started outlives the call). Removing its connection file and sockets (3 ms: its zmq
+    def release(self, km: KernelManager, exiting: bool = False) -> None:
+        """Kill the kernel's process group (nothing the stage started outlives it): at once, or, when
+        ``exiting`` (its stage ran), once it has ended as papermill's kernel would, with its exit
+        functions (a file the stage left open is flushed and closed; its ``atexit`` functions run;
+        :func:`say_goodbye`, :data:`EXIT_WAIT_S` at most). That goodbye is said by a thread of ours
+        while the runner goes on (it writes the stage's notebook and status meanwhile); the next
+        :meth:`acquire` and :meth:`shutdown_all` wait for it, so the next stage and the job's products
+        see everything the stage wrote. Removing its connection file and sockets (3 ms: its zmq
         context ends its threads) and waiting for the process to be gone (7 ms: the system lets go of
-        its memory) are left to a thread of ours, off the path of the next stage; :meth:`shutdown_all`
-        waits for it."""
+        its memory) are left to that thread too."""
+        with self._lock:
+            if exiting and not self._closed:  # the reaper asks it, then kills it
+                self._goodbyes += 1
+                self._hold_until = 0.0  # a stage is done: the next spare may start
+                self._wanted.notify_all()
+                self._to_reaper((km, True))
+                return
         try:
             kill_kernel(km)
         finally:
             with self._lock:
                 self._live.discard(km)
                 closed = self._closed
-                self._hold_until = 0.0  # a stage is done: the next spare may start
+                self._hold_until = 0.0
                 self._wanted.notify_all()
                 if not closed:
-                    self._dying.put(km)
-                    if self._reaper is None:
-                        self._reaper = threading.Thread(
-                            target=self._reap, daemon=True, name="pop-kernel-reaper"
-                        )
-                        self._reaper.start()
+                    self._to_reaper((km, False))
             if closed:
                 _let_go(km)
 
+    def _to_reaper(self, item: tuple[KernelManager, bool]) -> None:
+        """(Under the lock.) Hand a kernel to the reaper thread: (km, True) to ask to exit first."""
+        self._dying.put(item)
+        if self._reaper is None:
+            self._reaper = threading.Thread(target=self._reap, daemon=True, name="pop-kernel-reaper")
+            self._reaper.start()
+
     def _reap(self) -> None:
         try:
-            while (km := self._dying.get()) is not None:
+            while (item := self._dying.get()) is not None:
+                km, goodbye = item
+                if goodbye:
+                    try:
+                        if self._goodbye_context is None:
+                            self._goodbye_context = zmq.Context()
+                        say_goodbye(km, self._goodbye_context, EXIT_WAIT_S)
+                    finally:
+                        kill_kernel(km)
+                        with self._lock:
+                            self._live.discard(km)
+                            self._goodbyes -= 1
+                            self._wanted.notify_all()
                 _let_go(km)
         finally:
+            if self._goodbye_context is not None:
+                self._goodbye_context.destroy(linger=0)
             close_thread_loop()
 
-    def shutdown_all(self) -> None:
+    def shutdown_all(self, now: bool = False) -> None:
         with self._lock:
+            while self._goodbyes and not now:  # the last stages' exit functions (EXIT_WAIT_S each)
+                self._wanted.wait()
             self._closed = True
             spares = [km for kms in self._spare.values() for km in kms]
             self._spare.clear()
@@ -376,6 +414,37 @@ def connected_client(km: KernelManager) -> Any:
     kc.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
     kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
     return kc
+
+
+def say_goodbye(km: KernelManager, context: zmq.Context[Any], timeout_s: float) -> bool:
+    """Ask the kernel of a stage that ran to exit (``shutdown_request``, as papermill does) on a shell
+    socket of ``context``, and wait until it answers (a stage kernel answers once its exit functions
+    ran: :mod:`pop_nb.execution.stage_kernel`), dies, or ``timeout_s`` passed; whether it answered.
+    Blocking: the reaper's, never a stage's or an event loop's. Never raises."""
+    try:
+        sock = context.socket(zmq.DEALER)
+    except zmq.ZMQError:
+        return False
+    try:
+        sock.linger = 0
+        sock.connect(channel_url(km, "shell"))
+        asked = km.session.send(sock, "shutdown_request", {"restart": False})
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            if not sock.poll(int(min(left, GOODBYE_POLL_S) * 1000)):
+                if not _running(km):
+                    return False
+                continue
+            _, reply = km.session.feed_identities(sock.recv_multipart(), copy=True)
+            answer = km.session.deserialize(reply, content=False)
+            if answer["parent_header"].get("msg_id") == asked["header"]["msg_id"]:
+                return True
+        return False
+    except Exception as exc:  # a kernel that answers nonsense is killed like one that does not answer
+        log.debug("pop-nb: a stage kernel's goodbye failed: %s", exc)
+        return False
+    finally:
+        sock.close(linger=0)
 
 
 def disconnect(kc: Any) -> None:

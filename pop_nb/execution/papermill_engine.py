@@ -160,8 +160,11 @@ class PopEngine(NBClientEngine):
             # A timeout or a dead kernel is written into the cell that was running, as an error output, and
             # the notebook is handed back: papermill then treats it like any raised error (the banner at the
             # top, PapermillExecutionError with the cell's index, source and our ename).
+            ran = False  # its cells ran: the kernel may end as papermill's would, not be killed at once
             try:
-                return client.execute()
+                executed = client.execute()
+                ran = True
+                return executed
             except CellTimeoutError:
                 index = _index_of(nb_man.nb, state["cell"])
                 _mark_failed(
@@ -184,7 +187,7 @@ class PopEngine(NBClientEngine):
             finally:
                 if client.kc is not None:
                     disconnect(client.kc)
-                provider.release(km)
+                provider.release(km, exiting=ran)
 
 
 @contextlib.contextmanager

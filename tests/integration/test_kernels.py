@@ -9,6 +9,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+import zipfile
 from pathlib import Path
 
 import psutil
@@ -112,6 +114,67 @@ def test_a_kernel_notes_the_modules_it_started_with_as_a_walk_over_them_would(
     assert seen["from the server's walk"] == (start == "fork"), seen
     # %reset --aggressive unloads what the stage imported, and keeps what the kernel started with
     assert json.loads((job.path / "reset.json").read_text()) == [False, start == "fork"]
+
+
+# a stage that leaves a file open (its last lines still in the file object's buffer), has an exit
+# function, and started a process that would run on
+LEAVE_BEHIND = """
+import atexit, os, subprocess
+notes = open(os.path.join(pop_job_dir, "notes.txt"), "w")
+notes.write("the stage's notes")
+atexit.register(lambda: open(os.path.join(pop_job_dir, "atexit.txt"), "w").write("ran"))
+child = subprocess.Popen(["sleep", "300"])
+with open(os.path.join(pop_job_dir, "child.pid"), "w") as out:
+    out.write(str(child.pid))
+"""
+READ_WHAT_WAS_LEFT = """
+import os
+def text(name):
+    path = os.path.join(pop_job_dir, name)
+    return open(path).read() if os.path.exists(path) else None
+pop.output({"notes": text("notes.txt"), "atexit": text("atexit.txt")})
+folder = os.path.join(pop_job_dir, "files", "artifacts", pop_task)
+os.makedirs(folder, exist_ok=True)
+report = open(os.path.join(folder, "report.txt"), "w")  # the last stage's, left open too
+report.write("x" * 5000)
+"""
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_a_stage_ends_as_papermills_kernel_would_before_the_next_stage_and_the_products(
+    project: Project, monkeypatch: pytest.MonkeyPatch, start: str
+) -> None:
+    """A stage's kernel is asked to exit and runs its exit functions before it is killed: the file it
+    left open is whole when the next stage reads it, its atexit function ran, and a file the last stage
+    left open is whole in the job's products; what it started is killed all the same."""
+    monkeypatch.setenv("POP_KERNEL_START", start)
+    project.pipeline(
+        "left",
+        {"t": {"cells": [("ingestion", LEAVE_BEHIND), ("inference", READ_WHAT_WAS_LEFT)]}},
+        products=[{"path": "files.zip", "from": "t"}],
+    )
+    job = project.run("left")
+    assert job.state == "done", job.status.error
+    seen = json.loads((job.path / "tasks/t/outputs/inference.json").read_text())
+    assert seen == {"notes": "the stage's notes", "atexit": "ran"}
+    with zipfile.ZipFile(job.path / "products/files.zip") as archive:
+        assert archive.read("report.txt") == b"x" * 5000
+    child = int((job.path / "child.pid").read_text())
+    wait_for(lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == "zombie", 10)
+    assert kernels_of(project.data) == []
+
+
+def test_a_stage_whose_exit_function_hangs_is_killed_after_the_wait(project: Project) -> None:
+    """As papermill's: a kernel asked to exit has EXIT_WAIT_S to do so, then it is killed."""
+    from pop_nb.execution.kernels import EXIT_WAIT_S
+
+    hang = "import atexit, time\natexit.register(time.sleep, 3600)\npop.output({'ok': True})"
+    project.pipeline("hang-at-exit", {"t": {"cells": [("inference", hang)]}})
+    began = time.monotonic()
+    job = project.run("hang-at-exit")
+    assert job.state == "done", job.status.error
+    assert EXIT_WAIT_S <= time.monotonic() - began < EXIT_WAIT_S + 60
+    assert kernels_of(project.data) == []
 
 
 SEGFAULT = "import ctypes\nctypes.string_at(0)"
