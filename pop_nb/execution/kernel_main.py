@@ -17,6 +17,7 @@ a forked one waits on a pidfd of its runner.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import importlib
@@ -28,6 +29,7 @@ import socket
 import sys
 import threading
 import time
+import warnings
 
 from pop_nb.execution.module_walk import ModuleWalk
 
@@ -111,6 +113,23 @@ def preload(modules: list[str]) -> None:
             importlib.import_module(name)
 
 
+def _forget_event_loop() -> None:
+    """Close the event loop preloading left set (litellm's first call through the OpenAI path makes one
+    for its service logger), and start the next from nothing, as a new interpreter would. Left there,
+    it would be every fork's loop: one self-pipe and one epoll instance shared by the server and every
+    kernel and runner forked from it, so a wake-up one process writes is read by another (a kernel
+    whose thread handed work back to its loop waited forever for it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = asyncio.get_event_loop()  # the one set, or (none was) one made here
+        except RuntimeError:
+            loop = None
+    if loop is not None:
+        loop.close()
+    asyncio.set_event_loop_policy(None)
+
+
 def _build_what_each_fork_would(modules: list[str]) -> None:
     """Build here, once, what each runner and kernel forked from here would otherwise build again for
     every job: nbformat's schema validator (30 ms), the python3 kernelspec (20-50 ms: it imports and
@@ -135,6 +154,7 @@ def serve(path: str, modules: list[str], idle_s: float, lock_fd: int | None = No
     requests and without live kernels, or when another server has taken its socket path. ``lock_fd``:
     the server's lock (see :class:`~pop_nb.execution.forkserver.ForkServer`), held until it ends."""
     preload(modules)
+    _forget_event_loop()
     walk = ModuleWalk.take()
     # what preloading made lives as long as the server: frozen, the collector of each forked child never
     # walks it (a walk writes to every object's page, and the child then copies those pages from us)

@@ -116,6 +116,30 @@ def test_a_kernel_notes_the_modules_it_started_with_as_a_walk_over_them_would(
     assert json.loads((job.path / "reset.json").read_text()) == [False, start == "fork"]
 
 
+# the sockets of the kernel's event loop (its self-pipe), and whether its parent, the kernel server, has
+# them open too
+LOOK_AT_THE_LOOP = """
+import asyncio, os, psutil
+loop = asyncio.get_running_loop()
+mine = {os.readlink(f"/proc/self/fd/{s.fileno()}") for s in (loop._ssock, loop._csock)}
+server = psutil.Process().parent()
+theirs = {os.readlink(f"/proc/{server.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{server.pid}/fd")}
+pop.output({"server": " ".join(server.cmdline()), "shared": sorted(mine & theirs)})
+"""
+
+
+def test_a_forked_kernels_event_loop_is_its_own(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel server's preload leaves no event loop for its forks to share (litellm's first call
+    made one): a kernel that ran on it shared its self-pipe with the server and every other kernel, so a
+    wake-up one wrote could be read by another, and a kernel waited forever on a thread's answer."""
+    monkeypatch.setenv("POP_KERNEL_START", "fork")
+    project.pipeline("loop", {"t": {"cells": [("inference", LOOK_AT_THE_LOOP)]}})
+    job = project.run("loop")
+    assert job.state == "done", job.status.error
+    seen = json.loads((job.path / "tasks/t/outputs/inference.json").read_text())
+    assert "--serve" in seen["server"] and seen["shared"] == [], seen
+
+
 # a stage that leaves a file open (its last lines still in the file object's buffer), has an exit
 # function, and started a process that would run on
 LEAVE_BEHIND = """
