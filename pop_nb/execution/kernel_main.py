@@ -127,7 +127,11 @@ def _forget_event_loop() -> None:
             loop = None
     if loop is not None:
         loop.close()
-    asyncio.set_event_loop_policy(None)
+    policy = asyncio.get_event_loop_policy()
+    if type(policy) is asyncio.DefaultEventLoopPolicy:
+        asyncio.set_event_loop_policy(None)  # a new one: a fork makes its loop when it first asks
+    else:
+        policy.set_event_loop(None)  # one a preloaded module installed stays; its loop goes
 
 
 def _build_what_each_fork_would(modules: list[str]) -> None:

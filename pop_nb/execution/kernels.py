@@ -307,6 +307,8 @@ class FreshKernelProvider:
                         if self._goodbye_context is None:
                             self._goodbye_context = zmq.Context()
                         say_goodbye(km, self._goodbye_context, EXIT_WAIT_S)
+                    except Exception as exc:  # no context (out of files): it is killed unasked
+                        log.warning("pop-nb: a stage kernel could not be asked to exit: %s", exc)
                     finally:
                         kill_kernel(km)
                         with self._lock:
