@@ -184,8 +184,15 @@ def test_a_stage_ends_as_papermills_kernel_would_before_the_next_stage_and_the_p
     with zipfile.ZipFile(job.path / "products/files.zip") as archive:
         assert archive.read("report.txt") == b"x" * 5000
     child = int((job.path / "child.pid").read_text())
-    wait_for(lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == "zombie", 10)
+    wait_for(lambda: _gone(child), 10)
     assert kernels_of(project.data) == []
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def test_a_stage_whose_exit_function_hangs_is_killed_after_the_wait(project: Project) -> None:
