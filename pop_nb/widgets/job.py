@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pop_nb.models.lifecycle import is_settled
+from pop_nb.models.lifecycle import activity
 from pop_nb.models.pipeline import STAGES
 from pop_nb.models.status import JobStatus
 from pop_nb.widgets.theme import EMPTY, ERROR_BG, GAP, STATE, TRACK, state_fill
@@ -170,6 +170,7 @@ class JobWidget:
         self.view = ipywidgets.Output()
         self.markup = ""
         self.status: JobStatus | None = None
+        self.place = "current"  # where its folder was when its status was read
         self._handle: Any = None  # the cell output showing us, once displayed
         self._stop = threading.Event()
         self.update()
@@ -182,7 +183,7 @@ class JobWidget:
             status = folder.read_status()
         except (OSError, ValueError):  # being replaced this instant
             return
-        self.status = status
+        self.status, self.place = status, folder.place
         markup = render_job(status, folder.path, self.base)
         if markup != self.markup:
             self.markup = markup
@@ -197,7 +198,12 @@ class JobWidget:
 
     @property
     def ended(self) -> bool:
-        return self.status is not None and is_settled(self.status.state)
+        """Nothing left to follow: the job waits at a gate, or has ended, which its folder's move out of
+        ``current/`` says (its final status is written just before: a grid frozen then would link its
+        notebooks where they no longer are)."""
+        if self.status is None:
+            return False
+        return activity(self.place, self.status.state, has_runner=True) in ("ended", "waiting")
 
     def _freeze(self) -> None:
         """Replace the live view in the cell by the last grid as static HTML."""

@@ -52,6 +52,26 @@ def test_the_widget_follows_a_running_job(project: Project) -> None:
     assert "100%" in widget.markup and "<b>done</b>" in widget.markup
 
 
+def test_a_final_status_is_not_an_end_until_the_folder_has_moved(project: Project) -> None:
+    """The runner writes a job's final status, then moves its folder out of current/: a widget that
+    looked in between goes on following, and its frozen grid links the notebooks where they end up."""
+    project.pipeline("one", {"a": {}})
+    job = project.run("one")
+    assert job.state == "done", job.status.error
+    done, still_open = job.path, project.data / "current" / job.id
+    done.rename(still_open)  # as between the final status and the move
+    widget = JobWidget(job, interval_s=3600, base=project.root)
+    try:
+        assert widget.state == "done" and not widget.ended
+        still_open.rename(done)
+        widget.update()
+        assert widget.ended
+        href = re.search(r'data-stage="inference"[^>]*><a href="([^"]+)"', widget.markup).group(1)
+        assert (project.root / href).resolve() == (done / "tasks/a/04-inference.ipynb").resolve()
+    finally:
+        widget.stop()
+
+
 def test_a_failure_shows_the_error_and_the_failing_cell(project: Project) -> None:
     project.pipeline("boom", {"t": {"cells": [("inference", "x = {'a': 1}\nx['b']")]}})
     job = project.run("boom")
