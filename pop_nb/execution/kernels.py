@@ -123,7 +123,8 @@ class FreshKernelProvider:
         # (kernel, to ask to exit first) killed, or to kill, and not yet gone
         self._dying: queue.SimpleQueue[tuple[KernelManager, bool] | None] = queue.SimpleQueue()
         self._reaper: threading.Thread | None = None
-        self._goodbyes = 0  # kernels asked to exit whose exit functions may still be running
+        # kernels handed to the reaper to be asked to exit, and those it has done with (in that order)
+        self._goodbyes_asked = self._goodbyes_said = 0
         self._goodbye_context: zmq.Context[Any] | None = None  # the reaper's, for asking them
         self._lock = threading.Lock()
         self._wanted = threading.Condition(self._lock)
@@ -149,7 +150,10 @@ class FreshKernelProvider:
         """A started kernel in ``cwd``: one started ahead if there is one (see :meth:`prestart`), or
         the one being started ahead, which is further along than a new one would be."""
         with self._lock:
-            while self._goodbyes and not self._closed:  # what those stages wrote is on disk first
+            # what the stages that ended before this call wrote is on disk first (not those that end
+            # meanwhile: with parallel tasks ending stages all along, the wait still ends)
+            asked = self._goodbyes_asked
+            while self._goodbyes_said < asked and not self._closed:
                 self._wanted.wait()
             while True:
                 spare = self._spare.get(cwd, [])
@@ -273,7 +277,7 @@ class FreshKernelProvider:
         its memory) are left to that thread too."""
         with self._lock:
             if exiting and not self._closed:  # the reaper asks it, then kills it
-                self._goodbyes += 1
+                self._goodbyes_asked += 1
                 self._hold_until = 0.0  # a stage is done: the next spare may start
                 self._wanted.notify_all()
                 self._to_reaper((km, True))
@@ -313,7 +317,7 @@ class FreshKernelProvider:
                         kill_kernel(km)
                         with self._lock:
                             self._live.discard(km)
-                            self._goodbyes -= 1
+                            self._goodbyes_said += 1
                             self._wanted.notify_all()
                 _let_go(km)
         finally:
@@ -323,7 +327,7 @@ class FreshKernelProvider:
 
     def shutdown_all(self, now: bool = False) -> None:
         with self._lock:
-            while self._goodbyes and not now:  # the last stages' exit functions (EXIT_WAIT_S each)
+            while self._goodbyes_said < self._goodbyes_asked and not now:  # EXIT_WAIT_S each at most
                 self._wanted.wait()
             self._closed = True
             spares = [km for kms in self._spare.values() for km in kms]
