@@ -125,7 +125,6 @@ class FreshKernelProvider:
         self._reaper: threading.Thread | None = None
         # kernels handed to the reaper to be asked to exit, and those it has done with (in that order)
         self._goodbyes_asked = self._goodbyes_said = 0
-        self._goodbye_context: zmq.Context[Any] | None = None  # the reaper's, for asking them
         self._lock = threading.Lock()
         self._wanted = threading.Condition(self._lock)
         self._closed = False
@@ -276,10 +275,10 @@ class FreshKernelProvider:
         context ends its threads) and waiting for the process to be gone (7 ms: the system lets go of
         its memory) are left to that thread too."""
         with self._lock:
-            if exiting and not self._closed:  # the reaper asks it, then kills it
+            self._hold_until = 0.0  # a stage is done: the next spare may start
+            self._wanted.notify_all()
+            if exiting and not self._closed:  # the reaper asks it, then kills it (_end)
                 self._goodbyes_asked += 1
-                self._hold_until = 0.0  # a stage is done: the next spare may start
-                self._wanted.notify_all()
                 self._to_reaper((km, True))
                 return
         try:
@@ -288,8 +287,6 @@ class FreshKernelProvider:
             with self._lock:
                 self._live.discard(km)
                 closed = self._closed
-                self._hold_until = 0.0
-                self._wanted.notify_all()
                 if not closed:
                     self._to_reaper((km, False))
             if closed:
@@ -307,23 +304,22 @@ class FreshKernelProvider:
             while (item := self._dying.get()) is not None:
                 km, goodbye = item
                 if goodbye:
-                    try:
-                        if self._goodbye_context is None:
-                            self._goodbye_context = zmq.Context()
-                        say_goodbye(km, self._goodbye_context, EXIT_WAIT_S)
-                    except Exception as exc:  # no context (out of files): it is killed unasked
-                        log.warning("pop-nb: a stage kernel could not be asked to exit: %s", exc)
-                    finally:
-                        kill_kernel(km)
-                        with self._lock:
-                            self._live.discard(km)
-                            self._goodbyes_said += 1
-                            self._wanted.notify_all()
+                    self._end(km)
                 _let_go(km)
         finally:
-            if self._goodbye_context is not None:
-                self._goodbye_context.destroy(linger=0)
             close_thread_loop()
+
+    def _end(self, km: KernelManager) -> None:
+        """(The reaper's.) Ask a kernel whose stage ran to exit, then kill its group; the goodbye is
+        said, whatever happened (acquire and shutdown_all wait for that)."""
+        try:
+            say_goodbye(km, EXIT_WAIT_S)
+            kill_kernel(km)
+        finally:
+            with self._lock:
+                self._live.discard(km)
+                self._goodbyes_said += 1
+                self._wanted.notify_all()
 
     def shutdown_all(self, now: bool = False) -> None:
         with self._lock:
@@ -422,14 +418,14 @@ def connected_client(km: KernelManager) -> Any:
     return kc
 
 
-def say_goodbye(km: KernelManager, context: zmq.Context[Any], timeout_s: float) -> bool:
+def say_goodbye(km: KernelManager, timeout_s: float) -> bool:
     """Ask the kernel of a stage that ran to exit (``shutdown_request``, as papermill does) on a shell
-    socket of ``context``, and wait until it answers (a stage kernel answers once its exit functions
-    ran: :mod:`pop_nb.execution.stage_kernel`), dies, or ``timeout_s`` passed; whether it answered.
-    Blocking: the reaper's, never a stage's or an event loop's. Never raises."""
+    socket of its own (the process's zmq context), and wait until it answers (a stage kernel answers
+    once its exit functions ran: :mod:`pop_nb.execution.stage_kernel`), dies, or ``timeout_s`` passed;
+    whether it answered. Blocking: the reaper's, never a stage's or an event loop's. Never raises."""
     try:
-        sock = context.socket(zmq.DEALER)
-    except zmq.ZMQError:
+        sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
+    except zmq.ZMQError:  # out of files: it is killed unasked
         return False
     try:
         sock.linger = 0
