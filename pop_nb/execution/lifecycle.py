@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pop_nb.errors import TaskFailed
+from pop_nb.errors import CellEvidence, TaskFailed
 from pop_nb.execution.kernels import KernelProvider
 from pop_nb.execution.stage import StageResult, execute_stage
 from pop_nb.models.context import StageContext
@@ -167,18 +168,7 @@ class TaskRun:
             self.context.trace = self.hooks.started(self.name, key, run)
             atomic_write_json(self.job.stage_context(self.name, stage, refinement), self.context)
             try:
-                result = execute_stage(
-                    self.job,
-                    self.notebook,
-                    self.name,
-                    stage,
-                    refinement=refinement,
-                    attempt=attempt,
-                    provider=self.provider,
-                    timeout_s=self.spec.timeout_s,
-                    autosave_s=self.autosave_s,
-                    startup_timeout_s=self.startup_timeout_s,
-                )
+                result = self._execute(stage, refinement, attempt)
             except TaskFailed as failure:
                 # a cancel kills the kernel mid-stage: that stage was stopped, it did not fail
                 run.state = "cancelled" if self.should_stop() else "failed"
@@ -203,6 +193,38 @@ class TaskRun:
             self.prev = rel
         self.hooks.finished(self.name, key, run, None)
         return result
+
+    def _execute(self, stage: str, refinement: int, attempt: int) -> StageResult:
+        """:func:`execute_stage`, where whatever else stops the stage (a cancel that shut the kernel
+        provider while the stage waited for its kernel, a kernel that could not be started, a bug of
+        ours) is this stage's failure too: its run ends with it, never left ``running`` in a job that
+        has ended, and the job's error names the stage."""
+        try:
+            return execute_stage(
+                self.job,
+                self.notebook,
+                self.name,
+                stage,
+                refinement=refinement,
+                attempt=attempt,
+                provider=self.provider,
+                timeout_s=self.spec.timeout_s,
+                autosave_s=self.autosave_s,
+                startup_timeout_s=self.startup_timeout_s,
+            )
+        except TaskFailed:
+            raise
+        except Exception as exc:
+            notebook = self.job.stage_notebook(self.name, stage, refinement)
+            lines = "".join(traceback.format_exception(exc)).splitlines()
+            raise TaskFailed(
+                self.name,
+                stage,
+                type(exc).__name__,
+                str(exc) or repr(exc),
+                self.job.rel(notebook) if notebook.exists() else None,
+                evidence=CellEvidence(traceback=lines),
+            ) from exc
 
     def _keep_failed_attempt(self, stage: str, refinement: int, attempt: int) -> str | None:
         notebook = self.job.stage_notebook(self.name, stage, refinement)

@@ -84,6 +84,14 @@ def steady(check: Any) -> Any:
     return attempt
 
 
+def stage_class(driver: Any, stage: str, unless: str) -> str | None:
+    """The class of ``stage``'s cell in the open job view's grid, once it no longer says ``unless``."""
+    from selenium.webdriver.common.by import By
+
+    found = driver.find_element(By.CSS_SELECTOR, f".pop-Grid td[data-stage='{stage}']").get_attribute("class")
+    return found if found and f"pop-state-{unless}" not in found else None
+
+
 def grids(driver: object) -> list[str]:
     """The job grids in the open notebooks, as HTML (one script, so nothing goes stale between calls)."""
     return driver.execute_script(  # type: ignore[attr-defined, no-any-return]
@@ -426,9 +434,11 @@ def test_a_running_job_is_cancelled_from_its_view(tmp_path: Path, browser: Any) 
             ),
             30,
         )
+        # the badge and the buttons are what the event carried; the grid follows with the job's detail,
+        # fetched once the burst of events is over
+        settled = wait_for(steady(lambda: stage_class(d, "inference", unless="running")), 30)
         shot(d, "cancel-2-cancelled")
-        cell = d.find_element(By.CSS_SELECTOR, ".pop-Grid td[data-stage='inference']")
-        assert "pop-state-cancelled" in cell.get_attribute("class")  # stopped, not failed: not red
+        assert "pop-state-cancelled" in settled  # stopped, not failed: not red
         assert "failed" not in d.find_element(By.CSS_SELECTOR, ".pop-Runs").text
         assert "Open the failed notebook" not in d.find_element(By.CSS_SELECTOR, ".pop-JobView-body").text
         status = json.loads((project.data / "failed" / "c1" / "tasks-status.json").read_text())

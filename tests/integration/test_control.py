@@ -3,7 +3,12 @@
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 
+import pytest
+
+from pop_nb.execution.job_runner import JobRunner
+from pop_nb.execution.kernels import FreshKernelProvider, KernelManager
 from tests.conftest import Project, kernels_of, pop, wait_for
 
 
@@ -32,6 +37,55 @@ def test_cancel_stops_the_runner_and_its_kernels(project: Project) -> None:
     wait_for(lambda: kernels_of(project.data) == [], timeout=10)  # none outlives its runner
     assert job.handle is not None and job.handle.process is not None
     assert job.handle.process.poll() is not None
+
+
+class _CancelledWhileAcquiring(FreshKernelProvider):
+    """The cancel (or a fault) arrives while the stage waits for its kernel: a real provider, the race
+    made certain."""
+
+    def __init__(self, arrives: Callable[[], None]) -> None:
+        super().__init__(60, start="fork", preload=[])
+        self.arrives = arrives
+
+    def acquire(self, cwd: str) -> KernelManager:
+        self.arrives()
+        return super().acquire(cwd)
+
+
+@pytest.mark.parametrize("cancelled", [True, False], ids=["cancelled", "provider-fault"])
+def test_a_stage_that_never_got_its_kernel_is_not_left_running(project: Project, cancelled: bool) -> None:
+    """Whatever stops a stage before its kernel is its own (a cancel that shut the provider while the
+    stage waited for a kernel, the provider failing), the stage ends with the task: the job view's grid
+    shows it stopped (or failed), never running in a job that has ended."""
+    from pop_nb.models.seed import parse_seed
+    from pop_nb.pipeline.snapshot import job_pipeline
+    from pop_nb.service import create_job
+
+    project.pipeline("one", {"t": {"cells": [("inference", "pop.output(1)")]}})
+    settings = project.settings()
+    folder = create_job(settings, parse_seed({"pipeline": "one", "data": {}}, "test"), None, where="test")
+    runner: JobRunner
+
+    def arrives() -> None:
+        if cancelled:
+            runner.cancel()
+        else:
+            raise OSError(24, "Too many open files")
+
+    provider = _CancelledWhileAcquiring(arrives)
+    runner = JobRunner(settings, folder, job_pipeline(folder, settings.root, "one"), provider=provider)
+    st = runner.run()
+    stage = st.tasks["t"].stages["inference"]
+    assert stage.state == ("cancelled" if cancelled else "failed") and stage.ended_at
+    assert st.state == ("cancelled" if cancelled else "failed")
+    assert st.error is not None
+    assert st.error.type == ("Cancelled" if cancelled else "OSError"), st.error
+    assert (st.error.task, st.error.stage) == ("t", "inference")
+    if not cancelled:
+        assert "Too many open files" in st.error.message
+    events = [json.loads(line) for line in (runner.job.path / "events.jsonl").read_text().splitlines()]
+    said = [e["status"] for e in events if e["kind"] == "stage" and e.get("stage") == "inference"]
+    assert said == ["started", stage.state]
 
 
 def test_cli_status_logs_compile_and_pipelines(project: Project) -> None:
