@@ -17,6 +17,7 @@ from pop_nb.models.status import StageRun, now_iso
 from pop_nb.models.trace import StageTrace
 from pop_nb.pipeline.schemas import schema_errors
 from pop_nb.pipeline.task_notebook import TaskNotebook
+from pop_nb.redaction import redact
 from pop_nb.store.atomic import atomic_write_json, read_json
 from pop_nb.store.jobs import JobFolder, run_suffix
 
@@ -216,12 +217,12 @@ class TaskRun:
             raise
         except Exception as exc:
             notebook = self.job.stage_notebook(self.name, stage, refinement)
-            lines = "".join(traceback.format_exception(exc)).splitlines()
+            lines = [redact(line) for line in "".join(traceback.format_exception(exc)).splitlines()]
             raise TaskFailed(
                 self.name,
                 stage,
                 type(exc).__name__,
-                str(exc) or repr(exc),
+                redact(str(exc) or repr(exc)),
                 self.job.rel(notebook) if notebook.exists() else None,
                 evidence=CellEvidence(traceback=lines),
             ) from exc

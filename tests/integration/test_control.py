@@ -1,6 +1,7 @@
 """Cancel and the CLI's read commands, against real runner processes."""
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -53,14 +54,18 @@ class _CancelledWhileAcquiring(FreshKernelProvider):
 
 
 @pytest.mark.parametrize("cancelled", [True, False], ids=["cancelled", "provider-fault"])
-def test_a_stage_that_never_got_its_kernel_is_not_left_running(project: Project, cancelled: bool) -> None:
+def test_a_stage_that_never_got_its_kernel_is_not_left_running(
+    project: Project, cancelled: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Whatever stops a stage before its kernel is its own (a cancel that shut the provider while the
     stage waited for a kernel, the provider failing), the stage ends with the task: the job view's grid
-    shows it stopped (or failed), never running in a job that has ended."""
+    shows it stopped (or failed), never running in a job that has ended. What the failure says is
+    masked like a cell's error (a key in it never reaches the status or runner.log)."""
     from pop_nb.models.seed import parse_seed
     from pop_nb.pipeline.snapshot import job_pipeline
     from pop_nb.service import create_job
 
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-canary-5c1d0e8f7a6b")
     project.pipeline("one", {"t": {"cells": [("inference", "pop.output(1)")]}})
     settings = project.settings()
     folder = create_job(settings, parse_seed({"pipeline": "one", "data": {}}, "test"), None, where="test")
@@ -70,7 +75,7 @@ def test_a_stage_that_never_got_its_kernel_is_not_left_running(project: Project,
         if cancelled:
             runner.cancel()
         else:
-            raise OSError(24, "Too many open files")
+            raise OSError(24, f"Too many open files (key {os.environ['OPENAI_API_KEY']})")
 
     provider = _CancelledWhileAcquiring(arrives)
     runner = JobRunner(settings, folder, job_pipeline(folder, settings.root, "one"), provider=provider)
@@ -82,7 +87,9 @@ def test_a_stage_that_never_got_its_kernel_is_not_left_running(project: Project,
     assert st.error.type == ("Cancelled" if cancelled else "OSError"), st.error
     assert (st.error.task, st.error.stage) == ("t", "inference")
     if not cancelled:
-        assert "Too many open files" in st.error.message
+        assert st.error.message == "[Errno 24] Too many open files (key [REDACTED])", st.error.message
+        assert any("OSError" in line for line in st.error.traceback)  # where it came from
+    assert "sk-canary" not in capsys.readouterr().out + json.dumps(st.model_dump())
     events = [json.loads(line) for line in (runner.job.path / "events.jsonl").read_text().splitlines()]
     said = [e["status"] for e in events if e["kind"] == "stage" and e.get("stage") == "inference"]
     assert said == ["started", stage.state]
