@@ -7,9 +7,10 @@ any variable (``POP_BROKER_URL=redis://:pw@host``), or a header value of the OTL
 
 Where the rule is applied: every file write of :mod:`pop_nb.store.atomic` (:func:`redact_bytes`: status,
 events, usage, outputs, flags, products, artifacts, seeds, ledger), every stage notebook
-(:func:`redact_notebook`) and log (:class:`RedactingWriter`), and every HTTP answer and SSE event of
-the server (:func:`redact_bytes` again). JSON is redacted value by value, so it stays JSON whatever the
-secret's characters; bytes that are not UTF-8 (a binary artifact) are written as given.
+(:func:`redact_notebook`) and log (:class:`RedactingWriter`), what stage kernels print below Python
+(:mod:`pop_nb.execution.kernel_output`, a :class:`RedactingWriter` too), and every HTTP answer and SSE
+event of the server (:func:`redact_bytes` again). JSON is redacted value by value, so it stays JSON
+whatever the secret's characters; bytes that are not UTF-8 (a binary artifact) are written as given.
 """
 
 from __future__ import annotations

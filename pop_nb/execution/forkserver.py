@@ -203,11 +203,13 @@ class ForkServer:
                 raise ForkServerError(f"the kernel server was not ready within {timeout_s:.0f}s")
             time.sleep(0.01)
 
-    def launch(self, argv: list[str], cwd: str, env: Mapping[str, str], timeout_s: float) -> ForkedProcess:
+    def launch(
+        self, argv: list[str], cwd: str, env: Mapping[str, str], timeout_s: float, output: tuple[int, int]
+    ) -> ForkedProcess:
         """A new kernel process running ``argv`` (the kernel's arguments, ``-f <connection file>``); it
-        prints where we do, and ends when we do."""
+        prints into ``output`` (the descriptors of its stdout and stderr), and ends when we do."""
         return self._launch(
-            {"kind": "kernel", "argv": argv, "runner": os.getpid()}, cwd, env, [1, 2], timeout_s
+            {"kind": "kernel", "argv": argv, "runner": os.getpid()}, cwd, env, list(output), timeout_s
         )
 
     def launch_runner(
@@ -319,6 +321,7 @@ class ForkedKernelProvisioner(LocalProvisioner):
             cwd=str(kwargs.get("cwd") or os.getcwd()),
             env=kwargs.get("env") or os.environ,
             timeout_s=float(kwargs.get("timeout", 60)),
+            output=(_descriptor(kwargs.get("stdout"), 1), _descriptor(kwargs.get("stderr"), 2)),
         )
         self.process = process  # type: ignore[assignment]  # Popen's interface, not its class
         self.pid = self.pgid = process.pid  # the kernel leads its own process group
@@ -347,6 +350,13 @@ class ForkedKernelProvisioner(LocalProvisioner):
         code = process.wait()
         self.process = None
         return code
+
+
+def _descriptor(given: Any, default: int) -> int:
+    """The descriptor a kernel is given for a stream (``start_kernel(stdout=...)``): ours if none."""
+    if given is None:
+        return default
+    return given if isinstance(given, int) else int(given.fileno())
 
 
 _servers: dict[str, ForkServer] = {}  # by socket path: the provisioner is given only the path

@@ -30,6 +30,7 @@ from jupyter_core.utils import run_sync
 
 from pop_nb.compat.jupyter import channel_url, kernel_alive, take_kernel_info
 from pop_nb.execution import forkserver
+from pop_nb.execution.kernel_output import KernelOutput
 
 # nbclient drives kernels from an event loop; it needs the async manager (a blocking client would block
 # that loop on iopub reads, and the dead-kernel watchdog would never run).
@@ -135,6 +136,7 @@ class FreshKernelProvider:
         self._target: tuple[str, int] = ("", 0)
         self._hold_until = 0.0  # monotonic time before which no spare is started or greeted
         self._filler: threading.Thread | None = None
+        self._output = KernelOutput()
         # short: a Unix socket path must fit in ~100 bytes
         self._sockets = tempfile.mkdtemp(prefix=f"{_SOCKETS_PREFIX}{os.getpid()}-", dir=sockets_dir())
         _sweep_once()
@@ -253,7 +255,9 @@ class FreshKernelProvider:
                     raise RuntimeError("kernel provider is shut down (the job is being cancelled)")
                 self._live.add(km)
             try:
-                run_sync(km.start_kernel)(cwd=cwd, env=dict(os.environ))
+                # what it prints below Python (a subprocess, os.write) is masked on its way to our stderr
+                out = self._output.fd
+                run_sync(km.start_kernel)(cwd=cwd, env=dict(os.environ), stdout=out, stderr=out)
                 return km
             except Exception as exc:
                 self.release(km)
@@ -341,6 +345,8 @@ class FreshKernelProvider:
         if self._reaper is not None:
             self._dying.put(None)
             self._reaper.join()
+        if self._filler is None or not self._filler.is_alive():  # else a start may still pass it on
+            self._output.close()
         shutil.rmtree(self._sockets, ignore_errors=True)
 
 

@@ -24,6 +24,11 @@ pop.write_artifact("data.json", {"k": k, k: "as a key", "odd": odd})
 pop.write_artifact("blob.bin", b"\\xff\\xfe" + k.encode())  # binary: written as given
 pop.output({"k": k, "nested": [{"deep": k}], k: "a key", "odd": odd, "text": f"the key is {k}.",
             "rows": [{"name": "key", "value": k}]})
+# below Python: the kernel's own descriptors (ipykernel copies these to the notebook and to them)
+import subprocess, sys
+os.write(2, f"raw {k}\\n".encode())
+subprocess.run(["sh", "-c", 'echo "sub $OPENAI_API_KEY"; echo "err $DB_PASSWORD" >&2'], check=True)
+subprocess.run(["echo", "given", k], stdout=sys.__stdout__.fileno(), check=True)  # descriptor 1
 """
 
 
@@ -85,6 +90,10 @@ def test_a_canary_key_sent_through_every_writer_is_masked_in_every_file(
     assert (artifacts / "note.txt").read_text() == "key=[REDACTED] odd=[REDACTED]\n"
     assert json.loads((artifacts / "data.json").read_text())["[REDACTED]"] == "as a key"
     assert (artifacts / "blob.bin").read_bytes() == b"\xff\xfe" + KEY.encode()  # binary, as given
+    # what the kernel printed below Python still reaches runner.log, masked
+    printed = (job.path / "runner.log").read_text()
+    for line in ("raw [REDACTED]", "sub [REDACTED]", "err [REDACTED]", "given [REDACTED]"):
+        assert line in printed, printed
     # every JSON file is still JSON after masking
     for path in job.path.rglob("*.json"):
         json.loads(path.read_text())
