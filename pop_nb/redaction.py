@@ -15,9 +15,12 @@ whatever the secret's characters; bytes that are not UTF-8 (a binary artifact) a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -195,6 +198,30 @@ class RedactingWriter:
         self._stream.write(self._held)
         self._held = ""
         self._stream.flush()
+
+
+@contextlib.contextmanager
+def masked_output() -> Iterator[None]:
+    """``sys.stdout`` and ``sys.stderr`` through the rule while inside (a runner's: its ``runner.log``),
+    each a :class:`RedactingWriter`; what they held back is written on the way out."""
+    saved = sys.stdout, sys.stderr
+    out, err = _MaskedStream(sys.stdout), _MaskedStream(sys.stderr)
+    sys.stdout, sys.stderr = out, err
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+        for stream in (out, err):
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()
+
+
+class _MaskedStream(RedactingWriter):
+    """A :class:`RedactingWriter` standing in for ``sys.stdout``/``sys.stderr``: whatever else a stream is
+    asked (``fileno``, ``isatty``, ``encoding``) is the wrapped one's."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _secret_prefix_at_end(text: str, values: list[str]) -> int:

@@ -14,17 +14,18 @@ import os
 import signal
 import socket
 import sys
+import traceback
 from pathlib import Path
 from types import FrameType
 
 from pop_nb import _lean
-from pop_nb.config import load_settings
+from pop_nb.config import PopSettings, load_settings
 from pop_nb.errors import PopError
 from pop_nb.execution.job_runner import JobRunner
 from pop_nb.models.lifecycle import why_not_runnable
 from pop_nb.models.status import ErrorInfo, JobStatus
 from pop_nb.pipeline.snapshot import job_pipeline
-from pop_nb.redaction import load_dotenv_file, redact
+from pop_nb.redaction import load_dotenv_file, masked_output, redact
 from pop_nb.store.jobs import JobStore
 from pop_nb.store.locks import FileLock
 from pop_nb.tracing.spans import offer_to_kernels
@@ -43,6 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     load_dotenv_file(settings.root)
+    with masked_output():  # all the runner prints (runner.log) goes through the redaction rule
+        try:
+            return _run(args, settings)
+        except Exception:
+            traceback.print_exc()  # here, not after: masked too
+            return 1
+
+
+def _run(args: argparse.Namespace, settings: PopSettings) -> int:
     store = JobStore(settings.data)
     folder = store.get(args.job_id)
     if folder.place != "current":

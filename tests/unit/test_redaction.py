@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import sys
+import traceback
 
 import nbformat
 import pytest
 
-from pop_nb.redaction import MASK, RedactingWriter, redact_notebook
+from pop_nb.redaction import MASK, RedactingWriter, masked_output, redact_notebook
 
 KEY = "sk-test-4f8a2c9e1b7d3a6f5c0e"
 
@@ -38,6 +40,26 @@ def test_a_log_keeps_text_that_only_looks_like_the_start_of_a_key() -> None:
     writer.write("ends with sk-")
     writer.close()
     assert out.getvalue().endswith("ends with sk-")  # nothing is lost at the end
+
+
+def test_what_a_runner_prints_is_masked_tracebacks_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """A runner's stdout and stderr (its runner.log) inside :func:`masked_output`."""
+    with masked_output():
+        print(f"the key {KEY}")
+        sys.stderr.write(KEY[:5])
+        sys.stderr.flush()
+        sys.stderr.write(KEY[5:] + " in two pieces\n")
+        try:
+            raise ValueError(f"refused {KEY}")
+        except ValueError:
+            traceback.print_exc()
+        assert sys.stdout.isatty() is False  # what else a stream is asked: the wrapped one's
+        print("ends with sk-te", end="")  # held back as the start of a key, written on the way out
+    out, err = capsys.readouterr()
+    assert KEY not in out + err
+    assert out == f"the key {MASK}\nends with sk-te"
+    assert f"{MASK} in two pieces" in err and f"ValueError: refused {MASK}" in err
+    assert not isinstance(sys.stdout, RedactingWriter)  # put back
 
 
 def test_three_pieces_and_two_streams_in_a_notebook() -> None:
