@@ -29,7 +29,10 @@ class KernelOutput:
 
     def __init__(self, target: int = 2) -> None:
         read_end, self.fd = os.pipe()  # neither inherited: a kernel is given the write end explicitly
-        out = os.fdopen(os.dup(target), "w", encoding="utf-8", errors="replace")
+        try:
+            out = os.fdopen(os.dup(target), "w", encoding="utf-8", errors="replace")
+        except OSError:  # started with no stderr at all: what kernels print goes nowhere, as it would
+            out = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (closed by the thread)
         self._thread = threading.Thread(
             target=self._copy, args=(read_end, out), daemon=True, name="pop-kernel-output"
         )
@@ -39,19 +42,24 @@ class KernelOutput:
     @staticmethod
     def _copy(read_end: int, out: TextIO) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        writer = RedactingWriter(out)
+        writer: RedactingWriter | None = RedactingWriter(out)
         try:
             while chunk := os.read(read_end, READ_SIZE):
-                writer.write(decoder.decode(chunk))
-                writer.flush()
-            writer.write(decoder.decode(b"", final=True))
-        except OSError:
-            pass  # our standard error is gone: nothing to write to
-        finally:
-            with contextlib.suppress(OSError):
+                if writer is None:
+                    continue  # still read: a full pipe would block every kernel that prints
+                try:
+                    writer.write(decoder.decode(chunk))
+                    writer.flush()
+                except (OSError, ValueError):  # our stderr is gone: nothing to write to
+                    writer = None
+            if writer is not None:
+                writer.write(decoder.decode(b"", final=True))
                 writer.close()  # what was held back as the possible start of a key was not one
+        except (OSError, ValueError):
+            pass
+        finally:
             os.close(read_end)
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, ValueError):
                 out.close()
 
     def close(self) -> None:
