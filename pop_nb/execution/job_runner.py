@@ -17,7 +17,7 @@ from pop_nb.execution.lifecycle import StageHooks, TaskRun
 from pop_nb.execution.routes import SKIP_CONDITION, SKIP_UPSTREAM, Routes
 from pop_nb.execution.task_setup import input_values, stage_context, task_config
 from pop_nb.models import lifecycle
-from pop_nb.models.pipeline import STAGES
+from pop_nb.models.pipeline import LOOP_STAGES, STAGES
 from pop_nb.models.records import Event
 from pop_nb.models.seed import Seed
 from pop_nb.models.status import ErrorInfo, JobStatus, StageRun, TaskStatus, now_iso
@@ -243,7 +243,11 @@ class JobRunner:
                 previous={k: r.model_copy() for k, r in self.status.tasks[name].stages.items()},
             )
             with self._lock:
-                self.status.tasks[name].attempts += 1
+                task = self.status.tasks[name]
+                task.attempts += 1
+                task.stages_planned = sum(
+                    notebook.has_stage(stage) for stage in STAGES if stage not in LOOP_STAGES
+                )
             run.run()
         except TaskFailed as failure:
             if self.cancelled.is_set():

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from pop_nb.models.base import Model
+from pop_nb.models.pipeline import LOOP_STAGES
 from pop_nb.models.trace import TraceRef
 
 SCHEMA_VERSION = 1
@@ -108,6 +109,11 @@ class TaskStatus(Model):
     stages: dict[str, StageRun] = Field(default_factory=dict)
     attempts: int = 0
     refinements: int = 0
+    stages_planned: int | None = Field(
+        default=None,
+        description="The stages its notebook has cells for, critique and refine not counted (they run "
+        "only when validation asks): what its progress while it runs is counted against.",
+    )
     usage: Totals = Field(default_factory=Totals)
     skip_reason: str | None = None
     skip_kind: str | None = Field(
@@ -157,14 +163,12 @@ class JobStatus(Model):
 
     def refresh_progress(self) -> None:
         """``progress``: the share of tasks that ended well (done, or skipped by their condition or as
-        an unneeded fallback); a failed task is no progress, so a failed job never shows 100%."""
+        an unneeded fallback), a task under way counting for the share of its planned stages done; a
+        failed task is no progress, so a failed job never shows 100%."""
         if self.state == "done":
             self.progress = 100
         elif self.tasks:
-            good = sum(
-                t.state == "done" or (t.state == "skipped" and t.skip_kind != "upstream")
-                for t in self.tasks.values()
-            )
+            good = sum(_task_progress(t) for t in self.tasks.values())
             self.progress = min(99, round(100 * good / len(self.tasks)))
         totals = Totals()
         for task in self.tasks.values():
@@ -208,3 +212,16 @@ class StatusHead(Model):
     def waiting_gates(self) -> list[str]:
         """Tasks whose gate waits for ``pop approve`` / ``pop reject``."""
         return [name for name, task in self.tasks.items() if task.gate == "waiting"]
+
+
+_UNDER_WAY_AT_MOST = 0.95  # a task is whole only once it is done
+
+
+def _task_progress(task: TaskStatus) -> float:
+    """How much of one task is done, 0 to 1 (see :meth:`JobStatus.refresh_progress`)."""
+    if task.state == "done" or (task.state == "skipped" and task.skip_kind != "upstream"):
+        return 1.0
+    if task.state not in ("running", "pending") or not task.stages_planned:
+        return 0.0
+    done = {run.stage for run in task.stages.values() if run.state == "done" and run.stage not in LOOP_STAGES}
+    return min(len(done) / task.stages_planned, _UNDER_WAY_AT_MOST)

@@ -39,6 +39,23 @@ def test_a_failed_job_never_shows_100_percent(project: Project) -> None:
     assert "halfway  failed  50%" in pop("status", job.id).stdout
 
 
+SEEN = "import json\npop.output(json.load(open(pop_job_dir + '/tasks-status.json'))['progress'])"
+
+
+def test_progress_moves_with_each_stage_of_a_task_under_way(project: Project) -> None:
+    """A one-task job read 0% until it ended: a task under way counts for the share of its planned
+    stages done (critique and refine, run only when validation asks, are not planned). Each stage
+    outputs the job's progress as its status said when the stage started."""
+    stages = ["ingestion", "inference", "parsing", "validateQuality", "critique", "refine", "integration"]
+    project.pipeline("steps", {"only": {"cells": [(stage, SEEN) for stage in stages]}})
+    job = project.run("steps")
+    assert job.state == "done", job.status.error
+    assert job.status.tasks["only"].stages_planned == 5 and job.status.progress == 100
+    ran = [stage for stage in stages if stage not in ("critique", "refine")]  # validation passed
+    seen = [json.loads((job.path / f"tasks/only/outputs/{stage}.json").read_text()) for stage in ran]
+    assert seen == [0, 20, 40, 60, 80]
+
+
 def test_unpriced_spend_is_unknown_not_zero(project: Project) -> None:
     from pop_nb.widgets.job import render_job
 

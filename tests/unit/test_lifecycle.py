@@ -8,7 +8,7 @@ from typing import get_args
 import pytest
 
 from pop_nb.models import lifecycle
-from pop_nb.models.status import JobState, JobStatus, TaskStatus, Totals
+from pop_nb.models.status import JobState, JobStatus, StageRun, TaskStatus, Totals
 
 
 def status(state: JobState = "pending", **tasks: TaskStatus) -> JobStatus:
@@ -107,6 +107,50 @@ def test_a_reset_task_keeps_what_it_spent_so_a_resumed_job_never_shows_zero_cost
     lifecycle.reset(st, ["a", "b"], rerun={"a", "b"})
     assert st.state == "pending" and st.tasks["b"].state == "pending" and st.tasks["b"].attempts == 0
     assert st.totals.cost_usd == 0.75 and st.totals.calls == 3  # as usage.jsonl still says
+
+
+AT = "2026-12-04T00:00:00+00:00"
+
+
+def runs(*done: str, running: str | None = None) -> dict[str, StageRun]:
+    found = {stage: StageRun(stage=stage, state="done", started_at=AT) for stage in done}
+    if running:
+        found[running] = StageRun(stage=running, state="running", started_at=AT)
+    return found
+
+
+def test_a_task_under_way_counts_for_its_planned_stages_done_and_no_more() -> None:
+    st = status(
+        "running",
+        a=TaskStatus(state="running", stages_planned=4, stages=runs("ingestion", running="inference")),
+    )
+    st.refresh_progress()
+    assert st.progress == 25
+    # critique and refine (a refinement pass) are not in the plan; validation run again counts once
+    st.tasks["a"].stages = runs("ingestion", "inference", "validateQuality", "critique", "refine")
+    st.tasks["a"].stages["validateQuality.r1"] = StageRun(
+        stage="validateQuality", state="done", refinement=1, started_at=AT
+    )
+    st.refresh_progress()
+    assert st.progress == 75
+    st.tasks["a"].stages = runs("ingestion", "inference", "validateQuality", "integration")
+    st.refresh_progress()
+    assert st.progress == 95  # every stage done: whole only once the task is
+    st.tasks["b"] = TaskStatus(state="done")
+    st.refresh_progress()
+    assert st.progress == 98  # (0.95 + 1) / 2
+
+
+def test_a_failed_task_is_no_progress_and_an_interrupted_one_keeps_its_done_stages() -> None:
+    st = status("failed", a=TaskStatus(state="failed", stages_planned=2, stages=runs("ingestion")))
+    st.refresh_progress()
+    assert st.progress == 0
+    st = status("pending", a=TaskStatus(state="pending", stages_planned=2, stages=runs("ingestion")))
+    st.refresh_progress()
+    assert st.progress == 50  # a crashed runner's task, to be run again from where it was
+    st.tasks["a"].stages_planned = None  # a status written before tasks had a plan
+    st.refresh_progress()
+    assert st.progress == 0
 
 
 def test_a_cancel_ends_it_cancelled() -> None:
