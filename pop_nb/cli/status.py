@@ -43,6 +43,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     from pop_nb import service
 
     if args.json:
+        if args.limit < 1:
+            raise PopError(
+                f"--limit {args.limit}: list at least one job (at most 500 a page; --all for every job)"
+            )
+        if args.offset < 0:
+            raise PopError(f"--offset {args.offset}: skip 0 or more of the newest jobs")
         _print_jobs_json(settings, args.offset, args.limit, args.all)
         return 0
     view = service.overview(settings, args.recent)

@@ -33,3 +33,11 @@ def test_status_json_pages_and_says_what_it_left_out(project: Project) -> None:
     assert len({j["id"] for j in json.loads(everything.stdout)}) == 503 and everything.stderr == ""
     small = pop("status", "--json", "--limit", "2")
     assert len(json.loads(small.stdout)) == 2 and "jobs 1-2 of 503" in small.stderr
+    for bad, said in (
+        (["--limit", "0"], "--limit 0: list at least one job"),
+        (["--offset", "-1"], "--offset -1"),
+    ):
+        refused = pop("status", "--json", *bad)
+        assert refused.returncode == 2 and said in refused.stderr and refused.stdout == "", refused.stderr
+    huge = pop("status", "--json", "--limit", "100000")  # a page is 500 at most: said, as for any page
+    assert len(json.loads(huge.stdout)) == 500 and "jobs 1-500 of 503" in huge.stderr
