@@ -54,13 +54,23 @@ class AnswerLost(ForkServerError):
 
 def shared_server(preload: list[str], idle_s: float) -> ForkServer:
     """The kernel server for ``preload`` on this interpreter, started now if none is alive."""
-    folder = runtime_dir()
-    path = folder / f"k-{server_key(preload)}.sock"
+    path = _socket_path(preload)
     server = _servers.get(str(path))
     if server is None:
         server = _servers[str(path)] = ForkServer(path, preload, idle_s)
     server.ensure_started()
     return server
+
+
+def is_ready(preload: list[str]) -> bool:
+    """Whether the kernel server for ``preload`` is up and ready (its socket there, its lock held): a job
+    started now forks at once, instead of waiting for it to start and preload."""
+    path = _socket_path(preload)
+    return path.exists() and is_locked(Path(f"{path}.lock"))
+
+
+def _socket_path(preload: list[str]) -> Path:
+    return runtime_dir() / f"k-{server_key(preload)}.sock"
 
 
 def runtime_dir() -> Path:

@@ -19,7 +19,7 @@ import pytest
 from pop_nb.execution.job_runner import JobRunner
 from pop_nb.execution.kernels import FreshKernelProvider, KernelManager
 from pop_nb.testing.provider_server import ProviderServer
-from tests.conftest import Project, UnixSocketKernel, kernels_of, wait_for
+from tests.conftest import Project, UnixSocketKernel, kernels_of, pop, wait_for
 
 # the first stage leaves traces everywhere it can; the second looks for them
 LEAVE_TRACES = """
@@ -514,6 +514,22 @@ def kill_kernel_server(monkeypatch: pytest.MonkeyPatch) -> None:
             assert proc.ppid() != os.getpid()
             proc.kill()
             proc.wait(10)  # not our child: psutil follows it until it is gone
+
+
+def test_pop_run_says_so_when_it_waits_for_the_kernel_server_to_start(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first job in a while waits seconds for the kernel server to preload before its first line:
+    said at once, so the terminal is not silent meanwhile; not said once the server is up."""
+    kill_kernel_server(monkeypatch)
+    project.pipeline("hello", {"t": {}})
+    said = "starting the kernel server: it imports ipykernel, litellm and colorsys once"
+    cold = pop("run", "hello", "--data", "{}")
+    assert cold.returncode == 0, cold.stderr
+    assert cold.stderr.startswith(said), cold.stderr  # before the job's own first line
+    warm = pop("run", "hello", "--data", "{}")
+    assert warm.returncode == 0 and "kernel server" not in warm.stderr, warm.stderr
+    assert "kernel server" not in pop("run", "hello", "--data", "{}", "--quiet").stderr
 
 
 def test_a_killed_kernel_server_is_started_again_by_the_next_runner(
