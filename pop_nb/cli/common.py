@@ -79,3 +79,29 @@ class ProgressLine:
         elif self._held is not None:
             print(self._held, file=self.out, flush=True)
         self._written_at, self._held = None, None
+
+
+def say_if_the_kernel_server_starts(settings: PopSettings, executor: str | None = None) -> None:
+    """A job started while the kernel server is down waits for it to start and preload (a few seconds
+    with litellm) before its first line: said first, so the terminal is not silent meanwhile."""
+    from pop_nb.execution import forkserver
+
+    if (
+        (executor or settings.executor) != "local"
+        or settings.kernel_start != "fork"
+        or not forkserver.fork_supported()
+    ):
+        return  # the job runs elsewhere, or its kernels are spawned
+    try:
+        if forkserver.is_ready(settings.kernel_preload):
+            return
+    except forkserver.ForkServerError:
+        return  # no private folder for it: kernels are spawned, and the runner says why
+    idle = round(settings.kernel_server_idle_s / 60)
+    names: list[str] = ["ipykernel", *settings.kernel_preload]
+    preload = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+    print(
+        f"starting the kernel server: it imports {preload} once, in a few seconds, then forks every "
+        f"job's runner and kernels at once (it stays up {idle} min after the last job)",
+        file=sys.stderr,
+    )

@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
-from pop_nb.cli.common import load_settings, parse_data, read_json
+from pop_nb.cli.common import load_settings, parse_data, read_json, say_if_the_kernel_server_starts
 from pop_nb.cli.follow import follow_job
 from pop_nb.errors import PopError, RequestError
 from pop_nb.safejson import loads
@@ -27,7 +26,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.model and isinstance(llm, dict):  # (an llm that is not an object: the seed rule says so)
         seed = {**seed, "llm": {**llm, "model": args.model}}
     if not args.quiet:
-        _say_if_the_kernel_server_starts(settings)
+        say_if_the_kernel_server_starts(settings)
     try:
         started = service.start_job(settings, args.slug, seed=seed, job_id=args.id, where=where)
     except PopError as exc:
@@ -35,28 +34,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise
         raise PopError(f"{exc}\n{_example_seeds_hint(settings, args.slug)}") from None
     return follow_job(Job(started.id, settings), args.quiet)
-
-
-def _say_if_the_kernel_server_starts(settings: Any) -> None:
-    """A job started while the kernel server is down waits for it to start and preload (a few seconds
-    with litellm) before its first line: said first, so the terminal is not silent meanwhile."""
-    from pop_nb.execution import forkserver
-
-    if settings.executor != "local" or settings.kernel_start != "fork" or not forkserver.fork_supported():
-        return  # the job runs elsewhere, or its kernels are spawned
-    try:
-        if forkserver.is_ready(settings.kernel_preload):
-            return
-    except forkserver.ForkServerError:
-        return  # no private folder for it: kernels are spawned, and the runner says why
-    idle = round(settings.kernel_server_idle_s / 60)
-    names: list[str] = ["ipykernel", *settings.kernel_preload]
-    preload = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
-    print(
-        f"starting the kernel server: it imports {preload} once, in a few seconds, then forks every "
-        f"job's runner and kernels at once (it stays up {idle} min after the last job)",
-        file=sys.stderr,
-    )
 
 
 def _example_seeds_hint(settings: Any, slug: str) -> str:
@@ -80,7 +57,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     if not args.quiet:
-        _say_if_the_kernel_server_starts(settings)
+        say_if_the_kernel_server_starts(settings)
     service.resume_job(settings, args.job_id, args.from_task, args.budget_usd)
     return follow_job(Job(args.job_id, settings), args.quiet)
 

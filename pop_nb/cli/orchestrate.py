@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pop_nb.cli.common import ProgressLine, load_settings
+from pop_nb.cli.common import ProgressLine, load_settings, say_if_the_kernel_server_starts
 from pop_nb.errors import EXIT_DONE, EXIT_FAILED
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         on_progress=lambda progress: shown.show(progress.line()),
     )
     print(f"batch {name}: {len(seeds)} seed(s) -> {batch.folder}", file=sys.stderr)
+    say_if_the_kernel_server_starts(settings, args.executor)
     summary = batch.run()
     shown.end()
     if args.json:

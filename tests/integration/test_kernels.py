@@ -520,7 +520,8 @@ def test_pop_run_says_so_when_it_waits_for_the_kernel_server_to_start(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first job in a while waits seconds for the kernel server to preload before its first line:
-    said at once, so the terminal is not silent meanwhile; not said once the server is up."""
+    said at once, so the terminal is not silent meanwhile (pop run, pop batch); not said once the
+    server is up."""
     kill_kernel_server(monkeypatch)
     project.pipeline("hello", {"t": {}})
     said = "starting the kernel server: it imports ipykernel, litellm and colorsys once"
@@ -530,6 +531,11 @@ def test_pop_run_says_so_when_it_waits_for_the_kernel_server_to_start(
     warm = pop("run", "hello", "--data", "{}")
     assert warm.returncode == 0 and "kernel server" not in warm.stderr, warm.stderr
     assert "kernel server" not in pop("run", "hello", "--data", "{}", "--quiet").stderr
+    kill_kernel_server(monkeypatch)  # and a batch's first jobs
+    seeds = project.root / "seeds.jsonl"
+    seeds.write_text('{"data": {}}\n')
+    batch = pop("batch", "hello", "--seeds", str(seeds))
+    assert batch.returncode == 0 and said in batch.stderr, batch.stderr
 
 
 def test_a_killed_kernel_server_is_started_again_by_the_next_runner(
