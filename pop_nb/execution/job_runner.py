@@ -17,7 +17,6 @@ from pop_nb.execution.lifecycle import StageHooks, TaskRun
 from pop_nb.execution.routes import SKIP_CONDITION, SKIP_UPSTREAM, Routes
 from pop_nb.execution.task_setup import input_values, stage_context, task_config
 from pop_nb.models import lifecycle
-from pop_nb.models.pipeline import LOOP_STAGES, STAGES
 from pop_nb.models.records import Event
 from pop_nb.models.seed import Seed
 from pop_nb.models.status import ErrorInfo, JobStatus, StageRun, TaskStatus, now_iso
@@ -149,7 +148,7 @@ class JobRunner:
         if task not in self._stage_counts:
             try:
                 notebook = load_task_notebook(self.pipeline.notebook_path(task))
-                self._stage_counts[task] = sum(1 for stage in STAGES if notebook.has_stage(stage))
+                self._stage_counts[task] = len(notebook.stages_with_cells())
             except Exception:  # unreadable: the task itself will fail and say why
                 self._stage_counts[task] = 0
         return self._stage_counts[task]
@@ -245,9 +244,7 @@ class JobRunner:
             with self._lock:
                 task = self.status.tasks[name]
                 task.attempts += 1
-                task.stages_planned = sum(
-                    notebook.has_stage(stage) for stage in STAGES if stage not in LOOP_STAGES
-                )
+                task.stages_planned = len(notebook.stages_with_cells(loop=False))
             run.run()
         except TaskFailed as failure:
             if self.cancelled.is_set():

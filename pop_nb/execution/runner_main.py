@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace, settings: PopSettings) -> int:
         status.state = "failed"
         status.error = ErrorInfo(type=type(exc).__name__, message=redact(str(exc)))
         store.close(folder, status)
-        print(redact(str(exc)), file=sys.stderr)
+        print(exc, file=sys.stderr)  # masked by masked_output
         return 1
     os.environ["POP_RUNNER_JOB"] = args.job_id  # its stage kernels write into the job; by hand they do not
     offer_to_kernels()  # spans a cell makes go under its stage

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pop_nb.models.pipeline import STAGES
+from pop_nb.models.pipeline import LOOP_STAGES, STAGES
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
@@ -36,6 +36,11 @@ class TaskNotebook:
 
     def has_stage(self, stage: str) -> bool:
         return bool(self.stages.get(stage))
+
+    def stages_with_cells(self, loop: bool = True) -> list[str]:
+        """The stages it has cells for, in order; ``loop=False``: without critique and refine (they run
+        only when validation asks)."""
+        return [s for s in STAGES if self.has_stage(s) and (loop or s not in LOOP_STAGES)]
 
     def stage_source(self, stage: str) -> str:
         """The code of ``stage``'s cells, one after the other."""
