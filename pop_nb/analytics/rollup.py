@@ -32,7 +32,7 @@ from pop_nb.analytics.folders import (
     table_shape,
 )
 from pop_nb.analytics.schema import CALL_TOTALS, LOGS
-from pop_nb.analytics.snapshot import Manifest, Rollup, Snapshot, SnapshotError, held_digest
+from pop_nb.analytics.snapshot import Rollup, Snapshot, SnapshotError, folder_lines, held_digest
 from pop_nb.analytics.store import connect
 from pop_nb.store import listing
 from pop_nb.store.listing import file_mark
@@ -95,13 +95,14 @@ class _Calls:
         read_log(con, "llm_calls", list(folders.values()))
         con.execute("INSERT INTO calls SELECT * FROM batch_llm_calls")
 
-    def read_held(self, snapshot: Snapshot, manifest: Manifest, jobs: list[str]) -> None:
-        """The calls of ``jobs`` as the snapshot holds them: from the Parquet of the segment serving
-        each (an older segment may still hold an earlier run of it)."""
-        serving = [snapshot.file(manifest.jobs[job][1], "llm_calls") for job in jobs]
+    def read_held(self, snapshot: Snapshot, jobs: dict[str, str]) -> None:
+        """The calls of ``jobs`` (job -> the segment serving it) as the snapshot holds them: from that
+        segment's Parquet (an older segment may still hold an earlier run of it)."""
+        names = list(jobs)
+        serving = [snapshot.file(jobs[job], "llm_calls") for job in names]
         pairs = "(SELECT unnest(?::VARCHAR[]) AS job, unnest(?::VARCHAR[]) AS file)"
         self._connection().execute(
-            f"INSERT INTO calls {snapshot_calls(sorted(set(serving)), pairs)}", [jobs, serving]
+            f"INSERT INTO calls {snapshot_calls(sorted(set(serving)), pairs)}", [names, serving]
         )
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
@@ -147,30 +148,32 @@ MAX_UNHELD = 1_000  # finished jobs read from files beside the rollup; past this
 
 def finished_costs(data_dir: Path, by: str) -> Finished | None:
     """The finished jobs' share of ``pop costs --by <by>``: the rollup's rows for the jobs the manifest
-    holds as it saw them (the same places, inodes, ctimes and ``runs.jsonl`` lines), less the rows of
+    holds as it saw them (the same places, inodes, ctimes and ``runs.jsonl`` lines), less the calls of
     those it holds that are gone or changed since (read from the snapshot's Parquet), and the finished
     jobs to read from their files (the ones it does not hold, and those changed; up to
     :data:`MAX_UNHELD`). None when that cannot be told: then DuckDB answers.
 
     Checking that means parsing the manifest and ``runs.jsonl`` and a ``stat`` per folder. The rows are
     then kept in ``.analytics/rollup.json`` with the finished places' stamps, where ``runs.jsonl`` ended,
-    the folders they are for and the jobs not held; while no job came into or left those places since
-    (:mod:`pop_nb.store.listing`) and ``runs.jsonl`` did not grow, that file answers alone, and after jobs
-    ended it is brought up to date (:func:`_caught_up`). Kept rows with jobs to read from files give way
-    to a newer manifest, which may hold those jobs."""
+    the folders they are for (:class:`~pop_nb.analytics.snapshot.Held`), the jobs gone and the jobs not
+    held; while no job came into or left those places since (:mod:`pop_nb.store.listing`) and
+    ``runs.jsonl`` did not grow, that file answers alone, and after jobs ended, left or moved it is
+    brought up to date from a listing (:func:`_caught_up`). Kept rows with jobs to read from files or
+    to take off give way to a newer manifest, which may hold those jobs or no longer hold these."""
     snapshot = Snapshot(data_dir)
     runs_file = data_dir / "complete" / "runs.jsonl"
     kept = snapshot.rollup()
     made_from = snapshot.stamp()  # before the manifest is read: a newer one is never taken for this one
-    if kept is not None and kept.unheld and kept.manifest != made_from:
+    if kept is not None and (kept.unheld or kept.gone) and kept.manifest != made_from:
         kept = None
     if kept is not None and by in kept.costs:
         if not kept.holds(data_dir, file_mark(runs_file)):
-            kept = _caught_up(data_dir, kept, made_from)
+            kept = _caught_up(snapshot, kept, made_from)
             if kept is not None:
                 snapshot.keep_rollup(kept)
-        if kept is not None and len(kept.unheld) <= MAX_UNHELD:
-            rows, unheld = CostRows.parse(kept.costs[by]), _folders(data_dir, kept.unheld)
+        if kept is not None and max(len(kept.unheld), len(kept.gone)) <= MAX_UNHELD:
+            rows = _less(snapshot, CostRows.parse(kept.costs[by]), dict(kept.gone), by)
+            unheld = _folders(data_dir, kept.unheld)
             if rows is not None and unheld is not None:
                 return Finished(rows, unheld, None, kept)
     marks = {place: listing.stamp(data_dir / place) for place in FINISHED}
@@ -191,61 +194,68 @@ def finished_costs(data_dir: Path, by: str) -> Finished | None:
         for place in FINISHED
         for name, (path, ino, ctime) in job_folders(data_dir / place).items()
     }
-    # held jobs no longer as the manifest saw them (deleted, resumed, moved, ended again): their rows
-    # come off, and those still finished are read from their files like the jobs it does not hold
-    stale = [
-        job
-        for job, (key, _) in manifest.jobs.items()
+    # held jobs no longer as the manifest saw them (deleted, resumed, moved, ended again): their calls
+    # come off the rows, and those still finished are read from their files like the jobs it does not hold
+    gone = {
+        job: segment
+        for job, (key, segment) in manifest.jobs.items()
         if job not in found or key != (found[job][0], found[job][2], found[job][3], runs[job])
-    ]
+    }
     others = {name: (place, path) for name, (place, path, _, _) in found.items() if name not in manifest.jobs}
-    others |= {job: (found[job][0], found[job][1]) for job in stale if job in found}
-    if len(others) > MAX_UNHELD or len(stale) > MAX_UNHELD:
+    others |= {job: (found[job][0], found[job][1]) for job in gone if job in found}
+    if max(len(others), len(gone)) > MAX_UNHELD:
         return None
-    costs = _without(snapshot, manifest, stale) if stale else manifest.costs
-    if costs is None:
-        return None
-    rows = CostRows.parse(costs[by])
+    rows = _less(snapshot, CostRows.parse(manifest.costs[by]), gone, by)
     if rows is None:
         return None
     if len(raw) == runs_mark[1]:
         places = [(place, job) for job, (place, _) in others.items()]
-        held = manifest.held(without=stale)
-        snapshot.keep_rollup(Rollup(marks, listed_at, runs_mark, costs, places, held, made_from))
+        held = manifest.held()
+        snapshot.keep_rollup(
+            Rollup(
+                marks,
+                listed_at,
+                runs_mark,
+                manifest.costs,
+                places,
+                held.digest,
+                made_from,
+                list(gone.items()),
+                held,
+            )
+        )
     return Finished(rows, {job: path for job, (_, path) in others.items()}, found.keys())
 
 
-def _without(snapshot: Snapshot, manifest: Manifest, stale: list[str]) -> dict[str, str] | None:
-    """The manifest's rows of every grouping without the calls of ``stale`` (jobs it holds), read from
-    the snapshot's Parquet; None when they cannot be (a file gone: a writer replaced the snapshot)."""
+def _less(snapshot: Snapshot, rows: CostRows | None, gone: dict[str, str], by: str) -> CostRows | None:
+    """``rows`` without the calls of ``gone`` (jobs the snapshot holds -> the segment serving each), read
+    from its Parquet; None when they cannot be (a file gone: a writer replaced the snapshot), or are
+    not part of the rows."""
+    if rows is None or not gone:
+        return rows
     import duckdb
 
     calls = _Calls()
     try:
-        calls.read_held(snapshot, manifest, stale)
-        less = {by: CostRows.parse(text) for by, text in manifest.costs.items()}
-        out = {}
-        for by, rows in less.items():
-            left = rows.less(calls.costs(by)) if rows is not None else None
-            if left is None:
-                return None
-            out[by] = left.to_json()
-        return out
+        calls.read_held(snapshot, gone)
+        return rows.less(calls.costs(by))
     except duckdb.Error:
         return None
     finally:
         calls.close()
 
 
-def _caught_up(data_dir: Path, kept: Rollup, manifest: list[int] | None) -> Rollup | None:
-    """``kept`` brought up to date after jobs ended since, without the manifest (parsing it, a ``stat``
-    of every folder and all of ``runs.jsonl`` took ~0.9 s at 100,000 jobs): the jobs named by the lines
-    ``runs.jsonl`` gained are added to the ones not held, and every other finished folder must be one it
-    holds, where it was (the same place, name and inode: :attr:`Rollup.held`). A held job that ended
-    again, left, moved or was replaced fails that; then None (the manifest is checked), as when the
-    manifest is not the one the rows came from (``manifest``: its stamp now): a newer one holds more."""
+def _caught_up(snapshot: Snapshot, kept: Rollup, manifest: list[int] | None) -> Rollup | None:
+    """``kept`` brought up to date after jobs ended, left or moved since, without the manifest (parsing
+    it, a ``stat`` of every folder and all of ``runs.jsonl`` took ~0.9 s at 100,000 jobs): the jobs named
+    by the lines ``runs.jsonl`` gained are added to the ones not held, and the other finished folders
+    are compared with the ones the rows are for (:attr:`Rollup.held`): those held but not found where
+    they were (deleted, archived, resumed, ended again, replaced) are gone (their calls come off), those
+    found but not held are read from their files. None (the manifest is checked) when the folders held
+    are not kept, or the manifest is not the one the rows came from (``manifest``: its stamp now)."""
     if not kept.held or manifest is None or kept.manifest != manifest:
         return None
+    data_dir = snapshot.dir.parent
     marks = {place: listing.stamp(data_dir / place) for place in FINISHED}
     listed_at = time.time_ns()  # before the listing: a change after it shows
     runs_file = data_dir / "complete" / "runs.jsonl"
@@ -258,10 +268,26 @@ def _caught_up(data_dir: Path, kept: Rollup, manifest: list[int] | None) -> Roll
         for place in FINISHED
         for entry in listing.job_entries(data_dir / place)
     ]
-    if held_digest(f for f in found if f[1] not in others) != kept.held:
-        return None
+    lines = folder_lines(f for f in found if f[1] not in others)
+    gone: dict[str, str] = {}
+    if held_digest(lines) != kept.held:
+        held = kept.folders or snapshot.held(kept)
+        if held is None:
+            return None
+        gone, new = held.compare(set(lines))
+        others |= {line.split("/")[1] for line in new}  # not held as they are: read from their files
     unheld = [(place, name) for place, name, _ in found if name in others]
-    return Rollup(marks, listed_at, runs_mark, kept.costs, unheld, kept.held, kept.manifest)
+    return Rollup(
+        marks,
+        listed_at,
+        runs_mark,
+        kept.costs,
+        unheld,
+        kept.held,
+        kept.manifest,
+        list(gone.items()),
+        kept.folders,
+    )
 
 
 def _folders(data_dir: Path, jobs: list[tuple[str, str]]) -> dict[str, str] | None:

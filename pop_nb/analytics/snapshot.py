@@ -10,6 +10,10 @@ one read of a few files instead of parsing thirty thousand JSON files.
                                             "costs": {by: `pop costs --by <by>` rows, as JSON text
                                                       of their columns: {"key": [...], "calls": [...], ...}}}
     .analytics/<segment>/<table>.parquet   one per table of :data:`~pop_nb.analytics.schema.JOB_TABLES`
+    .analytics/rollup.json                 the cost rows of the jobs held, and what they were found to
+                                           hold for (:class:`Rollup`)
+    .analytics/held-<name>.txt             the folders those rows are for, and the segment serving each
+                                           (:class:`Held`)
     .analytics/lock                        flock'ed by the one process writing
 
 A job's key is ``[place, inode and ctime of its folder, lines of complete/runs.jsonl naming it]``: a job
@@ -27,6 +31,7 @@ names are deleted only once no reader can still be loading them (:data:`KEEP_OBS
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import hashlib
@@ -58,6 +63,8 @@ JOB_KINDS: dict[str, tuple[type, ...] | None] = {
 MAX_SEGMENTS = 8  # past this many, the newer segments are merged into one
 KEEP_OBSOLETE_S = 600.0
 ROLLUP = "rollup.json"
+HELD = "held-{}.txt"
+HELD_NAME = re.compile(r"held-[0-9a-f]{32}\.txt")
 SEGMENT_NAME = re.compile(r"[0-9a-f]{1,16}-[0-9]{1,10}")
 
 
@@ -124,12 +131,9 @@ class Manifest:
         :meth:`Snapshot.manifest`)."""
         return Manifest(dict(self.segments), dict(self.jobs), dict(self.costs))
 
-    def held(self, without: Collection[str] = ()) -> str:
-        """The finished folders it holds (but ``without``'s), as :func:`held_digest` names them."""
-        left_out = set(without)
-        return held_digest(
-            (key[0], job, key[1]) for job, (key, _) in self.jobs.items() if job not in left_out
-        )
+    def held(self) -> Held:
+        """The finished folders it holds, and the segment serving each."""
+        return Held.of((key[0], job, key[1], segment) for job, (key, segment) in self.jobs.items())
 
     def served(self) -> dict[str, list[str]]:
         """segment -> the jobs whose rows are read from it (a segment also holds rows of jobs that a
@@ -140,11 +144,77 @@ class Manifest:
         return by_segment
 
 
-def held_digest(folders: Iterable[tuple[str, str, int]]) -> str:
-    """One text for a set of finished job folders (place, name, inode), in any order: equal for the same
-    set, and only for it."""
-    listed = sorted(f"{place}/{name}/{inode}" for place, name, inode in folders)  # names are job ids
-    return hashlib.blake2b("\n".join(listed).encode(), digest_size=16).hexdigest()
+def folder_lines(folders: Iterable[tuple[str, str, int]]) -> list[str]:
+    """Finished job folders (place, name, inode) as sorted ``place/name/inode`` lines (names are job ids):
+    what :class:`Held` keeps, and a listing is compared with."""
+    return sorted(f"{place}/{name}/{inode}" for place, name, inode in folders)
+
+
+def held_digest(lines: list[str]) -> str:
+    """One text for a set of :func:`folder_lines`: equal for the same set, and only for it."""
+    return hashlib.blake2b("\n".join(lines).encode(), digest_size=16).hexdigest()
+
+
+@dataclass
+class Held:
+    """The finished folders a manifest holds, as :func:`folder_lines`, and the segment serving each:
+    ``.analytics/held-<name>.txt``. When a listing of the finished places no longer matches the
+    rollup's digest, the lines tell which folders it holds are gone (deleted, archived, resumed, ended
+    again) and which are new, and the segments where the gone ones' rows are, without parsing the
+    manifest (``rollup._caught_up``).
+
+    The file: a JSON line ``{"segments": [...], "serving": [index in segments, per line]}``, then the
+    lines. It is named by the digest of the lines and the stamp of the manifest (:func:`_held_name`: the
+    same folders are served by other segments after a save), and read only if its lines have that
+    digest (a file torn or edited is not believed)."""
+
+    lines: list[str]
+    serving: list[str]  # the segment serving each line's job
+
+    @classmethod
+    def of(cls, folders: Iterable[tuple[str, str, int, str]]) -> Held:
+        """From (place, name, inode, segment) of each folder held."""
+        by_line = {f"{place}/{name}/{inode}": segment for place, name, inode, segment in folders}
+        lines = sorted(by_line)
+        return cls(lines, [by_line[line] for line in lines])
+
+    @property
+    def digest(self) -> str:
+        return held_digest(self.lines)
+
+    def to_bytes(self) -> bytes:
+        order = list(dict.fromkeys(self.serving))
+        index = {segment: n for n, segment in enumerate(order)}
+        head = {"segments": order, "serving": [index[segment] for segment in self.serving]}
+        return (json.dumps(head, separators=(",", ":")) + "\n" + "\n".join(self.lines)).encode()
+
+    @classmethod
+    def parse(cls, raw: bytes, digest: str) -> Held | None:
+        """The folders in ``raw`` if their digest is ``digest`` and every segment is one of ours."""
+        head_line, _, body = raw.partition(b"\n")
+        if hashlib.blake2b(body, digest_size=16).hexdigest() != digest:
+            return None
+        try:
+            head = loads(head_line)
+            order = [str(segment) for segment in head["segments"]]
+            if not all(type(n) is int and 0 <= n < len(order) for n in head["serving"]):
+                return None
+            serving = [order[n] for n in head["serving"]]
+            lines = body.decode().split("\n") if body else []
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            return None
+        if len(serving) != len(lines) or not all(SEGMENT_NAME.fullmatch(name) for name in order):
+            return None
+        return cls(lines, serving)
+
+    def compare(self, listed: set[str]) -> tuple[dict[str, str], set[str]]:
+        """What differs from the folders ``listed`` (lines): job -> the segment serving it for each folder
+        held that is not listed, and the listed ones not held."""
+        held = set(self.lines)
+        gone = {}
+        for line in held - listed:
+            gone[line.split("/")[1]] = self.serving[bisect.bisect_left(self.lines, line)]
+        return gone, listed - held
 
 
 @dataclass
@@ -157,8 +227,12 @@ class Rollup:
     runs: list[int]
     costs: dict[str, str]
     unheld: list[tuple[str, str]] = field(default_factory=list)  # (place, job): finished, not in the manifest
-    held: str = ""  # the finished folders the rows are for (Manifest.held)
+    held: str = ""  # the digest of the finished folders the rows are for (Held.digest)
     manifest: list[int] | None = None  # the stamp of the manifest they came from (Snapshot.stamp)
+    # (job, segment serving it): held, no longer where it was held (deleted, moved, ended again): the
+    # rows are for it still, and its calls, read from the segment, are taken off them
+    gone: list[tuple[str, str]] = field(default_factory=list)
+    folders: Held | None = field(default=None, compare=False, repr=False)  # what ``held`` digests, to keep
 
     def holds(self, data_dir: Path, runs: list[int]) -> bool:
         """No job came into or left a finished place since, and ``runs.jsonl`` is where it was."""
@@ -177,6 +251,7 @@ class Rollup:
         parses the grouping asked for only (``--by job`` is a row per job)."""
         head = {"version": VERSION, "schema": SCHEMA, "places": self.places, "listed_at": self.listed_at}
         head |= {"runs": self.runs, "unheld": self.unheld, "held": self.held, "manifest": self.manifest}
+        head["gone"] = self.gone
         lines = [json.dumps(head, separators=(",", ":"))]
         lines += [f"{by} {rows}" for by, rows in self.costs.items()]
         return ("\n".join(lines) + "\n").encode()
@@ -195,6 +270,9 @@ class Rollup:
             costs = dict(line.split(" ", 1) for line in lines)
             unheld = [(str(place), str(job)) for place, job in body.get("unheld", [])]
             held, manifest = body.get("held"), body.get("manifest")
+            gone = [(str(job), str(segment)) for job, segment in body.get("gone", [])]
+            if not all(job and SEGMENT_NAME.fullmatch(segment) for job, segment in gone):
+                return None  # a cache anyone could edit: it never names a file elsewhere
             return cls(
                 places,
                 int(body["listed_at"]),
@@ -203,6 +281,7 @@ class Rollup:
                 unheld,
                 held if isinstance(held, str) else "",
                 [int(n) for n in manifest] if isinstance(manifest, list) else None,
+                gone,
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -244,11 +323,36 @@ class Snapshot:
             return None
 
     def keep_rollup(self, rollup: Rollup) -> None:
-        """Keep the cost rows found to hold (a cache beside the snapshot: not fsynced, and not kept at all
-        in a folder that cannot be written)."""
-        if self.dir.is_dir():
-            with contextlib.suppress(OSError):
-                atomic_write_bytes(self.dir / ROLLUP, rollup.to_bytes(), durable=False, make_parents=False)
+        """Keep the cost rows found to hold, and the folders they are for if that is new (a cache beside
+        the snapshot: not fsynced, and not kept at all in a folder that cannot be written)."""
+        if not self.dir.is_dir():
+            return
+        with contextlib.suppress(OSError):
+            name = _held_name(rollup)
+            if rollup.folders is not None and name is not None:
+                self._keep_held(rollup.folders, name)
+            atomic_write_bytes(self.dir / ROLLUP, rollup.to_bytes(), durable=False, make_parents=False)
+
+    def _keep_held(self, held: Held, name: str) -> None:
+        """Write ``held`` as ``name`` unless it is there, and delete the others (a reader that lost one
+        checks the manifest instead)."""
+        if not (self.dir / name).exists():
+            atomic_write_bytes(self.dir / name, held.to_bytes(), durable=False, make_parents=False)
+        for entry in os.scandir(self.dir):
+            if entry.name != name and HELD_NAME.fullmatch(entry.name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+    def held(self, rollup: Rollup) -> Held | None:
+        """The folders ``rollup``'s rows are for, as kept with them (None: not there, or not those)."""
+        name = _held_name(rollup)
+        if name is None:
+            return None
+        try:
+            raw = (self.dir / name).read_bytes()
+        except OSError:
+            return None
+        return Held.parse(raw, rollup.held)
 
     def stamp(self) -> list[int] | None:
         """Which manifest file is there now (see :func:`_file_stamp`), as :attr:`Rollup.manifest` keeps it."""
@@ -440,6 +544,15 @@ def _cost_rollup(con: duckdb.DuckDBPyConnection, jobs: list[str]) -> dict[str, s
         rollup[by] = CostRows({name: [row[i] for row in rows] for i, name in enumerate(names)}).to_json()
     con.execute("DROP TABLE rollup_jobs")
     return rollup
+
+
+def _held_name(rollup: Rollup) -> str | None:
+    """The file of the folders ``rollup``'s rows are for: named by their digest and the manifest they
+    came from (the same folders have other segments in another manifest)."""
+    if not rollup.held or rollup.manifest is None:
+        return None
+    made_of = json.dumps([rollup.held, rollup.manifest]).encode()
+    return HELD.format(hashlib.blake2b(made_of, digest_size=16).hexdigest())
 
 
 def _file_stamp(st: os.stat_result) -> tuple[int, int, int, int]:

@@ -318,7 +318,10 @@ class Analytics:
         places = {place: list(seen[0]) if seen else None for place, seen in listed.items()}
         listed_at = min((seen[1] for seen in listed.values() if seen), default=time.time_ns())
         unheld = [(key[0], job) for job, key in finished.items() if job not in manifest.jobs]
-        return Rollup(places, listed_at, self._runs_mark, manifest.costs, unheld, manifest.held(), made_from)
+        held = manifest.held()
+        return Rollup(
+            places, listed_at, self._runs_mark, manifest.costs, unheld, held.digest, made_from, folders=held
+        )
 
     def _holds_others(self, finished: dict[str, Any]) -> bool:
         """Whether the snapshot holds a job that is not finished now (deleted, or resumed): then it must

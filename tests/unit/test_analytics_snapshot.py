@@ -625,9 +625,10 @@ def test_costs_found_to_hold_are_kept_and_answer_alone_until_a_finished_place_or
     shutil.rmtree(late)  # a job it does not hold, gone: no more to read
     gone = rollup.finished_costs(tmp_path, "job")
     assert gone is not None and gone.listed is None and gone.unheld == {}
-    shutil.rmtree(tmp_path / "complete" / "done-0")  # one it holds: its rows come off, the rest listed
+    shutil.rmtree(tmp_path / "complete" / "done-0")  # one it holds: its calls come off, told by a listing
     left = rollup.finished_costs(tmp_path, "job")
-    assert left is not None and left.listed is not None and left.unheld == {}
+    assert left is not None and left.listed is None and left.unheld == {}
+    assert left.kept is not None and [job for job, _ in left.kept.gone] == ["done-0"]
     assert sorted(left.rows.columns["key"]) == ["broke", "done-1", "done-2"]
 
 
@@ -812,8 +813,8 @@ def test_jobs_ended_since_the_snapshot_are_read_from_their_files_beside_its_rows
 @pytest.mark.parametrize(
     "then",
     [
-        "nothing-else",  # the kept rows, the jobs named by runs.jsonl's new lines: the manifest is not read
-        "a-held-job-ended-again",  # its kept rows are old: the manifest is checked
+        "nothing-else",  # the kept rows, and the jobs named by runs.jsonl's new lines
+        "a-held-job-ended-again",  # its kept calls come off, and it is read from its files
         "a-held-job-was-archived",
         "a-held-job-was-deleted",
         "a-held-job-was-replaced",  # another folder of the same name (another inode), no runs.jsonl line
@@ -846,12 +847,89 @@ def test_after_jobs_end_costs_answer_from_the_kept_rows_and_the_new_runs_lines(
     elif then == "a-stray-folder-appeared":
         (tmp_path / "complete" / "stray").mkdir()
     manifests = manifest_reads(monkeypatch)
+    for by in ("job", "model"):
+        assert rollup.cost_rows(tmp_path, by) == costs_from_files(tmp_path, by), by
+    assert not manifests  # a listing, and the folders the rows are for (held-<name>.txt), told what changed
+    kept = Snapshot(tmp_path).rollup()
+    gone = [] if then in ("nothing-else", "a-stray-folder-appeared") else ["done-1"]
+    read = [("complete", "new-1"), ("failed", "new-2")]  # an archived job is in no cost (as in DuckDB's)
+    if then in ("a-held-job-ended-again", "a-held-job-was-replaced"):
+        read.append(("complete", "done-1"))
+    elif then == "a-stray-folder-appeared":
+        read.append(("complete", "stray"))
+    assert kept is not None and [job for job, _ in kept.gone] == gone and sorted(kept.unheld) == sorted(read)
+    assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job") and not manifests  # again
+
+
+def _held_file(data: Path) -> Path:
+    (found,) = (data / ".analytics").glob("held-*.txt")
+    return found
+
+
+def _edit_rollup(data: Path, **head: Any) -> None:
+    path = data / ".analytics" / "rollup.json"
+    first, *rest = path.read_text().splitlines()
+    path.write_text("\n".join([json.dumps({**json.loads(first), **head}), *rest]) + "\n")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda data: _held_file(data).write_bytes(_held_file(data).read_bytes()[:-3]),  # torn
+        lambda data: _held_file(data).unlink(),
+        lambda data: _held_file(data).write_bytes(  # a segment elsewhere, with the lines as they were
+            b'{"segments":["../../x"],"serving":[0,0,0]}\n'
+            + _held_file(data).read_bytes().partition(b"\n")[2]
+        ),
+        lambda data: _held_file(data).write_bytes(
+            b'{"segments":["../../x"],"serving":[0,0,7]}\n'
+            + _held_file(data).read_bytes().partition(b"\n")[2]
+        ),
+        lambda data: _edit_rollup(data, held="../../../etc/passwd"),
+        lambda data: _edit_rollup(data, gone=[["done-1", "../../x"]]),
+    ],
+    ids=["torn", "missing", "segment-elsewhere", "index-out-of-range", "digest-a-path", "gone-elsewhere"],
+)
+def test_a_held_file_or_rollup_edited_is_not_believed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: Any
+) -> None:
+    """What says which folders the kept rows are for is a cache anyone could edit: torn, lost or naming
+    files elsewhere, it is not followed, and the manifest is checked instead (the same rows)."""
+    for i in range(3):
+        finish(tmp_path, "complete", f"done-{i}")
+    connect_fresh(tmp_path)
+    settle(tmp_path)
+    assert rollup.finished_costs(tmp_path, "job") is not None  # kept, with held-<name>.txt
+    edit(tmp_path)
+    shutil.rmtree(tmp_path / "complete" / "done-1")
+    manifests = manifest_reads(monkeypatch)
     assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
-    assert bool(manifests) == (then != "nothing-else")
-    if then == "nothing-else":  # and the next call answers from what that one kept, the same
-        kept = Snapshot(tmp_path).rollup()
-        assert kept is not None and sorted(kept.unheld) == [("complete", "new-1"), ("failed", "new-2")]
-        assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job") and not manifests
+    assert manifests  # checked against the manifest, not the edited file
+    assert sorted(r["key"] for r in rollup.cost_rows(tmp_path, "job")) == ["done-0", "done-2"]
+
+
+def test_a_job_deleted_after_a_save_moved_it_to_another_segment_has_that_segments_calls_taken_off(
+    tmp_path: Path,
+) -> None:
+    """The folders held are the same before and after a save that merged segments, but each job's rows
+    are in another segment: the calls taken off are read from the one the manifest now serves it from
+    (found by hypothesis: the old segment's calls were taken off, and the job's second run stayed)."""
+    for i in range(2):
+        finish(tmp_path, "complete", f"done-{i}")
+    connect_fresh(tmp_path)
+    settle(tmp_path)
+    rollup.cost_rows(tmp_path, "job")
+    job = tmp_path / "complete" / "done-1"
+    (tmp_path / "current").mkdir()
+    job.rename(tmp_path / "current" / "done-1").rename(job)  # resumed, and ended again with a call more
+    log_call(job, "done-1", "a", 0.25, "again", input_tokens=1, output_tokens=1)
+    finish(tmp_path, "complete", "done-1")
+    connect_fresh(tmp_path)  # a dashboard saves: every job's rows rewritten into one new segment
+    shutil.rmtree(job)
+    found = rollup.finished_costs(tmp_path, "job")
+    assert found is not None and found.listed is None  # told by a listing
+    assert found.rows.dicts() == costs_from_files(tmp_path, "job")
+    assert [r["key"] for r in rollup.cost_rows(tmp_path, "job")] == ["done-0"]
 
 
 def test_folders_that_are_no_job_are_left_out_of_the_tables_and_the_costs(tmp_path: Path) -> None:
@@ -997,7 +1075,7 @@ def test_after_duckdb_answered_costs_the_next_call_answers_from_the_rows_it_kept
     late = finish(tmp_path, "failed", "late")
     shutil.rmtree(tmp_path / "complete" / "b")
     settle(tmp_path)
-    monkeypatch.setattr(rollup, "_without", lambda *args: None)  # the snapshot's rows cannot be read
+    monkeypatch.setattr(rollup, "_less", lambda _s, rows, gone, _by: None if gone else rows)  # unreadable
     assert rollup.finished_costs(tmp_path, "job") is None  # the snapshot holds a job gone: DuckDB
     assert rollup.cost_rows(tmp_path, "job") == costs_from_files(tmp_path, "job")
     kept = rollup.finished_costs(tmp_path, "job")
