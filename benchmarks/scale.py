@@ -157,6 +157,9 @@ def jobs_changed(data: Path, pop: list[str], env: dict[str, str], anchor: float)
         shutil.rmtree(ended, ignore_errors=True)
         with open(runs, "r+b") as fh:
             fh.truncate(size)
+    # a log cut short never happens to a real runs.jsonl (it only grows): it makes the next `pop costs`
+    # check everything, so that one is made here, before the next case
+    once([*pop, "costs"], env)
     held, aside = data / "complete" / "job-000002", data / "job-000002-aside"
     held.rename(aside)
     try:
