@@ -184,16 +184,16 @@ def pop(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 
 
 def kernels_of(data_dir: Path) -> list[psutil.Process]:
-    """Live kernel processes started for jobs of the project that holds ``data_dir``: spawned or forked
-    (a forked one shows its kernel server's command line and environment), found by their working
-    directory, which is a task notebook's folder in the project. The kernel server's is ``/``."""
+    """Live kernel processes started for jobs of the project that holds ``data_dir``: spawned (their
+    command line runs kernel_main) or forked from the kernel server (named ``pop-kernel``), found by
+    their working directory, which is a task notebook's folder in the project."""
     project = data_dir.parent.resolve()
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         try:
-            if "pop_nb.execution.kernel_main" not in " ".join(proc.info["cmdline"] or []):
-                continue
-            if proc.name() == "pop-runner":  # a job's runner forked by the same server: not a kernel
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            spawned = "pop_nb.execution.kernel_main" in cmdline and "--serve" not in cmdline
+            if not spawned and proc.name() != "pop-kernel":
                 continue
             if Path(proc.cwd()).is_relative_to(project) and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)

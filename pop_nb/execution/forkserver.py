@@ -90,8 +90,10 @@ def runtime_dir() -> Path:
 
 
 def server_key(preload: list[str]) -> str:
-    """What a server's preloaded interpreter depends on: Python, the preload list, pop-nb's source, where
-    Jupyter looks for kernelspecs (the server looks up python3's once for all its runners); and where
+    """What a server's preloaded interpreter depends on: Python, the preload list, pop-nb's source, the
+    packages installed (a server started before litellm or ipykernel was upgraded would go on running
+    the old ones, as long as jobs keep it busy), where Jupyter looks for kernelspecs (the server looks
+    up python3's once for all its runners); and where
     it runs: what it forks (runners, kernels) lives in the server's namespaces, so a process in other
     ones (a container or `unshare` sharing /tmp: another host name, network, process tree) gets a
     server of its own. Kept for the process: a runner forked from the server has its key already."""
@@ -110,7 +112,23 @@ def _server_key(preload: tuple[str, ...], jupyter_env: tuple[str, ...]) -> str:
     for file in sorted(Path(pop_nb.__file__).parent.rglob("*.py")):
         info = file.stat()
         digest.update(f"{file}|{info.st_mtime_ns}|{info.st_size}".encode())
+    for folder in install_folders():
+        with contextlib.suppress(OSError):
+            digest.update(f"{folder}|{os.stat(folder).st_mtime_ns}".encode())
     return digest.hexdigest()[:16]
+
+
+def install_folders() -> list[str]:
+    """Where pip installs for this interpreter: installing, upgrading or removing a package changes one
+    of these folders (a ``<name>-<version>.dist-info`` comes or goes), and so its mtime."""
+    import site
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    folders = {paths["purelib"], paths["platlib"]}
+    if site.ENABLE_USER_SITE:
+        folders.add(site.getusersitepackages())
+    return sorted(folders)
 
 
 # What the kernel server is started with: it is shared by every runner of this user, and what it forks

@@ -32,6 +32,7 @@ import time
 import warnings
 
 from pop_nb.execution.module_walk import ModuleWalk
+from pop_nb.models.ids import JOB_ID_RE
 
 PARENT_POLL_S = 0.5
 MAX_REQUEST_BYTES = 16 << 20  # an environment and a command line; anything bigger is not a runner
@@ -96,6 +97,10 @@ def preload(modules: list[str]) -> None:
     # hardly any stage makes: importing pop-nb defers it (pop_nb._lean), a kernel that makes one builds it
     for name in KERNEL_MODULES:
         importlib.import_module(name)
+    with contextlib.suppress(ImportError):  # what each fork names itself with (14 ms)
+        # asked once here, it finds this process's command line before a fork's environment is replaced
+        # (after that it cannot, and changes nothing)
+        importlib.import_module("setproctitle").getproctitle()
     from pop_nb.execution.engine import get_engine
 
     importlib.import_module("pop_nb.execution.runner_main")  # what a forked job runner runs
@@ -219,6 +224,8 @@ def _answer(
         request = json.loads(data)
         argv, cwd, env = [str(a) for a in request["argv"]], str(request["cwd"]), dict(request["env"])
         kind = request.get("kind", "kernel")
+        # a runner's job is its argument; a kernel's, its runner's (runner_main sets POP_RUNNER_JOB)
+        title = _title(kind, argv[0] if kind == "runner" and argv else env.get("POP_RUNNER_JOB"))
         if kind not in ("kernel", "runner") or len(fds) != (2 if kind == "kernel" else 3):
             raise ValueError(f"a {kind} request takes {2 if kind == 'kernel' else 3} descriptors")
         if kind == "kernel":
@@ -244,7 +251,7 @@ def _answer(
             os.chdir(cwd)
             os.environ.clear()
             os.environ.update(env)
-            _name_process(f"pop-{kind}")
+            _name_process(f"pop-{kind}", title)
             if kind == "runner":
                 from pop_nb.execution import runner_main
 
@@ -288,9 +295,25 @@ def _answer(
         os.close(pidfd)
 
 
-def _name_process(name: str) -> None:
-    """What ``ps -o comm``, ``top`` and psutil's ``name()`` show: a forked child still has the server's
-    command line, so this is how one tells a job's runner from a stage kernel."""
+def _title(kind: str, label: object) -> str:
+    """A forked child's command line: ``pop-runner <job>`` or ``pop-kernel <job>``. A label that is no
+    job id (anything may send a request) is left out."""
+    if isinstance(label, str) and JOB_ID_RE.fullmatch(label):
+        return f"pop-{kind} {label}"
+    return f"pop-{kind}"
+
+
+def _name_process(name: str, title: str) -> None:
+    """What ``ps``, ``top`` and ``pkill -f`` see of a forked child, which would otherwise show the kernel
+    server's command line (so ``pkill -f kernel_main`` took every job's runner for the server, and
+    cancelled the job): ``title`` as its command line (where setproctitle is installed) and ``name`` as
+    its ``comm`` (psutil's ``name()``; 15 bytes), which tells a runner from a kernel."""
+    try:
+        from setproctitle import setproctitle
+    except ImportError:
+        pass
+    else:
+        setproctitle(title)
     with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
         comm.write(name[:15])
 

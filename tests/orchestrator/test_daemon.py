@@ -337,7 +337,15 @@ def test_a_dropped_seed_runs_in_a_runner_forked_from_the_kernel_server(
         wait_for(lambda: (folder / "runner.json").exists(), timeout=120)
         runner = psutil.Process(json.loads((folder / "runner.json").read_text())["pid"])
         assert runner.name() == "pop-runner"  # forked: its imports done before the seed came
-        assert "--serve" in " ".join(runner.parent().cmdline()) and runner.parent().pid != daemon.proc.pid
+        server = runner.parent()
+        assert "--serve" in " ".join(server.cmdline()) and server.pid != daemon.proc.pid
+        # what `ps` shows: its job, not the server's command line (`pkill -f kernel_main` took it for
+        # the server, and cancelled the job); its stage kernel the same
+        assert " ".join(runner.cmdline()).split() == ["pop-runner", "nap-1"]
+        (kernel,) = wait_for(lambda: kernels_of(project.data))
+        assert kernel.name() == "pop-kernel" and " ".join(kernel.cmdline()).split() == ["pop-kernel", "nap-1"]
+        serving = [p.pid for p in psutil.process_iter(["cmdline"]) if "--serve" in (p.info["cmdline"] or [])]
+        assert runner.pid not in serving and kernel.pid not in serving and server.pid in serving
         assert runner.pid == os.getpgid(runner.pid)  # its own process group: a cancel ends just the job
         go.touch()
         wait_for((project.data / "complete" / "nap-1").exists, timeout=60)
