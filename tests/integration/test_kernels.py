@@ -12,6 +12,7 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -19,7 +20,7 @@ import pytest
 from pop_nb.execution.job_runner import JobRunner
 from pop_nb.execution.kernels import FreshKernelProvider, KernelManager
 from pop_nb.testing.provider_server import ProviderServer
-from tests.conftest import Project, UnixSocketKernel, kernels_of, pop, wait_for
+from tests.conftest import WAIT_FOR_GO, Project, UnixSocketKernel, kernels_of, pop, wait_for
 
 # the first stage leaves traces everywhere it can; the second looks for them
 LEAVE_TRACES = """
@@ -546,6 +547,43 @@ def test_a_killed_kernel_server_is_started_again_by_the_next_runner(
     job = project.run("again")
     assert job.state == "done", job.status.error
     assert "--serve" in json.loads((job.path / "tasks/t/outputs/inference.json").read_text())["parent"]
+
+
+PARENT = "import os\npop.output({'server': os.getppid()})"
+
+
+def test_a_kernel_server_stopped_under_a_running_job_is_started_again_for_its_next_stages(
+    project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`pkill -f "kernel_main --serve"` (SIGTERM, as the README says to stop it) while a job runs: the
+    job goes on, its next kernels forked from a new server (the ones started ahead come from the old)."""
+    import threading
+
+    kill_kernel_server(monkeypatch)
+    go = tmp_path / "go"
+    later = ["preProcessing", "promptTemplating", "inference", "parsing", "integration"]
+    cells = [("ingestion", WAIT_FOR_GO.format(go=str(go)) + PARENT), *((stage, PARENT) for stage in later)]
+    project.pipeline("stopped", {"t": {"cells": cells}})
+    jobs: list[Any] = []
+    running = threading.Thread(target=lambda: jobs.append(project.run("stopped")))
+    running.start()
+    try:
+        (kernel,) = wait_for(lambda: kernels_of(project.data) or not running.is_alive(), timeout=120)
+        old = kernel.ppid()
+        assert "--serve" in psutil.Process(old).cmdline()
+        os.kill(old, signal.SIGTERM)
+        psutil.Process(old).wait(10)
+    finally:
+        go.touch()
+        running.join(120)
+    (job,) = jobs
+    assert job.state == "done", job.status.error
+    outputs = job.path / "tasks" / "t" / "outputs"
+    servers = [
+        json.loads((outputs / f"{stage}.json").read_text())["server"] for stage in ["ingestion", *later]
+    ]
+    assert old not in servers[1:], servers  # (the first stage's kernel outlived its server: adopted)
+    assert "--serve" in psutil.Process(servers[-1]).cmdline()  # a new server, up (idle for 5 min)
 
 
 class CountingProvider(FreshKernelProvider):
