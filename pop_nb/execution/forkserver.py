@@ -214,12 +214,13 @@ class ForkServer:
         finally:
             lock.forget()
 
-    def wait_ready(self, timeout_s: float) -> None:
-        """Until the server's socket is there. A server that ended meanwhile (idle, just now) is started
-        again; one that died while it preloaded is an error (its log says why)."""
+    def wait_ready(self, timeout_s: float, refused: tuple[int, int] | None = None) -> None:
+        """Until the server's socket is there (another than the one stamped ``refused``: a dead
+        server's, which the next server replaces). A server that ended meanwhile (idle, just now) is
+        started again; one that died while it preloaded is an error (its log says why)."""
         deadline = time.monotonic() + timeout_s
         restarted = False
-        while not os.path.exists(self.path):
+        while _stamp(self.path) in (None, refused):
             if not is_locked(self._lock_path):  # the server holds its lock from its start to its end
                 if restarted:
                     raise ForkServerError(
@@ -251,15 +252,19 @@ class ForkServer:
     def _launch(
         self, request: dict[str, Any], cwd: str, env: Mapping[str, str], fds: list[int], timeout_s: float
     ) -> ForkedProcess:
-        for attempt in (1, 2):
-            self.wait_ready(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        refused: tuple[int, int] | None = None
+        while True:
+            self.wait_ready(max(deadline - time.monotonic(), 0.0), refused)
             try:
                 return self._request({**request, "cwd": cwd, "env": dict(env)}, fds, timeout_s)
             except (ConnectionError, FileNotFoundError):  # it ended (idle) or was killed
-                if attempt == 2:
+                # its socket may stay (killed outright), and threads of one runner find that out
+                # together: one starts the next server, the others wait for its socket, not this one
+                if time.monotonic() > deadline:
                     raise ForkServerError("the kernel server is gone and did not come back") from None
+                refused = _stamp(self.path)
                 self.ensure_started()
-        raise AssertionError("unreachable")
 
     def _request(self, request: dict[str, Any], fds: list[int], timeout_s: float) -> ForkedProcess:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
@@ -278,6 +283,15 @@ class ForkServer:
                 os.close(fd)
             raise ForkServerError(answer.get("error") or "the kernel server did not answer")
         return ForkedProcess(int(answer["pid"]), answer_fds[0])
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    """Which file is at ``path`` (its inode and ctime: a new one may get a freed inode back)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_ctime_ns
 
 
 class ForkedProcess:

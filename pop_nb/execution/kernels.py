@@ -261,7 +261,10 @@ class FreshKernelProvider:
                 return km
             except Exception as exc:
                 self.release(km)
-                if isinstance(exc, forkserver.ForkServerError) and self._server is not None:
+                # an answer lost (the server killed as it forked): asked again, of the next server; a
+                # kernel it may have forked ends with us (it waits on our pidfd)
+                lost = isinstance(exc, forkserver.AnswerLost)
+                if isinstance(exc, forkserver.ForkServerError) and not lost and self._server is not None:
                     log.warning("pop-nb: kernels are spawned from now on, not forked: %s", exc)
                     self._server = None
                 if attempt == 2 or self._closed:
