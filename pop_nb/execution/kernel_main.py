@@ -97,10 +97,11 @@ def preload(modules: list[str]) -> None:
     # hardly any stage makes: importing pop-nb defers it (pop_nb._lean), a kernel that makes one builds it
     for name in KERNEL_MODULES:
         importlib.import_module(name)
-    with contextlib.suppress(ImportError):  # what each fork names itself with (14 ms)
-        # asked once here, it finds this process's command line before a fork's environment is replaced
-        # (after that it cannot, and changes nothing)
-        importlib.import_module("setproctitle").getproctitle()
+    # what each fork names itself with (14 ms of import): asked once here, it finds this process's command
+    # line before a fork's environment is replaced (after that it cannot, and changes nothing)
+    from setproctitle import getproctitle
+
+    getproctitle()
     from pop_nb.execution.engine import get_engine
 
     importlib.import_module("pop_nb.execution.runner_main")  # what a forked job runner runs
@@ -306,14 +307,11 @@ def _title(kind: str, label: object) -> str:
 def _name_process(name: str, title: str) -> None:
     """What ``ps``, ``top`` and ``pkill -f`` see of a forked child, which would otherwise show the kernel
     server's command line (so ``pkill -f kernel_main`` took every job's runner for the server, and
-    cancelled the job): ``title`` as its command line (where setproctitle is installed) and ``name`` as
-    its ``comm`` (psutil's ``name()``; 15 bytes), which tells a runner from a kernel."""
-    try:
-        from setproctitle import setproctitle
-    except ImportError:
-        pass
-    else:
-        setproctitle(title)
+    cancelled the job): ``title`` as its command line and ``name`` as its ``comm`` (psutil's ``name()``;
+    15 bytes), which tells a runner from a kernel."""
+    from setproctitle import setproctitle  # imported by the server (preload)
+
+    setproctitle(title)
     with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
         comm.write(name[:15])
 
